@@ -1,0 +1,73 @@
+// Package applets holds what every beo command shares: the standard streams
+// an applet is given and the error values main.go maps to exit codes.
+//
+// Each command lives in its own sub-package (applets/bpsh, applets/config, …)
+// and exports one function:
+//
+//	func Run(ctx context.Context, args []string, io applets.IO) error
+//
+// args excludes the command name. Applets parse args with their own
+// flag.FlagSet, call into pkg/, print results to io.Out and problems to
+// io.Err, and return an error instead of exiting. main.go owns exit codes:
+// nil → 0, *Usage → 2, *Exit → its Code, any other error → 1 after printing
+// "name: error".
+package applets
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+)
+
+// IO is the set of standard streams handed to an applet.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Usage reports bad command-line use. main prints Msg (if any) and the
+// applet's usage line to stderr and exits 2.
+type Usage struct {
+	Line string // e.g. "usage: bpsh [options] nodespec command [args...]"
+	Msg  string // what was wrong, may be empty
+}
+
+func (u *Usage) Error() string {
+	if u.Msg == "" {
+		return u.Line
+	}
+	return u.Msg + "\n" + u.Line
+}
+
+// Exit asks main to exit with Code without printing anything more: the
+// applet already reported what happened (bpsh returning a remote status).
+type Exit struct{ Code int }
+
+func (e *Exit) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// NewFlagSet returns a FlagSet that reports errors instead of exiting and
+// prints its defaults to errOut under the given usage line.
+func NewFlagSet(name, usage string, errOut io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.Usage = func() {
+		fmt.Fprintln(errOut, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// ParseFlags parses args with fs. -h/-help returns *Exit{0} after the usage
+// was printed; any other flag error becomes *Usage.
+func ParseFlags(fs *flag.FlagSet, usage string, args []string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return &Usage{Line: usage}
+	}
+	if err != nil {
+		return &Usage{Line: usage, Msg: err.Error()}
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+// Command beo is the single binary of the beo cluster system, a Go
+// re-implementation of Scyld ClusterWare and BProc.
+//
+// It dispatches on basename(argv[0]) — symlinked as bpsh, bpstat, … it is
+// that command — and otherwise on its first argument (`beo bpstat`). Run as
+// PID 1 (or named "init") it is the compute node's init, beoclient. `beo`
+// alone lists the applets; `beo install-links DIR` creates the symlinks.
+//
+// This file is the one dispatch table: every entry point is listed here.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/applets/version"
+)
+
+type applet struct {
+	purpose string
+	run     func(ctx context.Context, args []string, io applets.IO) error
+	// link is true for applets users call by their own name, so
+	// install-links makes a symlink for them.
+	link bool
+}
+
+// table returns the dispatch table. Keep it sorted by name. (A function,
+// not a variable, because install-links itself reads the table.)
+func table() map[string]applet {
+	return map[string]applet{
+		"install-links": {"create a symlink in DIR for every applet", installLinks, false},
+		"version":       {"print the version and build hash", version.Run, false},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args, applets.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
+}
+
+func run(argv []string, stdio applets.IO) int {
+	name, args := pick(argv)
+	if name == "" {
+		list(stdio.Out)
+		return 0
+	}
+	a, ok := table()[name]
+	if !ok {
+		fmt.Fprintf(stdio.Err, "beo: unknown applet %q\n", name)
+		usage(stdio.Err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	return exitCode(name, a.run(ctx, args, stdio), stdio.Err)
+}
+
+// pick returns the applet name and its arguments: basename(argv[0]) when it
+// names an applet, else argv[1]. An empty name means "list the applets".
+func pick(argv []string) (string, []string) {
+	if len(argv) == 0 {
+		return "", nil
+	}
+	base := filepath.Base(argv[0])
+	if _, ok := table()[base]; ok {
+		return base, argv[1:]
+	}
+	if len(argv) < 2 {
+		return "", nil
+	}
+	return argv[1], argv[2:]
+}
+
+func exitCode(name string, err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var u *applets.Usage
+	var e *applets.Exit
+	switch {
+	case errors.As(err, &e):
+		return e.Code
+	case errors.As(err, &u):
+		if u.Msg != "" {
+			fmt.Fprintf(stderr, "%s: %s\n", name, u.Msg)
+		}
+		fmt.Fprintln(stderr, u.Line)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+}
+
+func names() []string {
+	var ns []string
+	for n := range table() {
+		ns = append(ns, n)
+	}
+	sort.Strings(ns)
+	return ns
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: beo APPLET [args...]   (or call a symlink named after the applet)")
+	fmt.Fprintln(w, "run `beo` alone to list the applets")
+}
+
+func list(w io.Writer) {
+	fmt.Fprintln(w, "beo — a Scyld ClusterWare / BProc cluster in one binary")
+	fmt.Fprintln(w, "usage: beo APPLET [args...]   (or call a symlink named after the applet)")
+	fmt.Fprintln(w)
+	for _, n := range names() {
+		fmt.Fprintf(w, "  %-15s %s\n", n, table()[n].purpose)
+	}
+}
+
+// installLinks implements `beo install-links DIR`: a symlink DIR/NAME →
+// this executable for every applet users call by name. Existing symlinks are
+// replaced; an existing regular file is left alone and reported.
+func installLinks(ctx context.Context, args []string, stdio applets.IO) error {
+	const line = "usage: beo install-links DIR"
+	if len(args) != 1 {
+		return &applets.Usage{Line: line}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	dir := args[0]
+	var failed []string
+	for _, n := range names() {
+		if !table()[n].link {
+			continue
+		}
+		p := filepath.Join(dir, n)
+		if fi, err := os.Lstat(p); err == nil {
+			if fi.Mode()&os.ModeSymlink == 0 {
+				fmt.Fprintf(stdio.Err, "install-links: %s exists and is not a symlink; left alone\n", p)
+				failed = append(failed, n)
+				continue
+			}
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("replace %s: %w", p, err)
+			}
+		}
+		if err := os.Symlink(self, p); err != nil {
+			return fmt.Errorf("link %s: %w", p, err)
+		}
+		fmt.Fprintln(stdio.Out, p)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d links not created", len(failed))
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+// Package bproc is the Go API to the beo process space — the libbproc of
+// this project. Every client command (bpsh, bpcp, bpctl, bpstat, bplib,
+// beostat) is built on it, and programs can use it directly:
+//
+//	c, err := bproc.Dial(ctx, "")          // the master's unix socket
+//	cmd := c.Command(3, "/bin/date")      // shaped like os/exec
+//	cmd.Stdout = os.Stdout
+//	err = cmd.Run()
+//
+// A Client is one yamux session over the master's unix socket (see
+// pkg/wire for the messages). The master knows who is calling from the
+// socket's peer credentials, so nothing here claims an identity.
+//
+// Node -1 is the master itself: Command(-1, …) runs locally with os/exec,
+// as BProc did, so callers need not special-case it.
+package bproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/hashicorp/yamux"
+)
+
+// DefaultSocket is where bpmaster listens for local clients.
+const DefaultSocket = "/run/beowulf/bpmaster.sock"
+
+// SocketEnv overrides DefaultSocket (the simulated cluster sets it).
+const SocketEnv = "BEO_SOCKET"
+
+// ErrNoMaster is returned when no master answers on the socket.
+var ErrNoMaster = errors.New("bpmaster is not running")
+
+// Client is a connection to the local bpmaster.
+type Client struct {
+	sess *yamux.Session
+}
+
+// SocketPath returns the socket a client uses: path if set, else
+// $BEO_SOCKET, else DefaultSocket.
+func SocketPath(path string) string {
+	if path != "" {
+		return path
+	}
+	if p := os.Getenv(SocketEnv); p != "" {
+		return p
+	}
+	return DefaultSocket
+}
+
+// Dial connects to bpmaster's unix socket (see SocketPath).
+func Dial(ctx context.Context, path string) (*Client, error) {
+	path = SocketPath(path)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s): %w", ErrNoMaster, path, err)
+	}
+	s, err := yamux.Client(conn, link.MuxConfig())
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("session with %s: %w", path, err)
+	}
+	return &Client{sess: s}, nil
+}
+
+// Close ends the session; running commands are signalled SIGHUP-like by
+// the master (their streams close).
+func (c *Client) Close() error { return c.sess.Close() }
+
+// open starts a stream with header h.
+func (c *Client) open(ctx context.Context, h wire.Header) (net.Conn, error) {
+	st, err := c.sess.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("open %s stream: %w", h.Op, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		st.SetDeadline(dl)
+	}
+	if err := wire.Write(st, h); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("send %s: %w", h.Op, err)
+	}
+	return st, nil
+}
+
+// call sends h and reads one reply frame into reply.
+func (c *Client) call(ctx context.Context, h wire.Header, reply any) error {
+	st, err := c.open(ctx, h)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { st.Close() })
+	defer stop()
+	if err := wire.Read(st, reply); err != nil {
+		return fmt.Errorf("%s reply: %w", h.Op, err)
+	}
+	return nil
+}
+
+// Status returns the node table.
+func (c *Client) Status(ctx context.Context) (wire.Status, error) {
+	var s wire.Status
+	err := c.call(ctx, wire.Header{Op: wire.OpStatus}, &s)
+	return s, err
+}
+
+// Watch returns the node table now and then every change, until ctx ends.
+func (c *Client) Watch(ctx context.Context) (wire.Status, <-chan wire.NodeInfo, error) {
+	st, err := c.open(ctx, wire.Header{Op: wire.OpWatch})
+	if err != nil {
+		return wire.Status{}, nil, err
+	}
+	var s wire.Status
+	if err := wire.Read(st, &s); err != nil {
+		st.Close()
+		return s, nil, fmt.Errorf("watch: %w", err)
+	}
+	ch := make(chan wire.NodeInfo)
+	go func() {
+		defer close(ch)
+		defer st.Close()
+		stop := context.AfterFunc(ctx, func() { st.Close() })
+		defer stop()
+		for {
+			var n wire.NodeInfo
+			if err := wire.Read(st, &n); err != nil {
+				return
+			}
+			select {
+			case ch <- n:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return s, ch, nil
+}
+
+// Procs lists the remote processes the master knows of.
+func (c *Client) Procs(ctx context.Context) ([]wire.Proc, error) {
+	var p wire.Procs
+	err := c.call(ctx, wire.Header{Op: wire.OpProcs}, &p)
+	return p.Procs, err
+}
+
+// Kill sends sig to remote process pid on node.
+func (c *Client) Kill(ctx context.Context, node, pid, sig int) error {
+	return c.result(ctx, wire.Header{Op: wire.OpKill, Kill: &wire.Kill{Node: node, PID: pid, Sig: sig}})
+}
+
+// Control applies bpctl actions to nodes, in order.
+func (c *Client) Control(ctx context.Context, ctl wire.Control) error {
+	return c.result(ctx, wire.Header{Op: wire.OpControl, Control: &ctl})
+}
+
+// Lib adds and deletes entries of the prestaged library list and returns
+// the list after the change.
+func (c *Client) Lib(ctx context.Context, add, del []string) ([]string, error) {
+	var l wire.LibList
+	if err := c.call(ctx, wire.Header{Op: wire.OpLib, Lib: &wire.Lib{Add: add, Delete: del}}, &l); err != nil {
+		return nil, err
+	}
+	if l.Err != "" {
+		return l.Paths, errors.New(l.Err)
+	}
+	return l.Paths, nil
+}
+
+func (c *Client) result(ctx context.Context, h wire.Header) error {
+	var r wire.Result
+	if err := c.call(ctx, h, &r); err != nil {
+		return err
+	}
+	if r.Err != "" {
+		return errors.New(r.Err)
+	}
+	return nil
+}

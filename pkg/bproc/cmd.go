@@ -1,0 +1,286 @@
+package bproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/beo-cluster/beo/pkg/wire"
+	"golang.org/x/sys/unix"
+)
+
+// Cmd is a program to run on a node, shaped like os/exec.Cmd.
+type Cmd struct {
+	Node int
+	Path string   // absolute path on the master (Command resolves it on PATH)
+	Args []string // Args[0] is the program name, as in os/exec
+	Env  []string // nil means os.Environ()
+	Dir  string   // "" means the caller's working directory
+
+	Stdin          io.Reader // nil: the remote stdin is empty
+	Stdout, Stderr io.Writer // nil: output is read and discarded
+
+	// NoIO forwards no stdio at all (bpsh -N).
+	NoIO bool
+	// RemoteStdin/out/err redirect on the node (bpsh -I -O -E).
+	RemoteStdin, RemoteStdout, RemoteStderr string
+	// Rlimits to apply; nil means this process's own limits.
+	Rlimits []wire.Rlimit
+
+	// PID is the process id on the node after Start.
+	PID int
+
+	c       *Client
+	lookErr error
+	ctl     net.Conn
+	local   *exec.Cmd
+	copies  sync.WaitGroup
+	wmu     sync.Mutex // serialises frames written on ctl
+	started bool
+	waited  bool
+}
+
+// ExitError reports a remote process that exited non-zero or by a signal.
+type ExitError struct {
+	Node   int
+	Status int
+	Signal syscall.Signal
+}
+
+func (e *ExitError) Error() string {
+	if e.Signal != 0 {
+		return fmt.Sprintf("node %d: killed by signal %d (%v)", e.Node, int(e.Signal), e.Signal)
+	}
+	return fmt.Sprintf("node %d: exit status %d", e.Node, e.Status)
+}
+
+// Command returns a Cmd running name with args on node. name is resolved on
+// this process's PATH (the master's PATH), as os/exec would.
+func (c *Client) Command(node int, name string, args ...string) *Cmd {
+	cmd := &Cmd{Node: node, Args: append([]string{name}, args...), c: c}
+	p, err := exec.LookPath(name)
+	if err == nil {
+		p, err = filepath.Abs(p)
+	}
+	cmd.Path, cmd.lookErr = p, err
+	return cmd
+}
+
+// Run starts the command and waits for it.
+func (cmd *Cmd) Run() error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Wait()
+}
+
+// Start starts the command on its node.
+func (cmd *Cmd) Start() error {
+	if cmd.started {
+		return errors.New("bproc: already started")
+	}
+	if cmd.lookErr != nil {
+		return fmt.Errorf("node %d: %w", cmd.Node, cmd.lookErr)
+	}
+	cmd.started = true
+	if cmd.Node == -1 {
+		return cmd.startLocal()
+	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	dir := cmd.Dir
+	if dir == "" {
+		dir, _ = os.Getwd()
+	}
+	rl := cmd.Rlimits
+	if rl == nil {
+		rl = OwnRlimits()
+	}
+	ex := &wire.Exec{
+		Node: cmd.Node, Path: cmd.Path, Argv: cmd.Args, Env: env, Dir: dir, Rlim: rl,
+		NoIO: cmd.NoIO, Stdin: cmd.RemoteStdin, Stdout: cmd.RemoteStdout, Stderr: cmd.RemoteStderr,
+	}
+	ctl, err := cmd.c.open(context.Background(), wire.Header{Op: wire.OpExec, Exec: ex})
+	if err != nil {
+		return fmt.Errorf("node %d: %w", cmd.Node, err)
+	}
+	cmd.ctl = ctl
+	var id struct {
+		ID uint64 `json:"id"`
+	}
+	// The master answers with the exec id, so the stdio streams can be
+	// bound to it, then Started or a Result with the error.
+	if err := wire.Read(ctl, &id); err != nil {
+		ctl.Close()
+		return fmt.Errorf("node %d: exec: %w", cmd.Node, err)
+	}
+	if !cmd.NoIO {
+		if err := cmd.attach(id.ID); err != nil {
+			ctl.Close()
+			return fmt.Errorf("node %d: %w", cmd.Node, err)
+		}
+	}
+	var st struct {
+		wire.Started
+		wire.Result
+	}
+	if err := wire.Read(ctl, &st); err != nil {
+		ctl.Close()
+		return fmt.Errorf("node %d: exec: %w", cmd.Node, err)
+	}
+	if st.Err != "" {
+		ctl.Close()
+		return errors.New(st.Err)
+	}
+	cmd.PID = st.PID
+	return nil
+}
+
+func (cmd *Cmd) attach(id uint64) error {
+	for fd := 0; fd < 3; fd++ {
+		s, err := cmd.c.open(context.Background(), wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: fd}})
+		if err != nil {
+			return err
+		}
+		switch fd {
+		case 0:
+			if cmd.Stdin == nil {
+				s.Close()
+				continue
+			}
+			go func() {
+				io.Copy(s, cmd.Stdin)
+				s.Close()
+			}()
+		default:
+			w := cmd.Stdout
+			if fd == 2 {
+				w = cmd.Stderr
+			}
+			if w == nil {
+				w = io.Discard
+			}
+			cmd.copies.Add(1)
+			go func() {
+				defer cmd.copies.Done()
+				io.Copy(w, s)
+				s.Close()
+			}()
+		}
+	}
+	return nil
+}
+
+// Wait waits for the remote process to exit and its output to arrive.
+func (cmd *Cmd) Wait() error {
+	if !cmd.started {
+		return errors.New("bproc: not started")
+	}
+	if cmd.waited {
+		return errors.New("bproc: Wait was already called")
+	}
+	cmd.waited = true
+	if cmd.local != nil {
+		return cmd.waitLocal()
+	}
+	defer cmd.ctl.Close()
+	var r wire.Result
+	err := wire.Read(cmd.ctl, &r)
+	cmd.copies.Wait()
+	switch {
+	case err != nil:
+		return fmt.Errorf("node %d: lost the process: %w", cmd.Node, err)
+	case r.Err != "":
+		return errors.New(r.Err)
+	case r.Signal != 0 || r.Status != 0:
+		return &ExitError{Node: cmd.Node, Status: r.Status, Signal: syscall.Signal(r.Signal)}
+	}
+	return nil
+}
+
+// Signal sends sig to the remote process (and its process group).
+func (cmd *Cmd) Signal(sig syscall.Signal) error {
+	if cmd.local != nil {
+		return cmd.local.Process.Signal(sig)
+	}
+	if cmd.ctl == nil {
+		return errors.New("bproc: not started")
+	}
+	cmd.wmu.Lock()
+	defer cmd.wmu.Unlock()
+	return wire.Write(cmd.ctl, wire.Signal{Sig: int(sig)})
+}
+
+func (cmd *Cmd) startLocal() error {
+	l := exec.Command(cmd.Path, cmd.Args[1:]...)
+	l.Args = cmd.Args
+	l.Env, l.Dir = cmd.Env, cmd.Dir
+	if !cmd.NoIO {
+		l.Stdin, l.Stdout, l.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
+	}
+	l.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	for _, r := range []struct {
+		path string
+		in   bool
+		dst  *io.Writer
+	}{{cmd.RemoteStdout, false, &l.Stdout}, {cmd.RemoteStderr, false, &l.Stderr}} {
+		if r.path != "" {
+			f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+			if err != nil {
+				return fmt.Errorf("node -1: %w", err)
+			}
+			*r.dst = f
+		}
+	}
+	if cmd.RemoteStdin != "" {
+		f, err := os.Open(cmd.RemoteStdin)
+		if err != nil {
+			return fmt.Errorf("node -1: %w", err)
+		}
+		l.Stdin = f
+	}
+	if err := l.Start(); err != nil {
+		return fmt.Errorf("node -1: %w", err)
+	}
+	cmd.local, cmd.PID = l, l.Process.Pid
+	return nil
+}
+
+func (cmd *Cmd) waitLocal() error {
+	err := cmd.local.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		ws := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			return &ExitError{Node: -1, Signal: ws.Signal()}
+		}
+		return &ExitError{Node: -1, Status: ws.ExitStatus()}
+	}
+	if err != nil {
+		return fmt.Errorf("node -1: %w", err)
+	}
+	return nil
+}
+
+// OwnRlimits returns this process's resource limits, to be applied to a
+// remote process so it runs under the same limits as it would locally.
+func OwnRlimits() []wire.Rlimit {
+	var out []wire.Rlimit
+	for _, r := range []int{unix.RLIMIT_CPU, unix.RLIMIT_FSIZE, unix.RLIMIT_DATA, unix.RLIMIT_STACK,
+		unix.RLIMIT_CORE, unix.RLIMIT_NOFILE, unix.RLIMIT_AS, unix.RLIMIT_NPROC, unix.RLIMIT_MEMLOCK} {
+		var l unix.Rlimit
+		if unix.Getrlimit(r, &l) == nil {
+			out = append(out, wire.Rlimit{Resource: r, Cur: l.Cur, Max: l.Max})
+		}
+	}
+	return out
+}

@@ -1,0 +1,269 @@
+// Package link makes the authenticated, encrypted, multiplexed connection
+// between bpmaster and a bpslave: TCP, then TLS 1.3 with both ends pinned to
+// an ed25519 key, then a yamux session whose streams carry pkg/wire.
+//
+// # Trust model
+//
+// A cluster has two key pairs, created by the master on first start in its
+// key directory (/etc/beowulf/keys by default, mode 0700, files 0600):
+//
+//   - master.key — the master's identity. Nodes know only its public half
+//     (master.pub) and accept commands from nobody else: a node dials the
+//     master and checks the server key, so nothing but the master can run
+//     anything on a node.
+//   - node.key — the credential every compute node of this cluster holds.
+//     The master accepts a TLS session only from this key, and then only
+//     from a source address that the config maps to a node number
+//     (node N = iprange start + N; pkg/master checks it), so nothing but a
+//     configured node can register as one.
+//
+// The node receives node.key and master.pub inside its boot image (beoboot
+// writes them into the rootfs the master serves on the private cluster
+// network), the same trust ClusterWare places in its private network: a
+// host that can fetch boot images there can claim to be a node, but only
+// at a configured node address, and it still cannot command other nodes.
+// Simulated nodes read the same files from the master's key directory.
+//
+// Certificates are self-signed wrappers around the keys, made at start;
+// verification compares public keys, never names or CAs.
+//
+// # Why TLS + yamux
+//
+// Measured on this machine (one 512 MiB stream over loopback): TLS alone
+// 1.35 GB/s; TLS+yamux 0.94 GB/s; TLS+smux 0.94 GB/s; x/crypto/ssh channel
+// 0.94 GB/s. The three multiplexers are equal on throughput; yamux opens a
+// stream with no round trip (ssh needs one per channel) and the same yamux
+// runs without TLS on the local unix socket, so clients and nodes share one
+// stream vocabulary.
+package link
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Key file names inside a key directory.
+const (
+	MasterKeyFile = "master.key"
+	MasterPubFile = "master.pub"
+	NodeKeyFile   = "node.key"
+)
+
+// Keys are what one end needs: its own private key and the peer's public key.
+type Keys struct {
+	Own  ed25519.PrivateKey
+	Peer ed25519.PublicKey
+}
+
+// EnsureMasterKeys creates master.key, master.pub and node.key in dir if
+// they are missing, and returns the master's keys (own = master, peer =
+// node).
+func EnsureMasterKeys(dir string) (Keys, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Keys{}, fmt.Errorf("key dir: %w", err)
+	}
+	mk, err := loadOrCreate(filepath.Join(dir, MasterKeyFile))
+	if err != nil {
+		return Keys{}, err
+	}
+	nk, err := loadOrCreate(filepath.Join(dir, NodeKeyFile))
+	if err != nil {
+		return Keys{}, err
+	}
+	pub := filepath.Join(dir, MasterPubFile)
+	if _, err := os.Stat(pub); errors.Is(err, os.ErrNotExist) {
+		der, err := x509.MarshalPKIXPublicKey(mk.Public())
+		if err != nil {
+			return Keys{}, fmt.Errorf("encode master.pub: %w", err)
+		}
+		if err := writeAtomic(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+			return Keys{}, err
+		}
+	}
+	return Keys{Own: mk, Peer: nk.Public().(ed25519.PublicKey)}, nil
+}
+
+// NodeKeys loads a node's keys (own = node.key, peer = master.pub) from dir.
+func NodeKeys(dir string) (Keys, error) {
+	nk, err := loadPrivate(filepath.Join(dir, NodeKeyFile))
+	if err != nil {
+		return Keys{}, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, MasterPubFile))
+	if err != nil {
+		return Keys{}, fmt.Errorf("read master key: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return Keys{}, fmt.Errorf("%s: no PEM block", MasterPubFile)
+	}
+	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return Keys{}, fmt.Errorf("%s: %w", MasterPubFile, err)
+	}
+	pk, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return Keys{}, fmt.Errorf("%s: not an ed25519 key", MasterPubFile)
+	}
+	return Keys{Own: nk, Peer: pk}, nil
+}
+
+func loadOrCreate(path string) (ed25519.PrivateKey, error) {
+	k, err := loadPrivate(path)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return k, err
+	}
+	_, k, err = ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate %s: %w", path, err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", path, err)
+	}
+	if err := writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func loadPrivate(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("%s: no PEM block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an ed25519 key", path)
+	}
+	return ek, nil
+}
+
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(mode); err == nil {
+		_, err = f.Write(data)
+		if err == nil {
+			err = f.Sync()
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func (k Keys) tlsConfig() (*tls.Config, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "beo"},
+		NotBefore:    time.Unix(0, 0),
+		NotAfter:     time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Own.Public(), k.Own)
+	if err != nil {
+		return nil, fmt.Errorf("self-sign: %w", err)
+	}
+	peer := k.Peer
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		Certificates:       []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: k.Own}},
+		ClientAuth:         tls.RequireAnyClientCert,
+		InsecureSkipVerify: true, // replaced by the key pin below
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 {
+				return errors.New("link: peer sent no certificate")
+			}
+			c, err := x509.ParseCertificate(raw[0])
+			if err != nil {
+				return fmt.Errorf("link: peer certificate: %w", err)
+			}
+			pk, ok := c.PublicKey.(ed25519.PublicKey)
+			if !ok || !pk.Equal(peer) {
+				return errors.New("link: peer key is not the pinned key")
+			}
+			return nil
+		},
+	}, nil
+}
+
+// MuxConfig is the yamux configuration used on every beo session.
+func MuxConfig() *yamux.Config {
+	c := yamux.DefaultConfig()
+	c.AcceptBacklog = 8192
+	c.MaxStreamWindowSize = 4 << 20
+	c.EnableKeepAlive = false // the master's Ping on the hello stream is the heartbeat
+	c.StreamOpenTimeout = 30 * time.Second
+	c.LogOutput = io.Discard
+	return c
+}
+
+// Accept runs the server (master) side of the TLS handshake on c and
+// returns a yamux session. The handshake is bounded by ctx.
+func Accept(ctx context.Context, c net.Conn, k Keys) (*yamux.Session, error) {
+	cfg, err := k.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Server(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("tls handshake from %s: %w", c.RemoteAddr(), err)
+	}
+	return yamux.Server(tc, MuxConfig())
+}
+
+// Dial connects to a master at addr and returns the client (node) session.
+func Dial(ctx context.Context, d *net.Dialer, addr string, k Keys) (*yamux.Session, error) {
+	cfg, err := k.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+	}
+	s, err := yamux.Client(tc, MuxConfig())
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return s, nil
+}

@@ -1,0 +1,216 @@
+package wire
+
+import "time"
+
+// Op names what a stream is for.
+type Op string
+
+const (
+	OpHello   Op = "hello"
+	OpExec    Op = "exec"
+	OpAttach  Op = "attach"
+	OpPut     Op = "put"
+	OpGet     Op = "get"
+	OpControl Op = "control"
+	OpStatus  Op = "status"
+	OpWatch   Op = "watch"
+	OpProcs   Op = "procs"
+	OpKill    Op = "kill"
+	OpLib     Op = "lib"
+)
+
+// Header is the first frame of every stream. Exactly the field matching Op
+// is set.
+type Header struct {
+	Op      Op       `json:"op"`
+	Hello   *Hello   `json:"hello,omitempty"`
+	Exec    *Exec    `json:"exec,omitempty"`
+	Attach  *Attach  `json:"attach,omitempty"`
+	File    *File    `json:"file,omitempty"`
+	Control *Control `json:"control,omitempty"`
+	Kill    *Kill    `json:"kill,omitempty"`
+	Lib     *Lib     `json:"lib,omitempty"`
+}
+
+// Hello is a node's introduction.
+type Hello struct {
+	Version  int      `json:"version"`
+	Build    string   `json:"build"`
+	Node     int      `json:"node"` // the node number the slave believes it is; -1 = ask the master
+	MACs     []string `json:"macs,omitempty"`
+	Hostname string   `json:"hostname,omitempty"`
+}
+
+// HelloReply accepts (Err == "") or refuses a node.
+type HelloReply struct {
+	Node         int           `json:"node"`
+	PingInterval time.Duration `json:"ping_interval"`
+	Err          string        `json:"err,omitempty"`
+}
+
+// Ping and Pong are the heartbeat on the hello stream.
+type Ping struct {
+	Seq uint64 `json:"seq"`
+}
+
+// Pong answers Ping with the same Seq.
+type Pong struct {
+	Seq uint64 `json:"seq"`
+}
+
+// Cred is who a process or file operation runs as on the node.
+type Cred struct {
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
+}
+
+// Rlimit is one resource limit to apply to a remote process.
+type Rlimit struct {
+	Resource int    `json:"resource"`
+	Cur      uint64 `json:"cur"`
+	Max      uint64 `json:"max"`
+}
+
+// FileRef names one file of a program's closure by content.
+type FileRef struct {
+	Path   string `json:"path"`             // where it must appear on the node
+	Hash   string `json:"hash,omitempty"`   // sha256 hex; empty for a symlink
+	Size   int64  `json:"size,omitempty"`   // bytes
+	Mode   uint32 `json:"mode,omitempty"`   // permission bits
+	Target string `json:"target,omitempty"` // symlink target when this is a link
+}
+
+// Exec asks for one process. From a client, Node says where and Cred is
+// ignored (the master takes it from SO_PEERCRED); from the master to a
+// slave, Cred is set and Node is the receiving node.
+type Exec struct {
+	ID    uint64    `json:"id"`
+	Node  int       `json:"node"`
+	Path  string    `json:"path"` // absolute path of the program on the master
+	Argv  []string  `json:"argv"`
+	Env   []string  `json:"env"`
+	Dir   string    `json:"dir"`
+	Cred  Cred      `json:"cred"`
+	Rlim  []Rlimit  `json:"rlimits,omitempty"`
+	Files []FileRef `json:"files,omitempty"` // program + library closure (master → slave)
+	NoIO  bool      `json:"noio,omitempty"`  // bpsh -N: no stdio streams at all
+	// Remote-side redirections (bpsh -I -O -E): paths on the node.
+	Stdin  string `json:"stdin,omitempty"`
+	Stdout string `json:"stdout,omitempty"`
+	Stderr string `json:"stderr,omitempty"`
+	// Ghost is the client-side pid standing for this process on the master
+	// (the bpsh that started it); filled in by the master.
+	Ghost int `json:"ghost,omitempty"`
+}
+
+// Need lists the closure hashes a slave does not have cached.
+type Need struct {
+	Hashes []string `json:"hashes"`
+}
+
+// FileHeader precedes Size raw bytes of file content with this Hash.
+type FileHeader struct {
+	Hash string `json:"hash"`
+	Size int64  `json:"size"`
+}
+
+// Started reports a running process.
+type Started struct {
+	PID int `json:"pid"` // pid on the node
+}
+
+// Result ends an operation: Err is a failure before or instead of running;
+// for a process, Status is its exit code or Signal the signal that killed it.
+type Result struct {
+	Err    string `json:"err,omitempty"`
+	Status int    `json:"status"`
+	Signal int    `json:"signal,omitempty"`
+}
+
+// Signal delivers a signal to a running process (on its exec stream).
+type Signal struct {
+	Sig int `json:"sig"`
+}
+
+// Attach binds a raw stdio stream to exec ID.
+type Attach struct {
+	ID uint64 `json:"id"`
+	FD int    `json:"fd"` // 0 stdin, 1 stdout, 2 stderr
+}
+
+// File is a bpcp transfer: the content follows as a tar stream.
+type File struct {
+	Node      int    `json:"node"`
+	Path      string `json:"path"`
+	Recursive bool   `json:"recursive,omitempty"`
+	Preserve  bool   `json:"preserve,omitempty"`
+	Cred      Cred   `json:"cred"`
+}
+
+// Control changes nodes (bpctl). Actions run in order.
+type Control struct {
+	Nodes     []int   `json:"nodes,omitempty"`
+	State     string  `json:"state,omitempty"` // -s
+	Power     string  `json:"power,omitempty"` // "reboot", "halt", "pwroff" (-R -H -P)
+	Mode      *uint32 `json:"mode,omitempty"`  // -m
+	UID       *uint32 `json:"uid,omitempty"`   // -u
+	GID       *uint32 `json:"gid,omitempty"`   // -g
+	Reconnect bool    `json:"reconnect,omitempty"`
+}
+
+// Kill signals a remote process known to the master, by its node and
+// remote pid, or by the ghost (client) pid.
+type Kill struct {
+	Node  int `json:"node"`
+	PID   int `json:"pid"`
+	Ghost int `json:"ghost,omitempty"`
+	Sig   int `json:"sig"`
+}
+
+// Lib edits or lists the prestaged library list (bplib).
+type Lib struct {
+	Add    []string `json:"add,omitempty"`
+	Delete []string `json:"delete,omitempty"`
+}
+
+// LibList is the library list after a Lib request.
+type LibList struct {
+	Paths []string `json:"paths"`
+	Err   string   `json:"err,omitempty"`
+}
+
+// NodeInfo is one node as clients see it.
+type NodeInfo struct {
+	Node  int       `json:"node"`
+	State string    `json:"state"`
+	Addr  string    `json:"addr,omitempty"`
+	MACs  []string  `json:"macs,omitempty"`
+	Mode  uint32    `json:"mode"`
+	UID   uint32    `json:"uid"`
+	GID   uint32    `json:"gid"`
+	User  string    `json:"user"`
+	Group string    `json:"group"`
+	Since time.Time `json:"since"`
+}
+
+// Status is the whole node table.
+type Status struct {
+	MasterAddr string     `json:"master_addr,omitempty"`
+	Nodes      []NodeInfo `json:"nodes"`
+}
+
+// Proc is one remote process known to the master.
+type Proc struct {
+	Node    int       `json:"node"`
+	PID     int       `json:"pid"`   // on the node
+	Ghost   int       `json:"ghost"` // local pid of the bpsh standing for it
+	UID     uint32    `json:"uid"`
+	Argv    []string  `json:"argv"`
+	Started time.Time `json:"started"`
+}
+
+// Procs lists remote processes.
+type Procs struct {
+	Procs []Proc `json:"procs"`
+}

@@ -1,0 +1,114 @@
+// Package wire is the beo protocol: the messages bpmaster, bpslave and the
+// local clients (bpsh, bpcp, bpctl, bpstat, bplib) exchange, and how they are
+// framed on a stream.
+//
+// # Layers
+//
+// Every connection — node to master over TCP, client to master over the
+// unix socket — carries a yamux session (github.com/hashicorp/yamux), so
+// each operation gets its own stream with its own flow control; a slow
+// reader of one job never stalls another. Node connections run yamux over
+// TLS 1.3 with pinned ed25519 keys (see pkg/link). Nothing here is
+// encrypted or authenticated by itself.
+//
+// # Framing
+//
+// A stream starts with one Header frame naming its Op. After that, each op
+// defines what follows: more frames, or raw bytes (process output, file
+// contents as a tar stream). A frame is
+//
+//	uint32 big-endian length N (1 ≤ N ≤ MaxFrame) | N bytes of JSON
+//
+// JSON keeps the decoder a well-tested library and the protocol readable in
+// a packet dump; bulk data never goes through it.
+//
+// # Message flow
+//
+// Node session (the slave dials; the master accepts):
+//
+//	slave  → master  stream 1: Header{Op: OpHello, Hello}; master → HelloReply.
+//	                  The stream stays open: master sends Ping, slave answers
+//	                  Pong; either side closing it ends the session.
+//	master → slave   OpExec: Header{Exec}; slave → Need{hashes it lacks};
+//	                  master → per hash a FileHeader frame then Size raw bytes;
+//	                  slave → Started{PID} or Result{Err}; then master → Signal
+//	                  frames, slave → one Result (exit status) at the end.
+//	                  Unless Exec.NoIO, the master then opens three OpAttach
+//	                  streams (FD 0, 1, 2) carrying raw bytes: 0 master→slave,
+//	                  1 and 2 slave→master, closed at EOF.
+//	master → slave   OpPut: Header{File}; raw tar stream; slave → Result.
+//	master → slave   OpGet: Header{File}; slave → Result, then a raw tar stream.
+//	master → slave   OpControl: Header{Control}; slave → Result, then acts.
+//
+// Client session (a local client dials the unix socket; the master
+// identifies it by SO_PEERCRED, never by anything it says):
+//
+//	OpStatus  → Status                      (bpstat)
+//	OpWatch   → Status, then a NodeInfo frame per change  (bpstat -U)
+//	OpProcs   → Procs                       (bpstat -p / -P)
+//	OpExec    Header{Exec with Node}; → Started | Result{Err}; then Signal
+//	          frames from the client and one Result; OpAttach streams as
+//	          above, opened by the client.
+//	OpKill    Header{Kill} → Result         (signal a remote process by pid)
+//	OpPut/OpGet with File.Node, as for nodes.
+//	OpControl Header{Control with Nodes} → Result
+//	OpLib     Header{Lib} → LibList         (bplib)
+//
+// Version is bumped on any incompatible change; a node whose Hello carries
+// another Version (or another build hash) is refused.
+package wire
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Version of this protocol.
+const Version = 1
+
+// MaxFrame is the largest frame accepted. Big enough for an exec request
+// with a large environment and library closure; bulk data never uses frames.
+const MaxFrame = 4 << 20
+
+// ErrFrameSize is returned for a zero or oversized frame length.
+var ErrFrameSize = errors.New("wire: bad frame length")
+
+// Write encodes v as one frame.
+func Write(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("wire: encode %T: %w", v, err)
+	}
+	if len(b) > MaxFrame {
+		return fmt.Errorf("wire: %T is %d bytes: %w", v, len(b), ErrFrameSize)
+	}
+	buf := make([]byte, 4+len(b))
+	binary.BigEndian.PutUint32(buf, uint32(len(b)))
+	copy(buf[4:], b)
+	_, err = w.Write(buf)
+	return err
+}
+
+// Read decodes one frame into v. It reads exactly the frame and nothing
+// more, so raw bytes that follow stay in r.
+func Read(r io.Reader, v any) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n == 0 || n > MaxFrame {
+		return fmt.Errorf("%w: %d", ErrFrameSize, n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return fmt.Errorf("wire: truncated frame: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("wire: decode %T: %w", v, err)
+	}
+	return nil
+}
