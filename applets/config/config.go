@@ -1,0 +1,159 @@
+// Package config implements `beo config`, the admin's view of
+// /etc/beowulf/config. One subcommand so far:
+//
+//	beo config check [-master ADDR[,ADDR...]] [FILE]
+//
+// check parses FILE (default /etc/beowulf/config) and prints every
+// diagnostic to stderr as "file:line: warning|error: message". Ranges are
+// checked against the master's addresses: those given with -master
+// (repeatable, or a comma list), else the IPv4 addresses of the file's
+// interface lines found on this machine.
+//
+// Then it prints what the file means to stdout, one line per item, each
+// starting with a keyword so scripts can grep it; values with spaces are
+// Go-quoted, "-" means unset or empty:
+//
+//	nodes 32
+//	iprange 10.54.0.100 10.54.0.131
+//	hostrange 10.54.10.1 10.54.10.99
+//	interface eth1
+//	server bproc 933                  (every port, default or not)
+//	pingtimeout 60
+//	nodeassign append
+//	node 15 addr=10.54.0.115 mac=00:a0:d1:e5:c4:6e,00:a0:d1:e5:c4:6f class=centos5u4 sequence=pxe+local stage=pxe kernel=/var/beowulf/boot/vmlinuz-centos5u4_amd64 initrd=/var/beowulf/boot/initrd-centos5u4_amd64.img cmdline="initrd=initrd-centos5u4_amd64.img ksdevice=eth0" names=n15@10.54.0.115,n15-ipmi@10.54.1.115/ipmi line=8
+//	host 00:a0:d1:e9:87:ca addr=10.54.10.1 auto=no names=smartswitch line=6
+//	ignore 52:54:00:aa:bb:cc line=34
+//
+// node lines give the effective boot spec (see pkg/config for the
+// precedence); kernel, initrd and cmdline are a value, "none" (do not
+// provide) or "-" (unset: the boot server's own). names are NAME@ADDR,
+// with /GROUP when the nodename line gives one. It exits 0 when there are
+// only warnings, 1 ("N errors") when there are errors.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/pkg/config"
+)
+
+// usage lists the subcommands (only check so far).
+const usage = "usage: beo config check [-master ADDR[,ADDR...]] [FILE]"
+
+// Run dispatches on the subcommand, args[0].
+func Run(ctx context.Context, args []string, stdio applets.IO) error {
+	if len(args) == 0 {
+		return &applets.Usage{Line: usage, Msg: "missing subcommand"}
+	}
+	switch args[0] {
+	case "check":
+		return check(args[1:], stdio)
+	case "-h", "-help", "--help", "help":
+		return &applets.Usage{Line: usage}
+	}
+	return &applets.Usage{Line: usage, Msg: fmt.Sprintf("unknown subcommand %q", args[0])}
+}
+
+// addrList is a -master flag: repeatable, each a comma list.
+type addrList []netip.Addr
+
+func (l *addrList) String() string {
+	s := make([]string, len(*l))
+	for i, a := range *l {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *addrList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("bad address %q", s)
+		}
+		*l = append(*l, a.Unmap())
+	}
+	return nil
+}
+
+func check(args []string, stdio applets.IO) error {
+	fs := applets.NewFlagSet("config check", usage, stdio.Err)
+	var masters addrList
+	fs.Var(&masters, "master", "the master's cluster `address`es (repeatable or comma-separated); default: those of the interface lines")
+	if err := applets.ParseFlags(fs, usage, args); err != nil {
+		return err
+	}
+	path := config.DefaultPath
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		path = fs.Arg(0)
+	default:
+		return &applets.Usage{Line: usage, Msg: "too many arguments"}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if len(masters) == 0 {
+		first, _ := config.Parse(path, data, config.Options{})
+		masters = interfaceAddrs(first.Interfaces(), stdio.Err)
+	}
+	c, _ := config.Parse(path, data, config.Options{Masters: masters})
+	nerr := 0
+	for _, d := range c.Diags() {
+		fmt.Fprintf(stdio.Err, "%s:%d: %s: %s\n", d.File, d.Line, d.Severity, d.Msg)
+		if d.Severity == config.Error {
+			nerr++
+		}
+	}
+	if err := report(stdio.Out, c); err != nil {
+		return err
+	}
+	switch nerr {
+	case 0:
+		return nil
+	case 1:
+		return errors.New("1 error")
+	}
+	return fmt.Errorf("%d errors", nerr)
+}
+
+// interfaceAddrs returns the IPv4 addresses of the named interfaces that
+// exist here, and notes on w when it finds none.
+func interfaceAddrs(names []string, w io.Writer) addrList {
+	var addrs addrList
+	for _, name := range names {
+		ifc, err := net.InterfaceByName(name)
+		if err != nil {
+			continue
+		}
+		ifAddrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, ia := range ifAddrs {
+			if n, ok := ia.(*net.IPNet); ok {
+				if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap().Is4() {
+					addrs = append(addrs, a.Unmap())
+				}
+			}
+		}
+	}
+	switch {
+	case len(names) == 0:
+		fmt.Fprintln(w, "note: no interface line and no -master: ranges not checked against the master's address")
+	case len(addrs) == 0:
+		fmt.Fprintf(w, "note: no IPv4 address on interface %s here: ranges not checked against the master's address (use -master)\n",
+			strings.Join(names, ", "))
+	}
+	return addrs
+}

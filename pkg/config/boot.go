@@ -1,0 +1,197 @@
+package config
+
+import (
+	"path"
+	"strings"
+)
+
+// This file parses what nodes boot: class lines and the kernelimage,
+// initrdimage and kernelcommandline lines.
+
+// Level says which kind of line a Setting came from.
+type Level int
+
+// The levels, weakest first: a node or range line beats its node's class,
+// which beats the default.
+const (
+	LevelUnset   Level = iota // no line sets it
+	LevelDefault              // a line without a node spec
+	LevelClass                // the node's class
+	LevelNode                 // a line whose node spec includes the node
+)
+
+func (l Level) String() string {
+	return [...]string{"unset", "default", "class", "node"}[l]
+}
+
+// Setting is one effective kernel image, initrd image or command line.
+// "none" (do not provide one) is distinct from unset (nothing configured:
+// the boot server's built-in choice applies).
+type Setting struct {
+	Value string // path or command line; empty when None or unset
+	None  bool   // the line said "none"
+	Level Level
+	Line  int // the line it came from, 0 when unset
+}
+
+// IsSet reports whether some line configured the setting.
+func (s Setting) IsSet() bool { return s.Level != LevelUnset }
+
+// String returns the value, "none", or "-" when unset.
+func (s Setting) String() string {
+	switch {
+	case !s.IsSet():
+		return "-"
+	case s.None:
+		return "none"
+	}
+	return s.Value
+}
+
+// attr names one of the three boot settings.
+type attr int
+
+const (
+	attrKernel attr = iota
+	attrInitrd
+	attrCmdLine
+	nAttrs
+)
+
+func (a attr) String() string {
+	return [...]string{"kernelimage", "initrdimage", "kernelcommandline"}[a]
+}
+
+func attrOf(name string) attr {
+	for a := range nAttrs {
+		if a.String() == name {
+			return a
+		}
+	}
+	return nAttrs
+}
+
+// settings holds the three boot settings of one level.
+type settings [nAttrs]Setting
+
+// class is the union of a class's lines.
+type class struct {
+	line int // first line naming it
+	set  settings
+}
+
+// nodeSetting is a kernelimage, initrdimage or kernelcommandline line with
+// a node spec.
+type nodeSetting struct {
+	nodes NodeSet
+	attr  attr
+	set   Setting
+}
+
+// isClassName reports whether s may name a class: a letter, then letters,
+// digits, '_', '.', '+' or '-'.
+func isClassName(s string) bool {
+	if s == "" || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-") == ""
+}
+
+// class parses `class NAME ATTR VALUE…` (first pass). Any valid line
+// defines NAME, even one with a bad value, so node lines still resolve it.
+func (p *parser) class(line int, args []string) {
+	const usage = "class NAME kernelimage|initrdimage|kernelcommandline VALUE"
+	if !p.nargs(line, args, 2, -1, usage) {
+		return
+	}
+	name := args[0]
+	switch {
+	case !isClassName(name) || isMAC(name):
+		p.errorf(line, "class: bad class name %q", name)
+		return
+	case isSeq(name) || name == "none":
+		p.errorf(line, "class: %q is a reserved word, not a class name", name)
+		return
+	}
+	c := p.c.classes[name]
+	if c == nil {
+		c = &class{line: line}
+		p.c.classes[name] = c
+	}
+	a := attrOf(args[1])
+	if a == nAttrs {
+		p.warnf(line, "class %s: unknown attribute %q ignored", name, args[1])
+		return
+	}
+	s, ok := p.value(line, a, args[2:], "class "+name+" "+a.String())
+	if !ok {
+		return
+	}
+	s.Level = LevelClass
+	p.single(line, "class "+name+" "+a.String())
+	c.set[a] = s
+}
+
+// boot parses `kernelimage [NODES] PATH|none` and its two siblings. For
+// the images a first token among two or more is a node spec; for
+// kernelcommandline only when shaped like one (digits, '-', ','). A lone
+// node spec is a missing value.
+func (p *parser) boot(line int, a attr, args []string) {
+	usage := a.String() + " [NODES] PATH|none"
+	if a == attrCmdLine {
+		usage = a.String() + " [NODES] ARGS...|none"
+	}
+	if !p.nargs(line, args, 1, -1, usage) {
+		return
+	}
+	if len(args) == 1 && nodeSetSyntax(args[0]) {
+		p.errorf(line, "%s: missing value after node spec %s; usage: %s", a, args[0], usage)
+		return
+	}
+	var nodes NodeSet
+	if len(args) > 1 && (a != attrCmdLine || nodeSetSyntax(args[0])) {
+		set, err := ParseNodeSet(args[0])
+		if err != nil {
+			p.errorf(line, "%s: %v", a, err)
+			return
+		}
+		nodes, args = set, args[1:]
+	}
+	s, ok := p.value(line, a, args, a.String())
+	if !ok {
+		return
+	}
+	s.Level = LevelNode
+	if nodes == nil {
+		s.Level = LevelDefault
+		p.single(line, "default "+a.String())
+		p.c.defaults[a] = s
+		return
+	}
+	p.c.perNode = append(p.c.perNode, nodeSetting{nodes: nodes, attr: a, set: s})
+}
+
+// value parses the VALUE of a boot setting: one path (kernel, initrd) or
+// the rest of the line joined by single spaces (command line); "none"
+// alone means do not provide one.
+func (p *parser) value(line int, a attr, args []string, what string) (Setting, bool) {
+	s := Setting{Line: line}
+	switch {
+	case len(args) == 0:
+		p.errorf(line, "%s: missing value (a path, or none)", what)
+		return s, false
+	case len(args) == 1 && args[0] == "none":
+		s.None = true
+		return s, true
+	case a == attrCmdLine:
+		s.Value = strings.Join(args, " ")
+		return s, true
+	case len(args) > 1:
+		p.errorf(line, "%s: too many arguments; want one path or none", what)
+		return s, false
+	case !path.IsAbs(args[0]):
+		p.warnf(line, "%s: path %q is not absolute", what, args[0])
+	}
+	s.Value = args[0]
+	return s, true
+}

@@ -1,0 +1,156 @@
+// Package config reads and edits /etc/beowulf/config, the file that
+// describes a beo cluster: how many compute nodes it has and their
+// addresses, which MAC is which node, what each node boots, which other
+// devices share the cluster network, and the daemons' ports.
+//
+// Parse (or Load) turns the file into a Config: typed values plus a
+// diagnostic for every problem, each tied to its file:line. File edits the
+// file the way the boot server must at run time (boot-stage rewrites,
+// auto-assigned nodes) without disturbing anything an admin wrote.
+//
+// # Grammar
+//
+// The file is read line by line. '#' starts a comment that runs to the end
+// of the line, wherever it appears; blank lines are ignored; tokens are
+// separated by spaces or tabs (and '\r', so CRLF files read fine).
+// Directive names are lower case. Each line is one directive:
+//
+//	nodes N                           node numbers are 0…N-1
+//	iprange FROM TO                   node N's address is FROM+N, at most TO
+//	node [N] [CLASS] [SEQ STAGE] [MAC…]
+//	ignore MAC…                       MACs the boot server never answers
+//	hostrange FROM TO                 addresses for host devices (repeatable)
+//	host MAC [IP] [NAME…]             a device that is not a node: switch, PDU…
+//	class NAME kernelimage PATH|none
+//	class NAME initrdimage PATH|none
+//	class NAME kernelcommandline ARGS…|none
+//	kernelimage [NODES] PATH|none
+//	initrdimage [NODES] PATH|none
+//	kernelcommandline [NODES] ARGS…|none
+//	nodename PATTERN [OFFSET] [GROUP]
+//	interface NAME                    the cluster network interface (repeatable)
+//	server NAME PORT                  a daemon's port, see Ports below
+//	pingtimeout SECONDS               1–86400, default 60
+//	libraries PATH…                   libraries assumed cached on nodes
+//	bootmodule NAME…                  kernel modules for the node's initrd
+//	nodeassign append|insert|off      what a new MAC becomes (locked = off)
+//
+// Addresses are IPv4 (the nodes boot over DHCPv4). MACs are 6-byte
+// Ethernet addresses in any form net.ParseMAC accepts, in any case.
+// libraries and bootmodule lines accumulate; interface lines too, a name
+// listed twice drawing a warning. A single-valued setting (nodes, iprange,
+// pingtimeout, nodeassign, a server port, a default or class boot setting)
+// given twice draws a warning and the later line wins.
+//
+// # Nodes
+//
+// A node line gives the node number N (below MaxNodes); a line without one
+// takes the previous node line's number plus one, the first 0. A numbered
+// line without MACs reserves the number (an empty slot); an unnumbered
+// line needs a MAC. A node may have several MACs (one per NIC). CLASS must
+// be defined by a class line anywhere in the file (classes are read
+// first). SEQ, the boot-sequence, is pxe, local or pxe+local; STAGE, the
+// boot-stage, is pxe or local and decides how the boot server answers the
+// node's PXE request: pxe = kernel, initrd and command line; local = "boot
+// next" (the local disk). After answering a pxe+local node at stage pxe,
+// the boot server rewrites the line to stage local (NodeSpec.AfterPXE,
+// File.SetBootStage); an admin sets it back to pxe to reprovision. A node
+// line without SEQ STAGE is pxe pxe. A stage that is not a step of its
+// sequence (pxe local) draws a warning.
+//
+// A node's address is the iprange start plus its number. Numbers at or
+// above `nodes N`, and numbers whose address would pass the iprange end,
+// are errors. NodeCount is `nodes N` capped at the iprange size (the
+// iprange size alone without nodes). nodeassign decides the number a new
+// MAC gets (Config.NextNode): append = one above the highest configured,
+// insert = the lowest free, off = none, the MAC stays unknown (the boot
+// server records it in /var/beowulf/unknown_addresses). When no number
+// below NodeCount is left the MAC is ignored. A MAC may appear on only one
+// node, ignore or host line; Lookup says which.
+//
+// # Host devices
+//
+// host MAC [IP] [NAME…]: if the token after the MAC parses as an address
+// it is the device's address, which must lie in a hostrange. Otherwise
+// (the chapter's `host 00:A0:D1:E9:87:CA smartswitch`) the device gets an
+// address from the hostranges: hosts without one are served in file order,
+// each the lowest address of the first hostrange (in file order) that no
+// host line names explicitly and that is no master's. Adding such a line
+// in the middle of the file shifts the automatic addresses after it, so
+// give switches and PDUs explicit addresses when they matter.
+// Hostranges must not overlap each other or the iprange, and no range may
+// contain one of the master's addresses (Options.Masters).
+//
+// # Boot settings and their precedence
+//
+// kernelimage, initrdimage and kernelcommandline without NODES set the
+// default; with NODES (a number 15, a range 10-20, or a comma list 1,3,10-20)
+// they set those nodes. For kernelcommandline the first token is NODES
+// only when shaped like one; the command line is the rest of the line,
+// joined by single spaces. A value of `none` means "do not provide one",
+// which differs from unset (no line at all: the boot server's own
+// choice, beoboot's output). A node's effective setting (NodeSpec) is, from
+// weakest to strongest: the default, its class, then every NODES line that
+// includes it in file order, the later line winning. Setting.Level and
+// Setting.Line say where a value came from.
+//
+// # Names
+//
+// nodename PATTERN [OFFSET] [GROUP] gives every node an extra name:
+// PATTERN with %N replaced by the node number (`nodename n%N` → n4). The
+// name's address is the node's address plus OFFSET, written IPv4-style
+// (0.0.1.0 = 256) or as a number, 0 when absent; GROUP puts the names in
+// that netgroup. With two arguments the second is an OFFSET when it parses
+// as one, else a GROUP: `nodename n%N-ipmi 0.0.1.0 ipmi` names 10.54.1.104
+// n4-ipmi in netgroup ipmi when node 4 is 10.54.0.104.
+//
+// # Ports
+//
+// server NAME PORT overrides a default port. `server tcp` is the
+// deprecated name of beofs2 (accepted with a warning); an unknown NAME
+// draws a warning.
+//
+//	NAME      default  used by
+//	bproc     933      bpmaster, TCP: bpslave connections
+//	beostats  5545     recvstats, UDP: sendstats reports
+//	kickback  3045     kickback daemon: name service for nodes
+//	syslog    514      log receiver, UDP: beoklogd messages
+//	beofs2    932      beofs2 file service (alias: tcp)
+//	http      80       boot server HTTP: kernel, initrd, rootfs for iPXE
+//
+// # Diagnostics
+//
+// Every problem is a Diag, printed "file:line: message", of Warning or
+// Error severity. Warnings: unknown directives (never silently ignored,
+// never fatal), deprecated or unknown server names, repeated settings,
+// relative paths, nodes exceeding the iprange. Errors: malformed MACs,
+// addresses, numbers and ports, missing or extra arguments, unknown
+// classes, bad boot-sequence or stage, duplicate MACs (naming both lines)
+// and node numbers, node numbers or addresses out of range, overlapping
+// ranges, ranges holding a master address, host addresses outside every
+// hostrange. A line with a malformed or duplicate item or an unknown class
+// is left out of the Config; a line breaking a whole-file rule (numbers,
+// ranges, host addresses) stays in. Parse returns the Config either way,
+// with a *DiagError when any error exists.
+//
+// # Editing
+//
+// File keeps the original bytes. SetBootStage replaces only the stage token
+// of one node line; AppendNode and AppendIgnore add a line at the end
+// (first ending an unterminated last line). Every other byte — comments,
+// blank lines, spacing, a missing final newline — stays as it was, and
+// the Config is re-parsed after each edit; an edit that would add an error
+// is refused. Save writes atomically: a temporary file in the same
+// directory receives the bytes and the original's permission bits, is
+// fsynced and renamed over the file (over a symlink's target), then the
+// directory is fsynced, so readers and crashes see the old file or the
+// new one. Save refuses (*ModifiedError) when the file changed on disk
+// since it was read, rather than overwrite an admin's edit.
+//
+// # Default
+//
+// With no config file the master uses DefaultText (see Default): cluster
+// interface beo0, the master at 10.99.0.1, 64 nodes at 10.99.0.100–163,
+// host devices at 10.99.0.200–249, names n%N, pingtimeout 60, nodeassign
+// append, and no boot files named.
+package config
