@@ -1,0 +1,186 @@
+package elfdeps
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+)
+
+// File is one name the kernel or the loader opens to start the program.
+type File struct {
+	// Path is the name as opened on the node, the same as on the master:
+	// "/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6".
+	Path string
+	// Real is Path with every symlink resolved: where the bytes live.
+	// Read them on the master from filepath.Join(root, Real).
+	Real string
+	// Links are the symlinks passed resolving Path to Real, in order; nil
+	// if no component of Path is a link.
+	Links []Symlink
+	// Size and Mode are Real's; Mode has the permission bits (and setuid,
+	// setgid, sticky) of a regular file.
+	Size int64
+	Mode fs.FileMode
+}
+
+// Symlink is a symbolic link to recreate on the node.
+type Symlink struct {
+	Name   string // absolute, with no symlink in its directory part
+	Target string // as readlink returns it: relative or absolute
+}
+
+// Options describes the environment the program will run in on the node.
+// The zero value is a program run from / with no LD_LIBRARY_PATH.
+type Options struct {
+	// LibraryPath is LD_LIBRARY_PATH as the program will see it (never
+	// read from this process's environment).
+	LibraryPath string
+	// Dir is the working directory, for relative names: a NEEDED or
+	// interpreter path without a leading slash, relative or empty search
+	// path entries, and a relative program path. Default "/".
+	Dir string
+	// Path is PATH, used only for `#!/usr/bin/env NAME` scripts, whose
+	// NAME is then added to the closure. Empty: env's argument is not
+	// followed.
+	Path string
+	// Platform and Lib replace $PLATFORM and $LIB; empty means the
+	// default for the program's machine (see the package doc).
+	Platform string
+	Lib      string
+	// DefaultDirs replaces the loader's built-in directories.
+	DefaultDirs []string
+	// Cache replaces root/etc/ld.so.cache; use &Cache{} for none.
+	Cache *Cache
+}
+
+// NotFoundError is a library that no search found.
+type NotFoundError struct {
+	Name       string // as in DT_NEEDED, after $ORIGIN etc. expansion
+	NeededBy   string // Path of the object that needs it
+	OtherClass bool   // a file of the wrong ELF class or machine was found
+}
+
+func (e *NotFoundError) Error() string {
+	if e.OtherClass {
+		return fmt.Sprintf("%s (needed by %s): not found (only for another ELF class or machine)", e.Name, e.NeededBy)
+	}
+	return fmt.Sprintf("%s (needed by %s): not found", e.Name, e.NeededBy)
+}
+
+// Closure returns the files needed to run the program at name (in root's
+// view; relative to opts.Dir if not absolute): the program first, then
+// its interpreter, then its libraries in load order. See the package doc
+// for the search rules. If libraries are missing, the error joins one
+// *NotFoundError per missing library (find them with errors.As) and the
+// files are nil; any other problem is an error naming the file. Closure
+// only reads; calls may run concurrently and share an Options.Cache
+// (ReadCache once, not per program, if you run many).
+func Closure(root, name string, opts Options) ([]File, error) {
+	opts.Dir = path.Clean("/" + opts.Dir)
+	c := &closure{root: root, opts: opts, seen: map[string]bool{}}
+	if err := c.program(abs(opts.Dir, name), 0); err != nil {
+		return nil, fmt.Errorf("elfdeps: %s: %w", name, err)
+	}
+	return c.files, nil
+}
+
+// closure accumulates the files of one program.
+type closure struct {
+	root  string
+	opts  Options
+	files []File
+	seen  map[string]bool // Paths already in files
+}
+
+// add appends the File for name unless it is there already.
+func (c *closure) add(name string, r resolved) {
+	if c.seen[name] {
+		return
+	}
+	c.seen[name] = true
+	c.files = append(c.files, File{
+		Path:  name,
+		Real:  r.real,
+		Links: r.links,
+		Size:  r.info.Size(),
+		Mode:  r.info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky),
+	})
+}
+
+// open resolves name and checks it is a regular file.
+func (c *closure) open(name string) (resolved, error) {
+	r, err := resolve(c.root, name)
+	if err != nil {
+		return resolved{}, err
+	}
+	if !r.info.Mode().IsRegular() {
+		return resolved{}, fmt.Errorf("%s: not a regular file (%v)", name, r.info.Mode().Type())
+	}
+	return r, nil
+}
+
+// maxScripts is how many #! interpreters Linux follows in one exec
+// (BINPRM_MAX_RECURSION).
+const maxScripts = 4
+
+// program adds an executable's closure: an ELF program's, or a script's
+// and its interpreter's.
+func (c *closure) program(name string, depth int) error {
+	r, err := c.open(name)
+	if err != nil {
+		return err
+	}
+	f, err := openFile(c.root, r.real)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var magic [4]byte
+	n, _ := f.ReadAt(magic[:], 0)
+	switch {
+	case n >= 2 && string(magic[:2]) == "#!":
+		if depth >= maxScripts {
+			return errors.New("too many levels of #! interpreters")
+		}
+		c.add(name, r)
+		interp, arg, err := shebang(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := c.program(abs(c.opts.Dir, interp), depth+1); err != nil {
+			return err
+		}
+		return c.env(interp, arg, depth)
+	case n == 4 && string(magic[:]) == "\x7fELF":
+		o, err := readObject(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return c.elf(name, r, o)
+	}
+	return fmt.Errorf("%s: not an ELF file or a #! script", name)
+}
+
+// env follows `#!/usr/bin/env NAME`: NAME is looked up on opts.Path and
+// its closure added.
+func (c *closure) env(interp, arg string, depth int) error {
+	if c.opts.Path == "" || path.Base(interp) != "env" || !plainName(arg) {
+		return nil
+	}
+	prog, err := lookPath(c.root, arg, c.opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", interp, err)
+	}
+	return c.program(prog, depth+1)
+}
+
+// elf adds an ELF program's closure.
+func (c *closure) elf(name string, r resolved, o *object) error {
+	c.add(name, r)
+	if o.interp == "" {
+		return nil // static: the kernel runs it directly, NEEDED or not
+	}
+	l := &loader{closure: c, arch: o.arch}
+	return l.run(name, r, o)
+}
