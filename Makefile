@@ -51,3 +51,7 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# The README's main job: a simulated cluster on this machine.
+demo: build
+	$(BIN) sim -n 4 sh -c '$(CURDIR)/$(BIN) bpstat && $(CURDIR)/$(BIN) bpsh -a -p uname -a'

@@ -21,6 +21,11 @@ import (
 	"syscall"
 
 	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/applets/bpsh"
+	"github.com/beo-cluster/beo/applets/bpslave"
+	configapplet "github.com/beo-cluster/beo/applets/config"
+	masterapplet "github.com/beo-cluster/beo/applets/master"
+	"github.com/beo-cluster/beo/applets/sim"
 	"github.com/beo-cluster/beo/applets/version"
 )
 
@@ -36,7 +41,13 @@ type applet struct {
 // not a variable, because install-links itself reads the table.)
 func table() map[string]applet {
 	return map[string]applet{
+		"bpmaster":      {"the BProc master daemon alone (TCP 933, unix socket for clients)", masterapplet.Run, true},
+		"bpsh":          {"run a program on one node, several, or all", bpsh.Run, true},
+		"bpslave":       {"the compute node daemon: connects to bpmaster, runs its processes", bpslave.Run, true},
+		"config":        {"check /etc/beowulf/config and show what it means", configapplet.Run, false},
 		"install-links": {"create a symlink in DIR for every applet", installLinks, false},
+		"master":        {"the head node's daemons (today: bpmaster)", masterapplet.Run, false},
+		"sim":           {"a simulated cluster on this machine: master + N bpslave processes", sim.Run, false},
 		"version":       {"print the version and build hash", version.Run, false},
 	}
 }

@@ -1,0 +1,133 @@
+// Package bpslave implements the bpslave applet: the compute node daemon
+// that connects to bpmaster and runs what it sends (see pkg/slave).
+//
+//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim]
+//
+// On a real node beoclient (PID 1) starts it with -root / and the keys the
+// boot image carries. A simulated node (beo sim) passes -sim, a private
+// -root, and -src, the loopback address the master maps to its number.
+//
+// # Power
+//
+// bpctl -R/-H/-P reach Config.Power. On a real node that is sync(2) then
+// reboot(2) with RESTART, HALT or POWER_OFF: immediate, no process
+// shutdown — right for a diskless node whose state lives in RAM. The call
+// needs CAP_SYS_BOOT and acts on the whole machine, so run bpslave without
+// -sim only on a node booted by beo; inside a PID namespace the kernel
+// instead ends that namespace's init (its PID 1). With -sim, a power action
+// ends bpslave with a message; beo sim starts it again like a node coming
+// back.
+package bpslave
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/pkg/buildinfo"
+	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/slave"
+	"golang.org/x/sys/unix"
+)
+
+const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim]"
+
+// Run is the bpslave applet.
+func Run(ctx context.Context, args []string, stdio applets.IO) error {
+	fs := applets.NewFlagSet("bpslave", usage, stdio.Err)
+	master := fs.String("m", "", "bpmaster address HOST:PORT (required)")
+	node := fs.Int("n", -1, "this node's number (-1: the master decides from the node's address)")
+	keys := fs.String("keys", "/etc/beowulf/keys", "directory holding node.key and master.pub")
+	root := fs.String("root", "/", "the node's filesystem root")
+	cache := fs.String("cache", "", "file cache directory (default ROOT/var/cache/beo)")
+	src := fs.String("src", "", "local address to dial the master from")
+	sim := fs.Bool("sim", false, "simulated node: reboot, halt and power off end bpslave instead of the host")
+	if err := applets.ParseFlags(fs, usage, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() != 0:
+		return &applets.Usage{Line: usage, Msg: "unexpected arguments"}
+	case *master == "":
+		return &applets.Usage{Line: usage, Msg: "-m HOST:PORT is required"}
+	}
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
+	if *src != "" {
+		ip := net.ParseIP(*src)
+		if ip == nil {
+			return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-src %q: not an IP address", *src)}
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	k, err := link.NodeKeys(*keys)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	power := hostPower
+	acted := make(chan string, 1)
+	if *sim {
+		go exitWithParent(ctx, cancel)
+		power = func(action string) error {
+			select {
+			case acted <- action:
+			default:
+			}
+			cancel()
+			return nil
+		}
+	}
+	err = slave.Run(ctx, slave.Config{
+		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache,
+		Build: buildinfo.Hash(), Log: slog.New(slog.NewTextHandler(stdio.Err, nil)),
+		Dialer: d, Power: power,
+	})
+	select {
+	case a := <-acted:
+		fmt.Fprintf(stdio.Err, "bpslave: simulated %s: exiting\n", a)
+	default:
+	}
+	return err
+}
+
+// hostPower reboots, halts or powers off this machine.
+func hostPower(action string) error {
+	cmds := map[string]int{
+		"reboot": unix.LINUX_REBOOT_CMD_RESTART,
+		"halt":   unix.LINUX_REBOOT_CMD_HALT,
+		"pwroff": unix.LINUX_REBOOT_CMD_POWER_OFF,
+	}
+	cmd, ok := cmds[action]
+	if !ok {
+		return fmt.Errorf("unknown power action %q", action)
+	}
+	unix.Sync()
+	if err := unix.Reboot(cmd); err != nil {
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	return nil
+}
+
+// exitWithParent ends a simulated node when the process that started it
+// (beo sim) is gone. Pdeathsig cannot do this: Linux sends it when the
+// parent *thread* exits, and the master's creds.Do threads exit by design.
+func exitWithParent(ctx context.Context, cancel context.CancelFunc) {
+	parent := unix.Getppid()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if unix.Getppid() != parent {
+				cancel()
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,40 @@
+package bpslave
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/beo-cluster/beo/applets"
+)
+
+func TestRunArgs(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nokeys")
+	tests := []struct {
+		name      string
+		args      []string
+		wantUsage bool
+		wantErr   string
+	}{
+		{"no master", nil, true, "-m HOST:PORT is required"},
+		{"extra argument", []string{"-m", "h:1", "extra"}, true, "unexpected arguments"},
+		{"bad source", []string{"-m", "h:1", "-src", "nope"}, true, `-src "nope": not an IP address`},
+		{"unknown flag", []string{"-x"}, true, "flag provided but not defined: -x"},
+		{"no keys", []string{"-m", "h:1", "-keys", missing}, false, "no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Run(context.Background(), tt.args, applets.IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+			var u *applets.Usage
+			if got := errors.As(err, &u); got != tt.wantUsage {
+				t.Errorf("got %T %v, want usage error %v", err, err, tt.wantUsage)
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("got %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,108 @@
+// Package creds lets a root daemon touch the filesystem as another user
+// without ever being that user anywhere else.
+//
+// bpmaster reads a program and its libraries as the calling user, and
+// bpslave writes bpcp files and opens bpsh -I/-O/-E redirections on a node
+// as the calling user: the kernel's own permission checks then decide, so a
+// user can reach exactly what they could reach at a shell, and nothing is
+// reimplemented.
+//
+// # How
+//
+// Linux keeps credentials per thread; glibc and Go's syscall.Setuid make
+// them process-wide by repeating the call on every thread. Do issues the raw
+// setgroups, setfsgid and setfsuid system calls instead, which change only
+// the calling thread, and it does so on a fresh goroutine locked to its OS
+// thread. That goroutine runs fn and exits without unlocking, so the Go
+// runtime destroys the thread: no other goroutine is ever scheduled on a
+// thread carrying the borrowed identity. (Threads the runtime creates while
+// fn runs are cloned from its template thread, not from the locked one, so
+// they do not inherit the identity either.)
+//
+// Only the filesystem identity (fsuid, fsgid, supplementary groups) is
+// borrowed. The effective uid stays 0, but a non-zero fsuid drops the
+// thread's filesystem capabilities (CAP_DAC_OVERRIDE, CAP_FOWNER, …), so
+// open, creat, mkdir, rename, chmod and friends are checked exactly as for
+// the user. fn must do its filesystem work on its own goroutine: anything it
+// hands to another goroutine runs as the process.
+//
+// Ending threads has one side effect to know about: Linux sends a child's
+// Pdeathsig when the *thread* that forked it exits (go.dev/issue/27505),
+// and that thread may be the very one a later Do takes and ends. A process
+// that uses Do must start Pdeathsig children from a goroutine locked to its
+// thread for the child's whole life, or not use Pdeathsig.
+//
+// Not running as root, Do cannot switch: it runs fn unchanged when the
+// credential is the process's own uid (a simulated node, or a test, run by
+// the same user as its clients) and refuses otherwise.
+package creds
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"unsafe"
+
+	"github.com/beo-cluster/beo/pkg/wire"
+	"golang.org/x/sys/unix"
+)
+
+// Do runs fn with the filesystem identity c and returns fn's error.
+func Do(c wire.Cred, fn func() error) error {
+	if euid := os.Geteuid(); euid != 0 {
+		if c.UID != uint32(euid) {
+			return fmt.Errorf("cannot act as uid %d: not running as root", c.UID)
+		}
+		return fn()
+	}
+	type outcome struct {
+		err   error
+		panic any
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		// Never unlocked: when this goroutine exits, its thread exits too.
+		runtime.LockOSThread()
+		if err := become(c); err != nil {
+			done <- outcome{err: err}
+			return
+		}
+		var o outcome
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					o.panic = p
+				}
+			}()
+			o.err = fn()
+		}()
+		done <- o
+	}()
+	o := <-done
+	if o.panic != nil {
+		panic(o.panic) // re-raised on the caller's goroutine, as if fn ran here
+	}
+	return o.err
+}
+
+// become sets the calling thread's supplementary groups, fsgid and fsuid.
+func become(c wire.Cred) error {
+	var p unsafe.Pointer
+	if len(c.Groups) > 0 {
+		p = unsafe.Pointer(&c.Groups[0]) // []uint32 is the kernel's gid_t array
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(c.Groups)), uintptr(p), 0); e != 0 {
+		return fmt.Errorf("creds: setgroups %v: %w", c.Groups, e)
+	}
+	// setfsgid/setfsuid return the previous value and no error: a second
+	// call reports whether the first took effect.
+	unix.RawSyscall(unix.SYS_SETFSGID, uintptr(c.GID), 0, 0)
+	if got, _, _ := unix.RawSyscall(unix.SYS_SETFSGID, uintptr(c.GID), 0, 0); uint32(got) != c.GID {
+		return fmt.Errorf("creds: setfsgid %d: still %d", c.GID, got)
+	}
+	unix.RawSyscall(unix.SYS_SETFSUID, uintptr(c.UID), 0, 0)
+	if got, _, _ := unix.RawSyscall(unix.SYS_SETFSUID, uintptr(c.UID), 0, 0); uint32(got) != c.UID {
+		return fmt.Errorf("creds: setfsuid %d: still %d", c.UID, got)
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+package master
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+
+	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/nodes"
+	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/hashicorp/yamux"
+	"golang.org/x/sys/unix"
+)
+
+// caller is a local client as the kernel reports it.
+type caller struct {
+	pid  int
+	cred nodes.Cred
+}
+
+func (c caller) wire() wire.Cred {
+	return wire.Cred{UID: c.cred.UID, GID: c.cred.GID, Groups: c.cred.Groups}
+}
+
+// ServeClients serves local clients on the unix listener ln until ctx ends.
+func (m *Master) ServeClients(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("accept clients: %w", err)
+		}
+		go m.clientConn(ctx, c)
+	}
+}
+
+func peer(c net.Conn) (caller, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return caller{}, errors.New("not a unix socket")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return caller{}, err
+	}
+	var cr *unix.Ucred
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		cr, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return caller{}, err
+	}
+	if serr != nil {
+		return caller{}, fmt.Errorf("SO_PEERCRED: %w", serr)
+	}
+	return caller{pid: int(cr.Pid), cred: nodes.Cred{UID: cr.Uid, GID: cr.Gid, Groups: procGroups(int(cr.Pid))}}, nil
+}
+
+// procGroups reads the supplementary groups of pid (SO_PEERCRED has none).
+func procGroups(pid int) []uint32 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "Groups:"); ok {
+			var gs []uint32
+			for _, g := range strings.Fields(rest) {
+				if v, err := strconv.ParseUint(g, 10, 32); err == nil {
+					gs = append(gs, uint32(v))
+				}
+			}
+			return gs
+		}
+	}
+	return nil
+}
+
+func (m *Master) clientConn(ctx context.Context, c net.Conn) {
+	who, err := peer(c)
+	if err != nil {
+		m.log.Warn("client refused", "err", err)
+		c.Close()
+		return
+	}
+	mux, err := yamux.Server(c, link.MuxConfig())
+	if err != nil {
+		c.Close()
+		return
+	}
+	defer mux.Close()
+	for {
+		st, err := mux.AcceptStream()
+		if err != nil {
+			return
+		}
+		go m.clientStream(ctx, who, st)
+	}
+}
+
+func (m *Master) clientStream(ctx context.Context, who caller, st net.Conn) {
+	var h wire.Header
+	if err := wire.Read(st, &h); err != nil {
+		m.log.Warn("client: bad header", "pid", who.pid, "uid", who.cred.UID, "err", err)
+		st.Close()
+		return
+	}
+	switch h.Op {
+	case wire.OpStatus:
+		wire.Write(st, m.status())
+	case wire.OpWatch:
+		m.watch(ctx, st)
+	case wire.OpProcs:
+		wire.Write(st, m.procList())
+	case wire.OpExec:
+		if h.Exec == nil {
+			break
+		}
+		m.exec(ctx, who, st, *h.Exec)
+		return // exec closes st itself
+	case wire.OpAttach:
+		if h.Attach != nil {
+			m.pending.deliver(h.Attach.ID, h.Attach.FD, who.pid, st)
+			return // owned by the exec now
+		}
+	case wire.OpKill:
+		if h.Kill != nil {
+			wire.Write(st, result(m.kill(who, *h.Kill)))
+		}
+	case wire.OpControl:
+		if h.Control != nil {
+			wire.Write(st, result(m.control(ctx, who, *h.Control)))
+		}
+	case wire.OpLib:
+		if h.Lib != nil {
+			paths, err := m.lib(who, *h.Lib)
+			l := wire.LibList{Paths: paths}
+			if err != nil {
+				l.Err = err.Error()
+			}
+			wire.Write(st, l)
+		}
+	case wire.OpPut, wire.OpGet:
+		if h.File != nil {
+			m.file(who, st, h.Op, *h.File)
+		}
+	default:
+		wire.Write(st, wire.Result{Err: fmt.Sprintf("unknown op %q", h.Op)})
+	}
+	st.Close()
+}
+
+func result(err error) wire.Result {
+	if err != nil {
+		return wire.Result{Err: err.Error()}
+	}
+	return wire.Result{}
+}
+
+func (m *Master) info(n nodes.Node) wire.NodeInfo {
+	i := wire.NodeInfo{
+		Node: n.Num, State: n.Display(), MACs: n.MACs,
+		Mode: uint32(n.Mode.Perm()), UID: n.Owner, GID: n.Group,
+		User: userName(n.Owner), Group: groupName(n.Group), Since: n.Since,
+	}
+	if n.Addr.IsValid() {
+		i.Addr = n.Addr.String()
+	}
+	return i
+}
+
+func userName(uid uint32) string {
+	if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(int(uid))
+}
+
+func groupName(gid uint32) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(int(gid))); err == nil {
+		return g.Name
+	}
+	return strconv.Itoa(int(gid))
+}
+
+func (m *Master) status() wire.Status {
+	all := m.table.All()
+	s := wire.Status{MasterAddr: m.config().MasterAddr, Nodes: make([]wire.NodeInfo, 0, len(all))}
+	for _, n := range all {
+		s.Nodes = append(s.Nodes, m.info(n))
+	}
+	return s
+}
+
+func (m *Master) watch(ctx context.Context, st net.Conn) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := m.table.Watch(wctx)
+	if err := wire.Write(st, m.status()); err != nil {
+		return
+	}
+	go func() { // the client closing its side ends the watch
+		var b [1]byte
+		st.Read(b[:])
+		cancel()
+	}()
+	for c := range ch {
+		if err := wire.Write(st, m.info(c.New)); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,230 @@
+// Package master is bpmaster: it owns the node table, accepts bpslave
+// connections, runs node_up, keeps the heartbeat, and routes every process
+// operation that local clients (bpsh, bpcp, bpctl, bpstat, bplib) ask for.
+//
+// # Node sessions
+//
+// A node dials the bproc port (933 by default) and speaks pkg/link (TLS 1.3
+// pinned to the cluster's node key, then yamux). Its number comes from its
+// source address (node N = iprange start + N), never from what it claims:
+// a Hello naming another number, another protocol version or another build
+// hash is refused. A new session for a node replaces the old one. On
+// connect the node goes boot, node_up runs (output appended to
+// LogDir/node.N), and exit 0 makes it up, anything else error. The master
+// pings every PingTimeout/2 on the hello stream; two intervals without a
+// Pong mark the node down and drop the session; the node reconnects by
+// itself. When the master starts, every node is down.
+//
+// # Clients
+//
+// Local clients dial a unix socket; the caller is who SO_PEERCRED says
+// (uid, gid, and the supplementary groups read from /proc/PID/status at
+// connect). Non-root callers may use only up nodes whose owner, group and
+// mode pass the POSIX execute check; root may use any node that is not
+// down. Only root changes nodes (bpctl) or the library list (bplib).
+//
+// # Processes
+//
+// An exec from a client is relayed: the master resolves the program's
+// shared-library closure (pkg/elfdeps) reading files as the caller, sends
+// the node only the files it lacks (the node caches by content hash), then
+// splices the client's stdio streams to the node's. Every running remote
+// process is recorded as (node, remote pid, ghost = the calling bpsh's
+// pid, uid, argv) for bpstat -p and for signals from the master. If a
+// client vanishes while its process runs, the process gets SIGHUP, like a
+// terminal hangup.
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/elfdeps"
+	"github.com/beo-cluster/beo/pkg/filecache"
+	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/nodes"
+)
+
+// NodeDef is one configured node.
+type NodeDef struct {
+	Num  int
+	Addr netip.Addr
+	MACs []string
+}
+
+// Config is what the master runs on. The applet builds it from
+// /etc/beowulf/config; tests build it directly.
+type Config struct {
+	Nodes       []NodeDef
+	PingTimeout time.Duration // two silent PingTimeout/2 intervals → down
+	MasterAddr  string        // shown by bpstat -l as node -1
+	Keys        link.Keys
+	Build       string // refuse nodes with another build ("" accepts any)
+	NodeUp      string // node_up program; "" marks nodes up at once
+	LogDir      string // per-node logs node.N; "" = none
+	LibFile     string // bplib's list of prestaged libraries
+	Log         *slog.Logger
+	Clock       func() time.Time
+}
+
+// Master is a running bpmaster.
+type Master struct {
+	log     *slog.Logger
+	clock   func() time.Time
+	table   *nodes.Table
+	hasher  *filecache.Hasher
+	ldcache *elfdeps.Cache // the master's /etc/ld.so.cache, read once
+
+	mu       sync.Mutex
+	cfg      Config
+	byAddr   map[netip.Addr]int
+	sessions map[int]*session
+	procs    map[uint64]*relay
+	libs     []string
+
+	nextID  atomic.Uint64
+	pending rendezvous
+}
+
+// New makes a master with every node down.
+func New(cfg Config) (*Master, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = 60 * time.Second
+	}
+	m := &Master{
+		log:      cfg.Log,
+		clock:    cfg.Clock,
+		hasher:   &filecache.Hasher{},
+		sessions: map[int]*session{},
+		procs:    map[uint64]*relay{},
+		pending:  rendezvous{m: map[uint64]*slot{}},
+	}
+	ld, err := elfdeps.ReadCache("/")
+	if err != nil {
+		return nil, fmt.Errorf("read ld.so.cache: %w", err)
+	}
+	m.ldcache = ld
+	m.table = nodes.New(cfg.Clock, tableNodes(cfg.Nodes)...)
+	m.setConfig(cfg)
+	if err := m.loadLibs(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Table is the node table the other daemons of `beo master` share.
+func (m *Master) Table() *nodes.Table { return m.table }
+
+// Reconfigure applies a reloaded configuration: nodes that remain keep
+// their state; sessions of nodes that vanished are dropped.
+func (m *Master) Reconfigure(cfg Config) {
+	if cfg.Log == nil {
+		cfg.Log = m.log
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = m.clock
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = 60 * time.Second
+	}
+	m.table.Reconfigure(tableNodes(cfg.Nodes)...)
+	m.setConfig(cfg)
+	m.mu.Lock()
+	var drop []*session
+	for n, s := range m.sessions {
+		if _, ok := m.byAddr[s.addr]; !ok || m.byAddr[s.addr] != n {
+			drop = append(drop, s)
+		}
+	}
+	m.mu.Unlock()
+	for _, s := range drop {
+		s.close("node no longer configured")
+	}
+}
+
+func (m *Master) setConfig(cfg Config) {
+	by := make(map[netip.Addr]int, len(cfg.Nodes))
+	for _, n := range cfg.Nodes {
+		by[n.Addr.Unmap()] = n.Num
+	}
+	m.mu.Lock()
+	m.cfg, m.byAddr = cfg, by
+	m.mu.Unlock()
+}
+
+func (m *Master) config() Config {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg
+}
+
+func tableNodes(defs []NodeDef) []nodes.Node {
+	out := make([]nodes.Node, 0, len(defs))
+	for _, d := range defs {
+		out = append(out, nodes.Node{Num: d.Num, Addr: d.Addr, MACs: d.MACs})
+	}
+	return out
+}
+
+// ServeNodes accepts bpslave connections on ln until ctx ends.
+func (m *Master) ServeNodes(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				m.closeAll()
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept nodes: %w", err)
+		}
+		go m.nodeConn(ctx, c)
+	}
+}
+
+func (m *Master) closeAll() {
+	m.mu.Lock()
+	ss := make([]*session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		ss = append(ss, s)
+	}
+	m.mu.Unlock()
+	for _, s := range ss {
+		s.close("master stopping")
+	}
+}
+
+// nodeLog appends one line to LogDir/node.N.
+func (m *Master) nodeLog(n int, format string, args ...any) {
+	dir := m.config().LogDir
+	if dir == "" {
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("node.%d", n)), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		m.log.Warn("node log", "node", n, "err", err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s %s\n", m.clock().Format(time.RFC3339), fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,289 @@
+package master
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/nodes"
+	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/hashicorp/yamux"
+)
+
+// session is one connected node.
+type session struct {
+	node  int
+	addr  netip.Addr
+	mux   *yamux.Session
+	hello net.Conn
+	once  sync.Once
+	done  chan struct{}
+	why   string
+}
+
+func (s *session) close(why string) {
+	s.once.Do(func() {
+		s.why = why
+		close(s.done)
+		s.mux.Close()
+	})
+}
+
+// open starts a stream to the node with header h.
+func (s *session) open(h wire.Header) (net.Conn, error) {
+	st, err := s.mux.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("node %d: open %s: %w", s.node, h.Op, err)
+	}
+	if err := wire.Write(st, h); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("node %d: send %s: %w", s.node, h.Op, err)
+	}
+	return st, nil
+}
+
+func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
+	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		c.Close()
+		return
+	}
+	addr := ap.Addr().Unmap()
+	m.mu.Lock()
+	n, ok := m.byAddr[addr]
+	cfg := m.cfg
+	m.mu.Unlock()
+	if !ok {
+		m.log.Warn("refused connection: not a configured node address", "addr", addr)
+		c.Close()
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	mux, err := link.Accept(hctx, c, cfg.Keys)
+	if err != nil {
+		m.log.Warn("refused node", "node", n, "addr", addr, "err", err)
+		c.Close()
+		return
+	}
+	hello, err := acceptHello(hctx, mux)
+	if err != nil {
+		m.log.Warn("refused node", "node", n, "err", err)
+		mux.Close()
+		return
+	}
+	var h wire.Header
+	if err := wire.Read(hello, &h); err != nil || h.Op != wire.OpHello || h.Hello == nil {
+		m.log.Warn("refused node: bad hello", "node", n, "err", err)
+		mux.Close()
+		return
+	}
+	hello.SetDeadline(time.Time{})
+	interval := cfg.PingTimeout / 2
+	reply := wire.HelloReply{Node: n, PingInterval: interval}
+	switch {
+	case h.Hello.Version != wire.Version:
+		reply.Err = fmt.Sprintf("protocol version %d, master speaks %d", h.Hello.Version, wire.Version)
+	case cfg.Build != "" && h.Hello.Build != cfg.Build:
+		reply.Err = fmt.Sprintf("build %s, master runs build %s", h.Hello.Build, cfg.Build)
+	case h.Hello.Node >= 0 && h.Hello.Node != n:
+		reply.Err = fmt.Sprintf("address %s belongs to node %d, not %d", addr, n, h.Hello.Node)
+	}
+	if err := wire.Write(hello, reply); err != nil || reply.Err != "" {
+		m.log.Warn("refused node", "node", n, "err", reply.Err)
+		m.nodeLog(n, "refused: %s", reply.Err)
+		time.Sleep(50 * time.Millisecond) // let the reply flush before closing
+		mux.Close()
+		return
+	}
+	s := &session{node: n, addr: addr, mux: mux, hello: hello, done: make(chan struct{})}
+	m.mu.Lock()
+	old := m.sessions[n]
+	m.sessions[n] = s
+	m.mu.Unlock()
+	if old != nil {
+		old.close("replaced by a new connection")
+	}
+	m.log.Info("node connected", "node", n, "addr", addr, "host", h.Hello.Hostname)
+	m.nodeLog(n, "connected from %s (macs %v, build %s)", addr, h.Hello.MACs, h.Hello.Build)
+	m.table.SetState(nodes.System, n, nodes.Boot)
+	go m.nodeUp(ctx, s)
+	go m.heartbeat(s, interval)
+	go m.serveNodeStreams(s)
+	<-s.done
+	m.mu.Lock()
+	if m.sessions[n] == s {
+		delete(m.sessions, n)
+		m.mu.Unlock()
+		m.nodeDown(n, s.why)
+	} else {
+		m.mu.Unlock()
+	}
+}
+
+// nodeDown marks n down after its session ended, unless the admin sent it
+// to reboot, halt or power off: that state stays until it reports again.
+func (m *Master) nodeDown(n int, why string) {
+	if nd, ok := m.table.Get(n); ok {
+		switch nd.State {
+		case nodes.Reboot, nodes.Halt, nodes.Pwroff:
+			m.nodeLog(n, "disconnected (%s): %s", nd.State, why)
+			return
+		}
+	}
+	m.log.Info("node down", "node", n, "why", why)
+	m.nodeLog(n, "down: %s", why)
+	m.table.SetState(nodes.System, n, nodes.Down)
+}
+
+func acceptHello(ctx context.Context, mux *yamux.Session) (net.Conn, error) {
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := mux.AcceptStream()
+		ch <- res{c, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, fmt.Errorf("hello: %w", r.err)
+		}
+		dl, _ := ctx.Deadline()
+		r.c.SetDeadline(dl)
+		return r.c, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("hello: %w", ctx.Err())
+	}
+}
+
+// serveNodeStreams refuses streams a node tries to open: all work flows
+// from the master to the node.
+func (m *Master) serveNodeStreams(s *session) {
+	for {
+		st, err := s.mux.AcceptStream()
+		if err != nil {
+			return
+		}
+		st.Close()
+	}
+}
+
+// heartbeat pings every interval; two intervals without a Pong end the
+// session.
+func (m *Master) heartbeat(s *session, interval time.Duration) {
+	pongs := make(chan uint64, 4)
+	go func() {
+		defer s.close("hello stream closed")
+		for {
+			var p wire.Pong
+			if err := wire.Read(s.hello, &p); err != nil {
+				return
+			}
+			select {
+			case pongs <- p.Seq:
+			default:
+			}
+		}
+	}()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var seq uint64
+	last := m.clock()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-pongs:
+			last = m.clock()
+		case <-t.C:
+			if m.clock().Sub(last) > 2*interval {
+				s.close(fmt.Sprintf("no heartbeat for %s", m.clock().Sub(last).Round(time.Second)))
+				return
+			}
+			seq++
+			if err := wire.Write(s.hello, wire.Ping{Seq: seq}); err != nil {
+				s.close("ping: " + err.Error())
+				return
+			}
+		}
+	}
+}
+
+// nodeUp runs the node_up program for s: exit 0 → up, else error.
+func (m *Master) nodeUp(ctx context.Context, s *session) {
+	cfg := m.config()
+	n := s.node
+	if cfg.NodeUp == "" {
+		m.setStateIfCurrent(s, nodes.Up)
+		return
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-cctx.Done():
+		}
+	}()
+	cmd := exec.CommandContext(cctx, cfg.NodeUp, strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), "NODE="+strconv.Itoa(n), "BEO_NODE_ADDR="+s.addr.String())
+	var out *os.File
+	if cfg.LogDir != "" {
+		f, err := os.OpenFile(filepath.Join(cfg.LogDir, fmt.Sprintf("node.%d", n)), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err == nil {
+			out = f
+			defer f.Close()
+			cmd.Stdout, cmd.Stderr = f, f
+		}
+	}
+	m.nodeLog(n, "running %s %d", cfg.NodeUp, n)
+	err := cmd.Run()
+	if out != nil {
+		out.Sync()
+	}
+	if err != nil {
+		m.log.Warn("node_up failed", "node", n, "err", err)
+		m.nodeLog(n, "node_up failed: %v", err)
+		m.setStateIfCurrent(s, nodes.Error)
+		return
+	}
+	m.nodeLog(n, "node_up done")
+	m.setStateIfCurrent(s, nodes.Up)
+}
+
+// setStateIfCurrent moves s's node to st if s is still its session.
+func (m *Master) setStateIfCurrent(s *session, st nodes.State) {
+	m.mu.Lock()
+	cur := m.sessions[s.node] == s
+	m.mu.Unlock()
+	if !cur {
+		return
+	}
+	if err := m.table.SetState(nodes.System, s.node, st); err != nil {
+		m.log.Warn("state change", "node", s.node, "err", err)
+		return
+	}
+	m.log.Info("node state", "node", s.node, "state", st)
+}
+
+func (m *Master) session(n int) (*session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sessions[n]
+	if s == nil {
+		return nil, fmt.Errorf("node %d: not connected", n)
+	}
+	return s, nil
+}

@@ -1,0 +1,247 @@
+// Package sim runs a simulated cluster on one machine: an in-process
+// bpmaster plus one real bpslave process per node, each dialing from its
+// own loopback address (node N = 127.1.0.0 + N, so up to 65 536 nodes) and
+// keeping its filesystem view (bpcp targets, the file cache) in a private
+// directory DIR/nodes/N. Everything else is the real code path: TLS, the
+// node-address check, node_up, heartbeats, process relay.
+//
+// What a simulated node does not simulate: programs it runs see the host's
+// filesystem (only bpcp and the cache use the private directory), and
+// bpctl -R/-H/-P make the node's bpslave exit instead of rebooting the host
+// — the simulation restarts it after a second, as a rebooting node would
+// come back.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/beo-cluster/beo/applets/master"
+	"github.com/beo-cluster/beo/pkg/bproc"
+)
+
+// Base is node 0's address; node N dials from Base + N.
+var Base = netip.MustParseAddr("127.1.0.0")
+
+// Options configure a simulated cluster.
+type Options struct {
+	Nodes       int
+	Dir         string        // state directory; created if missing
+	Exe         string        // the beo binary to run as bpslave (default: this executable)
+	PingTimeout time.Duration // default 20 s
+	NodeUp      string        // optional node_up program
+	Log         *slog.Logger
+}
+
+// Cluster is a running simulation.
+type Cluster struct {
+	Socket string // export as BEO_SOCKET for clients
+	Dir    string
+	Master string // the master's node listener, host:port
+	opts   Options
+
+	mu     sync.Mutex
+	slaves map[int]*exec.Cmd
+	wg     sync.WaitGroup
+	stop   context.CancelFunc
+	done   chan error
+}
+
+// NodeAddr returns simulated node n's address.
+func NodeAddr(n int) netip.Addr {
+	b := Base.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v += uint32(n)
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// Config returns the /etc/beowulf/config text of an n-node simulation.
+func Config(n int, port int, ping time.Duration) string {
+	return fmt.Sprintf("# simulated cluster written by `beo sim`\nnodes %d\niprange %s %s\nserver bproc %d\npingtimeout %d\n",
+		n, NodeAddr(0), NodeAddr(n-1), port, int(ping.Seconds()))
+}
+
+// Start writes the config, starts the master and every node, and returns
+// once the master listens (nodes come up on their own; see WaitUp).
+func Start(ctx context.Context, o Options) (*Cluster, error) {
+	if o.Nodes < 1 || o.Nodes > 65536 {
+		return nil, fmt.Errorf("sim: %d nodes: want 1 to 65536", o.Nodes)
+	}
+	if o.PingTimeout == 0 {
+		o.PingTimeout = 20 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("sim: %w", err)
+		}
+		o.Exe = exe
+	}
+	if err := os.MkdirAll(filepath.Join(o.Dir, "nodes"), 0o755); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	// Reserve a port for the node listener: the config must name it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfgPath := filepath.Join(o.Dir, "config")
+	if err := os.WriteFile(cfgPath, []byte(Config(o.Nodes, port, o.PingTimeout)), 0o644); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	c := &Cluster{Socket: filepath.Join(o.Dir, "bpmaster.sock"), Dir: o.Dir, opts: o,
+		Master: fmt.Sprintf("127.0.0.1:%d", port), slaves: map[int]*exec.Cmd{}, done: make(chan error, 1)}
+	mctx, cancel := context.WithCancel(ctx)
+	c.stop = cancel
+	ready := make(chan struct{})
+	go func() {
+		c.done <- master.Serve(mctx, master.Options{
+			Config: cfgPath, Listen: c.Master, Socket: c.Socket,
+			Keys: filepath.Join(o.Dir, "keys"), LogDir: filepath.Join(o.Dir, "log"),
+			NodeUp: o.NodeUp, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
+			Ready: func(net.Addr, string) { close(ready) },
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-c.done:
+		cancel()
+		return nil, fmt.Errorf("sim: master: %w", err)
+	}
+	for n := 0; n < o.Nodes; n++ {
+		if err := c.startNode(mctx, n); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// startNode starts node n's bpslave and restarts it when it exits (a
+// simulated reboot) until the cluster stops.
+func (c *Cluster) startNode(ctx context.Context, n int) error {
+	root := filepath.Join(c.Dir, "nodes", strconv.Itoa(n))
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("sim: node %d: %w", n, err)
+	}
+	logf, err := os.OpenFile(filepath.Join(c.Dir, "nodes", strconv.Itoa(n)+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("sim: node %d: %w", n, err)
+	}
+	cmd := exec.Command(c.opts.Exe, "bpslave", "-sim", "-m", c.Master, "-n", strconv.Itoa(n),
+		"-src", NodeAddr(n).String(), "-keys", filepath.Join(c.Dir, "keys"), "-root", root)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Small Go runtimes: a thousand of these share two cores.
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GOGC=50")
+	// No Pdeathsig: it fires when the forking *thread* exits (bpslave -sim
+	// watches its parent instead).
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("sim: node %d: %w", n, err)
+	}
+	c.mu.Lock()
+	c.slaves[n] = cmd
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		cmd.Wait()
+		logf.Close()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		if err := c.startNode(ctx, n); err != nil {
+			c.opts.Log.Error("restart failed", "node", n, "err", err)
+		}
+	}()
+	return nil
+}
+
+// Kill kills node n's bpslave (a crashed node); it comes back after a second.
+func (c *Cluster) Kill(n int) error {
+	c.mu.Lock()
+	cmd := c.slaves[n]
+	c.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return fmt.Errorf("sim: node %d not running", n)
+	}
+	return cmd.Process.Kill()
+}
+
+// WaitUp waits until want nodes are up, or ctx ends.
+func (c *Cluster) WaitUp(ctx context.Context, want int) error {
+	cl, err := bproc.Dial(ctx, c.Socket)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for {
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return err
+		}
+		up := 0
+		for _, n := range st.Nodes {
+			if n.State == "up" {
+				up++
+			}
+		}
+		if up >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sim: %d of %d nodes up: %w", up, want, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop ends the master and every node it started, by pid.
+func (c *Cluster) Stop() error {
+	c.stop()
+	c.mu.Lock()
+	for _, cmd := range c.slaves {
+		if cmd.Process != nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	c.mu.Unlock()
+	waited := make(chan struct{})
+	go func() { c.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		c.mu.Lock()
+		for _, cmd := range c.slaves {
+			if cmd.Process != nil {
+				cmd.Process.Kill()
+			}
+		}
+		c.mu.Unlock()
+		<-waited
+	}
+	err := <-c.done
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}

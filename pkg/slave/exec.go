@@ -1,0 +1,515 @@
+package slave
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/creds"
+	"github.com/beo-cluster/beo/pkg/wire"
+	"golang.org/x/sys/unix"
+)
+
+// hangupGrace is how long a hung-up process group has between SIGHUP and
+// SIGKILL.
+const hangupGrace = 5 * time.Second
+
+// exec runs one process for the master (see the wire package for the flow):
+//
+//  1. Need: the closure's hashes missing from the cache; then read each
+//     FileHeader and its bytes into the cache, verified.
+//  2. Place the closure under Root; open -I/-O/-E redirections as the
+//     caller; wait for the three OpAttach streams unless NoIO.
+//  3. Start Root+Path with Argv and exactly Env, in Root+Dir (or Root if
+//     the caller cannot see that directory), as the caller, leading its
+//     own process group; apply the rlimits; reply Started.
+//  4. Deliver Signal frames to the group; when the process has exited and
+//     its stdout and stderr are drained into their streams, reply one
+//     Result.
+//
+// The Need is always the first reply, so the master's reading order never
+// changes: a request refused outright (bad closure, an identity the slave
+// cannot take) gets an empty Need and then its Result{Err}. The process
+// starts only once its three stdio streams are there, so it never runs
+// with nowhere to write; the master opens them after sending the files and
+// before reading Started (pkg/master and pkg/bproc do). Any failure before
+// the start is one Result{Err} naming the node.
+//
+// The master closing the exec stream (or the session ending) is a hangup:
+// SIGHUP and SIGCONT to the group, and hangupGrace later SIGKILL, with the
+// output streams abandoned so nothing stays blocked on a reader that left.
+//
+// Rlimits are applied with prlimit(2) right after the fork: for the
+// instant between exec and prlimit the program runs under bpslave's own
+// limits (os.StartProcess offers no hook in the child). A hard limit the
+// slave may not raise (not root, or above the kernel's ceiling) is clamped
+// to what it can grant rather than failing the run.
+func (ss *session) exec(st net.Conn, ex *wire.Exec) {
+	defer st.Close()
+	log := ss.log.With("node", ss.node, "op", "exec", "id", ex.ID)
+	r, err := ss.prepare(st, ex)
+	if err != nil {
+		if !ex.NoIO {
+			ss.attach.abandon(ex.ID)
+		}
+		log.Warn("exec failed", "path", ex.Path, "err", err)
+		msg := fmt.Sprintf("node %d: %s", ss.node, ss.view(err))
+		if errors.Is(err, errDesync) {
+			ss.refuse(st, msg) // the stream still carries file bytes
+			return
+		}
+		wire.Write(st, wire.Result{Err: msg})
+		return
+	}
+	log = log.With("pid", r.pid)
+	log.Info("started", "path", ex.Path, "uid", ex.Cred.UID)
+	if err := wire.Write(st, wire.Started{PID: r.pid}); err != nil {
+		r.hangup()
+	}
+	res := r.run(st, log)
+	if res.Err != "" {
+		res.Err = fmt.Sprintf("node %d: %s (pid %d): %s", ss.node, ex.Path, r.pid, res.Err)
+	}
+	switch {
+	case res.Err != "":
+		log.Warn("lost the process", "err", res.Err)
+	case res.Signal != 0:
+		log.Info("killed", "signal", res.Signal)
+	default:
+		log.Info("exited", "status", res.Status)
+	}
+	if err := wire.Write(st, res); err != nil {
+		log.Warn("result not delivered", "err", err)
+	}
+}
+
+// errDesync marks a failure that leaves unread file bytes on the stream.
+var errDesync = errors.New("file transfer failed")
+
+// running is a started process and its plumbing.
+type running struct {
+	pid     int
+	proc    *os.Process
+	streams [3]net.Conn // nil when NoIO
+	stdin   *os.File    // our end of the stdin pipe, or nil
+	outs    [2]*os.File // our ends of the stdout/stderr pipes, or nil
+	grace   time.Duration
+
+	mu       sync.Mutex
+	finished bool        // Result is being sent: no more signals
+	kill     *time.Timer // SIGKILL after a hangup
+}
+
+// prepare carries out steps 1–3 and returns the running process.
+func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
+	files, bad := ss.check(ex)
+	need := ss.missing(files)
+	if bad != nil {
+		need = []string{} // nothing to send: the refusal follows
+	}
+	if err := wire.Write(st, wire.Need{Hashes: need}); err != nil {
+		return nil, fmt.Errorf("exec %s: %w", ex.Path, err)
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	if err := ss.receive(st, need); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", ex.Path, errDesync, err)
+	}
+	if err := ss.placer.place(files); err != nil {
+		return nil, fmt.Errorf("%s: %w", ex.Path, err)
+	}
+	dir, redir, err := ss.asCaller(ex)
+	if err != nil {
+		return nil, err
+	}
+	defer redir.close() // the child has its own copies once started
+	var streams [3]net.Conn
+	if !ex.NoIO {
+		if streams, err = ss.attach.claim(ex.ID); err != nil {
+			return nil, fmt.Errorf("%s: %w", ex.Path, err)
+		}
+	}
+	r, err := ss.start(ex, dir, &redir, streams)
+	if err != nil {
+		for _, c := range streams {
+			if c != nil {
+				c.Close()
+			}
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// check validates the request and the caller's identity.
+func (ss *session) check(ex *wire.Exec) ([]fileRef, error) {
+	if !ss.root && ex.Cred.UID != ss.uid {
+		return nil, fmt.Errorf("cannot run as uid %d: bpslave is not root", ex.Cred.UID)
+	}
+	if ex.Path == "" || len(ex.Argv) == 0 {
+		return nil, errors.New("empty command")
+	}
+	files := make([]fileRef, 0, len(ex.Files))
+	for _, f := range ex.Files {
+		if err := checkRef(f.Path, f.Hash, f.Target); err != nil {
+			return nil, fmt.Errorf("%s: %w", ex.Path, err)
+		}
+		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
+	}
+	return files, nil
+}
+
+// missing lists, once each, the hashes of files not in the cache.
+func (ss *session) missing(files []fileRef) []string {
+	seen := map[string]bool{}
+	need := []string{}
+	for _, f := range files {
+		if f.Target != "" || seen[f.Hash] {
+			continue
+		}
+		seen[f.Hash] = true
+		if !ss.cfg.Cache.Has(f.Hash) {
+			need = append(need, f.Hash)
+		}
+	}
+	return need
+}
+
+// receive reads a FileHeader and its bytes for each needed hash, in any
+// order, into the cache.
+func (ss *session) receive(st net.Conn, need []string) error {
+	want := make(map[string]bool, len(need))
+	for _, h := range need {
+		want[h] = true
+	}
+	for range need {
+		var fh wire.FileHeader
+		if err := wire.Read(st, &fh); err != nil {
+			return err
+		}
+		if !want[fh.Hash] {
+			return fmt.Errorf("master sent unrequested file %q", fh.Hash)
+		}
+		delete(want, fh.Hash)
+		if err := ss.cfg.Cache.Add(fh.Hash, fh.Size, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// redirections are the files a process gets for -I/-O/-E.
+type redirections struct{ in, out, err *os.File }
+
+func (r redirections) close() {
+	for _, f := range []*os.File{r.in, r.out, r.err} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// asCaller resolves the working directory and opens the redirections with
+// the caller's filesystem identity.
+func (ss *session) asCaller(ex *wire.Exec) (string, redirections, error) {
+	dir := ss.cfg.Root
+	var r redirections
+	err := creds.Do(ex.Cred, func() error {
+		if ex.Dir != "" {
+			d := rooted(ss.cfg.Root, ex.Dir)
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				dir = d
+			}
+		}
+		var err error
+		if ex.Stdin != "" {
+			if r.in, err = os.Open(rooted(ss.cfg.Root, ex.Stdin)); err != nil {
+				return err
+			}
+		}
+		if ex.Stdout != "" {
+			if r.out, err = create(rooted(ss.cfg.Root, ex.Stdout)); err != nil {
+				return err
+			}
+		}
+		if ex.Stderr != "" {
+			if ex.Stderr == ex.Stdout { // one file, one offset, as with 2>&1
+				r.err, err = dup(r.out)
+			} else {
+				r.err, err = create(rooted(ss.cfg.Root, ex.Stderr))
+			}
+		}
+		return err
+	})
+	if err != nil {
+		r.close()
+		return "", redirections{}, err
+	}
+	return dir, r, nil
+}
+
+func create(p string) (*os.File, error) {
+	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+}
+
+func dup(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup %s: %w", f.Name(), err)
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// start forks the process with its stdio wired up and applies its rlimits.
+// Files it hands to the child are taken out of redir.
+func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, streams [3]net.Conn) (*running, error) {
+	r := &running{streams: streams, grace: hangupGrace}
+	var child [3]*os.File // the process's fds 0, 1, 2; closed here after the fork
+	defer func() {
+		for _, f := range child {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	fail := func(err error) (*running, error) {
+		if r.stdin != nil {
+			r.stdin.Close()
+		}
+		for _, f := range r.outs {
+			if f != nil {
+				f.Close()
+			}
+		}
+		return nil, fmt.Errorf("%s: %w", ex.Path, err)
+	}
+	var err error
+	// stdin
+	switch {
+	case redir.in != nil:
+		child[0], redir.in = redir.in, nil
+	case ex.NoIO:
+		child[0], err = os.Open(os.DevNull)
+	default:
+		child[0], r.stdin, err = os.Pipe()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	// stdout, stderr
+	for i, f := range []**os.File{&redir.out, &redir.err} {
+		switch {
+		case *f != nil:
+			child[i+1], *f = *f, nil
+		case ex.NoIO:
+			child[i+1], err = os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		default:
+			r.outs[i], child[i+1], err = os.Pipe()
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if ss.root {
+		sys.Credential = &syscall.Credential{Uid: ex.Cred.UID, Gid: ex.Cred.GID, Groups: ex.Cred.Groups}
+	}
+	env := append([]string{}, ex.Env...) // never nil: nil would mean "inherit bpslave's"
+	p, err := startProcess(rooted(ss.cfg.Root, ex.Path), ex.Argv, &os.ProcAttr{
+		Dir: dir, Env: env, Files: child[:], Sys: sys,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	r.proc, r.pid = p, p.Pid
+	if err := limit(r.pid, ex.Rlim); err != nil {
+		unix.Kill(-r.pid, unix.SIGKILL)
+		p.Wait()
+		return fail(err)
+	}
+	return r, nil
+}
+
+// startProcess is os.StartProcess, retried while the program is "text
+// file busy". A file the slave has just written (a cache object, a copy)
+// can still be open for writing in a child forked by a concurrent exec in
+// the instant before that child's own exec closes its inherited
+// descriptors (golang.org/issue/22315); the window is that short, so a
+// bounded retry is the cure cmd/go uses too.
+func startProcess(prog string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+	const budget = 2 * time.Second
+	deadline := time.Now().Add(budget)
+	pause := time.Millisecond
+	for {
+		p, err := os.StartProcess(prog, argv, attr)
+		if !errors.Is(err, syscall.ETXTBSY) || time.Now().After(deadline) {
+			return p, err
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
+
+// limit applies rlimits to pid, clamping hard limits it may not raise.
+func limit(pid int, rl []wire.Rlimit) error {
+	for _, l := range rl {
+		want := unix.Rlimit{Cur: l.Cur, Max: l.Max}
+		err := unix.Prlimit(pid, l.Resource, &want, nil)
+		if errors.Is(err, unix.EPERM) {
+			var have unix.Rlimit
+			if unix.Prlimit(pid, l.Resource, nil, &have) == nil {
+				want.Max = min(want.Max, have.Max)
+				want.Cur = min(want.Cur, want.Max)
+				err = unix.Prlimit(pid, l.Resource, &want, nil)
+			}
+		}
+		if errors.Is(err, unix.ESRCH) {
+			return nil // already gone: its exit status will tell
+		}
+		if err != nil {
+			return fmt.Errorf("rlimit %d (%d, %d): %w", l.Resource, l.Cur, l.Max, err)
+		}
+	}
+	return nil
+}
+
+// run relays stdio and signals until the process has exited and its
+// output is delivered, and returns its Result.
+func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
+	// Signals from the master; the stream ending is a hangup.
+	sigDone := make(chan struct{})
+	go func() {
+		defer close(sigDone)
+		for {
+			var sg wire.Signal
+			if err := wire.Read(st, &sg); err != nil {
+				r.hangup()
+				return
+			}
+			if sg.Sig < 0 || sg.Sig > 64 {
+				log.Warn("bad signal", "sig", sg.Sig)
+				continue
+			}
+			if err := r.signal(syscall.Signal(sg.Sig)); err != nil {
+				log.Debug("signal", "sig", sg.Sig, "err", err)
+			}
+		}
+	}()
+
+	// stdin: the master's FD 0 stream into the pipe, closed at EOF. With a
+	// -I redirection the stream is read and dropped.
+	var in sync.WaitGroup
+	if c := r.streams[0]; c != nil {
+		in.Add(1)
+		go func() {
+			defer in.Done()
+			if r.stdin == nil {
+				io.Copy(io.Discard, c)
+				return
+			}
+			io.Copy(r.stdin, c)
+			r.stdin.Close()
+		}()
+	}
+	// stdout, stderr: the pipes into the FD 1 and 2 streams, each closed
+	// after its pipe's EOF. If the master stops taking output, the process
+	// blocks on its next write (the stream's window is full); if the
+	// stream breaks, the rest is dropped so the process can finish.
+	var outs sync.WaitGroup
+	for i, p := range r.outs {
+		c := r.streams[i+1]
+		if c == nil {
+			continue
+		}
+		if p == nil { // -O/-E: nothing will come
+			c.Close()
+			continue
+		}
+		outs.Add(1)
+		go func() {
+			defer outs.Done()
+			if _, err := io.Copy(c, p); err != nil {
+				io.Copy(io.Discard, p)
+			}
+			p.Close()
+			c.Close()
+		}()
+	}
+
+	state, werr := r.proc.Wait()
+	outs.Wait()
+
+	r.mu.Lock()
+	r.finished = true
+	if r.kill != nil {
+		r.kill.Stop()
+	}
+	r.mu.Unlock()
+	// Stop reading stdin and signals: nothing is left to receive them.
+	if c := r.streams[0]; c != nil {
+		c.SetReadDeadline(time.Now())
+		if r.stdin != nil {
+			r.stdin.Close() // unblocks a write into a pipe nobody reads
+		}
+		in.Wait()
+		c.Close()
+	}
+	st.SetReadDeadline(time.Now())
+	<-sigDone
+
+	if werr != nil {
+		return wire.Result{Err: fmt.Sprintf("wait: %v", werr)}
+	}
+	ws := state.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return wire.Result{Signal: int(ws.Signal())}
+	}
+	return wire.Result{Status: ws.ExitStatus()}
+}
+
+// signal sends sig to the process's group until the Result is on its way.
+//
+// The group is addressed by number. That number cannot be reused while
+// any member of the group lives; between the last member's exit and the
+// Result a reuse would need the kernel to wrap around its whole pid space.
+func (r *running) signal(sig syscall.Signal) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.finished {
+		return nil
+	}
+	return unix.Kill(-r.pid, sig)
+}
+
+// hangup tells the group its master went away, and kills it if it has not
+// finished after the grace period.
+func (r *running) hangup() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.finished || r.kill != nil {
+		return
+	}
+	unix.Kill(-r.pid, unix.SIGHUP)
+	unix.Kill(-r.pid, unix.SIGCONT)
+	r.kill = time.AfterFunc(r.grace, func() {
+		r.signal(unix.SIGKILL)
+		// Output nobody takes any more is dropped: a stream the master
+		// stopped reading stops blocking, and whoever still holds the
+		// pipes (a daemon that left the group) loses them.
+		for i, p := range r.outs {
+			if c := r.streams[i+1]; c != nil {
+				c.SetWriteDeadline(time.Now())
+			}
+			if p != nil {
+				p.Close()
+			}
+		}
+	})
+}

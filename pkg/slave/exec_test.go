@@ -1,0 +1,277 @@
+package slave
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/wire"
+)
+
+func TestExec(t *testing.T) {
+	m := newMaster(t, 200*time.Millisecond)
+	root := startSlave(t, m)
+	s := m.next(t)
+	if err := os.Mkdir(filepath.Join(root, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "in.txt"), []byte("from a file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	realRoot, _ := filepath.EvalSymlinks(root)
+	isRoot := os.Geteuid() == 0
+	tests := []struct {
+		name       string
+		prog       []string // closure; the first is the program
+		ex         wire.Exec
+		o          execOpts
+		skip       bool
+		wantOut    string
+		wantErrOut string
+		wantStatus int
+		wantErr    string // substring of Result.Err before the start
+	}{
+		{name: "echo", prog: []string{"/bin/echo"}, ex: wire.Exec{Argv: []string{"echo", "hi"}}, wantOut: "hi\n"},
+		{name: "exit status", prog: []string{"/bin/sh"}, ex: wire.Exec{Argv: []string{"sh", "-c", "exit 3"}}, wantStatus: 3},
+		{name: "stdout and stderr apart", prog: []string{"/bin/sh"},
+			ex:      wire.Exec{Argv: []string{"sh", "-c", "echo out; echo err >&2"}},
+			wantOut: "out\n", wantErrOut: "err\n"},
+		{name: "stdin", prog: []string{"/bin/cat"}, ex: wire.Exec{Argv: []string{"cat"}},
+			o: execOpts{stdin: "line 1\nline 2\n"}, wantOut: "line 1\nline 2\n"},
+		{name: "env exactly", prog: []string{"/usr/bin/env"}, ex: wire.Exec{Argv: []string{"env"}, Env: []string{"A=1", "B=2"}},
+			wantOut: "A=1\nB=2\n"},
+		{name: "no env at all", prog: []string{"/usr/bin/env"}, ex: wire.Exec{Argv: []string{"env"}}, wantOut: ""},
+		{name: "dir under root", prog: []string{"/usr/bin/pwd"}, ex: wire.Exec{Argv: []string{"pwd"}, Dir: "/sub"},
+			wantOut: realRoot + "/sub\n"},
+		{name: "missing dir is root", prog: []string{"/usr/bin/pwd"}, ex: wire.Exec{Argv: []string{"pwd"}, Dir: "/nowhere"},
+			wantOut: realRoot + "\n"},
+		{name: "attach before exec", prog: []string{"/bin/echo"}, ex: wire.Exec{Argv: []string{"echo", "early"}},
+			o: execOpts{attachFirst: true}, wantOut: "early\n"},
+		{name: "no io", prog: []string{"/bin/sh"}, ex: wire.Exec{Argv: []string{"sh", "-c", "echo lost; exit 4"}, NoIO: true},
+			wantStatus: 4},
+		{name: "remote stdin and stdout", prog: []string{"/bin/sh"},
+			ex: wire.Exec{Argv: []string{"sh", "-c", "cat; echo visible >&2"}, Stdin: "/in.txt", Stdout: "/out.txt"},
+			o:  execOpts{stdin: "ignored"}, wantErrOut: "visible\n"},
+		{name: "as nobody", prog: []string{"/usr/bin/id"}, ex: wire.Exec{Argv: []string{"id", "-u"},
+			Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot, wantOut: "65534\n"},
+		{name: "not root cannot switch", prog: []string{"/usr/bin/id"}, ex: wire.Exec{Argv: []string{"id"},
+			Cred: wire.Cred{UID: uint32(os.Geteuid() + 1)}}, skip: isRoot,
+			wantErr: fmt.Sprintf("node 3: cannot run as uid %d: bpslave is not root", os.Geteuid()+1)},
+		{name: "missing program", ex: wire.Exec{Path: "/no/such/prog", Argv: []string{"prog"}},
+			wantErr: "node 3: /no/such/prog: fork/exec /no/such/prog: no such file or directory"},
+	}
+	if isRoot { // let nobody reach the root dir
+		for _, d := range []string{filepath.Dir(root), root} {
+			os.Chmod(d, 0o755)
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.skip {
+				t.Skip("needs another identity")
+			}
+			c := closure{}
+			if len(tt.prog) > 0 {
+				c = program(t, tt.prog...)
+			}
+			r := s.start(t, tt.ex, c, tt.o)
+			if tt.wantErr != "" || r.err != "" {
+				if !strings.Contains(r.err, tt.wantErr) || tt.wantErr == "" {
+					t.Fatalf("start: got err %q, want it to contain %q", r.err, tt.wantErr)
+				}
+				return
+			}
+			res := r.wait(t)
+			if res != (wire.Result{Status: tt.wantStatus}) {
+				t.Errorf("result: got %+v, want status %d", res, tt.wantStatus)
+			}
+			if got := r.stdout.String(); got != tt.wantOut {
+				t.Errorf("stdout: got %q, want %q", got, tt.wantOut)
+			}
+			if got := r.stderr.String(); got != tt.wantErrOut {
+				t.Errorf("stderr: got %q, want %q", got, tt.wantErrOut)
+			}
+		})
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "out.txt")); string(b) != "from a file\n" {
+		t.Errorf("remote stdout file: got %q, %v; want %q", b, err, "from a file\n")
+	}
+}
+
+func TestExecCache(t *testing.T) {
+	m := newMaster(t, 200*time.Millisecond)
+	startSlave(t, m)
+	s := m.next(t)
+	c := program(t, "/bin/echo")
+	want := []string{c.refs[0].Hash}
+	for i, wantNeed := range [][]string{want, {}} {
+		r := s.start(t, wire.Exec{Argv: []string{"echo", "run", fmt.Sprint(i)}}, c, execOpts{})
+		if fmt.Sprint(r.need) != fmt.Sprint(wantNeed) {
+			t.Errorf("run %d: got Need %v, want %v", i, r.need, wantNeed)
+		}
+		if res := r.wait(t); res != (wire.Result{}) || r.stdout.String() != fmt.Sprintf("run %d\n", i) {
+			t.Errorf("run %d: got %+v %q", i, res, r.stdout.String())
+		}
+	}
+}
+
+func TestExecBadFile(t *testing.T) {
+	m := newMaster(t, 200*time.Millisecond)
+	startSlave(t, m)
+	s := m.next(t)
+	c := program(t, "/bin/echo")
+	ex := wire.Exec{ID: nextID.Add(1), Path: "/bin/echo", Argv: []string{"echo"}, Files: c.refs}
+	st := s.open(t, wire.Header{Op: wire.OpExec, Exec: &ex})
+	var need wire.Need
+	if err := wire.Read(st, &need); err != nil || len(need.Hashes) != 1 {
+		t.Fatalf("Need: got %+v, %v", need, err)
+	}
+	// Right size, wrong bytes.
+	wire.Write(st, wire.FileHeader{Hash: need.Hashes[0], Size: c.refs[0].Size})
+	st.Write(make([]byte, c.refs[0].Size))
+	var res wire.Result
+	if err := wire.Read(st, &res); err != nil || !strings.Contains(res.Err, "node 3: /bin/echo: file transfer failed") {
+		t.Fatalf("got %+v, %v; want a transfer error", res, err)
+	}
+	// Nothing was cached: the next run asks again.
+	r := s.start(t, wire.Exec{Argv: []string{"echo", "ok"}}, c, execOpts{})
+	if len(r.need) != 1 {
+		t.Errorf("after a bad transfer: got Need %v, want the file again", r.need)
+	}
+	if res := r.wait(t); res != (wire.Result{}) || r.stdout.String() != "ok\n" {
+		t.Errorf("got %+v %q", res, r.stdout.String())
+	}
+}
+
+func TestExecSignals(t *testing.T) {
+	m := newMaster(t, 200*time.Millisecond)
+	startSlave(t, m)
+	s := m.next(t)
+	c := program(t, "/bin/sleep")
+
+	r := s.start(t, wire.Exec{Argv: []string{"sleep", "30"}}, c, execOpts{})
+	if r.err != "" || r.pid <= 0 {
+		t.Fatalf("start: got pid %d err %q", r.pid, r.err)
+	}
+	r.signal(t, syscall.SIGTERM)
+	if got, want := r.wait(t), (wire.Result{Signal: int(syscall.SIGTERM)}); got != want {
+		t.Errorf("SIGTERM: got %+v, want %+v", got, want)
+	}
+
+	// The master closing the exec stream hangs the process up.
+	r = s.start(t, wire.Exec{Argv: []string{"sleep", "30"}}, c, execOpts{})
+	r.st.Close()
+	deadline := time.Now().Add(wait)
+	for alive(r.pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d still running %s after a hangup", r.pid, wait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
+func TestExecConcurrent(t *testing.T) {
+	m := newMaster(t, 200*time.Millisecond)
+	startSlave(t, m)
+	s := m.next(t)
+	c := program(t, "/bin/echo")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := s.start(t, wire.Exec{Argv: []string{"echo", fmt.Sprint(i)}}, c, execOpts{attachFirst: i%2 == 0})
+			if r.err != "" {
+				t.Errorf("exec %d: %s", i, r.err)
+				return
+			}
+			if res := r.wait(t); res != (wire.Result{}) || r.stdout.String() != fmt.Sprintf("%d\n", i) {
+				t.Errorf("exec %d: got %+v %q", i, res, r.stdout.String())
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestExecBackPressure checks that a master not reading stdout stops the
+// process (blocked writing its pipe) instead of the slave buffering it,
+// and that everything arrives once it reads.
+func TestExecBackPressure(t *testing.T) {
+	m := newMaster(t, 200*time.Millisecond)
+	startSlave(t, m)
+	s := m.next(t)
+	const size = 8 << 20
+	r := s.start(t, wire.Exec{Argv: []string{"head", "-c", fmt.Sprint(size), "/dev/zero"}},
+		program(t, "/usr/bin/head"), execOpts{noRead: true})
+	deadline := time.Now().Add(wait)
+	for {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", r.pid))
+		if strings.Contains(string(b), "pipe_write") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never blocked writing its stdout (wchan %q)", r.pid, b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.copyOut(1)
+	if res := r.wait(t); res != (wire.Result{}) || r.stdout.Len() != size {
+		t.Errorf("got %+v and %d bytes, want status 0 and %d bytes", res, r.stdout.Len(), size)
+	}
+}
+
+// TestHangupKillsStubbornGroup: a group that ignores SIGHUP is killed,
+// all of it, after the grace period.
+func TestHangupKillsStubbornGroup(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	p, err := os.StartProcess("/bin/sh", []string{"sh", "-c", "trap '' HUP; sleep 30 & echo $!; wait"},
+		&os.ProcAttr{Files: []*os.File{nil, pw, os.Stderr}, Sys: &syscall.SysProcAttr{Setpgid: true}})
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var child int
+	pr.SetReadDeadline(time.Now().Add(wait))
+	if _, err := fmt.Fscan(pr, &child); err != nil {
+		t.Fatal(err)
+	}
+	r := &running{pid: p.Pid, proc: p, grace: 50 * time.Millisecond}
+	r.hangup()
+	done := make(chan *os.ProcessState, 1)
+	go func() { st, _ := p.Wait(); done <- st }()
+	select {
+	case st := <-done:
+		if ws := st.Sys().(syscall.WaitStatus); ws.Signal() != syscall.SIGKILL {
+			t.Errorf("leader: got %v, want killed by SIGKILL", st)
+		}
+	case <-time.After(wait):
+		p.Kill()
+		t.Fatal("leader survived the hangup")
+	}
+	deadline := time.Now().Add(wait)
+	for alive(child) {
+		if time.Now().After(deadline) {
+			t.Fatalf("group member %d survived the hangup", child)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

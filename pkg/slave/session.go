@@ -1,0 +1,208 @@
+package slave
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/hashicorp/yamux"
+)
+
+const (
+	dialTimeout   = 15 * time.Second // TCP + TLS handshake
+	helloTimeout  = 30 * time.Second // for the HelloReply
+	headerTimeout = 30 * time.Second // for the first frame of a master stream
+	drainTimeout  = 30 * time.Second // reading what a refused stream still sends
+	defaultPing   = 30 * time.Second // if the master announces no interval
+)
+
+// session is one connection to the master.
+type session struct {
+	*slave
+	node   int // as the master knows this node
+	mux    *yamux.Session
+	attach *rendezvous
+}
+
+// session dials the master and serves it until the connection ends.
+// accepted reports whether the master accepted the hello.
+func (s *slave) session(ctx context.Context) (accepted bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	mux, err := link.Dial(dctx, s.cfg.Dialer, s.cfg.Master, s.cfg.Keys)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("node %d: dial master %s: %w", s.cfg.Node, s.cfg.Master, err)
+	}
+	defer mux.Close()
+	stop := context.AfterFunc(ctx, func() { mux.Close() })
+	defer stop()
+
+	hello, reply, err := s.hello(mux)
+	if err != nil {
+		return false, err
+	}
+	ss := &session{slave: s, node: reply.Node, mux: mux, attach: newRendezvous(attachTimeout)}
+	defer ss.attach.close()
+	s.log.Info("connected to master", "node", ss.node, "master", s.cfg.Master, "ping", reply.PingInterval)
+
+	beat := make(chan error, 1)
+	go func() {
+		err := ss.heartbeat(hello, reply.PingInterval)
+		mux.Close() // ends the accept loop below
+		beat <- err
+	}()
+	for {
+		st, err := mux.AcceptStream()
+		if err != nil {
+			break
+		}
+		s.work.Add(1)
+		go func() {
+			defer s.work.Done()
+			ss.serve(st)
+		}()
+	}
+	mux.Close()
+	return true, <-beat
+}
+
+// hello introduces this node and returns the hello stream and the
+// master's answer.
+func (s *slave) hello(mux *yamux.Session) (net.Conn, wire.HelloReply, error) {
+	var reply wire.HelloReply
+	st, err := mux.OpenStream()
+	if err != nil {
+		return nil, reply, fmt.Errorf("node %d: open hello stream: %w", s.cfg.Node, err)
+	}
+	host, _ := os.Hostname()
+	h := wire.Header{Op: wire.OpHello, Hello: &wire.Hello{
+		Version: wire.Version, Build: s.cfg.Build, Node: s.cfg.Node, MACs: macs(), Hostname: host,
+	}}
+	st.SetDeadline(time.Now().Add(helloTimeout))
+	if err := wire.Write(st, h); err != nil {
+		return nil, reply, fmt.Errorf("node %d: send hello: %w", s.cfg.Node, err)
+	}
+	if err := wire.Read(st, &reply); err != nil {
+		return nil, reply, fmt.Errorf("node %d: read hello reply: %w", s.cfg.Node, err)
+	}
+	if reply.Err != "" {
+		return nil, reply, fmt.Errorf("node %d: master refused this node: %s", s.cfg.Node, reply.Err)
+	}
+	st.SetDeadline(time.Time{})
+	return st, reply, nil
+}
+
+// heartbeat answers the master's pings until the hello stream ends or
+// three intervals pass without one.
+func (ss *session) heartbeat(st net.Conn, interval time.Duration) error {
+	if interval <= 0 {
+		interval = defaultPing
+	}
+	limit := 3 * interval
+	for {
+		st.SetReadDeadline(time.Now().Add(limit))
+		var p wire.Ping
+		if err := wire.Read(st, &p); err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				return fmt.Errorf("node %d: no ping from the master for %s", ss.node, limit)
+			case errors.Is(err, io.EOF):
+				return fmt.Errorf("node %d: master closed the session", ss.node)
+			}
+			return fmt.Errorf("node %d: hello stream: %w", ss.node, err)
+		}
+		st.SetWriteDeadline(time.Now().Add(limit))
+		//lint:ignore S1016 a Pong answers a Ping; it is not a converted one
+		if err := wire.Write(st, wire.Pong{Seq: p.Seq}); err != nil {
+			return fmt.Errorf("node %d: pong: %w", ss.node, err)
+		}
+	}
+}
+
+// serve reads a master stream's header and runs its operation.
+func (ss *session) serve(st net.Conn) {
+	defer func() {
+		if p := recover(); p != nil {
+			ss.log.Error("stream handler panicked", "node", ss.node, "panic", p, "stack", string(debug.Stack()))
+			st.Close()
+		}
+	}()
+	st.SetReadDeadline(time.Now().Add(headerTimeout))
+	var h wire.Header
+	if err := wire.Read(st, &h); err != nil {
+		ss.log.Warn("bad stream header", "node", ss.node, "err", err)
+		st.Close()
+		return
+	}
+	st.SetReadDeadline(time.Time{})
+	switch {
+	case h.Op == wire.OpExec && h.Exec != nil:
+		ss.exec(st, h.Exec)
+	case h.Op == wire.OpAttach && h.Attach != nil:
+		ss.attach.deliver(h.Attach.ID, h.Attach.FD, st) // the exec owns it now
+	case h.Op == wire.OpPut && h.File != nil:
+		ss.put(st, h.File)
+	case h.Op == wire.OpGet && h.File != nil:
+		ss.get(st, h.File)
+	case h.Op == wire.OpControl && h.Control != nil:
+		ss.control(st, h.Control)
+	default:
+		ss.log.Warn("refused stream", "node", ss.node, "op", h.Op)
+		ss.refuse(st, fmt.Sprintf("node %d: unsupported request %q", ss.node, h.Op))
+	}
+}
+
+// refuse answers a stream with an error Result, closes it and reads (and
+// drops) what the master may still be sending, so it never blocks on a
+// full window.
+func (ss *session) refuse(st net.Conn, msg string) {
+	st.SetWriteDeadline(time.Now().Add(drainTimeout))
+	wire.Write(st, wire.Result{Err: msg})
+	st.Close()
+	drain(st)
+}
+
+// drain reads st to its end, for at most drainTimeout.
+func drain(st net.Conn) {
+	st.SetReadDeadline(time.Now().Add(drainTimeout))
+	io.Copy(io.Discard, st)
+}
+
+// view is err's message with paths as the node sees them: Root is "/".
+func (ss *session) view(err error) string {
+	msg := err.Error()
+	if ss.cfg.Root == "/" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, ss.cfg.Root+"/", "/")
+}
+
+// macs lists this host's hardware addresses, loopback excluded.
+func macs() []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, i := range ifs {
+		if len(i.HardwareAddr) == 0 || i.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		m := i.HardwareAddr.String()
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,183 @@
+// Package slave is bpslave, the compute node's half of the process space:
+// it dials bpmaster, introduces itself, and then does what the master asks
+// — run processes, move files, reboot — until the connection ends, when it
+// dials again.
+//
+// # Session
+//
+// Run dials the master with pkg/link (TLS 1.3 pinned to master.pub, then
+// yamux) and opens the hello stream: Header{OpHello, Hello{Version, Build,
+// Node, MACs, Hostname}} → HelloReply. A refusal (Err set) is logged and
+// retried like any failure. Afterwards the slave answers each Ping with a
+// Pong on that stream; three PingIntervals without a Ping, or the stream
+// closing, end the session. Run reconnects by itself with exponential
+// backoff (100 ms doubling to 5 s, ±50 % jitter, reset by every accepted
+// session) until its context ends.
+//
+// Every other stream is opened by the master and begins with a Header; the
+// slave serves each on its own goroutine (see the wire package for the
+// message flow):
+//
+//   - OpExec runs a process (exec.go): files the slave lacks are fetched by
+//     content hash into the cache and placed at Root+path, the process is
+//     started as the caller in its own process group, its stdio is bound to
+//     the OpAttach streams of the same ID, signals are delivered to its
+//     group, and one Result reports how it ended.
+//   - OpAttach hands a raw stdio stream to the exec with that ID, through a
+//     rendezvous that tolerates either arriving first (attach.go).
+//   - OpPut and OpGet move tar streams, reading and writing as the caller
+//     through pkg/creds (file.go).
+//   - OpControl carries out reboot, halt or power off through Config.Power
+//     once the Result has reached the master (control.go).
+//
+// Anything else is answered with a Result error; a header that does not
+// decode is logged and its stream closed. Nothing a stream carries can stop
+// the slave serving the others.
+//
+// # Identity
+//
+// As root, processes run with the caller's uid, gid and groups
+// (SysProcAttr.Credential) and file operations borrow the caller's
+// filesystem identity (pkg/creds). Not root (a simulated node run by a
+// user), the slave acts only for callers with its own uid and refuses the
+// others — it never silently runs anything as another user.
+//
+// # Filesystem view
+//
+// Config.Root is the node's "/": "/" on a real node, a private directory on
+// a simulated one. Paths from the master are cleaned and joined under Root,
+// so ".." cannot climb out of it lexically (symlinks inside Root are
+// followed as the caller's permissions allow — the master is trusted,
+// and file operations run as the caller). On a simulated node the programs
+// themselves still see the host's filesystem: their interpreter and
+// libraries resolve by absolute path.
+//
+// # Program files
+//
+// The closure an exec names is kept by content in a Cache (DirCache, one
+// file per sha256 under CacheDir, unless Config.Cache supplies another)
+// and placed at its paths under Root as hard links to the cached objects
+// where possible (cache.go). A node therefore receives each distinct file
+// once, however many programs share it and however often they run.
+//
+// # Processes and shutdown
+//
+// The slave waits for each child itself (os.Process.Wait), so it must run
+// as its own process — beoclient supervises it as a child — never inside a
+// PID 1 whose reaper calls wait4(-1). When Run's context ends the session
+// closes, running processes are hung up (SIGHUP, then SIGKILL after 5 s),
+// and Run returns once every stream handler has finished.
+package slave
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/link"
+)
+
+// Config is what bpslave runs on.
+type Config struct {
+	Master   string    // host:port of bpmaster
+	Keys     link.Keys // own = node.key, peer = master.pub
+	Node     int       // the node number this slave believes it is; -1 = let the master decide from my address
+	Root     string    // the node's filesystem view: "/" on a real node, a private dir on a simulated one
+	CacheDir string    // content-addressed file cache (default Root/var/cache/beo)
+	Build    string    // build hash reported in Hello
+	Log      *slog.Logger
+	Dialer   *net.Dialer
+	// Power carries out "reboot", "halt" or "pwroff": a real node reboots;
+	// a simulated node exits. nil refuses power control.
+	Power func(action string) error
+	// Cache stores program files by content; nil = a directory cache in
+	// CacheDir (see Cache).
+	Cache Cache
+}
+
+// Backoff bounds between connection attempts.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// Run serves the master at cfg.Master until ctx ends, reconnecting
+// whenever a session ends. It returns nil when ctx ends, or an error if
+// cfg cannot work at all.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Master == "" {
+		return errors.New("bpslave: no master address")
+	}
+	if cfg.Root == "" {
+		cfg.Root = "/"
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return fmt.Errorf("bpslave: root %s: %w", cfg.Root, err)
+	}
+	cfg.Root = root
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = filepath.Join(cfg.Root, "var/cache/beo")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Dialer == nil {
+		cfg.Dialer = &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
+	}
+	if cfg.Cache == nil {
+		c, err := NewDirCache(cfg.CacheDir)
+		if err != nil {
+			return fmt.Errorf("bpslave: %w", err)
+		}
+		cfg.Cache = c
+	}
+	s := &slave{
+		cfg: cfg, log: cfg.Log, root: os.Geteuid() == 0, uid: uint32(os.Geteuid()),
+		placer: &placer{root: cfg.Root, cache: cfg.Cache, copies: map[string]copied{}},
+	}
+	defer s.work.Wait() // every stream handler and process watcher
+	wait := minBackoff
+	for {
+		accepted, err := s.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if accepted {
+			wait = minBackoff
+		}
+		s.log.Warn("session ended; reconnecting", "node", cfg.Node, "master", cfg.Master, "err", err, "in", wait)
+		t := time.NewTimer(jitter(wait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		wait = min(2*wait, maxBackoff)
+	}
+}
+
+// jitter spreads d over [d/2, 3d/2) so a rack of nodes does not redial in
+// lockstep after the master restarts.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d)
+}
+
+// slave is the state shared by every session of one Run.
+type slave struct {
+	cfg  Config
+	log  *slog.Logger
+	root bool   // running as root: may act as any user
+	uid  uint32 // own effective uid
+	work sync.WaitGroup
+
+	placer *placer
+}

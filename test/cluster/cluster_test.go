@@ -1,0 +1,269 @@
+// Package cluster holds the loopback-cluster tests: a real bpmaster and
+// real bpslave processes (the binary under test, built once per run) on
+// 127.x addresses, driven through the real client commands.
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/sim"
+)
+
+var beoBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "beo-cluster-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	beoBin = filepath.Join(dir, "beo")
+	build := exec.Command("go", "build", "-o", beoBin, "../..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build beo: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	for _, a := range []string{"bpsh", "bpstat", "bpctl", "bpcp", "bplib"} {
+		os.Symlink(beoBin, filepath.Join(dir, a))
+	}
+	os.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// start runs an n-node simulated cluster for the test.
+func start(t *testing.T, n int) *sim.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := sim.Start(context.Background(), sim.Options{Nodes: n, Dir: t.TempDir(), Exe: beoBin, PingTimeout: 4 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	if err := c.WaitUp(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type result struct {
+	out, err string
+	code     int
+}
+
+// run runs a client command against c with a deadline.
+func run(t *testing.T, c *sim.Cluster, stdin io.Reader, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+	cmd.Stdin = stdin
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return result{o.String(), e.String(), code}
+}
+
+func TestBpshBasics(t *testing.T) {
+	c := start(t, 3)
+	host, _ := os.Hostname()
+	for _, tc := range []struct {
+		name string
+		args []string
+		in   string
+		want result
+	}{
+		{"one node", []string{"1", "hostname"}, "", result{out: host + "\n"}},
+		{"exit status", []string{"2", "sh", "-c", "exit 7"}, "", result{code: 7}},
+		{"highest status", []string{"0-2", "sh", "-c", "exit $BPROC_RANK"}, "", result{code: 2}},
+		{"stderr apart", []string{"0", "sh", "-c", "echo out; echo err >&2"}, "", result{out: "out\n", err: "err\n"}},
+		{"stdin", []string{"1", "cat"}, "hello\n", result{out: "hello\n"}},
+		{"stdin to every node", []string{"-p", "-s", "0,2", "cat"}, "x\n", result{out: "  0: x\n  2: x\n"}},
+		{"prefix sequential", []string{"-a", "-p", "-s", "sh", "-c", "echo $BPROC_RANK $BPROC_PROGNAME"}, "",
+			result{out: "  0: 0 sh\n  1: 1 sh\n  2: 2 sh\n"}},
+		{"divider", []string{"-d", "0-1", "echo", "x"}, "",
+			result{out: "0\t" + strings.Repeat("-", 69) + "\nx\n1\t" + strings.Repeat("-", 69) + "\nx\n"}},
+		{"signal death", []string{"1", "sh", "-c", "kill -9 $$"}, "", result{code: 255, err: "1: killed by signal 9 (killed)\n"}},
+		{"master runs locally", []string{"-1", "echo", "here"}, "", result{out: "here\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := run(t, c, strings.NewReader(tc.in), "bpsh", tc.args...)
+			if got != tc.want {
+				t.Errorf("bpsh %v:\n got %+v\nwant %+v", tc.args, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBpshSignalReachesRemote(t *testing.T) {
+	c := start(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bpsh", "-a", "-p", "sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.1; done")
+	cmd.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+	var out bytes.Buffer
+	pr, pw := io.Pipe()
+	cmd.Stdout = io.MultiWriter(&out, pw)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for both nodes to be ready, then TERM bpsh.
+	buf := make([]byte, 4096)
+	seen := ""
+	for strings.Count(seen, "ready") < 2 {
+		n, err := pr.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += string(buf[:n])
+	}
+	go io.Copy(io.Discard, pr)
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if got := strings.Count(out.String(), "got TERM"); got != 2 {
+		t.Errorf("remote processes that saw TERM: got %d, want 2 (output %q, err %v)", got, out.String(), err)
+	}
+}
+
+func TestBpshLargeOutputExact(t *testing.T) {
+	c := start(t, 1)
+	const size = 64 << 20
+	got := run(t, c, nil, "bpsh", "0", "head", "-c", fmt.Sprint(size), "/dev/zero")
+	if got.code != 0 || len(got.out) != size {
+		t.Fatalf("got %d bytes, code %d, stderr %q; want %d bytes", len(got.out), got.code, got.err, size)
+	}
+}
+
+func TestNodeKilledMidJob(t *testing.T) {
+	c := start(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bpsh", "1", "sleep", "20")
+	cmd.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+	var e bytes.Buffer
+	cmd.Stderr = &e
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := c.Kill(1); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 255 || !strings.HasPrefix(e.String(), "1: ") {
+		t.Errorf("got err %v, stderr %q; want exit 255 and a message naming node 1", err, e.String())
+	}
+}
+
+func TestBpcpRoundTrip(t *testing.T) {
+	c := start(t, 2)
+	src := filepath.Join(t.TempDir(), "data")
+	data := make([]byte, 3<<20+17)
+	rand.Read(data)
+	if err := os.WriteFile(src, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, c, nil, "bpcp", src, "1:/data"); r.code != 0 {
+		t.Fatalf("bpcp to node: %+v", r)
+	}
+	if r := run(t, c, nil, "bpcp", "1:/data", "0:/copy"); r.code != 0 {
+		t.Fatalf("bpcp node to node: %+v", r)
+	}
+	back := filepath.Join(t.TempDir(), "back")
+	if r := run(t, c, nil, "bpcp", "0:/copy", back); r.code != 0 {
+		t.Fatalf("bpcp from node: %+v", r)
+	}
+	got, err := os.ReadFile(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Errorf("copy differs: got %d bytes, want %d", len(got), len(data))
+	}
+	if r := run(t, c, nil, "bpcp", "1:/nonexistent", back); r.code == 0 || !strings.Contains(r.err, "node 1") {
+		t.Errorf("missing file: got %+v, want an error naming node 1", r)
+	}
+}
+
+func TestBpstat(t *testing.T) {
+	c := start(t, 3)
+	got := run(t, c, nil, "bpstat")
+	if !strings.Contains(got.out, "0-2") || !strings.Contains(got.out, "up") {
+		t.Errorf("bpstat: got %q, want nodes 0-2 up", got.out)
+	}
+	if r := run(t, c, nil, "bpstat", "-s", "1"); r.out != "up\n" {
+		t.Errorf("bpstat -s 1: got %q, want %q", r.out, "up\n")
+	}
+}
+
+func TestBpctlState(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("bpctl changes need root")
+	}
+	c := start(t, 2)
+	if r := run(t, c, nil, "bpctl", "-S", "1", "-s", "unavailable"); r.code != 0 {
+		t.Fatalf("bpctl: %+v", r)
+	}
+	if r := run(t, c, nil, "bpstat", "-s", "1"); r.out != "unavailable\n" {
+		t.Errorf("after bpctl -s unavailable: got %q", r.out)
+	}
+}
+
+// TestGarbageRejected sends random bytes and truncated frames to the node
+// port and the client socket; the master must go on serving.
+func TestGarbageRejected(t *testing.T) {
+	c := start(t, 1)
+	junk := [][]byte{
+		{0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3}, // a truncated TLS record
+		{0, 0, 0, 50, '{', '"'},                 // a truncated wire frame
+		bytes.Repeat([]byte{0xff}, 4096),
+	}
+	rnd := make([]byte, 1<<16)
+	rand.Read(rnd)
+	junk = append(junk, rnd)
+	for _, j := range junk {
+		for _, target := range [][2]string{{"tcp", c.Master}, {"unix", c.Socket}} {
+			// From node 0's own address, so the master gets as far as TLS.
+			d := net.Dialer{Timeout: 5 * time.Second}
+			if target[0] == "tcp" {
+				d.LocalAddr = &net.TCPAddr{IP: sim.NodeAddr(0).AsSlice()}
+			}
+			conn, err := d.Dial(target[0], target[1])
+			if err != nil {
+				t.Fatalf("dial %s: %v", target[1], err)
+			}
+			conn.SetDeadline(time.Now().Add(2 * time.Second))
+			conn.Write(j)
+			io.Copy(io.Discard, conn) // until the master closes or the deadline
+			conn.Close()
+		}
+	}
+	if r := run(t, c, nil, "bpsh", "0", "echo", "still serving"); r.out != "still serving\n" {
+		t.Errorf("after garbage: got %+v", r)
+	}
+}
