@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/beo-cluster/beo/applets"
+)
+
+func TestPick(t *testing.T) {
+	for _, tc := range []struct {
+		argv     []string
+		name     string
+		wantArgs []string
+	}{
+		{[]string{"/usr/bin/bpsh", "3", "date"}, "bpsh", []string{"3", "date"}},
+		{[]string{"beo", "bpstat", "-l"}, "bpstat", []string{"-l"}},
+		{[]string{"./beo"}, "", nil},
+		{[]string{"beo", "nosuch"}, "nosuch", []string{}},
+	} {
+		name, args := pick(tc.argv)
+		if name != tc.name || strings.Join(args, " ") != strings.Join(tc.wantArgs, " ") {
+			t.Errorf("pick(%q) = %q %q, want %q %q", tc.argv, name, args, tc.name, tc.wantArgs)
+		}
+	}
+}
+
+func runArgs(argv ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(argv, applets.IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+	return code, out.String(), errb.String()
+}
+
+func TestListAndUnknown(t *testing.T) {
+	code, out, _ := runArgs("beo")
+	if code != 0 || !strings.Contains(out, "bpsh ") || !strings.Contains(out, "version ") {
+		t.Errorf("beo alone: code %d, out %q; want 0 and the applet list", code, out)
+	}
+	code, _, errs := runArgs("beo", "frobnicate")
+	if code != 2 || !strings.Contains(errs, "usage") {
+		t.Errorf("unknown applet: code %d, stderr %q; want 2 and usage", code, errs)
+	}
+	code, _, errs = runArgs("beo", "version", "extra")
+	if code != 2 || !strings.Contains(errs, "usage: beo version") {
+		t.Errorf("bad args: code %d, stderr %q; want 2 and the usage line", code, errs)
+	}
+}
+
+func TestInstallLinks(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bpsh"), []byte("not ours"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runArgs("beo", "install-links", dir)
+	if code != 1 || !strings.Contains(errs, "not a symlink") {
+		t.Errorf("code %d, stderr %q; want 1 and a refusal to replace a regular file", code, errs)
+	}
+	fi, err := os.Lstat(filepath.Join(dir, "bpslave"))
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("bpslave link: %v, %v", fi, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "bpsh")); string(b) != "not ours" {
+		t.Errorf("a regular file was overwritten")
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "version")); err == nil {
+		t.Errorf("version got a link; only user commands should")
+	}
+}

@@ -1,0 +1,88 @@
+package link
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+func TestPinnedKeys(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	mk, err := EnsureMasterKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := EnsureMasterKeys(dir)
+	if err != nil || !again.Own.Equal(mk.Own) {
+		t.Fatalf("keys not stable across starts: %v", err)
+	}
+	nk, err := NodeKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnsureMasterKeys(other); err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := NodeKeys(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		node Keys
+		ok   bool
+	}{
+		{"cluster node", nk, true},
+		{"node of another cluster", stranger, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv := make(chan error, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					srv <- err
+					return
+				}
+				s, err := Accept(ctx, c, mk)
+				if err != nil {
+					c.Close()
+					srv <- err
+					return
+				}
+				st, err := s.AcceptStream()
+				if err == nil {
+					io.Copy(st, st)
+				}
+				srv <- err
+			}()
+			s, err := Dial(ctx, &net.Dialer{}, ln.Addr().String(), tc.node)
+			if err == nil {
+				var st net.Conn
+				st, err = s.OpenStream()
+				if err == nil {
+					st.Write([]byte("ping"))
+					buf := make([]byte, 4)
+					st.SetDeadline(time.Now().Add(3 * time.Second))
+					_, err = io.ReadFull(st, buf)
+				}
+				s.Close()
+			}
+			serr := <-srv
+			if tc.ok && (err != nil || serr != nil) {
+				t.Errorf("got client %v, server %v; want a working session", err, serr)
+			}
+			if !tc.ok && err == nil && serr == nil {
+				t.Errorf("a foreign node key was accepted")
+			}
+		})
+	}
+}
