@@ -71,9 +71,17 @@ type result struct {
 // run runs a client command against c with a deadline.
 func run(t *testing.T, c *sim.Cluster, stdin io.Reader, name string, args ...string) result {
 	t.Helper()
+	return runAs(t, c, nil, stdin, name, args...)
+}
+
+// runAs is run as another user (cred nil: as the test).
+func runAs(t *testing.T, c *sim.Cluster, cred *syscall.Credential, stdin io.Reader, name string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.Dir = "/"
 	cmd.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
 	cmd.Stdin = stdin
 	var o, e bytes.Buffer
@@ -265,5 +273,39 @@ func TestGarbageRejected(t *testing.T) {
 	}
 	if r := run(t, c, nil, "bpsh", "0", "echo", "still serving"); r.out != "still serving\n" {
 		t.Errorf("after garbage: got %+v", r)
+	}
+}
+
+// TestNonRootUser: a user runs as themself, and a node whose mode shuts
+// them out runs nothing.
+func TestNonRootUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to act as another user")
+	}
+	c := start(t, 2)
+	// Let "nobody" reach the binary and the socket.
+	for d := c.Dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	os.Chmod(filepath.Dir(beoBin), 0o755)
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	if r := runAs(t, c, nobody, nil, "bpsh", "0", "id", "-u"); r.out != "65534\n" || r.code != 0 {
+		t.Errorf("bpsh as nobody: got %+v, want uid 65534", r)
+	}
+	if r := run(t, c, nil, "bpctl", "-S", "1", "-m", "0100"); r.code != 0 {
+		t.Fatalf("bpctl -m: %+v", r)
+	}
+	open := t.TempDir()
+	os.Chmod(open, 0o777)
+	marker := filepath.Join(open, "ran")
+	r := runAs(t, c, nobody, nil, "bpsh", "1", "sh", "-c", "echo > "+marker)
+	if r.code == 0 || !strings.Contains(r.err, "permission denied") {
+		t.Errorf("bpsh on a closed node: got %+v, want a permission error", r)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the command ran on a node the user may not use")
+	}
+	if r := runAs(t, c, nobody, nil, "bpctl", "-S", "0", "-s", "unavailable"); r.code == 0 {
+		t.Errorf("a non-root bpctl succeeded: %+v", r)
 	}
 }
