@@ -21,8 +21,12 @@ import (
 	"syscall"
 
 	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/applets/bpcp"
+	"github.com/beo-cluster/beo/applets/bpctl"
+	"github.com/beo-cluster/beo/applets/bplib"
 	"github.com/beo-cluster/beo/applets/bpsh"
 	"github.com/beo-cluster/beo/applets/bpslave"
+	"github.com/beo-cluster/beo/applets/bpstat"
 	configapplet "github.com/beo-cluster/beo/applets/config"
 	masterapplet "github.com/beo-cluster/beo/applets/master"
 	"github.com/beo-cluster/beo/applets/sim"
@@ -41,9 +45,13 @@ type applet struct {
 // not a variable, because install-links itself reads the table.)
 func table() map[string]applet {
 	return map[string]applet{
+		"bpcp":          {"copy files between the master and nodes, or node to node", bpcp.Run, true},
+		"bpctl":         {"control nodes: state, reboot/halt/power off, owner, group, mode", bpctl.Run, true},
+		"bplib":         {"manage the libraries prestaged to every node", bplib.Run, true},
 		"bpmaster":      {"the BProc master daemon alone (TCP 933, unix socket for clients)", masterapplet.Run, true},
 		"bpsh":          {"run a program on one node, several, or all", bpsh.Run, true},
 		"bpslave":       {"the compute node daemon: connects to bpmaster, runs its processes", bpslave.Run, true},
+		"bpstat":        {"show node status, addresses, owners, and which node runs a pid", bpstat.Run, true},
 		"config":        {"check /etc/beowulf/config and show what it means", configapplet.Run, false},
 		"install-links": {"create a symlink in DIR for every applet", installLinks, false},
 		"master":        {"the head node's daemons (today: bpmaster)", masterapplet.Run, false},

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/wire"
@@ -96,7 +97,7 @@ func (c *Client) call(ctx context.Context, h wire.Header, reply any) error {
 		return err
 	}
 	defer st.Close()
-	stop := context.AfterFunc(ctx, func() { st.Close() })
+	stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if err := wire.Read(st, reply); err != nil {
 		return fmt.Errorf("%s reply: %w", h.Op, err)
@@ -126,7 +127,7 @@ func (c *Client) Watch(ctx context.Context) (wire.Status, <-chan wire.NodeInfo, 
 	go func() {
 		defer close(ch)
 		defer st.Close()
-		stop := context.AfterFunc(ctx, func() { st.Close() })
+		stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Unix(1, 0)) })
 		defer stop()
 		for {
 			var n wire.NodeInfo

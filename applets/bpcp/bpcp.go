@@ -1,0 +1,316 @@
+// Package bpcp implements bpcp, BProc's file copy between the master and
+// the nodes, and between nodes.
+//
+//	bpcp [-p] [-r] src... dst
+//
+// Each operand is a local path or node:path. The node is one node, written
+// as bpsh takes it — 3, .3, n3 — and -1, .-1 or master mean this machine,
+// so "master:/etc/hosts" is the local /etc/hosts. An operand whose text
+// before the first colon is not a node is a local path ("backup:2024" is a
+// file); write ./3:x for a local file really named "3:x". A node path is
+// absolute on the node; a relative one is taken from the node's "/".
+//
+// Every copy is one tar stream (pkg/xfer) from the sources to the
+// destination: local sources are packed here, node sources are fetched
+// from their nodes (Client.Get) and merged into the stream, and the stream
+// is unpacked here or sent to the destination node (Client.Put). So
+// local→node, node→local, node→node (both through the master) and
+// local→local all behave alike, as cp does:
+//
+//   - dst an existing directory: the sources land inside it.
+//   - otherwise one source, which becomes dst (a directory with -r).
+//   - several sources need dst to be a directory.
+//
+// -r copies directories recursively (symbolic links inside are copied as
+// links); -p preserves mode and mtime, and uid/gid when the writing side
+// runs as root (on a node: when the caller is root). Without -p a file
+// takes its source's mode masked by 0777 and the current time.
+//
+// Files land whole or not at all: each one is written to a temporary file
+// beside its target and renamed over it only once the whole stream has
+// arrived intact, so an interrupted copy (Ctrl-C, a node going down, an
+// unreadable source) leaves every old file as it was and no temporary
+// behind. Local sources are checked (exist, readable, -r for directories)
+// before anything is sent.
+//
+// Errors name the node and the file: "bpcp: node 3: /tmp/x: no such file
+// or directory"; local ones just the file.
+package bpcp
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/nodes"
+	"github.com/beo-cluster/beo/pkg/nodespec"
+	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/beo-cluster/beo/pkg/xfer"
+)
+
+const usage = "usage: bpcp [-p] [-r] src... dst   (src and dst: path or node:path)"
+
+// operand is one file argument.
+type operand struct {
+	node int // nodespec.Master for a local path
+	path string
+	spec string // the node as written, for checking it exists
+}
+
+func (o operand) local() bool { return o.node == nodespec.Master }
+
+// Run is the bpcp applet.
+func Run(ctx context.Context, args []string, stdio applets.IO) error {
+	var opts xfer.Options
+	fs := applets.NewFlagSet("bpcp", usage, stdio.Err)
+	fs.BoolVar(&opts.Preserve, "p", false, "preserve mode and mtime (and owner as root)")
+	fs.BoolVar(&opts.Recursive, "r", false, "copy directories recursively")
+	args = slices.Clone(args)
+	for i, a := range args {
+		if rest, ok := strings.CutPrefix(a, "-1:"); ok {
+			args[i] = ".-1:" + rest // the master, not a flag
+		}
+	}
+	if err := applets.ParseFlags(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() < 2 {
+		return &applets.Usage{Line: usage, Msg: "need a source and a destination"}
+	}
+	var ops []operand
+	for _, a := range fs.Args() {
+		op, err := parseOperand(a)
+		if err != nil {
+			return &applets.Usage{Line: usage, Msg: err.Error()}
+		}
+		ops = append(ops, op)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	err := copyFiles(ctx, ops[:len(ops)-1], ops[len(ops)-1], opts)
+	if err != nil && ctx.Err() != nil {
+		return errors.New("interrupted")
+	}
+	return err
+}
+
+// parseOperand splits node:path; see the package doc.
+func parseOperand(s string) (operand, error) {
+	if s == "" {
+		return operand{}, errors.New("empty file name")
+	}
+	prefix, file, ok := strings.Cut(s, ":")
+	if !ok {
+		return operand{node: nodespec.Master, path: s}, nil
+	}
+	n, isNode := singleNode(prefix)
+	if !isNode {
+		return operand{node: nodespec.Master, path: s}, nil
+	}
+	if file == "" {
+		return operand{}, fmt.Errorf("%s: no path after the node", s)
+	}
+	return operand{node: n, path: file, spec: prefix}, nil
+}
+
+// singleNode reads one node as bpsh's node specs write it: N, .N, nN,
+// -1, .-1, master.
+func singleNode(s string) (int, bool) {
+	switch strings.ToLower(s) {
+	case "-1", ".-1", "master":
+		return nodespec.Master, true
+	}
+	digits := s
+	if len(s) > 1 && (s[0] == '.' || s[0] == 'n' || s[0] == 'N') {
+		digits = s[1:]
+	}
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, err == nil
+}
+
+// copyFiles streams srcs to dst.
+func copyFiles(ctx context.Context, srcs []operand, dst operand, opts xfer.Options) error {
+	if len(srcs) > 1 && dst.local() {
+		if fi, err := os.Stat(dst.path); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%s: not a directory (several sources)", dst.path)
+		}
+	}
+	if err := distinct(srcs); err != nil {
+		return err
+	}
+	var cl *bproc.Client
+	if !dst.local() || !allLocal(srcs) {
+		var err error
+		if cl, err = dial(ctx, append([]operand{dst}, srcs...)); err != nil {
+			return err
+		}
+		defer cl.Close()
+	}
+	// Local sources are checked before a byte moves.
+	plans := make([]*xfer.Plan, len(srcs))
+	for i, s := range srcs {
+		if s.local() {
+			p, err := xfer.Scan([]string{s.path}, opts)
+			if err != nil {
+				return err
+			}
+			plans[i] = p
+		}
+	}
+
+	pr, pw := io.Pipe()
+	stopCancel := context.AfterFunc(ctx, func() {
+		pr.CloseWithError(ctx.Err())
+		pw.CloseWithError(ctx.Err())
+	})
+	defer stopCancel()
+	pctx, stopProducer := context.WithCancel(ctx)
+	defer stopProducer()
+	produced := make(chan error, 1)
+	go func() {
+		// The error is posted before the stream ends, so a receiver that
+		// fails on the short stream finds the cause already there. A
+		// failed source ends the stream without its end marker, which the
+		// receiving side treats as a failed copy; a plain close (not
+		// CloseWithError) lets a Put finish its exchange with the node.
+		produced <- produce(pctx, cl, pw, srcs, plans, opts)
+		pw.Close()
+	}()
+	var cerr error
+	if dst.local() {
+		cerr = xfer.Unpack(pr, dst.path, opts)
+	} else {
+		cerr = cl.Put(ctx, wire.File{Node: dst.node, Path: dst.path, Recursive: opts.Recursive, Preserve: opts.Preserve}, pr)
+	}
+	select {
+	case perr := <-produced: // the sending side finished first
+		if perr != nil {
+			return perr // the cause; the receiver only saw a short stream
+		}
+		return cerr
+	default:
+	}
+	if cerr != nil { // the receiver gave up: stop the sending side
+		pr.CloseWithError(io.ErrClosedPipe)
+		stopProducer()
+		select {
+		case <-produced:
+		case <-ctx.Done(): // interrupted: do not wait for a node that may never answer
+		}
+		return cerr
+	}
+	return <-produced
+}
+
+// distinct refuses two sources that would land under the same name.
+func distinct(srcs []operand) error {
+	seen := map[string]operand{}
+	for _, s := range srcs {
+		name := path.Base(path.Clean("/" + filepath.ToSlash(s.path)))
+		if s.local() {
+			abs, err := filepath.Abs(s.path)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.path, err)
+			}
+			name = filepath.Base(abs)
+		}
+		if prev, ok := seen[name]; ok {
+			return fmt.Errorf("%s and %s would both land as %s", prev, s, name)
+		}
+		seen[name] = s
+	}
+	return nil
+}
+
+func (o operand) String() string {
+	if o.local() {
+		return o.path
+	}
+	return fmt.Sprintf("%d:%s", o.node, o.path)
+}
+
+func allLocal(ops []operand) bool {
+	for _, o := range ops {
+		if !o.local() {
+			return false
+		}
+	}
+	return true
+}
+
+// dial connects to the master and checks that every node named exists.
+func dial(ctx context.Context, ops []operand) (*bproc.Client, error) {
+	cl, err := bproc.Dial(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		cl.Close()
+		return nil, err
+	}
+	for _, o := range ops {
+		if o.local() {
+			continue
+		}
+		if _, err := nodespec.Parse(o.spec, cluster{st}); err != nil {
+			cl.Close()
+			return nil, err
+		}
+	}
+	return cl, nil
+}
+
+// produce writes every source, in order, to w as one tar stream.
+func produce(ctx context.Context, cl *bproc.Client, w io.Writer, srcs []operand, plans []*xfer.Plan, opts xfer.Options) error {
+	tw := tar.NewWriter(w)
+	for i, s := range srcs {
+		if s.local() {
+			if err := plans[i].Add(tw); err != nil {
+				return err
+			}
+			continue
+		}
+		rc, err := cl.Get(ctx, wire.File{Node: s.node, Path: s.path, Recursive: opts.Recursive, Preserve: opts.Preserve})
+		if err != nil {
+			return err
+		}
+		stop := context.AfterFunc(ctx, func() { rc.Close() }) // unblock a read from a stuck node
+		err = xfer.Append(tw, rc)
+		stop()
+		rc.Close()
+		if errors.Is(err, xfer.ErrTruncated) {
+			return fmt.Errorf("node %d: %s: %w", s.node, s.path, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+// cluster adapts a master status to nodespec.
+type cluster struct{ s wire.Status }
+
+func (c cluster) Count() int            { return len(c.s.Nodes) }
+func (c cluster) KnownStates() []string { return nodes.StateNames() }
+func (c cluster) State(n int) string {
+	if n < 0 || n >= len(c.s.Nodes) {
+		return ""
+	}
+	return c.s.Nodes[n].State
+}

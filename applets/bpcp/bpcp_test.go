@@ -1,0 +1,162 @@
+package bpcp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/beo-cluster/beo/applets"
+)
+
+func TestParseOperand(t *testing.T) {
+	tests := []struct {
+		in   string
+		node int
+		path string
+	}{
+		{"input.dat", -1, "input.dat"},
+		{"2:/tmp", 2, "/tmp"},
+		{".2:/tmp/input.dat", 2, "/tmp/input.dat"},
+		{"n4:/tmp", 4, "/tmp"},
+		{"N4:/tmp", 4, "/tmp"},
+		{"-1:/etc/hosts", -1, "/etc/hosts"},
+		{".-1:/etc/hosts", -1, "/etc/hosts"},
+		{"master:/etc/hosts", -1, "/etc/hosts"},
+		{"backup:2024", -1, "backup:2024"},
+		{"./3:x", -1, "./3:x"},
+		{":x", -1, ":x"},
+		{"n:x", -1, "n:x"},
+		{"3-4:x", -1, "3-4:x"}, // a range is not one node: a local name
+		{"3:a:b", 3, "a:b"},
+	}
+	for _, tt := range tests {
+		got, err := parseOperand(tt.in)
+		if err != nil || got.node != tt.node || got.path != tt.path {
+			t.Errorf("parseOperand(%q): got %+v %v, want node %d path %q", tt.in, got, err, tt.node, tt.path)
+		}
+	}
+	for _, bad := range []string{"", "3:"} {
+		if _, err := parseOperand(bad); err == nil {
+			t.Errorf("parseOperand(%q): no error", bad)
+		}
+	}
+}
+
+func write(t *testing.T, p, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func bpcp(args ...string) (string, error) {
+	var errOut bytes.Buffer
+	err := Run(context.Background(), args, applets.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &errOut})
+	return errOut.String(), err
+}
+
+// Local copies need no master: they exercise the whole stream path.
+func TestLocal(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "a.txt"), "alpha")
+	write(t, filepath.Join(dir, "b.txt"), "beta")
+	write(t, filepath.Join(dir, "tree/x/y.txt"), "why")
+	if err := os.Mkdir(filepath.Join(dir, "out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in := func(p string) string { return filepath.Join(dir, p) }
+
+	if _, err := bpcp(in("a.txt"), in("out/c.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, in("out/c.txt")); got != "alpha" {
+		t.Errorf("copy as: got %q", got)
+	}
+	if _, err := bpcp(in("a.txt"), in("b.txt"), in("out")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, in("out/b.txt")); got != "beta" {
+		t.Errorf("copy into: got %q", got)
+	}
+	if _, err := bpcp("-1:"+in("a.txt"), in("out/d.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, in("out/d.txt")); got != "alpha" {
+		t.Errorf("copy from -1: got %q", got)
+	}
+	if _, err := bpcp("-r", in("tree"), "master:"+in("out")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, in("out/tree/x/y.txt")); got != "why" {
+		t.Errorf("copy -r: got %q", got)
+	}
+
+	_, err := bpcp(in("a.txt"), in("b.txt"), in("out/c.txt"))
+	if err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("several into a file: got %v", err)
+	}
+	_, err = bpcp(in("tree"), in("out"))
+	if err == nil || err.Error() != in("tree")+": is a directory (use -r)" {
+		t.Errorf("dir without -r: got %v", err)
+	}
+	_, err = bpcp(in("nope"), in("out"))
+	if err == nil || err.Error() != in("nope")+": no such file or directory" {
+		t.Errorf("missing source: got %v", err)
+	}
+	_, err = bpcp(in("a.txt"), in("tree/../a.txt"), in("out"))
+	if err == nil || !strings.Contains(err.Error(), "would both land as a.txt") {
+		t.Errorf("same name twice: got %v", err)
+	}
+	if got := read(t, in("out/c.txt")); got != "alpha" {
+		t.Errorf("failed copies touched out/c.txt: %q", got)
+	}
+}
+
+func TestDistinct(t *testing.T) {
+	ops := func(args ...string) []operand {
+		var out []operand
+		for _, a := range args {
+			o, err := parseOperand(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, o)
+		}
+		return out
+	}
+	if err := distinct(ops("a.txt", "2:/tmp/a.txt")); err == nil || err.Error() != "a.txt and 2:/tmp/a.txt would both land as a.txt" {
+		t.Errorf("got %v", err)
+	}
+	if err := distinct(ops("1:/x/", "2:x")); err == nil {
+		t.Error("1:/x/ and 2:x: no error")
+	}
+	if err := distinct(ops("a.txt", "2:/tmp/b.txt", "3:/c")); err != nil {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{nil, {"a"}, {"-x", "a", "b"}, {"a", "3:"}} {
+		_, err := bpcp(args...)
+		var u *applets.Usage
+		if !errors.As(err, &u) {
+			t.Errorf("bpcp %q: got %v, want a usage error", args, err)
+		}
+	}
+}

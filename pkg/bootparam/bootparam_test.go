@@ -1,0 +1,37 @@
+package bootparam
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	p := Defaults()
+	p.Master = netip.MustParseAddr("10.99.0.1")
+	p.BProc, p.HTTP = 1933, 8080
+	p.SyslogServer, p.LegacySyslog, p.RootfsSize = "10.99.0.7:5514", true, "1g"
+	got, err := Parse("console=ttyS0 panic=-1 " + p.String() + " quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != p {
+		t.Errorf("got %+v, want %+v", got, p)
+	}
+}
+
+func TestParseDefaultsAndErrors(t *testing.T) {
+	got, err := Parse("console=ttyS0 beo.master=10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Defaults()
+	want.Master = netip.MustParseAddr("10.0.0.1")
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"beo.bproc=0", "beo.http=70000", "beo.master=10.0.0", "beo.rootfs=rel/path", "beo.stats=x"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q): no error", bad)
+		}
+	}
+}

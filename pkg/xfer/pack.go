@@ -1,0 +1,192 @@
+package xfer
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Plan is the checked list of entries Pack writes for a set of sources.
+type Plan struct {
+	entries []entry
+}
+
+type entry struct {
+	path string // on this machine
+	name string // in the archive, slash-separated, no trailing slash
+	fi   fs.FileInfo
+	link string // symlink target
+}
+
+// Pack writes srcs to w as one complete tar stream; see the package doc.
+// Nothing is written when a source is missing, unreadable or a directory
+// without Recursive.
+func Pack(w io.Writer, srcs []string, opts Options) error {
+	p, err := Scan(srcs, opts)
+	if err != nil {
+		return err
+	}
+	return p.Write(w)
+}
+
+// Scan walks srcs and checks them without writing anything: each source
+// exists, is a regular file or (with Recursive) a directory, every file in
+// it can be opened and every directory read, and no two sources share a
+// name.
+func Scan(srcs []string, opts Options) (*Plan, error) {
+	p := &Plan{}
+	top := map[string]string{}
+	for _, src := range srcs {
+		name, err := topName(src)
+		if err != nil {
+			return nil, err
+		}
+		if prev, ok := top[name]; ok {
+			return nil, fmt.Errorf("%s and %s would both land as %s", prev, src, name)
+		}
+		top[name] = src
+		fi, err := os.Stat(src) // a source named by the user is followed
+		if err != nil {
+			return nil, named(src, err)
+		}
+		switch {
+		case fi.Mode().IsRegular():
+			if err := readable(src); err != nil {
+				return nil, err
+			}
+			p.entries = append(p.entries, entry{path: src, name: name, fi: fi})
+		case fi.IsDir():
+			if !opts.Recursive {
+				return nil, fmt.Errorf("%s: is a directory (use -r)", src)
+			}
+			if err := p.walk(src, name, fi); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("%s: not a regular file or directory", src)
+		}
+	}
+	return p, nil
+}
+
+// topName is the archive name of a source: its last element.
+func topName(src string) (string, error) {
+	if src == "" {
+		return "", fmt.Errorf("empty file name")
+	}
+	abs, err := filepath.Abs(src)
+	if err != nil {
+		return "", named(src, err)
+	}
+	name := filepath.Base(abs)
+	if name == string(filepath.Separator) {
+		return "", fmt.Errorf("%s: cannot copy the root directory", src)
+	}
+	return name, nil
+}
+
+// walk adds the directory dir (archive name name) and everything below it.
+func (p *Plan) walk(dir, name string, fi fs.FileInfo) error {
+	p.entries = append(p.entries, entry{path: dir, name: name, fi: fi})
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return named(dir, err)
+	}
+	for _, de := range des {
+		path, child := filepath.Join(dir, de.Name()), name+"/"+de.Name()
+		info, err := de.Info() // lstat: links stay links
+		if err != nil {
+			return named(path, err)
+		}
+		switch {
+		case info.IsDir():
+			if err := p.walk(path, child, info); err != nil {
+				return err
+			}
+		case info.Mode().IsRegular():
+			if err := readable(path); err != nil {
+				return err
+			}
+			p.entries = append(p.entries, entry{path: path, name: child, fi: info})
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return named(path, err)
+			}
+			p.entries = append(p.entries, entry{path: path, name: child, fi: info, link: target})
+		default: // device, fifo, socket: not copied
+		}
+	}
+	return nil
+}
+
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return named(path, err)
+	}
+	f.Close()
+	return nil
+}
+
+// Write writes the planned entries to w as a complete tar stream. On error
+// the stream is left without its end-of-archive marker.
+func (p *Plan) Write(w io.Writer) error {
+	tw := tar.NewWriter(w)
+	if err := p.Add(tw); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("write archive: %w", err)
+	}
+	return nil
+}
+
+// Add writes the planned entries to tw without ending the archive, so
+// several sources (local plans, streams from nodes through Append) can be
+// merged into one.
+func (p *Plan) Add(tw *tar.Writer) error {
+	for _, e := range p.entries {
+		if err := e.write(tw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e entry) write(tw *tar.Writer) error {
+	h, err := tar.FileInfoHeader(e.fi, e.link)
+	if err != nil {
+		return named(e.path, err)
+	}
+	h.Name = e.name
+	if e.fi.IsDir() {
+		h.Name += "/"
+	}
+	h.ModTime = e.fi.ModTime().Truncate(time.Second)
+	h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
+	h.Uname, h.Gname = "", ""
+	if err := tw.WriteHeader(h); err != nil {
+		return fmt.Errorf("%s: write archive: %w", e.path, err)
+	}
+	if !e.fi.Mode().IsRegular() {
+		return nil
+	}
+	f, err := os.Open(e.path)
+	if err != nil {
+		return named(e.path, err)
+	}
+	defer f.Close()
+	n, err := io.Copy(tw, io.LimitReader(f, e.fi.Size()))
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.path, bare(err))
+	}
+	if n != e.fi.Size() {
+		return fmt.Errorf("%s: shrank while being copied", e.path)
+	}
+	return nil
+}

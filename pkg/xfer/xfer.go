@@ -1,0 +1,119 @@
+// Package xfer moves files as tar streams, whole or not at all: the bpcp
+// transfer format, used by the bpcp client on the master and by bpslave on
+// the nodes (each under the caller's own credentials).
+//
+// # The stream
+//
+// A transfer is a POSIX tar archive (archive/tar: USTAR, PAX when a name or
+// a number does not fit) ending with the end-of-archive marker. Entries are
+// regular files, directories (with their trailing "/") and symbolic links,
+// named relative to the parent of the source the user named:
+//
+//	Pack("a/b.txt")        b.txt
+//	Pack("dir"), -r        dir/  dir/x  dir/sub/  dir/sub/y  dir/link -> x
+//
+// Every directory comes before what it holds. Mode, mtime (whole seconds),
+// uid and gid are always recorded; whether they are applied is the
+// receiver's choice (Options.Preserve).
+//
+// Pack follows a symbolic link named as a source (as cp and rcp do) and
+// stores the links it meets inside a tree as links. Devices, fifos and
+// sockets inside a tree are skipped; named as a source they are an error.
+// A directory source needs Options.Recursive ("dir: is a directory (use
+// -r)"). Scan walks every source before a byte is written and checks that
+// each file can be opened and each directory read, so the common failures
+// (a typo, a missing -r, an unreadable file) are reported before the
+// receiver sees anything; Plan.Write then streams. A failure while
+// streaming (a file vanishing) ends the stream without the end-of-archive
+// marker, which every reader here treats as a failed transfer.
+//
+// # Landing
+//
+// Unpack reads a stream into dst the way cp places its sources:
+//
+//   - dst is an existing directory: every entry lands inside it
+//     (dst/b.txt, dst/dir/…).
+//   - otherwise the stream must hold exactly one regular file, or with
+//     Recursive one top-level directory, which becomes dst itself (the
+//     directory is created). Several top-level entries are refused with
+//     "dst: not a directory". A dst written with a trailing slash must end
+//     up a directory. A dst that is a symbolic link to an existing file is
+//     followed, as cp does.
+//
+// The stream lands in two phases. Staging: every regular file and link is
+// written to a temporary name (".beo-NAME-RANDOM") in its target directory,
+// a file's data fsynced and its mode, owner and times set there;
+// directories are created as they come (mode 0700 while they fill; 0755,
+// left as is, for parents the archive does not list). Commit,
+// only after the end-of-archive marker was read: each temporary is renamed
+// over its target in archive order, then the directories get their final
+// mode and times. Any failure before the commit (a short stream, a write
+// error, a refused name) removes every temporary and every directory
+// Unpack created, leaving dst exactly as it was; a failure during the
+// commit leaves the files renamed so far, each of them whole. An old file
+// is never truncated or partly overwritten.
+//
+// Without Preserve a file's mode is the archive's masked by 0777 (no umask
+// is applied: cp -p's mode minus set-id bits), its mtime is now, its owner
+// whoever writes it, and an existing directory keeps its mode. With
+// Preserve, mode (set-id and sticky bits included) and mtime are applied to
+// files and directories, and owner and group as far as the kernel allows
+// the writer, as cp -p does: both for root, else the group if the writer
+// is in it, else neither, silently.
+//
+// # Safety
+//
+// The archive is untrusted. An entry name that is absolute, contains a
+// ".." element, cleans to nothing, or is longer than PATH_MAX (4096) or
+// deeper than 256 directories is refused. Every file operation goes
+// through an os.Root opened at dst (or, when dst is created as a
+// directory, at dst itself after creating it in its parent), so no symbolic
+// link — old or delivered by the archive — can lead a write out of dst:
+// a link escaping the root is an error ("path escapes from parent"), and
+// the final component of a target is replaced by rename, never written
+// through. Hard links and unknown entry types are refused; devices and
+// fifos in an archive are skipped, as Pack skips them; GNU sparse files
+// are refused. FuzzUnpack checks that no input panics or touches anything
+// outside dst.
+package xfer
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+)
+
+// Options choose how a transfer is packed and landed; bpcp's -r and -p.
+type Options struct {
+	Recursive bool // directories (and their trees) are allowed
+	Preserve  bool // apply mode, mtime, and as root uid/gid, from the archive
+}
+
+// ErrTruncated reports a stream that ended without the end-of-archive
+// marker: the sender failed or the connection was cut.
+var ErrTruncated = errors.New("archive truncated (the sender failed or the connection was cut)")
+
+// blockSize is the tar record unit.
+const blockSize = 512
+
+// bare strips the operation and path an os error carries, so messages can
+// name the file once, the way the user named it: "/tmp/x: permission
+// denied" rather than "/tmp/x: open x: permission denied". The result still
+// matches errors.Is(err, fs.ErrNotExist) and friends.
+func bare(err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err
+	case errors.As(err, &le):
+		return le.Err
+	}
+	return err
+}
+
+// named prefixes err with the file it concerns.
+func named(name string, err error) error {
+	return fmt.Errorf("%s: %w", name, bare(err))
+}
