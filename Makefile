@@ -29,9 +29,14 @@ build:
 test:
 	$(GO) test -race -count=1 ./...
 
+# Root suites: each directory that exists is run; they need root and the
+# Debian packages .ci/run installs (netns: iproute2 busybox atftp curl
+# rsyslog; browser: chromium; e2e: qemu-system-x86 linux-image-amd64).
+ROOT_SUITES := test/netns test/browser test/e2e
 test-root: build
-	@if [ -d test/netns ] || [ -d test/e2e ]; then \
-	  BEO_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 40m $$(ls -d ./test/netns ./test/e2e 2>/dev/null); \
+	@dirs="$$(for d in $(ROOT_SUITES); do [ -d $$d ] && echo ./$$d; done)"; \
+	if [ -n "$$dirs" ]; then \
+	  BEO_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 45m $$dirs; \
 	else echo "no root suites yet"; fi
 
 check: lint test test-root
@@ -52,6 +57,29 @@ fuzz:
 clean:
 	rm -rf bin
 
-# The README's main job: a simulated cluster on this machine.
+# The README's main job: a real cluster on this machine — `beo master` in
+# a private network namespace and 3 QEMU nodes PXE-booting from it (`beo
+# lab`, built-in defaults, nothing written by hand, all cleaned up after).
+# Needs root and QEMU; as root, missing Debian packages are installed with
+# apt-get. Otherwise it runs the simulated cluster (`beo sim`) and says why.
+DEMO_CMD := bpstat; bpsh -a uname -a
 demo: build
-	$(BIN) sim -n 4 sh -c '$(CURDIR)/$(BIN) bpstat && $(CURDIR)/$(BIN) bpsh -a -p uname -a'
+	@why=""; \
+	if [ "$$(id -u)" != 0 ]; then why="not root (a network namespace and taps need root)"; \
+	else \
+	  missing=""; \
+	  command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86 ipxe-qemu"; \
+	  ls /boot/vmlinuz-* >/dev/null 2>&1 || missing="$$missing linux-image-amd64"; \
+	  command -v ip >/dev/null || missing="$$missing iproute2"; \
+	  if [ -n "$$missing" ]; then \
+	    if command -v apt-get >/dev/null; then \
+	      echo "demo: installing$$missing with apt-get"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+	        || why="apt-get could not install$$missing"; \
+	    else why="missing$$missing and no apt-get to install them"; fi; \
+	  fi; \
+	fi; \
+	if [ -z "$$why" ]; then exec $(BIN) lab -n 3 sh -c '$(DEMO_CMD)'; fi; \
+	echo "demo: $$why: running the simulated cluster (beo sim) instead of QEMU nodes"; \
+	links=$$(mktemp -d) && $(BIN) install-links $$links >/dev/null && \
+	PATH="$$links:$$PATH" $(BIN) sim -n 3 sh -c '$(DEMO_CMD)'; rc=$$?; rm -rf "$$links"; exit $$rc

@@ -21,6 +21,11 @@ import (
 	"syscall"
 
 	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/applets/beoboot"
+	"github.com/beo-cluster/beo/applets/beoclient"
+	"github.com/beo-cluster/beo/applets/beoklogd"
+	"github.com/beo-cluster/beo/applets/beonss"
+	"github.com/beo-cluster/beo/applets/beoserv"
 	"github.com/beo-cluster/beo/applets/bpcp"
 	"github.com/beo-cluster/beo/applets/bpctl"
 	"github.com/beo-cluster/beo/applets/bplib"
@@ -28,9 +33,13 @@ import (
 	"github.com/beo-cluster/beo/applets/bpslave"
 	"github.com/beo-cluster/beo/applets/bpstat"
 	configapplet "github.com/beo-cluster/beo/applets/config"
+	"github.com/beo-cluster/beo/applets/kickbackdaemon"
+	"github.com/beo-cluster/beo/applets/kickbackproxy"
+	labapplet "github.com/beo-cluster/beo/applets/lab"
 	masterapplet "github.com/beo-cluster/beo/applets/master"
 	"github.com/beo-cluster/beo/applets/sim"
 	"github.com/beo-cluster/beo/applets/version"
+	"github.com/beo-cluster/beo/pkg/slave"
 )
 
 type applet struct {
@@ -45,22 +54,35 @@ type applet struct {
 // not a variable, because install-links itself reads the table.)
 func table() map[string]applet {
 	return map[string]applet{
-		"bpcp":          {"copy files between the master and nodes, or node to node", bpcp.Run, true},
-		"bpctl":         {"control nodes: state, reboot/halt/power off, owner, group, mode", bpctl.Run, true},
-		"bplib":         {"manage the libraries prestaged to every node", bplib.Run, true},
-		"bpmaster":      {"the BProc master daemon alone (TCP 933, unix socket for clients)", masterapplet.Run, true},
-		"bpsh":          {"run a program on one node, several, or all", bpsh.Run, true},
-		"bpslave":       {"the compute node daemon: connects to bpmaster, runs its processes", bpslave.Run, true},
-		"bpstat":        {"show node status, addresses, owners, and which node runs a pid", bpstat.Run, true},
-		"config":        {"check /etc/beowulf/config and show what it means", configapplet.Run, false},
-		"install-links": {"create a symlink in DIR for every applet", installLinks, false},
-		"master":        {"the head node's daemons (today: bpmaster)", masterapplet.Run, false},
-		"sim":           {"a simulated cluster on this machine: master + N bpslave processes", sim.Run, false},
-		"version":       {"print the version and build hash", version.Run, false},
+		"beoboot":        {"build the nodes' boot package (kernel, initrd, rootfs) from this binary", beoboot.Applets(names).Run, true},
+		"beoclient":      {"the compute node's init (PID 1): network, rootfs, bpslave and the node daemons", beoclient.Applets(names).Run, false},
+		"beoklogd":       {"the node's log forwarder: kernel messages and /dev/log to the master's syslog (RFC 3164, UDP)", beoklogd.Run, true},
+		"beonss":         {"show or write the cluster's names (.N, nN, master, hosts, ethers, netgroup cluster)", beonss.Run, true},
+		"beoserv":        {"the boot server alone: DHCP/PXE/iPXE, TFTP, HTTP, IPv6 RA on the cluster interface", beoserv.Run, true},
+		"bpcp":           {"copy files between the master and nodes, or node to node", bpcp.Run, true},
+		"bpctl":          {"control nodes: state, reboot/halt/power off, owner, group, mode", bpctl.Run, true},
+		"bplib":          {"manage the libraries prestaged to every node", bplib.Run, true},
+		"bpmaster":       {"the BProc master daemon alone (TCP 933, unix socket for clients)", masterapplet.Run, true},
+		"bpsh":           {"run a program on one node, several, or all", bpsh.Run, true},
+		"bpslave":        {"the compute node daemon: connects to bpmaster, runs its processes", bpslave.Run, true},
+		"bpstat":         {"show node status, addresses, owners, and which node runs a pid", bpstat.Run, true},
+		"config":         {"check /etc/beowulf/config and show what it means", configapplet.Run, false},
+		"install-links":  {"create a symlink in DIR for every applet", installLinks, false},
+		"kickbackdaemon": {"the name service for nodes alone (TCP 3045): names, and a job's user", kickbackdaemon.Run, true},
+		"kickbackproxy":  {"the node's name service client: keeps /etc/hosts etc. and a job's user in step with the master", kickbackproxy.Run, true},
+		"lab":            {"a real cluster here: beo master in a network namespace + N QEMU nodes PXE-booting from it", labapplet.Run, false},
+		"master":         {"the head node's daemons: bpmaster and the boot server (beoserv)", masterapplet.RunMaster, false},
+		"sim":            {"a simulated cluster on this machine: master + N bpslave processes", sim.Run, false},
+		"version":        {"print the version and build hash", version.Run, false},
 	}
 }
 
 func main() {
+	// bpslave's exec trampoline (pkg/slave spawn.go): no applet, never listed.
+	if len(os.Args) > 0 && os.Args[0] == slave.SpawnArg0 {
+		slave.Spawn() // returns only if it could not exec, having told bpslave why
+		os.Exit(slave.SpawnFailed)
+	}
 	os.Exit(run(os.Args, applets.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
 }
 
@@ -83,18 +105,41 @@ func run(argv []string, stdio applets.IO) int {
 
 // pick returns the applet name and its arguments: basename(argv[0]) when it
 // names an applet, else argv[1]. An empty name means "list the applets".
-func pick(argv []string) (string, []string) {
+func pick(argv []string) (string, []string) { return pickAs(argv, os.Getpid()) }
+
+// pickAs is pick for a process with the given pid. A compute node's init
+// is beoclient: the binary called "init", or PID 1 (the kernel's /init,
+// or the binary exec'd again by switch_root) unless its command line
+// names an applet — so `beo master` still works as a container's PID 1.
+// The kernel passes init the command-line words it does not know;
+// beoclient ignores them.
+func pickAs(argv []string, pid int) (string, []string) {
 	if len(argv) == 0 {
 		return "", nil
 	}
 	base := filepath.Base(argv[0])
+	if base == "init" {
+		return "beoclient", argv[1:]
+	}
 	if _, ok := table()[base]; ok {
 		return base, argv[1:]
+	}
+	if pid == 1 {
+		if _, ok := table()[applet1(argv)]; !ok {
+			return "beoclient", argv[1:]
+		}
 	}
 	if len(argv) < 2 {
 		return "", nil
 	}
 	return argv[1], argv[2:]
+}
+
+func applet1(argv []string) string {
+	if len(argv) < 2 {
+		return ""
+	}
+	return argv[1]
 }
 
 func exitCode(name string, err error, stderr io.Writer) int {

@@ -69,3 +69,31 @@ func TestInstallLinks(t *testing.T) {
 		t.Errorf("version got a link; only user commands should")
 	}
 }
+
+func TestInitDispatch(t *testing.T) {
+	for _, tc := range []struct {
+		argv     []string
+		pid      int
+		name     string
+		wantArgs []string
+	}{
+		{[]string{"/init"}, 1, "beoclient", nil},
+		{[]string{"/init", "single"}, 1, "beoclient", []string{"single"}},
+		{[]string{"/sbin/init"}, 4242, "beoclient", nil},
+		{[]string{"/bin/beo"}, 1, "beoclient", nil}, // exec'd by switch_root
+		{[]string{"/bin/beo", "quiet"}, 1, "beoclient", []string{"quiet"}},
+		{[]string{"/bin/beo", "master"}, 1, "master", nil}, // a container's PID 1
+		{[]string{"/bin/bpslave", "-m", "x"}, 1, "bpslave", []string{"-m", "x"}},
+		{[]string{"/bin/beo"}, 4242, "", nil},
+		{[]string{"beo", "beoclient"}, 4242, "beoclient", nil},
+	} {
+		name, args := pickAs(tc.argv, tc.pid)
+		if name != tc.name || strings.Join(args, " ") != strings.Join(tc.wantArgs, " ") {
+			t.Errorf("pickAs(%q, %d) = %q %q, want %q %q", tc.argv, tc.pid, name, args, tc.name, tc.wantArgs)
+		}
+	}
+	code, _, errs := runArgs("beo", "beoclient")
+	if code != 2 || !strings.Contains(errs, "not PID 1") {
+		t.Errorf("beoclient by hand: code %d, stderr %q; want 2 and a refusal", code, errs)
+	}
+}

@@ -1,19 +1,26 @@
 // Package master implements `beo master` and `bpmaster`: the head node's
-// process-space daemon. It reads /etc/beowulf/config, accepts bpslave
-// connections on the bproc port (933 unless `server bproc N`), serves local
-// clients on a unix socket (/run/beowulf/bpmaster.sock, mode 0666: callers
-// are identified by SO_PEERCRED), creates the cluster keys on first start
-// (/etc/beowulf/keys, see pkg/link) and reloads the config on SIGHUP — a
-// reload that fails validation keeps the running config and logs file:line.
+// daemons. bpmaster reads /etc/beowulf/config, accepts bpslave connections
+// on the bproc port (933 unless `server bproc N`), serves local clients on
+// a unix socket (/run/beowulf/bpmaster.sock, mode 0666: callers are
+// identified by SO_PEERCRED) and creates the cluster keys on first start
+// (/etc/beowulf/keys, see pkg/link).
 //
-// Today `beo master` runs bpmaster only; the boot server (beoserv), stats
-// receiver, log receiver and kickback daemon join it in this same process
-// as they are built (see the README's status table).
+// `beo master` runs the boot server (pkg/boot, beoserv) in the same
+// process when a cluster interface is known (-iface, or the config's
+// `interface` line): one config load, one node table, and one SIGHUP
+// handler that re-reads the file and hands it to every daemon — a reload
+// that fails validation keeps the running config and logs file:line. When
+// beoserv adds a node line (a new MAC), bpmaster learns the node at once.
+// Serve runs the daemons as a list under one errgroup; the stats
+// receiver, log receiver and kickback daemon join that list as they are
+// built. `beo bpmaster` (and Options without Boot, as pkg/sim uses) is
+// bpmaster alone.
 package master
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,34 +32,37 @@ import (
 	"syscall"
 
 	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/pkg/boot"
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/buildinfo"
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/master"
+	"golang.org/x/sync/errgroup"
 )
 
-const usage = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-libs FILE]"
+const (
+	usage       = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-libs FILE]"
+	masterUsage = "usage: beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot]"
+)
 
-// Options are the daemon's paths and addresses; zero values mean defaults.
+// Options are the daemons' paths and addresses; zero values mean defaults.
 type Options struct {
 	Config, Listen, Socket, Keys, LogDir, NodeUp, Libs string
-	// Ready, if set, is called once both listeners are up.
+	// Ready, if set, is called once bpmaster's listeners are up.
 	Ready func(nodeAddr net.Addr, socket string)
 	Log   *slog.Logger
+	// Boot, if set, runs the boot server too. Its Iface defaults to the
+	// config's first `interface` line; Config, File, Log, LogDir and
+	// OnConfig are filled in by Serve.
+	Boot *boot.Options
 }
 
-// Run is the bpmaster / `beo master` applet.
+// Run is the bpmaster applet: bpmaster alone.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	var o Options
 	fs := applets.NewFlagSet("bpmaster", usage, stdio.Err)
-	fs.StringVar(&o.Config, "config", config.DefaultPath, "cluster config file")
-	fs.StringVar(&o.Listen, "listen", "", "node listener address (default :PORT from `server bproc`)")
-	fs.StringVar(&o.Socket, "socket", bproc.DefaultSocket, "unix socket for local clients")
-	fs.StringVar(&o.Keys, "keys", "/etc/beowulf/keys", "cluster key directory")
-	fs.StringVar(&o.LogDir, "logdir", "/var/log/beowulf", "per-node logs (node.N)")
-	fs.StringVar(&o.NodeUp, "node-up", "/usr/lib/beoboot/bin/node_up", "program run when a node connects (exit 0 → up); missing = none")
-	fs.StringVar(&o.Libs, "libs", "/etc/beowulf/libraries", "bplib's prestaged library list")
+	bpmasterFlags(fs, &o)
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
 	}
@@ -63,12 +73,82 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	return Serve(ctx, o)
 }
 
-// Serve runs bpmaster with o until ctx ends.
+// RunMaster is `beo master`: bpmaster plus the boot server, which runs
+// when a cluster interface is known (-iface or the config's `interface`).
+func RunMaster(ctx context.Context, args []string, stdio applets.IO) error {
+	var o Options
+	var bo boot.Options
+	var noBoot bool
+	fs := applets.NewFlagSet("master", masterUsage, stdio.Err)
+	bpmasterFlags(fs, &o)
+	fs.StringVar(&bo.Iface, "iface", "", "cluster interface for the boot server (default: the config's `interface` line)")
+	fs.StringVar(&bo.BootDir, "bootdir", boot.DefaultBootDir, "boot package: kernel, initrd, rootfs.cpio")
+	fs.StringVar(&bo.TFTPRoot, "tftproot", boot.DefaultTFTPRoot, "TFTP root: the iPXE binaries")
+	fs.StringVar(&bo.UnknownFile, "unknown", boot.DefaultUnknownFile, "where MACs that get no node are recorded")
+	fs.IntVar(&bo.HTTPPort, "http", 0, "boot HTTP port (default: the config's `server http`, 80; -1 disables)")
+	fs.IntVar(&bo.DHCPPort, "dhcp-port", 67, "DHCP server port")
+	fs.IntVar(&bo.TFTPPort, "tftp-port", 69, "TFTP port (-1 disables)")
+	fs.BoolVar(&bo.NoRA, "no-ra", false, "do not answer IPv6 router solicitations")
+	fs.BoolVar(&noBoot, "no-boot", false, "run no boot server")
+	if err := applets.ParseFlags(fs, masterUsage, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return &applets.Usage{Line: masterUsage, Msg: "unexpected arguments"}
+	}
+	o.Log = slog.New(slog.NewTextHandler(stdio.Err, nil))
+	if !noBoot {
+		if bo.Iface == "" {
+			bo.Iface, _ = boot.ConfigIface(o.Config)
+		}
+		if bo.Iface != "" {
+			o.Boot = &bo
+		} else {
+			o.Log.Warn("no cluster interface (-iface or an `interface` line): boot server not started")
+		}
+	}
+	return Serve(ctx, o)
+}
+
+func bpmasterFlags(fs *flag.FlagSet, o *Options) {
+	fs.StringVar(&o.Config, "config", config.DefaultPath, "cluster config file")
+	fs.StringVar(&o.Listen, "listen", "", "node listener address (default :PORT from `server bproc`)")
+	fs.StringVar(&o.Socket, "socket", bproc.DefaultSocket, "unix socket for local clients")
+	fs.StringVar(&o.Keys, "keys", "/etc/beowulf/keys", "cluster key directory")
+	fs.StringVar(&o.LogDir, "logdir", "/var/log/beowulf", "per-node logs (node.N)")
+	fs.StringVar(&o.NodeUp, "node-up", "/usr/lib/beoboot/bin/node_up", "program run when a node connects (exit 0 → up); missing = none")
+	fs.StringVar(&o.Libs, "libs", "/etc/beowulf/libraries", "bplib's prestaged library list")
+}
+
+// Serve runs bpmaster, and the boot server when o.Boot is set, until ctx
+// ends or one of them fails.
 func Serve(ctx context.Context, o Options) error {
-	cfg, err := config.Load(o.Config, config.Options{})
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	var copt config.Options
+	if o.Boot != nil {
+		if o.Boot.Iface == "" {
+			iface, err := boot.ConfigIface(o.Config)
+			if err != nil {
+				return fmt.Errorf("boot server: %w", err)
+			}
+			o.Boot.Iface = iface
+		}
+		if !o.Boot.Addr.IsValid() {
+			p, err := boot.InterfaceAddr(o.Boot.Iface)
+			if err != nil {
+				return fmt.Errorf("boot server: %w", err)
+			}
+			o.Boot.Addr = p
+		}
+		copt.Masters = []netip.Addr{o.Boot.Addr.Addr()}
+	}
+	file, err := config.Open(o.Config, copt)
 	if err != nil {
 		return err
 	}
+	cfg := file.Config()
 	for _, d := range cfg.Diags() {
 		o.Log.Warn(d.String())
 	}
@@ -88,10 +168,25 @@ func Serve(ctx context.Context, o Options) error {
 	if addr == "" {
 		addr = ":" + strconv.Itoa(int(cfg.Ports().BProc))
 	}
-	mcfg := masterConfig(cfg, o, keys, addr)
-	m, err := master.New(mcfg)
+	masterAddr := ""
+	if o.Boot != nil {
+		masterAddr = o.Boot.Addr.Addr().String()
+	}
+	m, err := master.New(masterConfig(cfg, o, keys, addr, masterAddr))
 	if err != nil {
 		return err
+	}
+	var bs *boot.Server
+	if o.Boot != nil {
+		bo := *o.Boot
+		bo.Config, bo.File, bo.Log = o.Config, file, o.Log
+		if bo.LogDir == "" {
+			bo.LogDir = o.LogDir
+		}
+		bo.OnConfig = func(c *config.Config) { m.Reconfigure(masterConfig(c, o, keys, addr, masterAddr)) }
+		if bs, err = boot.New(bo); err != nil {
+			return err
+		}
 	}
 	nl, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -117,27 +212,54 @@ func Serve(ctx context.Context, o Options) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				n, err := config.Load(o.Config, config.Options{})
-				if err != nil {
-					o.Log.Error("reload refused; keeping the running config", "err", err)
-					continue
-				}
-				m.Reconfigure(masterConfig(n, o, keys, addr))
-				o.Log.Info("config reloaded", "count", n.NodeCount())
+				reload(o, copt, bs, func(c *config.Config) { m.Reconfigure(masterConfig(c, o, keys, addr, masterAddr)) })
 			}
 		}
 	}()
-	errc := make(chan error, 2)
-	go func() { errc <- m.ServeNodes(ctx, nl) }()
-	go func() { errc <- m.ServeClients(ctx, ul) }()
-	err = <-errc
-	if err == nil {
-		err = <-errc
+	// The daemons of `beo master`, each Serve(ctx) until ctx ends.
+	daemons := []func(context.Context) error{
+		func(ctx context.Context) error { return m.ServeNodes(ctx, nl) },
+		func(ctx context.Context) error { return m.ServeClients(ctx, ul) },
 	}
-	return err
+	if bs != nil {
+		daemons = append(daemons, bs.Serve)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, d := range daemons {
+		g.Go(func() error { return d(gctx) })
+	}
+	return g.Wait()
 }
 
-func masterConfig(cfg *config.Config, o Options, keys link.Keys, listen string) master.Config {
+// reload re-reads the config file once and hands it to every daemon; a
+// file with errors is refused with each error logged as file:line.
+func reload(o Options, copt config.Options, bs *boot.Server, bpmaster func(*config.Config)) {
+	f, err := config.Open(o.Config, copt)
+	if err != nil {
+		var de *config.DiagError
+		if errors.As(err, &de) {
+			for _, d := range de.Diags {
+				o.Log.Error("reload refused; keeping the running config", "diag", d.String())
+			}
+		} else {
+			o.Log.Error("reload refused; keeping the running config", "err", err)
+		}
+		return
+	}
+	for _, d := range f.Config().Diags() {
+		o.Log.Warn(d.String())
+	}
+	if bs != nil {
+		if err := bs.SetFile(f); err != nil {
+			o.Log.Error("reload refused by the boot server", "err", err)
+			return
+		}
+	}
+	bpmaster(f.Config())
+	o.Log.Info("config reloaded", "count", f.Config().NodeCount())
+}
+
+func masterConfig(cfg *config.Config, o Options, keys link.Keys, listen, masterAddr string) master.Config {
 	mc := master.Config{
 		PingTimeout: cfg.PingTimeout(),
 		Keys:        keys,
@@ -151,13 +273,21 @@ func masterConfig(cfg *config.Config, o Options, keys link.Keys, listen string) 
 	}
 	if ap, err := netip.ParseAddrPort(listen); err == nil && !ap.Addr().IsUnspecified() {
 		mc.MasterAddr = ap.Addr().String()
+	} else if masterAddr != "" {
+		mc.MasterAddr = masterAddr
 	}
 	for n := 0; n < cfg.NodeCount(); n++ {
 		a, ok := cfg.NodeAddr(n)
 		if !ok {
 			continue
 		}
-		mc.Nodes = append(mc.Nodes, master.NodeDef{Num: n, Addr: a})
+		def := master.NodeDef{Num: n, Addr: a}
+		if spec, ok := cfg.Node(n); ok {
+			for _, mac := range spec.MACs {
+				def.MACs = append(def.MACs, mac.String())
+			}
+		}
+		mc.Nodes = append(mc.Nodes, def)
 	}
 	return mc
 }

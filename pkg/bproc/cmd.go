@@ -36,6 +36,10 @@ type Cmd struct {
 
 	// PID is the process id on the node after Start.
 	PID int
+	// Sent is, after Start, how many bytes of program files (the program
+	// and its libraries) the node had to be sent: 0 when its cache had
+	// them all.
+	Sent int64
 
 	c       *Client
 	lookErr error
@@ -115,13 +119,19 @@ func (cmd *Cmd) Start() error {
 	}
 	cmd.ctl = ctl
 	var id struct {
-		ID uint64 `json:"id"`
+		ID  uint64 `json:"id"`
+		Err string `json:"err,omitempty"`
 	}
 	// The master answers with the exec id, so the stdio streams can be
-	// bound to it, then Started or a Result with the error.
+	// bound to it, or with why the command cannot run at all (permission,
+	// a program it cannot read); then Started or a Result with the error.
 	if err := wire.Read(ctl, &id); err != nil {
 		ctl.Close()
 		return fmt.Errorf("node %d: exec: %w", cmd.Node, err)
+	}
+	if id.Err != "" {
+		ctl.Close()
+		return errors.New(id.Err)
 	}
 	if !cmd.NoIO {
 		if err := cmd.attach(id.ID); err != nil {
@@ -141,7 +151,7 @@ func (cmd *Cmd) Start() error {
 		ctl.Close()
 		return errors.New(st.Err)
 	}
-	cmd.PID = st.PID
+	cmd.PID, cmd.Sent = st.PID, st.Sent
 	return nil
 }
 

@@ -48,10 +48,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -232,9 +234,27 @@ func MuxConfig() *yamux.Config {
 	return c
 }
 
+// MuxConfigLogged is MuxConfig with yamux's own complaints about its peer
+// (malformed frames, protocol errors) logged to log at level Warn, so a
+// server sees why it dropped a connection.
+func MuxConfigLogged(log *slog.Logger) *yamux.Config {
+	c := MuxConfig()
+	c.LogOutput = nil
+	c.Logger = muxLogger{log}
+	return c
+}
+
+// muxLogger adapts slog to yamux's Logger.
+type muxLogger struct{ l *slog.Logger }
+
+func (m muxLogger) Print(v ...any)                 { m.l.Warn(strings.TrimSpace(fmt.Sprint(v...))) }
+func (m muxLogger) Println(v ...any)               { m.l.Warn(strings.TrimSpace(fmt.Sprintln(v...))) }
+func (m muxLogger) Printf(format string, v ...any) { m.l.Warn(strings.TrimSpace(fmt.Sprintf(format, v...))) }
+
 // Accept runs the server (master) side of the TLS handshake on c and
-// returns a yamux session. The handshake is bounded by ctx.
-func Accept(ctx context.Context, c net.Conn, k Keys) (*yamux.Session, error) {
+// returns a yamux session; yamux's complaints about the peer go to log.
+// The handshake is bounded by ctx.
+func Accept(ctx context.Context, c net.Conn, k Keys, log *slog.Logger) (*yamux.Session, error) {
 	cfg, err := k.tlsConfig()
 	if err != nil {
 		return nil, err
@@ -243,7 +263,10 @@ func Accept(ctx context.Context, c net.Conn, k Keys) (*yamux.Session, error) {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("tls handshake from %s: %w", c.RemoteAddr(), err)
 	}
-	return yamux.Server(tc, MuxConfig())
+	if log == nil {
+		return yamux.Server(tc, MuxConfig())
+	}
+	return yamux.Server(tc, MuxConfigLogged(log))
 }
 
 // Dial connects to a master at addr and returns the client (node) session.

@@ -52,7 +52,7 @@ func TestPinnedKeys(t *testing.T) {
 					srv <- err
 					return
 				}
-				s, err := Accept(ctx, c, mk)
+				s, err := Accept(ctx, c, mk, nil)
 				if err != nil {
 					c.Close()
 					srv <- err

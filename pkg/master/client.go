@@ -95,7 +95,7 @@ func (m *Master) clientConn(ctx context.Context, c net.Conn) {
 		c.Close()
 		return
 	}
-	mux, err := yamux.Server(c, link.MuxConfig())
+	mux, err := yamux.Server(c, link.MuxConfigLogged(m.log.With("client_pid", who.pid, "uid", who.cred.UID)))
 	if err != nil {
 		c.Close()
 		return
@@ -169,11 +169,42 @@ func result(err error) wire.Result {
 	return wire.Result{}
 }
 
-func (m *Master) info(n nodes.Node) wire.NodeInfo {
+// names resolves uids and gids to names once each per use: os/user reads
+// /etc/passwd and /etc/group on every lookup, which at a thousand nodes
+// made a status request take as long as the exec it was for.
+type names struct{ users, groups map[uint32]string }
+
+func newNames() names { return names{users: map[uint32]string{}, groups: map[uint32]string{}} }
+
+func (c names) user(uid uint32) string {
+	if n, ok := c.users[uid]; ok {
+		return n
+	}
+	n := strconv.Itoa(int(uid))
+	if u, err := user.LookupId(n); err == nil {
+		n = u.Username
+	}
+	c.users[uid] = n
+	return n
+}
+
+func (c names) group(gid uint32) string {
+	if n, ok := c.groups[gid]; ok {
+		return n
+	}
+	n := strconv.Itoa(int(gid))
+	if g, err := user.LookupGroupId(n); err == nil {
+		n = g.Name
+	}
+	c.groups[gid] = n
+	return n
+}
+
+func (m *Master) info(n nodes.Node, nm names) wire.NodeInfo {
 	i := wire.NodeInfo{
 		Node: n.Num, State: n.Display(), MACs: n.MACs,
 		Mode: uint32(n.Mode.Perm()), UID: n.Owner, GID: n.Group,
-		User: userName(n.Owner), Group: groupName(n.Group), Since: n.Since,
+		User: nm.user(n.Owner), Group: nm.group(n.Group), Since: n.Since,
 	}
 	if n.Addr.IsValid() {
 		i.Addr = n.Addr.String()
@@ -181,25 +212,12 @@ func (m *Master) info(n nodes.Node) wire.NodeInfo {
 	return i
 }
 
-func userName(uid uint32) string {
-	if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
-		return u.Username
-	}
-	return strconv.Itoa(int(uid))
-}
-
-func groupName(gid uint32) string {
-	if g, err := user.LookupGroupId(strconv.Itoa(int(gid))); err == nil {
-		return g.Name
-	}
-	return strconv.Itoa(int(gid))
-}
-
 func (m *Master) status() wire.Status {
 	all := m.table.All()
+	nm := newNames()
 	s := wire.Status{MasterAddr: m.config().MasterAddr, Nodes: make([]wire.NodeInfo, 0, len(all))}
 	for _, n := range all {
-		s.Nodes = append(s.Nodes, m.info(n))
+		s.Nodes = append(s.Nodes, m.info(n, nm))
 	}
 	return s
 }
@@ -217,7 +235,7 @@ func (m *Master) watch(ctx context.Context, st net.Conn) {
 		cancel()
 	}()
 	for c := range ch {
-		if err := wire.Write(st, m.info(c.New)); err != nil {
+		if err := wire.Write(st, m.info(c.New, newNames())); err != nil {
 			return
 		}
 	}

@@ -151,6 +151,11 @@ func (m *Master) lib(who caller, l wire.Lib) ([]string, error) {
 		if !filepath.IsAbs(p) {
 			return slices.Clone(m.libs), fmt.Errorf("%s: not an absolute path", p)
 		}
+		if fi, err := os.Stat(p); err != nil {
+			return slices.Clone(m.libs), err
+		} else if !fi.Mode().IsRegular() {
+			return slices.Clone(m.libs), fmt.Errorf("%s: not a regular file", p)
+		}
 		if !slices.Contains(libs, p) {
 			libs = append(libs, p)
 		}
@@ -168,9 +173,103 @@ func (m *Master) lib(who caller, l wire.Lib) ([]string, error) {
 		}
 	}
 	m.libs = libs
+	if len(l.Add) > 0 { // every connected node gets the new files now
+		for _, s := range m.sessions {
+			go m.stageLibs(s)
+		}
+	}
 	return slices.Clone(libs), nil
 }
 
+// stageLibs sends node s every prestaged library it lacks (OpStage). A
+// failure is logged and otherwise harmless: programs still bring their
+// whole closure on demand.
+func (m *Master) stageLibs(s *session) {
+	m.mu.Lock()
+	paths := slices.Clone(m.libs)
+	m.mu.Unlock()
+	if len(paths) == 0 {
+		return
+	}
+	err := func() error {
+		refs, reals, err := m.libRefs(paths)
+		if err != nil {
+			return err
+		}
+		st, err := s.open(wire.Header{Op: wire.OpStage, Stage: &wire.Stage{Files: refs}})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		sent, err := sendFiles(st, s.node, reals)
+		if err != nil {
+			return err
+		}
+		var r wire.Result
+		if err := wire.Read(st, &r); err != nil {
+			return fmt.Errorf("node %d: stage: %w", s.node, err)
+		}
+		if r.Err != "" {
+			return errors.New(r.Err)
+		}
+		m.nodeLog(s.node, "staged %d libraries (%d bytes sent)", len(paths), sent)
+		return nil
+	}()
+	if err != nil {
+		m.log.Warn("staging libraries failed", "node", s.node, "err", err)
+		m.nodeLog(s.node, "staging libraries failed: %v", err)
+	}
+}
+
+// libRefs describes the listed libraries as closure entries: each file
+// under its real path (and under the path its chain of symlinks ends at,
+// when a directory symlink makes that differ), and the symlinks of the
+// chain as links.
+func (m *Master) libRefs(paths []string) ([]wire.FileRef, map[string]string, error) {
+	var refs []wire.FileRef
+	reals := map[string]string{}
+	for _, p := range paths {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		fi, err := os.Stat(real)
+		if err != nil {
+			return nil, nil, err
+		}
+		h, err := m.hasher.Hash(real)
+		if err != nil {
+			return nil, nil, err
+		}
+		reals[h] = real
+		file := wire.FileRef{Path: real, Hash: h, Size: fi.Size(), Mode: uint32(fi.Mode().Perm())}
+		refs = append(refs, file)
+		cur := p
+		for range 40 { // the kernel's own bound on a symlink chain
+			li, err := os.Lstat(cur)
+			if err != nil {
+				return nil, nil, err
+			}
+			if li.Mode()&os.ModeSymlink == 0 {
+				break
+			}
+			t, err := os.Readlink(cur)
+			if err != nil {
+				return nil, nil, err
+			}
+			refs = append(refs, wire.FileRef{Path: cur, Target: t})
+			if !filepath.IsAbs(t) {
+				t = filepath.Join(filepath.Dir(cur), t)
+			}
+			cur = t
+		}
+		if cur != real {
+			file.Path = cur
+			refs = append(refs, file)
+		}
+	}
+	return refs, reals, nil
+}
 func (m *Master) loadLibs() error {
 	f := m.config().LibFile
 	if f == "" {

@@ -72,7 +72,8 @@ func (m *Master) exec(ctx context.Context, who caller, cl net.Conn, ex wire.Exec
 	}
 	defer nd.Close()
 	r.node = nd
-	if err := sendFiles(nd, ex.Node, r.reals); err != nil {
+	sent, err := sendFiles(nd, ex.Node, r.reals)
+	if err != nil {
 		wire.Write(cl, wire.Result{Err: err.Error()})
 		return
 	}
@@ -115,6 +116,7 @@ func (m *Master) exec(ctx context.Context, who caller, cl net.Conn, ex wire.Exec
 		delete(m.procs, id)
 		m.mu.Unlock()
 	}()
+	st.Started.Sent = sent
 	if err := wire.Write(cl, st.Started); err != nil {
 		r.signal(int(syscall.SIGHUP))
 	}
@@ -219,42 +221,46 @@ func (m *Master) closure(path string) ([]wire.FileRef, map[string]string, error)
 	return out, reals, nil
 }
 
-// sendFiles answers the slave's Need with the file contents.
-func sendFiles(nd net.Conn, node int, reals map[string]string) error {
+// sendFiles answers the slave's Need with the file contents and returns
+// how many content bytes it sent.
+func sendFiles(nd net.Conn, node int, reals map[string]string) (int64, error) {
 	var need wire.Need
 	if err := wire.Read(nd, &need); err != nil {
-		return fmt.Errorf("node %d: exec: %w", node, err)
+		return 0, fmt.Errorf("node %d: exec: %w", node, err)
 	}
+	var sent int64
 	for _, h := range need.Hashes {
 		real, ok := reals[h]
 		if !ok {
-			return fmt.Errorf("node %d: asked for unknown file %s", node, h)
+			return sent, fmt.Errorf("node %d: asked for unknown file %s", node, h)
 		}
-		if err := sendFile(nd, real, h); err != nil {
-			return fmt.Errorf("node %d: send %s: %w", node, real, err)
+		n, err := sendFile(nd, real, h)
+		sent += n
+		if err != nil {
+			return sent, fmt.Errorf("node %d: send %s: %w", node, real, err)
 		}
 	}
-	return nil
+	return sent, nil
 }
 
-func sendFile(w io.Writer, path, hash string) error {
+func sendFile(w io.Writer, path, hash string) (int64, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer fh.Close()
 	fi, err := fh.Stat()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := wire.Write(w, wire.FileHeader{Hash: hash, Size: fi.Size()}); err != nil {
-		return err
+		return 0, err
 	}
 	n, err := io.Copy(w, io.LimitReader(fh, fi.Size()))
 	if err == nil && n != fi.Size() {
 		err = fmt.Errorf("file shrank while sending (%d of %d bytes)", n, fi.Size())
 	}
-	return err
+	return n, err
 }
 
 // spliceStdio opens the node's three stdio streams for id and copies them

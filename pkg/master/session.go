@@ -68,7 +68,7 @@ func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
 	}
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	mux, err := link.Accept(hctx, c, cfg.Keys)
+	mux, err := link.Accept(hctx, c, cfg.Keys, m.log.With("node", n, "addr", addr))
 	if err != nil {
 		m.log.Warn("refused node", "node", n, "addr", addr, "err", err)
 		c.Close()
@@ -224,6 +224,7 @@ func (m *Master) heartbeat(s *session, interval time.Duration) {
 func (m *Master) nodeUp(ctx context.Context, s *session) {
 	cfg := m.config()
 	n := s.node
+	m.stageLibs(s) // while booting: node_up and the first job find them there
 	if cfg.NodeUp == "" {
 		m.setStateIfCurrent(s, nodes.Up)
 		return

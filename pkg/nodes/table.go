@@ -99,22 +99,28 @@ func (t *Table) CanRun(c Cred, n int) error {
 // SetState moves node n to state s if actor a may (see the package doc).
 func (t *Table) SetState(a Actor, n int, s State) error {
 	return t.update(n, KindState, func(nd *Node, now time.Time) error {
-		switch {
-		case a == User:
-			return refuse(n, fs.ErrPermission, "only root may change node states")
-		case a == Admin && nd.Secondary:
-			return refuse(n, ErrSecondary, "controlled by another master")
-		case !allowed(a, nd.State, s):
-			return refuse(n, ErrTransition, "cannot go from %s to %s", nd.State, s)
-		}
-		if nd.State != s {
-			nd.State, nd.Since = s, now
-			if s == Down {
-				nd.Secondary = false
-			}
-		}
-		return nil
+		return transition(a, nd, s, now)
 	})
+}
+
+// transition moves nd to state s at now if actor a may.
+func transition(a Actor, nd *Node, s State, now time.Time) error {
+	n := nd.Num
+	switch {
+	case a == User:
+		return refuse(n, fs.ErrPermission, "only root may change node states")
+	case a == Admin && nd.Secondary:
+		return refuse(n, ErrSecondary, "controlled by another master")
+	case !allowed(a, nd.State, s):
+		return refuse(n, ErrTransition, "cannot go from %s to %s", nd.State, s)
+	}
+	if nd.State != s {
+		nd.State, nd.Since = s, now
+		if s == Down {
+			nd.Secondary = false
+		}
+	}
+	return nil
 }
 
 // SetOwner makes uid the owner of node n; Admin only.

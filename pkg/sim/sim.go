@@ -54,8 +54,13 @@ type Cluster struct {
 	mu     sync.Mutex
 	slaves map[int]*exec.Cmd
 	wg     sync.WaitGroup
-	stop   context.CancelFunc
-	done   chan error
+	stop   context.CancelFunc // ends the node supervisors
+	ctx    context.Context    // the nodes' context
+
+	mmu     sync.Mutex
+	mstop   context.CancelFunc // ends the current master
+	done    chan error         // the current master's result
+	cfgPath string
 }
 
 // NodeAddr returns simulated node n's address.
@@ -105,14 +110,31 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err := os.WriteFile(cfgPath, []byte(Config(o.Nodes, port, o.PingTimeout)), 0o644); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	c := &Cluster{Socket: filepath.Join(o.Dir, "bpmaster.sock"), Dir: o.Dir, opts: o,
-		Master: fmt.Sprintf("127.0.0.1:%d", port), slaves: map[int]*exec.Cmd{}, done: make(chan error, 1)}
-	mctx, cancel := context.WithCancel(ctx)
-	c.stop = cancel
+	c := &Cluster{Socket: filepath.Join(o.Dir, "bpmaster.sock"), Dir: o.Dir, opts: o, cfgPath: cfgPath,
+		Master: fmt.Sprintf("127.0.0.1:%d", port), slaves: map[int]*exec.Cmd{}}
+	c.ctx, c.stop = context.WithCancel(ctx)
+	if err := c.startMaster(); err != nil {
+		c.stop()
+		return nil, err
+	}
+	for n := 0; n < o.Nodes; n++ {
+		if err := c.startNode(c.ctx, n); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// startMaster runs the master in this process and returns once it listens.
+func (c *Cluster) startMaster() error {
+	mctx, cancel := context.WithCancel(c.ctx)
+	done := make(chan error, 1)
 	ready := make(chan struct{})
+	o := c.opts
 	go func() {
-		c.done <- master.Serve(mctx, master.Options{
-			Config: cfgPath, Listen: c.Master, Socket: c.Socket,
+		done <- master.Serve(mctx, master.Options{
+			Config: c.cfgPath, Listen: c.Master, Socket: c.Socket,
 			Keys: filepath.Join(o.Dir, "keys"), LogDir: filepath.Join(o.Dir, "log"),
 			NodeUp: o.NodeUp, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
 			Ready: func(net.Addr, string) { close(ready) },
@@ -120,17 +142,50 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}()
 	select {
 	case <-ready:
-	case err := <-c.done:
+	case err := <-done:
 		cancel()
-		return nil, fmt.Errorf("sim: master: %w", err)
+		return fmt.Errorf("sim: master: %w", err)
 	}
-	for n := 0; n < o.Nodes; n++ {
-		if err := c.startNode(mctx, n); err != nil {
-			c.Stop()
-			return nil, err
-		}
+	c.mmu.Lock()
+	c.mstop, c.done = cancel, done
+	c.mmu.Unlock()
+	return nil
+}
+
+// RestartMaster stops the master and starts a new one on the same
+// addresses, as a master host restarting bpmaster would; every node is
+// down in the new master until it reconnects by itself.
+func (c *Cluster) RestartMaster() error {
+	if err := c.stopMaster(); err != nil {
+		return err
 	}
-	return c, nil
+	return c.startMaster()
+}
+
+func (c *Cluster) stopMaster() error {
+	c.mmu.Lock()
+	stop, done := c.mstop, c.done
+	c.mstop, c.done = nil, nil
+	c.mmu.Unlock()
+	if stop == nil {
+		return nil
+	}
+	stop()
+	err := <-done
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// Slave returns the pid of node n's bpslave process, 0 if none runs.
+func (c *Cluster) Slave(n int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cmd := c.slaves[n]; cmd != nil && cmd.Process != nil {
+		return cmd.Process.Pid
+	}
+	return 0
 }
 
 // startNode starts node n's bpslave and restarts it when it exits (a
@@ -217,6 +272,7 @@ func (c *Cluster) WaitUp(ctx context.Context, want int) error {
 
 // Stop ends the master and every node it started, by pid.
 func (c *Cluster) Stop() error {
+	err := c.stopMaster()
 	c.stop()
 	c.mu.Lock()
 	for _, cmd := range c.slaves {
@@ -238,10 +294,6 @@ func (c *Cluster) Stop() error {
 		}
 		c.mu.Unlock()
 		<-waited
-	}
-	err := <-c.done
-	if errors.Is(err, context.Canceled) {
-		err = nil
 	}
 	return err
 }

@@ -45,11 +45,18 @@ const hangupGrace = 5 * time.Second
 // SIGHUP and SIGCONT to the group, and hangupGrace later SIGKILL, with the
 // output streams abandoned so nothing stays blocked on a reader that left.
 //
-// Rlimits are applied with prlimit(2) right after the fork: for the
-// instant between exec and prlimit the program runs under bpslave's own
-// limits (os.StartProcess offers no hook in the child). A hard limit the
-// slave may not raise (not root, or above the kernel's ceiling) is clamped
-// to what it can grant rather than failing the run.
+// Rlimits hold from the program's first instruction. A process whose
+// rlimits are the ones it would inherit from bpslave anyway, run as the
+// slave's own identity or (root slave) as uid 0 gid 0, is started
+// directly. Any other — other limits, or another uid or gid — starts
+// through the exec trampoline (spawn.go), which sets the limits on itself
+// and then drops privileges and execs. (Setting them with prlimit(2)
+// after the fork instead leaves the program running under bpslave's own
+// limits for a moment — test/cluster saw `ulimit -n` print the wrong
+// value — and fails outright for another uid without CAP_SYS_RESOURCE.)
+// A hard limit the slave may not raise (not root, no CAP_SYS_RESOURCE, or
+// above the kernel's ceiling) is clamped to what it can grant rather than
+// failing the run.
 func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	defer st.Close()
 	log := ss.log.With("node", ss.node, "op", "exec", "id", ex.ID)
@@ -317,24 +324,58 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, streams
 			return fail(err)
 		}
 	}
-	sys := &syscall.SysProcAttr{Setpgid: true}
-	if ss.root {
-		sys.Credential = &syscall.Credential{Uid: ex.Cred.UID, Gid: ex.Cred.GID, Groups: ex.Cred.Groups}
-	}
 	env := append([]string{}, ex.Env...) // never nil: nil would mean "inherit bpslave's"
-	p, err := startProcess(rooted(ss.cfg.Root, ex.Path), ex.Argv, &os.ProcAttr{
-		Dir: dir, Env: env, Files: child[:], Sys: sys,
-	})
+	prog := rooted(ss.cfg.Root, ex.Path)
+	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: &syscall.SysProcAttr{Setpgid: true}}
+	if ss.needsSpawn(ex.Cred, ex.Rlim) {
+		// Other limits or another identity: set before the switch (spawn.go).
+		p, err := spawn(ss.cfg.SpawnExe, prog, ex.Argv, env, ex.Cred, ex.Rlim, attr)
+		if err != nil {
+			return fail(err)
+		}
+		r.proc, r.pid = p, p.Pid
+		return r, nil
+	}
+	if ss.root {
+		attr.Sys.Credential = &syscall.Credential{Uid: ex.Cred.UID, Gid: ex.Cred.GID, Groups: ex.Cred.Groups}
+	}
+	p, err := startProcess(prog, ex.Argv, attr)
 	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // "fork/exec <root-joined path>" says nothing the caller needs
+		}
 		return fail(err)
 	}
 	r.proc, r.pid = p, p.Pid
-	if err := limit(r.pid, ex.Rlim); err != nil {
-		unix.Kill(-r.pid, unix.SIGKILL)
-		p.Wait()
-		return fail(err)
-	}
 	return r, nil
+}
+
+// needsSpawn reports whether a process for cred with rlimits rl must start
+// through the exec trampoline: a root slave switching to another uid or
+// gid, or limits other than the ones the process would inherit.
+func (ss *session) needsSpawn(c wire.Cred, rl []wire.Rlimit) bool {
+	if ss.root && (c.UID != 0 || c.GID != 0) {
+		return true
+	}
+	for _, l := range rl {
+		var have unix.Rlimit
+		if unix.Getrlimit(l.Resource, &have) != nil || have.Cur != l.Cur || have.Max != l.Max {
+			return true
+		}
+	}
+	return false
+}
+
+// inheritLimits makes this process's children inherit exactly the limits
+// getrlimit(2) reports: the Go runtime raises the soft RLIMIT_NOFILE at
+// start and restores the original in children, unless the limit is set
+// explicitly. needsSpawn compares against getrlimit.
+func inheritLimits() {
+	var l unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &l) == nil {
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &l)
+	}
 }
 
 // startProcess is os.StartProcess, retried while the program is "text
@@ -357,7 +398,8 @@ func startProcess(prog string, argv []string, attr *os.ProcAttr) (*os.Process, e
 	}
 }
 
-// limit applies rlimits to pid, clamping hard limits it may not raise.
+// limit applies rlimits to pid (0: this process), clamping hard limits it
+// may not raise. The trampoline uses it on itself.
 func limit(pid int, rl []wire.Rlimit) error {
 	for _, l := range rl {
 		want := unix.Rlimit{Cur: l.Cur, Max: l.Max}
@@ -512,4 +554,49 @@ func (r *running) hangup() {
 			}
 		}
 	})
+}
+
+// stage caches and places files the master prestages (bplib): Need, the
+// file bytes, then one Result — the first half of an exec's exchange.
+func (ss *session) stage(st net.Conn, sg *wire.Stage) {
+	defer st.Close()
+	log := ss.log.With("node", ss.node, "op", "stage")
+	files := make([]fileRef, 0, len(sg.Files))
+	var bad error
+	for _, f := range sg.Files {
+		if err := checkRef(f.Path, f.Hash, f.Target); err != nil {
+			bad = err
+			break
+		}
+		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
+	}
+	need := []string{}
+	if bad == nil {
+		need = ss.missing(files)
+	}
+	if err := wire.Write(st, wire.Need{Hashes: need}); err != nil {
+		log.Warn("stage: need not delivered", "err", err)
+		return
+	}
+	err := bad
+	if err == nil {
+		if err = ss.receive(st, need); err != nil {
+			err = fmt.Errorf("%w: %w", errDesync, err)
+		}
+	}
+	if err == nil {
+		err = ss.placer.place(files)
+	}
+	if err != nil {
+		log.Warn("stage failed", "err", err)
+		msg := fmt.Sprintf("node %d: stage: %s", ss.node, ss.view(err))
+		if errors.Is(err, errDesync) {
+			ss.refuse(st, msg)
+			return
+		}
+		wire.Write(st, wire.Result{Err: msg})
+		return
+	}
+	log.Info("staged", "files", len(files), "received", len(need))
+	wire.Write(st, wire.Result{})
 }

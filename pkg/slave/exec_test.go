@@ -62,13 +62,34 @@ func TestExec(t *testing.T) {
 		{name: "not root cannot switch", prog: []string{"/usr/bin/id"}, ex: wire.Exec{Argv: []string{"id"},
 			Cred: wire.Cred{UID: uint32(os.Geteuid() + 1)}}, skip: isRoot,
 			wantErr: fmt.Sprintf("node 3: cannot run as uid %d: bpslave is not root", os.Geteuid()+1)},
+		{name: "as nobody with rlimits", prog: []string{"/bin/sh"}, ex: wire.Exec{
+			Argv: []string{"sh", "-c", "id -u; ulimit -n; ulimit -Hn; ulimit -Hs"},
+			Cred: wire.Cred{UID: 65534, GID: 65534},
+			Rlim: []wire.Rlimit{{Resource: syscall.RLIMIT_NOFILE, Cur: 123, Max: 456},
+				// above the slave's own hard limit: clamped to it
+				{Resource: syscall.RLIMIT_STACK, Cur: 1 << 20, Max: ^uint64(0)}},
+			Env: []string{"PATH=/usr/bin:/bin"}},
+			skip: !isRoot, wantOut: "65534\n123\n456\n" + hardStack(t) + "\n"},
+		{name: "as nobody missing program", ex: wire.Exec{Path: "/no/such/prog", Argv: []string{"prog"},
+			Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot,
+			wantErr: "node 3: /no/such/prog: no such file or directory"},
+		{name: "as nobody not allowed", ex: wire.Exec{Path: "/secret/true", Argv: []string{"true"},
+			Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot,
+			wantErr: "node 3: /secret/true: permission denied"},
 		{name: "missing program", ex: wire.Exec{Path: "/no/such/prog", Argv: []string{"prog"}},
-			wantErr: "node 3: /no/such/prog: fork/exec /no/such/prog: no such file or directory"},
+			wantErr: "node 3: /no/such/prog: no such file or directory"},
 	}
 	if isRoot { // let nobody reach the root dir
 		for _, d := range []string{filepath.Dir(root), root} {
 			os.Chmod(d, 0o755)
 		}
+	}
+	// A program nobody may not reach.
+	if err := os.Mkdir(filepath.Join(root, "secret"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile("/bin/true"); err != nil || os.WriteFile(filepath.Join(root, "secret/true"), b, 0o755) != nil {
+		t.Fatalf("copy /bin/true: %v", err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -153,6 +153,8 @@ func (ss *session) serve(st net.Conn) {
 		ss.put(st, h.File)
 	case h.Op == wire.OpGet && h.File != nil:
 		ss.get(st, h.File)
+	case h.Op == wire.OpStage && h.Stage != nil:
+		ss.stage(st, h.Stage)
 	case h.Op == wire.OpControl && h.Control != nil:
 		ss.control(st, h.Control)
 	default:

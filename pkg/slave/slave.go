@@ -100,6 +100,9 @@ type Config struct {
 	// Cache stores program files by content; nil = a directory cache in
 	// CacheDir (see Cache).
 	Cache Cache
+	// SpawnExe is a binary that runs Spawn when started as SpawnArg0 (the
+	// exec trampoline); default /proc/self/exe, the beo binary itself.
+	SpawnExe string
 }
 
 // Backoff bounds between connection attempts.
@@ -129,6 +132,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.SpawnExe == "" {
+		cfg.SpawnExe = "/proc/self/exe"
+	}
+	inheritLimits()
 	if cfg.Dialer == nil {
 		cfg.Dialer = &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
 	}

@@ -17,6 +17,7 @@ const (
 	OpProcs   Op = "procs"
 	OpKill    Op = "kill"
 	OpLib     Op = "lib"
+	OpStage   Op = "stage"
 )
 
 // Header is the first frame of every stream. Exactly the field matching Op
@@ -30,6 +31,13 @@ type Header struct {
 	Control *Control `json:"control,omitempty"`
 	Kill    *Kill    `json:"kill,omitempty"`
 	Lib     *Lib     `json:"lib,omitempty"`
+	Stage   *Stage   `json:"stage,omitempty"`
+}
+
+// Stage asks a node to cache and place files ahead of any exec: the
+// libraries bplib lists (master → slave).
+type Stage struct {
+	Files []FileRef `json:"files"`
 }
 
 // Hello is a node's introduction.
@@ -118,6 +126,9 @@ type FileHeader struct {
 // Started reports a running process.
 type Started struct {
 	PID int `json:"pid"` // pid on the node
+	// Sent is how many bytes of program files the node had to be sent for
+	// this run (0: all cached); set by the master for its client.
+	Sent int64 `json:"sent,omitempty"`
 }
 
 // Result ends an operation: Err is a failure before or instead of running;

@@ -39,6 +39,9 @@
 //	master → slave   OpPut: Header{File}; raw tar stream; slave → Result.
 //	master → slave   OpGet: Header{File}; slave → Result, then a raw tar stream.
 //	master → slave   OpControl: Header{Control}; slave → Result, then acts.
+//	master → slave   OpStage: Header{Stage{Files}}; slave → Need; master →
+//	                  FileHeader + bytes per hash, as for OpExec; slave →
+//	                  Result once the files are cached and placed (bplib).
 //
 // Client session (a local client dials the unix socket; the master
 // identifies it by SO_PEERCRED, never by anything it says):

@@ -26,6 +26,9 @@ import (
 var beoBin string
 
 func TestMain(m *testing.M) {
+	if h := os.Getenv(helperEnv); h != "" { // this binary re-run as another user
+		os.Exit(helper(h))
+	}
 	dir, err := os.MkdirTemp("", "beo-cluster-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -50,14 +53,28 @@ func TestMain(m *testing.M) {
 // start runs an n-node simulated cluster for the test.
 func start(t *testing.T, n int) *sim.Cluster {
 	t.Helper()
+	return startWith(t, sim.Options{Nodes: n}, n)
+}
+
+// startWith runs a simulated cluster with o (Dir, Exe and PingTimeout
+// filled in) and waits for up nodes to be up.
+func startWith(t *testing.T, o sim.Options, up int) *sim.Cluster {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := sim.Start(context.Background(), sim.Options{Nodes: n, Dir: t.TempDir(), Exe: beoBin, PingTimeout: 4 * time.Second})
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	o.Exe = beoBin
+	if o.PingTimeout == 0 {
+		o.PingTimeout = 4 * time.Second
+	}
+	c, err := sim.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Stop() })
-	if err := c.WaitUp(ctx, n); err != nil {
+	if err := c.WaitUp(ctx, up); err != nil {
 		t.Fatal(err)
 	}
 	return c

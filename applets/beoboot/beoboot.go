@@ -1,0 +1,127 @@
+// Package beoboot implements beoboot, which builds the compute nodes'
+// boot package from the running beo binary (see package initramfs):
+//
+//	beoboot [-o DIR] [-k KERNEL] [-m MODULES] [-config FILE] [-keys DIR] [-libs FILE] [-gzip] [-f]
+//
+// The kernel is the running one (/boot/vmlinuz-$(uname -r)) unless -k
+// names another; its modules come from /lib/modules/<its release> unless
+// -m names the tree. The config's bootmodule lines add drivers to the
+// defaults, its libraries lines and bplib's list (-libs) are prestaged
+// into the rootfs, and the node credential comes from the master's key
+// directory (created there if missing, as bpmaster would). Without -f the
+// package is rewritten only when something in it would change.
+//
+// It prints one line: the directory, whether it was rebuilt, the kernel
+// release and the number of modules.
+package beoboot
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/initramfs"
+	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/link"
+)
+
+const usage = "usage: beoboot [-o DIR] [-k KERNEL] [-m MODULES] [-config FILE] [-keys DIR] [-libs FILE] [-gzip] [-f]"
+
+// Applets lists the applet names of the dispatch table; main.go passes
+// its own, and each gets a /bin symlink in the initrd.
+type Applets func() []string
+
+// Run is the beoboot applet.
+func (names Applets) Run(ctx context.Context, args []string, stdio applets.IO) error {
+	fs := applets.NewFlagSet("beoboot", usage, stdio.Err)
+	o := initramfs.Options{}
+	fs.StringVar(&o.Dir, "o", initramfs.DefaultDir, "output directory")
+	fs.StringVar(&o.Kernel, "k", "", "kernel image (default: the running kernel's /boot/vmlinuz-RELEASE)")
+	fs.StringVar(&o.Modules, "m", "", "module tree (default: /lib/modules/RELEASE of the kernel)")
+	cfgPath := fs.String("config", config.DefaultPath, "cluster config (bootmodule and libraries lines)")
+	fs.StringVar(&o.Keys, "keys", "/etc/beowulf/keys", "the master's key directory")
+	libs := fs.String("libs", "/etc/beowulf/libraries", "bplib's list of prestaged libraries")
+	fs.BoolVar(&o.Gzip, "gzip", false, "gzip the initrd")
+	force := fs.Bool("f", false, "rebuild even if nothing changed")
+	if err := applets.ParseFlags(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return &applets.Usage{Line: usage, Msg: "unexpected arguments"}
+	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	o.Log = slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if names != nil {
+		o.Applets = names()
+	}
+	o.BootModules = initramfs.DefaultModules()
+	cfg, err := config.Load(*cfgPath, config.Options{})
+	switch {
+	case err == nil:
+		o.BootModules = append(o.BootModules, cfg.BootModules()...)
+		o.Libraries = append(o.Libraries, cfg.Libraries()...)
+	case errors.Is(err, os.ErrNotExist) && !explicit["config"]:
+		// no cluster config yet: defaults
+	default:
+		return err
+	}
+	list, err := readList(*libs)
+	if err != nil && !(errors.Is(err, os.ErrNotExist) && !explicit["libs"]) {
+		return err
+	}
+	for _, l := range list {
+		if !slices.Contains(o.Libraries, l) {
+			o.Libraries = append(o.Libraries, l)
+		}
+	}
+	if _, err := link.EnsureMasterKeys(o.Keys); err != nil {
+		return err
+	}
+	changed := true
+	if *force {
+		err = initramfs.Build(ctx, o)
+	} else {
+		changed, err = initramfs.Ensure(ctx, o)
+	}
+	if err != nil {
+		return err
+	}
+	m, err := initramfs.ReadManifest(o.Dir)
+	if err != nil {
+		return err
+	}
+	state := "up to date"
+	if changed {
+		state = "rebuilt"
+	}
+	fmt.Fprintf(stdio.Out, "%s: %s (kernel %s, %d modules)\n", o.Dir, state, m.Release, len(m.Modules))
+	return nil
+}
+
+// readList reads a list file: one path per line, # comments.
+func readList(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
+}

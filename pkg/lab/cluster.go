@@ -1,0 +1,335 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/wire"
+)
+
+// ClusterOptions configure StartCluster.
+type ClusterOptions struct {
+	Exe string // the beo binary under test (required)
+	Dir string // state directory: config, keys, logs, boot files (required)
+	// Listed machines have node lines in the config: machine i is node i
+	// with MAC(i). Unlisted machines (MAC(100+j)) are not in the config:
+	// the boot server assigns them (nodeassign) or records them unknown.
+	Listed, Unlisted int
+	// Config is appended to the generated config (e.g. "nodeassign off").
+	Config string
+	Kernel string // default: Kernel("/")
+	Accel  string // default: ProbeAccel
+	Memory string // per VM, default 256M
+	NIC    string // default virtio-net-pci
+	// Boot, when true, runs `beo beoboot` into Dir/boot once the master
+	// is up (the boot files carry the node key from the master's key
+	// directory); when false the master is expected to build them.
+	Boot bool
+	// MasterArgs are extra arguments for `beo master`.
+	MasterArgs []string
+	Log        *slog.Logger
+	// Lab options (namespace name, bridge, address); Dir and Log are
+	// taken from above.
+	Lab Options
+}
+
+// Event is a node-state change seen by the cluster's watcher.
+type Event struct {
+	T     time.Time
+	Node  int
+	State string
+}
+
+// Cluster is a running lab cluster: a master and its machines.
+type Cluster struct {
+	Lab      *Lab
+	Dir      string
+	Config   string // the config file the master reads
+	Socket   string // bpmaster's client socket: export as BEO_SOCKET
+	BootDir  string // beoboot's output, served by the master
+	LogDir   string // the master's per-node logs (node.N)
+	LabDir   string // the lab's own: master.log, vmI.log, vmI.serial
+	Unknown  string // the unknown-addresses file
+	Master   *Proc
+	Machines []*Machine
+	Accel    string
+	AccelWhy string
+
+	o      ClusterOptions
+	stopW  context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	events []Event
+}
+
+// Config returns the config StartCluster writes: the built-in default
+// (config.DefaultText) plus a node line for each listed MAC, then extra.
+func Config(listed []string, extra string) string {
+	var b strings.Builder
+	b.WriteString("# written by beo lab: the built-in default plus the lab's machines\n")
+	b.WriteString(config.DefaultText)
+	for i, mac := range listed {
+		fmt.Fprintf(&b, "node %d %s\n", i, mac)
+	}
+	if extra != "" {
+		b.WriteString(strings.TrimRight(extra, "\n") + "\n")
+	}
+	return b.String()
+}
+
+// StartCluster creates the lab, writes the config, starts `beo master` in
+// the namespace, waits for its client socket, and boots the machines. On
+// error everything started is stopped again.
+func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error) {
+	if o.Exe == "" || o.Dir == "" {
+		return nil, errors.New("cluster needs Exe and Dir")
+	}
+	if o.Listed+o.Unlisted < 1 {
+		return nil, errors.New("cluster needs at least one machine")
+	}
+	if err := Check(true); err != nil {
+		return nil, err
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Kernel == "" {
+		k, _, err := Kernel("/")
+		if err != nil {
+			return nil, err
+		}
+		o.Kernel = k
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c = &Cluster{Dir: dir, Config: filepath.Join(dir, "config"), Socket: filepath.Join(dir, "bpmaster.sock"),
+		BootDir: filepath.Join(dir, "boot"), LogDir: filepath.Join(dir, "log"), LabDir: filepath.Join(dir, "lab"),
+		Unknown: filepath.Join(dir, "unknown_addresses"), o: o}
+	if err := os.MkdirAll(c.LabDir, 0o755); err != nil {
+		return nil, err
+	}
+	c.Accel, c.AccelWhy = o.Accel, "asked for"
+	if c.Accel == "" {
+		c.Accel, c.AccelWhy = ProbeAccel(ctx, o.Kernel, c.LabDir, 10*time.Second)
+	}
+	o.Log.Info("accelerator", "accel", c.Accel, "why", c.AccelWhy)
+	var listed []string
+	for i := 0; i < o.Listed; i++ {
+		listed = append(listed, MAC(i).String())
+	}
+	if err := os.WriteFile(c.Config, []byte(Config(listed, o.Config)), 0o644); err != nil {
+		return nil, err
+	}
+	lo := o.Lab
+	lo.Dir, lo.Log = c.LabDir, o.Log
+	c.Lab, err = New(ctx, lo)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			c.Close()
+			c = nil
+		}
+	}()
+	c.Master, err = c.Lab.Start("master", append([]string{o.Exe, "master"}, c.MasterArgs()...), nil)
+	if err != nil {
+		return c, err
+	}
+	if err := c.waitMaster(ctx); err != nil {
+		return c, err
+	}
+	if o.Boot {
+		// After the master started: the boot files carry the node
+		// credential from the key directory the master creates.
+		if err := c.beoboot(ctx); err != nil {
+			return c, err
+		}
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	c.stopW = cancel
+	c.wg.Add(1)
+	go c.watch(wctx)
+	for i := 0; i < o.Listed+o.Unlisted; i++ {
+		mac := MAC(i)
+		if i >= o.Listed {
+			mac = MAC(100 + i - o.Listed)
+		}
+		m, err := c.Lab.Boot(ctx, VM{Name: fmt.Sprintf("vm%d", i), MAC: mac, Accel: c.Accel, Memory: o.Memory, NIC: o.NIC})
+		if err != nil {
+			return c, err
+		}
+		c.Machines = append(c.Machines, m)
+	}
+	return c, nil
+}
+
+// MasterArgs are the arguments after `beo master`: every path inside the
+// state directory, so the lab touches nothing of the host's /etc or /var.
+func (c *Cluster) MasterArgs() []string {
+	a := []string{
+		"-config", c.Config,
+		"-socket", c.Socket,
+		"-keys", filepath.Join(c.Dir, "keys"),
+		"-logdir", c.LogDir,
+		"-libs", filepath.Join(c.Dir, "libraries"),
+		"-node-up", "",
+		"-bootdir", c.BootDir,
+		"-unknown", c.Unknown,
+	}
+	return append(a, c.o.MasterArgs...)
+}
+
+// beoboot builds the boot files into BootDir with the lab's kernel.
+func (c *Cluster) beoboot(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, c.o.Exe, "beoboot", "-o", c.BootDir, "-k", c.o.Kernel, "-keys", filepath.Join(c.Dir, "keys"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("beo beoboot: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// waitMaster waits until bpmaster answers on its socket, or the master
+// exits, or 60 s pass.
+func (c *Cluster) waitMaster(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		if cl, err := bproc.Dial(ctx, c.Socket); err == nil {
+			cl.Close()
+			return nil
+		}
+		select {
+		case <-c.Master.Done():
+			return fmt.Errorf("beo master exited (%v):\n%s", c.Master.Err(), Tail(c.Master.Log, 20))
+		case <-ctx.Done():
+			return fmt.Errorf("beo master not answering on %s: %w\n%s", c.Socket, ctx.Err(), Tail(c.Master.Log, 20))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// watch records every node-state change until ctx ends, reconnecting if
+// the watch breaks while the master runs.
+func (c *Cluster) watch(ctx context.Context) {
+	defer c.wg.Done()
+	for ctx.Err() == nil {
+		cl, err := bproc.Dial(ctx, c.Socket)
+		if err == nil {
+			st, ch, err := cl.Watch(ctx)
+			if err == nil {
+				now := time.Now()
+				c.mu.Lock()
+				for _, n := range st.Nodes {
+					c.events = append(c.events, Event{now, n.Node, n.State})
+				}
+				c.mu.Unlock()
+				for n := range ch {
+					c.record(n)
+				}
+			}
+			cl.Close()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) record(n wire.NodeInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, Event{time.Now(), n.Node, n.State})
+}
+
+// Events returns the node-state changes seen so far.
+func (c *Cluster) Events() []Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Event(nil), c.events...)
+}
+
+// Status returns the master's node table.
+func (c *Cluster) Status(ctx context.Context) (wire.Status, error) {
+	cl, err := bproc.Dial(ctx, c.Socket)
+	if err != nil {
+		return wire.Status{}, err
+	}
+	defer cl.Close()
+	return cl.Status(ctx)
+}
+
+// WaitUp waits until every node in nodes is up, polling the master. The
+// error says which nodes are in which state, and quotes the serial tail
+// of a machine that exited.
+func (c *Cluster) WaitUp(ctx context.Context, nodes ...int) error {
+	var last wire.Status
+	for {
+		st, err := c.Status(ctx)
+		if err == nil {
+			last = st
+			state := map[int]string{}
+			for _, n := range st.Nodes {
+				state[n.Node] = n.State
+			}
+			ok := true
+			for _, n := range nodes {
+				ok = ok && state[n] == "up"
+			}
+			if ok {
+				return nil
+			}
+		}
+		select {
+		case <-c.Master.Done():
+			return fmt.Errorf("beo master exited (%v):\n%s", c.Master.Err(), Tail(c.Master.Log, 20))
+		case <-ctx.Done():
+			return fmt.Errorf("nodes %v not up: %w\n%s", nodes, ctx.Err(), c.describe(last))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// describe is a diagnosis for a failed wait: node states, each machine's
+// last serial lines, the master's last log lines.
+func (c *Cluster) describe(st wire.Status) string {
+	var b strings.Builder
+	for _, n := range st.Nodes {
+		if n.State != "down" || len(n.MACs) > 0 {
+			fmt.Fprintf(&b, "node %d: %s %v\n", n.Node, n.State, n.MACs)
+		}
+	}
+	for _, m := range c.Machines {
+		fmt.Fprintf(&b, "%s (%s) serial, last lines:\n%s", m.Name, m.VM.MAC, m.SerialTail(10))
+	}
+	fmt.Fprintf(&b, "master log, last lines:\n%s\n", Tail(c.Master.Log, 15))
+	return b.String()
+}
+
+// Close stops the watcher, every machine and the master, and deletes the
+// namespace. The state directory stays (it is the caller's).
+func (c *Cluster) Close() error {
+	if c.stopW != nil {
+		c.stopW()
+	}
+	var err error
+	if c.Lab != nil {
+		err = c.Lab.Close()
+	}
+	c.wg.Wait()
+	return err
+}

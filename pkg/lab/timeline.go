@@ -1,0 +1,139 @@
+package lab
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/config"
+)
+
+// Moment is one moment of a machine's first boot. Source says where it was
+// read, and so its resolution: the lab's clock (qemu start), the serial
+// port as the lab received it, the master's node log (node.N, whatever
+// resolution its timestamps have), or the node-state watcher.
+type Moment struct {
+	Name   string
+	T      time.Time // zero when not seen
+	Source string
+}
+
+// The moments of a first boot, in boot order.
+const (
+	MomentQEMU        = "qemu started"
+	MomentDHCP        = "DHCP ack (iPXE)"
+	MomentScript      = "iPXE script fetched"
+	MomentKernelFetch = "kernel fetch"
+	MomentKernel      = "kernel started"
+	MomentInit        = "/init started"
+	MomentBoot        = "bpslave connected (boot)"
+	MomentUp          = "up"
+)
+
+// Timeline returns the moments of machine m's first boot, from qemu's
+// start to the node being up. The kernel's start is the host time of its
+// first serial line with a printk timestamp, minus that timestamp.
+func (c *Cluster) Timeline(m *Machine) []Moment {
+	marks := []Moment{{MomentQEMU, m.Started, "lab"}}
+	node := -1
+	if mac, err := config.ParseMAC(m.VM.MAC.String()); err == nil {
+		if cfg, err := config.Load(c.Config, config.Options{}); err == nil {
+			if mt := cfg.Lookup(mac); mt.Kind == config.KindNode {
+				node = mt.Node
+			}
+		}
+	}
+	var dhcp, script, kernelF time.Time
+	if node >= 0 {
+		for _, l := range readNodeLog(filepath.Join(c.LogDir, "node."+strconv.Itoa(node))) {
+			switch {
+			case dhcp.IsZero() && strings.Contains(l.Text, "→ ACK"):
+				dhcp = l.T
+			case script.IsZero() && strings.Contains(l.Text, "GET /ipxe/"):
+				script = l.T
+			case kernelF.IsZero() && strings.Contains(l.Text, "GET /boot/kernel"):
+				kernelF = l.T
+			}
+		}
+	}
+	marks = append(marks, Moment{MomentDHCP, dhcp, "node log"}, Moment{MomentScript, script, "node log"}, Moment{MomentKernelFetch, kernelF, "node log"})
+	var kernel, init time.Time
+	for _, l := range m.Lines() {
+		if kernel.IsZero() {
+			if s := printkStamp.FindStringSubmatch(l.Text); s != nil {
+				if f, err := strconv.ParseFloat(s[1], 64); err == nil {
+					kernel = l.T.Add(-time.Duration(f * float64(time.Second)))
+				}
+			}
+		}
+		if init.IsZero() && strings.Contains(l.Text, "Run /init") {
+			init = l.T
+			break
+		}
+	}
+	marks = append(marks, Moment{MomentKernel, kernel, "serial"}, Moment{MomentInit, init, "serial"})
+	var boot, up time.Time
+	for _, e := range c.Events() {
+		if e.Node != node || e.T.Before(m.Started) {
+			continue
+		}
+		if boot.IsZero() && e.State == "boot" {
+			boot = e.T
+		}
+		if up.IsZero() && e.State == "up" {
+			up = e.T
+			break
+		}
+	}
+	return append(marks, Moment{MomentBoot, boot, "watch"}, Moment{MomentUp, up, "watch"})
+}
+
+var printkStamp = regexp.MustCompile(`^\[\s*(\d+\.\d+)\]`)
+
+// FormatTimeline prints marks as a table: each moment relative to the
+// first, and the phase that ended there.
+func FormatTimeline(marks []Moment) string {
+	var b strings.Builder
+	var t0, prev time.Time
+	for _, m := range marks {
+		if m.T.IsZero() {
+			fmt.Fprintf(&b, "  %-26s %9s %9s  (%s: not seen)\n", m.Name, "-", "-", m.Source)
+			continue
+		}
+		if t0.IsZero() {
+			t0, prev = m.T, m.T
+		}
+		fmt.Fprintf(&b, "  %-26s %8.2fs %+8.2fs  (%s)\n", m.Name, m.T.Sub(t0).Seconds(), m.T.Sub(prev).Seconds(), m.Source)
+		prev = m.T
+	}
+	return b.String()
+}
+
+// readNodeLog reads a node log's "TIME who: text" lines; lines whose
+// first field is not an RFC 3339 time are skipped.
+func readNodeLog(path string) []Line {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var ls []Line
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		ts, rest, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			continue
+		}
+		ls = append(ls, Line{t, rest})
+	}
+	return ls
+}

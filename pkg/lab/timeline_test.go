@@ -1,0 +1,68 @@
+package lab
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTimeline(t *testing.T) {
+	dir := t.TempDir()
+	c := &Cluster{Config: filepath.Join(dir, "config"), LogDir: dir}
+	// MAC(100) is not listed: the boot server appended it as node 2.
+	cfg := Config([]string{MAC(0).String(), MAC(1).String()}, "node 2 "+MAC(100).String())
+	if err := os.WriteFile(c.Config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(d float64) time.Time { return t0.Add(time.Duration(d * float64(time.Second))) }
+	log := strings.Join([]string{
+		at(2.5).Format(time.RFC3339Nano) + " beoserv: DISCOVER 52:54:00:be:00:64 from iPXE (PXEClient) → OFFER 10.99.0.102",
+		at(2.6).Format(time.RFC3339Nano) + " beoserv: REQUEST 52:54:00:be:00:64 from iPXE (PXEClient) → ACK 10.99.0.102",
+		"garbage line",
+		at(3).Format(time.RFC3339Nano) + " beoserv: http GET /ipxe/52-54-00-be-00-64 from 10.99.0.102:1234: stage pxe",
+		at(3.2).Format(time.RFC3339Nano) + " beoserv: http GET /boot/kernel (/x): 100 bytes",
+		at(9).Format(time.RFC3339Nano) + " beoserv: REQUEST 52:54:00:be:00:64 from init → ACK 10.99.0.102",
+	}, "\n")
+	if err := os.WriteFile(filepath.Join(dir, "node.2"), []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := &Machine{VM: VM{Name: "vm2", MAC: MAC(100)}, Proc: &Proc{Started: t0}, changed: make(chan struct{})}
+	m.add(at(5.5), "[    1.500000] Linux version 6.1.0\n")
+	m.add(at(7), "[    3.000000] Run /init as init process\n")
+	m.add(at(8), "[    4.000000] Run /init as init process\n") // not the first
+	c.events = []Event{{at(0.1), 2, "down"}, {at(9.5), 1, "boot"}, {at(10), 2, "boot"}, {at(10.25), 2, "up"}}
+	got := c.Timeline(m)
+	want := []struct {
+		name string
+		t    float64 // seconds after t0; -1 = not seen
+	}{
+		{MomentQEMU, 0}, {MomentDHCP, 2.6}, {MomentScript, 3}, {MomentKernelFetch, 3.2},
+		{MomentKernel, 4}, {MomentInit, 7}, {MomentBoot, 10}, {MomentUp, 10.25},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Timeline = %v, want %d moments", got, len(want))
+	}
+	for i, w := range want {
+		if got[i].Name != w.name || !got[i].T.Equal(at(w.t)) {
+			t.Errorf("moment %d = %s at %v, want %s at +%vs", i, got[i].Name, got[i].T.Sub(t0), w.name, w.t)
+		}
+	}
+	table := FormatTimeline(got)
+	for _, s := range []string{"kernel started                 4.00s    +0.80s  (serial)", "up                            10.25s    +0.25s  (watch)"} {
+		if !strings.Contains(table, s) {
+			t.Errorf("FormatTimeline lacks %q:\n%s", s, table)
+		}
+	}
+	// A machine the config does not know: only its own moments.
+	m2 := &Machine{VM: VM{Name: "vm9", MAC: MAC(9)}, Proc: &Proc{Started: t0}, changed: make(chan struct{})}
+	got = c.Timeline(m2)
+	if !got[1].T.IsZero() || !got[len(got)-1].T.IsZero() {
+		t.Errorf("unknown machine's timeline has node moments: %v", got)
+	}
+	if !strings.Contains(FormatTimeline(got), "not seen") {
+		t.Errorf("FormatTimeline of missing moments lacks \"not seen\"")
+	}
+}

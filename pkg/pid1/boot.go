@@ -1,0 +1,360 @@
+package pid1
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/beo-cluster/beo/initramfs"
+	"github.com/beo-cluster/beo/pkg/bootparam"
+	"github.com/u-root/u-root/pkg/mount"
+	"golang.org/x/sys/unix"
+)
+
+// Config is what Boot runs on. Zero values mean defaults.
+type Config struct {
+	// Services are supervised in stage 2, in order (see DefaultServices).
+	Services []Service
+	// Console is the init's console: its own messages when the kernel
+	// console would not show them, and the services' stdout and stderr.
+	// Default os.Stderr (the kernel gives init /dev/console).
+	Console *os.File
+	// Cmdline is the kernel command line; "" = read /proc/cmdline.
+	Cmdline string
+	// Log, if set, replaces the console + /dev/kmsg logger.
+	Log *slog.Logger
+	// Power carries out reboot/halt/pwroff; default Power.
+	Power func(action string) error
+}
+
+// NodeRoot is where stage 1 mounts the node's RAM root before switching
+// to it.
+const NodeRoot = "/newroot"
+
+// rootSource names the node root's tmpfs in /proc/mounts.
+const rootSource = "beoroot"
+
+// ReadyMarker is logged once the node root is unpacked and bpslave runs:
+// tests and admins watching a console look for it.
+const ReadyMarker = "node ready"
+
+// DefaultServices are the node's daemons in start order: beoklogd as
+// soon as the network is up, then bpslave, sendstats and kickbackproxy.
+// beoclient (the applet) drops those the binary does not have.
+func DefaultServices() []Service {
+	return []Service{
+		{Name: "beoklogd", Early: true},
+		{Name: "bpslave", Args: func(p bootparam.Params) []string {
+			return []string{"-m", net.JoinHostPort(p.Master.String(), strconv.Itoa(int(p.BProc))),
+				"-keys", initramfs.KeysDir, "-root", "/"}
+		}},
+		{Name: "sendstats"},
+		{Name: "kickbackproxy"},
+	}
+}
+
+// Boot is the node's init. In the initrd (InitPath exists) it runs stage
+// 1 and ends by exec'ing the binary again as PID 1 in the node root, so
+// on success it does not return. In the node root it runs stage 2 and
+// returns only when ctx ends (which for a real PID 1 it never does) or on
+// an error that leaves the node useless; the caller reports it and
+// reboots (Fatal).
+func Boot(ctx context.Context, cfg Config) error {
+	if cfg.Console == nil {
+		cfg.Console = os.Stderr
+	}
+	if cfg.Power == nil {
+		cfg.Power = Power
+	}
+	if _, err := os.Lstat(initramfs.InitPath); err == nil {
+		return stage1(ctx, cfg)
+	}
+	return stage2(ctx, cfg)
+}
+
+// logger returns cfg.Log or NewLogger(cfg.Console).
+func (cfg Config) logger() *slog.Logger {
+	if cfg.Log != nil {
+		return cfg.Log
+	}
+	return NewLogger(cfg.Console)
+}
+
+// NewLogger returns the init's logger: text records without a time stamp
+// (the kernel log and syslog add theirs) into /dev/kmsg, and onto console
+// when the kernel's console log level would not show them.
+func NewLogger(console io.Writer) *slog.Logger {
+	out := newLogOutput("/dev", "/proc", console)
+	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{} // the kernel log and syslog stamp it
+			}
+			return a
+		},
+	}))
+}
+
+func (cfg Config) params() (bootparam.Params, error) {
+	cl := cfg.Cmdline
+	if cl == "" {
+		b, err := os.ReadFile("/proc/cmdline")
+		if err != nil {
+			return bootparam.Defaults(), fmt.Errorf("kernel command line: %w", err)
+		}
+		cl = string(b)
+	}
+	return bootparam.Parse(cl)
+}
+
+// stage1 runs in the initrd: kernel interfaces, modules, then the node
+// root — a tmpfs capped by rootfs_size= holding the binary and its applet
+// links — and switch_root into it, which frees the initrd and execs the
+// binary there as PID 1.
+func stage1(ctx context.Context, cfg Config) error {
+	mountErr := mountAll("/", basicMounts())
+	log := cfg.logger()
+	if mountErr != nil {
+		log.Error("mounts", "err", mountErr)
+	}
+	log.Info("beoclient stage 1: initrd")
+	p, err := cfg.params()
+	if err != nil {
+		return err
+	}
+	loadModules(log, "/")
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	size, err := tmpfsSize(p.RootfsSize)
+	if err != nil {
+		log.Error("ignoring rootfs_size", "err", err, "using", bootparam.DefaultRootSize)
+		size = bootparam.DefaultRootSize
+	}
+	if err := makeRoot(NodeRoot, size); err != nil {
+		return err
+	}
+	log.Info("switching to the node root", "root", NodeRoot, "size", size)
+	// SwitchRoot moves /dev /proc /sys /run, deletes the initrd's files
+	// and execs the binary, which finds itself PID 1 without InitPath.
+	return mount.SwitchRoot(NodeRoot, initramfs.BinaryPath)
+}
+
+// makeRoot mounts the node root and copies the binary and its applet
+// links (everything in the initrd's /bin) into it.
+func makeRoot(root, size string) error {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("node root: %w", err)
+	}
+	if err := unix.Mount(rootSource, root, "tmpfs", 0, "mode=0755,size="+size); err != nil {
+		return fmt.Errorf("node root: mount tmpfs size=%s: %w", size, err)
+	}
+	for _, d := range []string{"bin", "dev", "proc", "sys", "run", "etc", "tmp", "var/tmp", "root"} {
+		mode := os.FileMode(0o755)
+		switch d {
+		case "tmp", "var/tmp":
+			mode = 0o1777 | os.ModeSticky
+		case "root":
+			mode = 0o700
+		}
+		p := filepath.Join(root, d)
+		if err := os.MkdirAll(p, mode.Perm()); err != nil {
+			return fmt.Errorf("node root: %w", err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			return fmt.Errorf("node root: %w", err)
+		}
+	}
+	bin := filepath.Dir(initramfs.BinaryPath)
+	ents, err := os.ReadDir(bin)
+	if err != nil {
+		return fmt.Errorf("node root: %w", err)
+	}
+	for _, e := range ents {
+		src := filepath.Join(bin, e.Name())
+		dst := filepath.Join(root, src)
+		switch {
+		case e.Type()&os.ModeSymlink != 0:
+			t, err := os.Readlink(src)
+			if err != nil {
+				return fmt.Errorf("node root: %w", err)
+			}
+			if err := os.Symlink(t, dst); err != nil {
+				return fmt.Errorf("node root: %w", err)
+			}
+		case e.Type().IsRegular():
+			if err := copyFile(src, dst); err != nil {
+				return fmt.Errorf("node root: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// stage2 runs in the node root: network, log forwarding, the rootfs,
+// the daemons; then it supervises them, reaps orphans and answers
+// signals until ctx ends.
+func stage2(ctx context.Context, cfg Config) error {
+	mountErr := mountAll("/", missing(basicMounts()))
+	log := cfg.logger()
+	if mountErr != nil {
+		log.Error("mounts", "err", mountErr)
+	}
+	env := []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin", "HOME=/root", "TERM=linux",
+		"UROOT_NOHWRNG=1"} // the DHCP client must not block on the kernel's RNG
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
+	log.Info("beoclient stage 2: node root")
+	p, err := cfg.params()
+	if err != nil {
+		return err
+	}
+	reaper := NewReaper(log)
+	defer reaper.Stop()
+	go signals(ctx, log, cfg.Power)
+
+	l, err := network(ctx, log)
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	if !p.Master.IsValid() {
+		// No beo.master=: the DHCP server is the master.
+		if a, ok := netip.AddrFromSlice(l.server.To4()); ok && l.server != nil && !a.IsUnspecified() {
+			p.Master = a
+			log.Warn("no beo.master= on the kernel command line; using the DHCP server", "master", a)
+		} else {
+			return errors.New("no beo.master= on the kernel command line and no DHCP server identifier")
+		}
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	sv := &supervisor{log: log, reaper: reaper, binary: initramfs.BinaryPath, env: env,
+		stdin: null, stdout: cfg.Console, params: p, running: map[string]*os.Process{}}
+	defer sv.wait()
+	for _, s := range cfg.Services {
+		if s.Early {
+			sv.run(ctx, s)
+		}
+	}
+	url := "http://" + net.JoinHostPort(p.Master.String(), strconv.Itoa(int(p.HTTP))) + p.Rootfs
+	start := time.Now()
+	b, err := fetch(ctx, log, &http.Client{}, url)
+	if err != nil {
+		return err
+	}
+	n, err := unpack(b, "/", []string{initramfs.BinaryPath})
+	if err != nil {
+		return err
+	}
+	log.Info("rootfs unpacked", "url", url, "bytes", len(b), "members", n, "took", time.Since(start).Round(time.Millisecond))
+	for _, s := range cfg.Services {
+		if !s.Early {
+			sv.run(ctx, s)
+		}
+	}
+	log.Info(ReadyMarker, "master", p.Master, "iface", l.iface, "addr", l.addr)
+	<-ctx.Done()
+	return nil
+}
+
+// missing drops the mount points that already are mount points (stage
+// 1 moved them into the node root).
+func missing(ms []mountPoint) []mountPoint {
+	var out []mountPoint
+	for _, m := range ms {
+		if !isMountPoint(m.target) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func isMountPoint(p string) bool {
+	var st, parent unix.Stat_t
+	if unix.Stat(p, &st) != nil || unix.Stat(filepath.Dir(p), &parent) != nil {
+		return false
+	}
+	return st.Dev != parent.Dev
+}
+
+// signals: SIGTERM, SIGINT and SIGHUP would end a Go program, and the
+// kernel panics when PID 1 exits, so they are logged and ignored.
+// SIGUSR1 halts and SIGUSR2 powers off, as with busybox init.
+func signals(ctx context.Context, log *slog.Logger, power func(string) error) {
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-ch:
+			action := map[os.Signal]string{syscall.SIGUSR1: "halt", syscall.SIGUSR2: "pwroff"}[s]
+			if action == "" {
+				log.Info("signal ignored", "signal", s)
+				continue
+			}
+			log.Warn("power action by signal", "signal", s, "action", action)
+			if err := power(action); err != nil {
+				log.Error("power", "err", err)
+			}
+		}
+	}
+}
+
+// FatalDelay is how long Fatal leaves a boot error on the console (and
+// for log forwarding) before rebooting.
+const FatalDelay = 10 * time.Second
+
+// Fatal handles a boot that cannot go on: it logs err, waits FatalDelay
+// and reboots — a diskless node retries from the network. If the reboot
+// fails it blocks forever, since PID 1 must never exit.
+func Fatal(log *slog.Logger, err error, power func(string) error) {
+	if power == nil {
+		power = Power
+	}
+	log.Error("boot failed; rebooting", "err", err, "in", FatalDelay)
+	time.Sleep(FatalDelay)
+	if err := power("reboot"); err != nil {
+		log.Error("reboot failed; halted", "err", err)
+	}
+	select {}
+}
