@@ -54,6 +54,13 @@ fuzz:
 	  done; \
 	done
 
+# Every bench/*/run script, each printing its markdown table (see its README).
+bench:
+	@for r in bench/*/run; do \
+	  [ -x "$$r" ] || continue; \
+	  echo "== $$r"; "$$r" || exit 1; \
+	done
+
 clean:
 	rm -rf bin
 

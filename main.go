@@ -26,6 +26,8 @@ import (
 	"github.com/beo-cluster/beo/applets/beoklogd"
 	"github.com/beo-cluster/beo/applets/beonss"
 	"github.com/beo-cluster/beo/applets/beoserv"
+	"github.com/beo-cluster/beo/applets/beostat"
+	"github.com/beo-cluster/beo/applets/beostatus"
 	"github.com/beo-cluster/beo/applets/bpcp"
 	"github.com/beo-cluster/beo/applets/bpctl"
 	"github.com/beo-cluster/beo/applets/bplib"
@@ -37,6 +39,8 @@ import (
 	"github.com/beo-cluster/beo/applets/kickbackproxy"
 	labapplet "github.com/beo-cluster/beo/applets/lab"
 	masterapplet "github.com/beo-cluster/beo/applets/master"
+	"github.com/beo-cluster/beo/applets/recvstats"
+	"github.com/beo-cluster/beo/applets/sendstats"
 	"github.com/beo-cluster/beo/applets/sim"
 	"github.com/beo-cluster/beo/applets/version"
 	"github.com/beo-cluster/beo/pkg/slave"
@@ -59,6 +63,8 @@ func table() map[string]applet {
 		"beoklogd":       {"the node's log forwarder: kernel messages and /dev/log to the master's syslog (RFC 3164, UDP)", beoklogd.Run, true},
 		"beonss":         {"show or write the cluster's names (.N, nN, master, hosts, ethers, netgroup cluster)", beonss.Run, true},
 		"beoserv":        {"the boot server alone: DHCP/PXE/iPXE, TFTP, HTTP, IPv6 RA on the cluster interface", beoserv.Run, true},
+		"beostat":        {"per-node listing of the stats nodes send: CPU, load, memory, network, rootfs", beostat.Run, true},
+		"beostatus":      {"serve the master's live dashboard (beostatus) on another address", beostatus.Run, true},
 		"bpcp":           {"copy files between the master and nodes, or node to node", bpcp.Run, true},
 		"bpctl":          {"control nodes: state, reboot/halt/power off, owner, group, mode", bpctl.Run, true},
 		"bplib":          {"manage the libraries prestaged to every node", bplib.Run, true},
@@ -71,7 +77,9 @@ func table() map[string]applet {
 		"kickbackdaemon": {"the name service for nodes alone (TCP 3045): names, and a job's user", kickbackdaemon.Run, true},
 		"kickbackproxy":  {"the node's name service client: keeps /etc/hosts etc. and a job's user in step with the master", kickbackproxy.Run, true},
 		"lab":            {"a real cluster here: beo master in a network namespace + N QEMU nodes PXE-booting from it", labapplet.Run, false},
-		"master":         {"the head node's daemons: bpmaster and the boot server (beoserv)", masterapplet.RunMaster, false},
+		"master":         {"the head node's daemons: bpmaster, beoserv, recvstats, beostatus, logs, kickback", masterapplet.Main(names), false},
+		"recvstats":      {"the stats receiver alone (UDP 5545) with the dashboard, /api/stats, /metrics", recvstats.Run, true},
+		"sendstats":      {"send this host's /proc stats to the master every few seconds (nodes and non-Scyld hosts)", sendstats.Run, true},
 		"sim":            {"a simulated cluster on this machine: master + N bpslave processes", sim.Run, false},
 		"version":        {"print the version and build hash", version.Run, false},
 	}

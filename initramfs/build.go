@@ -3,9 +3,9 @@ package initramfs
 import (
 	"bytes"
 	"compress/gzip"
-	"debug/elf"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"

@@ -16,15 +16,12 @@
 package beoboot
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
-	"strings"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/initramfs"
@@ -62,25 +59,21 @@ func (names Applets) Run(ctx context.Context, args []string, stdio applets.IO) e
 	if names != nil {
 		o.Applets = names()
 	}
-	o.BootModules = initramfs.DefaultModules()
 	cfg, err := config.Load(*cfgPath, config.Options{})
 	switch {
 	case err == nil:
-		o.BootModules = append(o.BootModules, cfg.BootModules()...)
-		o.Libraries = append(o.Libraries, cfg.Libraries()...)
 	case errors.Is(err, os.ErrNotExist) && !explicit["config"]:
-		// no cluster config yet: defaults
+		cfg = nil // no cluster config yet: defaults
 	default:
 		return err
 	}
-	list, err := readList(*libs)
-	if err != nil && !(errors.Is(err, os.ErrNotExist) && !explicit["libs"]) {
-		return err
-	}
-	for _, l := range list {
-		if !slices.Contains(o.Libraries, l) {
-			o.Libraries = append(o.Libraries, l)
+	if explicit["libs"] {
+		if _, err := os.Stat(*libs); err != nil {
+			return err
 		}
+	}
+	if o, err = initramfs.ForCluster(o, cfg, *libs); err != nil {
+		return err
 	}
 	if _, err := link.EnsureMasterKeys(o.Keys); err != nil {
 		return err
@@ -104,24 +97,4 @@ func (names Applets) Run(ctx context.Context, args []string, stdio applets.IO) e
 	}
 	fmt.Fprintf(stdio.Out, "%s: %s (kernel %s, %d modules)\n", o.Dir, state, m.Release, len(m.Modules))
 	return nil
-}
-
-// readList reads a list file: one path per line, # comments.
-func readList(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
-			out = append(out, l)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return out, nil
 }

@@ -6,7 +6,7 @@
 // files; no file of the host's /etc or /var is read or written, and no
 // host network interface is touched.
 //
-//	beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-wait DURATION] [-v] [command [args...]]
+//	beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-v] [command [args...]]
 //
 // With a command, lab waits until every node is up, runs the command with
 // BEO_SOCKET pointing at the lab's master and the applet symlinks (bpsh,
@@ -38,7 +38,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/lab"
 )
 
-const usage = "usage: beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-v] [command [args...]]"
+const usage = "usage: beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-v] [command [args...]]"
 
 // Run is the lab applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
@@ -50,6 +50,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	mem := fs.String("mem", "256M", "memory per node")
 	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for every node to be up")
 	verbose := fs.Bool("v", false, "log the lab's steps to stderr")
+	timeline := fs.Bool("timeline", false, "print each node's boot timeline (qemu → DHCP → iPXE script → kernel → /init → bpslave → up) to stderr")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 
 	start := time.Now()
 	fmt.Fprintf(stdio.Err, "lab: starting beo master and %d QEMU nodes (state in %s)\n", *n, d)
-	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: self, Dir: d, Listed: *n, Accel: *accel, Memory: *mem, Log: log})
+	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: self, Dir: d, Listed: *n, Accel: *accel, Memory: *mem, Boot: true, Log: log})
 	if err != nil {
 		return err
 	}
@@ -109,6 +110,11 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 		return err
 	}
 	fmt.Fprintf(stdio.Err, "lab: %d nodes up after %v\n", *n, time.Since(start).Round(100*time.Millisecond))
+	if *timeline {
+		for _, m := range c.Machines {
+			fmt.Fprintf(stdio.Err, "lab: %s (%s) boot timeline:\n%s", m.VM.Name, m.VM.MAC, lab.FormatTimeline(c.Timeline(m)))
+		}
+	}
 	bin := filepath.Join(d, "bin")
 	if err := links(ctx, self, bin); err != nil {
 		return err

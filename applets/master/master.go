@@ -29,6 +29,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/beo-cluster/beo/applets"
@@ -36,6 +37,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/buildinfo"
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/master"
 	"golang.org/x/sync/errgroup"
@@ -43,7 +45,7 @@ import (
 
 const (
 	usage       = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-libs FILE]"
-	masterUsage = "usage: beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot]"
+	masterUsage = "usage: beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-stats ADDR] [-status ADDR] [-kernel PATH]"
 )
 
 // Options are the daemons' paths and addresses; zero values mean defaults.
@@ -54,8 +56,25 @@ type Options struct {
 	Log   *slog.Logger
 	// Boot, if set, runs the boot server too. Its Iface defaults to the
 	// config's first `interface` line; Config, File, Log, LogDir and
-	// OnConfig are filled in by Serve.
+	// OnConfig are filled in by Serve. With it come the daemons that serve
+	// nodes on the cluster address: the log receiver and the kickback
+	// name service.
 	Boot *boot.Options
+	// NamesRoot is the root under which the cluster's names are written
+	// into etc/hosts, etc/ethers and etc/netgroup (pkg/nss) at start and
+	// after each reload; "" writes none. Only with Boot.
+	NamesRoot string
+	// Stats is recvstats' UDP address ("config" = :PORT of `server
+	// beostats`); "" runs no recvstats. Status is the beostatus dashboard's
+	// TCP address (/, /api/stats, /api/events, /metrics); "" serves none.
+	// The dashboard needs recvstats.
+	Stats, Status string
+	// Kernel is the kernel image the boot package is built with ("" = the
+	// running kernel's); Applets the names that get /bin links on nodes.
+	// With Boot, Serve brings the boot package in Boot.BootDir up to date
+	// (initramfs.Ensure) before it answers anyone.
+	Kernel  string
+	Applets []string
 }
 
 // Run is the bpmaster applet: bpmaster alone.
@@ -73,10 +92,18 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	return Serve(ctx, o)
 }
 
-// RunMaster is `beo master`: bpmaster plus the boot server, which runs
-// when a cluster interface is known (-iface or the config's `interface`).
-func RunMaster(ctx context.Context, args []string, stdio applets.IO) error {
-	var o Options
+// Main returns `beo master`: bpmaster, recvstats and the dashboard, plus
+// the boot server and the node-side daemons when a cluster interface is
+// known (-iface or the config's `interface`). names lists the dispatch
+// table's applets (for the nodes' /bin links).
+func Main(names func() []string) func(context.Context, []string, applets.IO) error {
+	return func(ctx context.Context, args []string, stdio applets.IO) error {
+		return runMaster(ctx, args, stdio, names())
+	}
+}
+
+func runMaster(ctx context.Context, args []string, stdio applets.IO, names []string) error {
+	o := Options{Applets: names}
 	var bo boot.Options
 	var noBoot bool
 	fs := applets.NewFlagSet("master", masterUsage, stdio.Err)
@@ -90,6 +117,10 @@ func RunMaster(ctx context.Context, args []string, stdio applets.IO) error {
 	fs.IntVar(&bo.TFTPPort, "tftp-port", 69, "TFTP port (-1 disables)")
 	fs.BoolVar(&bo.NoRA, "no-ra", false, "do not answer IPv6 router solicitations")
 	fs.BoolVar(&noBoot, "no-boot", false, "run no boot server")
+	fs.StringVar(&o.Stats, "stats", "config", "recvstats UDP address (config = :PORT of `server beostats`; \"\" = none)")
+	fs.StringVar(&o.Status, "status", dashboard.DefaultAddr, "beostatus dashboard and /metrics address (\"\" = none)")
+	fs.StringVar(&o.Kernel, "kernel", "", "kernel for the boot package (default: the running kernel's image)")
+	fs.StringVar(&o.NamesRoot, "names-root", "/", "write the cluster's names into ROOT/etc/{hosts,ethers,netgroup} (\"\" = don't)")
 	if err := applets.ParseFlags(fs, masterUsage, args); err != nil {
 		return err
 	}
@@ -176,15 +207,31 @@ func Serve(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// apply hands a new config (a reload, or a node line beoserv added)
+	// to every daemon that keeps one.
+	var cur atomic.Pointer[config.Config]
+	cur.Store(cfg)
+	apply := func(c *config.Config) {
+		cur.Store(c)
+		m.Reconfigure(masterConfig(c, o, keys, addr, masterAddr))
+		writeNames(o, c)
+	}
 	var bs *boot.Server
+	var nodeSide []func(context.Context) error
 	if o.Boot != nil {
 		bo := *o.Boot
 		bo.Config, bo.File, bo.Log = o.Config, file, o.Log
 		if bo.LogDir == "" {
 			bo.LogDir = o.LogDir
 		}
-		bo.OnConfig = func(c *config.Config) { m.Reconfigure(masterConfig(c, o, keys, addr, masterAddr)) }
+		bo.OnConfig = apply
+		ensureBootPackage(ctx, o, cfg, bo.BootDir)
 		if bs, err = boot.New(bo); err != nil {
+			return err
+		}
+		writeNames(o, cfg)
+		nodeSide, err = nodeDaemons(o, cur.Load, m)
+		if err != nil {
 			return err
 		}
 	}
@@ -212,7 +259,7 @@ func Serve(ctx context.Context, o Options) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(o, copt, bs, func(c *config.Config) { m.Reconfigure(masterConfig(c, o, keys, addr, masterAddr)) })
+				reload(o, copt, bs, apply)
 			}
 		}
 	}()
@@ -224,6 +271,12 @@ func Serve(ctx context.Context, o Options) error {
 	if bs != nil {
 		daemons = append(daemons, bs.Serve)
 	}
+	daemons = append(daemons, nodeSide...)
+	monitor, err := monitorDaemons(o, cur.Load, m)
+	if err != nil {
+		return err
+	}
+	daemons = append(daemons, monitor...)
 	g, gctx := errgroup.WithContext(ctx)
 	for _, d := range daemons {
 		g.Go(func() error { return d(gctx) })

@@ -117,6 +117,11 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 	c = &Cluster{Dir: dir, Config: filepath.Join(dir, "config"), Socket: filepath.Join(dir, "bpmaster.sock"),
 		BootDir: filepath.Join(dir, "boot"), LogDir: filepath.Join(dir, "log"), LabDir: filepath.Join(dir, "lab"),
 		Unknown: filepath.Join(dir, "unknown_addresses"), o: o}
+	// The boot directory exists before the master starts: beoserv opens
+	// it once, at start, and beoboot fills it later (see Boot).
+	if err := os.MkdirAll(c.BootDir, 0o755); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(c.LabDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -188,6 +193,7 @@ func (c *Cluster) MasterArgs() []string {
 		"-node-up", "",
 		"-bootdir", c.BootDir,
 		"-unknown", c.Unknown,
+		"-names-root=", // never the host's /etc: nodes get names from kickback
 	}
 	return append(a, c.o.MasterArgs...)
 }

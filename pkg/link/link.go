@@ -247,9 +247,11 @@ func MuxConfigLogged(log *slog.Logger) *yamux.Config {
 // muxLogger adapts slog to yamux's Logger.
 type muxLogger struct{ l *slog.Logger }
 
-func (m muxLogger) Print(v ...any)                 { m.l.Warn(strings.TrimSpace(fmt.Sprint(v...))) }
-func (m muxLogger) Println(v ...any)               { m.l.Warn(strings.TrimSpace(fmt.Sprintln(v...))) }
-func (m muxLogger) Printf(format string, v ...any) { m.l.Warn(strings.TrimSpace(fmt.Sprintf(format, v...))) }
+func (m muxLogger) Print(v ...any)   { m.l.Warn(strings.TrimSpace(fmt.Sprint(v...))) }
+func (m muxLogger) Println(v ...any) { m.l.Warn(strings.TrimSpace(fmt.Sprintln(v...))) }
+func (m muxLogger) Printf(format string, v ...any) {
+	m.l.Warn(strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
 
 // Accept runs the server (master) side of the TLS handshake on c and
 // returns a yamux session; yamux's complaints about the peer go to log.

@@ -202,8 +202,9 @@ func TestForwardToReceiver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := "(none)" // early boot: no host name yet
-	fw := &Forwarder{Conn: conn, Host: func() string { return host }}
+	var host atomic.Value
+	host.Store("(none)") // early boot: no host name yet
+	fw := &Forwarder{Conn: conn, Host: func() string { return host.Load().(string) }}
 	kmsg := &records{recs: []string{
 		"6,1,100,-;Linux version 6.1 early boot\n",
 		"not a record\n",
@@ -225,7 +226,7 @@ func TestForwardToReceiver(t *testing.T) {
 	if strings.Contains(got, "not a record") {
 		t.Errorf("bad kmsg record forwarded:\n%s", got)
 	}
-	host = "n2"
+	host.Store("n2")
 	cl, err := net.Dial("unixgram", devlog)
 	if err != nil {
 		t.Fatal(err)

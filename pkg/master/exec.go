@@ -51,6 +51,7 @@ func (m *Master) exec(ctx context.Context, who caller, cl net.Conn, ex wire.Exec
 		wire.Write(cl, ack{Err: err.Error()})
 		return
 	}
+	defer m.jobs.start(ex.Node, who.cred.UID)()
 	var sl *slot
 	if !ex.NoIO {
 		sl = m.pending.expect(id, who.pid)

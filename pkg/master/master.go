@@ -32,7 +32,28 @@
 // process is recorded as (node, remote pid, ghost = the calling bpsh's
 // pid, uid, argv) for bpstat -p and for signals from the master. If a
 // client vanishes while its process runs, the process gets SIGHUP, like a
-// terminal hangup.
+// terminal hangup. The client learns how many program bytes the node had
+// to be sent (wire.Started.Sent): 0 when its cache held the whole closure.
+//
+// # Choices where the issue is silent
+//
+//   - Ghosts: the ghost of a remote process is the client (bpsh) that
+//     started it, not a separate placeholder process: ps shows it, kill(1)
+//     on it reaches every remote process it started (bpsh forwards), and
+//     bpstat -p / -P map it to nodes and remote pids. A SIGSTOP sent
+//     straight to bpsh stops only bpsh (the kernel gives it no chance to
+//     forward); Ctrl-Z (SIGTSTP) stops the remote processes and SIGCONT
+//     resumes them.
+//   - bplib: the listed libraries are staged (OpStage) to every node when
+//     it connects, before node_up runs, and to every connected node when
+//     bplib -a adds to the list. A staging failure is logged (slog and
+//     node.N) and does not fail the node: programs still bring their
+//     whole closure on demand. Deleting from the list does not delete from
+//     the nodes' caches.
+//   - Only root changes nodes (bpctl) and the library list; anyone may
+//     list the library list, the node table and the remote processes.
+//   - yamux's own complaints about a peer (malformed frames) are logged
+//     with the client's pid and uid or the node's number.
 package master
 
 import (
@@ -93,6 +114,7 @@ type Master struct {
 
 	nextID  atomic.Uint64
 	pending rendezvous
+	jobs    jobs
 }
 
 // New makes a master with every node down.

@@ -24,6 +24,9 @@ type kmsgWriter struct {
 // newLogOutput opens /dev/kmsg (under dev) and decides from
 // /proc/sys/kernel/printk whether the console needs a direct copy.
 func newLogOutput(dev, proc string, console io.Writer) io.Writer {
+	// Writes to /dev/kmsg are rate limited (10 per 5 s) unless init says
+	// otherwise: a booting node writes more than that.
+	os.WriteFile(proc+"/sys/kernel/printk_devkmsg", []byte("on\n"), 0o644)
 	f, err := os.OpenFile(dev+"/kmsg", os.O_WRONLY, 0)
 	if err != nil {
 		return console
@@ -62,7 +65,11 @@ func (w *kmsgWriter) Write(b []byte) (int, error) {
 			if len(line) > 900 {
 				line = line[:900]
 			}
-			w.kmsg.Write(append([]byte("<6>beoclient: "), line...))
+			// The newline ends the record: without it the kernel keeps
+			// the record open for a continuation and shows it to no
+			// reader (console, /dev/kmsg) until the next one arrives.
+			rec := append([]byte("<6>beoclient: "), line...)
+			w.kmsg.Write(append(rec, '\n'))
 		}
 	}
 	return len(b), nil

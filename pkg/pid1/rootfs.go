@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/u-root/u-root/pkg/cpio"
@@ -79,6 +80,15 @@ func fetchOnce(ctx context.Context, client *http.Client, url string) ([]byte, er
 // in keep (the running binary). An existing non-directory at a member's
 // path is replaced.
 func unpack(b []byte, root string, keep []string) (int, error) {
+	// The reader takes a short archive for a finished one: insist on the
+	// trailer so a truncated archive is an error, not half a root.
+	if !bytes.Contains(b[max(0, len(b)-1024):], []byte(cpio.Trailer+"\x00")) {
+		return 0, errors.New("rootfs archive: no trailer (truncated?)")
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return 0, fmt.Errorf("rootfs archive: %w", err)
+	}
 	rr := cpio.Newc.Reader(bytes.NewReader(b))
 	n := 0
 	for {
@@ -101,11 +111,14 @@ func unpack(b []byte, root string, keep []string) (int, error) {
 				return n, fmt.Errorf("rootfs archive: %s would replace %s", rec.Name, k)
 			}
 		}
-		if rec.Mode&cpio.S_IFMT != cpio.S_IFDIR {
-			if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() {
-				if err := os.Remove(dst); err != nil {
-					return n, fmt.Errorf("rootfs archive: replace %s: %w", rec.Name, err)
-				}
+		// A link made by an earlier member must not carry this one out
+		// of root (a link "up" → "..", then "up/x").
+		if err := inside(realRoot, filepath.Dir(dst)); err != nil {
+			return n, fmt.Errorf("rootfs archive: %s: %w", rec.Name, err)
+		}
+		if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() {
+			if err := os.Remove(dst); err != nil {
+				return n, fmt.Errorf("rootfs archive: replace %s: %w", rec.Name, err)
 			}
 		}
 		if rec.Mode&cpio.S_IFMT == cpio.S_IFLNK {
@@ -138,4 +151,29 @@ func symlink(rec cpio.Record, dst string) error {
 		return err
 	}
 	return os.Lchown(dst, int(rec.UID), int(rec.GID))
+}
+
+// inside checks that dir, with every symbolic link in its existing part
+// resolved, lies within realRoot.
+func inside(realRoot, dir string) error {
+	for {
+		real, err := filepath.EvalSymlinks(dir)
+		if err == nil {
+			if real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) && realRoot != "/" {
+				return fmt.Errorf("leads outside the root (to %s)", real)
+			}
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if _, err := os.Lstat(dir); err == nil {
+			return fmt.Errorf("%s is a dangling link", dir)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return nil
+		}
+		dir = parent
+	}
 }

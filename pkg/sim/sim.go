@@ -9,7 +9,9 @@
 // filesystem (only bpcp and the cache use the private directory), and
 // bpctl -R/-H/-P make the node's bpslave exit instead of rebooting the host
 // — the simulation restarts it after a second, as a rebooting node would
-// come back.
+// come back. RestartMaster stops the in-process master and starts a new
+// one on the same addresses (a master restart: every node starts down and
+// reconnects by itself).
 package sim
 
 import (

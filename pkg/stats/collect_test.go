@@ -100,3 +100,27 @@ func copyTree(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzProcParsers feeds every /proc parser arbitrary text: each either
+// fails or fills a sample that encodes.
+func FuzzProcParsers(f *testing.F) {
+	for _, name := range []string{"stat", "loadavg", "meminfo", "uptime", "net/dev"} {
+		b, err := os.ReadFile(filepath.Join("testdata/proc", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for i := range 5 {
+			f.Add(uint8(i), b)
+		}
+	}
+	parsers := []func([]byte, *Sample) error{parseStat, parseLoadavg, parseMeminfo, parseUptime, parseNetDev}
+	f.Fuzz(func(t *testing.T, which uint8, b []byte) {
+		s := Sample{Claim: -1}
+		if err := parsers[int(which)%len(parsers)](b, &s); err != nil {
+			return
+		}
+		if _, err := s.Append(nil); err != nil {
+			t.Fatalf("parsed sample does not encode: %v", err)
+		}
+	})
+}

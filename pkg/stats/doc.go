@@ -58,7 +58,7 @@
 //
 // Receiver reads datagrams (recvmmsg batches where the platform has them),
 // decodes, resolves the source, and stores the sample in the node's ring
-// (History samples). Readers (Latest, History, Nodes) get copies and may
+// (History samples). Readers (Latest, History, Status, All, Marks) get copies and may
 // run concurrently with the reader goroutine. With a node table, a
 // configured node that sends stats while it is down — it has no bpslave
 // session — becomes alive (a non-Scyld host), and an alive node that stops

@@ -455,3 +455,25 @@ func RejectReasons() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Mark is what a watcher needs to know whether a node's stats changed.
+type Mark struct {
+	Gen   uint64 // 0 = never sent
+	Stale bool
+}
+
+// Marks fills dst with every node's Mark, indexed by node number (up to
+// the highest node that ever sent), and returns it.
+func (r *Receiver) Marks(dst []Mark) []Mark {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	now := r.cfg.Clock()
+	dst = grow(dst, len(r.rings))
+	for n, g := range r.rings {
+		dst[n] = Mark{}
+		if e := g.latestOrNil(); e != nil {
+			dst[n] = Mark{Gen: g.gen, Stale: now.Sub(e.Time) > r.staleAfter(&e.Sample)}
+		}
+	}
+	return dst
+}

@@ -1,6 +1,21 @@
 // Package cluster holds the loopback-cluster tests: a real bpmaster and
 // real bpslave processes (the binary under test, built once per run) on
 // 127.x addresses, driven through the real client commands.
+//
+// What they cover: bpsh (every flag, node specs, stdin fan-out, exit
+// statuses, signals incl. Ctrl-C / Ctrl-Z / SIGCONT, cwd, environment,
+// rlimits as root and as another user, 1 GiB byte-exact through a slow
+// reader), the content cache (a second run sends no bytes; bplib-staged
+// libraries are never sent), bpcp (both ways, node to node, -p, -r,
+// several sources, atomic landing, interrupted copies, errors naming file
+// and node), bpctl (state, -m/-u/-g, --reconnect, addresses, a simulated
+// reboot coming back), bpstat (every form, --json keys, -U, -p, -P),
+// permissions (node modes, owners, groups, unavailable/down nodes), and
+// faults: a node killed mid-job, the master restarted mid-job, a node
+// whose heartbeat stops, node_up failing, SIGHUP reloading the config,
+// garbage on both listeners (logged), another user snooping on a job's
+// streams or signalling it. Tests needing another identity skip unless
+// run as root.
 package cluster
 
 import (

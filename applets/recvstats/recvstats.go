@@ -1,0 +1,138 @@
+// Package recvstats implements recvstats alone: the master's stats
+// receiver (UDP 5545 by default, `server beostats N`) with its read-only
+// HTTP face, beostatus (the dashboard, /api/stats for beostat, /metrics;
+// pkg/dashboard). `beo master` runs the same two in-process, sharing
+// bpmaster's node table; this applet builds its own table from the config,
+// so every host that sends stats shows as alive — a monitoring-only head
+// for non-Scyld hosts, and the piece the netns tests run.
+//
+//	recvstats [-config FILE] [-listen ADDR] [-http ADDR]
+//
+// -listen defaults to :PORT of `server beostats`; -http to
+// 127.0.0.1:5546 (loopback: it shows the whole cluster), "off" disables
+// it. SIGHUP re-reads the config (node list and addresses); a config that
+// fails validation is refused and the running one kept.
+package recvstats
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/dashboard"
+	"github.com/beo-cluster/beo/pkg/nodes"
+	"github.com/beo-cluster/beo/pkg/stats"
+)
+
+const usage = "usage: recvstats [-config FILE] [-listen ADDR] [-http ADDR|off]"
+
+// Run is the recvstats applet.
+func Run(ctx context.Context, args []string, stdio applets.IO) error {
+	fs := applets.NewFlagSet("recvstats", usage, stdio.Err)
+	cfgPath := fs.String("config", config.DefaultPath, "cluster config file")
+	listen := fs.String("listen", "", "UDP address for samples (default :PORT of `server beostats`)")
+	httpAddr := fs.String("http", dashboard.DefaultAddr, "dashboard, /api/stats and /metrics address, or off")
+	if err := applets.ParseFlags(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return &applets.Usage{Line: usage, Msg: "unexpected arguments"}
+	}
+	log := slog.New(slog.NewTextHandler(stdio.Err, nil))
+	cfg, err := config.Load(*cfgPath, config.Options{})
+	if err != nil {
+		return err
+	}
+	for _, d := range cfg.Diags() {
+		log.Warn(d.String())
+	}
+	var cur atomic.Pointer[config.Config]
+	cur.Store(cfg)
+	tab := nodes.New(nil, tableNodes(cfg)...)
+	rcv, err := stats.NewReceiver(stats.Config{
+		Resolve: func(a netip.Addr) (int, bool) { return cur.Load().NodeByAddr(a) },
+		Table:   tab, Log: log})
+	if err != nil {
+		return err
+	}
+	addr := *listen
+	if addr == "" {
+		addr = ":" + strconv.Itoa(int(cfg.Ports().BeoStats))
+	}
+	pc, err := net.ListenPacket("udp4", addr)
+	if err != nil {
+		return fmt.Errorf("listen for stats: %w", err)
+	}
+	defer pc.Close()
+	var hl net.Listener
+	if *httpAddr != "off" && *httpAddr != "" {
+		if hl, err = net.Listen("tcp", *httpAddr); err != nil {
+			return fmt.Errorf("listen for beostatus: %w", err)
+		}
+		defer hl.Close()
+	}
+	httpShown := "off"
+	if hl != nil {
+		httpShown = "http://" + hl.Addr().String() + "/"
+	}
+	log.Info("recvstats listening", "udp", pc.LocalAddr(), "beostatus", httpShown, "count", cfg.NodeCount())
+
+	ctx, cancel := context.WithCancel(ctx) // the first daemon to fail stops the other
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				n, err := config.Load(*cfgPath, config.Options{})
+				if err != nil {
+					log.Error("reload refused; keeping the running config", "err", err)
+					continue
+				}
+				cur.Store(n)
+				tab.Reconfigure(tableNodes(n)...)
+				log.Info("config reloaded", "count", n.NodeCount())
+			}
+		}
+	}()
+	errc := make(chan error, 2)
+	go func() { errc <- rcv.Serve(ctx, pc) }()
+	if hl != nil {
+		d, err := dashboard.New(dashboard.Config{Table: tab, Stats: rcv, Log: log})
+		if err != nil {
+			return err
+		}
+		go func() { errc <- d.Serve(ctx, hl) }()
+	} else {
+		errc <- nil
+	}
+	err = <-errc
+	cancel()
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return err
+}
+
+// tableNodes lists every node slot the config has, with its address.
+func tableNodes(cfg *config.Config) []nodes.Node {
+	var out []nodes.Node
+	for n := range cfg.NodeCount() {
+		a, _ := cfg.NodeAddr(n)
+		out = append(out, nodes.Node{Num: n, Addr: a})
+	}
+	return out
+}
