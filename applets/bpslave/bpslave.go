@@ -28,8 +28,10 @@ import (
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/buildinfo"
+	"github.com/beo-cluster/beo/pkg/kickback"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/slave"
+	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,10 +83,18 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 			return nil
 		}
 	}
+	var before func(context.Context, wire.Cred) error
+	if !*sim {
+		// A real node: the job's user comes from the master through the
+		// node's kickbackproxy (pkg/kickback) before the job starts.
+		before = func(ctx context.Context, c wire.Cred) error {
+			return kickback.Ensure(ctx, kickback.DefaultSocket, c.UID)
+		}
+	}
 	err = slave.Run(ctx, slave.Config{
 		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache,
 		Build: buildinfo.Hash(), Log: slog.New(slog.NewTextHandler(stdio.Err, nil)),
-		Dialer: d, Power: power,
+		Dialer: d, Power: power, BeforeExec: before,
 	})
 	select {
 	case a := <-acted:

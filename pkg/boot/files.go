@@ -163,7 +163,34 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, root *os.Root
 	}
 	defer f.Close()
 	s.httpDialog(r, "http %s %s: %d bytes", r.Method, r.URL.Path, fi.Size())
-	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+	start := time.Now()
+	cw := &countWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, fi.Name(), fi.ModTime(), f)
+	// The end of a transfer too, so the boot timeline can tell the
+	// kernel and initrd fetch from what the node does with them.
+	s.httpDialog(r, "http %s %s: sent %d bytes in %v", r.Method, r.URL.Path, cw.n, time.Since(start).Round(time.Millisecond))
+}
+
+// countWriter counts the body bytes written through it.
+type countWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (c *countWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// ReadFrom keeps http's sendfile path (a plain Write loop would copy).
+func (c *countWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := io.Copy(c.ResponseWriter, r)
+	c.n += n
+	return n, err
 }
 
 // serveImage serves a kernel or initrd path the config names.

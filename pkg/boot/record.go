@@ -17,6 +17,12 @@ import (
 // This file keeps the server's records: each node's dialog log and the
 // list of MACs it may not assign.
 
+// logStamp is the node log's time stamp: RFC 3339 with milliseconds
+// (2006-01-02T15:04:05.000Z07:00), since DHCP, the iPXE script and the
+// kernel fetch happen within one second and the boot timeline
+// (pkg/lab) tells them apart. Readers parse it as time.RFC3339Nano.
+const logStamp = "2006-01-02T15:04:05.000Z07:00"
+
 // nodeLogs appends lines to dir/node.N; a zero nodeLogs writes nothing.
 type nodeLogs struct {
 	dir   string
@@ -29,7 +35,7 @@ func (l *nodeLogs) printf(n int, format string, args ...any) error {
 	if l.dir == "" {
 		return nil
 	}
-	line := l.clock().Format(time.RFC3339) + " beoserv: " + fmt.Sprintf(format, args...) + "\n"
+	line := l.clock().Format(logStamp) + " beoserv: " + fmt.Sprintf(format, args...) + "\n"
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f, err := os.OpenFile(l.path(n), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -157,10 +156,12 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 		return c, err
 	}
 	if o.Boot {
-		// After the master started: the boot files carry the node
-		// credential from the key directory the master creates.
-		if err := c.beoboot(ctx); err != nil {
-			return c, err
+		// `beo master` builds the boot package (beoboot's work) before it
+		// answers; check it did, so no node ever fetches a missing file.
+		for _, f := range []string{"kernel", "initrd", "rootfs.cpio"} {
+			if _, err := os.Stat(filepath.Join(c.BootDir, f)); err != nil {
+				return c, fmt.Errorf("beo master built no boot package: %w", err)
+			}
 		}
 	}
 	wctx, cancel := context.WithCancel(context.Background())
@@ -194,18 +195,9 @@ func (c *Cluster) MasterArgs() []string {
 		"-bootdir", c.BootDir,
 		"-unknown", c.Unknown,
 		"-names-root=", // never the host's /etc: nodes get names from kickback
+		"-kernel", c.o.Kernel,
 	}
 	return append(a, c.o.MasterArgs...)
-}
-
-// beoboot builds the boot files into BootDir with the lab's kernel.
-func (c *Cluster) beoboot(ctx context.Context) error {
-	cmd := exec.CommandContext(ctx, c.o.Exe, "beoboot", "-o", c.BootDir, "-k", c.o.Kernel, "-keys", filepath.Join(c.Dir, "keys"))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("beo beoboot: %w\n%s", err, out)
-	}
-	return nil
 }
 
 // waitMaster waits until bpmaster answers on its socket, or the master

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/bootparam"
 	"github.com/beo-cluster/beo/pkg/config"
 )
 
@@ -29,15 +30,29 @@ const (
 	MomentDHCP        = "DHCP ack (iPXE)"
 	MomentScript      = "iPXE script fetched"
 	MomentKernelFetch = "kernel fetch"
+	MomentInitrdFetch = "initrd fetch"
+	MomentFetched     = "initrd fetched"
 	MomentKernel      = "kernel started"
 	MomentInit        = "/init started"
+	MomentNodeDHCP    = "DHCP ack (init)"
+	MomentRootfs      = "rootfs fetch"
 	MomentBoot        = "bpslave connected (boot)"
 	MomentUp          = "up"
 )
 
 // Timeline returns the moments of machine m's first boot, from qemu's
-// start to the node being up. The kernel's start is the host time of its
-// first serial line with a printk timestamp, minus that timestamp.
+// start to the node being up.
+//
+// The node-log moments are the boot server's: its DHCP ACK to iPXE, the
+// script request, the start of the kernel and initrd requests and the
+// end of the initrd transfer, the first ACK after that (the node's own
+// DHCP, from /init), the rootfs request. The kernel's start is derived
+// from the serial port: a printk line stamped s that arrived at host time
+// a was printed at or before a, so the kernel started at or before a − s;
+// the earliest such bound over the lines up to "Run /init" is the
+// estimate. (The first lines, stamped 0.000000, are buffered until the
+// serial console registers about a second later, so they alone would put
+// the start that much too late.)
 func (c *Cluster) Timeline(m *Machine) []Moment {
 	marks := []Moment{{MomentQEMU, m.Started, "lab"}}
 	node := -1
@@ -48,9 +63,12 @@ func (c *Cluster) Timeline(m *Machine) []Moment {
 			}
 		}
 	}
-	var dhcp, script, kernelF time.Time
+	var dhcp, script, kernelF, initrdF, fetched, nodeDHCP, rootfs time.Time
 	if node >= 0 {
 		for _, l := range readNodeLog(filepath.Join(c.LogDir, "node."+strconv.Itoa(node))) {
+			if l.T.Before(m.Started.Truncate(time.Second)) {
+				continue // an earlier boot's
+			}
 			switch {
 			case dhcp.IsZero() && strings.Contains(l.Text, "→ ACK"):
 				dhcp = l.T
@@ -58,25 +76,36 @@ func (c *Cluster) Timeline(m *Machine) []Moment {
 				script = l.T
 			case kernelF.IsZero() && strings.Contains(l.Text, "GET /boot/kernel"):
 				kernelF = l.T
+			case initrdF.IsZero() && strings.Contains(l.Text, "GET /boot/initrd: ") && !strings.Contains(l.Text, ": sent "):
+				initrdF = l.T
+			case fetched.IsZero() && !initrdF.IsZero() && strings.Contains(l.Text, "GET /boot/initrd: sent "):
+				fetched = l.T
+			case nodeDHCP.IsZero() && !kernelF.IsZero() && strings.Contains(l.Text, "→ ACK"):
+				nodeDHCP = l.T
+			case rootfs.IsZero() && strings.Contains(l.Text, "GET "+bootparam.DefaultRootfs):
+				rootfs = l.T
 			}
 		}
 	}
-	marks = append(marks, Moment{MomentDHCP, dhcp, "node log"}, Moment{MomentScript, script, "node log"}, Moment{MomentKernelFetch, kernelF, "node log"})
+	marks = append(marks, Moment{MomentDHCP, dhcp, "node log"}, Moment{MomentScript, script, "node log"},
+		Moment{MomentKernelFetch, kernelF, "node log"}, Moment{MomentInitrdFetch, initrdF, "node log"},
+		Moment{MomentFetched, fetched, "node log"})
 	var kernel, init time.Time
 	for _, l := range m.Lines() {
-		if kernel.IsZero() {
-			if s := printkStamp.FindStringSubmatch(l.Text); s != nil {
-				if f, err := strconv.ParseFloat(s[1], 64); err == nil {
-					kernel = l.T.Add(-time.Duration(f * float64(time.Second)))
+		if s := printkStamp.FindStringSubmatch(l.Text); s != nil {
+			if f, err := strconv.ParseFloat(s[1], 64); err == nil {
+				if k := l.T.Add(-time.Duration(f * float64(time.Second))); kernel.IsZero() || k.Before(kernel) {
+					kernel = k
 				}
 			}
 		}
-		if init.IsZero() && strings.Contains(l.Text, "Run /init") {
+		if strings.Contains(l.Text, "Run /init") {
 			init = l.T
 			break
 		}
 	}
-	marks = append(marks, Moment{MomentKernel, kernel, "serial"}, Moment{MomentInit, init, "serial"})
+	marks = append(marks, Moment{MomentKernel, kernel, "serial"}, Moment{MomentInit, init, "serial"},
+		Moment{MomentNodeDHCP, nodeDHCP, "node log"}, Moment{MomentRootfs, rootfs, "node log"})
 	var boot, up time.Time
 	for _, e := range c.Events() {
 		if e.Node != node || e.T.Before(m.Started) {

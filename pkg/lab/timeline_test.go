@@ -24,14 +24,25 @@ func TestTimeline(t *testing.T) {
 		"garbage line",
 		at(3).Format(time.RFC3339Nano) + " beoserv: http GET /ipxe/52-54-00-be-00-64 from 10.99.0.102:1234: stage pxe",
 		at(3.2).Format(time.RFC3339Nano) + " beoserv: http GET /boot/kernel (/x): 100 bytes",
-		at(9).Format(time.RFC3339Nano) + " beoserv: REQUEST 52:54:00:be:00:64 from init → ACK 10.99.0.102",
+		at(3.25).Format(time.RFC3339Nano) + " beoserv: http GET /boot/kernel (/x): sent 100 bytes in 50ms",
+		at(3.3).Format(time.RFC3339Nano) + " beoserv: http GET /boot/initrd: 200 bytes",
+		at(3.9).Format(time.RFC3339Nano) + " beoserv: http GET /boot/initrd: sent 200 bytes in 600ms",
+		at(9).Format(time.RFC3339Nano) + " beoserv: REQUEST 52:54:00:be:00:64 from plain (beoclient) → ACK 10.99.0.102",
+		"2025-01-02T03:04:14.500Z beoserv: http GET /boot/rootfs.cpio: 2716 bytes", // as pkg/boot writes it
+		at(9.8).Format(time.RFC3339Nano) + " beoserv: REQUEST 52:54:00:be:00:64 from plain (beoclient) → ACK 10.99.0.102",
 	}, "\n")
 	if err := os.WriteFile(filepath.Join(dir, "node.2"), []byte(log), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m := &Machine{VM: VM{Name: "vm2", MAC: MAC(100)}, Proc: &Proc{Started: t0}, changed: make(chan struct{})}
-	m.add(at(5.5), "[    1.500000] Linux version 6.1.0\n")
+	// Buffered until the console registers: these bound the start late.
+	m.add(at(5.5), "[    0.000000] Linux version 6.1.0\n")
+	m.add(at(5.5), "[    1.000000] early line\n")
+	m.add(at(5.6), "[    1.500000] console line, printed live\n") // 5.6 − 1.5 = 4.1
+	m.add(at(5.9), "[    1.900000] the tightest bound\n")         // 5.9 − 1.9 = 4.0
+	m.add(at(6.0), "no stamp\n")
 	m.add(at(7), "[    3.000000] Run /init as init process\n")
+	m.add(at(7.5), "[    4.000000] after init: not used\n")
 	m.add(at(8), "[    4.000000] Run /init as init process\n") // not the first
 	c.events = []Event{{at(0.1), 2, "down"}, {at(9.5), 1, "boot"}, {at(10), 2, "boot"}, {at(10.25), 2, "up"}}
 	got := c.Timeline(m)
@@ -40,7 +51,8 @@ func TestTimeline(t *testing.T) {
 		t    float64 // seconds after t0; -1 = not seen
 	}{
 		{MomentQEMU, 0}, {MomentDHCP, 2.6}, {MomentScript, 3}, {MomentKernelFetch, 3.2},
-		{MomentKernel, 4}, {MomentInit, 7}, {MomentBoot, 10}, {MomentUp, 10.25},
+		{MomentInitrdFetch, 3.3}, {MomentFetched, 3.9}, {MomentKernel, 4}, {MomentInit, 7},
+		{MomentNodeDHCP, 9}, {MomentRootfs, 9.5}, {MomentBoot, 10}, {MomentUp, 10.25},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("Timeline = %v, want %d moments", got, len(want))
@@ -51,7 +63,7 @@ func TestTimeline(t *testing.T) {
 		}
 	}
 	table := FormatTimeline(got)
-	for _, s := range []string{"kernel started                 4.00s    +0.80s  (serial)", "up                            10.25s    +0.25s  (watch)"} {
+	for _, s := range []string{"kernel started                 4.00s    +0.10s  (serial)", "up                            10.25s    +0.25s  (watch)"} {
 		if !strings.Contains(table, s) {
 			t.Errorf("FormatTimeline lacks %q:\n%s", s, table)
 		}

@@ -1,6 +1,7 @@
 package slave
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -131,6 +132,13 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 	}
 	if err := ss.placer.place(files); err != nil {
 		return nil, fmt.Errorf("%s: %w", ex.Path, err)
+	}
+	if h := ss.cfg.BeforeExec; h != nil && ss.root && ex.Cred.UID != 0 {
+		// The node learns the caller's user (kickback) before the program
+		// runs; without it the job still runs, only nameless.
+		if err := h(context.Background(), ex.Cred); err != nil {
+			ss.log.Warn("before exec", "node", ss.node, "uid", ex.Cred.UID, "err", err)
+		}
 	}
 	dir, redir, err := ss.asCaller(ex)
 	if err != nil {

@@ -1,6 +1,8 @@
 package slave
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -294,5 +296,44 @@ func TestHangupKillsStubbornGroup(t *testing.T) {
 			t.Fatalf("group member %d survived the hangup", child)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestBeforeExec: a root slave calls BeforeExec with the caller's
+// credentials before it starts a non-root process (a real node fetches the
+// user's passwd entry there), skips it for root, and runs the process even
+// when the hook fails.
+func TestBeforeExec(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run as another user")
+	}
+	var mu sync.Mutex
+	var got []uint32
+	m := newMaster(t, 200*time.Millisecond)
+	root := startSlave(t, m, func(c *Config) {
+		c.BeforeExec = func(ctx context.Context, cr wire.Cred) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, cr.UID)
+			return errors.New("no kickbackproxy here")
+		}
+	})
+	for _, d := range []string{filepath.Dir(root), root} {
+		os.Chmod(d, 0o755)
+	}
+	s := m.next(t)
+	for _, cr := range []wire.Cred{{UID: 65534, GID: 65534}, {}} {
+		r := s.start(t, wire.Exec{Argv: []string{"id", "-u"}, Cred: cr}, program(t, "/usr/bin/id"), execOpts{})
+		if r.err != "" {
+			t.Fatalf("uid %d: start: %s", cr.UID, r.err)
+		}
+		if res := r.wait(t); res.Status != 0 || r.stdout.String() != fmt.Sprintf("%d\n", cr.UID) {
+			t.Errorf("uid %d: got %+v, stdout %q", cr.UID, res, r.stdout.String())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != 65534 {
+		t.Errorf("BeforeExec calls: got uids %v, want [65534] (none for root)", got)
 	}
 }

@@ -82,6 +82,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // Config is what bpslave runs on.
@@ -100,6 +101,11 @@ type Config struct {
 	// Cache stores program files by content; nil = a directory cache in
 	// CacheDir (see Cache).
 	Cache Cache
+	// BeforeExec, if set, runs before each process a root slave starts
+	// as a non-root user, with that user's credentials: a real node asks
+	// its kickbackproxy for the user's passwd and group entries there. An
+	// error is logged; the process runs anyway.
+	BeforeExec func(ctx context.Context, c wire.Cred) error
 	// SpawnExe is a binary that runs Spawn when started as SpawnArg0 (the
 	// exec trampoline); default /proc/self/exe, the beo binary itself.
 	SpawnExe string

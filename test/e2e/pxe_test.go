@@ -4,20 +4,31 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/lab"
+	"github.com/beo-cluster/beo/pkg/logfwd"
+	"github.com/beo-cluster/beo/pkg/stats"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // pxeBootWait bounds one boot to up: generous, the two host cores are
@@ -61,14 +72,28 @@ func pxeRequire(t *testing.T, exe string, applets ...string) {
 // pxeRun runs the beo binary with BEO_SOCKET set and returns stdout.
 func pxeRun(t *testing.T, ctx context.Context, exe, socket string, args ...string) string {
 	t.Helper()
+	out, err := pxeOutput(ctx, nil, exe, socket, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// pxeOutput runs the beo binary with BEO_SOCKET set, as cred when it is
+// not nil, and returns stdout; the error quotes stdout and stderr.
+func pxeOutput(ctx context.Context, cred *syscall.Credential, exe, socket string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = append(os.Environ(), bproc.SocketEnv+"="+socket)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		cmd.Dir = "/"
+	}
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("beo %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		return stdout.String(), fmt.Errorf("beo %s: %w\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
-	return stdout.String()
+	return stdout.String(), nil
 }
 
 // TestPXE is the proof of issue 4: QEMU machines PXE-boot from `beo
@@ -172,6 +197,11 @@ func TestPXE(t *testing.T) {
 		}
 	})
 
+	// Issue 5 on real nodes: the node-side services beoclient supervises
+	// (beoklogd, sendstats, kickbackproxy) and the master's daemons that
+	// answer them. Before the reboot, so every node has booted once.
+	pxeNodeSide(t, ctx, c, exe, release, start)
+
 	t.Run("bpctl -R reboots and the node comes back", func(t *testing.T) {
 		m := c.Machines[1]
 		mark := m.Mark()
@@ -245,3 +275,388 @@ var pxeAccel = sync.OnceValues(func() (string, string) {
 	}
 	return lab.ProbeAccel(context.Background(), k, os.TempDir(), 10*time.Second)
 })
+
+// pxeServiceWait bounds the wait for a node-side service's first result
+// (names written, a sample sent, the log backlog forwarded) after up.
+const pxeServiceWait = 90 * time.Second
+
+// pxePoll calls f until it returns nil, or ctx ends, or d passes; it
+// returns f's last error.
+func pxePoll(ctx context.Context, d time.Duration, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("after %v: %w", d, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// pxeNodeSide proves issue 5 on booted nodes 0-2: logs, stats, names and
+// users, each served by a node daemon beoclient started and a master
+// daemon `beo master` runs.
+func pxeNodeSide(t *testing.T, ctx context.Context, c *lab.Cluster, exe, release string, start time.Time) {
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := map[int]string{}
+	for _, n := range st.Nodes {
+		addr[n.Node] = n.Addr
+	}
+	all := []int{0, 1, 2}
+	for _, n := range all {
+		if addr[n] == "" {
+			t.Fatalf("node %d has no address in the master's table", n)
+		}
+	}
+	masterAddr := c.Lab.Addr.Addr().String()
+
+	t.Run("node logs reach the master", func(t *testing.T) {
+		// The syslog path: a program's syslog(3) on node 1 (/dev/log,
+		// served by beoklogd), besides the kernel's messages.
+		mark := fmt.Sprintf("mark-%d", time.Now().UnixNano())
+		pxeRun(t, ctx, exe, c.Socket, "bpsh", "1", "logger", "-t", "beo-e2e", mark)
+		for _, n := range all {
+			want := []string{"kernel: Linux version " + release, "kernel: Command line: ", "beo.master=" + masterAddr}
+			if n == 1 {
+				want = append(want, "beo-e2e: "+mark)
+			}
+			path := filepath.Join(c.LogDir, fmt.Sprintf("messages.%d", n))
+			err := pxePoll(ctx, pxeServiceWait, func() error {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					return err
+				}
+				return pxeCheckLog(string(b), n, addr[n], start, want)
+			})
+			if err != nil {
+				t.Errorf("%s: %v", path, err)
+			}
+		}
+	})
+
+	t.Run("beostat lists every node's own stats", func(t *testing.T) {
+		var snap dashboard.Snapshot
+		err := pxePoll(ctx, pxeServiceWait, func() (err error) {
+			snap, err = pxeBeostat(ctx, c, exe, all)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The text listing, with the dashboard named by $BEOSTAT_URL.
+		out, err := c.Lab.Output(ctx, "env", "BEOSTAT_URL="+dashboard.DefaultURL, exe, "beostat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range all {
+			head := fmt.Sprintf("Node %d (up) %s: last sample ", n, addr[n])
+			i := strings.Index(out, head)
+			if i < 0 {
+				t.Errorf("beostat lacks %q:\n%s", head, out)
+				continue
+			}
+			block, _, _ := strings.Cut(out[i:], "\n\n")
+			for _, w := range []string{"\n  load ", "\n  cpu ", "\n  cpu0 ", "\n  memory ", "\n  rootfs ", "\n  net "} {
+				if !strings.Contains(block, w) {
+					t.Errorf("beostat node %d lacks %q:\n%s", n, strings.TrimSpace(w), block)
+				}
+			}
+		}
+		pxeMetrics(t, ctx, c, snap, all)
+	})
+
+	t.Run("bpstat and beostat agree", func(t *testing.T) {
+		out := pxeRun(t, ctx, exe, c.Socket, "bpstat", "-l", "0-2")
+		rows := map[int][]string{}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			f := strings.Fields(l)
+			var n int
+			if _, err := fmt.Sscan(f[0], &n); err == nil && len(f) >= 3 {
+				rows[n] = f
+			}
+		}
+		first, err := pxeBeostat(ctx, c, exe, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sn := range first.Nodes {
+			f := rows[sn.Node]
+			if len(f) < 3 || f[1] != sn.Addr || f[2] != sn.State || sn.State != "up" {
+				t.Errorf("node %d: bpstat -l row %q, beostat state %q addr %s; want both up at %s", sn.Node, f, sn.State, sn.Addr, addr[sn.Node])
+			}
+			if age := first.Time.Sub(sn.Stats.Last); age > 3*stats.DefaultInterval {
+				t.Errorf("node %d: last sample %v old, want under %v", sn.Node, age, 3*stats.DefaultInterval)
+			}
+		}
+		// Fresh: every node's sendstats keeps sending.
+		err = pxePoll(ctx, 4*stats.DefaultInterval, func() error {
+			now, err := pxeBeostat(ctx, c, exe, all)
+			if err != nil {
+				return err
+			}
+			for i, sn := range now.Nodes {
+				if !sn.Stats.Last.After(first.Nodes[i].Stats.Last) || sn.Stats.Report.Seq <= first.Nodes[i].Stats.Report.Seq {
+					return fmt.Errorf("node %d: no sample after seq %d at %v", sn.Node, sn.Stats.Report.Seq, sn.Stats.Last)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("names resolve on a node", func(t *testing.T) {
+		tests := []struct{ name, addr string }{
+			{"n1", addr[1]}, {".1", addr[1]}, {"n2", addr[2]}, {"master", masterAddr}, {".-1", masterAddr},
+		}
+		for _, tt := range tests {
+			err := pxePoll(ctx, pxeServiceWait, func() error {
+				out, err := pxeOutput(ctx, nil, exe, c.Socket, "bpsh", "0", "getent", "hosts", tt.name)
+				if err != nil {
+					return err
+				}
+				f := strings.Fields(out)
+				if len(f) < 2 || f[0] != tt.addr || !slices.Contains(f[1:], tt.name) {
+					return fmt.Errorf("got %q, want %s with the name %s", strings.TrimSpace(out), tt.addr, tt.name)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Errorf("bpsh 0 getent hosts %s: %v", tt.name, err)
+			}
+		}
+		out := pxeRun(t, ctx, exe, c.Socket, "bpsh", "0", "getent", "netgroup", "cluster")
+		for _, n := range all {
+			if w := fmt.Sprintf("(n%d,,)", n); !strings.Contains(out, w) {
+				t.Errorf("bpsh 0 getent netgroup cluster = %q, lacks %s", out, w)
+			}
+		}
+	})
+
+	t.Run("a user's job sees its own name", func(t *testing.T) {
+		u := pxeUser(t, ctx)
+		bin := pxeSharedExe(t, exe)
+		cred := &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: []uint32{u.gid}}
+		out, err := pxeOutput(ctx, cred, bin, c.Socket, "bpsh", "0", "id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("uid=%d(%s) gid=%d(%s) groups=%d(%s)", u.uid, u.name, u.gid, u.name, u.gid, u.name)
+		if got := strings.TrimSpace(out); got != want {
+			t.Errorf("bpsh 0 id as %s = %q, want %q (the node learns a job's user from kickbackproxy before the job starts)", u.name, got, want)
+		}
+	})
+}
+
+// Timestamps a forwarded message must not carry: the kernel's own, an
+// RFC 3164 one, an ISO one, or slog's time= attribute.
+var pxeStamp = regexp.MustCompile(`^\[\s*\d+\.\d+\]|^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|^\d{4}-\d\d-\d\dT|\btime=\d{4}-\d\d-\d\d`)
+
+// pxeCheckLog checks the receiver's file of node n: every line is
+// `TIME HOST TAG: MSG` with one timestamp (the master's, since start),
+// HOST is the node's name or address, and each of want appears.
+func pxeCheckLog(text string, n int, addr string, start time.Time, want []string) error {
+	if text == "" {
+		return errors.New("empty")
+	}
+	name := fmt.Sprintf("n%d", n)
+	for i, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		f := strings.SplitN(l, " ", 3)
+		if len(f) < 3 {
+			return fmt.Errorf("line %d %q: not TIME HOST MSG", i+1, l)
+		}
+		ts, err := time.Parse(logfwd.TimeFormat, f[0])
+		if err != nil {
+			return fmt.Errorf("line %d %q: time: %v", i+1, l, err)
+		}
+		if ts.Before(start.Add(-time.Minute)) || ts.After(time.Now().Add(time.Minute)) {
+			return fmt.Errorf("line %d %q: time %v is not the master's clock since the test started (%v)", i+1, l, ts, start)
+		}
+		if f[1] != name && f[1] != addr {
+			return fmt.Errorf("line %d %q: host %q, want %s or %s", i+1, l, f[1], name, addr)
+		}
+		_, msg, ok := strings.Cut(f[2], ": ")
+		if !ok {
+			return fmt.Errorf("line %d %q: no TAG: ", i+1, l)
+		}
+		if pxeStamp.MatchString(f[2]) || pxeStamp.MatchString(msg) {
+			return fmt.Errorf("line %d %q: a second timestamp", i+1, l)
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			return fmt.Errorf("no line has %q", w)
+		}
+	}
+	return nil
+}
+
+// pxeBeostat reads `beostat -json -N nodes` from inside the lab's
+// namespace (the dashboard listens on its loopback) and checks that each
+// node is up with a fresh sample of its own: one core and at most the
+// VM's memory, which the host's /proc would not show.
+func pxeBeostat(ctx context.Context, c *lab.Cluster, exe string, nodes []int) (dashboard.Snapshot, error) {
+	var snap dashboard.Snapshot
+	spec := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(nodes)), ","), "[]")
+	out, err := c.Lab.Output(ctx, exe, "beostat", "-url", dashboard.DefaultURL, "-json", "-N", spec)
+	if err != nil {
+		return snap, err
+	}
+	if err := json.Unmarshal([]byte(out), &snap); err != nil {
+		return snap, fmt.Errorf("beostat -json: %v\n%s", err, out)
+	}
+	if len(snap.Nodes) != len(nodes) {
+		return snap, fmt.Errorf("beostat -json -N %s listed %d nodes, want %d", spec, len(snap.Nodes), len(nodes))
+	}
+	for i, n := range snap.Nodes {
+		s := n.Stats
+		switch {
+		case n.Node != nodes[i]:
+			return snap, fmt.Errorf("beostat listed node %d, want %d", n.Node, nodes[i])
+		case n.State != "up":
+			return snap, fmt.Errorf("node %d: state %s, want up", n.Node, n.State)
+		case s == nil:
+			return snap, fmt.Errorf("node %d: no stats yet", n.Node)
+		case s.Stale:
+			return snap, fmt.Errorf("node %d: stats stale (last %v)", n.Node, s.Last)
+		case s.From.String() != n.Addr:
+			return snap, fmt.Errorf("node %d: stats from %s, want its address %s", n.Node, s.From, n.Addr)
+		case s.Report.Mem.Total == 0 || s.Report.Mem.Total > 256<<20:
+			return snap, fmt.Errorf("node %d: memory total %d, want the VM's (≤ 256 MiB)", n.Node, s.Report.Mem.Total)
+		case len(s.Report.Cores) != 1:
+			return snap, fmt.Errorf("node %d: %d cores, want the VM's 1", n.Node, len(s.Report.Cores))
+		case s.Report.Procs == 0 || s.Report.Uptime <= 0 || s.Report.Root.Total == 0:
+			return snap, fmt.Errorf("node %d: empty report %+v", n.Node, s.Report)
+		}
+	}
+	return snap, nil
+}
+
+// pxeMetrics checks the dashboard's /metrics for per-node series that
+// agree with snap.
+func pxeMetrics(t *testing.T, ctx context.Context, c *lab.Cluster, snap dashboard.Snapshot, nodes []int) {
+	t.Helper()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("/metrics check needs curl (Debian package curl)")
+	}
+	body, err := c.Lab.Output(ctx, "curl", "-fsS", "--max-time", "10", dashboard.DefaultURL+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	value := func(name string, labels map[string]string) (float64, bool) {
+	next:
+		for _, m := range fams[name].GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				return m.Gauge.GetValue(), true
+			case m.Counter != nil:
+				return m.Counter.GetValue(), true
+			case m.Untyped != nil:
+				return m.Untyped.GetValue(), true
+			}
+		}
+		return 0, false
+	}
+	for i, n := range nodes {
+		node := fmt.Sprint(n)
+		if v, ok := value("beo_node_state", map[string]string{"node": node, "state": "up"}); !ok || v != 1 {
+			t.Errorf("/metrics beo_node_state{node=%q,state=\"up\"} = %v (present %v), want 1", node, v, ok)
+		}
+		if v, ok := value("beo_node_memory_total_bytes", map[string]string{"node": node}); !ok || uint64(v) != snap.Nodes[i].Stats.Report.Mem.Total {
+			t.Errorf("/metrics beo_node_memory_total_bytes{node=%q} = %v (present %v), want beostat's %d", node, v, ok, snap.Nodes[i].Stats.Report.Mem.Total)
+		}
+		for _, name := range []string{"beo_node_last_sample_timestamp_seconds", "beo_node_uptime_seconds", "beo_node_load1", "beo_node_procs"} {
+			if v, ok := value(name, map[string]string{"node": node}); !ok || v <= 0 && name != "beo_node_load1" {
+				t.Errorf("/metrics %s{node=%q} = %v (present %v), want a sample's value", name, node, v, ok)
+			}
+		}
+		if v, ok := value("beo_node_cpu_seconds_total", map[string]string{"node": node, "mode": "idle"}); !ok || v <= 0 {
+			t.Errorf("/metrics beo_node_cpu_seconds_total{node=%q,mode=\"idle\"} = %v (present %v), want > 0", node, v, ok)
+		}
+	}
+}
+
+type pxeAccount struct {
+	name     string
+	uid, gid uint32
+}
+
+// pxeUser creates a user (with its own group, no home) on this host, the
+// master, and removes both when the test ends. The node knows nothing of
+// it until a job of it starts there.
+func pxeUser(t *testing.T, ctx context.Context) pxeAccount {
+	t.Helper()
+	for _, tool := range []string{"useradd", "userdel"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (Debian package passwd)", tool)
+		}
+	}
+	name := fmt.Sprintf("beoe2e%d", os.Getpid())
+	if out, err := exec.CommandContext(ctx, "useradd", "-M", "-U", "-s", "/usr/sbin/nologin", "-c", "beo e2e test", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
+			t.Errorf("userdel %s: %v\n%s", name, err, out)
+		}
+		if _, err := user.LookupGroup(name); err == nil { // USERGROUPS_ENAB off
+			exec.Command("groupdel", name).Run()
+		}
+	})
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a pxeAccount
+	a.name = name
+	if _, err := fmt.Sscan(u.Uid+" "+u.Gid, &a.uid, &a.gid); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// pxeSharedExe returns a copy of exe that every user may run (a binary
+// built into t.TempDir() is behind a 0700 directory).
+func pxeSharedExe(t *testing.T, exe string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "beo-e2e-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "beo")
+	if err := os.WriteFile(out, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
