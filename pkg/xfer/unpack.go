@@ -303,7 +303,7 @@ func entryName(n string) (string, error) {
 		return "", fmt.Errorf("archive entry %q: absolute name", n)
 	}
 	if slices.Contains(strings.Split(n, "/"), "..") {
-		return "", fmt.Errorf("archive entry %q: name contains ..", n)
+		return "", fmt.Errorf("archive entry %q: name has a .. element", n)
 	}
 	c := path.Clean(n)
 	if c == "." {

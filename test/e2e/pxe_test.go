@@ -445,6 +445,7 @@ func pxeNodeSide(t *testing.T, ctx context.Context, c *lab.Cluster, exe, release
 	t.Run("a user's job sees its own name", func(t *testing.T) {
 		u := pxeUser(t, ctx)
 		bin := pxeSharedExe(t, exe)
+		pxeSearchable(t, filepath.Dir(c.Socket))
 		cred := &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: []uint32{u.gid}}
 		out, err := pxeOutput(ctx, cred, bin, c.Socket, "bpsh", "0", "id")
 		if err != nil {
@@ -659,4 +660,34 @@ func pxeSharedExe(t *testing.T, exe string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// pxeSearchable lets every user reach files under dir (the master's
+// client socket in t.TempDir(), whose directories are 0700) by adding the
+// search bit to dir and each parent below os.TempDir() that lacks it;
+// nothing is made readable, and nothing outside the temporary directory
+// is changed.
+func pxeSearchable(t *testing.T, dir string) {
+	t.Helper()
+	top := filepath.Clean(os.TempDir())
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := fi.Mode().Perm()
+		inside := d != top && strings.HasPrefix(d, top+string(filepath.Separator))
+		switch {
+		case m&0o011 == 0o011:
+		case inside:
+			if err := os.Chmod(d, m|0o011); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Skipf("%s (mode %v) keeps other users from the master's socket", d, m)
+		}
+		if d == filepath.Dir(d) {
+			return
+		}
+	}
 }
