@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/beo-cluster/beo/pkg/atomicfile"
 )
 
 // File is a config file being edited: its bytes and the Config they parse
@@ -173,46 +174,8 @@ func (f *File) Save() error {
 	return nil
 }
 
-// writeAtomic replaces path's contents with data so that a reader sees
-// the old file or the new one, never a mix, even after a crash.
-func writeAtomic(path string, data []byte) (err error) {
-	if p, err := filepath.EvalSymlinks(path); err == nil {
-		path = p
-	}
-	mode := fs.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+// writeAtomic replaces path's contents with data (pkg/atomicfile),
+// keeping the permission bits an admin gave the file (0644 for a new one).
+func writeAtomic(path string, data []byte) error {
+	return atomicfile.WriteFile(path, data, atomicfile.Perm(path, 0o644))
 }

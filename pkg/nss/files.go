@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/beo-cluster/beo/pkg/atomicfile"
 )
 
 // The managed block's marker lines.
@@ -182,54 +184,10 @@ func updateFile(path string, edit func([]byte) ([]byte, error)) (bool, error) {
 	return true, nil
 }
 
-// writeAtomic replaces path's contents with data so that a reader sees
-// the old file or the new one, never a mix, even after a crash: a
-// temporary file in the same directory gets the bytes, the original's
-// permission bits (0644 for a new file) and an fsync, is renamed over the
-// file (over a symlink's target), and the directory is fsynced.
-func writeAtomic(path string, data []byte) (err error) {
-	if p, err := filepath.EvalSymlinks(path); err == nil {
-		path = p
-	}
-	mode := fs.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".beo*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+// writeAtomic replaces path's contents with data (pkg/atomicfile),
+// keeping the permission bits an admin gave the file (0644 for a new one).
+func writeAtomic(path string, data []byte) error {
+	return atomicfile.WriteFile(path, data, atomicfile.Perm(path, 0o644))
 }
 
 // nssDatabases are the nsswitch databases beonss needs to read files.
