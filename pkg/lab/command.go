@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -34,7 +33,6 @@ func (l *Lab) Output(ctx context.Context, argv ...string) (string, error) {
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := l.Command(ctx, argv...)
-	cmd.Env = os.Environ()
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("%s (in %s): %w: %s", strings.Join(argv, " "), l.NS, err, strings.TrimSpace(stderr.String()))
