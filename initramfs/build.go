@@ -2,7 +2,6 @@ package initramfs
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"debug/elf"
@@ -28,7 +27,7 @@ const (
 	DefaultDir = "/var/beowulf/boot"
 
 	KernelFile   = "kernel"      // copy of the kernel image
-	InitrdFile   = "initrd"      // newc cpio, gzip'd when Options.Gzip
+	InitrdFile   = "initrd"      // newc cpio, compressed as Options.Compression says
 	RootfsFile   = "rootfs.cpio" // newc cpio
 	ManifestFile = "manifest.json"
 
@@ -40,7 +39,7 @@ const (
 
 // manifestFormat changes whenever the archives' layout changes, so a
 // master upgraded to a new layout rebuilds even if no input changed.
-const manifestFormat = 1
+const manifestFormat = 2 // 2: modules.alias in the initrd, compression by name
 
 // Options say what goes into a boot package. Zero values mean defaults.
 type Options struct {
@@ -60,9 +59,10 @@ type Options struct {
 	// directly in them) prestaged into the rootfs at the same paths; see
 	// the package doc. Missing ones are logged and skipped.
 	Libraries []string
-	// Gzip compresses the initrd (the kernel unpacks it either way).
-	Gzip bool
-	Log  *slog.Logger
+	// Compression of the initrd: one of Compressions(), ""
+	// DefaultCompression. The kernel unpacks it.
+	Compression string
+	Log         *slog.Logger
 }
 
 // Manifest describes a built boot package; it is kept as manifest.json in
@@ -73,7 +73,8 @@ type Manifest struct {
 	Inputs  string            `json:"inputs"`  // SHA-256 over the uncompressed archives and the kernel
 	Files   map[string]string `json:"files"`   // file name → SHA-256 of its bytes
 	Modules []string          `json:"modules"` // module files carried, load order
-	Gzip    bool              `json:"gzip"`
+	// Compression of the initrd (Options.Compression).
+	Compression string `json:"compression"`
 }
 
 // Ensure makes sure o.Dir holds the boot package for o: it builds the
@@ -97,7 +98,7 @@ func Ensure(ctx context.Context, o Options) (changed bool, err error) {
 		return false, err
 	}
 	old, err := ReadManifest(o.Dir)
-	if err == nil && old.Format == manifestFormat && old.Inputs == inputs && old.Gzip == o.Gzip && filesMatch(o.Dir, old.Files) {
+	if err == nil && old.Format == manifestFormat && old.Inputs == inputs && old.Compression == o.Compression && filesMatch(o.Dir, old.Files) {
 		return false, nil
 	}
 	if err := p.write(ctx, o, inputs); err != nil {
@@ -166,6 +167,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.BootModules == nil {
 		o.BootModules = DefaultModules()
+	}
+	if o.Compression == "" {
+		o.Compression = DefaultCompression
+	}
+	if err := checkCompression(o.Compression); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -313,7 +320,29 @@ func (p *pkgPlan) planModules(o Options) error {
 		dep.WriteString("\n")
 		p.modules = append(p.modules, rename[mp])
 	}
-	return p.initrd.file(filepath.Join(dir, "modules.dep"), 0o644, dep.Bytes())
+	if err := p.initrd.file(filepath.Join(dir, "modules.dep"), 0o644, dep.Bytes()); err != nil {
+		return err
+	}
+	// modules.alias for the carried modules: the node loads at boot only
+	// those a present device asks for (pkg/pid1 coldplug).
+	af, err := os.Open(filepath.Join(o.Modules, "modules.alias"))
+	if errors.Is(err, os.ErrNotExist) {
+		o.Log.Warn("no modules.alias; nodes will load every module at boot", "modules", o.Modules)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("modules: %w", err)
+	}
+	carried := map[string]bool{}
+	for _, mp := range paths {
+		carried[modName(mp)] = true
+	}
+	aliases, err := filterAliases(af, carried)
+	af.Close()
+	if err != nil {
+		return fmt.Errorf("%s/modules.alias: %w", o.Modules, err)
+	}
+	return p.initrd.file(filepath.Join(dir, "modules.alias"), 0o644, aliases)
 }
 
 // checkStatic refuses a binary the node's kernel could not start: not
@@ -386,25 +415,21 @@ func (p *pkgPlan) write(ctx context.Context, o Options, inputs string) error {
 		return fmt.Errorf("boot dir: %w", err)
 	}
 	m := Manifest{Format: manifestFormat, Release: p.release, Inputs: inputs,
-		Files: map[string]string{}, Modules: p.modules, Gzip: o.Gzip}
+		Files: map[string]string{}, Modules: p.modules, Compression: o.Compression}
 	steps := []struct {
 		name string
 		fill func(w io.Writer) error
 	}{
 		{RootfsFile, p.rootfs.write},
 		{InitrdFile, func(w io.Writer) error {
-			if !o.Gzip {
-				return p.initrd.write(w)
-			}
-			// No name, no mtime in the header: reproducible.
-			zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+			zw, finish, err := compressTo(w, o.Compression)
 			if err != nil {
 				return err
 			}
 			if err := p.initrd.write(zw); err != nil {
 				return err
 			}
-			return zw.Close()
+			return finish()
 		}},
 		{KernelFile, func(w io.Writer) error {
 			f, err := os.Open(p.kernel)

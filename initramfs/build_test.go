@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/ulikunitz/xz"
 )
@@ -37,6 +39,7 @@ func fixture(t *testing.T) Options {
 	mods := filepath.Join(dir, "modules")
 	write(filepath.Join(mods, "modules.dep"), []byte(fakeDep))
 	write(filepath.Join(mods, "modules.builtin"), []byte("kernel/fs/ext4/ext4.ko\n"))
+	write(filepath.Join(mods, "modules.alias"), []byte(fakeAlias))
 	g, err := parseDeps(strings.NewReader(fakeDep))
 	if err != nil {
 		t.Fatal(err)
@@ -97,20 +100,41 @@ func readArchive(t *testing.T, path string) []cpio.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b, err = io.ReadAll(zr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(bytes.NewReader(b)))
+	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(bytes.NewReader(decompressed(t, b))))
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return recs
+}
+
+// decompressed undoes any of the initrd compressions, by magic number.
+func decompressed(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var r io.Reader
+	var err error
+	switch {
+	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
+		r, err = gzip.NewReader(bytes.NewReader(b))
+	case bytes.HasPrefix(b, []byte{0x02, 0x21, 0x4c, 0x18}):
+		r = lz4.NewReader(bytes.NewReader(b))
+	case bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		var d *zstd.Decoder
+		d, err = zstd.NewReader(bytes.NewReader(b))
+		if err == nil {
+			defer d.Close()
+			r = d
+		}
+	default:
+		return b
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func content(t *testing.T, r cpio.Record) string {
@@ -179,6 +203,11 @@ kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko
 kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
 kernel/drivers/net/ethernet/intel/e1000/e1000.ko:
 kernel/drivers/cpufreq/acpi-cpufreq.ko:
+`},
+		{rel + "modules.alias", cpio.S_IFREG | 0o644, `alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci
+alias virtio:d00000001v* virtio_net
+alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000
+alias cpu:type:x86,ven*fam*mod*:feature:*0016* acpi_cpufreq
 `},
 	} {
 		r, ok := m[tc.name]
@@ -313,12 +342,38 @@ func TestReproducibleAndEnsure(t *testing.T) {
 			t.Errorf("after %s, again: Ensure = %v, %v; want no rebuild", tc.name, got, err)
 		}
 	}
-	o.Gzip = true
-	if got, err := Ensure(ctx, o); err != nil || !got {
-		t.Errorf("gzip switched on: Ensure = %v, %v; want a rebuild", got, err)
+	// Every compression: a rebuild, the kernel's magic, the same archive.
+	plain := o
+	plain.Dir = t.TempDir()
+	plain.Compression = CompressNone
+	if err := Build(ctx, plain); err != nil {
+		t.Fatal(err)
 	}
-	if recs := readArchive(t, filepath.Join(o.Dir, InitrdFile)); byName(recs)["init"].Name != "init" {
-		t.Errorf("gzip'd initrd has no /init")
+	want, _ := os.ReadFile(filepath.Join(plain.Dir, InitrdFile))
+	magic := map[string][]byte{CompressNone: []byte("070701"), CompressGzip: {0x1f, 0x8b},
+		CompressLZ4: {0x02, 0x21, 0x4c, 0x18}, CompressZstd: {0x28, 0xb5, 0x2f, 0xfd}}
+	for _, c := range []string{CompressGzip, CompressNone, CompressZstd, CompressLZ4} {
+		o.Compression = c
+		if got, err := Ensure(ctx, o); err != nil || !got {
+			t.Errorf("compression %s: Ensure = %v, %v; want a rebuild", c, got, err)
+		}
+		b, err := os.ReadFile(filepath.Join(o.Dir, InitrdFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, magic[c]) {
+			t.Errorf("compression %s: initrd starts % x, want % x", c, b[:min(8, len(b))], magic[c])
+		}
+		if got := decompressed(t, b); !bytes.Equal(got, want) {
+			t.Errorf("compression %s: initrd unpacks to %d bytes, want the %d of the plain archive", c, len(got), len(want))
+		}
+		if m, err := ReadManifest(o.Dir); err != nil || m.Compression != c {
+			t.Errorf("compression %s: manifest says %q, %v", c, m.Compression, err)
+		}
+	}
+	o.Compression = "bzip2"
+	if _, err := Ensure(ctx, o); err == nil || !strings.Contains(err.Error(), `"bzip2"`) {
+		t.Errorf("compression bzip2: Ensure error %v, want one naming it", err)
 	}
 	left, _ := filepath.Glob(filepath.Join(o.Dir, ".*"))
 	if len(left) != 0 {

@@ -2,6 +2,7 @@ package initramfs
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"path"
@@ -157,4 +158,28 @@ func (g *depGraph) closure(names []string, builtin map[string]bool) (paths, miss
 		}
 	}
 	return paths, missing, nil
+}
+
+// filterAliases keeps the "alias PATTERN MODULE" lines of a
+// modules.alias whose module is in keep (canonical names), in file
+// order. Other lines (comments, and patterns the node's matcher,
+// path.Match, would reject) are dropped.
+func filterAliases(r io.Reader, keep map[string]bool) ([]byte, error) {
+	var b bytes.Buffer
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 || f[0] != "alias" || !keep[modName(f[2])] {
+			continue
+		}
+		if _, err := path.Match(f[1], ""); err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "alias %s %s\n", f[1], modName(f[2]))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }

@@ -19,6 +19,31 @@ kernel/drivers/net/ethernet/intel/e1000/e1000.ko:
 kernel/drivers/cpufreq/acpi-cpufreq.ko.xz:
 `
 
+// fakeAlias is a modules.alias for fakeDep's tree (depmod spells module
+// names with '_'), with lines the builder drops: a module not carried
+// (igb), a comment, a pattern the node could not match, a short line.
+const fakeAlias = `# Aliases extracted from modules themselves.
+alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci
+alias virtio:d00000001v* virtio_net
+alias pci:v00008086d000010C9sv*sd*bc*sc*i* igb
+alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000
+alias pci:[v00008086 e1000
+alias cpu:type:x86,ven*fam*mod*:feature:*0016* acpi_cpufreq
+alias e1000
+`
+
+func TestFilterAliases(t *testing.T) {
+	keep := map[string]bool{"virtio_net": true, "acpi_cpufreq": true}
+	got, err := filterAliases(strings.NewReader(fakeAlias), keep)
+	want := "alias virtio:d00000001v* virtio_net\nalias cpu:type:x86,ven*fam*mod*:feature:*0016* acpi_cpufreq\n"
+	if err != nil || string(got) != want {
+		t.Errorf("filterAliases = %q, %v; want %q", got, err, want)
+	}
+	if got, err := filterAliases(strings.NewReader(""), keep); err != nil || len(got) != 0 {
+		t.Errorf("filterAliases(empty) = %q, %v; want nothing", got, err)
+	}
+}
+
 func TestClosureOrder(t *testing.T) {
 	g, err := parseDeps(strings.NewReader(fakeDep))
 	if err != nil {

@@ -1,15 +1,17 @@
 // Package beoboot implements beoboot, which builds the compute nodes'
 // boot package from the running beo binary (see package initramfs):
 //
-//	beoboot [-o DIR] [-k KERNEL] [-m MODULES] [-config FILE] [-keys DIR] [-libs FILE] [-gzip] [-f]
+//	beoboot [-o DIR] [-k KERNEL] [-m MODULES] [-config FILE] [-keys DIR] [-libs FILE] [-compress none|gzip|lz4|zstd] [-f]
 //
 // The kernel is the running one (/boot/vmlinuz-$(uname -r)) unless -k
 // names another; its modules come from /lib/modules/<its release> unless
 // -m names the tree. The config's bootmodule lines add drivers to the
 // defaults, its libraries lines and bplib's list (-libs) are prestaged
 // into the rootfs, and the node credential comes from the master's key
-// directory (created there if missing, as bpmaster would). Without -f the
-// package is rewritten only when something in it would change.
+// directory (created there if missing, as bpmaster would). The initrd is
+// compressed with lz4 unless -compress says otherwise (-gzip is short for
+// -compress gzip); the kernel unpacks any of them. Without -f the package
+// is rewritten only when something in it would change.
 //
 // It prints one line: the directory, whether it was rebuilt, the kernel
 // release and the number of modules.
@@ -22,6 +24,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/initramfs"
@@ -29,7 +33,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/link"
 )
 
-const usage = "usage: beoboot [-o DIR] [-k KERNEL] [-m MODULES] [-config FILE] [-keys DIR] [-libs FILE] [-gzip] [-f]"
+const usage = "usage: beoboot [-o DIR] [-k KERNEL] [-m MODULES] [-config FILE] [-keys DIR] [-libs FILE] [-compress none|gzip|lz4|zstd] [-f]"
 
 // Applets lists the applet names of the dispatch table; main.go passes
 // its own, and each gets a /bin symlink in the initrd.
@@ -45,7 +49,8 @@ func (names Applets) Run(ctx context.Context, args []string, stdio applets.IO) e
 	cfgPath := fs.String("config", config.DefaultPath, "cluster config (bootmodule and libraries lines)")
 	fs.StringVar(&o.Keys, "keys", "/etc/beowulf/keys", "the master's key directory")
 	libs := fs.String("libs", "/etc/beowulf/libraries", "bplib's list of prestaged libraries")
-	fs.BoolVar(&o.Gzip, "gzip", false, "gzip the initrd")
+	fs.StringVar(&o.Compression, "compress", initramfs.DefaultCompression, "initrd compression: "+strings.Join(initramfs.Compressions(), ", "))
+	gz := fs.Bool("gzip", false, "short for -compress gzip")
 	force := fs.Bool("f", false, "rebuild even if nothing changed")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
@@ -55,6 +60,15 @@ func (names Applets) Run(ctx context.Context, args []string, stdio applets.IO) e
 	}
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if *gz {
+		if explicit["compress"] && o.Compression != initramfs.CompressGzip {
+			return &applets.Usage{Line: usage, Msg: "-gzip and -compress " + o.Compression + " disagree"}
+		}
+		o.Compression = initramfs.CompressGzip
+	}
+	if !slices.Contains(initramfs.Compressions(), o.Compression) {
+		return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-compress %q: want one of %s", o.Compression, strings.Join(initramfs.Compressions(), ", "))}
+	}
 	o.Log = slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if names != nil {
 		o.Applets = names()
@@ -95,6 +109,6 @@ func (names Applets) Run(ctx context.Context, args []string, stdio applets.IO) e
 	if changed {
 		state = "rebuilt"
 	}
-	fmt.Fprintf(stdio.Out, "%s: %s (kernel %s, %d modules)\n", o.Dir, state, m.Release, len(m.Modules))
+	fmt.Fprintf(stdio.Out, "%s: %s (kernel %s, %d modules, initrd %s)\n", o.Dir, state, m.Release, len(m.Modules), m.Compression)
 	return nil
 }

@@ -258,7 +258,7 @@ func dial(ctx context.Context, ops []operand) (*bproc.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := cl.Status(ctx)
+	st, err := cl.States(ctx)
 	if err != nil {
 		cl.Close()
 		return nil, err
@@ -303,14 +303,14 @@ func produce(ctx context.Context, cl *bproc.Client, w io.Writer, srcs []operand,
 	return tw.Close()
 }
 
-// cluster adapts a master status to nodespec.
-type cluster struct{ s wire.Status }
+// cluster adapts the master's node states to nodespec.
+type cluster struct{ states []string }
 
-func (c cluster) Count() int            { return len(c.s.Nodes) }
+func (c cluster) Count() int            { return len(c.states) }
 func (c cluster) KnownStates() []string { return nodes.StateNames() }
 func (c cluster) State(n int) string {
-	if n < 0 || n >= len(c.s.Nodes) {
+	if n < 0 || n >= len(c.states) {
 		return ""
 	}
-	return c.s.Nodes[n].State
+	return c.states[n]
 }

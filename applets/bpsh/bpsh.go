@@ -3,7 +3,9 @@
 //
 //	bpsh [-a|-A] [-nNLpsdt] [-b bytes] [-I file] [-O file] [-E file] [nodespec] command [args...]
 //
-// stdin is duplicated to every node (unless -n or -N); stdout and stderr
+// stdin is duplicated to every node (unless -n or -N, or it is /dev/null:
+// then the remote processes read /dev/null and no stream is opened for
+// it); stdout and stderr
 // come back separately. Exit status: the remote status for one node, the
 // highest for many, 255 when a node failed or a process died by a signal
 // (with "N: error" on stderr). Each process gets BPROC_RANK (its index in
@@ -38,7 +40,6 @@ import (
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/nodespec"
-	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 const usage = "usage: bpsh [-a|-A] [-n] [-N] [-L] [-p] [-s] [-d] [-b bytes] [-I file] [-O file] [-E file] [-t] [nodespec] command [args...]"
@@ -124,16 +125,16 @@ func splitArgs(args []string) (flags, rest []string) {
 	return args, nil
 }
 
-// cluster adapts a master status to nodespec.
-type cluster struct{ s wire.Status }
+// cluster adapts the master's node states to nodespec.
+type cluster struct{ states []string }
 
-func (c cluster) Count() int            { return len(c.s.Nodes) }
+func (c cluster) Count() int            { return len(c.states) }
 func (c cluster) KnownStates() []string { return nodes.StateNames() }
 func (c cluster) State(n int) string {
-	if n < 0 || n >= len(c.s.Nodes) {
+	if n < 0 || n >= len(c.states) {
 		return ""
 	}
-	return c.s.Nodes[n].State
+	return c.states[n]
 }
 
 func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.IO) (int, error) {
@@ -142,7 +143,7 @@ func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.
 		return 0, err
 	}
 	defer cl.Close()
-	st, err := cl.Status(ctx)
+	st, err := cl.States(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -180,7 +181,7 @@ func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.
 		}
 		jobs[i] = j
 	}
-	if !o.noIO && !o.nullIn && o.in == "" && stdio.In != nil {
+	if !o.noIO && !o.nullIn && o.in == "" && stdio.In != nil && !devNull(stdio.In) {
 		fanIn(stdio.In, jobs)
 	}
 	if seq != nil {
@@ -319,6 +320,21 @@ func envWithout(env []string, names ...string) []string {
 		}
 	}
 	return out
+}
+
+// devNull reports whether r is /dev/null: then, as with -n, the remote
+// processes read /dev/null and no stdin stream is opened for them.
+func devNull(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(fi, null)
 }
 
 func sameFile(a, b io.Writer) bool {

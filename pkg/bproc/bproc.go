@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/link"
@@ -39,7 +40,8 @@ var ErrNoMaster = errors.New("bpmaster is not running")
 
 // Client is a connection to the local bpmaster.
 type Client struct {
-	sess *yamux.Session
+	sess   *yamux.Session
+	nextID atomic.Uint64 // exec ids on this connection
 }
 
 // SocketPath returns the socket a client uses: path if set, else
@@ -62,7 +64,7 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s): %w", ErrNoMaster, path, err)
 	}
-	s, err := yamux.Client(conn, link.MuxConfig())
+	s, err := yamux.Client(link.Coalesce(conn), link.MuxConfig())
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("session with %s: %w", path, err)
@@ -110,6 +112,14 @@ func (c *Client) Status(ctx context.Context) (wire.Status, error) {
 	var s wire.Status
 	err := c.call(ctx, wire.Header{Op: wire.OpStatus}, &s)
 	return s, err
+}
+
+// States returns every node's state, indexed by node number: enough to
+// resolve a node spec, and much less than Status on a large cluster.
+func (c *Client) States(ctx context.Context) ([]string, error) {
+	var s wire.States
+	err := c.call(ctx, wire.Header{Op: wire.OpStates}, &s)
+	return s.States, err
 }
 
 // Watch returns the node table now and then every change, until ctx ends.

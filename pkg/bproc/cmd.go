@@ -24,7 +24,7 @@ type Cmd struct {
 	Env  []string // nil means os.Environ()
 	Dir  string   // "" means the caller's working directory
 
-	Stdin          io.Reader // nil: the remote stdin is empty
+	Stdin          io.Reader // nil: the remote stdin is /dev/null (no stream is opened for it)
 	Stdout, Stderr io.Writer // nil: output is read and discarded
 
 	// NoIO forwards no stdio at all (bpsh -N).
@@ -44,6 +44,7 @@ type Cmd struct {
 	c       *Client
 	lookErr error
 	ctl     net.Conn
+	stdio   [3]net.Conn
 	local   *exec.Cmd
 	copies  sync.WaitGroup
 	wmu     sync.Mutex // serialises frames written on ctl
@@ -112,61 +113,65 @@ func (cmd *Cmd) Start() error {
 	ex := &wire.Exec{
 		Node: cmd.Node, Path: cmd.Path, Argv: cmd.Args, Env: env, Dir: dir, Rlim: rl,
 		NoIO: cmd.NoIO, Stdin: cmd.RemoteStdin, Stdout: cmd.RemoteStdout, Stderr: cmd.RemoteStderr,
+		NoStdin: cmd.Stdin == nil || cmd.RemoteStdin != "",
 	}
+	ex.ID = cmd.c.nextID.Add(1)
 	ctl, err := cmd.c.open(context.Background(), wire.Header{Op: wire.OpExec, Exec: ex})
 	if err != nil {
 		return fmt.Errorf("node %d: %w", cmd.Node, err)
 	}
 	cmd.ctl = ctl
-	var id struct {
-		ID  uint64 `json:"id"`
-		Err string `json:"err,omitempty"`
-	}
-	// The master answers with the exec id, so the stdio streams can be
-	// bound to it, or with why the command cannot run at all (permission,
-	// a program it cannot read); then Started or a Result with the error.
-	if err := wire.Read(ctl, &id); err != nil {
-		ctl.Close()
-		return fmt.Errorf("node %d: exec: %w", cmd.Node, err)
-	}
-	if id.Err != "" {
-		ctl.Close()
-		return errors.New(id.Err)
-	}
+	// The stdio streams follow at once, under the id this client chose:
+	// no reply is awaited before the process can start. The master pairs
+	// them with the exec, or closes them if it cannot run.
 	if !cmd.NoIO {
-		if err := cmd.attach(id.ID); err != nil {
+		if err := cmd.attach(ex.ID, !ex.NoStdin); err != nil {
 			ctl.Close()
+			cmd.closeStdio()
 			return fmt.Errorf("node %d: %w", cmd.Node, err)
 		}
 	}
+	// Then Started, or a Result with why the command cannot run at all
+	// (permission, a program the caller cannot read, a node down).
 	var st struct {
 		wire.Started
 		wire.Result
 	}
 	if err := wire.Read(ctl, &st); err != nil {
 		ctl.Close()
+		cmd.closeStdio()
 		return fmt.Errorf("node %d: exec: %w", cmd.Node, err)
 	}
 	if st.Err != "" {
 		ctl.Close()
+		cmd.closeStdio()
 		return errors.New(st.Err)
 	}
 	cmd.PID, cmd.Sent = st.PID, st.Sent
 	return nil
 }
 
-func (cmd *Cmd) attach(id uint64) error {
+// closeStdio closes the stdio streams of a command that failed to start.
+func (cmd *Cmd) closeStdio() {
+	for _, s := range cmd.stdio {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+func (cmd *Cmd) attach(id uint64, stdin bool) error {
 	for fd := 0; fd < 3; fd++ {
+		if fd == 0 && !stdin {
+			continue
+		}
 		s, err := cmd.c.open(context.Background(), wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: fd}})
 		if err != nil {
 			return err
 		}
+		cmd.stdio[fd] = s
 		switch fd {
-		case 0:
-			if cmd.Stdin == nil {
-				s.Close()
-				continue
-			}
+		case 0: // only with a Stdin
 			go func() {
 				io.Copy(s, cmd.Stdin)
 				s.Close()

@@ -34,7 +34,7 @@ func (c *Client) Put(ctx context.Context, f wire.File, tarStream io.Reader) erro
 		}
 		res <- nil
 	}()
-	_, cerr := io.Copy(st, tarStream)
+	_, cerr := io.CopyBuffer(struct{ io.Writer }{st}, struct{ io.Reader }{tarStream}, make([]byte, 1<<20))
 	if cerr == nil {
 		cerr = st.Close() // yamux Close is a half-close: the Result still arrives
 	}

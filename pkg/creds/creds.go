@@ -32,6 +32,10 @@
 // that uses Do must start Pdeathsig children from a goroutine locked to its
 // thread for the child's whole life, or not use Pdeathsig.
 //
+// When c is the process's own identity (uid, gid and groups), Do runs fn
+// on the calling goroutine: there is nothing to borrow, and a root caller
+// of a root daemon does not pay for a thread.
+//
 // Not running as root, Do cannot switch: it runs fn unchanged when the
 // credential is the process's own uid (a simulated node, or a test, run by
 // the same user as its clients) and refuses otherwise.
@@ -54,6 +58,9 @@ func Do(c wire.Cred, fn func() error) error {
 			return fmt.Errorf("cannot act as uid %d: not running as root", c.UID)
 		}
 		return fn()
+	}
+	if own(c) {
+		return fn() // nothing to borrow: every thread already is c
 	}
 	type outcome struct {
 		err   error
@@ -83,6 +90,29 @@ func Do(c wire.Cred, fn func() error) error {
 		panic(o.panic) // re-raised on the caller's goroutine, as if fn ran here
 	}
 	return o.err
+}
+
+// own reports whether c is exactly the identity this process's threads
+// have (a root caller of a root daemon, usually): uid, gid and the same
+// supplementary groups, in any order.
+func own(c wire.Cred) bool {
+	if uint32(os.Geteuid()) != c.UID || uint32(os.Getegid()) != c.GID {
+		return false
+	}
+	gs, err := unix.Getgroups()
+	if err != nil || len(gs) != len(c.Groups) {
+		return false
+	}
+	have := make(map[uint32]bool, len(gs))
+	for _, g := range gs {
+		have[uint32(g)] = true
+	}
+	for _, g := range c.Groups {
+		if !have[g] {
+			return false
+		}
+	}
+	return true
 }
 
 // become sets the calling thread's supplementary groups, fsgid and fsuid.

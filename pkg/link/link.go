@@ -35,6 +35,17 @@
 // stream with no round trip (ssh needs one per channel) and the same yamux
 // runs without TLS on the local unix socket, so clients and nodes share one
 // stream vocabulary.
+//
+// # Throughput
+//
+// yamux hands each frame (up to a stream's 4 MiB window) to its session
+// writer as a header write and a body write; crypto/tls turns a body into
+// 16 KiB records, one system call each. Under TLS sits a batchConn that
+// collects the records of one frame and writes them together (see
+// batch.go), which cut the system calls and reader wake-ups of a bpcp by
+// about 60×. Bulk writers (the master's file sends and bpcp relay, bpcp
+// itself, pkg/xfer) write 1 MiB at a time for the same reason: every
+// Write is a frame and a hand-off between goroutines.
 package link
 
 import (
@@ -202,10 +213,13 @@ func (k Keys) tlsConfig() (*tls.Config, error) {
 	}
 	peer := k.Peer
 	return &tls.Config{
-		MinVersion:         tls.VersionTLS13,
-		Certificates:       []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: k.Own}},
-		ClientAuth:         tls.RequireAnyClientCert,
-		InsecureSkipVerify: true, // replaced by the key pin below
+		MinVersion: tls.VersionTLS13,
+		// Full-size records from the first byte: small ones after an idle
+		// second help a browser render early, not a bulk stream.
+		DynamicRecordSizingDisabled: true,
+		Certificates:                []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: k.Own}},
+		ClientAuth:                  tls.RequireAnyClientCert,
+		InsecureSkipVerify:          true, // replaced by the key pin below
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			if len(raw) == 0 {
 				return errors.New("link: peer sent no certificate")
@@ -223,13 +237,33 @@ func (k Keys) tlsConfig() (*tls.Config, error) {
 	}, nil
 }
 
+// WriteTimeout is how long a frame may wait to be written on a session
+// before yamux gives up on it (its ConnectionWriteTimeout, 10 s by
+// default). The time counts from the moment a stream queues the frame, so
+// it includes waiting behind every other stream's frames: it measures how
+// busy the session is, not whether the peer is alive. A cold `bpsh -a` on
+// a thousand simulated nodes queued client frames for longer than 10 s
+// and failed hundreds of jobs with "connection write timeout" on a link
+// that was merely saturated. Liveness is the heartbeat's job (the
+// master's Ping on the hello stream; a unix-socket peer that dies fails
+// the write at once), so this valve only catches a peer that stops
+// reading altogether while its connection stays open.
+//
+// A frame's body is at most what the stream's window allows; writers of
+// bulk data (file sends, stdio relays) block on their stream's window,
+// which is back-pressure without a timeout.
+const WriteTimeout = 5 * time.Minute
+
 // MuxConfig is the yamux configuration used on every beo session.
 func MuxConfig() *yamux.Config {
 	c := yamux.DefaultConfig()
 	c.AcceptBacklog = 8192
 	c.MaxStreamWindowSize = 4 << 20
 	c.EnableKeepAlive = false // the master's Ping on the hello stream is the heartbeat
-	c.StreamOpenTimeout = 30 * time.Second
+	c.ConnectionWriteTimeout = WriteTimeout
+	// A stream's ACK queues behind the same frames, and a late ACK makes
+	// yamux close the whole session: the same bound.
+	c.StreamOpenTimeout = WriteTimeout
 	c.LogOutput = io.Discard
 	return c
 }
@@ -261,35 +295,41 @@ func Accept(ctx context.Context, c net.Conn, k Keys, log *slog.Logger) (*yamux.S
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Server(c, cfg)
+	raw := &batchConn{Conn: c}
+	tc := tls.Server(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("tls handshake from %s: %w", c.RemoteAddr(), err)
 	}
 	if log == nil {
-		return yamux.Server(tc, MuxConfig())
+		return yamux.Server(&batchedTLS{Conn: tc, raw: raw}, MuxConfig())
 	}
-	return yamux.Server(tc, MuxConfigLogged(log))
+	return yamux.Server(&batchedTLS{Conn: tc, raw: raw}, MuxConfigLogged(log))
 }
 
 // Dial connects to a master at addr and returns the client (node) session.
 func Dial(ctx context.Context, d *net.Dialer, addr string, k Keys) (*yamux.Session, error) {
-	cfg, err := k.tlsConfig()
-	if err != nil {
-		return nil, err
-	}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(c, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
-	}
-	s, err := yamux.Client(tc, MuxConfig())
+	s, err := dialConn(ctx, c, k)
 	if err != nil {
 		c.Close()
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	return s, nil
+}
+
+// dialConn runs the client (node) side of the handshake on c.
+func dialConn(ctx context.Context, c net.Conn, k Keys) (*yamux.Session, error) {
+	cfg, err := k.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	raw := &batchConn{Conn: c}
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("tls handshake: %w", err)
+	}
+	return yamux.Client(&batchedTLS{Conn: tc, raw: raw}, MuxConfig())
 }

@@ -95,22 +95,25 @@ func (m *Master) clientConn(ctx context.Context, c net.Conn) {
 		c.Close()
 		return
 	}
-	mux, err := yamux.Server(c, link.MuxConfigLogged(m.log.With("client_pid", who.pid, "uid", who.cred.UID)))
+	mux, err := yamux.Server(link.Coalesce(c), link.MuxConfigLogged(m.log.With("client_pid", who.pid, "uid", who.cred.UID)))
 	if err != nil {
 		c.Close()
 		return
 	}
 	defer mux.Close()
+	att := link.NewRendezvous(attachTimeout, link.WriteTimeout) // this client's stdio streams
+	defer att.Close()
+	memo := &closureMemo{} // this client's programs
 	for {
 		st, err := mux.AcceptStream()
 		if err != nil {
 			return
 		}
-		go m.clientStream(ctx, who, st)
+		go m.clientStream(ctx, who, att, memo, st)
 	}
 }
 
-func (m *Master) clientStream(ctx context.Context, who caller, st net.Conn) {
+func (m *Master) clientStream(ctx context.Context, who caller, att *link.Rendezvous, memo *closureMemo, st net.Conn) {
 	var h wire.Header
 	if err := wire.Read(st, &h); err != nil {
 		m.log.Warn("client: bad header", "pid", who.pid, "uid", who.cred.UID, "err", err)
@@ -120,6 +123,8 @@ func (m *Master) clientStream(ctx context.Context, who caller, st net.Conn) {
 	switch h.Op {
 	case wire.OpStatus:
 		wire.Write(st, m.status())
+	case wire.OpStates:
+		wire.Write(st, m.states())
 	case wire.OpWatch:
 		m.watch(ctx, st)
 	case wire.OpProcs:
@@ -128,11 +133,11 @@ func (m *Master) clientStream(ctx context.Context, who caller, st net.Conn) {
 		if h.Exec == nil {
 			break
 		}
-		m.exec(ctx, who, st, *h.Exec)
+		m.exec(ctx, who, att, memo, st, *h.Exec)
 		return // exec closes st itself
 	case wire.OpAttach:
 		if h.Attach != nil {
-			m.pending.deliver(h.Attach.ID, h.Attach.FD, who.pid, st)
+			att.Deliver(h.Attach.ID, h.Attach.FD, st)
 			return // owned by the exec now
 		}
 	case wire.OpKill:
@@ -218,6 +223,18 @@ func (m *Master) status() wire.Status {
 	s := wire.Status{MasterAddr: m.config().MasterAddr, Nodes: make([]wire.NodeInfo, 0, len(all))}
 	for _, n := range all {
 		s.Nodes = append(s.Nodes, m.info(n, nm))
+	}
+	return s
+}
+
+func (m *Master) states() wire.States {
+	all := m.table.All()
+	s := wire.States{States: make([]string, 0, len(all))}
+	for _, n := range all {
+		for len(s.States) < n.Num { // numbering gaps (none today) read as unknown
+			s.States = append(s.States, "")
+		}
+		s.States = append(s.States, n.Display())
 	}
 	return s
 }

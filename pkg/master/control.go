@@ -131,8 +131,8 @@ func (m *Master) file(who caller, cl net.Conn, op wire.Op, f wire.File) {
 	defer nd.Close()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); io.Copy(nd, cl); nd.Close() }()
-	go func() { defer wg.Done(); io.Copy(cl, nd); cl.Close() }()
+	go func() { defer wg.Done(); io.CopyBuffer(nd, cl, make([]byte, bulkBuffer)); nd.Close() }()
+	go func() { defer wg.Done(); io.CopyBuffer(cl, nd, make([]byte, bulkBuffer)); cl.Close() }()
 	wg.Wait()
 }
 
@@ -201,7 +201,7 @@ func (m *Master) stageLibs(s *session) {
 			return err
 		}
 		defer st.Close()
-		sent, err := sendFiles(st, s.node, reals)
+		sent, err := m.sendFiles(s, st, reals)
 		if err != nil {
 			return err
 		}

@@ -11,20 +11,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/beo-cluster/beo/pkg/creds"
 	"github.com/beo-cluster/beo/pkg/elfdeps"
+	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/wire"
 )
 
-// attachTimeout bounds how long an exec waits for its client's stdio streams.
+// attachTimeout bounds how long client stdio streams nobody expects are
+// kept (an exec waits for its own up to link.WriteTimeout).
 const attachTimeout = 10 * time.Second
-
-// ack is the master's first answer to a client exec: the id its stdio
-// streams attach to, or why it cannot run.
-type ack struct {
-	ID  uint64 `json:"id"`
-	Err string `json:"err,omitempty"`
-}
 
 // relay is one remote process in flight.
 type relay struct {
@@ -42,58 +36,68 @@ func (r *relay) signal(sig int) error {
 	return wire.Write(r.node, wire.Signal{Sig: sig})
 }
 
-// exec runs a client's process on its node and relays it to the end.
-func (m *Master) exec(ctx context.Context, who caller, cl net.Conn, ex wire.Exec) {
+// exec runs a client's process on its node and relays it to the end. The
+// client's stdio streams (unless NoIO) come on the same connection under
+// the id the client chose (ex.ID), through att; towards the node the
+// master uses its own id, opening the node's exec stream and its three
+// stdio streams at once, so neither hop waits for a reply before the
+// process can start.
+func (m *Master) exec(ctx context.Context, who caller, att *link.Rendezvous, memo *closureMemo, cl net.Conn, ex wire.Exec) {
 	defer cl.Close()
+	cid := ex.ID
+	want := [3]bool{!ex.NoStdin, true, true}
+	if !ex.NoIO && !att.Expect(cid, want) {
+		wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: exec id %d is already in use", ex.Node, cid)})
+		return
+	}
+	fail := func(err error) {
+		if !ex.NoIO {
+			att.Abandon(cid)
+		}
+		wire.Write(cl, wire.Result{Err: err.Error()})
+	}
 	id := m.nextID.Add(1)
-	r, files, err := m.prepare(who, id, ex)
+	r, files, err := m.prepare(who, memo, id, ex)
 	if err != nil {
-		wire.Write(cl, ack{Err: err.Error()})
+		fail(err)
 		return
 	}
 	defer m.jobs.start(ex.Node, who.cred.UID)()
-	var sl *slot
-	if !ex.NoIO {
-		sl = m.pending.expect(id, who.pid)
-		defer m.pending.forget(id)
-	}
-	if err := wire.Write(cl, ack{ID: id}); err != nil {
-		return
-	}
 	s, err := m.session(ex.Node)
 	if err != nil {
-		wire.Write(cl, wire.Result{Err: err.Error()})
+		fail(err)
 		return
 	}
 	ex.ID, ex.Cred, ex.Files, ex.Ghost = id, who.wire(), files, who.pid
 	nd, err := s.open(wire.Header{Op: wire.OpExec, Exec: &ex})
 	if err != nil {
-		wire.Write(cl, wire.Result{Err: err.Error()})
+		fail(err)
 		return
 	}
 	defer nd.Close()
 	r.node = nd
-	sent, err := sendFiles(nd, ex.Node, r.reals)
+	var ndio [3]net.Conn
+	if !ex.NoIO {
+		if ndio, err = openStdio(s, id, want); err != nil {
+			fail(err)
+			return
+		}
+		defer closeAll(ndio[:]) // closing twice is harmless
+	}
+	sent, err := m.sendFiles(s, nd, r.reals)
 	if err != nil {
-		wire.Write(cl, wire.Result{Err: err.Error()})
+		fail(err)
 		return
 	}
 	var copies sync.WaitGroup
 	if !ex.NoIO {
-		streams, err := sl.wait(attachTimeout)
+		streams, err := att.Claim(cid)
 		if err != nil {
-			wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: %v", ex.Node, err)})
+			wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: client stdio: %v", ex.Node, err)})
 			return
 		}
-		defer func() {
-			for _, c := range streams {
-				c.Close()
-			}
-		}()
-		if err := m.spliceStdio(s, id, streams, &copies); err != nil {
-			wire.Write(cl, wire.Result{Err: err.Error()})
-			return
-		}
+		defer closeAll(streams[:])
+		spliceStdio(ndio, streams, &copies)
 	}
 	var st struct {
 		wire.Started
@@ -146,25 +150,24 @@ func (m *Master) exec(ctx context.Context, who caller, cl net.Conn, ex wire.Exec
 	wire.Write(cl, res)
 }
 
+func closeAll(cs []net.Conn) {
+	for _, c := range cs {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
 // prepare checks the caller may run on the node and resolves the program's
-// closure reading files as the caller.
-func (m *Master) prepare(who caller, id uint64, ex wire.Exec) (*relay, []wire.FileRef, error) {
+// closure reading files as the caller (remembered per connection: memo).
+func (m *Master) prepare(who caller, memo *closureMemo, id uint64, ex wire.Exec) (*relay, []wire.FileRef, error) {
 	if err := m.mayUse(who, ex.Node); err != nil {
 		return nil, nil, err
 	}
 	if len(ex.Argv) == 0 || ex.Path == "" {
 		return nil, nil, fmt.Errorf("node %d: empty command", ex.Node)
 	}
-	var files []wire.FileRef
-	var reals map[string]string
-	err := creds.Do(who.wire(), func() error {
-		if err := syscallAccess(ex.Path); err != nil {
-			return err
-		}
-		var err error
-		files, reals, err = m.closure(ex.Path)
-		return err
-	})
+	files, reals, err := m.resolve(who, memo, ex.Path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("node %d: %s: %w", ex.Node, ex.Path, err)
 	}
@@ -223,28 +226,62 @@ func (m *Master) closure(path string) ([]wire.FileRef, map[string]string, error)
 }
 
 // sendFiles answers the slave's Need with the file contents and returns
-// how many content bytes it sent.
-func sendFiles(nd net.Conn, node int, reals map[string]string) (int64, error) {
+// how many content bytes it sent. At most MaxSends transfers run at once
+// (see Config.MaxSends); the others wait for a turn, or for their node's
+// session to end.
+func (m *Master) sendFiles(s *session, nd net.Conn, reals map[string]string) (int64, error) {
 	var need wire.Need
 	if err := wire.Read(nd, &need); err != nil {
-		return 0, fmt.Errorf("node %d: exec: %w", node, err)
+		return 0, fmt.Errorf("node %d: exec: %w", s.node, err)
+	}
+	if len(need.Hashes) == 0 {
+		return 0, nil
+	}
+	for _, h := range need.Hashes {
+		if _, ok := reals[h]; !ok {
+			return 0, fmt.Errorf("node %d: asked for unknown file %s", s.node, h)
+		}
+	}
+	select {
+	case m.sends <- struct{}{}:
+		defer func() { <-m.sends }()
+	case <-s.done:
+		return 0, fmt.Errorf("node %d: session ended before its files were sent", s.node)
 	}
 	var sent int64
 	for _, h := range need.Hashes {
-		real, ok := reals[h]
-		if !ok {
-			return sent, fmt.Errorf("node %d: asked for unknown file %s", node, h)
-		}
-		n, err := sendFile(nd, real, h)
+		real := reals[h]
+		n, err := m.sendFile(nd, real, h)
 		sent += n
 		if err != nil {
-			return sent, fmt.Errorf("node %d: send %s: %w", node, real, err)
+			return sent, fmt.Errorf("node %d: send %s: %w", s.node, real, err)
 		}
 	}
 	return sent, nil
 }
 
-func sendFile(w io.Writer, path, hash string) (int64, error) {
+// sendFile writes one FileHeader and the content of path, which must hash
+// to hash. Small files come from the blob cache, so a thousand nodes
+// asking for libc at once cost one read of it; bigger ones stream from
+// the file in large writes.
+func (m *Master) sendFile(w io.Writer, path, hash string) (int64, error) {
+	if b, ok, err := m.blobs.get(path, hash); err != nil {
+		return 0, err
+	} else if ok {
+		if err := wire.Write(w, wire.FileHeader{Hash: hash, Size: int64(len(b))}); err != nil {
+			return 0, err
+		}
+		var sent int64
+		for len(b) > 0 {
+			n, err := w.Write(b[:min(len(b), sendChunk)])
+			sent += int64(n)
+			if err != nil {
+				return sent, err
+			}
+			b = b[n:]
+		}
+		return sent, nil
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -257,31 +294,40 @@ func sendFile(w io.Writer, path, hash string) (int64, error) {
 	if err := wire.Write(w, wire.FileHeader{Hash: hash, Size: fi.Size()}); err != nil {
 		return 0, err
 	}
-	n, err := io.Copy(w, io.LimitReader(fh, fi.Size()))
+	buf := make([]byte, sendChunk)
+	n, err := io.CopyBuffer(w, io.LimitReader(fh, fi.Size()), buf)
 	if err == nil && n != fi.Size() {
 		err = fmt.Errorf("file shrank while sending (%d of %d bytes)", n, fi.Size())
 	}
 	return n, err
 }
 
-// spliceStdio opens the node's three stdio streams for id and copies them
-// to and from the client's.
-func (m *Master) spliceStdio(s *session, id uint64, cl [3]net.Conn, copies *sync.WaitGroup) error {
+// openStdio opens the node's wanted stdio streams for exec id.
+func openStdio(s *session, id uint64, want [3]bool) ([3]net.Conn, error) {
 	var nd [3]net.Conn
-	for fd := 0; fd < 3; fd++ {
+	for fd := range 3 {
+		if !want[fd] {
+			continue
+		}
 		c, err := s.open(wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: fd}})
 		if err != nil {
-			for _, o := range nd[:fd] {
-				o.Close()
-			}
-			return err
+			closeAll(nd[:fd])
+			return [3]net.Conn{}, err
 		}
 		nd[fd] = c
 	}
-	go func() { // stdin: client → node; not waited for (like os/exec with a terminal)
-		io.Copy(nd[0], cl[0])
-		nd[0].Close()
-	}()
+	return nd, nil
+}
+
+// spliceStdio copies the client's stdin to the node and the node's stdout
+// and stderr to the client.
+func spliceStdio(nd, cl [3]net.Conn, copies *sync.WaitGroup) {
+	if nd[0] != nil && cl[0] != nil {
+		go func() { // stdin: client → node; not waited for (like os/exec with a terminal)
+			io.Copy(nd[0], cl[0])
+			nd[0].Close()
+		}()
+	}
 	for fd := 1; fd < 3; fd++ {
 		copies.Add(1)
 		go func() {
@@ -291,7 +337,6 @@ func (m *Master) spliceStdio(s *session, id uint64, cl [3]net.Conn, copies *sync
 			nd[fd].Close()
 		}()
 	}
-	return nil
 }
 
 func (m *Master) procList() wire.Procs {
@@ -340,72 +385,4 @@ func (m *Master) mayUse(who caller, n int) error {
 		return fmt.Errorf("node %d: no such node", n)
 	}
 	return nd.CanRun(who.cred)
-}
-
-// rendezvous pairs a client's stdio streams with the exec they belong to;
-// only streams from the same client pid are accepted.
-type rendezvous struct {
-	mu sync.Mutex
-	m  map[uint64]*slot
-}
-
-type slot struct {
-	pid     int
-	streams [3]net.Conn
-	n       int
-	full    chan struct{}
-}
-
-func (r *rendezvous) expect(id uint64, pid int) *slot {
-	s := &slot{pid: pid, full: make(chan struct{})}
-	r.mu.Lock()
-	r.m[id] = s
-	r.mu.Unlock()
-	return s
-}
-
-// forget drops id; streams that arrived for an exec that gave up are closed.
-func (r *rendezvous) forget(id uint64) {
-	r.mu.Lock()
-	s := r.m[id]
-	delete(r.m, id)
-	r.mu.Unlock()
-	if s == nil {
-		return
-	}
-	select {
-	case <-s.full: // handed over to the exec, which closes them
-	default:
-		for _, c := range s.streams {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}
-}
-
-func (r *rendezvous) deliver(id uint64, fd, pid int, c net.Conn) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.m[id]
-	if s == nil || s.pid != pid || fd < 0 || fd > 2 || s.streams[fd] != nil {
-		c.Close()
-		return
-	}
-	s.streams[fd] = c
-	s.n++
-	if s.n == 3 {
-		close(s.full)
-	}
-}
-
-func (s *slot) wait(d time.Duration) ([3]net.Conn, error) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-s.full:
-		return s.streams, nil
-	case <-t.C:
-		return [3]net.Conn{}, errors.New("client did not attach its stdio streams")
-	}
 }

@@ -35,6 +35,25 @@
 // terminal hangup. The client learns how many program bytes the node had
 // to be sent (wire.Started.Sent): 0 when its cache held the whole closure.
 //
+// No hop waits for a reply before the process can start: the client opens
+// its three stdio streams right behind its exec stream, and the master
+// opens the node's exec stream and its three stdio streams together; each
+// side pairs them with a link.Rendezvous. The closure of a program is
+// resolved once per client connection and reused while a stat of each
+// file shows it unchanged (memo.go), so `bpsh -a` on a thousand nodes
+// walks it and borrows the caller's identity once, not a thousand times.
+//
+// # A thousand cold nodes
+//
+// A first `bpsh -a` sends every node the program and its libraries
+// (~2.5 MB for true: ~2.5 GB for a thousand nodes). At most MaxSends
+// nodes are sent files at once; the others wait their turn without any
+// timeout, their exec, stdio and client streams idle meanwhile. Small
+// files are read and checked once and then written from memory (blobs.go).
+// Nothing on the way times out for being slow: yamux's write timeout is
+// link.WriteTimeout (minutes), and a job's client streams are awaited as
+// long, since the heartbeat, not a timer, decides that a peer is gone.
+//
 // # Choices where the issue is silent
 //
 //   - Ghosts: the ghost of a remote process is the client (bpsh) that
@@ -93,9 +112,17 @@ type Config struct {
 	NodeUp      string // node_up program; "" marks nodes up at once
 	LogDir      string // per-node logs node.N; "" = none
 	LibFile     string // bplib's list of prestaged libraries
+	MaxSends    int    // file transfers to nodes at once; 0 = DefaultMaxSends
 	Log         *slog.Logger
 	Clock       func() time.Time
 }
+
+// DefaultMaxSends is how many nodes are sent program files at once. The
+// others wait their turn (a node that needs nothing never waits): when a
+// thousand cold nodes all need libc, sixteen at a time finish in about
+// the time all at once would, each node's program starts as soon as its
+// own files are in, and the master's memory and scheduler stay calm.
+const DefaultMaxSends = 16
 
 // Master is a running bpmaster.
 type Master struct {
@@ -112,9 +139,10 @@ type Master struct {
 	procs    map[uint64]*relay
 	libs     []string
 
-	nextID  atomic.Uint64
-	pending rendezvous
-	jobs    jobs
+	nextID atomic.Uint64
+	jobs   jobs
+	sends  chan struct{} // one token per file transfer in flight (MaxSends)
+	blobs  blobs
 }
 
 // New makes a master with every node down.
@@ -128,13 +156,16 @@ func New(cfg Config) (*Master, error) {
 	if cfg.PingTimeout <= 0 {
 		cfg.PingTimeout = 60 * time.Second
 	}
+	if cfg.MaxSends <= 0 {
+		cfg.MaxSends = DefaultMaxSends
+	}
 	m := &Master{
 		log:      cfg.Log,
 		clock:    cfg.Clock,
 		hasher:   &filecache.Hasher{},
 		sessions: map[int]*session{},
 		procs:    map[uint64]*relay{},
-		pending:  rendezvous{m: map[uint64]*slot{}},
+		sends:    make(chan struct{}, cfg.MaxSends),
 	}
 	ld, err := elfdeps.ReadCache("/")
 	if err != nil {

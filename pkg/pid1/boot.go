@@ -52,16 +52,17 @@ const ReadyMarker = "node ready"
 
 // DefaultServices are the node's daemons in start order: beoklogd as
 // soon as the network is up, then bpslave, sendstats and kickbackproxy.
-// beoclient (the applet) drops those the binary does not have.
+// All but bpslave run at HelperNice. beoclient (the applet) drops those
+// the binary does not have.
 func DefaultServices() []Service {
 	return []Service{
-		{Name: "beoklogd", Early: true},
+		{Name: "beoklogd", Early: true, Nice: HelperNice},
 		{Name: "bpslave", Args: func(p bootparam.Params) []string {
 			return []string{"-m", net.JoinHostPort(p.Master.String(), strconv.Itoa(int(p.BProc))),
 				"-keys", initramfs.KeysDir, "-root", "/"}
 		}},
-		{Name: "sendstats"},
-		{Name: "kickbackproxy"},
+		{Name: "sendstats", Nice: HelperNice},
+		{Name: "kickbackproxy", Nice: HelperNice},
 	}
 }
 
@@ -130,13 +131,21 @@ func stage1(ctx context.Context, cfg Config) error {
 		log.Error("mounts", "err", mountErr)
 	}
 	log.Info("beoclient stage 1: initrd")
+	warmEntropy()
 	p, err := cfg.params()
 	if err != nil {
 		return err
 	}
-	loadModules(log, "/")
+	coldplug(log, "/")
+	// Links come up (carrier, autonegotiation) while the root switches.
+	linksUp(log)
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	// The modules not loaded yet wait in /run, which moves into the
+	// node root, for stage 2.
+	if err := copyModules("/", LaterModules); err != nil {
+		log.Error("kernel modules: keep for later", "err", err)
 	}
 	size, err := tmpfsSize(p.RootfsSize)
 	if err != nil {
@@ -233,13 +242,17 @@ func stage2(ctx context.Context, cfg Config) error {
 	if mountErr != nil {
 		log.Error("mounts", "err", mountErr)
 	}
-	env := []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin", "HOME=/root", "TERM=linux",
-		"UROOT_NOHWRNG=1"} // the DHCP client must not block on the kernel's RNG
+	// (No UROOT_NOHWRNG=1: it sends u-root's reader to /dev/urandom,
+	// which on Linux ≥ 5.18 waits for the CRNG too; see Randomness in
+	// the package doc for what init does instead.)
+	env := []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin", "HOME=/root", "TERM=linux"}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v)
 	}
 	log.Info("beoclient stage 2: node root")
+	warmEntropy()
+	xidsFromInsecureRandom(log)
 	p, err := cfg.params()
 	if err != nil {
 		return err
@@ -291,6 +304,7 @@ func stage2(ctx context.Context, cfg Config) error {
 		}
 	}
 	log.Info(ReadyMarker, "master", p.Master, "iface", l.iface, "addr", l.addr)
+	go loadRest(log, LaterModules, "/proc/modules")
 	<-ctx.Done()
 	return nil
 }

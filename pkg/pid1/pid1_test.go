@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -95,7 +96,7 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 		stdin: null, stdout: null, params: bootparam.Defaults(), running: map[string]*os.Process{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	sv.run(ctx, Service{Name: "flaky", Args: func(bootparam.Params) []string { return []string{"flaky"} }})
-	sv.run(ctx, Service{Name: "steady", Args: func(p bootparam.Params) []string { return []string{"stay", p.Rootfs} }})
+	sv.run(ctx, Service{Name: "steady", Nice: 7, Args: func(p bootparam.Params) []string { return []string{"stay", p.Rootfs} }})
 	lines := func(prefix string) int {
 		b, _ := os.ReadFile(count)
 		n := 0
@@ -116,6 +117,9 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 	if pid == 0 {
 		t.Fatal("steady not running")
 	}
+	if got := niceOf(t, pid); got != 7 {
+		t.Errorf("steady runs at nice %d, want 7", got)
+	}
 	cancel()
 	done := make(chan struct{})
 	go func() { sv.wait(); close(done) }()
@@ -127,6 +131,22 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 	if err := unix.Kill(pid, 0); err == nil {
 		t.Errorf("steady (pid %d) still runs after stop", pid)
 	}
+}
+
+// niceOf reads a process's nice value (field 19 of /proc/PID/stat).
+func niceOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces: count after its ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	n, err := strconv.Atoi(f[16])
+	if err != nil {
+		t.Fatalf("stat %q: %v", b, err)
+	}
+	return n
 }
 
 func TestTmpfsSize(t *testing.T) {
@@ -157,7 +177,8 @@ func TestDepNames(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "modules.dep")
 	os.WriteFile(p, []byte("kernel/drivers/virtio/virtio_ring.ko:\nkernel/drivers/net/virtio_net.ko: kernel/drivers/virtio/virtio_ring.ko\n\nkernel/drivers/i2c/algos/i2c-algo-bit.ko:\n"), 0o644)
 	got, err := depNames(p)
-	if want := "virtio_ring virtio_net i2c-algo-bit"; err != nil || strings.Join(got, " ") != want {
+	// Canonical names, as /proc/modules and modules.alias spell them.
+	if want := "virtio_ring virtio_net i2c_algo_bit"; err != nil || strings.Join(got, " ") != want {
 		t.Errorf("depNames = %q, %v; want %q", got, err, want)
 	}
 }

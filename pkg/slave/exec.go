@@ -34,13 +34,17 @@ const hangupGrace = 5 * time.Second
 //     its stdout and stderr are drained into their streams, reply one
 //     Result.
 //
+// The stdio streams may arrive at any moment, before the exec header too:
+// the master opens them together with the exec stream, and the exec
+// expects them (link.Rendezvous) as soon as its request is checked, so
+// they wait while its files arrive.
+//
 // The Need is always the first reply, so the master's reading order never
 // changes: a request refused outright (bad closure, an identity the slave
 // cannot take) gets an empty Need and then its Result{Err}. The process
 // starts only once its three stdio streams are there, so it never runs
-// with nowhere to write; the master opens them after sending the files and
-// before reading Started (pkg/master and pkg/bproc do). Any failure before
-// the start is one Result{Err} naming the node.
+// with nowhere to write. Any failure before the start is one Result{Err}
+// naming the node.
 //
 // The master closing the exec stream (or the session ending) is a hangup:
 // SIGHUP and SIGCONT to the group, and hangupGrace later SIGKILL, with the
@@ -64,7 +68,7 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	r, err := ss.prepare(st, ex)
 	if err != nil {
 		if !ex.NoIO {
-			ss.attach.abandon(ex.ID)
+			ss.attach.Abandon(ex.ID)
 		}
 		log.Warn("exec failed", "path", ex.Path, "err", err)
 		msg := fmt.Sprintf("node %d: %s", ss.node, ss.view(err))
@@ -147,7 +151,7 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 	defer redir.close() // the child has its own copies once started
 	var streams [3]net.Conn
 	if !ex.NoIO {
-		if streams, err = ss.attach.claim(ex.ID); err != nil {
+		if streams, err = ss.attach.Claim(ex.ID); err != nil {
 			return nil, fmt.Errorf("%s: %w", ex.Path, err)
 		}
 	}
@@ -177,6 +181,9 @@ func (ss *session) check(ex *wire.Exec) ([]fileRef, error) {
 			return nil, fmt.Errorf("%s: %w", ex.Path, err)
 		}
 		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
+	}
+	if !ex.NoIO && !ss.attach.Expect(ex.ID, stdioWanted(ex)) {
+		return nil, fmt.Errorf("exec id %d is already in use", ex.ID)
 	}
 	return files, nil
 }
@@ -218,6 +225,11 @@ func (ss *session) receive(st net.Conn, need []string) error {
 		}
 	}
 	return nil
+}
+
+// stdioWanted is which stdio streams an exec has (unless NoIO).
+func stdioWanted(ex *wire.Exec) [3]bool {
+	return [3]bool{!ex.NoStdin, true, true}
 }
 
 // redirections are the files a process gets for -I/-O/-E.
@@ -310,7 +322,7 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, streams
 	switch {
 	case redir.in != nil:
 		child[0], redir.in = redir.in, nil
-	case ex.NoIO:
+	case ex.NoIO || ex.NoStdin:
 		child[0], err = os.Open(os.DevNull)
 	default:
 		child[0], r.stdin, err = os.Pipe()

@@ -21,6 +21,7 @@ const (
 	helloTimeout  = 30 * time.Second // for the HelloReply
 	headerTimeout = 30 * time.Second // for the first frame of a master stream
 	drainTimeout  = 30 * time.Second // reading what a refused stream still sends
+	attachTimeout = 10 * time.Second // keeps stdio streams nobody expects
 	defaultPing   = 30 * time.Second // if the master announces no interval
 )
 
@@ -29,7 +30,7 @@ type session struct {
 	*slave
 	node   int // as the master knows this node
 	mux    *yamux.Session
-	attach *rendezvous
+	attach *link.Rendezvous
 }
 
 // session dials the master and serves it until the connection ends.
@@ -49,8 +50,8 @@ func (s *slave) session(ctx context.Context) (accepted bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	ss := &session{slave: s, node: reply.Node, mux: mux, attach: newRendezvous(attachTimeout)}
-	defer ss.attach.close()
+	ss := &session{slave: s, node: reply.Node, mux: mux, attach: link.NewRendezvous(attachTimeout, link.WriteTimeout)}
+	defer ss.attach.Close()
 	s.log.Info("connected to master", "node", ss.node, "master", s.cfg.Master, "ping", reply.PingInterval)
 
 	beat := make(chan error, 1)
@@ -148,7 +149,7 @@ func (ss *session) serve(st net.Conn) {
 	case h.Op == wire.OpExec && h.Exec != nil:
 		ss.exec(st, h.Exec)
 	case h.Op == wire.OpAttach && h.Attach != nil:
-		ss.attach.deliver(h.Attach.ID, h.Attach.FD, st) // the exec owns it now
+		ss.attach.Deliver(h.Attach.ID, h.Attach.FD, st) // the exec owns it now
 	case h.Op == wire.OpPut && h.File != nil:
 		ss.put(st, h.File)
 	case h.Op == wire.OpGet && h.File != nil:

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -164,105 +163,4 @@ func TestControl(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("power action never ran")
 	}
-}
-
-func TestRendezvous(t *testing.T) {
-	pipe := func() (net.Conn, net.Conn) { return net.Pipe() }
-	isClosed := func(c net.Conn) bool {
-		c.SetReadDeadline(time.Now().Add(time.Second))
-		_, err := c.Read(make([]byte, 1))
-		return err == io.EOF || err != nil && strings.Contains(err.Error(), "closed")
-	}
-	const d = 50 * time.Millisecond
-	waitEmpty := func(t *testing.T, r *rendezvous) {
-		t.Helper()
-		deadline := time.Now().Add(wait)
-		for r.pending() != 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d slots still held", r.pending())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-
-	t.Run("streams first", func(t *testing.T) {
-		r := newRendezvous(wait)
-		defer r.close()
-		for fd := range 3 {
-			a, _ := pipe()
-			r.deliver(7, fd, a)
-		}
-		got, err := r.claim(7)
-		if err != nil || got[0] == nil || got[2] == nil || r.pending() != 0 {
-			t.Errorf("got %v, %v, %d pending", got, err, r.pending())
-		}
-	})
-	t.Run("exec first", func(t *testing.T) {
-		r := newRendezvous(wait)
-		defer r.close()
-		done := make(chan error, 1)
-		go func() { _, err := r.claim(8); done <- err }()
-		for fd := range 3 {
-			a, _ := pipe()
-			r.deliver(8, fd, a)
-		}
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	t.Run("unclaimed streams expire", func(t *testing.T) {
-		r := newRendezvous(d)
-		defer r.close()
-		a, b := pipe()
-		r.deliver(9, 1, a)
-		waitEmpty(t, r)
-		if !isClosed(b) {
-			t.Error("expired stream left open")
-		}
-	})
-	t.Run("exec gives up", func(t *testing.T) {
-		r := newRendezvous(d)
-		defer r.close()
-		a, b := pipe()
-		r.deliver(10, 0, a)
-		if _, err := r.claim(10); err != errAttachTimeout {
-			t.Errorf("got %v, want %v", err, errAttachTimeout)
-		}
-		if !isClosed(b) {
-			t.Error("stream of a failed exec left open")
-		}
-		late, lb := pipe()
-		r.deliver(10, 1, late) // a latecomer is closed at once
-		if !isClosed(lb) {
-			t.Error("latecomer left open")
-		}
-		waitEmpty(t, r)
-	})
-	t.Run("duplicates and bad fds", func(t *testing.T) {
-		r := newRendezvous(wait)
-		defer r.close()
-		a, _ := pipe()
-		dup, db := pipe()
-		bad, bb := pipe()
-		r.deliver(11, 2, a)
-		r.deliver(11, 2, dup)
-		r.deliver(11, 3, bad)
-		if !isClosed(db) || !isClosed(bb) {
-			t.Error("duplicate or bad stream left open")
-		}
-	})
-	t.Run("close", func(t *testing.T) {
-		r := newRendezvous(wait)
-		a, b := pipe()
-		r.deliver(12, 0, a)
-		done := make(chan error, 1)
-		go func() { _, err := r.claim(13); done <- err }()
-		r.close()
-		if err := <-done; err != errSessionEnded {
-			t.Errorf("claim: got %v, want %v", err, errSessionEnded)
-		}
-		if !isClosed(b) {
-			t.Error("stream left open after close")
-		}
-	})
 }

@@ -24,7 +24,9 @@
 //     the OpAttach streams of the same ID, signals are delivered to its
 //     group, and one Result reports how it ended.
 //   - OpAttach hands a raw stdio stream to the exec with that ID, through a
-//     rendezvous that tolerates either arriving first (attach.go).
+//     link.Rendezvous that tolerates either arriving first: the master
+//     opens them together with the exec stream, and the exec expects them
+//     from its first moment, so they wait while its files arrive.
 //   - OpPut and OpGet move tar streams, reading and writing as the caller
 //     through pkg/creds (file.go).
 //   - OpControl carries out reboot, halt or power off through Config.Power

@@ -18,6 +18,7 @@ const (
 	OpKill    Op = "kill"
 	OpLib     Op = "lib"
 	OpStage   Op = "stage"
+	OpStates  Op = "states"
 )
 
 // Header is the first frame of every stream. Exactly the field matching Op
@@ -89,9 +90,11 @@ type FileRef struct {
 	Target string `json:"target,omitempty"` // symlink target when this is a link
 }
 
-// Exec asks for one process. From a client, Node says where and Cred is
-// ignored (the master takes it from SO_PEERCRED); from the master to a
-// slave, Cred is set and Node is the receiving node.
+// Exec asks for one process. From a client, Node says where, ID is the
+// client's own (non-zero, unique on its connection; its OpAttach streams
+// carry it) and Cred is ignored (the master takes it from SO_PEERCRED);
+// from the master to a slave, ID is the master's, Cred is set and Node is
+// the receiving node.
 type Exec struct {
 	ID    uint64    `json:"id"`
 	Node  int       `json:"node"`
@@ -103,6 +106,9 @@ type Exec struct {
 	Rlim  []Rlimit  `json:"rlimits,omitempty"`
 	Files []FileRef `json:"files,omitempty"` // program + library closure (master → slave)
 	NoIO  bool      `json:"noio,omitempty"`  // bpsh -N: no stdio streams at all
+	// NoStdin: the process reads /dev/null (or its -I file) and no FD 0
+	// stream is opened, on either hop.
+	NoStdin bool `json:"nostdin,omitempty"`
 	// Remote-side redirections (bpsh -I -O -E): paths on the node.
 	Stdin  string `json:"stdin,omitempty"`
 	Stdout string `json:"stdout,omitempty"`
@@ -209,6 +215,13 @@ type NodeInfo struct {
 type Status struct {
 	MasterAddr string     `json:"master_addr,omitempty"`
 	Nodes      []NodeInfo `json:"nodes"`
+}
+
+// States is every node's state, indexed by node number: what a client
+// needs to resolve a node spec, without the rest of Status (a thousand
+// nodes' Status is ~150 KB of JSON; their States ~10 KB).
+type States struct {
+	States []string `json:"states"`
 }
 
 // Proc is one remote process known to the master.

@@ -33,9 +33,13 @@
 //	                  master → per hash a FileHeader frame then Size raw bytes;
 //	                  slave → Started{PID} or Result{Err}; then master → Signal
 //	                  frames, slave → one Result (exit status) at the end.
-//	                  Unless Exec.NoIO, the master then opens three OpAttach
-//	                  streams (FD 0, 1, 2) carrying raw bytes: 0 master→slave,
-//	                  1 and 2 slave→master, closed at EOF.
+//	                  Unless Exec.NoIO, the master opens three OpAttach
+//	                  streams (FD 0, 1, 2) with the same ID right after the
+//	                  exec stream, without waiting for any reply; they carry
+//	                  raw bytes: 0 master→slave, 1 and 2 slave→master, closed
+//	                  at EOF (no FD 0 stream with Exec.NoStdin). The slave
+//	                  pairs them with the exec whichever arrives first
+//	                  (pkg/link Rendezvous).
 //	master → slave   OpPut: Header{File}; raw tar stream; slave → Result.
 //	master → slave   OpGet: Header{File}; slave → Result, then a raw tar stream.
 //	master → slave   OpControl: Header{Control}; slave → Result, then acts.
@@ -47,11 +51,15 @@
 // identifies it by SO_PEERCRED, never by anything it says):
 //
 //	OpStatus  → Status                      (bpstat)
+//	OpStates  → States                      (bpsh, bpcp: node specs)
 //	OpWatch   → Status, then a NodeInfo frame per change  (bpstat -U)
 //	OpProcs   → Procs                       (bpstat -p / -P)
-//	OpExec    Header{Exec with Node}; → Started | Result{Err}; then Signal
-//	          frames from the client and one Result; OpAttach streams as
-//	          above, opened by the client.
+//	OpExec    Header{Exec with Node and an ID the client chose, unique on
+//	          its connection}; → Started | Result{Err}; then Signal frames
+//	          from the client and one Result. Unless NoIO the client opens
+//	          the three OpAttach streams with that ID right after the exec
+//	          stream, without waiting; they pair with execs of the same
+//	          connection only.
 //	OpKill    Header{Kill} → Result         (signal a remote process by pid)
 //	OpPut/OpGet with File.Node, as for nodes.
 //	OpControl Header{Control with Nodes} → Result
@@ -69,8 +77,9 @@ import (
 	"io"
 )
 
-// Version of this protocol.
-const Version = 1
+// Version of this protocol. 2: stdio streams are opened with the exec
+// stream on both hops (clients choose the exec ID; no ack frame).
+const Version = 2
 
 // MaxFrame is the largest frame accepted. Big enough for an exec request
 // with a large environment and library closure; bulk data never uses frames.

@@ -16,6 +16,8 @@ func TestRoundTrip(t *testing.T) {
 		{Op: OpExec, Exec: &Exec{ID: 7, Node: 2, Path: "/bin/true", Argv: []string{"true"}, Env: []string{"A=1"},
 			Cred: Cred{UID: 1000, GID: 1000, Groups: []uint32{4, 27}}, Files: []FileRef{{Path: "/bin/true", Hash: "ab", Size: 1, Mode: 0o755}}}},
 		{Op: OpControl, Control: &Control{Nodes: []int{1, 2}, State: "up", Mode: &mode}},
+		{Op: OpExec, Exec: &Exec{ID: 8, Path: "/bin/cat", Argv: []string{"cat"}, NoStdin: true}},
+		{Op: OpStates},
 	}
 	var buf bytes.Buffer
 	for _, m := range msgs {

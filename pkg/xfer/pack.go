@@ -181,7 +181,7 @@ func (e entry) write(tw *tar.Writer) error {
 		return named(e.path, err)
 	}
 	defer f.Close()
-	n, err := io.Copy(tw, io.LimitReader(f, e.fi.Size()))
+	n, err := copyBulk(tw, io.LimitReader(f, e.fi.Size()))
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.path, bare(err))
 	}

@@ -135,7 +135,7 @@ func Append(tw *tar.Writer, r io.Reader) error {
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
-		if _, err := io.Copy(tw, rd); err != nil {
+		if _, err := copyBulk(tw, rd); err != nil {
 			return fmt.Errorf("%s: %w", h.Name, err)
 		}
 	}

@@ -338,7 +338,7 @@ func (u *unpacker) file(root *os.Root, name, display string, h *tar.Header) (err
 			root.Remove(tmp)
 		}
 	}()
-	if _, err := io.Copy(f, u.rd); err != nil {
+	if _, err := copyBulk(syncBehind(f), u.rd); err != nil {
 		if errors.Is(err, ErrTruncated) {
 			return fmt.Errorf("%s: %w", display, err)
 		}

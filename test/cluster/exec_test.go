@@ -466,8 +466,13 @@ func TestCtrlCAndStop(t *testing.T) {
 		}
 		return true
 	})
-	job.Process.Signal(syscall.SIGCONT)
+	// A shell sends SIGCONT (fg) once it saw bpsh itself stop. Here bpsh
+	// may not stop at all (SIGTSTP is discarded in an orphaned process
+	// group), or stop only after a SIGCONT sent the moment the remote
+	// processes stopped, which that SIGCONT then cannot undo: send it
+	// until it takes, as a user pressing fg again would.
 	waitFor(t, "remote processes running again", 10*time.Second, func() bool {
+		job.Process.Signal(syscall.SIGCONT)
 		for _, p := range ps {
 			if s := procState(p.PID); s == "T" || s == "" {
 				return false

@@ -365,34 +365,37 @@ func pxeNodeSide(t *testing.T, ctx context.Context, c *lab.Cluster, exe, release
 	})
 
 	t.Run("beostat lists every node's own stats", func(t *testing.T) {
-		var snap dashboard.Snapshot
-		err := pxePoll(ctx, pxeServiceWait, func() (err error) {
-			snap, err = pxeBeostat(ctx, c, exe, all)
-			return err
+		// Polled as a whole: a node's first sample can come before it
+		// has a tick of idle time, and the listing shows rates only once
+		// there is something to show.
+		err := pxePoll(ctx, pxeServiceWait, func() error {
+			snap, err := pxeBeostat(ctx, c, exe, all)
+			if err != nil {
+				return err
+			}
+			// The text listing, with the dashboard named by $BEOSTAT_URL.
+			out, err := c.Lab.Output(ctx, "env", "BEOSTAT_URL="+dashboard.DefaultURL, exe, "beostat")
+			if err != nil {
+				return err
+			}
+			for _, n := range all {
+				head := fmt.Sprintf("Node %d (up) %s: last sample ", n, addr[n])
+				i := strings.Index(out, head)
+				if i < 0 {
+					return fmt.Errorf("beostat lacks %q:\n%s", head, out)
+				}
+				block, _, _ := strings.Cut(out[i:], "\n\n")
+				for _, w := range []string{"\n  load ", "\n  cpu ", "\n  cpu0 ", "\n  memory ", "\n  rootfs ", "\n  net "} {
+					if !strings.Contains(block, w) {
+						return fmt.Errorf("beostat node %d lacks %q:\n%s", n, strings.TrimSpace(w), block)
+					}
+				}
+			}
+			return pxeMetrics(ctx, c, snap, all)
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The text listing, with the dashboard named by $BEOSTAT_URL.
-		out, err := c.Lab.Output(ctx, "env", "BEOSTAT_URL="+dashboard.DefaultURL, exe, "beostat")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range all {
-			head := fmt.Sprintf("Node %d (up) %s: last sample ", n, addr[n])
-			i := strings.Index(out, head)
-			if i < 0 {
-				t.Errorf("beostat lacks %q:\n%s", head, out)
-				continue
-			}
-			block, _, _ := strings.Cut(out[i:], "\n\n")
-			for _, w := range []string{"\n  load ", "\n  cpu ", "\n  cpu0 ", "\n  memory ", "\n  rootfs ", "\n  net "} {
-				if !strings.Contains(block, w) {
-					t.Errorf("beostat node %d lacks %q:\n%s", n, strings.TrimSpace(w), block)
-				}
-			}
-		}
-		pxeMetrics(t, ctx, c, snap, all)
 	})
 
 	t.Run("bpstat and beostat agree", func(t *testing.T) {
@@ -567,19 +570,18 @@ func pxeBeostat(ctx context.Context, c *lab.Cluster, exe string, nodes []int) (d
 
 // pxeMetrics checks the dashboard's /metrics for per-node series that
 // agree with snap.
-func pxeMetrics(t *testing.T, ctx context.Context, c *lab.Cluster, snap dashboard.Snapshot, nodes []int) {
-	t.Helper()
+func pxeMetrics(ctx context.Context, c *lab.Cluster, snap dashboard.Snapshot, nodes []int) error {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("/metrics check needs curl (Debian package curl)")
+		return fmt.Errorf("/metrics check needs curl (Debian package curl): %w", err)
 	}
 	body, err := c.Lab.Output(ctx, "curl", "-fsS", "--max-time", "10", dashboard.DefaultURL+"/metrics")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	parser := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
+		return fmt.Errorf("/metrics does not parse: %v", err)
 	}
 	value := func(name string, labels map[string]string) (float64, bool) {
 	next:
@@ -607,28 +609,29 @@ func pxeMetrics(t *testing.T, ctx context.Context, c *lab.Cluster, snap dashboar
 	for i, n := range nodes {
 		node := fmt.Sprint(n)
 		if v, ok := value("beo_node_state", map[string]string{"node": node, "state": "up"}); !ok || v != 1 {
-			t.Errorf("/metrics beo_node_state{node=%q,state=\"up\"} = %v (present %v), want 1", node, v, ok)
+			return fmt.Errorf("/metrics beo_node_state{node=%q,state=\"up\"} = %v (present %v), want 1", node, v, ok)
 		}
 		if v, ok := value("beo_node_memory_total_bytes", map[string]string{"node": node}); !ok || uint64(v) != snap.Nodes[i].Stats.Report.Mem.Total {
-			t.Errorf("/metrics beo_node_memory_total_bytes{node=%q} = %v (present %v), want beostat's %d", node, v, ok, snap.Nodes[i].Stats.Report.Mem.Total)
+			return fmt.Errorf("/metrics beo_node_memory_total_bytes{node=%q} = %v (present %v), want beostat's %d", node, v, ok, snap.Nodes[i].Stats.Report.Mem.Total)
 		}
 		for _, name := range []string{"beo_node_last_sample_timestamp_seconds", "beo_node_uptime_seconds", "beo_node_load1", "beo_node_procs"} {
 			if v, ok := value(name, map[string]string{"node": node}); !ok || v <= 0 && name != "beo_node_load1" {
-				t.Errorf("/metrics %s{node=%q} = %v (present %v), want a sample's value", name, node, v, ok)
+				return fmt.Errorf("/metrics %s{node=%q} = %v (present %v), want a sample's value", name, node, v, ok)
 			}
 		}
 		var cpu float64
 		for _, mode := range []string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"} {
 			v, ok := value("beo_node_cpu_seconds_total", map[string]string{"node": node, "mode": mode})
 			if !ok {
-				t.Errorf("/metrics lacks beo_node_cpu_seconds_total{node=%q,mode=%q}", node, mode)
+				return fmt.Errorf("/metrics lacks beo_node_cpu_seconds_total{node=%q,mode=%q}", node, mode)
 			}
 			cpu += v
 		}
 		if cpu <= 0 {
-			t.Errorf("/metrics beo_node_cpu_seconds_total{node=%q} sum to %v, want > 0", node, cpu)
+			return fmt.Errorf("/metrics beo_node_cpu_seconds_total{node=%q} sum to %v, want > 0", node, cpu)
 		}
 	}
+	return nil
 }
 
 type pxeAccount struct {
