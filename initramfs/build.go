@@ -16,7 +16,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/beo-cluster/beo/pkg/atomicfile"
 	"github.com/beo-cluster/beo/pkg/link"
+
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 )
@@ -466,37 +468,13 @@ func (p *pkgPlan) write(ctx context.Context, o Options, inputs string) error {
 	return nil
 }
 
-// writeAtomic fills a temp file next to path, fsyncs it, renames it over
-// path and fsyncs the directory; it returns the SHA-256 of what it wrote.
+// writeAtomic replaces path with what fill writes (pkg/atomicfile) and
+// returns the SHA-256 of those bytes.
 func writeAtomic(path string, mode os.FileMode, fill func(io.Writer) error) (string, error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	h := sha256.New()
+	err := atomicfile.Write(path, mode, func(w io.Writer) error { return fill(io.MultiWriter(w, h)) })
 	if err != nil {
 		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	h := sha256.New()
-	if err := fill(io.MultiWriter(tmp, h)); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

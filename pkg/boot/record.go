@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/atomicfile"
 	"github.com/beo-cluster/beo/pkg/config"
 )
 
@@ -91,49 +91,9 @@ func (u *unknownList) Add(m config.MAC) (bool, error) {
 		data = append(data, '\n')
 	}
 	data = append(data, m.String()+"\n"...)
-	if err := writeAtomic(u.path, data); err != nil {
+	if err := atomicfile.WriteFile(u.path, data, 0o644); err != nil {
 		return false, fmt.Errorf("unknown addresses: %w", err)
 	}
 	u.seen[m] = true
 	return true, nil
-}
-
-// writeAtomic replaces path with data: temp file in the same directory,
-// fsync, rename, fsync of the directory.
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
