@@ -22,7 +22,7 @@ const bulkBuffer = 1 << 20
 // ever sent, for the session's life: a thousand cold nodes sent libc in
 // one write each would keep a thousand 2 MiB buffers. (A bpcp relays
 // through bulkBuffer: one session per copy.)
-const sendChunk = 64 << 10
+const sendChunk = 32 << 10
 
 // Blob cache bounds: files up to blobMax bytes are kept, blobBudget bytes
 // in all.
