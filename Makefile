@@ -57,7 +57,7 @@ fuzz:
 	done
 
 # Every bench/*/run script, each printing its markdown table (see its README).
-bench:
+bench: build
 	@for r in bench/*/run; do \
 	  [ -x "$$r" ] || continue; \
 	  echo "== $$r"; "$$r" || exit 1; \

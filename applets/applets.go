@@ -14,10 +14,14 @@
 package applets
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 )
 
 // IO is the set of standard streams handed to an applet.
@@ -70,4 +74,27 @@ func ParseFlags(fs *flag.FlagSet, usage string, args []string) error {
 		return &Usage{Line: usage, Msg: err.Error()}
 	}
 	return nil
+}
+
+// OnHangup calls fn for each SIGHUP the process receives until ctx ends or
+// the returned stop is called: daemons reload their config there. While it
+// is active, SIGHUP no longer terminates the process.
+func OnHangup(ctx context.Context, fn func()) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				fn()
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+	}
 }

@@ -9,9 +9,6 @@ package beoserv
 import (
 	"context"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/boot"
@@ -52,18 +49,6 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if err != nil {
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				srv.Reload() // logs what it refused
-			}
-		}
-	}()
+	defer applets.OnHangup(ctx, func() { srv.Reload() })() // Reload logs what it refused
 	return srv.Serve(ctx)
 }

@@ -26,11 +26,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/boot"
@@ -250,19 +248,7 @@ func Serve(ctx context.Context, o Options) error {
 	if o.Ready != nil {
 		o.Ready(nl.Addr(), o.Socket)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				reload(o, copt, bs, apply)
-			}
-		}
-	}()
+	defer applets.OnHangup(ctx, func() { reload(o, copt, bs, apply) })()
 	// The daemons of `beo master`, each Serve(ctx) until ctx ends.
 	daemons := []func(context.Context) error{
 		func(ctx context.Context) error { return m.ServeNodes(ctx, nl) },

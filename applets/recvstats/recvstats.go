@@ -20,11 +20,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/config"
@@ -88,26 +85,16 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 
 	ctx, cancel := context.WithCancel(ctx) // the first daemon to fail stops the other
 	defer cancel()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				n, err := config.Load(*cfgPath, config.Options{})
-				if err != nil {
-					log.Error("reload refused; keeping the running config", "err", err)
-					continue
-				}
-				cur.Store(n)
-				tab.Reconfigure(tableNodes(n)...)
-				log.Info("config reloaded", "count", n.NodeCount())
-			}
+	defer applets.OnHangup(ctx, func() {
+		n, err := config.Load(*cfgPath, config.Options{})
+		if err != nil {
+			log.Error("reload refused; keeping the running config", "err", err)
+			return
 		}
-	}()
+		cur.Store(n)
+		tab.Reconfigure(tableNodes(n)...)
+		log.Info("config reloaded", "count", n.NodeCount())
+	})()
 	errc := make(chan error, 2)
 	go func() { errc <- rcv.Serve(ctx, pc) }()
 	if hl != nil {
