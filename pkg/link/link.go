@@ -262,13 +262,27 @@ func MuxConfigLogged(log *slog.Logger) *yamux.Config {
 	return c
 }
 
-// muxLogger adapts slog to yamux's Logger.
+// muxLogger adapts slog to yamux's Logger. A peer that simply went away
+// (a client that read its answer and closed) is routine and logged at
+// debug level; anything else yamux complains about — a malformed frame,
+// a protocol error — is a warning.
 type muxLogger struct{ l *slog.Logger }
 
-func (m muxLogger) Print(v ...any)   { m.l.Warn(strings.TrimSpace(fmt.Sprint(v...))) }
-func (m muxLogger) Println(v ...any) { m.l.Warn(strings.TrimSpace(fmt.Sprintln(v...))) }
+func (m muxLogger) Print(v ...any)   { m.log(fmt.Sprint(v...)) }
+func (m muxLogger) Println(v ...any) { m.log(fmt.Sprintln(v...)) }
 func (m muxLogger) Printf(format string, v ...any) {
-	m.l.Warn(strings.TrimSpace(fmt.Sprintf(format, v...)))
+	m.log(fmt.Sprintf(format, v...))
+}
+
+func (m muxLogger) log(msg string) {
+	msg = strings.TrimSpace(msg)
+	for _, gone := range []string{"broken pipe", "connection reset by peer", "use of closed network connection", ": EOF"} {
+		if strings.Contains(msg, gone) {
+			m.l.Debug(msg)
+			return
+		}
+	}
+	m.l.Warn(msg)
 }
 
 // Accept runs the server (master) side of the TLS handshake on c and

@@ -1,9 +1,12 @@
 package link
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,5 +87,19 @@ func TestPinnedKeys(t *testing.T) {
 				t.Errorf("a foreign node key was accepted")
 			}
 		})
+	}
+}
+
+func TestMuxLoggerLevels(t *testing.T) {
+	var buf bytes.Buffer
+	l := muxLogger{slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	l.Printf("[ERR] yamux: Failed to write header: %v", "write unix @->/run/x.sock: write: broken pipe")
+	l.Printf("[ERR] yamux: Failed to read header: %v", "EOF")
+	if buf.Len() != 0 {
+		t.Errorf("a peer going away was logged as a warning: %q", buf.String())
+	}
+	l.Printf("[ERR] yamux: Invalid protocol version: %d", 71)
+	if !strings.Contains(buf.String(), "Invalid protocol version: 71") {
+		t.Errorf("a protocol error was not a warning: got %q", buf.String())
 	}
 }
