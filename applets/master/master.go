@@ -165,7 +165,7 @@ func Serve(ctx context.Context, o Options) error {
 			o.Boot.Iface = iface
 		}
 		if !o.Boot.Addr.IsValid() {
-			p, err := boot.InterfaceAddr(o.Boot.Iface)
+			p, err := config.InterfaceAddr(o.Boot.Iface)
 			if err != nil {
 				return fmt.Errorf("boot server: %w", err)
 			}

@@ -129,7 +129,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{o: o, log: o.Log, clock: o.Clock, addr: o.Addr}
 	if !s.addr.IsValid() {
-		p, err := InterfaceAddr(o.Iface)
+		p, err := config.InterfaceAddr(o.Iface)
 		if err != nil {
 			return nil, fmt.Errorf("boot: %w", err)
 		}
@@ -191,29 +191,6 @@ func openRoot(dir string) (*os.Root, error) {
 		return nil, nil
 	}
 	return r, err
-}
-
-// InterfaceAddr returns the first IPv4 address (with its prefix) of the
-// named interface, an error when it has none.
-func InterfaceAddr(name string) (netip.Prefix, error) {
-	ifi, err := net.InterfaceByName(name)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("interface %s: %w", name, err)
-	}
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("interface %s: %w", name, err)
-	}
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok || ipn.IP.To4() == nil {
-			continue
-		}
-		ip, _ := netip.AddrFromSlice(ipn.IP.To4())
-		ones, _ := ipn.Mask.Size()
-		return netip.PrefixFrom(ip, ones), nil
-	}
-	return netip.Prefix{}, fmt.Errorf("interface %s has no IPv4 address", name)
 }
 
 // Addr returns the server's address and prefix on the cluster interface.

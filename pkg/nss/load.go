@@ -2,8 +2,6 @@ package nss
 
 import (
 	"errors"
-	"fmt"
-	"net"
 	"net/netip"
 	"os"
 
@@ -29,28 +27,10 @@ func LoadCluster(path string, explicit bool, master netip.Addr) (*config.Config,
 	}
 	if !master.IsValid() {
 		if ifs := cfg.Interfaces(); len(ifs) > 0 {
-			master, _ = InterfaceAddr(ifs[0])
-		}
-	}
-	return cfg, master, nil
-}
-
-// InterfaceAddr returns the first IPv4 address of the named interface.
-func InterfaceAddr(name string) (netip.Addr, error) {
-	ifi, err := net.InterfaceByName(name)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("interface %s: %w", name, err)
-	}
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("interface %s: %w", name, err)
-	}
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(ipn.IP.To4()); ok && ipn.IP.To4() != nil {
-				return ip, nil
+			if p, err := config.InterfaceAddr(ifs[0]); err == nil {
+				master = p.Addr()
 			}
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address", name)
+	return cfg, master, nil
 }

@@ -109,23 +109,7 @@ func run(t *testing.T, c *sim.Cluster, stdin io.Reader, name string, args ...str
 // runAs is run as another user (cred nil: as the test).
 func runAs(t *testing.T, c *sim.Cluster, cred *syscall.Credential, stdin io.Reader, name string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	cmd.Dir = "/"
-	cmd.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
-	cmd.Stdin = stdin
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s %v: %v", name, args, err)
-	}
-	return result{o.String(), e.String(), code}
+	return runIn(t, c, "/", cred, stdin, name, args...)
 }
 
 func TestBpshBasics(t *testing.T) {
