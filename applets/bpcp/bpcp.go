@@ -53,7 +53,6 @@ import (
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
-	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/nodespec"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"github.com/beo-cluster/beo/pkg/xfer"
@@ -267,7 +266,7 @@ func dial(ctx context.Context, ops []operand) (*bproc.Client, error) {
 		if o.local() {
 			continue
 		}
-		if _, err := nodespec.Parse(o.spec, cluster{st}); err != nil {
+		if _, err := nodespec.Parse(o.spec, st); err != nil {
 			cl.Close()
 			return nil, err
 		}
@@ -301,16 +300,4 @@ func produce(ctx context.Context, cl *bproc.Client, w io.Writer, srcs []operand,
 		}
 	}
 	return tw.Close()
-}
-
-// cluster adapts the master's node states to nodespec.
-type cluster struct{ states []string }
-
-func (c cluster) Count() int            { return len(c.states) }
-func (c cluster) KnownStates() []string { return nodes.StateNames() }
-func (c cluster) State(n int) string {
-	if n < 0 || n >= len(c.states) {
-		return ""
-	}
-	return c.states[n]
 }

@@ -71,7 +71,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	}
 	list := []int{nodespec.Master}
 	if !o.master {
-		if list, err = nodespec.Parse(o.spec, cluster{st}); err != nil {
+		if list, err = nodespec.Parse(o.spec, bproc.StatesOf(st)); err != nil {
 			return err
 		}
 		list = unique(list)
@@ -236,16 +236,4 @@ func writeAddrs(w io.Writer, st wire.Status, list []int) error {
 		}
 	}
 	return nil
-}
-
-// cluster adapts a master status to nodespec.
-type cluster struct{ s wire.Status }
-
-func (c cluster) Count() int            { return len(c.s.Nodes) }
-func (c cluster) KnownStates() []string { return nodes.StateNames() }
-func (c cluster) State(n int) string {
-	if n < 0 || n >= len(c.s.Nodes) {
-		return ""
-	}
-	return c.s.Nodes[n].State
 }

@@ -38,7 +38,6 @@ import (
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
-	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/nodespec"
 )
 
@@ -125,18 +124,6 @@ func splitArgs(args []string) (flags, rest []string) {
 	return args, nil
 }
 
-// cluster adapts the master's node states to nodespec.
-type cluster struct{ states []string }
-
-func (c cluster) Count() int            { return len(c.states) }
-func (c cluster) KnownStates() []string { return nodes.StateNames() }
-func (c cluster) State(n int) string {
-	if n < 0 || n >= len(c.states) {
-		return ""
-	}
-	return c.states[n]
-}
-
 func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.IO) (int, error) {
 	cl, err := bproc.Dial(ctx, "")
 	if err != nil {
@@ -147,7 +134,7 @@ func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.
 	if err != nil {
 		return 0, err
 	}
-	list, err := nodespec.Parse(spec, cluster{st})
+	list, err := nodespec.Parse(spec, st)
 	if err != nil {
 		return 0, err
 	}

@@ -250,18 +250,6 @@ func expand(args []string) []string {
 	return out
 }
 
-// cluster adapts a master status to nodespec.
-type cluster struct{ s wire.Status }
-
-func (c cluster) Count() int            { return len(c.s.Nodes) }
-func (c cluster) KnownStates() []string { return nodes.StateNames() }
-func (c cluster) State(n int) string {
-	if n < 0 || n >= len(c.s.Nodes) {
-		return ""
-	}
-	return c.s.Nodes[n].State
-}
-
 // pick returns the nodes specs select, each once, in node order; no specs
 // selects every compute node. The master (-1) gets a synthesized row.
 func pick(st wire.Status, specs []string) ([]wire.NodeInfo, error) {
@@ -269,8 +257,9 @@ func pick(st wire.Status, specs []string) ([]wire.NodeInfo, error) {
 		return slices.Clone(st.Nodes), nil
 	}
 	var list []int
+	states := bproc.StatesOf(st)
 	for _, s := range specs {
-		ns, err := nodespec.Parse(s, cluster{st})
+		ns, err := nodespec.Parse(s, states)
 		if err != nil {
 			return nil, err
 		}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"github.com/hashicorp/yamux"
 )
@@ -116,10 +117,37 @@ func (c *Client) Status(ctx context.Context) (wire.Status, error) {
 
 // States returns every node's state, indexed by node number: enough to
 // resolve a node spec, and much less than Status on a large cluster.
-func (c *Client) States(ctx context.Context) ([]string, error) {
+func (c *Client) States(ctx context.Context) (States, error) {
 	var s wire.States
 	err := c.call(ctx, wire.Header{Op: wire.OpStates}, &s)
 	return s.States, err
+}
+
+// States are the node states in node order. They are what a node spec
+// (pkg/nodespec) is resolved against: `allup`, `allnotdown`, …
+type States []string
+
+// StatesOf returns the states of a full status.
+func StatesOf(st wire.Status) States {
+	s := make(States, len(st.Nodes))
+	for i, n := range st.Nodes {
+		s[i] = n.State
+	}
+	return s
+}
+
+// Count is the number of compute nodes.
+func (s States) Count() int { return len(s) }
+
+// KnownStates lets nodespec reject a misspelt state (`allupp`).
+func (s States) KnownStates() []string { return nodes.StateNames() }
+
+// State is node n's state, "" for a node that does not exist.
+func (s States) State(n int) string {
+	if n < 0 || n >= len(s) {
+		return ""
+	}
+	return s[n]
 }
 
 // Watch returns the node table now and then every change, until ctx ends.
