@@ -5,74 +5,172 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
+	"time"
 )
 
 // batchMax bounds how many bytes of TLS records collect before they are
-// written out even in the middle of a frame.
+// written out even in the middle of a frame, and how many may wait for
+// the writer before the next frame's writer waits too.
 const batchMax = 1 << 20
 
-// batchBufs recycles batch buffers: a session holds one only while it
-// writes a frame, so a thousand idle sessions hold none.
+// batchBufs recycles batch buffers: a session holds one only while it has
+// bytes waiting, so a thousand idle sessions hold none.
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
-// batchConn is the TCP connection under TLS. crypto/tls makes a frame of
-// up to a stream window (4 MiB) into 16 KiB records and writes each with
-// its own system call, and each wakes the reader; while a frame is being
-// written (between begin and end) the records collect here and reach the
-// kernel in writes of up to batchMax. Outside a frame — the handshake,
-// alerts, anything TLS writes on its own — writes go straight through.
-// Only the framing of bytes into system calls changes: the record stream
-// is exactly what TLS produced.
+// closeFlush bounds how long Close waits for the last bytes to reach a
+// peer that stopped reading.
+const closeFlush = time.Second
+
+// batchConn is the TCP connection under TLS. Nothing TLS writes goes to
+// the kernel in the caller's own system call: the records collect here
+// and a writer goroutine (one per connection, started by the first
+// Write) hands them to the kernel in as few writes as it can:
+//
+//   - within a frame (between begin and end) crypto/tls makes a frame of
+//     up to a stream window (4 MiB) into 16 KiB records; they wait for the
+//     frame's end, or until batchMax have collected;
+//   - between frames, whatever collected while the previous write was in
+//     the kernel goes out together. A job's exec touches a node's session
+//     with a dozen small frames (stream opens, acks, its header, its
+//     status, closes), most issued back to back by different streams;
+//     batched, they cost the two ends one write and one wake-up each
+//     instead of a dozen. On an idle connection a frame goes out at
+//     once: the writer is waiting for it.
+//
+// Write returns once the bytes are queued; a write error is returned by
+// every Write after it (the session then ends, as it would have). Queued
+// bytes never exceed 2×batchMax: the caller waits while the writer is
+// busy with a full batch (back-pressure). Only the framing of bytes into
+// system calls changes: the record stream is exactly what TLS produced.
 type batchConn struct {
 	net.Conn
-	mu  sync.Mutex
-	on  bool
-	buf *[]byte
+	mu      sync.Mutex
+	cond    sync.Cond // the writer took a batch, finished one, or failed
+	pending *[]byte   // queued bytes, nil when none
+	inFrame bool      // a frame is being written: hold its records
+	writing bool      // the writer is in a system call
+	running bool      // the writer goroutine exists
+	closed  bool
+	err     error // the first write error
+}
+
+func newBatchConn(c net.Conn) *batchConn {
+	b := &batchConn{Conn: c}
+	b.cond.L = &b.mu
+	return b
 }
 
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.on {
-		return b.Conn.Write(p)
+	for b.err == nil && b.pending != nil && len(*b.pending) >= batchMax && b.writing {
+		b.cond.Wait()
 	}
-	*b.buf = append(*b.buf, p...)
-	if len(*b.buf) >= batchMax {
-		if err := b.flush(); err != nil {
-			return 0, err
-		}
+	if b.err != nil {
+		return 0, b.err
 	}
+	if b.closed {
+		return 0, net.ErrClosed
+	}
+	if b.pending == nil {
+		b.pending = batchBufs.Get().(*[]byte)
+	}
+	*b.pending = append(*b.pending, p...)
+	if !b.running {
+		b.running = true
+		go b.writer()
+	}
+	b.cond.Broadcast()
 	return len(p), nil
 }
 
+// ready reports whether the writer should take the queued bytes; b.mu is
+// held.
+func (b *batchConn) ready() bool {
+	if b.pending == nil || len(*b.pending) == 0 {
+		return false
+	}
+	return !b.inFrame || b.closed || len(*b.pending) >= batchMax
+}
+
+// writer hands queued bytes to the kernel until the connection closes.
+func (b *batchConn) writer() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for {
+		for b.err == nil && (b.writing || !b.ready()) && !(b.closed && !b.writingLeft()) {
+			b.cond.Wait()
+		}
+		if b.err != nil || !b.ready() { // failed, or closed with nothing left
+			b.running = false
+			b.cond.Broadcast()
+			return
+		}
+		b.flushLocked()
+	}
+}
+
+// writingLeft reports whether queued bytes remain; b.mu is held.
+func (b *batchConn) writingLeft() bool { return b.pending != nil && len(*b.pending) > 0 }
+
 func (b *batchConn) begin() {
 	b.mu.Lock()
-	b.on = true
-	b.buf = batchBufs.Get().(*[]byte)
+	b.inFrame = true
 	b.mu.Unlock()
 }
 
-// end writes what collected and stops batching.
-func (b *batchConn) end() error {
+// end ends a frame. A frame with a body (a message: an exec header, a
+// status, output) goes out now, with whatever queued before it, unless a
+// write is already in the kernel; a frame without one (a window update,
+// a stream's open, ack or close) waits for the writer, so the control
+// frames of a burst share a write with each other or with the next
+// message.
+func (b *batchConn) end(now bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	err := b.flush()
-	b.on = false
-	if cap(*b.buf) <= 2*batchMax {
-		batchBufs.Put(b.buf)
+	b.inFrame = false
+	if !now || b.writing || !b.ready() || b.err != nil {
+		b.cond.Broadcast()
+		return b.err
 	}
-	b.buf = nil
-	return err
+	b.flushLocked()
+	return b.err
 }
 
-// flush writes the collected records; b.mu is held.
-func (b *batchConn) flush() error {
-	if len(*b.buf) == 0 {
-		return nil
+// flushLocked writes the queued bytes in the caller; b.mu is held and
+// released during the write.
+func (b *batchConn) flushLocked() {
+	buf := b.pending
+	b.pending = nil
+	b.writing = true
+	b.mu.Unlock()
+	_, err := b.Conn.Write(*buf)
+	b.mu.Lock()
+	b.writing = false
+	if cap(*buf) <= 2*batchMax {
+		*buf = (*buf)[:0]
+		batchBufs.Put(buf)
 	}
-	_, err := b.Conn.Write(*b.buf)
-	*b.buf = (*b.buf)[:0]
-	return err
+	if err != nil && b.err == nil {
+		b.err = err
+		b.pending = nil
+	}
+	b.cond.Broadcast()
+}
+
+// Close writes what is queued (for at most closeFlush) and closes the
+// connection.
+func (b *batchConn) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.cond.Broadcast()
+	t := time.AfterFunc(closeFlush, func() { b.Conn.SetWriteDeadline(time.Now()) })
+	for b.running && b.err == nil {
+		b.cond.Wait()
+	}
+	b.mu.Unlock()
+	t.Stop()
+	return b.Conn.Close()
 }
 
 // yamux frames (see its spec.md): a 12-byte header — version 0, type,
@@ -100,29 +198,34 @@ type batchedTLS struct {
 }
 
 func (t *batchedTLS) Write(p []byte) (int, error) {
-	if !t.open {
+	body := t.open
+	if !body {
 		t.raw.begin()
 	}
 	n, err := t.Conn.Write(p)
 	if t.open = err == nil && bodyFollows(p); t.open {
 		return n, nil
 	}
-	if ferr := t.raw.end(); err == nil && ferr != nil {
+	if ferr := t.raw.end(body); err == nil && ferr != nil {
 		return 0, ferr
 	}
 	return n, err
 }
 
 // Coalesce wraps a plain (unencrypted) connection that carries a yamux
-// session, such as a client's unix socket to the master: a data frame's
-// header waits for its body and both go out in one writev instead of two
-// writes, which halves the system calls of small messages and spares the
-// reader a wake-up between the two. Only yamux's writer goroutine may
-// call Write.
-func Coalesce(c net.Conn) net.Conn { return &coalesced{Conn: c} }
+// session, such as a client's unix socket to the master. A data frame's
+// header waits for its body and both go out in one writev, together with
+// the control frames (stream opens, acks, closes, window updates) queued
+// before them; control frames with no message behind them go out from a
+// writer goroutine, together when several queued while it was busy. A
+// `bpsh -a` opens three streams per node back to back: batched, the
+// master reads them in a few reads instead of hundreds. A body is never
+// copied: its writev happens before Write returns. Only yamux's writer
+// goroutine may call Write.
+func Coalesce(c net.Conn) net.Conn { return &coalesced{batchConn: newBatchConn(c)} }
 
 type coalesced struct {
-	net.Conn
+	*batchConn
 	hdr  [muxHeaderSize]byte
 	held bool
 }
@@ -134,10 +237,44 @@ func (c *coalesced) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if !c.held {
-		return c.Conn.Write(p)
+		return c.batchConn.Write(p)
 	}
 	c.held = false
-	bufs := net.Buffers{c.hdr[:], p}
-	n, err := bufs.WriteTo(c.Conn)
-	return max(int(n)-muxHeaderSize, 0), err
+	return c.writeNow(c.hdr[:], p)
+}
+
+// writeNow writes the queued bytes, hdr and body in one writev before it
+// returns, and reports how much of body was written.
+func (b *batchConn) writeNow(hdr, body []byte) (int, error) {
+	b.mu.Lock()
+	for b.writing && b.err == nil {
+		b.cond.Wait()
+	}
+	if b.err != nil {
+		defer b.mu.Unlock()
+		return 0, b.err
+	}
+	buf := b.pending
+	b.pending = nil
+	b.writing = true
+	b.mu.Unlock()
+	bufs := net.Buffers{hdr, body}
+	before := 0
+	if buf != nil {
+		before = len(*buf)
+		bufs = net.Buffers{*buf, hdr, body}
+	}
+	n, err := bufs.WriteTo(b.Conn)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.writing = false
+	if buf != nil && cap(*buf) <= 2*batchMax {
+		*buf = (*buf)[:0]
+		batchBufs.Put(buf)
+	}
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	b.cond.Broadcast()
+	return max(int(n)-before-len(hdr), 0), err
 }

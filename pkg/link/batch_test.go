@@ -196,12 +196,24 @@ func TestCoalesce(t *testing.T) {
 // recConn records the writes that reach it.
 type recConn struct {
 	net.Conn
+	mu     sync.Mutex
 	writes [][]byte
 }
 
 func (r *recConn) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.writes = append(r.writes, bytes.Clone(p))
 	return len(p), nil
+}
+
+func (r *recConn) Close() error { return nil }
+
+// got is everything written so far, in order.
+func (r *recConn) got() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return string(bytes.Join(r.writes, nil))
 }
 
 func TestCoalesceHoldsHeaders(t *testing.T) {
@@ -210,28 +222,72 @@ func TestCoalesceHoldsHeaders(t *testing.T) {
 	}
 	rec := &recConn{}
 	c := Coalesce(rec)
+	var sent []byte
 	steps := []struct {
-		write []byte
-		want  int // writes reached rec so far
+		write   []byte
+		written bool // everything so far must have reached rec when Write returns
 	}{
-		{hdr(0, 5), 0},           // a data header waits for its body
-		{[]byte("hello"), 2},     // then both go (two Writes here: recConn has no writev)
-		{hdr(1, 0), 3},           // a window update has no body: at once
-		{hdr(0, 0), 4},           // an empty data frame (a FIN) too
-		{hdr(0, 3), 4},           // held again
-		{[]byte("abc"), 6},       //
-		{[]byte("raw bytes"), 7}, // not a header: straight through
+		{hdr(0, 5), false},           // a data header waits for its body
+		{[]byte("hello"), true},      // then both go, before Write returns
+		{hdr(1, 0), false},           // a window update has no body: queued for the writer
+		{hdr(0, 0), false},           // an empty data frame (a FIN) too
+		{hdr(0, 3), false},           // held again
+		{[]byte("abc"), true},        // the queued control frames go with it
+		{[]byte("raw bytes"), false}, // not a header: queued
 	}
 	for i, s := range steps {
 		n, err := c.Write(s.write)
 		if err != nil || n != len(s.write) {
 			t.Fatalf("step %d: wrote %d, %v", i, n, err)
 		}
-		if len(rec.writes) != s.want {
-			t.Fatalf("step %d: %d writes reached the connection, want %d", i, len(rec.writes), s.want)
+		sent = append(sent, s.write...)
+		if s.written && rec.got() != string(sent) {
+			t.Fatalf("step %d: %q reached the connection, want %q", i, rec.got(), sent)
 		}
 	}
-	if got := string(bytes.Join(rec.writes, nil)); got != string(bytes.Join([][]byte{hdr(0, 5), []byte("hello"), hdr(1, 0), hdr(0, 0), hdr(0, 3), []byte("abc"), []byte("raw bytes")}, nil)) {
-		t.Errorf("bytes reordered or changed: %q", got)
+	c.Close() // writes what is queued
+	if rec.got() != string(sent) {
+		t.Errorf("bytes reordered, changed or lost: %q", rec.got())
 	}
+}
+
+// TestBatchQueuedControlFrames: control frames written back to back while
+// the writer is busy reach the connection in fewer writes than frames,
+// and a message (a data frame) takes the queue with it.
+func TestBatchQueuedControlFrames(t *testing.T) {
+	gate := make(chan struct{})
+	rec := &slowConn{recConn: &recConn{}, gate: gate}
+	c := Coalesce(rec)
+	ctl := []byte{0, 1, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0}
+	c.Write(ctl) // the writer takes it and blocks in the connection
+	for range 10 {
+		c.Write(ctl) // queue behind it
+	}
+	close(gate)
+	if _, err := c.Write([]byte{0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	n := len(rec.writes)
+	rec.mu.Unlock()
+	if n > 3 {
+		t.Errorf("11 control frames and a message took %d writes, want at most 3", n)
+	}
+	if want := 11*len(ctl) + 14; len(rec.got()) != want {
+		t.Errorf("%d bytes written, want %d", len(rec.got()), want)
+	}
+}
+
+// slowConn blocks every write until gate closes.
+type slowConn struct {
+	*recConn
+	gate chan struct{}
+}
+
+func (s *slowConn) Write(p []byte) (int, error) {
+	<-s.gate
+	return s.recConn.Write(p)
 }

@@ -293,7 +293,7 @@ func Accept(ctx context.Context, c net.Conn, k Keys, log *slog.Logger) (*yamux.S
 	if err != nil {
 		return nil, err
 	}
-	raw := &batchConn{Conn: c}
+	raw := newBatchConn(c)
 	tc := tls.Server(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("tls handshake from %s: %w", c.RemoteAddr(), err)
@@ -324,7 +324,7 @@ func dialConn(ctx context.Context, c net.Conn, k Keys) (*yamux.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw := &batchConn{Conn: c}
+	raw := newBatchConn(c)
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("tls handshake: %w", err)

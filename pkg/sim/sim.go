@@ -205,7 +205,7 @@ func (c *Cluster) startNode(ctx context.Context, n int) error {
 		"-src", NodeAddr(n).String(), "-keys", filepath.Join(c.Dir, "keys"), "-root", root)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Small Go runtimes: a thousand of these share two cores.
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GOGC=50")
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GOGC=100")
 	// No Pdeathsig: it fires when the forking *thread* exits (bpslave -sim
 	// watches its parent instead).
 	if err := cmd.Start(); err != nil {

@@ -80,7 +80,7 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 		return
 	}
 	log = log.With("pid", r.pid)
-	log.Info("started", "path", ex.Path, "uid", ex.Cred.UID)
+	log.Debug("started", "path", ex.Path, "uid", ex.Cred.UID) // a line per process is noise at Info
 	if err := wire.Write(st, wire.Started{PID: r.pid}); err != nil {
 		r.hangup()
 	}
@@ -94,7 +94,7 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	case res.Signal != 0:
 		log.Info("killed", "signal", res.Signal)
 	default:
-		log.Info("exited", "status", res.Status)
+		log.Debug("exited", "status", res.Status)
 	}
 	if err := wire.Write(st, res); err != nil {
 		log.Warn("result not delivered", "err", err)
@@ -505,7 +505,7 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 		}()
 	}
 
-	state, werr := r.proc.Wait()
+	ws, werr := reap(r.proc)
 	outs.Wait()
 
 	r.mu.Lock()
@@ -529,7 +529,6 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 	if werr != nil {
 		return wire.Result{Err: fmt.Sprintf("wait: %v", werr)}
 	}
-	ws := state.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
 		return wire.Result{Signal: int(ws.Signal())}
 	}
