@@ -113,3 +113,46 @@ func TestPlace(t *testing.T) {
 		t.Errorf("lib64: got %v, %v; want a directory (files are placed first)", fi.Mode(), err)
 	}
 }
+
+// TestPlaceNoticesChanges: a placed file or link that was replaced,
+// chmodded or rewritten since is put back on the next run, though the
+// placer remembers what it left there.
+func TestPlaceNoticesChanges(t *testing.T) {
+	c, err := NewDirCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	const content = "program"
+	h := hashOf([]byte(content))
+	if err := c.Add(h, int64(len(content)), strings.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+	pl := &placer{root: root, cache: c, copies: map[string]copied{}}
+	files := []fileRef{{Path: "/bin/prog", Hash: h, Mode: 0o755}, {Path: "/bin/alias", Target: "prog"}}
+	prog, alias := filepath.Join(root, "bin/prog"), filepath.Join(root, "bin/alias")
+	check := func(what string) {
+		t.Helper()
+		if err := pl.place(files); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		b, err := os.ReadFile(prog)
+		fi, _ := os.Lstat(prog)
+		if err != nil || string(b) != content || fi.Mode() != 0o755 {
+			t.Errorf("%s: bin/prog is %q %v %v, want %q -rwxr-xr-x", what, b, fi.Mode(), err, content)
+		}
+		if tgt, err := os.Readlink(alias); err != nil || tgt != "prog" {
+			t.Errorf("%s: bin/alias -> %q, %v; want -> prog", what, tgt, err)
+		}
+	}
+	check("first run")
+	check("second run")
+	os.Remove(prog)
+	os.WriteFile(prog, []byte("PROGRAM"), 0o755) // same size, another file
+	check("replaced")
+	os.Chmod(prog, 0o700)
+	check("chmodded")
+	os.Remove(alias)
+	os.Symlink("elsewhere", alias)
+	check("link replaced")
+}

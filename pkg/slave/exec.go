@@ -301,7 +301,7 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, streams
 	var child [3]*os.File // the process's fds 0, 1, 2; closed here after the fork
 	defer func() {
 		for _, f := range child {
-			if f != nil {
+			if f != nil && !isDevNull(f) {
 				f.Close()
 			}
 		}
@@ -323,9 +323,9 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, streams
 	case redir.in != nil:
 		child[0], redir.in = redir.in, nil
 	case ex.NoIO || ex.NoStdin:
-		child[0], err = os.Open(os.DevNull)
+		child[0], err = devNull()
 	default:
-		child[0], r.stdin, err = os.Pipe()
+		r.stdin, child[0], err = pipe(true)
 	}
 	if err != nil {
 		return fail(err)
@@ -336,9 +336,9 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, streams
 		case *f != nil:
 			child[i+1], *f = *f, nil
 		case ex.NoIO:
-			child[i+1], err = os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			child[i+1], err = devNull()
 		default:
-			r.outs[i], child[i+1], err = os.Pipe()
+			r.outs[i], child[i+1], err = pipe(false)
 		}
 		if err != nil {
 			return fail(err)
@@ -476,7 +476,7 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 				io.Copy(io.Discard, c)
 				return
 			}
-			io.Copy(r.stdin, c)
+			relay(r.stdin, c)
 			r.stdin.Close()
 		}()
 	}
@@ -497,7 +497,7 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 		outs.Add(1)
 		go func() {
 			defer outs.Done()
-			if _, err := io.Copy(c, p); err != nil {
+			if err := relay(c, p); err != nil {
 				io.Copy(io.Discard, p)
 			}
 			p.Close()
