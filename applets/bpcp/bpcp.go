@@ -21,6 +21,19 @@
 //   - otherwise one source, which becomes dst (a directory with -r).
 //   - several sources need dst to be a directory.
 //
+// When every source is local and the destination is a node, the master
+// packs the sources itself (Client.PutFiles): they are checked here first,
+// as always, then sent as absolute paths, and bpmaster reads them with
+// the caller's filesystem identity (pkg/creds), so the kernel's
+// permission checks decide as they would for bpcp itself. The bytes then
+// go file → bpmaster → node instead of through bpcp and the master's
+// socket first: one process hop and its copies fewer, most of the cost
+// of a large copy on the head node. A failure found only by the master
+// (a file vanishing meanwhile) names the file by its absolute path. A
+// master that cannot act as the caller (not root), a caller in another
+// mount namespace, and paths that could name another file in another
+// process (a ".." element, /proc, /dev) take the path above.
+//
 // -r copies directories recursively (symbolic links inside are copied as
 // links); -p preserves mode and mtime, and uid/gid when the writing side
 // runs as root (on a node: when the caller is root). Without -p a file
@@ -170,6 +183,15 @@ func copyFiles(ctx context.Context, srcs []operand, dst operand, opts xfer.Optio
 			plans[i] = p
 		}
 	}
+	if !dst.local() && allLocal(srcs) {
+		if abs, ok := masterSources(srcs); ok {
+			err := cl.PutFiles(ctx, wire.File{Node: dst.node, Path: dst.path, Recursive: opts.Recursive, Preserve: opts.Preserve, Sources: abs})
+			if !errors.Is(err, bproc.ErrSourcesRefused) {
+				return err
+			}
+			// This master cannot read them as us: send them ourselves.
+		}
+	}
 
 	pr, pw := io.Pipe()
 	stopCancel := context.AfterFunc(ctx, func() {
@@ -240,6 +262,39 @@ func (o operand) String() string {
 		return o.path
 	}
 	return fmt.Sprintf("%d:%s", o.node, o.path)
+}
+
+// masterSources returns the local sources as the absolute paths the
+// master reads them by (Client.PutFiles), or false when a path might name
+// another file there: one with a ".." element (filepath.Abs drops "x/.."
+// as text, the kernel follows a symbolic link x first), or one that leads
+// into /proc or /dev, whose files (/proc/self/…, /dev/stdin) depend on
+// the process reading them. The archive name, the last element of the
+// absolute path (xfer), is the same either way.
+func masterSources(srcs []operand) ([]string, bool) {
+	abs := make([]string, len(srcs))
+	for i, s := range srcs {
+		if slices.Contains(strings.Split(filepath.ToSlash(s.path), "/"), "..") {
+			return nil, false
+		}
+		a, err := filepath.Abs(s.path)
+		if err != nil {
+			return nil, false
+		}
+		real, err := filepath.EvalSymlinks(a)
+		if err != nil {
+			return nil, false
+		}
+		for _, p := range []string{a, real} {
+			for _, dir := range []string{"/proc", "/dev"} {
+				if p == dir || strings.HasPrefix(p, dir+"/") {
+					return nil, false
+				}
+			}
+		}
+		abs[i] = a
+	}
+	return abs, true
 }
 
 func allLocal(ops []operand) bool {

@@ -160,3 +160,49 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestMasterSources: which local sources the master may read by absolute
+// path, and that the archive name (the last element) stays the same.
+func TestMasterSources(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "a.txt"), "alpha")
+	write(t, filepath.Join(dir, "tree/x"), "x")
+	os.Symlink("/proc/self/status", filepath.Join(dir, "self"))
+	t.Chdir(dir)
+	for _, tc := range []struct {
+		path string
+		want string // "" = not by the master
+	}{
+		{"a.txt", filepath.Join(dir, "a.txt")},
+		{"./a.txt", filepath.Join(dir, "a.txt")},
+		{"tree/", filepath.Join(dir, "tree")},
+		{"tree/.", filepath.Join(dir, "tree")},
+		{".", dir},
+		{filepath.Join(dir, "tree", "x"), filepath.Join(dir, "tree", "x")},
+		{"tree/../a.txt", ""},
+		{"..", ""},
+		{"/proc/self/status", ""},
+		{"/dev/stdin", ""},
+		{"self", ""}, // a link into /proc
+		{"missing", ""},
+	} {
+		got, ok := masterSources([]operand{{node: -1, path: tc.path}})
+		if tc.want == "" {
+			if ok {
+				t.Errorf("masterSources(%q): got %q, want the streamed path", tc.path, got)
+			}
+			continue
+		}
+		if !ok || len(got) != 1 || got[0] != tc.want {
+			t.Errorf("masterSources(%q): got %q %v, want %q", tc.path, got, ok, tc.want)
+			continue
+		}
+		abs, _ := filepath.Abs(tc.path)
+		if filepath.Base(got[0]) != filepath.Base(abs) {
+			t.Errorf("masterSources(%q): archive name %q, want %q", tc.path, filepath.Base(got[0]), filepath.Base(abs))
+		}
+	}
+	if _, ok := masterSources([]operand{{node: -1, path: "a.txt"}, {node: -1, path: "tree/../x"}}); ok {
+		t.Error("one source with ..: the others alone must not go by the master")
+	}
+}

@@ -163,7 +163,18 @@ type File struct {
 	Recursive bool   `json:"recursive,omitempty"`
 	Preserve  bool   `json:"preserve,omitempty"`
 	Cred      Cred   `json:"cred"`
+	// Sources (client → master OpPut only): absolute, clean paths on the
+	// master that the master packs itself, reading them as the caller; no
+	// tar stream follows from the client. Never sent to a node.
+	Sources []string `json:"sources,omitempty"`
 }
+
+// SourcesRefused is the Result.Err of an OpPut with Sources that the
+// master will not read for this caller: it cannot take the caller's
+// filesystem identity (a master not running as root, serving another
+// user), or the caller sees another filesystem (another mount namespace
+// or root directory). The client then sends the tar stream itself.
+const SourcesRefused = "master cannot read the sources as the caller"
 
 // Control changes nodes (bpctl). Actions run in order.
 type Control struct {

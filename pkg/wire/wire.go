@@ -62,6 +62,15 @@
 //	          connection only.
 //	OpKill    Header{Kill} → Result         (signal a remote process by pid)
 //	OpPut/OpGet with File.Node, as for nodes.
+//	OpPut     Header{File with Sources}: the master packs the sources
+//	          itself, reading them as the caller (so the kernel checks
+//	          the caller's permissions), and sends the node an ordinary
+//	          OpPut; no tar stream follows from the client, which keeps
+//	          its side open until the one Result (the master's own error,
+//	          naming the file, or the node's Result). The client closing
+//	          its side first cancels: the master cuts the node's stream
+//	          short and the node lands nothing. Result{Err: SourcesRefused}
+//	          asks the client to send the stream itself.
 //	OpControl Header{Control with Nodes} → Result
 //	OpLib     Header{Lib} → LibList         (bplib)
 //
@@ -79,6 +88,12 @@ import (
 
 // Version of this protocol. 2: stdio streams are opened with the exec
 // stream on both hops (clients choose the exec ID; no ack frame).
+//
+// File.Sources did not bump it: Version is checked between master and
+// node, whose OpPut is unchanged, and clients and master are one binary.
+// (A client of this version talking to an older master that is still
+// running would wait: that master relays the client's open, empty stream
+// to the node. Interrupting the copy ends it, and nothing lands.)
 const Version = 2
 
 // MaxFrame is the largest frame accepted. Big enough for an exec request

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -125,12 +126,34 @@ func (p *Plan) walk(dir, name string, fi fs.FileInfo) error {
 }
 
 func readable(path string) error {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
-		return named(path, err)
+		return err
 	}
 	f.Close()
 	return nil
+}
+
+// openRegular opens path, which was a regular file when it was looked at,
+// for reading, and checks it still is. O_NONBLOCK (no effect on a regular
+// file's reads) keeps a file swapped for a fifo meanwhile from blocking
+// the open: bpmaster opens users' files, and a fifo must not pin its
+// thread.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, named(path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, named(path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	return f, nil
 }
 
 // Write writes the planned entries to w as a complete tar stream. On error
@@ -176,9 +199,9 @@ func (e entry) write(tw *tar.Writer) error {
 	if !e.fi.Mode().IsRegular() {
 		return nil
 	}
-	f, err := os.Open(e.path)
+	f, err := openRegular(e.path)
 	if err != nil {
-		return named(e.path, err)
+		return err
 	}
 	defer f.Close()
 	n, err := copyBulk(tw, io.LimitReader(f, e.fi.Size()))

@@ -1,6 +1,7 @@
 // Package xfer moves files as tar streams, whole or not at all: the bpcp
-// transfer format, used by the bpcp client on the master and by bpslave on
-// the nodes (each under the caller's own credentials).
+// transfer format, used by the bpcp client and bpmaster on the master
+// (bpmaster packs local sources for a copy to a node) and by bpslave on
+// the nodes, each under the caller's own credentials.
 //
 // # The stream
 //
@@ -25,7 +26,9 @@
 // (a typo, a missing -r, an unreadable file) are reported before the
 // receiver sees anything; Plan.Write then streams. A failure while
 // streaming (a file vanishing) ends the stream without the end-of-archive
-// marker, which every reader here treats as a failed transfer.
+// marker, which every reader here treats as a failed transfer. A file
+// that became something else meanwhile (a fifo) is such a failure, never
+// waited on: bpmaster packs files for users.
 //
 // # Landing
 //

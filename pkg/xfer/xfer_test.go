@@ -314,6 +314,29 @@ func TestPackFailure(t *testing.T) {
 	sameTree(t, readTree(t, out), tree{})
 }
 
+// TestSwappedForFifo: a file replaced by a fifo after Scan fails the
+// Write at once instead of blocking in open (bpmaster opens users' files).
+func TestSwappedForFifo(t *testing.T) {
+	src := t.TempDir()
+	mkTree(t, src, tree{"a": "a"})
+	a := filepath.Join(src, "a")
+	p, err := Scan([]string{a}, Options{})
+	must(t, err)
+	must(t, os.Remove(a))
+	must(t, syscall.Mkfifo(a, 0o644))
+	done := make(chan error, 1)
+	go func() { done <- p.Write(io.Discard) }()
+	select {
+	case err := <-done:
+		if want := a + ": not a regular file"; err == nil || err.Error() != want {
+			t.Errorf("Write: got %v, want %q", err, want)
+		}
+	case <-time.After(5 * time.Second):
+		os.WriteFile(a, nil, 0) // a writer: lets the blocked open return
+		t.Fatal("Write blocked opening a fifo")
+	}
+}
+
 func TestScanErrors(t *testing.T) {
 	base := t.TempDir()
 	mkTree(t, base, tree{"d/": "", "d/x": "x", "e/": "", "e/x": "y"})

@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/sim"
+	"github.com/beo-cluster/beo/pkg/wire"
+	"golang.org/x/sys/unix"
 )
 
 // TestBpcp: -p, -r, several sources, node→node, failures naming the file
@@ -177,5 +183,342 @@ func TestBpcpAtomic(t *testing.T) {
 	waitFor(t, "no temporary left on the node", 10*time.Second, func() bool { return temps() == 0 })
 	if b, _ := os.ReadFile(target); string(b) != "old" {
 		t.Errorf("after an interrupted copy: got %d bytes, want the old file", len(b))
+	}
+}
+
+// bpcpIO runs bpcp (with attr, which may be nil) and returns its result
+// and the bytes it read and wrote through system calls (rchar, wchar of
+// /proc/PID/io, read while it is a zombie): a file that passed through
+// bpcp counts in both.
+func bpcpIO(t *testing.T, c *sim.Cluster, attr *syscall.SysProcAttr, args ...string) (result, int64, int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bpcp", args...)
+	cmd.SysProcAttr = attr
+	cmd.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+		t.Fatalf("waitid: %v", err)
+	}
+	stats, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", cmd.Process.Pid))
+	if err != nil {
+		t.Fatalf("bpcp's io counters: %v", err)
+	}
+	var rchar, wchar int64 = -1, -1
+	for _, l := range strings.Split(string(stats), "\n") {
+		k, v, _ := strings.Cut(l, ": ")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "rchar":
+			rchar = n
+		case "wchar":
+			wchar = n
+		}
+	}
+	if rchar < 0 || wchar < 0 {
+		t.Fatalf("bpcp's io counters: no rchar/wchar in %q", stats)
+	}
+	r := result{}
+	if ee, ok := cmd.Wait().(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	}
+	r.out, r.err = o.String(), e.String()
+	return r, rchar, wchar
+}
+
+// TestBpcpMasterReads: local files copied to a node are packed by the
+// master, which reads them itself: bpcp neither reads nor sends their
+// bytes, and the copy is exact (-p: mode and mtime; -r: a tree with a
+// symbolic link). A source with ".." takes the streamed path, which the
+// counters must see, or they prove nothing.
+func TestBpcpMasterReads(t *testing.T) {
+	c := start(t, 1)
+	node := func(p string) string { return filepath.Join(c.Dir, "nodes", "0", p) }
+	src := t.TempDir()
+	big := filepath.Join(src, "big")
+	data := make([]byte, 24<<20+5)
+	rand.Read(data)
+	if err := os.WriteFile(big, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(big, 0o640)
+	old := time.Date(2003, 4, 5, 6, 7, 8, 0, time.UTC)
+	os.Chtimes(big, old, old)
+	tree := filepath.Join(src, "tree")
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+	}{{"tree/x", 0o600}, {"tree/sub/y", 0o755}} {
+		p := filepath.Join(src, f.path)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(f.path), f.mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, f.mode)
+	}
+	os.Symlink("x", filepath.Join(tree, "link"))
+	os.Chmod(filepath.Join(tree, "sub"), 0o750)
+	const most = 1 << 20 // the header and answer are a few hundred bytes
+
+	r, rd, wr := bpcpIO(t, c, nil, "-p", big, "0:/big")
+	if r.code != 0 {
+		t.Fatalf("bpcp -p: %+v", r)
+	}
+	if rd > most || wr > most {
+		t.Errorf("bpcp -p of %d bytes: bpcp read %d and wrote %d bytes, want under %d: the file went through it", len(data), rd, wr, most)
+	}
+	if b, err := os.ReadFile(node("big")); !bytes.Equal(b, data) {
+		t.Errorf("bpcp -p: the node has %d bytes (%v), not the file's %d", len(b), err, len(data))
+	}
+	if fi, err := os.Stat(node("big")); err != nil || fi.Mode() != 0o640 || !fi.ModTime().Equal(old) {
+		t.Errorf("bpcp -p: got %v, want mode 0640 and mtime %v", fi, old)
+	}
+
+	r, rd, wr = bpcpIO(t, c, nil, "-r", "-p", tree, "0:/")
+	if r.code != 0 {
+		t.Fatalf("bpcp -r -p: %+v", r)
+	}
+	if rd > most || wr > most {
+		t.Errorf("bpcp -r -p: bpcp read %d and wrote %d bytes, want under %d", rd, wr, most)
+	}
+	for p, mode := range map[string]os.FileMode{"tree/x": 0o600, "tree/sub/y": 0o755, "tree/sub": 0o750 | os.ModeDir} {
+		fi, err := os.Stat(node(p))
+		if err != nil || fi.Mode() != mode {
+			t.Errorf("bpcp -r -p: %s: got %v, %v, want mode %v", p, fi, err, mode)
+			continue
+		}
+		if !fi.IsDir() {
+			if b, _ := os.ReadFile(node(p)); string(b) != p {
+				t.Errorf("bpcp -r -p: %s holds %q", p, b)
+			}
+		}
+	}
+	if l, err := os.Readlink(node("tree/link")); l != "x" {
+		t.Errorf("bpcp -r -p: tree/link: got %q, %v, want a link to x", l, err)
+	}
+
+	r, _, wr = bpcpIO(t, c, nil, src+"/tree/../big", "0:/streamed")
+	if r.code != 0 {
+		t.Fatalf("bpcp dir/../big: %+v", r)
+	}
+	if wr < int64(len(data)) {
+		t.Errorf("bpcp dir/../big streams the file itself, yet wrote only %d bytes: the counters miss it", wr)
+	}
+	if b, _ := os.ReadFile(node("streamed")); !bytes.Equal(b, data) {
+		t.Errorf("bpcp dir/../big: the node has %d bytes, want %d", len(b), len(data))
+	}
+
+	// A caller in another mount namespace may see other files: the master
+	// refuses to read for it (wire.SourcesRefused) and bpcp streams them.
+	if os.Getuid() != 0 {
+		t.Skip("needs root for a mount namespace")
+	}
+	os.Remove(node("big"))
+	r, _, wr = bpcpIO(t, c, &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}, big, "0:/big")
+	if r.code != 0 {
+		t.Fatalf("bpcp from another mount namespace: %+v", r)
+	}
+	if wr < int64(len(data)) {
+		t.Errorf("bpcp from another mount namespace wrote %d bytes: the master read a file the caller might not see", wr)
+	}
+	if b, _ := os.ReadFile(node("big")); !bytes.Equal(b, data) {
+		t.Errorf("bpcp from another mount namespace: the node has %d bytes, want %d", len(b), len(data))
+	}
+}
+
+// TestBpcpMasterReadsAsCaller: the master reads a user's sources as that
+// user. Asked directly (PutFiles, with no check by the client first), it
+// refuses a root-owned 0600 file with the file's "permission denied" and
+// the node gets nothing; a readable file lands.
+func TestBpcpMasterReadsAsCaller(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to act as another user")
+	}
+	c := start(t, 1)
+	openUp(t, c)
+	drop := filepath.Join(c.Dir, "nodes", "0", "drop")
+	os.Mkdir(drop, 0o777)
+	os.Chmod(drop, 0o777)
+	src := t.TempDir()
+	for d := src; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	open, secret := filepath.Join(src, "open"), filepath.Join(src, "secret")
+	os.WriteFile(open, []byte("open"), 0o644)
+	os.WriteFile(secret, []byte("secret"), 0o600)
+	put := func(srcs ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		h := exec.CommandContext(ctx, beoSelf(t))
+		h.SysProcAttr = &syscall.SysProcAttr{Credential: nobody}
+		h.Env = append(os.Environ(), helperEnv+"=put "+c.Socket+" 0 /drop/ "+strings.Join(srcs, " "))
+		out, err := h.CombinedOutput()
+		if err != nil {
+			t.Fatalf("helper: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if out := put(open); out != "ok" {
+		t.Fatalf("PutFiles of a readable file as nobody: got %q, want ok", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(drop, "open")); string(b) != "open" {
+		t.Errorf("PutFiles as nobody: the node has %q", b)
+	}
+	if out, want := put(open, secret), "err: "+secret+": permission denied"; out != want {
+		t.Errorf("PutFiles of a 0600 root file as nobody: got %q, want %q", out, want)
+	}
+	ents, _ := os.ReadDir(drop)
+	if len(ents) != 1 {
+		t.Errorf("after a refused put the node's directory holds %d entries, want only open", len(ents))
+	}
+	if out := put("relative"); !strings.Contains(out, "relative: not an absolute, clean path") {
+		t.Errorf("PutFiles of a relative path: got %q", out)
+	}
+	// bpcp itself checks first, and says the same.
+	if r := runAs(t, c, nobody, nil, "bpcp", secret, "0:/drop/"); r.code == 0 || !strings.Contains(r.err, secret+": permission denied") {
+		t.Errorf("bpcp of a 0600 root file as nobody: got %+v", r)
+	}
+}
+
+// TestBpcpSourceFailsMidway: a source that vanishes, or that the user may
+// no longer read, after bpcp checked it and while the master streams the
+// copy fails it with the cause, naming the file; the node keeps its old
+// files and no temporary. The 128 MiB (sparse) file before it keeps the
+// master busy while the test breaks the second.
+func TestBpcpSourceFailsMidway(t *testing.T) {
+	c := start(t, 1)
+	openUp(t, c)
+	type breaker struct {
+		name string
+		cred *syscall.Credential
+		act  func(string) error
+		want string
+	}
+	cases := []breaker{{"removed", nil, os.Remove, "no such file or directory"}}
+	if os.Getuid() == 0 {
+		cases = append(cases, breaker{"unreadable", nobody, func(p string) error { return os.Chmod(p, 0o600) }, "permission denied"})
+	} else {
+		t.Log("not root: skipping the unreadable case")
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := t.TempDir()
+			for d := src; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+				os.Chmod(d, 0o755)
+			}
+			tree := filepath.Join(src, "tree")
+			os.Mkdir(tree, 0o755)
+			a, b := filepath.Join(tree, "a"), filepath.Join(tree, "b")
+			if f, err := os.Create(a); err == nil {
+				f.Close()
+			}
+			if err := os.Truncate(a, 128<<20); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(b, []byte("new b"), 0o644)
+			dst := filepath.Join(c.Dir, "nodes", "0", tc.name)
+			os.MkdirAll(filepath.Join(dst, "tree"), 0o777)
+			os.Chmod(dst, 0o777)
+			os.Chmod(filepath.Join(dst, "tree"), 0o777)
+			os.WriteFile(filepath.Join(dst, "tree/a"), []byte("old a"), 0o644)
+			os.WriteFile(filepath.Join(dst, "tree/b"), []byte("old b"), 0o644)
+			temps := func() int {
+				n := 0
+				ents, _ := os.ReadDir(filepath.Join(dst, "tree"))
+				for _, e := range ents {
+					if strings.HasPrefix(e.Name(), ".beo-") {
+						n++
+					}
+				}
+				return n
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cp := exec.CommandContext(ctx, "bpcp", "-r", tree, "0:/"+tc.name)
+			cp.SysProcAttr = &syscall.SysProcAttr{Credential: tc.cred}
+			cp.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+			var e bytes.Buffer
+			cp.Stderr = &e
+			if err := cp.Start(); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(20 * time.Second); temps() == 0; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					cp.Process.Kill()
+					cp.Wait()
+					t.Fatalf("no temporary on the node after 20s; bpcp: %s", e.String())
+				}
+			}
+			if err := tc.act(b); err != nil {
+				t.Fatal(err)
+			}
+			err := cp.Wait()
+			if want := b + ": " + tc.want; err == nil || !strings.Contains(e.String(), want) {
+				t.Errorf("bpcp: got %v, %q; want a failure saying %q", err, e.String(), want)
+			}
+			for f, want := range map[string]string{"a": "old a", "b": "old b"} {
+				if got, _ := os.ReadFile(filepath.Join(dst, "tree", f)); string(got) != want {
+					t.Errorf("after the failed copy the node's tree/%s holds %d bytes, want %q", f, len(got), want)
+				}
+			}
+			waitFor(t, "no temporary left on the node", 10*time.Second, func() bool { return temps() == 0 })
+		})
+	}
+}
+
+// TestPutFilesCancel: cancelling PutFiles' context stops the copy on the
+// master, not just the call: the node drops its temporary and keeps the
+// old file, and the client goes on working.
+func TestPutFilesCancel(t *testing.T) {
+	c := start(t, 1)
+	target := filepath.Join(c.Dir, "nodes", "0", "huge")
+	os.WriteFile(target, []byte("old"), 0o644)
+	huge := filepath.Join(t.TempDir(), "huge")
+	if f, err := os.Create(huge); err == nil {
+		f.Close()
+	}
+	if err := os.Truncate(huge, 4<<30); err != nil { // sparse: 4 GiB to read, none stored here
+		t.Fatal(err)
+	}
+	cl := client(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cl.PutFiles(ctx, wire.File{Node: 0, Path: "/huge", Sources: []string{huge}}) }()
+	temps := func() int {
+		n := 0
+		ents, _ := os.ReadDir(filepath.Dir(target))
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".beo-huge") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "a temporary on the node", 20*time.Second, func() bool { return temps() > 0 })
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a cancelled PutFiles reported success")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("PutFiles did not return 10s after its context was cancelled")
+	}
+	waitFor(t, "no temporary left on the node", 10*time.Second, func() bool { return temps() == 0 })
+	if b, _ := os.ReadFile(target); string(b) != "old" {
+		t.Errorf("after a cancelled copy: got %d bytes, want the old file", len(b))
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if _, err := cl.States(sctx); err != nil {
+		t.Errorf("the client after a cancelled PutFiles: %v", err)
 	}
 }

@@ -27,8 +27,14 @@ const helperEnv = "BEO_CLUSTER_HELPER"
 //	snoop SOCKET NODE PID MAXID: as a user who does not own NODE:PID, try to
 //	attach to the stdout and stderr of every exec id up to MAXID and to
 //	signal the process; print "LEAK ..." for every byte or success.
+//	put SOCKET NODE DST SRC...: Client.PutFiles of the SRCs to NODE:DST,
+//	the master reading them (no check here first, unlike bpcp); print
+//	"ok" or "err: " and the error.
 func helper(role string) int {
 	args := strings.Fields(role)
+	if len(args) >= 5 && args[0] == "put" {
+		return helpPut(args[1], args[2], args[3], args[4:])
+	}
 	if len(args) != 5 || args[0] != "snoop" {
 		fmt.Fprintf(os.Stderr, "helper: bad role %q\n", role)
 		return 2
@@ -90,6 +96,24 @@ func helper(role string) int {
 		}
 	}
 	wg.Wait()
+	return 0
+}
+
+func helpPut(sock, node, dst string, srcs []string) int {
+	n, _ := strconv.Atoi(node)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := bproc.Dial(ctx, sock)
+	if err != nil {
+		fmt.Println("dial:", err)
+		return 1
+	}
+	defer cl.Close()
+	if err := cl.PutFiles(ctx, wire.File{Node: n, Path: dst, Sources: srcs}); err != nil {
+		fmt.Println("err:", err)
+		return 0
+	}
+	fmt.Println("ok")
 	return 0
 }
 
