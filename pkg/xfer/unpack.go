@@ -465,8 +465,25 @@ func atime(h *tar.Header) time.Time {
 
 // commit renames every staged temporary over its target, then finishes
 // the directories, deepest first.
+//
+// A large file a rename replaces is kept open across its rename and closed
+// in the background (holdReplaced), so the copy does not wait while the
+// filesystem frees the old file's blocks.
 func (u *unpacker) commit() error {
+	var held []*os.File
+	defer func() {
+		if len(held) > 0 {
+			go func() {
+				for _, f := range held {
+					f.Close()
+				}
+			}()
+		}
+	}()
 	for i, s := range u.staged {
+		if f := holdReplaced(s.root, s.name); f != nil {
+			held = append(held, f)
+		}
 		if err := s.root.Rename(s.tmp, s.name); err != nil {
 			u.staged = u.staged[i:] // the rest are removed by the rollback
 			return named(s.display, err)
@@ -484,6 +501,33 @@ func (u *unpacker) commit() error {
 	}
 	u.dirs = nil
 	return first
+}
+
+// holdFrom is the size from which a replaced file is held (holdReplaced).
+const holdFrom = 8 << 20
+
+// holdReplaced opens the file a rename is about to replace, when it is a
+// large regular file with no other link, and returns it (nil otherwise,
+// or when the caller may not read it). A filesystem frees a file's blocks
+// when its last link and its last descriptor are gone, in the process
+// that drops the last one: for a rename over a 256 MiB file on ext4 that
+// is the rename itself, ~70 ms here. Holding the old file open moves the
+// freeing to the close, which commit does in the background once the new
+// file is in place. Nothing else changes: the old file is unlinked by the
+// rename as before, and only read-opened.
+func holdReplaced(root *os.Root, name string) *os.File {
+	fi, err := root.Lstat(name)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() < holdFrom {
+		return nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Nlink != 1 {
+		return nil // another name keeps the blocks anyway
+	}
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 func (u *unpacker) finish(d dirMeta) error {

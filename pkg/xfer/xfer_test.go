@@ -574,3 +574,37 @@ func TestDstSymlink(t *testing.T) {
 	must(t, Unpack(bytes.NewReader(archive(t, reg("x", "new"))), filepath.Join(out, "tofile"), Options{}))
 	sameTree(t, readTree(t, out), tree{"real/": "", "real/f": "new", "real/g": "g", "todir@": "real", "tofile@": "real/f"})
 }
+
+// TestReplaceLarge: a large file replaced by a copy is gone once the copy
+// lands (its descriptor, held to free it in the background, is closed),
+// and the new content is in place.
+func TestReplaceLarge(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	mkTree(t, src, tree{"big": "new content"})
+	old := filepath.Join(dst, "big")
+	if err := os.WriteFile(old, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(old, holdFrom+1); err != nil { // sparse, but large
+		t.Fatal(err)
+	}
+	fds := func() int { e, _ := os.ReadDir("/proc/self/fd"); return len(e) }
+	before := fds()
+	var buf bytes.Buffer
+	if err := Pack(&buf, []string{filepath.Join(src, "big")}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Unpack(&buf, dst, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(old); err != nil || string(b) != "new content" {
+		t.Fatalf("big: %q, %v", b, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fds() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d descriptors open after the copy, %d before: the replaced file is still held", fds(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
