@@ -21,27 +21,29 @@ var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return
 // peer that stopped reading.
 const closeFlush = time.Second
 
-// batchConn is the TCP connection under TLS. Nothing TLS writes goes to
-// the kernel in the caller's own system call: the records collect here
-// and a writer goroutine (one per connection, started by the first
-// Write) hands them to the kernel in as few writes as it can:
+// batchConn is the TCP connection under TLS: it decides how the records
+// TLS produces reach the kernel, in as few writes as it can without
+// delaying a message.
 //
-//   - within a frame (between begin and end) crypto/tls makes a frame of
-//     up to a stream window (4 MiB) into 16 KiB records; they wait for the
-//     frame's end, or until batchMax have collected;
-//   - between frames, whatever collected while the previous write was in
-//     the kernel goes out together. A job's exec touches a node's session
-//     with a dozen small frames (stream opens, acks, its header, its
-//     status, closes), most issued back to back by different streams;
-//     batched, they cost the two ends one write and one wake-up each
-//     instead of a dozen. On an idle connection a frame goes out at
-//     once: the writer is waiting for it.
+//   - Within a frame (between begin and end) crypto/tls makes a frame of
+//     up to a stream window (4 MiB) into 16 KiB records; they collect
+//     until the frame ends, or batchMax have collected.
+//   - A frame with a body (a message: an exec header, a status, output)
+//     goes out when it ends, in the caller's own write, together with
+//     whatever queued before it.
+//   - A frame without one (a stream's open, ack or close, a window
+//     update) is queued, and a writer goroutine (one per connection,
+//     started by the first Write) writes what has queued once the caller
+//     is between frames. A job's exec touches a node's session with a
+//     dozen small frames, most of them control frames issued back to back
+//     by different streams; batched, they cost the two ends a few writes
+//     and wake-ups instead of a dozen.
 //
-// Write returns once the bytes are queued; a write error is returned by
-// every Write after it (the session then ends, as it would have). Queued
-// bytes never exceed 2×batchMax: the caller waits while the writer is
-// busy with a full batch (back-pressure). Only the framing of bytes into
-// system calls changes: the record stream is exactly what TLS produced.
+// A write error is returned by every Write after it (the session then
+// ends, as it would have). Queued bytes stay under about 2×batchMax: a
+// caller waits while the writer is busy with a full batch
+// (back-pressure). Only the framing of bytes into system calls changes:
+// the record stream is exactly what TLS produced.
 type batchConn struct {
 	net.Conn
 	mu      sync.Mutex
@@ -87,7 +89,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 // ready reports whether the writer should take the queued bytes; b.mu is
 // held.
 func (b *batchConn) ready() bool {
-	if b.pending == nil || len(*b.pending) == 0 {
+	if !b.queued() {
 		return false
 	}
 	return !b.inFrame || b.closed || len(*b.pending) >= batchMax
@@ -98,7 +100,7 @@ func (b *batchConn) writer() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
-		for b.err == nil && (b.writing || !b.ready()) && !(b.closed && !b.writingLeft()) {
+		for b.err == nil && (b.writing || !b.ready()) && !(b.closed && !b.queued()) {
 			b.cond.Wait()
 		}
 		if b.err != nil || !b.ready() { // failed, or closed with nothing left
@@ -110,8 +112,8 @@ func (b *batchConn) writer() {
 	}
 }
 
-// writingLeft reports whether queued bytes remain; b.mu is held.
-func (b *batchConn) writingLeft() bool { return b.pending != nil && len(*b.pending) > 0 }
+// queued reports whether bytes wait to be written; b.mu is held.
+func (b *batchConn) queued() bool { return b.pending != nil && len(*b.pending) > 0 }
 
 func (b *batchConn) begin() {
 	b.mu.Lock()
@@ -137,17 +139,25 @@ func (b *batchConn) end(now bool) error {
 	return b.err
 }
 
-// flushLocked writes the queued bytes in the caller; b.mu is held and
-// released during the write.
-func (b *batchConn) flushLocked() {
+// flushLocked writes the queued bytes, then parts, in the caller, in one
+// writev; b.mu is held and released during the write. It reports how
+// many bytes of parts were written.
+func (b *batchConn) flushLocked(parts ...[]byte) (int, error) {
 	buf := b.pending
 	b.pending = nil
 	b.writing = true
 	b.mu.Unlock()
-	_, err := b.Conn.Write(*buf)
+	var bufs net.Buffers
+	queued := 0
+	if buf != nil {
+		queued = len(*buf)
+		bufs = append(bufs, *buf)
+	}
+	bufs = append(bufs, parts...)
+	n, err := bufs.WriteTo(b.Conn)
 	b.mu.Lock()
 	b.writing = false
-	if cap(*buf) <= 2*batchMax {
+	if buf != nil && cap(*buf) <= 2*batchMax {
 		*buf = (*buf)[:0]
 		batchBufs.Put(buf)
 	}
@@ -156,6 +166,7 @@ func (b *batchConn) flushLocked() {
 		b.pending = nil
 	}
 	b.cond.Broadcast()
+	return max(int(n)-queued, 0), err
 }
 
 // Close writes what is queued (for at most closeFlush) and closes the
@@ -247,34 +258,13 @@ func (c *coalesced) Write(p []byte) (int, error) {
 // returns, and reports how much of body was written.
 func (b *batchConn) writeNow(hdr, body []byte) (int, error) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	for b.writing && b.err == nil {
 		b.cond.Wait()
 	}
 	if b.err != nil {
-		defer b.mu.Unlock()
 		return 0, b.err
 	}
-	buf := b.pending
-	b.pending = nil
-	b.writing = true
-	b.mu.Unlock()
-	bufs := net.Buffers{hdr, body}
-	before := 0
-	if buf != nil {
-		before = len(*buf)
-		bufs = net.Buffers{*buf, hdr, body}
-	}
-	n, err := bufs.WriteTo(b.Conn)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.writing = false
-	if buf != nil && cap(*buf) <= 2*batchMax {
-		*buf = (*buf)[:0]
-		batchBufs.Put(buf)
-	}
-	if err != nil && b.err == nil {
-		b.err = err
-	}
-	b.cond.Broadcast()
-	return max(int(n)-before-len(hdr), 0), err
+	n, err := b.flushLocked(hdr, body)
+	return max(n-len(hdr), 0), err
 }

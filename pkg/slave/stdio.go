@@ -35,16 +35,32 @@ func pipe(childReads bool) (ours, theirs *os.File, err error) {
 	return os.NewFile(uintptr(our), "|stdio"), os.NewFile(uintptr(their), "|stdio"), nil
 }
 
-// devNull is /dev/null for processes without stdio (-N, -n), opened once:
-// each child gets its own copy of the descriptor at the fork.
-var devNull = sync.OnceValues(func() (*os.File, error) {
-	return os.OpenFile(os.DevNull, os.O_RDWR, 0)
-})
+// devNull returns /dev/null for processes without stdio (-N, -n), opened
+// once (a failure is retried next time): each child gets its own copy of
+// the descriptor at the fork, and bpslave never closes it.
+func devNull() (*os.File, error) {
+	nullMu.Lock()
+	defer nullMu.Unlock()
+	if nullFile == nil {
+		f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err
+		}
+		nullFile = f
+	}
+	return nullFile, nil
+}
 
-// isDevNull reports whether f is the shared devNull (never closed).
+var (
+	nullMu   sync.Mutex
+	nullFile *os.File
+)
+
+// isDevNull reports whether f is devNull's file.
 func isDevNull(f *os.File) bool {
-	d, err := devNull()
-	return err == nil && f == d
+	nullMu.Lock()
+	defer nullMu.Unlock()
+	return f == nullFile
 }
 
 // relayBufs recycles the buffers stdio is relayed through: two or three
