@@ -167,16 +167,7 @@ func TestBpcpAtomic(t *testing.T) {
 	if err := kill.Start(); err != nil {
 		t.Fatal(err)
 	}
-	temps := func() int {
-		n := 0
-		ents, _ := os.ReadDir(filepath.Dir(target))
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), ".beo-big") {
-				n++
-			}
-		}
-		return n
-	}
+	temps := func() int { return countPrefixed(filepath.Dir(target), ".beo-big") }
 	waitFor(t, "a temporary on the node", 20*time.Second, func() bool { return temps() > 0 })
 	kill.Process.Kill()
 	kill.Wait()
@@ -492,16 +483,7 @@ func TestPutFilesCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cl.PutFiles(ctx, wire.File{Node: 0, Path: "/huge", Sources: []string{huge}}) }()
-	temps := func() int {
-		n := 0
-		ents, _ := os.ReadDir(filepath.Dir(target))
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), ".beo-huge") {
-				n++
-			}
-		}
-		return n
-	}
+	temps := func() int { return countPrefixed(filepath.Dir(target), ".beo-huge") }
 	waitFor(t, "a temporary on the node", 20*time.Second, func() bool { return temps() > 0 })
 	cancel()
 	select {
@@ -521,4 +503,17 @@ func TestPutFilesCancel(t *testing.T) {
 	if _, err := cl.States(sctx); err != nil {
 		t.Errorf("the client after a cancelled PutFiles: %v", err)
 	}
+}
+
+// countPrefixed counts the entries of dir whose names start with prefix
+// (a copy's temporaries: ".beo-NAME-…").
+func countPrefixed(dir, prefix string) int {
+	n := 0
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			n++
+		}
+	}
+	return n
 }
