@@ -14,7 +14,8 @@ var (
 )
 
 // Rendezvous pairs the stdio streams of a process (wire.OpAttach, FD 0, 1
-// and 2) with its exec stream on one session. The peer opens them all at
+// and 2; on the node hop only FD 0, the node opening its output streams
+// itself) with its exec stream on one session. The peer opens them all at
 // once, without waiting for an answer, and the receiving side serves each
 // stream on its own goroutine, so either may arrive first.
 //

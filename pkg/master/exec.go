@@ -17,7 +17,9 @@ import (
 )
 
 // attachTimeout bounds how long client stdio streams nobody expects are
-// kept (an exec waits for its own up to link.WriteTimeout).
+// kept (an exec waits for its own up to link.WriteTimeout), how long a
+// node has to send the header of a stream it opens, and how long an exec
+// waits, after the Result, for the output streams the Result names.
 const attachTimeout = 10 * time.Second
 
 // relay is one remote process in flight.
@@ -39,9 +41,11 @@ func (r *relay) signal(sig int) error {
 // exec runs a client's process on its node and relays it to the end. The
 // client's stdio streams (unless NoIO) come on the same connection under
 // the id the client chose (ex.ID), through att; towards the node the
-// master uses its own id, opening the node's exec stream and its three
-// stdio streams at once, so neither hop waits for a reply before the
-// process can start.
+// master uses its own id, opening the node's exec stream and its stdin
+// stream at once, so neither hop waits for a reply before the process can
+// start. The node opens its stdout and stderr streams itself when output
+// comes (session.go, nodeOutput); its Result names them, and the master
+// relays everything they carry before it forwards the Result.
 func (m *Master) exec(ctx context.Context, who caller, att *link.Rendezvous, memo *closureMemo, cl net.Conn, ex wire.Exec) {
 	defer cl.Close()
 	cid := ex.ID
@@ -69,6 +73,11 @@ func (m *Master) exec(ctx context.Context, who caller, att *link.Rendezvous, mem
 		return
 	}
 	ex.ID, ex.Cred, ex.Files, ex.Ghost = id, who.wire(), files, who.pid
+	var out *nodeOutput
+	if !ex.NoIO {
+		out = s.expectOutput(id) // before the node can know the id
+		defer s.forgetOutput(id, out)
+	}
 	nd, err := s.open(wire.Header{Op: wire.OpExec, Exec: &ex})
 	if err != nil {
 		fail(err)
@@ -76,13 +85,13 @@ func (m *Master) exec(ctx context.Context, who caller, att *link.Rendezvous, mem
 	}
 	defer nd.Close()
 	r.node = nd
-	var ndio [3]net.Conn
-	if !ex.NoIO {
-		if ndio, err = openStdio(s, id, want); err != nil {
+	var in net.Conn
+	if !ex.NoIO && !ex.NoStdin {
+		if in, err = s.open(wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: 0}}); err != nil {
 			fail(err)
 			return
 		}
-		defer closeAll(ndio[:]) // closing twice is harmless
+		defer in.Close() // closing twice is harmless
 	}
 	sent, err := m.sendFiles(s, nd, r.reals)
 	if err != nil {
@@ -97,7 +106,7 @@ func (m *Master) exec(ctx context.Context, who caller, att *link.Rendezvous, mem
 			return
 		}
 		defer closeAll(streams[:])
-		spliceStdio(ndio, streams, &copies)
+		spliceStdio(s, in, out, streams, &copies)
 	}
 	var st struct {
 		wire.Started
@@ -145,8 +154,19 @@ func (m *Master) exec(ctx context.Context, who caller, att *link.Rendezvous, mem
 	var res wire.Result
 	if err := wire.Read(nd, &res); err != nil {
 		res = wire.Result{Err: fmt.Sprintf("node %d: connection lost while running %s (pid %d)", ex.Node, ex.Path, st.PID)}
+		if out != nil {
+			out.giveUp()
+		}
+	} else if out != nil {
+		// The streams the Result names were opened before it was
+		// written: they are late only by as long as this session's
+		// accept loop is behind.
+		s.settleOutput(out, res.Opened)
+		late := time.AfterFunc(attachTimeout, out.giveUp)
+		defer late.Stop()
 	}
 	copies.Wait()
+	res.Opened = 0 // the client hop has no such field in use
 	wire.Write(cl, res)
 }
 
@@ -302,39 +322,25 @@ func (m *Master) sendFile(w io.Writer, path, hash string) (int64, error) {
 	return n, err
 }
 
-// openStdio opens the node's wanted stdio streams for exec id.
-func openStdio(s *session, id uint64, want [3]bool) ([3]net.Conn, error) {
-	var nd [3]net.Conn
-	for fd := range 3 {
-		if !want[fd] {
-			continue
-		}
-		c, err := s.open(wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: fd}})
-		if err != nil {
-			closeAll(nd[:fd])
-			return [3]net.Conn{}, err
-		}
-		nd[fd] = c
-	}
-	return nd, nil
-}
-
-// spliceStdio copies the client's stdin to the node and the node's stdout
-// and stderr to the client.
-func spliceStdio(nd, cl [3]net.Conn, copies *sync.WaitGroup) {
-	if nd[0] != nil && cl[0] != nil {
+// spliceStdio copies the client's stdin to the node (in), and the node's
+// stdout and stderr, whenever it opens them (out), to the client. A
+// client stream whose node stream never comes is closed: EOF.
+func spliceStdio(s *session, in net.Conn, out *nodeOutput, cl [3]net.Conn, copies *sync.WaitGroup) {
+	if in != nil && cl[0] != nil {
 		go func() { // stdin: client → node; not waited for (like os/exec with a terminal)
-			io.Copy(nd[0], cl[0])
-			nd[0].Close()
+			io.Copy(in, cl[0])
+			in.Close()
 		}()
 	}
 	for fd := 1; fd < 3; fd++ {
 		copies.Add(1)
 		go func() {
 			defer copies.Done()
-			io.Copy(cl[fd], nd[fd])
+			if nd := out.take(fd, s.done); nd != nil {
+				io.Copy(cl[fd], nd)
+				nd.Close()
+			}
 			cl[fd].Close()
-			nd[fd].Close()
 		}()
 	}
 }

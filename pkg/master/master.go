@@ -37,8 +37,13 @@
 //
 // No hop waits for a reply before the process can start: the client opens
 // its three stdio streams right behind its exec stream, and the master
-// opens the node's exec stream and its three stdio streams together; each
-// side pairs them with a link.Rendezvous. The closure of a program is
+// opens the node's exec stream and its stdin stream together; each side
+// pairs them with a link.Rendezvous. The node opens a process's stdout
+// and stderr streams itself, and only when output comes, so a silent job
+// costs the node hop no stream but its exec stream. These are the only
+// streams the master accepts from a node: an OpAttach for FD 1 or 2 of an
+// exec it started on that session and that has not finished, each FD
+// once; any other is refused and logged. The closure of a program is
 // resolved once per client connection and reused while a stat of each
 // file shows it unchanged (memo.go), so `bpsh -a` on a thousand nodes
 // walks it and borrows the caller's identity once, not a thousand times.

@@ -26,25 +26,30 @@ const hangupGrace = 5 * time.Second
 //  1. Need: the closure's hashes missing from the cache; then read each
 //     FileHeader and its bytes into the cache, verified.
 //  2. Place the closure under Root; open -I/-O/-E redirections as the
-//     caller; wait for the three OpAttach streams unless NoIO.
+//     caller; wait for the stdin stream (OpAttach FD 0) unless NoIO or
+//     NoStdin.
 //  3. Start Root+Path with Argv and exactly Env, in Root+Dir (or Root if
 //     the caller cannot see that directory), as the caller, leading its
 //     own process group; apply the rlimits; reply Started.
-//  4. Deliver Signal frames to the group; when the process has exited and
-//     its stdout and stderr are drained into their streams, reply one
-//     Result.
+//  4. Deliver Signal frames to the group; open an output stream to the
+//     master (OpAttach FD 1 or 2) when stdout or stderr first yields
+//     bytes; when the process has exited and its stdout and stderr are
+//     drained into their streams, reply one Result naming the streams
+//     opened (Result.Opened).
 //
-// The stdio streams may arrive at any moment, before the exec header too:
-// the master opens them together with the exec stream, and the exec
-// expects them (link.Rendezvous) as soon as its request is checked, so
-// they wait while its files arrive.
+// The stdin stream may arrive at any moment, before the exec header too:
+// the master opens it together with the exec stream, and the exec expects
+// it (link.Rendezvous) as soon as its request is checked, so it waits
+// while the files arrive. Output streams are the slave's to open, and
+// only for output there is: a silent process (true, a job writing to
+// files) costs the session no stream at all, where opening both with
+// the exec cost two streams' setup, headers and teardown per process.
 //
 // The Need is always the first reply, so the master's reading order never
 // changes: a request refused outright (bad closure, an identity the slave
 // cannot take) gets an empty Need and then its Result{Err}. The process
-// starts only once its three stdio streams are there, so it never runs
-// with nowhere to write. Any failure before the start is one Result{Err}
-// naming the node.
+// starts only once its stdin stream is there. Any failure before the start
+// is one Result{Err} naming the node.
 //
 // The master closing the exec stream (or the session ending) is a hangup:
 // SIGHUP and SIGCONT to the group, and hangupGrace later SIGKILL, with the
@@ -67,7 +72,7 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	log := ss.log.With("node", ss.node, "op", "exec", "id", ex.ID)
 	r, err := ss.prepare(st, ex)
 	if err != nil {
-		if !ex.NoIO {
+		if stdinWanted(ex) {
 			ss.attach.Abandon(ex.ID)
 		}
 		log.Warn("exec failed", "path", ex.Path, "err", err)
@@ -106,16 +111,21 @@ var errDesync = errors.New("file transfer failed")
 
 // running is a started process and its plumbing.
 type running struct {
-	pid     int
-	proc    *os.Process
-	streams [3]net.Conn // nil when NoIO
-	stdin   *os.File    // our end of the stdin pipe, or nil
-	outs    [2]*os.File // our ends of the stdout/stderr pipes, or nil
-	grace   time.Duration
+	pid   int
+	proc  *os.Process
+	in    net.Conn    // the stdin stream, or nil
+	stdin *os.File    // our end of the stdin pipe, or nil
+	outs  [2]*os.File // our ends of the stdout/stderr pipes, or nil
+	grace time.Duration
+	// open opens the output stream for fd 1 or 2 (to the master).
+	open func(fd int) (net.Conn, error)
 
 	mu       sync.Mutex
 	finished bool        // Result is being sent: no more signals
 	kill     *time.Timer // SIGKILL after a hangup
+	dropped  bool        // the hangup's grace ran out: output is dropped
+	streams  [2]net.Conn // output streams opened so far (fd 1, 2)
+	opened   uint8       // Result.Opened
 }
 
 // prepare carries out steps 1–3 and returns the running process.
@@ -149,21 +159,23 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 		return nil, err
 	}
 	defer redir.close() // the child has its own copies once started
-	var streams [3]net.Conn
-	if !ex.NoIO {
-		if streams, err = ss.attach.Claim(ex.ID); err != nil {
+	var in net.Conn
+	if stdinWanted(ex) {
+		streams, err := ss.attach.Claim(ex.ID)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ex.Path, err)
 		}
+		in = streams[0]
 	}
-	r, err := ss.start(ex, dir, &redir, streams)
+	r, err := ss.start(ex, dir, &redir, in)
 	if err != nil {
-		for _, c := range streams {
-			if c != nil {
-				c.Close()
-			}
+		if in != nil {
+			in.Close()
 		}
 		return nil, err
 	}
+	id := ex.ID
+	r.open = func(fd int) (net.Conn, error) { return ss.openOutput(id, fd) }
 	return r, nil
 }
 
@@ -182,7 +194,7 @@ func (ss *session) check(ex *wire.Exec) ([]fileRef, error) {
 		}
 		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
 	}
-	if !ex.NoIO && !ss.attach.Expect(ex.ID, stdioWanted(ex)) {
+	if stdinWanted(ex) && !ss.attach.Expect(ex.ID, [3]bool{true, false, false}) {
 		return nil, fmt.Errorf("exec id %d is already in use", ex.ID)
 	}
 	return files, nil
@@ -227,9 +239,22 @@ func (ss *session) receive(st net.Conn, need []string) error {
 	return nil
 }
 
-// stdioWanted is which stdio streams an exec has (unless NoIO).
-func stdioWanted(ex *wire.Exec) [3]bool {
-	return [3]bool{!ex.NoStdin, true, true}
+// stdinWanted reports whether the master opens a stdin stream for ex.
+func stdinWanted(ex *wire.Exec) bool {
+	return !ex.NoIO && !ex.NoStdin
+}
+
+// openOutput opens the stream carrying fd 1 or 2 of exec id to the master.
+func (ss *session) openOutput(id uint64, fd int) (net.Conn, error) {
+	c, err := ss.mux.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	if err := wire.Write(c, wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: fd}}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // redirections are the files a process gets for -I/-O/-E.
@@ -296,8 +321,8 @@ func dup(f *os.File) (*os.File, error) {
 
 // start forks the process with its stdio wired up and applies its rlimits.
 // Files it hands to the child are taken out of redir.
-func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, streams [3]net.Conn) (*running, error) {
-	r := &running{streams: streams, grace: hangupGrace}
+func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.Conn) (*running, error) {
+	r := &running{in: in, grace: hangupGrace}
 	var child [3]*os.File // the process's fds 0, 1, 2; closed here after the fork
 	defer func() {
 		for _, f := range child {
@@ -468,7 +493,7 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 	// stdin: the master's FD 0 stream into the pipe, closed at EOF. With a
 	// -I redirection the stream is read and dropped.
 	var in sync.WaitGroup
-	if c := r.streams[0]; c != nil {
+	if c := r.in; c != nil {
 		in.Add(1)
 		go func() {
 			defer in.Done()
@@ -480,28 +505,18 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 			r.stdin.Close()
 		}()
 	}
-	// stdout, stderr: the pipes into the FD 1 and 2 streams, each closed
-	// after its pipe's EOF. If the master stops taking output, the process
-	// blocks on its next write (the stream's window is full); if the
-	// stream breaks, the rest is dropped so the process can finish.
+	// stdout, stderr: each pipe into its FD 1 or 2 stream, opened at the
+	// pipe's first bytes and closed after its EOF (see output).
 	var outs sync.WaitGroup
 	for i, p := range r.outs {
-		c := r.streams[i+1]
-		if c == nil {
-			continue
-		}
-		if p == nil { // -O/-E: nothing will come
-			c.Close()
+		if p == nil { // -N, -O/-E: nothing will come
 			continue
 		}
 		outs.Add(1)
 		go func() {
 			defer outs.Done()
-			if err := relay(c, p); err != nil {
-				io.Copy(io.Discard, p)
-			}
+			r.output(i+1, p, log)
 			p.Close()
-			c.Close()
 		}()
 	}
 
@@ -513,9 +528,10 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 	if r.kill != nil {
 		r.kill.Stop()
 	}
+	opened := r.opened
 	r.mu.Unlock()
 	// Stop reading stdin and signals: nothing is left to receive them.
-	if c := r.streams[0]; c != nil {
+	if c := r.in; c != nil {
 		c.SetReadDeadline(time.Now())
 		if r.stdin != nil {
 			r.stdin.Close() // unblocks a write into a pipe nobody reads
@@ -527,12 +543,47 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 	<-sigDone
 
 	if werr != nil {
-		return wire.Result{Err: fmt.Sprintf("wait: %v", werr)}
+		return wire.Result{Err: fmt.Sprintf("wait: %v", werr), Opened: opened}
 	}
 	if ws.Signaled() {
-		return wire.Result{Signal: int(ws.Signal())}
+		return wire.Result{Signal: int(ws.Signal()), Opened: opened}
 	}
-	return wire.Result{Status: ws.ExitStatus()}
+	return wire.Result{Status: ws.ExitStatus(), Opened: opened}
+}
+
+// output relays pipe p, the process's fd 1 or 2, to the master. The
+// stream is opened at the first bytes, so a process that writes nothing
+// there costs none. If the master stops taking output, the process blocks
+// on its next write (the stream's window is full); if the stream cannot
+// be opened or breaks, the rest is dropped so the process can finish.
+func (r *running) output(fd int, p *os.File, log *slog.Logger) {
+	b := relayBufs.Get().(*[]byte)
+	defer relayBufs.Put(b)
+	n, err := p.Read(*b)
+	if n == 0 && err != nil {
+		return // EOF (or a hangup closed the pipe) before any output
+	}
+	c, err := r.open(fd)
+	if err != nil {
+		log.Debug("output stream", "fd", fd, "err", err)
+		io.Copy(io.Discard, p)
+		return
+	}
+	defer c.Close()
+	r.mu.Lock()
+	r.streams[fd-1] = c
+	r.opened |= wire.OpenedFD(fd)
+	if r.dropped {
+		c.SetWriteDeadline(time.Now())
+	}
+	r.mu.Unlock()
+	_, err = c.Write((*b)[:n])
+	if err == nil {
+		_, err = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{p}, *b)
+	}
+	if err != nil {
+		io.Copy(io.Discard, p)
+	}
 }
 
 // signal sends sig to the process's group until the Result is on its way.
@@ -562,12 +613,18 @@ func (r *running) hangup() {
 	r.kill = time.AfterFunc(r.grace, func() {
 		r.signal(unix.SIGKILL)
 		// Output nobody takes any more is dropped: a stream the master
-		// stopped reading stops blocking, and whoever still holds the
-		// pipes (a daemon that left the group) loses them.
-		for i, p := range r.outs {
-			if c := r.streams[i+1]; c != nil {
+		// stopped reading stops blocking (one opened from now on at once),
+		// and whoever still holds the pipes (a daemon that left the
+		// group) loses them.
+		r.mu.Lock()
+		r.dropped = true
+		for _, c := range r.streams {
+			if c != nil {
 				c.SetWriteDeadline(time.Now())
 			}
+		}
+		r.mu.Unlock()
+		for _, p := range r.outs {
 			if p != nil {
 				p.Close()
 			}

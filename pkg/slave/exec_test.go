@@ -337,3 +337,82 @@ func TestBeforeExec(t *testing.T) {
 		t.Errorf("BeforeExec calls: got uids %v, want [65534] (none for root)", got)
 	}
 }
+
+// TestExecOutputStreamsLazy: the slave opens an output stream only for a
+// descriptor the process writes to, names exactly those in the Result,
+// and a silent process costs no stream at all (wire Version 3). With the
+// streams opened eagerly a silent job would show two.
+func TestExecOutputStreamsLazy(t *testing.T) {
+	m := newMaster(t, 200*time.Millisecond)
+	startSlave(t, m)
+	s := m.next(t)
+	sh := program(t, "/bin/sh")
+	for _, tc := range []struct {
+		name       string
+		ex         wire.Exec
+		wantOpened uint8
+		wantOut    string
+		wantErrOut string
+	}{
+		{"silent", wire.Exec{Argv: []string{"sh", "-c", "exit 0"}}, 0, "", ""},
+		{"silent without stdin", wire.Exec{Argv: []string{"sh", "-c", "exit 0"}, NoStdin: true}, 0, "", ""},
+		{"stdout only", wire.Exec{Argv: []string{"sh", "-c", "echo out"}}, wire.OpenedStdout, "out\n", ""},
+		{"stderr only", wire.Exec{Argv: []string{"sh", "-c", "echo err >&2"}}, wire.OpenedStderr, "", "err\n"},
+		{"both", wire.Exec{Argv: []string{"sh", "-c", "echo out; echo err >&2"}}, wire.OpenedStdout | wire.OpenedStderr, "out\n", "err\n"},
+		{"remote stdout", wire.Exec{Argv: []string{"sh", "-c", "echo out"}, Stdout: "/lazy.txt"}, 0, "", ""},
+		{"no io", wire.Exec{Argv: []string{"sh", "-c", "echo out; echo err >&2"}, NoIO: true}, 0, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.outputs.Load()
+			r := s.start(t, tc.ex, sh, execOpts{})
+			if r.err != "" {
+				t.Fatalf("start: %s", r.err)
+			}
+			if res := r.wait(t); res != (wire.Result{}) {
+				t.Errorf("got %+v, want status 0", res)
+			}
+			if r.opened != tc.wantOpened {
+				t.Errorf("Result.Opened: got %b, want %b", r.opened, tc.wantOpened)
+			}
+			if got, want := s.outputs.Load()-before, int64(bits(tc.wantOpened)); got != want {
+				t.Errorf("output streams the slave opened: got %d, want %d", got, want)
+			}
+			if r.stdout.String() != tc.wantOut || r.stderr.String() != tc.wantErrOut {
+				t.Errorf("got stdout %q stderr %q, want %q %q", r.stdout.String(), r.stderr.String(), tc.wantOut, tc.wantErrOut)
+			}
+		})
+	}
+}
+
+func bits(b uint8) int {
+	n := 0
+	for ; b != 0; b &= b - 1 {
+		n++
+	}
+	return n
+}
+
+// TestExecOutputBeforeExit: output written in the process's last instant
+// is in a stream the Result names, whole, however the streams race it.
+func TestExecOutputBeforeExit(t *testing.T) {
+	m := newMaster(t, 200*time.Millisecond)
+	startSlave(t, m)
+	s := m.next(t)
+	sh := program(t, "/bin/sh")
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := s.start(t, wire.Exec{Argv: []string{"sh", "-c", "printf x; printf y >&2; exit 3"}}, sh, execOpts{})
+			if r.err != "" {
+				t.Errorf("run %d: %s", i, r.err)
+				return
+			}
+			if res := r.wait(t); res != (wire.Result{Status: 3}) || r.stdout.String() != "x" || r.stderr.String() != "y" {
+				t.Errorf("run %d: got %+v, stdout %q, stderr %q; want status 3, x, y", i, res, r.stdout.String(), r.stderr.String())
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -14,19 +14,21 @@
 // backoff (100 ms doubling to 5 s, ±50 % jitter, reset by every accepted
 // session) until its context ends.
 //
-// Every other stream is opened by the master and begins with a Header; the
-// slave serves each on its own goroutine (see the wire package for the
-// message flow):
+// Every other stream but a process's output streams is opened by the
+// master and begins with a Header; the slave serves each on its own
+// goroutine (see the wire package for the message flow):
 //
 //   - OpExec runs a process (exec.go): files the slave lacks are fetched by
 //     content hash into the cache and placed at Root+path, the process is
-//     started as the caller in its own process group, its stdio is bound to
-//     the OpAttach streams of the same ID, signals are delivered to its
-//     group, and one Result reports how it ended.
-//   - OpAttach hands a raw stdio stream to the exec with that ID, through a
-//     link.Rendezvous that tolerates either arriving first: the master
-//     opens them together with the exec stream, and the exec expects them
-//     from its first moment, so they wait while its files arrive.
+//     started as the caller in its own process group, its stdin is bound to
+//     the OpAttach stream of the same ID, its stdout and stderr each to an
+//     OpAttach stream the slave opens when the first bytes come, signals
+//     are delivered to its group, and one Result reports how it ended and
+//     which output streams it had.
+//   - OpAttach hands a raw stdin stream to the exec with that ID, through
+//     a link.Rendezvous that tolerates either arriving first: the master
+//     opens it together with the exec stream, and the exec expects it
+//     from its first moment, so it waits while its files arrive.
 //   - OpPut and OpGet move tar streams, reading and writing as the caller
 //     through pkg/creds (file.go).
 //   - OpControl carries out reboot, halt or power off through Config.Power

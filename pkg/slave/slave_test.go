@@ -47,6 +47,10 @@ type conn struct {
 	pings  atomic.Bool // false stops the pings
 	pongs  atomic.Int64
 	closed chan struct{}
+
+	omu     sync.Mutex
+	remotes map[uint64]*remote // execs in flight, for the output streams
+	outputs atomic.Int64       // output streams the slave opened
 }
 
 func newMaster(t *testing.T, interval time.Duration) *fakeMaster {
@@ -125,8 +129,9 @@ func (m *fakeMaster) handshake(c net.Conn) *conn {
 		return nil
 	}
 	st.SetDeadline(time.Time{})
-	s := &conn{t: m.t, mux: mux, hello: *h.Hello, closed: make(chan struct{})}
+	s := &conn{t: m.t, mux: mux, hello: *h.Hello, closed: make(chan struct{}), remotes: map[uint64]*remote{}}
 	s.pings.Store(true)
+	go s.acceptOutputs()
 	go func() { // pongs
 		for {
 			var p wire.Pong
@@ -234,6 +239,41 @@ func program(t *testing.T, paths ...string) closure {
 	return c
 }
 
+// acceptOutputs takes the output streams the slave opens (OpAttach FD 1
+// or 2 of an exec in flight, once each); anything else fails the test.
+func (s *conn) acceptOutputs() {
+	for {
+		st, err := s.mux.AcceptStream()
+		if err != nil {
+			return
+		}
+		go func() {
+			st.SetDeadline(time.Now().Add(wait))
+			var h wire.Header
+			if err := wire.Read(st, &h); err != nil || h.Op != wire.OpAttach || h.Attach == nil || h.Attach.FD < 1 || h.Attach.FD > 2 {
+				s.t.Errorf("slave opened a stream that is no output stream: %+v, %v", h, err)
+				st.Close()
+				return
+			}
+			s.outputs.Add(1)
+			s.omu.Lock()
+			r := s.remotes[h.Attach.ID]
+			s.omu.Unlock()
+			if r == nil {
+				s.t.Errorf("slave opened fd %d of unknown exec %d", h.Attach.FD, h.Attach.ID)
+				st.Close()
+				return
+			}
+			select {
+			case r.outs[h.Attach.FD-1] <- st:
+			default:
+				s.t.Errorf("slave opened fd %d of exec %d twice", h.Attach.FD, h.Attach.ID)
+				st.Close()
+			}
+		}()
+	}
+}
+
 // remote is one exec as the master drives it.
 type remote struct {
 	st     net.Conn
@@ -243,10 +283,14 @@ type remote struct {
 	stdout bytes.Buffer
 	stderr bytes.Buffer
 	copies sync.WaitGroup
-	att    [3]net.Conn
+	stdin  net.Conn
+	outs   [2]chan net.Conn // the output streams the slave opened
+	none   [2]chan struct{} // closed: the Result says that fd had no stream
+	opened uint8            // Result.Opened
 }
 
-// copyOut collects the output of fd 1 or 2.
+// copyOut collects the output of fd 1 or 2, from the stream the slave
+// opens for it (none: nothing).
 func (r *remote) copyOut(fd int) {
 	buf := &r.stdout
 	if fd == 2 {
@@ -255,8 +299,12 @@ func (r *remote) copyOut(fd int) {
 	r.copies.Add(1)
 	go func() {
 		defer r.copies.Done()
-		io.Copy(buf, r.att[fd])
-		r.att[fd].Close()
+		select {
+		case c := <-r.outs[fd-1]:
+			io.Copy(buf, c)
+			c.Close()
+		case <-r.none[fd-1]:
+		}
 	}()
 }
 
@@ -281,11 +329,18 @@ func (s *conn) start(t *testing.T, ex wire.Exec, c closure, o execOpts) *remote 
 		ex.Cred = wire.Cred{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}
 	}
 	r := &remote{}
-	var att [3]net.Conn
-	attach := func() {
-		for fd := range 3 {
-			a := s.open(t, wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: ex.ID, FD: fd}})
-			att[fd] = a
+	for i := range 2 {
+		r.outs[i] = make(chan net.Conn, 1)
+		r.none[i] = make(chan struct{})
+	}
+	if !ex.NoIO {
+		s.omu.Lock()
+		s.remotes[ex.ID] = r
+		s.omu.Unlock()
+	}
+	attach := func() { // stdin: the only stream the master opens
+		if !ex.NoStdin {
+			r.stdin = s.open(t, wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: ex.ID, FD: 0}})
 		}
 	}
 	if !ex.NoIO && o.attachFirst {
@@ -313,11 +368,12 @@ func (s *conn) start(t *testing.T, ex wire.Exec, c closure, o execOpts) *remote 
 		if !o.attachFirst {
 			attach()
 		}
-		go func() {
-			io.Copy(att[0], strings.NewReader(o.stdin))
-			att[0].Close()
-		}()
-		r.att = att
+		if r.stdin != nil {
+			go func() {
+				io.Copy(r.stdin, strings.NewReader(o.stdin))
+				r.stdin.Close()
+			}()
+		}
 		for fd := 1; fd < 3; fd++ {
 			if fd == 1 && o.noRead {
 				continue // the test calls copyOut(1) when it is ready
@@ -336,15 +392,28 @@ func (s *conn) start(t *testing.T, ex wire.Exec, c closure, o execOpts) *remote 
 	return r
 }
 
-// wait reads the Result and waits for the output.
+// wait reads the Result and waits for the output of the streams it
+// names; it returns the Result without Opened (in r.opened).
 func (r *remote) wait(t *testing.T) wire.Result {
 	t.Helper()
 	var res wire.Result
 	if err := wire.Read(r.st, &res); err != nil {
 		t.Fatalf("read Result: %v", err)
 	}
-	r.copies.Wait()
+	for fd := 1; fd < 3; fd++ {
+		if res.Opened&wire.OpenedFD(fd) == 0 {
+			close(r.none[fd-1])
+		}
+	}
+	copied := make(chan struct{})
+	go func() { r.copies.Wait(); close(copied) }()
+	select {
+	case <-copied:
+	case <-time.After(wait):
+		t.Fatalf("output streams named by %+v did not end within %s", res, wait)
+	}
 	r.st.Close()
+	r.opened, res.Opened = res.Opened, 0
 	return res
 }
 

@@ -143,14 +143,28 @@ type Result struct {
 	Err    string `json:"err,omitempty"`
 	Status int    `json:"status"`
 	Signal int    `json:"signal,omitempty"`
+	// Opened (slave → master, an exec's last Result only) names the
+	// output streams the node opened for the process: OpenedStdout,
+	// OpenedStderr. The master relays their bytes before the Result.
+	Opened uint8 `json:"opened,omitempty"`
 }
+
+// Result.Opened bits.
+const (
+	OpenedStdout uint8 = 1 << iota
+	OpenedStderr
+)
+
+// OpenedFD is the Result.Opened bit of output descriptor fd (1 or 2).
+func OpenedFD(fd int) uint8 { return 1 << (fd - 1) }
 
 // Signal delivers a signal to a running process (on its exec stream).
 type Signal struct {
 	Sig int `json:"sig"`
 }
 
-// Attach binds a raw stdio stream to exec ID.
+// Attach binds a raw stdio stream to exec ID. On the node hop the master
+// opens FD 0 and the slave FD 1 and 2 (see the package doc).
 type Attach struct {
 	ID uint64 `json:"id"`
 	FD int    `json:"fd"` // 0 stdin, 1 stdout, 2 stderr

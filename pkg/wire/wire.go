@@ -33,13 +33,23 @@
 //	                  master → per hash a FileHeader frame then Size raw bytes;
 //	                  slave → Started{PID} or Result{Err}; then master → Signal
 //	                  frames, slave → one Result (exit status) at the end.
-//	                  Unless Exec.NoIO, the master opens three OpAttach
-//	                  streams (FD 0, 1, 2) with the same ID right after the
-//	                  exec stream, without waiting for any reply; they carry
-//	                  raw bytes: 0 master→slave, 1 and 2 slave→master, closed
-//	                  at EOF (no FD 0 stream with Exec.NoStdin). The slave
-//	                  pairs them with the exec whichever arrives first
-//	                  (pkg/link Rendezvous).
+//	                  Unless Exec.NoIO or Exec.NoStdin, the master opens
+//	                  an OpAttach stream (FD 0) with the same ID right
+//	                  after the exec stream, without waiting for any reply;
+//	                  it carries the process's stdin, raw, closed at EOF.
+//	                  The slave pairs it with the exec whichever arrives
+//	                  first (pkg/link Rendezvous).
+//	slave  → master  Unless Exec.NoIO, the slave opens an OpAttach stream
+//	                  (FD 1 or 2) only when the process's stdout or stderr
+//	                  first yields bytes — never for a silent process; it
+//	                  carries the rest raw and is closed at EOF. Every one
+//	                  is open before the Result, which names them
+//	                  (Result.Opened), so the master relays all their
+//	                  bytes before the exit status. These are the only
+//	                  streams a node may open besides the hello stream;
+//	                  the master refuses any other, and any for an exec it
+//	                  did not start on that session, one that has ended,
+//	                  or an FD already attached.
 //	master → slave   OpPut: Header{File}; raw tar stream; slave → Result.
 //	master → slave   OpGet: Header{File}; slave → Result, then a raw tar stream.
 //	master → slave   OpControl: Header{Control}; slave → Result, then acts.
@@ -87,14 +97,17 @@ import (
 )
 
 // Version of this protocol. 2: stdio streams are opened with the exec
-// stream on both hops (clients choose the exec ID; no ack frame).
+// stream on both hops (clients choose the exec ID; no ack frame). 3: on
+// the node hop the slave opens the stdout and stderr streams itself, when
+// output first appears, and Result.Opened names them: a silent job costs
+// no output streams (the client hop is unchanged).
 //
 // File.Sources did not bump it: Version is checked between master and
 // node, whose OpPut is unchanged, and clients and master are one binary.
 // (A client of this version talking to an older master that is still
 // running would wait: that master relays the client's open, empty stream
 // to the node. Interrupting the copy ends it, and nothing lands.)
-const Version = 2
+const Version = 3
 
 // MaxFrame is the largest frame accepted. Big enough for an exec request
 // with a large environment and library closure; bulk data never uses frames.

@@ -278,6 +278,24 @@ func TestLargeOutputExact(t *testing.T) {
 	}
 }
 
+// TestOutputBeforeExit: a node opens a process's output streams only when
+// output comes (wire Version 3), so output written in a process's last
+// instant races its exit status on the node hop. Every byte must still
+// arrive, before bpsh has the status: 200 runs over 8 nodes, each
+// printing and exiting at once, silent ones in between.
+func TestOutputBeforeExit(t *testing.T) {
+	c := start(t, 8)
+	for i := range 25 {
+		got := run(t, c, nil, "bpsh", "0-7", "sh", "-c", "printf x; printf y >&2; exit 3")
+		if got != (result{out: strings.Repeat("x", 8), err: strings.Repeat("y", 8), code: 3}) {
+			t.Fatalf("round %d: got %+v; want 8 x, 8 y, exit 3", i, got)
+		}
+		if got := run(t, c, nil, "bpsh", "0-7", "sh", "-c", "exit 4"); got != (result{code: 4}) {
+			t.Fatalf("round %d, silent: got %+v; want exit 4 and nothing else", i, got)
+		}
+	}
+}
+
 // TestPermissions: who may use which node.
 func TestPermissions(t *testing.T) {
 	if os.Getuid() != 0 {
