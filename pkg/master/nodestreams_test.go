@@ -94,7 +94,7 @@ func startFake(t *testing.T) (*bproc.Client, *fakeNode, *lockedBuffer) {
 	go func() { // pongs
 		for {
 			var p wire.Ping
-			if wire.Read(hello, &p) != nil || wire.Write(hello, wire.Pong{Seq: p.Seq}) != nil {
+			if wire.Read(hello, &p) != nil || wire.Write(hello, wire.Pong(p)) != nil {
 				return
 			}
 		}
