@@ -8,7 +8,10 @@
 //	err = cmd.Run()
 //
 // A Client is one yamux session over the master's unix socket (see
-// pkg/wire for the messages). The master knows who is calling from the
+// pkg/wire for the messages). The master opens a process's stdout and
+// stderr streams towards the client only when output comes; the client
+// accepts those, for processes it started and only once each, and
+// refuses any other stream. The master knows who is calling from the
 // socket's peer credentials, so nothing here claims an identity.
 //
 // Node -1 is the master itself: Command(-1, …) runs locally with os/exec,
@@ -43,7 +46,17 @@ var ErrNoMaster = errors.New("bpmaster is not running")
 type Client struct {
 	sess   *yamux.Session
 	nextID atomic.Uint64 // exec ids on this connection
+	outs   link.Outputs  // the output streams the master opens, by exec id
+	// outputWait bounds how long Wait waits, after the Result, for an
+	// output stream it names, and the header of any stream the master
+	// opens: both were written before the Result, so they are late only
+	// by as long as this process is behind in reading its session.
+	outputWait time.Duration
 }
+
+// ErrMasterTooOld is returned by Start when bpmaster does not know the
+// client's exec op (wire Version 4, OpRun): it runs an older build.
+var ErrMasterTooOld = errors.New(`bpmaster speaks an older beo protocol than this client (it does not know the exec op "run" of wire version 4): restart bpmaster from this build`)
 
 // SocketPath returns the socket a client uses: path if set, else
 // $BEO_SOCKET, else DefaultSocket.
@@ -70,7 +83,22 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 		conn.Close()
 		return nil, fmt.Errorf("session with %s: %w", path, err)
 	}
-	return &Client{sess: s}, nil
+	c := &Client{sess: s, outputWait: 10 * time.Second}
+	go c.serve()
+	return c, nil
+}
+
+// serve takes the streams the master opens: the output of the processes
+// this client started, each handed to its Cmd (link.Outputs); any other
+// stream is refused.
+func (c *Client) serve() {
+	for {
+		st, err := c.sess.AcceptStream()
+		if err != nil {
+			return
+		}
+		go c.outs.Take(st, c.outputWait, nil) // a refused stream is closed: nothing else to do
+	}
 }
 
 // Close ends the session; running commands are signalled SIGHUP-like by

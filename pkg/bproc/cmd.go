@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
 )
@@ -43,10 +44,11 @@ type Cmd struct {
 
 	c       *Client
 	lookErr error
+	id      uint64 // the exec id on this client's connection
 	ctl     net.Conn
-	stdio   [3]net.Conn
+	stdin   net.Conn
+	out     *link.Output // where the master's output streams land (unless NoIO)
 	local   *exec.Cmd
-	copies  sync.WaitGroup
 	wmu     sync.Mutex // serialises frames written on ctl
 	started bool
 	waited  bool
@@ -116,20 +118,33 @@ func (cmd *Cmd) Start() error {
 		NoStdin: cmd.Stdin == nil || cmd.RemoteStdin != "",
 	}
 	ex.ID = cmd.c.nextID.Add(1)
-	ctl, err := cmd.c.open(context.Background(), wire.Header{Op: wire.OpExec, Exec: ex})
+	cmd.id = ex.ID
+	if !cmd.NoIO {
+		// Before the master can know the id. The master opens the
+		// stdout and stderr streams when output comes (wire Version 4).
+		cmd.out = cmd.c.outs.Expect(ex.ID, cmd.relay)
+	}
+	ctl, err := cmd.c.open(context.Background(), wire.Header{Op: wire.OpRun, Exec: ex})
 	if err != nil {
+		cmd.abandon()
 		return fmt.Errorf("node %d: %w", cmd.Node, err)
 	}
 	cmd.ctl = ctl
-	// The stdio streams follow at once, under the id this client chose:
+	// The stdin stream follows at once, under the id this client chose:
 	// no reply is awaited before the process can start. The master pairs
-	// them with the exec, or closes them if it cannot run.
-	if !cmd.NoIO {
-		if err := cmd.attach(ex.ID, !ex.NoStdin); err != nil {
+	// it with the exec, or closes it if it cannot run.
+	if !ex.NoIO && !ex.NoStdin {
+		s, err := cmd.c.open(context.Background(), wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: ex.ID, FD: 0}})
+		if err != nil {
 			ctl.Close()
-			cmd.closeStdio()
+			cmd.abandon()
 			return fmt.Errorf("node %d: %w", cmd.Node, err)
 		}
+		cmd.stdin = s
+		go func() {
+			io.Copy(s, cmd.Stdin)
+			s.Close()
+		}()
 	}
 	// Then Started, or a Result with why the command cannot run at all
 	// (permission, a program the caller cannot read, a node down).
@@ -139,60 +154,43 @@ func (cmd *Cmd) Start() error {
 	}
 	if err := wire.Read(ctl, &st); err != nil {
 		ctl.Close()
-		cmd.closeStdio()
+		cmd.abandon()
 		return fmt.Errorf("node %d: exec: %w", cmd.Node, err)
 	}
 	if st.Err != "" {
 		ctl.Close()
-		cmd.closeStdio()
+		cmd.abandon()
+		if st.Err == fmt.Sprintf("unknown op %q", wire.OpRun) {
+			return fmt.Errorf("node %d: %w", cmd.Node, ErrMasterTooOld)
+		}
 		return errors.New(st.Err)
 	}
 	cmd.PID, cmd.Sent = st.PID, st.Sent
 	return nil
 }
 
-// closeStdio closes the stdio streams of a command that failed to start.
-func (cmd *Cmd) closeStdio() {
-	for _, s := range cmd.stdio {
-		if s != nil {
-			s.Close()
-		}
+// abandon ends the streams of a command that failed to start.
+func (cmd *Cmd) abandon() {
+	if cmd.stdin != nil {
+		cmd.stdin.Close()
+	}
+	if cmd.out != nil {
+		cmd.c.outs.Finish(cmd.id, cmd.out, 0, 0, nil)
 	}
 }
 
-func (cmd *Cmd) attach(id uint64, stdin bool) error {
-	for fd := 0; fd < 3; fd++ {
-		if fd == 0 && !stdin {
-			continue
-		}
-		s, err := cmd.c.open(context.Background(), wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: fd}})
-		if err != nil {
-			return err
-		}
-		cmd.stdio[fd] = s
-		switch fd {
-		case 0: // only with a Stdin
-			go func() {
-				io.Copy(s, cmd.Stdin)
-				s.Close()
-			}()
-		default:
-			w := cmd.Stdout
-			if fd == 2 {
-				w = cmd.Stderr
-			}
-			if w == nil {
-				w = io.Discard
-			}
-			cmd.copies.Add(1)
-			go func() {
-				defer cmd.copies.Done()
-				io.Copy(w, s)
-				s.Close()
-			}()
-		}
+// relay copies the output stream the master opened for fd to Stdout or
+// Stderr (link.Outputs runs it on the stream's own goroutine).
+func (cmd *Cmd) relay(fd int, s net.Conn) {
+	w := cmd.Stdout
+	if fd == 2 {
+		w = cmd.Stderr
 	}
-	return nil
+	if w == nil {
+		w = io.Discard
+	}
+	io.Copy(w, s)
+	s.Close()
 }
 
 // Wait waits for the remote process to exit and its output to arrive.
@@ -210,12 +208,22 @@ func (cmd *Cmd) Wait() error {
 	defer cmd.ctl.Close()
 	var r wire.Result
 	err := wire.Read(cmd.ctl, &r)
-	cmd.copies.Wait()
+	var lost error
+	if cmd.out != nil {
+		if err != nil {
+			r.Opened = 0 // wait only for the copies under way
+		}
+		// The Result's streams were opened, copied and closed before
+		// it was written: Wait returns with all of their bytes written.
+		lost = cmd.c.outs.Finish(cmd.id, cmd.out, r.Opened, cmd.c.outputWait, cmd.c.sess.CloseChan())
+	}
 	switch {
 	case err != nil:
 		return fmt.Errorf("node %d: lost the process: %w", cmd.Node, err)
 	case r.Err != "":
 		return errors.New(r.Err)
+	case lost != nil:
+		return fmt.Errorf("node %d: output lost: %w", cmd.Node, lost)
 	case r.Signal != 0 || r.Status != 0:
 		return &ExitError{Node: cmd.Node, Status: r.Status, Signal: syscall.Signal(r.Signal)}
 	}

@@ -273,8 +273,11 @@ func TestBatchQueuedControlFrames(t *testing.T) {
 	rec.mu.Lock()
 	n := len(rec.writes)
 	rec.mu.Unlock()
-	if n > 3 {
-		t.Errorf("11 control frames and a message took %d writes, want at most 3", n)
+	// One write for what the writer took while blocked, one for what queued
+	// behind it, and the message's writev (three calls here: recConn has no
+	// writev) — unbatched, the 11 control frames alone would be 11.
+	if n > 5 {
+		t.Errorf("11 control frames and a message took %d writes, want at most 5", n)
 	}
 	if want := 11*len(ctl) + 14; len(rec.got()) != want {
 		t.Errorf("%d bytes written, want %d", len(rec.got()), want)

@@ -2,9 +2,13 @@ package link
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // Errors a Rendezvous returns from Claim.
@@ -13,11 +17,12 @@ var (
 	ErrSessionEnded  = errors.New("session ended")
 )
 
-// Rendezvous pairs the stdio streams of a process (wire.OpAttach, FD 0, 1
-// and 2; on the node hop only FD 0, the node opening its output streams
-// itself) with its exec stream on one session. The peer opens them all at
-// once, without waiting for an answer, and the receiving side serves each
-// stream on its own goroutine, so either may arrive first.
+// Rendezvous pairs the stdin stream of a process (wire.OpAttach FD 0; it
+// handles FD 1 and 2 as well, but since wire Version 4 the side with the
+// output opens those, see Outputs) with its exec stream on one session.
+// The peer opens them at once, without waiting for an answer, and the
+// receiving side serves each stream on its own goroutine, so either may
+// arrive first.
 //
 // Every slot is bounded in time. Streams nobody expects are closed after
 // keep. An exec announces itself with Expect as soon as its header is
@@ -240,4 +245,152 @@ func (s *slot) closeStreams() {
 			s.streams[i] = nil
 		}
 	}
+}
+
+// Outputs takes the output streams a peer opens for the processes of one
+// session: the stdout and stderr streams of a process are opened by the
+// side that has the output (the node towards the master, the master
+// towards its client), and only when output first comes, so a silent
+// process costs no stream. The process's final Result names the streams
+// that were opened (wire.Result.Opened), and they are opened before it is
+// written: the receiver waits for exactly those, briefly, and copies them
+// to the end before it acts on the Result.
+//
+// An exec registers with Expect before the peer can know its id. A stream
+// is taken (Take) only as an OpAttach for FD 1 or 2 of a registered exec,
+// each FD once, and not after the Result excluded it or the exec ended;
+// anything else is refused.
+type Outputs struct {
+	mu   sync.Mutex
+	outs map[uint64]*Output
+}
+
+// Output is one exec's registration with Outputs.
+type Output struct {
+	relay  func(fd int, c net.Conn)
+	shut   [2]bool          // under Outputs.mu: that FD takes no more streams
+	got    [2]chan struct{} // closed when that FD's stream was taken
+	copies sync.WaitGroup   // relays running
+}
+
+// Expect registers exec id: each output stream it takes is handed to
+// relay, on the goroutine that took it; relay copies it and closes it.
+func (r *Outputs) Expect(id uint64, relay func(fd int, c net.Conn)) *Output {
+	o := &Output{relay: relay, got: [2]chan struct{}{make(chan struct{}), make(chan struct{})}}
+	r.mu.Lock()
+	if r.outs == nil {
+		r.outs = map[uint64]*Output{}
+	}
+	r.outs[id] = o
+	r.mu.Unlock()
+	return o
+}
+
+// Take reads the header of stream st, which the peer opened, within
+// timeout and hands st to its exec's relay, returning when the relay
+// does. A stream no exec takes is refused: refused (if not nil) is told
+// why, then st is closed and what the peer may still send is read and
+// dropped for up to timeout, so it never blocks on it.
+func (r *Outputs) Take(st net.Conn, timeout time.Duration, refused func(error)) {
+	st.SetReadDeadline(time.Now().Add(timeout))
+	var h wire.Header
+	err := wire.Read(st, &h)
+	st.SetReadDeadline(time.Time{})
+	switch {
+	case err != nil:
+	case h.Op != wire.OpAttach || h.Attach == nil:
+		err = fmt.Errorf("op %q", h.Op)
+	case h.Attach.FD != 1 && h.Attach.FD != 2:
+		err = fmt.Errorf("attach to fd %d", h.Attach.FD)
+	default:
+		o := r.claim(h.Attach.ID, h.Attach.FD)
+		if o == nil {
+			err = fmt.Errorf("attach to fd %d of exec %d: not a running exec, or attached already", h.Attach.FD, h.Attach.ID)
+			break
+		}
+		defer o.copies.Done()
+		o.relay(h.Attach.FD, st)
+		return
+	}
+	if refused != nil {
+		refused(err)
+	}
+	st.Close()
+	st.SetReadDeadline(time.Now().Add(timeout))
+	io.Copy(io.Discard, st)
+}
+
+// claim marks fd of exec id taken and returns its Output, or nil.
+func (r *Outputs) claim(id uint64, fd int) *Output {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o := r.outs[id]
+	if o == nil || o.shut[fd-1] {
+		return nil
+	}
+	o.shut[fd-1] = true
+	o.copies.Add(1)
+	close(o.got[fd-1])
+	return o
+}
+
+// Finish ends exec id's registration once its Result is in: the streams
+// opened names (wire.Result.Opened bits) are awaited up to wait (or until
+// done closes), no other is taken from now on, and Finish returns when
+// every relay has finished copying — a slow reader of the output holds
+// it, by design. A named stream that did not come is an error. Finish
+// with opened 0 and wait 0 abandons the exec (no Result came): only the
+// relays already running are waited for.
+func (r *Outputs) Finish(id uint64, o *Output, opened uint8, wait time.Duration, done <-chan struct{}) error {
+	r.mu.Lock()
+	for i := range 2 {
+		if opened&wire.OpenedFD(i+1) == 0 {
+			o.shut[i] = true
+		}
+	}
+	r.mu.Unlock()
+	var timeout <-chan time.Time
+	var missing []int
+	for i := range 2 {
+		if opened&wire.OpenedFD(i+1) == 0 {
+			continue
+		}
+		if timeout == nil {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-o.got[i]:
+		case <-timeout:
+		case <-done:
+		}
+		select {
+		case <-o.got[i]:
+		default:
+			missing = append(missing, i+1)
+		}
+	}
+	r.mu.Lock()
+	if r.outs[id] == o {
+		delete(r.outs, id)
+	}
+	o.shut = [2]bool{true, true}
+	r.mu.Unlock()
+	o.copies.Wait()
+	if len(missing) > 0 {
+		return fmt.Errorf("%w (fd %v)", ErrOutputMissing, missing)
+	}
+	return nil
+}
+
+// ErrOutputMissing is Finish's error for a stream the Result named that
+// did not come.
+var ErrOutputMissing = errors.New("an output stream the result names did not arrive")
+
+// Len reports how many execs are registered.
+func (r *Outputs) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.outs)
 }

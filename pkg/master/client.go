@@ -101,7 +101,7 @@ func (m *Master) clientConn(ctx context.Context, c net.Conn) {
 		return
 	}
 	defer mux.Close()
-	att := link.NewRendezvous(attachTimeout, link.WriteTimeout) // this client's stdio streams
+	att := link.NewRendezvous(attachTimeout, link.WriteTimeout) // this client's stdin streams
 	defer att.Close()
 	memo := &closureMemo{} // this client's programs
 	for {
@@ -109,11 +109,11 @@ func (m *Master) clientConn(ctx context.Context, c net.Conn) {
 		if err != nil {
 			return
 		}
-		go m.clientStream(ctx, who, att, memo, st)
+		go m.clientStream(ctx, who, mux, att, memo, st)
 	}
 }
 
-func (m *Master) clientStream(ctx context.Context, who caller, att *link.Rendezvous, memo *closureMemo, st net.Conn) {
+func (m *Master) clientStream(ctx context.Context, who caller, mux *yamux.Session, att *link.Rendezvous, memo *closureMemo, st net.Conn) {
 	var h wire.Header
 	if err := wire.Read(st, &h); err != nil {
 		m.log.Warn("client: bad header", "pid", who.pid, "uid", who.cred.UID, "err", err)
@@ -129,14 +129,16 @@ func (m *Master) clientStream(ctx context.Context, who caller, att *link.Rendezv
 		m.watch(ctx, st)
 	case wire.OpProcs:
 		wire.Write(st, m.procList())
-	case wire.OpExec:
+	case wire.OpRun:
 		if h.Exec == nil {
 			break
 		}
-		m.exec(ctx, who, att, memo, st, *h.Exec)
+		m.exec(ctx, who, mux, att, memo, st, *h.Exec)
 		return // exec closes st itself
+	case wire.OpExec: // a client of wire Version 3 or older
+		wire.Write(st, wire.Result{Err: wire.ClientTooOld})
 	case wire.OpAttach:
-		if h.Attach != nil {
+		if h.Attach != nil && h.Attach.FD == 0 { // output streams are the master's to open
 			att.Deliver(h.Attach.ID, h.Attach.FD, st)
 			return // owned by the exec now
 		}

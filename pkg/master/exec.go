@@ -8,15 +8,17 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/elfdeps"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/hashicorp/yamux"
 )
 
-// attachTimeout bounds how long client stdio streams nobody expects are
+// attachTimeout bounds how long client stdin streams nobody expects are
 // kept (an exec waits for its own up to link.WriteTimeout), how long a
 // node has to send the header of a stream it opens, and how long an exec
 // waits, after the Result, for the output streams the Result names.
@@ -38,24 +40,28 @@ func (r *relay) signal(sig int) error {
 	return wire.Write(r.node, wire.Signal{Sig: sig})
 }
 
-// exec runs a client's process on its node and relays it to the end. The
-// client's stdio streams (unless NoIO) come on the same connection under
-// the id the client chose (ex.ID), through att; towards the node the
-// master uses its own id, opening the node's exec stream and its stdin
-// stream at once, so neither hop waits for a reply before the process can
-// start. The node opens its stdout and stderr streams itself when output
-// comes (session.go, nodeOutput); its Result names them, and the master
-// relays everything they carry before it forwards the Result.
-func (m *Master) exec(ctx context.Context, who caller, att *link.Rendezvous, memo *closureMemo, cl net.Conn, ex wire.Exec) {
+// exec runs a client's process on its node and relays it to the end.
+// The client's stdin stream (unless NoIO or NoStdin) comes on the same
+// connection under the id the client chose (ex.ID), through att; towards
+// the node the master uses its own id, opening the node's exec stream and
+// its stdin stream at once, so neither hop waits for a reply before the
+// process can start. Output flows the other way and is opened by the side
+// that has it, only when it comes: the node opens a stdout or stderr
+// stream to the master (session.go), and that opens the matching stream
+// to the client (OpAttach with the client's id), the two spliced with the
+// windows of both as back-pressure. Each Result names the streams its
+// sender opened (wire.Result.Opened), and the master relays everything
+// the node's carry, and closes the client's, before it forwards it.
+func (m *Master) exec(ctx context.Context, who caller, mux *yamux.Session, att *link.Rendezvous, memo *closureMemo, cl net.Conn, ex wire.Exec) {
 	defer cl.Close()
 	cid := ex.ID
-	want := [3]bool{!ex.NoStdin, true, true}
-	if !ex.NoIO && !att.Expect(cid, want) {
+	stdin := !ex.NoIO && !ex.NoStdin
+	if stdin && !att.Expect(cid, [3]bool{true, false, false}) {
 		wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: exec id %d is already in use", ex.Node, cid)})
 		return
 	}
 	fail := func(err error) {
-		if !ex.NoIO {
+		if stdin {
 			att.Abandon(cid)
 		}
 		wire.Write(cl, wire.Result{Err: err.Error()})
@@ -73,10 +79,21 @@ func (m *Master) exec(ctx context.Context, who caller, att *link.Rendezvous, mem
 		return
 	}
 	ex.ID, ex.Cred, ex.Files, ex.Ghost = id, who.wire(), files, who.pid
-	var out *nodeOutput
+	var out *link.Output
+	var opened atomic.Uint32 // the client streams opened: wire.Result.Opened
 	if !ex.NoIO {
-		out = s.expectOutput(id) // before the node can know the id
-		defer s.forgetOutput(id, out)
+		// Before the node can know the id.
+		out = s.outs.Expect(id, func(fd int, nd net.Conn) {
+			defer nd.Close()
+			c, err := openClientOutput(mux, cid, fd)
+			if err != nil {
+				return // the client is gone: the process gets a broken pipe
+			}
+			opened.Or(uint32(wire.OpenedFD(fd)))
+			io.Copy(c, nd)
+			c.Close()
+		})
+		defer s.outs.Finish(id, out, 0, 0, nil) // on every early return
 	}
 	nd, err := s.open(wire.Header{Op: wire.OpExec, Exec: &ex})
 	if err != nil {
@@ -86,7 +103,7 @@ func (m *Master) exec(ctx context.Context, who caller, att *link.Rendezvous, mem
 	defer nd.Close()
 	r.node = nd
 	var in net.Conn
-	if !ex.NoIO && !ex.NoStdin {
+	if stdin {
 		if in, err = s.open(wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: 0}}); err != nil {
 			fail(err)
 			return
@@ -98,15 +115,17 @@ func (m *Master) exec(ctx context.Context, who caller, att *link.Rendezvous, mem
 		fail(err)
 		return
 	}
-	var copies sync.WaitGroup
-	if !ex.NoIO {
+	if stdin {
 		streams, err := att.Claim(cid)
 		if err != nil {
-			wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: client stdio: %v", ex.Node, err)})
+			wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: client stdin: %v", ex.Node, err)})
 			return
 		}
-		defer closeAll(streams[:])
-		spliceStdio(s, in, out, streams, &copies)
+		defer streams[0].Close()
+		go func() { // not waited for (like os/exec with a terminal)
+			io.Copy(in, streams[0])
+			in.Close()
+		}()
 	}
 	var st struct {
 		wire.Started
@@ -155,27 +174,32 @@ func (m *Master) exec(ctx context.Context, who caller, att *link.Rendezvous, mem
 	if err := wire.Read(nd, &res); err != nil {
 		res = wire.Result{Err: fmt.Sprintf("node %d: connection lost while running %s (pid %d)", ex.Node, ex.Path, st.PID)}
 		if out != nil {
-			out.giveUp()
+			s.outs.Finish(id, out, 0, 0, nil)
 		}
 	} else if out != nil {
 		// The streams the Result names were opened before it was
 		// written: they are late only by as long as this session's
 		// accept loop is behind.
-		s.settleOutput(out, res.Opened)
-		late := time.AfterFunc(attachTimeout, out.giveUp)
-		defer late.Stop()
+		if err := s.outs.Finish(id, out, res.Opened, attachTimeout, s.done); err != nil && res.Err == "" {
+			res = wire.Result{Err: fmt.Sprintf("node %d: %s (pid %d): output lost: %v", ex.Node, ex.Path, st.PID, err)}
+		}
 	}
-	copies.Wait()
-	res.Opened = 0 // the client hop has no such field in use
+	res.Opened = uint8(opened.Load())
 	wire.Write(cl, res)
 }
 
-func closeAll(cs []net.Conn) {
-	for _, c := range cs {
-		if c != nil {
-			c.Close()
-		}
+// openClientOutput opens the client's stream for output fd of its exec
+// cid (wire Version 4: the master opens it when the output comes).
+func openClientOutput(mux *yamux.Session, cid uint64, fd int) (net.Conn, error) {
+	c, err := mux.OpenStream()
+	if err != nil {
+		return nil, err
 	}
+	if err := wire.Write(c, wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: cid, FD: fd}}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // prepare checks the caller may run on the node and resolves the program's
@@ -320,29 +344,6 @@ func (m *Master) sendFile(w io.Writer, path, hash string) (int64, error) {
 		err = fmt.Errorf("file shrank while sending (%d of %d bytes)", n, fi.Size())
 	}
 	return n, err
-}
-
-// spliceStdio copies the client's stdin to the node (in), and the node's
-// stdout and stderr, whenever it opens them (out), to the client. A
-// client stream whose node stream never comes is closed: EOF.
-func spliceStdio(s *session, in net.Conn, out *nodeOutput, cl [3]net.Conn, copies *sync.WaitGroup) {
-	if in != nil && cl[0] != nil {
-		go func() { // stdin: client → node; not waited for (like os/exec with a terminal)
-			io.Copy(in, cl[0])
-			in.Close()
-		}()
-	}
-	for fd := 1; fd < 3; fd++ {
-		copies.Add(1)
-		go func() {
-			defer copies.Done()
-			if nd := out.take(fd, s.done); nd != nil {
-				io.Copy(cl[fd], nd)
-				nd.Close()
-			}
-			cl[fd].Close()
-		}()
-	}
 }
 
 func (m *Master) procList() wire.Procs {

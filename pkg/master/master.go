@@ -28,7 +28,7 @@
 // An exec from a client is relayed: the master resolves the program's
 // shared-library closure (pkg/elfdeps) reading files as the caller, sends
 // the node only the files it lacks (the node caches by content hash), then
-// splices the client's stdio streams to the node's. Every running remote
+// splices the stdio streams of the client and the node. Every running remote
 // process is recorded as (node, remote pid, ghost = the calling bpsh's
 // pid, uid, argv) for bpstat -p and for signals from the master. If a
 // client vanishes while its process runs, the process gets SIGHUP, like a
@@ -36,14 +36,16 @@
 // to be sent (wire.Started.Sent): 0 when its cache held the whole closure.
 //
 // No hop waits for a reply before the process can start: the client opens
-// its three stdio streams right behind its exec stream, and the master
+// its stdin stream (if any) right behind its exec stream, and the master
 // opens the node's exec stream and its stdin stream together; each side
-// pairs them with a link.Rendezvous. The node opens a process's stdout
-// and stderr streams itself, and only when output comes, so a silent job
-// costs the node hop no stream but its exec stream. These are the only
+// pairs them with a link.Rendezvous. Output streams are opened by the
+// side that has the output, and only when it comes: the node opens a
+// process's stdout or stderr stream to the master, which then opens the
+// matching stream to the client (link.Outputs on both), so a silent job
+// costs each hop no stream but its exec stream. These are the only
 // streams the master accepts from a node: an OpAttach for FD 1 or 2 of an
 // exec it started on that session and that has not finished, each FD
-// once; any other is refused and logged. The closure of a program is
+// once; any other is refused and logged. From a client it takes only FD 0. The closure of a program is
 // resolved once per client connection and reused while a stat of each
 // file shows it unchanged (memo.go), so `bpsh -a` on a thousand nodes
 // walks it and borrows the caller's identity once, not a thousand times.

@@ -31,6 +31,11 @@ type fakeNode struct {
 	mux     *yamux.Session
 	attachs atomic.Int64 // OpAttach streams the master opened
 	lastID  atomic.Uint64
+	// shown gets a value when the client has the first output of a
+	// "rogue" exec: its stream was taken, so a second one is a duplicate
+	// (the master takes each stream on its own goroutine).
+	shown chan struct{}
+	sock  string // the master's client socket
 }
 
 // startFake runs a master with one node (0, on 127.0.0.1) and a fake node
@@ -90,7 +95,7 @@ func startFake(t *testing.T) (*bproc.Client, *fakeNode, *lockedBuffer) {
 	if err := wire.Read(hello, &reply); err != nil || reply.Err != "" {
 		t.Fatalf("hello: %+v, %v", reply, err)
 	}
-	n := &fakeNode{t: t, mux: mux}
+	n := &fakeNode{t: t, mux: mux, shown: make(chan struct{}, 1), sock: sock}
 	go func() { // pongs
 		for {
 			var p wire.Ping
@@ -206,6 +211,11 @@ func (n *fakeNode) exec(st net.Conn, ex *wire.Exec) {
 		}
 		o := n.open(attach(ex.ID, 1))
 		o.Write([]byte("one"))
+		select {
+		case <-n.shown:
+		case <-time.After(wait):
+			n.t.Error("the first output of the rogue exec did not reach the client")
+		}
 		if dup := n.open(attach(ex.ID, 1)); !refused(dup) {
 			n.t.Error("a second stdout stream for one exec was not refused")
 		}
@@ -225,8 +235,12 @@ func TestNodeOutputStreams(t *testing.T) {
 	c, n, logs := startFake(t)
 	run := func(what string) (string, error) {
 		var out bytes.Buffer
+		select { // from an earlier run
+		case <-n.shown:
+		default:
+		}
 		cmd := c.Command(0, "/bin/true", what)
-		cmd.Stdout = &out
+		cmd.Stdout = signalWriter{&out, n.shown}
 		err := cmd.Run()
 		return out.String(), err
 	}
@@ -261,6 +275,108 @@ func TestNodeOutputStreams(t *testing.T) {
 	if got := n.attachs.Load(); got != 0 {
 		t.Errorf("the master opened %d OpAttach streams to the node, want 0", got)
 	}
+}
+
+// TestClientOutputStreams: on the client hop too the output streams are
+// opened by the side with the output, only when it comes (wire Version
+// 4). It counts the streams opened each way on the socket (every yamux
+// frame with SYN), through a proxy: a silent job costs only its exec
+// stream, output costs one stream the master opens, stdin one the client
+// opens. With the old eager client, which opened both output streams
+// itself, the silent job costs three.
+func TestClientOutputStreams(t *testing.T) {
+	_, n, _ := startFake(t)
+	proxy := filepath.Join(t.TempDir(), "proxy.sock")
+	ln, err := net.Listen("unix", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var up, down atomic.Int64 // streams opened by the client, by the master
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			m, err := net.Dial("unix", n.sock)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go countSYN(m, c, &up)
+			go countSYN(c, m, &down)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, err := bproc.Dial(ctx, proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		what, stdin string
+		up, down    int64
+		out         string
+	}{
+		{"silent", "", 1, 0, ""},
+		{"out", "", 1, 1, "hello"},
+		{"silent", "in", 2, 0, ""},
+		{"silent", "", 1, 0, ""},
+	} {
+		up.Store(0)
+		down.Store(0)
+		var out bytes.Buffer
+		cmd := c.Command(0, "/bin/true", tc.what)
+		cmd.Stdout = &out
+		if tc.stdin != "" {
+			cmd.Stdin = strings.NewReader(tc.stdin)
+		}
+		cmd.Run() // every stream of the job is opened before its Result
+		if u, d := up.Load(), down.Load(); u != tc.up || d != tc.down || out.String() != tc.out {
+			t.Errorf("%s (stdin %q): %d streams opened by the client, %d by the master, output %q; want %d, %d, %q",
+				tc.what, tc.stdin, u, d, out.String(), tc.up, tc.down, tc.out)
+		}
+	}
+}
+
+// countSYN copies yamux frames from src to dst and counts those opening
+// a stream (flag SYN).
+func countSYN(dst, src net.Conn, n *atomic.Int64) {
+	defer dst.Close()
+	var h [12]byte // version, type, flags, stream id, length
+	for {
+		if _, err := io.ReadFull(src, h[:]); err != nil {
+			return
+		}
+		if h[3]&1 != 0 { // flags, big-endian; SYN = 1
+			n.Add(1)
+		}
+		if _, err := dst.Write(h[:]); err != nil {
+			return
+		}
+		if h[1] == 0 { // a data frame: length bytes follow
+			if _, err := io.CopyN(dst, src, int64(h[8])<<24|int64(h[9])<<16|int64(h[10])<<8|int64(h[11])); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// signalWriter writes to w and sends on c (if it has room).
+type signalWriter struct {
+	w io.Writer
+	c chan struct{}
+}
+
+func (s signalWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	select {
+	case s.c <- struct{}{}:
+	default:
+	}
+	return n, err
 }
 
 type lockedBuffer struct {

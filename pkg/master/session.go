@@ -3,7 +3,6 @@ package master
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -29,8 +28,7 @@ type session struct {
 	done  chan struct{}
 	why   string
 
-	omu  sync.Mutex
-	outs map[uint64]*nodeOutput // execs started on this session, by the master's id
+	outs link.Outputs // output streams of the execs started on this session, by the master's id
 }
 
 func (s *session) close(why string) {
@@ -175,134 +173,16 @@ func acceptHello(ctx context.Context, mux *yamux.Session) (net.Conn, error) {
 // the master to the node; the one kind of stream a node may open is the
 // output of a process the master started there: an OpAttach for FD 1 or
 // 2 naming an exec of this session that has not finished, each FD at most
-// once (see nodeOutput). Anything else is refused, closed and logged.
+// once (link.Outputs). Anything else is refused, closed and logged.
 func (m *Master) serveNodeStreams(s *session) {
 	for {
 		st, err := s.mux.AcceptStream()
 		if err != nil {
 			return
 		}
-		go m.nodeStream(s, st)
-	}
-}
-
-// nodeStream reads the header of a stream the node opened and hands it to
-// its exec, or refuses it.
-func (m *Master) nodeStream(s *session, st net.Conn) {
-	st.SetReadDeadline(time.Now().Add(attachTimeout))
-	var h wire.Header
-	err := wire.Read(st, &h)
-	st.SetReadDeadline(time.Time{})
-	switch {
-	case err != nil:
-	case h.Op != wire.OpAttach || h.Attach == nil:
-		err = fmt.Errorf("op %q", h.Op)
-	case h.Attach.FD != 1 && h.Attach.FD != 2:
-		err = fmt.Errorf("attach to fd %d", h.Attach.FD)
-	case !s.deliverOutput(h.Attach.ID, h.Attach.FD, st):
-		err = fmt.Errorf("attach to fd %d of exec %d: not a running exec of this node, or attached already", h.Attach.FD, h.Attach.ID)
-	default:
-		return // the exec owns it now
-	}
-	m.log.Warn("refused node stream", "node", s.node, "err", err)
-	st.Close()
-	// Read what it may still send, so the node never blocks on it.
-	st.SetReadDeadline(time.Now().Add(attachTimeout))
-	io.Copy(io.Discard, st)
-}
-
-// nodeOutput is where the output streams a node opens for one exec land
-// (the node opens them only when the process writes: wire Version 3).
-// From expectOutput to forgetOutput the exec takes each FD's stream once;
-// after the Result only the streams it names may still come.
-type nodeOutput struct {
-	arrived [2]chan net.Conn // capacity 1: the stream of FD 1, 2
-	none    [2]chan struct{} // closed: that FD gets no stream
-	shut    [2]bool          // under session.omu: that FD takes no more streams
-	stop    chan struct{}    // closed: give up waiting (exec ended or late)
-	once    sync.Once
-}
-
-// expectOutput registers exec id, before its exec stream is opened.
-func (s *session) expectOutput(id uint64) *nodeOutput {
-	o := &nodeOutput{stop: make(chan struct{})}
-	for i := range 2 {
-		o.arrived[i] = make(chan net.Conn, 1)
-		o.none[i] = make(chan struct{})
-	}
-	s.omu.Lock()
-	if s.outs == nil {
-		s.outs = map[uint64]*nodeOutput{}
-	}
-	s.outs[id] = o
-	s.omu.Unlock()
-	return o
-}
-
-// deliverOutput hands the node's stream for fd (1 or 2) of exec id to its
-// exec, and reports false if the exec does not take it.
-func (s *session) deliverOutput(id uint64, fd int, c net.Conn) bool {
-	s.omu.Lock()
-	defer s.omu.Unlock()
-	o := s.outs[id]
-	if o == nil || o.shut[fd-1] {
-		return false
-	}
-	o.shut[fd-1] = true
-	o.arrived[fd-1] <- c // never blocks: one per FD
-	return true
-}
-
-// settleOutput applies the Result: FDs it does not name get no stream.
-func (s *session) settleOutput(o *nodeOutput, opened uint8) {
-	s.omu.Lock()
-	defer s.omu.Unlock()
-	for i := range 2 {
-		if opened&wire.OpenedFD(i+1) == 0 && !o.shut[i] {
-			o.shut[i] = true
-			close(o.none[i])
-		}
-	}
-}
-
-// forgetOutput ends exec id's registration: streams still to come are
-// refused, those not taken are closed, and waiting stops.
-func (s *session) forgetOutput(id uint64, o *nodeOutput) {
-	o.giveUp()
-	s.omu.Lock()
-	if s.outs[id] == o {
-		delete(s.outs, id)
-	}
-	for i := range 2 {
-		o.shut[i] = true
-	}
-	s.omu.Unlock()
-	for i := range 2 {
-		select {
-		case c := <-o.arrived[i]:
-			c.Close()
-		default:
-		}
-	}
-}
-
-func (o *nodeOutput) giveUp() { o.once.Do(func() { close(o.stop) }) }
-
-// take waits for the stream of fd (1 or 2): nil if it gets none, the
-// exec gave up, or the session ended.
-func (o *nodeOutput) take(fd int, done <-chan struct{}) net.Conn {
-	select {
-	case c := <-o.arrived[fd-1]:
-		return c
-	case <-o.none[fd-1]:
-	case <-o.stop:
-	case <-done:
-	}
-	select { // delivered before the wait ended after all
-	case c := <-o.arrived[fd-1]:
-		return c
-	default:
-		return nil
+		go s.outs.Take(st, attachTimeout, func(err error) {
+			m.log.Warn("refused node stream", "node", s.node, "err", err)
+		})
 	}
 }
 

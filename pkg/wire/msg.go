@@ -8,6 +8,7 @@ type Op string
 const (
 	OpHello   Op = "hello"
 	OpExec    Op = "exec"
+	OpRun     Op = "run" // a client's exec (Version 4 on): see the package doc
 	OpAttach  Op = "attach"
 	OpPut     Op = "put"
 	OpGet     Op = "get"
@@ -90,11 +91,11 @@ type FileRef struct {
 	Target string `json:"target,omitempty"` // symlink target when this is a link
 }
 
-// Exec asks for one process. From a client, Node says where, ID is the
-// client's own (non-zero, unique on its connection; its OpAttach streams
-// carry it) and Cred is ignored (the master takes it from SO_PEERCRED);
-// from the master to a slave, ID is the master's, Cred is set and Node is
-// the receiving node.
+// Exec asks for one process. From a client (OpRun), Node says where, ID
+// is the client's own (non-zero, unique on its connection; the OpAttach
+// streams of that process on the client hop carry it) and Cred is
+// ignored (the master takes it from SO_PEERCRED); from the master to a
+// slave, ID is the master's, Cred is set and Node is the receiving node.
 type Exec struct {
 	ID    uint64    `json:"id"`
 	Node  int       `json:"node"`
@@ -143,11 +144,17 @@ type Result struct {
 	Err    string `json:"err,omitempty"`
 	Status int    `json:"status"`
 	Signal int    `json:"signal,omitempty"`
-	// Opened (slave → master, an exec's last Result only) names the
-	// output streams the node opened for the process: OpenedStdout,
-	// OpenedStderr. The master relays their bytes before the Result.
+	// Opened (an exec's last Result only) names the output streams its
+	// sender opened for the process: OpenedStdout, OpenedStderr; the node
+	// towards the master, the master towards its client. The receiver
+	// copies their bytes before it acts on the Result.
 	Opened uint8 `json:"opened,omitempty"`
 }
+
+// ClientTooOld is the Result.Err a master answers a client's OpExec with:
+// until Version 3 clients sent OpExec and opened their own output
+// streams; since 4 they send OpRun and the master opens them.
+const ClientTooOld = "this client speaks an older beo protocol than bpmaster (wire version 3 or older, exec op \"exec\"): use the bpsh/bproc of the master's build"
 
 // Result.Opened bits.
 const (
@@ -163,8 +170,9 @@ type Signal struct {
 	Sig int `json:"sig"`
 }
 
-// Attach binds a raw stdio stream to exec ID. On the node hop the master
-// opens FD 0 and the slave FD 1 and 2 (see the package doc).
+// Attach binds a raw stdio stream to exec ID. FD 0 is opened by the side
+// with the input (client → master → node), FD 1 and 2 by the side with
+// the output (node → master → client), see the package doc.
 type Attach struct {
 	ID uint64 `json:"id"`
 	FD int    `json:"fd"` // 0 stdin, 1 stdout, 2 stderr

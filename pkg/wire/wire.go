@@ -64,12 +64,20 @@
 //	OpStates  → States                      (bpsh, bpcp: node specs)
 //	OpWatch   → Status, then a NodeInfo frame per change  (bpstat -U)
 //	OpProcs   → Procs                       (bpstat -p / -P)
-//	OpExec    Header{Exec with Node and an ID the client chose, unique on
+//	OpRun     Header{Exec with Node and an ID the client chose, unique on
 //	          its connection}; → Started | Result{Err}; then Signal frames
-//	          from the client and one Result. Unless NoIO the client opens
-//	          the three OpAttach streams with that ID right after the exec
-//	          stream, without waiting; they pair with execs of the same
-//	          connection only.
+//	          from the client and one Result. Unless NoIO or NoStdin the
+//	          client opens an OpAttach stream (FD 0) with that ID right
+//	          after the exec stream, without waiting; it pairs with execs
+//	          of the same connection only. The master opens an OpAttach
+//	          stream (FD 1 or 2, the client's ID) to the client when the
+//	          node's stream for that FD comes — only when the process
+//	          writes — and splices the two; every one is open, copied and
+//	          closed before the Result, which names them (Result.Opened).
+//	          The client takes only those: FD 1 or 2 of an exec it started
+//	          and that has not finished, each once; it refuses any other
+//	          stream the master opens. (OpExec, the client's exec op until
+//	          Version 3, is answered Result{Err: ClientTooOld}.)
 //	OpKill    Header{Kill} → Result         (signal a remote process by pid)
 //	OpPut/OpGet with File.Node, as for nodes.
 //	OpPut     Header{File with Sources}: the master packs the sources
@@ -86,6 +94,14 @@
 //
 // Version is bumped on any incompatible change; a node whose Hello carries
 // another Version (or another build hash) is refused.
+//
+// Clients do not say Hello (one round trip less per bpsh): an incompatible
+// change on the client hop renames the op it changes, so each side of a
+// mismatch fails at once with a clear error instead of waiting for
+// streams the other never opens. A client of Version 4 asks OpRun: an
+// older master answers `unknown op "run"`, which pkg/bproc reports as a
+// master older than the client; an older client asks OpExec, which the
+// master answers with ClientTooOld.
 package wire
 
 import (
@@ -100,14 +116,17 @@ import (
 // stream on both hops (clients choose the exec ID; no ack frame). 3: on
 // the node hop the slave opens the stdout and stderr streams itself, when
 // output first appears, and Result.Opened names them: a silent job costs
-// no output streams (the client hop is unchanged).
+// no output streams (the client hop is unchanged). 4: the same on the
+// client hop, the master opening the client's output streams; a client's
+// exec is OpRun (OpExec from a client is refused: ClientTooOld). The node
+// hop is as in 3.
 //
 // File.Sources did not bump it: Version is checked between master and
 // node, whose OpPut is unchanged, and clients and master are one binary.
 // (A client of this version talking to an older master that is still
 // running would wait: that master relays the client's open, empty stream
 // to the node. Interrupting the copy ends it, and nothing lands.)
-const Version = 3
+const Version = 4
 
 // MaxFrame is the largest frame accepted. Big enough for an exec request
 // with a large environment and library closure; bulk data never uses frames.
