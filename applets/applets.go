@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -74,6 +75,19 @@ func ParseFlags(fs *flag.FlagSet, usage string, args []string) error {
 		return &Usage{Line: usage, Msg: err.Error()}
 	}
 	return nil
+}
+
+// AddrFlag parses the value of flag -name as an IP address; "" is the
+// zero Addr (the flag was not given). A bad value is a usage error.
+func AddrFlag(usage, name, value string) (netip.Addr, error) {
+	if value == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(value)
+	if err != nil {
+		return netip.Addr{}, &Usage{Line: usage, Msg: fmt.Sprintf("-%s %q: not an IP address", name, value)}
+	}
+	return a, nil
 }
 
 // OnHangup calls fn for each SIGHUP the process receives until ctx ends or

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/beo-cluster/beo/applets"
@@ -57,12 +58,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		return &applets.Usage{Line: usage, Msg: "-m HOST:PORT is required"}
 	}
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
-	if *src != "" {
-		ip := net.ParseIP(*src)
-		if ip == nil {
-			return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-src %q: not an IP address", *src)}
-		}
-		d.LocalAddr = &net.TCPAddr{IP: ip}
+	srcIP, err := applets.AddrFlag(usage, "src", *src)
+	if err != nil {
+		return err
+	}
+	if srcIP.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(srcIP, 0))
 	}
 	k, err := link.NodeKeys(*keys)
 	if err != nil {

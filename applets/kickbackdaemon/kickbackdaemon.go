@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -55,13 +54,9 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	log := slog.New(slog.NewTextHandler(stdio.Err, nil))
-	var master netip.Addr
-	if *masterIP != "" {
-		a, err := netip.ParseAddr(*masterIP)
-		if err != nil {
-			return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-master %q: not an IP address", *masterIP)}
-		}
-		master = a
+	master, err := applets.AddrFlag(usage, "master", *masterIP)
+	if err != nil {
+		return err
 	}
 	cfg, master, err := nss.LoadCluster(*cfgPath, set["config"], master)
 	if err != nil {

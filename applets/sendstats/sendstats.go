@@ -53,13 +53,13 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if err != nil {
 		return err
 	}
+	bindIP, err := applets.AddrFlag(usage, "bind", *bind)
+	if err != nil {
+		return err
+	}
 	var laddr *net.UDPAddr
-	if *bind != "" {
-		a, err := netip.ParseAddr(*bind)
-		if err != nil {
-			return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-bind: %v", err)}
-		}
-		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 0))
+	if bindIP.IsValid() {
+		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(bindIP, 0))
 	}
 	conn, err := net.DialUDP("udp", laddr, net.UDPAddrFromAddrPort(target))
 	if err != nil {
