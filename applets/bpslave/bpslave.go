@@ -31,6 +31,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/buildinfo"
 	"github.com/beo-cluster/beo/pkg/kickback"
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/pid1"
 	"github.com/beo-cluster/beo/pkg/slave"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
@@ -71,7 +72,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	power := hostPower
+	power := pid1.Power
 	acted := make(chan string, 1)
 	if *sim {
 		go exitWithParent(ctx, cancel)
@@ -103,24 +104,6 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	default:
 	}
 	return err
-}
-
-// hostPower reboots, halts or powers off this machine.
-func hostPower(action string) error {
-	cmds := map[string]int{
-		"reboot": unix.LINUX_REBOOT_CMD_RESTART,
-		"halt":   unix.LINUX_REBOOT_CMD_HALT,
-		"pwroff": unix.LINUX_REBOOT_CMD_POWER_OFF,
-	}
-	cmd, ok := cmds[action]
-	if !ok {
-		return fmt.Errorf("unknown power action %q", action)
-	}
-	unix.Sync()
-	if err := unix.Reboot(cmd); err != nil {
-		return fmt.Errorf("%s: %w", action, err)
-	}
-	return nil
 }
 
 // exitWithParent ends a simulated node when the process that started it
