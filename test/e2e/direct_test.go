@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/beo-cluster/beo/initramfs"
 	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/test/netns"
 )
 
 const (
@@ -43,7 +43,7 @@ func TestDirectBoot(t *testing.T) {
 		}
 	}
 	kernel, release := directKernel(t)
-	exe := directBinary(t)
+	exe := netns.Beo(t)
 	dir := t.TempDir()
 	ns := fmt.Sprintf("beo-direct-%d", os.Getpid())
 	directNetns(t, ns)
@@ -152,23 +152,6 @@ func directKernel(t *testing.T) (path, release string) {
 	}
 	t.Skip("needs a kernel in /boot with its modules in /lib/modules (Debian linux-image-amd64)")
 	return "", ""
-}
-
-// directBinary returns $BEO_BIN (make test-root) or a binary built here.
-func directBinary(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("BEO_BIN"); b != "" {
-		return b
-	}
-	_, file, _, _ := runtime.Caller(0)
-	out := filepath.Join(t.TempDir(), "beo")
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("BEO_BIN unset and go build failed: %v\n%s", err, b)
-	}
-	return out
 }
 
 // directNetns creates namespace ns with bridge br0 (the master's address)

@@ -13,7 +13,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +26,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/lab"
 	"github.com/beo-cluster/beo/pkg/logfwd"
 	"github.com/beo-cluster/beo/pkg/stats"
+	"github.com/beo-cluster/beo/test/netns"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -34,25 +34,6 @@ import (
 // pxeBootWait bounds one boot to up: generous, the two host cores are
 // shared (TESTING.md measures ~12 s for 3 VMs under TCG when idle).
 const pxeBootWait = 4 * time.Minute
-
-// pxeBinary returns the beo binary under test: $BEO_BIN (set by
-// `make test-root`), else one built here.
-func pxeBinary(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("BEO_BIN"); b != "" {
-		return b
-	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	out := filepath.Join(t.TempDir(), "beo")
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("BEO_BIN unset and go build failed: %v\n%s", err, b)
-	}
-	return out
-}
 
 // pxeRequire fails (not skips) when the binary lacks an applet the PXE
 // boot needs: a missing piece of beo is a failure of beo.
@@ -106,7 +87,7 @@ func TestPXE(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	exe := pxeBinary(t)
+	exe := netns.Beo(t)
 	pxeRequire(t, exe, "master", "beoboot", "bpsh", "bpcp", "bpctl", "bpstat")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
