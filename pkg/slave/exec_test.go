@@ -16,7 +16,7 @@ import (
 )
 
 func TestExec(t *testing.T) {
-	m := newMaster(t, 200*time.Millisecond)
+	m := newMaster(t, steady)
 	root := startSlave(t, m)
 	s := m.next(t)
 	if err := os.Mkdir(filepath.Join(root, "sub"), 0o755); err != nil {
@@ -127,7 +127,7 @@ func TestExec(t *testing.T) {
 }
 
 func TestExecCache(t *testing.T) {
-	m := newMaster(t, 200*time.Millisecond)
+	m := newMaster(t, steady)
 	startSlave(t, m)
 	s := m.next(t)
 	c := program(t, "/bin/echo")
@@ -144,7 +144,7 @@ func TestExecCache(t *testing.T) {
 }
 
 func TestExecBadFile(t *testing.T) {
-	m := newMaster(t, 200*time.Millisecond)
+	m := newMaster(t, steady)
 	startSlave(t, m)
 	s := m.next(t)
 	c := program(t, "/bin/echo")
@@ -172,7 +172,7 @@ func TestExecBadFile(t *testing.T) {
 }
 
 func TestExecSignals(t *testing.T) {
-	m := newMaster(t, 200*time.Millisecond)
+	m := newMaster(t, steady)
 	startSlave(t, m)
 	s := m.next(t)
 	c := program(t, "/bin/sleep")
@@ -209,7 +209,7 @@ func alive(pid int) bool {
 }
 
 func TestExecConcurrent(t *testing.T) {
-	m := newMaster(t, 200*time.Millisecond)
+	m := newMaster(t, steady)
 	startSlave(t, m)
 	s := m.next(t)
 	c := program(t, "/bin/echo")
@@ -235,7 +235,7 @@ func TestExecConcurrent(t *testing.T) {
 // process (blocked writing its pipe) instead of the slave buffering it,
 // and that everything arrives once it reads.
 func TestExecBackPressure(t *testing.T) {
-	m := newMaster(t, 200*time.Millisecond)
+	m := newMaster(t, steady)
 	startSlave(t, m)
 	s := m.next(t)
 	const size = 8 << 20
@@ -309,7 +309,7 @@ func TestBeforeExec(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var got []uint32
-	m := newMaster(t, 200*time.Millisecond)
+	m := newMaster(t, steady)
 	root := startSlave(t, m, func(c *Config) {
 		c.BeforeExec = func(ctx context.Context, cr wire.Cred) error {
 			mu.Lock()
@@ -343,7 +343,7 @@ func TestBeforeExec(t *testing.T) {
 // and a silent process costs no stream at all (wire Version 3). With the
 // streams opened eagerly a silent job would show two.
 func TestExecOutputStreamsLazy(t *testing.T) {
-	m := newMaster(t, 200*time.Millisecond)
+	m := newMaster(t, steady)
 	startSlave(t, m)
 	s := m.next(t)
 	sh := program(t, "/bin/sh")
@@ -395,7 +395,7 @@ func bits(b uint8) int {
 // TestExecOutputBeforeExit: output written in the process's last instant
 // is in a stream the Result names, whole, however the streams race it.
 func TestExecOutputBeforeExit(t *testing.T) {
-	m := newMaster(t, 200*time.Millisecond)
+	m := newMaster(t, steady)
 	startSlave(t, m)
 	s := m.next(t)
 	sh := program(t, "/bin/sh")

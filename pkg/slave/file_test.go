@@ -114,7 +114,7 @@ func (s *conn) get(t *testing.T, f wire.File) (wire.Result, map[string]string) {
 }
 
 func TestPutGet(t *testing.T) {
-	m := newMaster(t, 200*time.Millisecond)
+	m := newMaster(t, steady)
 	root := startSlave(t, m)
 	s := m.next(t)
 	me := wire.Cred{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}
@@ -246,7 +246,7 @@ func TestPutGetAsCaller(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: acting as another user")
 	}
-	m := newMaster(t, 200*time.Millisecond)
+	m := newMaster(t, steady)
 	root := startSlave(t, m)
 	s := m.next(t)
 	for _, d := range []string{filepath.Dir(root), root} {

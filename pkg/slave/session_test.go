@@ -11,7 +11,7 @@ import (
 )
 
 func TestHello(t *testing.T) {
-	m := newMaster(t, 100*time.Millisecond)
+	m := newMaster(t, 250*time.Millisecond)
 	startSlave(t, m)
 	s := m.next(t)
 	h := s.hello
@@ -30,7 +30,7 @@ func TestHello(t *testing.T) {
 // TestBadStreams sends what a broken or hostile master might: the slave
 // closes or refuses each stream and keeps serving.
 func TestBadStreams(t *testing.T) {
-	m := newMaster(t, 100*time.Millisecond)
+	m := newMaster(t, steady)
 	startSlave(t, m)
 	s := m.next(t)
 	raw := func(b []byte) net.Conn {
@@ -138,7 +138,7 @@ func TestReconnect(t *testing.T) {
 }
 
 func TestControl(t *testing.T) {
-	m := newMaster(t, 100*time.Millisecond)
+	m := newMaster(t, steady)
 	acts := make(chan string, 1)
 	startSlave(t, m, func(c *Config) {
 		c.Power = func(a string) error { acts <- a; return nil }

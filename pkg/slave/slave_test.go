@@ -25,6 +25,14 @@ import (
 // wait bounds every blocking step of these tests.
 const wait = 10 * time.Second
 
+// steady is the ping interval of tests that are not about the heartbeat.
+// The slave drops a session after three intervals without a ping, and a
+// loaded CI machine running the race detector has stalled this test
+// process for over half a second (CI once dropped a session 600 ms into
+// an 8 MiB copy): an interval that a stall cannot outlast keeps those
+// tests about what they test.
+const steady = 2 * time.Second
+
 const testNode = 3
 
 // fakeMaster accepts slaves like bpmaster does: TLS, hello, pings.
