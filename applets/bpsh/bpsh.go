@@ -14,8 +14,10 @@
 // Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGCONT
 // received by bpsh are sent to every remote process; SIGTSTP (Ctrl-Z) sends
 // SIGSTOP to every remote process and then stops bpsh itself. A SIGSTOP
-// sent straight to bpsh cannot be seen by it (the kernel stops it at once),
-// so it stops only bpsh; the SIGCONT that resumes it is forwarded.
+// sent straight to bpsh cannot be seen by it (the kernel stops it at
+// once): bpmaster notices bpsh stopped, within a tenth of a second, and
+// stops the remote processes itself. The SIGCONT that resumes bpsh is
+// forwarded.
 //
 // -b N sets how many bytes of a node's output -s keeps in memory while
 // earlier nodes are still printing; beyond that it spills to a temporary

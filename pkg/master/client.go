@@ -10,6 +10,8 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/nodes"
@@ -101,19 +103,39 @@ func (m *Master) clientConn(ctx context.Context, c net.Conn) {
 		return
 	}
 	defer mux.Close()
-	att := link.NewRendezvous(attachTimeout, link.WriteTimeout) // this client's stdin streams
-	defer att.Close()
-	memo := &closureMemo{} // this client's programs
+	cl := &client{who: who, mux: mux,
+		att:   link.NewRendezvous(attachTimeout, link.WriteTimeout),
+		memo:  &closureMemo{},
+		procs: map[uint64]*relay{},
+	}
+	defer cl.att.Close()
+	ctx, cancel := context.WithCancel(ctx) // ends followStops
+	defer cancel()
 	for {
 		st, err := mux.AcceptStream()
 		if err != nil {
 			return
 		}
-		go m.clientStream(ctx, who, mux, att, memo, st)
+		go m.clientStream(ctx, cl, st)
 	}
 }
 
-func (m *Master) clientStream(ctx context.Context, who caller, mux *yamux.Session, att *link.Rendezvous, memo *closureMemo, st net.Conn) {
+// client is one client connection: its caller, and what the master
+// keeps for it while it lasts.
+type client struct {
+	who  caller
+	mux  *yamux.Session
+	att  *link.Rendezvous // its stdin streams
+	memo *closureMemo     // its programs' closures
+
+	mu       sync.Mutex
+	procs    map[uint64]*relay // its remote processes
+	watching bool              // followStops runs
+	resumed  atomic.Bool       // it forwarded a SIGCONT: it may stop anew
+}
+
+func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
+	who := cl.who
 	var h wire.Header
 	if err := wire.Read(st, &h); err != nil {
 		m.log.Warn("client: bad header", "pid", who.pid, "uid", who.cred.UID, "err", err)
@@ -133,13 +155,13 @@ func (m *Master) clientStream(ctx context.Context, who caller, mux *yamux.Sessio
 		if h.Exec == nil {
 			break
 		}
-		m.exec(ctx, who, mux, att, memo, st, *h.Exec)
+		m.exec(ctx, cl, st, *h.Exec)
 		return // exec closes st itself
 	case wire.OpExec: // a client of wire Version 3 or older
 		wire.Write(st, wire.Result{Err: wire.ClientTooOld})
 	case wire.OpAttach:
 		if h.Attach != nil && h.Attach.FD == 0 { // output streams are the master's to open
-			att.Deliver(h.Attach.ID, h.Attach.FD, st)
+			cl.att.Deliver(h.Attach.ID, h.Attach.FD, st)
 			return // owned by the exec now
 		}
 	case wire.OpKill:

@@ -52,8 +52,9 @@ func (r *relay) signal(sig int) error {
 // windows of both as back-pressure. Each Result names the streams its
 // sender opened (wire.Result.Opened), and the master relays everything
 // the node's carry, and closes the client's, before it forwards it.
-func (m *Master) exec(ctx context.Context, who caller, mux *yamux.Session, att *link.Rendezvous, memo *closureMemo, cl net.Conn, ex wire.Exec) {
+func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec) {
 	defer cl.Close()
+	who, att := c.who, c.att
 	cid := ex.ID
 	stdin := !ex.NoIO && !ex.NoStdin
 	if stdin && !att.Expect(cid, [3]bool{true, false, false}) {
@@ -67,7 +68,7 @@ func (m *Master) exec(ctx context.Context, who caller, mux *yamux.Session, att *
 		wire.Write(cl, wire.Result{Err: err.Error()})
 	}
 	id := m.nextID.Add(1)
-	r, files, err := m.prepare(who, memo, id, ex)
+	r, files, err := m.prepare(who, c.memo, id, ex)
 	if err != nil {
 		fail(err)
 		return
@@ -85,13 +86,13 @@ func (m *Master) exec(ctx context.Context, who caller, mux *yamux.Session, att *
 		// Before the node can know the id.
 		out = s.outs.Expect(id, func(fd int, nd net.Conn) {
 			defer nd.Close()
-			c, err := openClientOutput(mux, cid, fd)
+			o, err := openClientOutput(c.mux, cid, fd)
 			if err != nil {
 				return // the client is gone: the process gets a broken pipe
 			}
 			opened.Or(uint32(wire.OpenedFD(fd)))
-			io.Copy(c, nd)
-			c.Close()
+			io.Copy(o, nd)
+			o.Close()
 		})
 		defer s.outs.Finish(id, out, 0, 0, nil) // on every early return
 	}
@@ -149,6 +150,7 @@ func (m *Master) exec(ctx context.Context, who caller, mux *yamux.Session, att *
 		delete(m.procs, id)
 		m.mu.Unlock()
 	}()
+	defer m.ghostOf(ctx, c, r)()
 	st.Started.Sent = sent
 	if err := wire.Write(cl, st.Started); err != nil {
 		r.signal(int(syscall.SIGHUP))
@@ -166,6 +168,9 @@ func (m *Master) exec(ctx context.Context, who caller, mux *yamux.Session, att *
 					r.signal(int(syscall.SIGHUP))
 				}
 				return
+			}
+			if sg.Sig == int(syscall.SIGCONT) {
+				c.resumed.Store(true)
 			}
 			r.signal(sg.Sig)
 		}

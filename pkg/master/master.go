@@ -66,10 +66,11 @@
 //   - Ghosts: the ghost of a remote process is the client (bpsh) that
 //     started it, not a separate placeholder process: ps shows it, kill(1)
 //     on it reaches every remote process it started (bpsh forwards), and
-//     bpstat -p / -P map it to nodes and remote pids. A SIGSTOP sent
-//     straight to bpsh stops only bpsh (the kernel gives it no chance to
-//     forward); Ctrl-Z (SIGTSTP) stops the remote processes and SIGCONT
-//     resumes them.
+//     bpstat -p / -P map it to nodes and remote pids. Ctrl-Z (SIGTSTP)
+//     stops the remote processes and SIGCONT resumes them (bpsh
+//     forwards); a SIGSTOP sent straight to bpsh, which it never sees, the
+//     master notices by looking at the client's state (ghost.go) and
+//     passes on itself.
 //   - bplib: the listed libraries are staged (OpStage) to every node when
 //     it connects, before node_up runs, and to every connected node when
 //     bplib -a adds to the list. A staging failure is logged (slog and

@@ -505,6 +505,56 @@ func TestCtrlCAndStop(t *testing.T) {
 	}
 }
 
+// TestStopReachesRemote: a SIGSTOP sent straight to bpsh, which bpsh
+// never sees, still stops every remote process (the master notices bpsh
+// stopped); the SIGCONT that resumes bpsh resumes them.
+func TestStopReachesRemote(t *testing.T) {
+	c := start(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	job := exec.CommandContext(ctx, "bpsh", "-a", "sh", "-c", "echo ready; while :; do sleep 0.05; done")
+	job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+	var out lockedBuffer
+	job.Stdout = &out
+	if err := job.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer job.Process.Kill()
+	waitFor(t, "both ready", 10*time.Second, func() bool { return strings.Count(out.String(), "ready") == 2 })
+	ps, err := client(t, c).Procs(ctx)
+	if err != nil || len(ps) != 2 {
+		t.Fatalf("procs: %v %v", ps, err)
+	}
+	all := func(want func(string) bool) func() bool {
+		return func() bool {
+			for _, p := range ps {
+				if !want(procState(p.PID)) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	// No job control here: only a direct SIGSTOP stops bpsh.
+	if err := job.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "remote processes stopped", 10*time.Second, all(func(s string) bool { return s == "T" }))
+	if err := job.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "remote processes running again", 10*time.Second, all(func(s string) bool { return s != "T" && s != "" }))
+	// And again: the master follows every stop, not only the first.
+	job.Process.Signal(syscall.SIGSTOP)
+	waitFor(t, "remote processes stopped again", 10*time.Second, all(func(s string) bool { return s == "T" }))
+	job.Process.Signal(syscall.SIGCONT)
+	waitFor(t, "remote processes running once more", 10*time.Second, all(func(s string) bool { return s != "T" && s != "" }))
+	job.Process.Signal(syscall.SIGTERM)
+	if err := job.Wait(); err == nil {
+		t.Error("bpsh exited 0 after SIGTERM; want the remote processes killed by it")
+	}
+}
+
 func procState(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

@@ -1,0 +1,102 @@
+package master
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+// stopPoll is how often the master looks whether a client with remote
+// processes was stopped.
+const stopPoll = 100 * time.Millisecond
+
+// ghostOf records r as one of c's remote processes until the returned
+// func runs, and has the master follow c's stops (followStops) while c
+// has any.
+func (m *Master) ghostOf(ctx context.Context, c *client, r *relay) (done func()) {
+	c.mu.Lock()
+	c.procs[r.id] = r
+	if !c.watching {
+		c.watching = true
+		go m.followStops(ctx, c)
+	}
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		delete(c.procs, r.id)
+		c.mu.Unlock()
+	}
+}
+
+// followStops makes a SIGSTOP sent straight to a ghost (bpsh, or any
+// program on pkg/bproc) reach its remote processes, as it did under
+// BProc. The kernel stops a process on SIGSTOP without running any of its
+// code, and tells only its parent and tracers, so the master looks
+// instead: every stopPoll while c has remote processes, it reads the
+// client's state, and when the client has newly stopped ('T'; 't', held
+// by a debugger, is left alone) it sends each of them SIGSTOP. Resuming
+// needs nothing here: SIGCONT always reaches the client, which forwards
+// it, and the SIGCONT it forwards tells the master that a stop after it
+// is a new one, even within the same stopPoll. A SIGCONT that comes
+// between the look and the SIGSTOP is caught by a second look after it,
+// which sends SIGCONT itself.
+//
+// The cost is a read of /proc/PID/stat per running client every stopPoll
+// (~10 µs); the latency of a SIGSTOP, up to stopPoll. The follower ends
+// when c has no remote processes left, or its connection ends.
+func (m *Master) followStops(ctx context.Context, c *client) {
+	t := time.NewTicker(stopPoll)
+	defer t.Stop()
+	stopped := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		if len(c.procs) == 0 {
+			c.watching = false // the next exec starts another
+			c.mu.Unlock()
+			return
+		}
+		rs := make([]*relay, 0, len(c.procs))
+		for _, r := range c.procs {
+			rs = append(rs, r)
+		}
+		c.mu.Unlock()
+		if c.resumed.Swap(false) {
+			stopped = false // a stop now is a new one, however soon
+		}
+		now := isStopped(c.who.pid)
+		if now && !stopped {
+			m.log.Debug("client stopped: stopping its remote processes", "pid", c.who.pid, "procs", len(rs))
+			signalAll(rs, syscall.SIGSTOP)
+			if now = isStopped(c.who.pid); !now {
+				signalAll(rs, syscall.SIGCONT)
+			}
+		}
+		stopped = now
+	}
+}
+
+func signalAll(rs []*relay, sig syscall.Signal) {
+	for _, r := range rs {
+		r.signal(int(sig)) // an error: the process is ending anyway
+	}
+}
+
+// isStopped reports whether process pid is stopped by a signal (state T
+// in /proc/PID/stat).
+func isStopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state …; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && len(b) > i+2 && b[i+2] == 'T'
+}
