@@ -40,7 +40,8 @@ func (r *relay) signal(sig int) error {
 	return wire.Write(r.node, wire.Signal{Sig: sig})
 }
 
-// exec runs a client's process on its node and relays it to the end.
+// exec runs a client's process on its node and relays it to the end; c
+// is the client's connection, cl the stream of this exec on it.
 // The client's stdin stream (unless NoIO or NoStdin) comes on the same
 // connection under the id the client chose (ex.ID), through att; towards
 // the node the master uses its own id, opening the node's exec stream and
