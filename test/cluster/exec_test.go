@@ -406,15 +406,7 @@ func TestProcessVisibility(t *testing.T) {
 	c := start(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	job := exec.CommandContext(ctx, "bpsh", "-p", "0-1", "sh", "-c", "trap 'echo usr1; exit 4' USR1; echo ready; while :; do sleep 0.05; done")
-	job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
-	var out lockedBuffer
-	job.Stdout = &out
-	if err := job.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer job.Process.Kill()
-	waitFor(t, "both ready", 10*time.Second, func() bool { return strings.Count(out.String(), "ready") == 2 })
+	job, out, _ := startJob(ctx, t, c, 2, "-p", "0-1", "sh", "-c", "trap 'echo usr1; exit 4' USR1; echo ready; while :; do sleep 0.05; done")
 	ghost := job.Process.Pid
 	r := run(t, c, nil, "bpstat", "-p")
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
@@ -460,15 +452,7 @@ func TestCtrlCAndStop(t *testing.T) {
 	c := start(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	job := exec.CommandContext(ctx, "bpsh", "-p", "-a", "sh", "-c", "trap 'echo int; exit 9' INT; echo ready; while :; do echo tick; sleep 0.05; done")
-	job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
-	var out lockedBuffer
-	job.Stdout = &out
-	if err := job.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer job.Process.Kill()
-	waitFor(t, "both ready", 10*time.Second, func() bool { return strings.Count(out.String(), "ready") == 2 })
+	job, out, _ := startJob(ctx, t, c, 2, "-p", "-a", "sh", "-c", "trap 'echo int; exit 9' INT; echo ready; while :; do echo tick; sleep 0.05; done")
 	cl := client(t, c)
 	ps, err := cl.Procs(ctx)
 	if err != nil || len(ps) != 2 {
@@ -512,15 +496,7 @@ func TestStopReachesRemote(t *testing.T) {
 	c := start(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	job := exec.CommandContext(ctx, "bpsh", "-a", "sh", "-c", "echo ready; while :; do sleep 0.05; done")
-	job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
-	var out lockedBuffer
-	job.Stdout = &out
-	if err := job.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer job.Process.Kill()
-	waitFor(t, "both ready", 10*time.Second, func() bool { return strings.Count(out.String(), "ready") == 2 })
+	job, _, _ := startJob(ctx, t, c, 2, "-a", "sh", "-c", "echo ready; while :; do sleep 0.05; done")
 	ps, err := client(t, c).Procs(ctx)
 	if err != nil || len(ps) != 2 {
 		t.Fatalf("procs: %v %v", ps, err)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/sim"
 )
 
@@ -24,14 +23,7 @@ func TestMasterRestart(t *testing.T) {
 	c := start(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	job := exec.CommandContext(ctx, "bpsh", "1", "sh", "-c", "echo ready; exec sleep 30")
-	job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
-	var out, errb lockedBuffer
-	job.Stdout, job.Stderr = &out, &errb
-	if err := job.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the job started", 10*time.Second, func() bool { return strings.Contains(out.String(), "ready") })
+	job, _, errb := startJob(ctx, t, c, 1, "1", "sh", "-c", "echo ready; exec sleep 30")
 	ps, err := client(t, c).Procs(ctx)
 	if err != nil || len(ps) != 1 {
 		t.Fatalf("procs: %v %v", ps, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,6 +173,23 @@ func waitState(t *testing.T, c *sim.Cluster, n int, state string, d time.Duratio
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("node %d: state %q after %s, want %q", n, last, d, state)
+}
+
+// startJob starts bpsh args against c in the background, its stdout
+// and stderr collected, and waits until its stdout said "ready" ready
+// times. The job is killed when the test ends, if it still runs.
+func startJob(ctx context.Context, t *testing.T, c *sim.Cluster, ready int, args ...string) (job *exec.Cmd, out, errb *lockedBuffer) {
+	t.Helper()
+	job = exec.CommandContext(ctx, "bpsh", args...)
+	job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+	out, errb = &lockedBuffer{}, &lockedBuffer{}
+	job.Stdout, job.Stderr = out, errb
+	if err := job.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { job.Process.Kill() })
+	waitFor(t, fmt.Sprintf("%d× ready", ready), 10*time.Second, func() bool { return strings.Count(out.String(), "ready") >= ready })
+	return job, out, errb
 }
 
 // waitFor polls cond until it holds, for at most d.
