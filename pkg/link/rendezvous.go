@@ -13,27 +13,26 @@ import (
 
 // Errors a Rendezvous returns from Claim.
 var (
-	ErrAttachTimeout = errors.New("stdio streams did not attach")
+	ErrAttachTimeout = errors.New("stdin stream did not attach")
 	ErrSessionEnded  = errors.New("session ended")
 )
 
-// Rendezvous pairs the stdin stream of a process (wire.OpAttach FD 0; it
-// handles FD 1 and 2 as well, but since wire Version 4 the side with the
-// output opens those, see Outputs) with its exec stream on one session.
-// The peer opens them at once, without waiting for an answer, and the
-// receiving side serves each stream on its own goroutine, so either may
-// arrive first.
+// Rendezvous pairs the stdin stream of a process (wire.OpAttach FD 0)
+// with its exec stream on one session. The peer opens both at once,
+// without waiting for an answer, and the receiving side serves each
+// stream on its own goroutine, so either may arrive first. (The output
+// streams go the other way and only when output comes: see Outputs.)
 //
-// Every slot is bounded in time. Streams nobody expects are closed after
+// Every slot is bounded in time. A stream nobody expects is closed after
 // keep. An exec announces itself with Expect as soon as its header is
-// read: from then on its streams wait for it however long its preparation
+// read: from then on its stream waits for it however long its preparation
 // takes (a cold node may wait for its program files behind a thousand
-// others), and Claim waits at most wait for the ones still missing. The
-// peer writes them right behind the exec stream, so they are late only by
+// others), and Claim waits at most wait for it if it is still missing.
+// The peer writes it right behind the exec stream, so it is late only by
 // as long as frames queue on a busy session: wait is WriteTimeout for
 // real sessions, not a guess at how fast a loaded peer runs. An exec that
-// gave up (Abandon, or a failed Claim) leaves a tombstone for keep, so
-// latecomers are closed at once. Close ends everything with the session,
+// gave up (Abandon, or a failed Claim) leaves a tombstone for keep, so a
+// latecomer is closed at once. Close ends everything with the session,
 // which is what ends the wait of a peer that went away.
 type Rendezvous struct {
 	timeout time.Duration // keep
@@ -46,31 +45,15 @@ type Rendezvous struct {
 }
 
 type slot struct {
-	streams [3]net.Conn
-	want    [3]bool       // the descriptors the exec has streams for
-	full    chan struct{} // closed when every wanted stream arrived
+	stream  net.Conn
+	full    chan struct{} // closed when the stream arrived
 	claimed bool          // an exec expects it
 	dead    bool          // the exec gave up: close arrivals
 	timer   *time.Timer
 }
 
-// check closes s.full once every wanted stream is there. r.mu is held.
-func (s *slot) check() {
-	select {
-	case <-s.full:
-		return
-	default:
-	}
-	for fd, w := range s.want {
-		if w && s.streams[fd] == nil {
-			return
-		}
-	}
-	close(s.full)
-}
-
 // NewRendezvous makes a Rendezvous that keeps streams nobody expects (and
-// tombstones) for keep, and lets Claim wait for missing streams for wait.
+// tombstones) for keep, and lets Claim wait for a missing stream for wait.
 func NewRendezvous(keep, wait time.Duration) *Rendezvous {
 	return &Rendezvous{timeout: keep, wait: wait, done: make(chan struct{}), slots: map[uint64]*slot{}}
 }
@@ -80,7 +63,7 @@ func NewRendezvous(keep, wait time.Duration) *Rendezvous {
 func (r *Rendezvous) get(id uint64) *slot {
 	s := r.slots[id]
 	if s == nil {
-		s = &slot{full: make(chan struct{}), want: AllFDs}
+		s = &slot{full: make(chan struct{})}
 		s.timer = time.AfterFunc(r.timeout, func() { r.expire(id, s) })
 		r.slots[id] = s
 	}
@@ -95,37 +78,31 @@ func (r *Rendezvous) expire(id uint64, s *slot) {
 		return
 	}
 	delete(r.slots, id)
-	s.closeStreams()
+	s.closeStream()
 }
 
-// Deliver hands stream c, carrying file descriptor fd of exec id, to the
-// rendezvous. Duplicates, bad descriptors and streams for an exec that
-// gave up are closed.
-func (r *Rendezvous) Deliver(id uint64, fd int, c net.Conn) {
+// Deliver hands c, the stdin stream of exec id, to the rendezvous. A
+// duplicate, or a stream for an exec that gave up, is closed.
+func (r *Rendezvous) Deliver(id uint64, c net.Conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || fd < 0 || fd > 2 {
+	if r.closed {
 		c.Close()
 		return
 	}
 	s := r.get(id)
-	if s.dead || s.streams[fd] != nil || (s.claimed && !s.want[fd]) {
+	if s.dead || s.stream != nil {
 		c.Close()
 		return
 	}
-	s.streams[fd] = c
-	s.check()
+	s.stream = c
+	close(s.full)
 }
 
-// AllFDs wants a stream for each of stdin, stdout and stderr.
-var AllFDs = [3]bool{true, true, true}
-
-// Expect announces exec id and which of its descriptors have streams
-// (AllFDs, or without stdin when the process reads /dev/null): those,
-// arrived or to come, are kept for it until it claims or abandons them;
-// others are closed. A second Expect of a live id reports false (the id
-// is taken, or was used and given up).
-func (r *Rendezvous) Expect(id uint64, want [3]bool) bool {
+// Expect announces exec id: its stream, arrived or to come, is kept for
+// it until it claims or abandons it. A second Expect of a live id reports
+// false (the id is taken, or was used and given up).
+func (r *Rendezvous) Expect(id uint64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -137,25 +114,16 @@ func (r *Rendezvous) Expect(id uint64, want [3]bool) bool {
 	}
 	s.claimed = true
 	s.timer.Stop()
-	s.want = want
-	for fd, c := range s.streams {
-		if c != nil && !want[fd] {
-			c.Close()
-			s.streams[fd] = nil
-		}
-	}
-	s.check()
 	return true
 }
 
-// Claim waits up to wait for id's wanted streams and takes them (the
-// others are nil). An exec that did not Expect first is expected now,
-// with all three.
-func (r *Rendezvous) Claim(id uint64) ([3]net.Conn, error) {
+// Claim waits up to wait for id's stream and takes it. An exec that did
+// not Expect first is expected now.
+func (r *Rendezvous) Claim(id uint64) (net.Conn, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return [3]net.Conn{}, ErrSessionEnded
+		return nil, ErrSessionEnded
 	}
 	s := r.get(id)
 	s.claimed = true
@@ -180,16 +148,16 @@ func (r *Rendezvous) Claim(id uint64) ([3]net.Conn, error) {
 			delete(r.slots, id)
 		}
 		if !r.closed {
-			return s.streams, nil
+			return s.stream, nil
 		}
 		err = ErrSessionEnded
 	default:
 	}
 	r.bury(id, s)
-	return [3]net.Conn{}, err
+	return nil, err
 }
 
-// Abandon marks id's exec as failed: its streams, present or to come, are
+// Abandon marks id's exec as failed: its stream, present or to come, is
 // closed.
 func (r *Rendezvous) Abandon(id uint64) {
 	r.mu.Lock()
@@ -202,7 +170,7 @@ func (r *Rendezvous) Abandon(id uint64) {
 
 // bury turns s into a tombstone that expires after the timeout. r.mu is held.
 func (r *Rendezvous) bury(id uint64, s *slot) {
-	s.closeStreams()
+	s.closeStream()
 	if r.closed || r.slots[id] != s {
 		return
 	}
@@ -212,8 +180,8 @@ func (r *Rendezvous) bury(id uint64, s *slot) {
 }
 
 // Close ends the rendezvous with its session: waiting execs give up and
-// streams nobody claimed are closed. Streams an exec expects are left to
-// it (the session's end closes them).
+// streams nobody claimed are closed. A stream an exec expects is left to
+// it (the session's end closes it).
 func (r *Rendezvous) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -225,7 +193,7 @@ func (r *Rendezvous) Close() {
 	for id, s := range r.slots {
 		s.timer.Stop()
 		if !s.claimed || s.dead {
-			s.closeStreams()
+			s.closeStream()
 		}
 		delete(r.slots, id)
 	}
@@ -238,12 +206,10 @@ func (r *Rendezvous) Pending() int {
 	return len(r.slots)
 }
 
-func (s *slot) closeStreams() {
-	for i, c := range s.streams {
-		if c != nil {
-			c.Close()
-			s.streams[i] = nil
-		}
+func (s *slot) closeStream() {
+	if s.stream != nil {
+		s.stream.Close()
+		s.stream = nil
 	}
 }
 

@@ -28,36 +28,32 @@ func TestRendezvous(t *testing.T) {
 		}
 	}
 
-	t.Run("streams first", func(t *testing.T) {
+	t.Run("stream first", func(t *testing.T) {
 		r := NewRendezvous(wait, wait)
 		defer r.Close()
-		for fd := range 3 {
-			a, _ := pipe()
-			r.Deliver(7, fd, a)
-		}
+		a, _ := pipe()
+		r.Deliver(7, a)
 		got, err := r.Claim(7)
-		if err != nil || got[0] == nil || got[2] == nil || r.Pending() != 0 {
+		if err != nil || got != a || r.Pending() != 0 {
 			t.Errorf("got %v, %v, %d pending", got, err, r.Pending())
 		}
 	})
 	t.Run("exec first", func(t *testing.T) {
 		r := NewRendezvous(wait, wait)
 		defer r.Close()
-		done := make(chan error, 1)
-		go func() { _, err := r.Claim(8); done <- err }()
-		for fd := range 3 {
-			a, _ := pipe()
-			r.Deliver(8, fd, a)
-		}
-		if err := <-done; err != nil {
-			t.Error(err)
+		done := make(chan net.Conn, 1)
+		go func() { c, _ := r.Claim(8); done <- c }()
+		a, _ := pipe()
+		r.Deliver(8, a)
+		if got := <-done; got != a {
+			t.Errorf("got %v, want the stream delivered", got)
 		}
 	})
 	t.Run("unclaimed streams expire", func(t *testing.T) {
 		r := NewRendezvous(d, d)
 		defer r.Close()
 		a, b := pipe()
-		r.Deliver(9, 1, a)
+		r.Deliver(9, a)
 		waitEmpty(t, r)
 		if !isClosed(b) {
 			t.Error("expired stream left open")
@@ -66,38 +62,37 @@ func TestRendezvous(t *testing.T) {
 	t.Run("exec gives up", func(t *testing.T) {
 		r := NewRendezvous(d, d)
 		defer r.Close()
-		a, b := pipe()
-		r.Deliver(10, 0, a)
 		if _, err := r.Claim(10); err != ErrAttachTimeout {
 			t.Errorf("got %v, want %v", err, ErrAttachTimeout)
 		}
-		if !isClosed(b) {
-			t.Error("stream of a failed exec left open")
-		}
 		late, lb := pipe()
-		r.Deliver(10, 1, late) // a latecomer is closed at once
+		r.Deliver(10, late) // a latecomer is closed at once
 		if !isClosed(lb) {
 			t.Error("latecomer left open")
 		}
 		waitEmpty(t, r)
 	})
-	t.Run("duplicates and bad fds", func(t *testing.T) {
+	t.Run("duplicates", func(t *testing.T) {
 		r := NewRendezvous(wait, wait)
 		defer r.Close()
-		a, _ := pipe()
+		a, ab := pipe()
 		dup, db := pipe()
-		bad, bb := pipe()
-		r.Deliver(11, 2, a)
-		r.Deliver(11, 2, dup)
-		r.Deliver(11, 3, bad)
-		if !isClosed(db) || !isClosed(bb) {
-			t.Error("duplicate or bad stream left open")
+		r.Deliver(11, a)
+		r.Deliver(11, dup)
+		if !isClosed(db) {
+			t.Error("duplicate stream left open")
+		}
+		if got, err := r.Claim(11); err != nil || got != a {
+			t.Errorf("got %v, %v; want the first stream", got, err)
+		}
+		if isClosed(ab) {
+			t.Error("first stream closed")
 		}
 	})
 	t.Run("close", func(t *testing.T) {
 		r := NewRendezvous(wait, wait)
 		a, b := pipe()
-		r.Deliver(12, 0, a)
+		r.Deliver(12, a)
 		done := make(chan error, 1)
 		go func() { _, err := r.Claim(13); done <- err }()
 		r.Close()
@@ -108,26 +103,21 @@ func TestRendezvous(t *testing.T) {
 			t.Error("stream left open after close")
 		}
 	})
-
 	t.Run("expected streams wait past the timeout", func(t *testing.T) {
 		r := NewRendezvous(d, d)
 		defer r.Close()
-		if !r.Expect(14, AllFDs) {
+		if !r.Expect(14) {
 			t.Fatal("Expect refused a fresh id")
 		}
-		if r.Expect(14, AllFDs) {
+		if r.Expect(14) {
 			t.Error("second Expect of a live id accepted")
 		}
 		a, b := pipe()
-		r.Deliver(14, 0, a)
+		r.Deliver(14, a)
 		time.Sleep(3 * d) // longer than an unexpected stream would be kept
-		for fd := 1; fd < 3; fd++ {
-			c, _ := pipe()
-			r.Deliver(14, fd, c)
-		}
 		got, err := r.Claim(14)
-		if err != nil || got[0] != a {
-			t.Fatalf("got %v, %v; want the stream delivered first", got, err)
+		if err != nil || got != a {
+			t.Fatalf("got %v, %v; want the stream delivered", got, err)
 		}
 		if isClosed(b) {
 			t.Error("expected stream was closed")
@@ -137,38 +127,18 @@ func TestRendezvous(t *testing.T) {
 	t.Run("abandon after expect", func(t *testing.T) {
 		r := NewRendezvous(d, d)
 		defer r.Close()
-		r.Expect(15, AllFDs)
+		r.Expect(15)
 		a, b := pipe()
-		r.Deliver(15, 2, a)
+		r.Deliver(15, a)
 		r.Abandon(15)
 		if !isClosed(b) {
 			t.Error("stream of an abandoned exec left open")
 		}
-		waitEmpty(t, r)
-	})
-	t.Run("without stdin", func(t *testing.T) {
-		r := NewRendezvous(wait, d)
-		defer r.Close()
-		in, inb := pipe()
-		r.Deliver(16, 0, in) // arrives before the exec says it has none
-		if !r.Expect(16, [3]bool{false, true, true}) {
-			t.Fatal("Expect refused")
-		}
-		if !isClosed(inb) {
-			t.Error("unwanted stdin stream left open")
-		}
-		for fd := 1; fd < 3; fd++ {
-			c, _ := pipe()
-			r.Deliver(16, fd, c)
-		}
 		late, lb := pipe()
-		r.Deliver(16, 0, late)
+		r.Deliver(15, late)
 		if !isClosed(lb) {
-			t.Error("unwanted late stdin stream left open")
+			t.Error("latecomer of an abandoned exec left open")
 		}
-		got, err := r.Claim(16)
-		if err != nil || got[0] != nil || got[1] == nil || got[2] == nil {
-			t.Errorf("got %v, %v; want stdout and stderr only", got, err)
-		}
+		waitEmpty(t, r)
 	})
 }

@@ -161,7 +161,7 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 		wire.Write(st, wire.Result{Err: wire.ClientTooOld})
 	case wire.OpAttach:
 		if h.Attach != nil && h.Attach.FD == 0 { // output streams are the master's to open
-			cl.att.Deliver(h.Attach.ID, h.Attach.FD, st)
+			cl.att.Deliver(h.Attach.ID, st)
 			return // owned by the exec now
 		}
 	case wire.OpKill:

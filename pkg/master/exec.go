@@ -58,7 +58,7 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 	who, att := c.who, c.att
 	cid := ex.ID
 	stdin := !ex.NoIO && !ex.NoStdin
-	if stdin && !att.Expect(cid, [3]bool{true, false, false}) {
+	if stdin && !att.Expect(cid) {
 		wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: exec id %d is already in use", ex.Node, cid)})
 		return
 	}
@@ -118,14 +118,14 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 		return
 	}
 	if stdin {
-		streams, err := att.Claim(cid)
+		cin, err := att.Claim(cid)
 		if err != nil {
 			wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: client stdin: %v", ex.Node, err)})
 			return
 		}
-		defer streams[0].Close()
+		defer cin.Close()
 		go func() { // not waited for (like os/exec with a terminal)
-			io.Copy(in, streams[0])
+			io.Copy(in, cin)
 			in.Close()
 		}()
 	}

@@ -161,11 +161,9 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 	defer redir.close() // the child has its own copies once started
 	var in net.Conn
 	if stdinWanted(ex) {
-		streams, err := ss.attach.Claim(ex.ID)
-		if err != nil {
+		if in, err = ss.attach.Claim(ex.ID); err != nil {
 			return nil, fmt.Errorf("%s: %w", ex.Path, err)
 		}
-		in = streams[0]
 	}
 	r, err := ss.start(ex, dir, &redir, in)
 	if err != nil {
@@ -194,7 +192,7 @@ func (ss *session) check(ex *wire.Exec) ([]fileRef, error) {
 		}
 		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
 	}
-	if stdinWanted(ex) && !ss.attach.Expect(ex.ID, [3]bool{true, false, false}) {
+	if stdinWanted(ex) && !ss.attach.Expect(ex.ID) {
 		return nil, fmt.Errorf("exec id %d is already in use", ex.ID)
 	}
 	return files, nil

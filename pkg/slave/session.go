@@ -21,7 +21,7 @@ const (
 	helloTimeout  = 30 * time.Second // for the HelloReply
 	headerTimeout = 30 * time.Second // for the first frame of a master stream
 	drainTimeout  = 30 * time.Second // reading what a refused stream still sends
-	attachTimeout = 10 * time.Second // keeps stdio streams nobody expects
+	attachTimeout = 10 * time.Second // keeps stdin streams nobody expects
 	defaultPing   = 30 * time.Second // if the master announces no interval
 )
 
@@ -148,8 +148,8 @@ func (ss *session) serve(st net.Conn) {
 	switch {
 	case h.Op == wire.OpExec && h.Exec != nil:
 		ss.exec(st, h.Exec)
-	case h.Op == wire.OpAttach && h.Attach != nil:
-		ss.attach.Deliver(h.Attach.ID, h.Attach.FD, st) // the exec owns it now
+	case h.Op == wire.OpAttach && h.Attach != nil && h.Attach.FD == 0: // output streams are the node's to open
+		ss.attach.Deliver(h.Attach.ID, st) // the exec owns it now
 	case h.Op == wire.OpPut && h.File != nil:
 		ss.put(st, h.File)
 	case h.Op == wire.OpGet && h.File != nil:

@@ -318,7 +318,7 @@ func (r *remote) copyOut(fd int) {
 
 type execOpts struct {
 	stdin       string
-	attachFirst bool // open the stdio streams before the exec stream
+	attachFirst bool // open the stdin stream before the exec stream
 	noRead      bool // do not read stdout until drain is called
 }
 
