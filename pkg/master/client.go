@@ -183,7 +183,7 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 		}
 	case wire.OpPut, wire.OpGet:
 		if h.File != nil {
-			m.file(who, st, h.Op, *h.File)
+			m.file(ctx, who, st, h.Op, *h.File)
 		}
 	default:
 		wire.Write(st, wire.Result{Err: fmt.Sprintf("unknown op %q", h.Op)})

@@ -116,7 +116,7 @@ func (m *Master) power(n int, action string) error {
 // A put that lists Sources is packed here instead, the master reading the
 // files as the caller (putSources): the same permission checks, one
 // process hop fewer for the bytes.
-func (m *Master) file(who caller, cl net.Conn, op wire.Op, f wire.File) {
+func (m *Master) file(ctx context.Context, who caller, cl net.Conn, op wire.Op, f wire.File) {
 	if err := m.mayUse(who, f.Node); err != nil {
 		wire.Write(cl, wire.Result{Err: err.Error()})
 		return
@@ -124,7 +124,7 @@ func (m *Master) file(who caller, cl net.Conn, op wire.Op, f wire.File) {
 	if len(f.Sources) > 0 {
 		err := errors.New("sources are for put only")
 		if op == wire.OpPut {
-			err = m.putSources(who, cl, f)
+			err = m.putSources(ctx, who, cl, f)
 		}
 		wire.Write(cl, result(err))
 		return

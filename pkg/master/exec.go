@@ -69,7 +69,7 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 		wire.Write(cl, wire.Result{Err: err.Error()})
 	}
 	id := m.nextID.Add(1)
-	r, files, err := m.prepare(who, c.memo, id, ex)
+	r, files, err := m.prepare(ctx, who, c.memo, id, ex)
 	if err != nil {
 		fail(err)
 		return
@@ -210,14 +210,14 @@ func openClientOutput(mux *yamux.Session, cid uint64, fd int) (net.Conn, error) 
 
 // prepare checks the caller may run on the node and resolves the program's
 // closure reading files as the caller (remembered per connection: memo).
-func (m *Master) prepare(who caller, memo *closureMemo, id uint64, ex wire.Exec) (*relay, []wire.FileRef, error) {
+func (m *Master) prepare(ctx context.Context, who caller, memo *closureMemo, id uint64, ex wire.Exec) (*relay, []wire.FileRef, error) {
 	if err := m.mayUse(who, ex.Node); err != nil {
 		return nil, nil, err
 	}
 	if len(ex.Argv) == 0 || ex.Path == "" {
 		return nil, nil, fmt.Errorf("node %d: empty command", ex.Node)
 	}
-	files, reals, err := m.resolve(who, memo, ex.Path)
+	files, reals, err := m.resolve(ctx, who, memo, ex.Path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("node %d: %s: %w", ex.Node, ex.Path, err)
 	}

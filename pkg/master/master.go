@@ -77,6 +77,10 @@
 //     node.N) and does not fail the node: programs still bring their
 //     whole closure on demand. Deleting from the list does not delete from
 //     the nodes' caches.
+//   - A user's file work on the master (reading a program's closure,
+//     bpcp's sources) runs at most PerUser operations at once, so files
+//     that hang (the user's own FUSE mount) cannot pile up master threads;
+//     further requests wait their turn (asuser.go).
 //   - Only root changes nodes (bpctl) and the library list; anyone may
 //     list the library list, the node table and the remote processes.
 //   - yamux's own complaints about a peer (malformed frames) are logged
@@ -96,6 +100,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/creds"
 	"github.com/beo-cluster/beo/pkg/elfdeps"
 	"github.com/beo-cluster/beo/pkg/filecache"
 	"github.com/beo-cluster/beo/pkg/link"
@@ -151,6 +156,7 @@ type Master struct {
 	jobs   jobs
 	sends  chan struct{} // one token per file transfer in flight (MaxSends)
 	blobs  blobs
+	asUser asUser // file work as a caller, PerUser at once
 }
 
 // New makes a master with every node down.
@@ -174,6 +180,7 @@ func New(cfg Config) (*Master, error) {
 		sessions: map[int]*session{},
 		procs:    map[uint64]*relay{},
 		sends:    make(chan struct{}, cfg.MaxSends),
+		asUser:   asUser{run: creds.Do},
 	}
 	ld, err := elfdeps.ReadCache("/")
 	if err != nil {

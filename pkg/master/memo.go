@@ -1,12 +1,12 @@
 package master
 
 import (
+	"context"
 	"os"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/beo-cluster/beo/pkg/creds"
 	"github.com/beo-cluster/beo/pkg/wire"
 )
 
@@ -84,7 +84,7 @@ func (e *memoEntry) valid(now time.Time) bool {
 
 // resolve returns path's closure for the caller: remembered, or resolved
 // as the caller (which also checks the caller may execute path).
-func (m *Master) resolve(who caller, memo *closureMemo, path string) ([]wire.FileRef, map[string]string, error) {
+func (m *Master) resolve(ctx context.Context, who caller, memo *closureMemo, path string) ([]wire.FileRef, map[string]string, error) {
 	for {
 		memo.mu.Lock()
 		if memo.m == nil {
@@ -95,7 +95,7 @@ func (m *Master) resolve(who caller, memo *closureMemo, path string) ([]wire.Fil
 			e = &memoEntry{done: make(chan struct{})}
 			memo.m[path] = e
 			memo.mu.Unlock()
-			m.fill(who, e, path)
+			m.fill(ctx, who, e, path)
 			if e.err != nil {
 				memo.mu.Lock()
 				if memo.m[path] == e {
@@ -123,14 +123,14 @@ func (m *Master) resolve(who caller, memo *closureMemo, path string) ([]wire.Fil
 
 // fill resolves e as the caller; stamps are taken first, so a change
 // during the walk makes the entry invalid rather than stale.
-func (m *Master) fill(who caller, e *memoEntry, path string) {
+func (m *Master) fill(ctx context.Context, who caller, e *memoEntry, path string) {
 	defer close(e.done)
 	e.at = m.clock()
 	var stamps []fileStamp
 	if s, ok := stampOf(path); ok {
 		stamps = append(stamps, s)
 	}
-	e.err = creds.Do(who.wire(), func() error {
+	e.err = m.asUser.do(ctx, who.wire(), func() error {
 		if err := syscallAccess(path); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -43,7 +44,7 @@ func TestClosureMemo(t *testing.T) {
 	walks := func() uint64 { h, mi := m.hasher.Stats(); return h + mi }
 	memo := &closureMemo{}
 	resolve := func() error {
-		files, reals, err := m.resolve(me(), memo, prog)
+		files, reals, err := m.resolve(context.Background(), me(), memo, prog)
 		if err == nil && (len(files) == 0 || len(reals) == 0) {
 			t.Fatalf("resolve: empty closure")
 		}
@@ -110,7 +111,7 @@ func TestClosureMemoConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, err := m.resolve(me(), memo, prog)
+			_, _, err := m.resolve(context.Background(), me(), memo, prog)
 			errs <- err
 		}()
 	}

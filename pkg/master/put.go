@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/beo-cluster/beo/pkg/creds"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"github.com/beo-cluster/beo/pkg/xfer"
 )
@@ -41,7 +40,7 @@ var errPutCancelled = errors.New("put cancelled by the client")
 // so the node lands nothing; the client gets the master's error, the
 // cause, not the node's "archive truncated". The client closing its side
 // of cl before the answer cancels the copy the same way.
-func (m *Master) putSources(who caller, cl net.Conn, f wire.File) error {
+func (m *Master) putSources(ctx context.Context, who caller, cl net.Conn, f wire.File) error {
 	srcs := f.Sources
 	f.Sources = nil // the node gets an ordinary put
 	for _, p := range srcs {
@@ -61,7 +60,7 @@ func (m *Master) putSources(who caller, cl net.Conn, f wire.File) error {
 
 	// The client sends nothing more; its side ending (a close, or its
 	// connection going away) cancels.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		var b [1]byte
@@ -71,7 +70,7 @@ func (m *Master) putSources(who caller, cl net.Conn, f wire.File) error {
 	defer cl.SetReadDeadline(time.Unix(1, 0)) // ends that read
 
 	var plan *xfer.Plan
-	if err := creds.Do(f.Cred, func() (err error) {
+	if err := m.asUser.do(ctx, f.Cred, func() (err error) {
 		plan, err = xfer.Scan(srcs, opts)
 		return err
 	}); err != nil {
@@ -112,7 +111,7 @@ func (m *Master) putSources(who caller, cl net.Conn, f wire.File) error {
 		nd.SetWriteDeadline(time.Unix(1, 0)) // a write waiting for the node's window
 	}()
 	out := &sink{w: nd, stop: stop}
-	werr := creds.Do(f.Cred, func() error { return plan.Write(out) })
+	werr := m.asUser.do(ctx, f.Cred, func() error { return plan.Write(out) })
 	close(written)
 	nd.Close() // half-close; short of the end marker when werr != nil
 	select {

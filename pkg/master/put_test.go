@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -16,16 +17,16 @@ func TestPutSourcesChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, src := range []string{"rel/x", "/a/../b", "/a/", "/a//b", "/a/./b"} {
-		err := m.putSources(me(), nil, wire.File{Node: 0, Path: "/x", Sources: []string{"/ok", src}})
+		err := m.putSources(context.Background(), me(), nil, wire.File{Node: 0, Path: "/x", Sources: []string{"/ok", src}})
 		if err == nil || err.Error() != src+": not an absolute, clean path" {
 			t.Errorf("source %q: got %v, want it refused as not absolute and clean", src, err)
 		}
 	}
 	gone := caller{pid: 1 << 30, cred: me().cred} // no such process: its view cannot be checked
-	if err := m.putSources(gone, nil, wire.File{Sources: []string{"/x"}}); err == nil || err.Error() != wire.SourcesRefused {
+	if err := m.putSources(context.Background(), gone, nil, wire.File{Sources: []string{"/x"}}); err == nil || err.Error() != wire.SourcesRefused {
 		t.Errorf("a caller whose filesystem view is unknown: got %v, want %q", err, wire.SourcesRefused)
 	}
-	if err := m.putSources(me(), nil, wire.File{Node: 7, Sources: []string{"/x"}}); err == nil || !strings.Contains(err.Error(), "7") {
+	if err := m.putSources(context.Background(), me(), nil, wire.File{Node: 7, Sources: []string{"/x"}}); err == nil || !strings.Contains(err.Error(), "7") {
 		t.Errorf("no such node: got %v, want an error naming node 7", err)
 	}
 }
