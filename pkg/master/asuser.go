@@ -16,9 +16,10 @@ import (
 // a bound, one user could pile up blocked threads until the master reached
 // the runtime's thread limit and died; with it, that user's further
 // requests wait their turn (until their client goes away), and nobody
-// else's do. Root's operations run on the caller's goroutine and are not
-// counted.
-const PerUser = 16
+// else's do. 64 leaves room for a script's parallel bpcp's, which hold a
+// slot while they stream, beside its bpsh's. Root's operations run on the
+// caller's goroutine and are not counted.
+const PerUser = 64
 
 // asUser runs filesystem work as a caller, at most PerUser at once per
 // uid (root: unbounded).
