@@ -49,6 +49,24 @@ func TestListAndUnknown(t *testing.T) {
 	}
 }
 
+// TestFlagErrors: every applet says what was wrong with its flags and
+// its usage line once (exit 2); -h lists the flags and exits 0.
+func TestFlagErrors(t *testing.T) {
+	for _, name := range names() {
+		if name == "beoclient" || name == "install-links" {
+			continue // no flags: only PID 1 runs; one directory argument
+		}
+		code, _, errs := runArgs(name, "-no-such-flag")
+		if code != 2 || !strings.Contains(errs, "-no-such-flag") || strings.Count(errs, "usage:") != 1 {
+			t.Errorf("%s -no-such-flag: code %d, stderr %q; want 2, the flag named and one usage line", name, code, errs)
+		}
+	}
+	code, _, errs := runArgs("bpsh", "-h")
+	if code != 0 || strings.Count(errs, "usage: bpsh") != 1 || !strings.Contains(errs, "-p\t") {
+		t.Errorf("bpsh -h: code %d, stderr %q; want 0, the usage line once and the flags", code, errs)
+	}
+}
+
 func TestInstallLinks(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "bpsh"), []byte("not ours"), 0o644); err != nil {

@@ -51,25 +51,28 @@ type Exit struct{ Code int }
 
 func (e *Exit) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
-// NewFlagSet returns a FlagSet that reports errors instead of exiting and
-// prints its defaults to errOut under the given usage line.
+// NewFlagSet returns a FlagSet that reports errors instead of exiting or
+// printing: ParseFlags and main say what went wrong, once. errOut is
+// where -h prints the usage line and the flags.
 func NewFlagSet(name, usage string, errOut io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	fs.Usage = func() {
-		fmt.Fprintln(errOut, usage)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {}
 	return fs
 }
 
-// ParseFlags parses args with fs. -h/-help returns *Exit{0} after the usage
-// was printed; any other flag error becomes *Usage.
+// ParseFlags parses args with fs. -h/-help prints the usage line and the
+// flags to fs's output and returns *Exit{0}; any other flag error becomes
+// *Usage (main prints it and the usage line, and exits 2).
 func ParseFlags(fs *flag.FlagSet, usage string, args []string) error {
-	fs.SetOutput(io.Discard)
+	out := fs.Output()
+	fs.SetOutput(io.Discard) // the error comes back to main instead
 	err := fs.Parse(args)
+	fs.SetOutput(out)
 	if errors.Is(err, flag.ErrHelp) {
-		return &Usage{Line: usage}
+		fmt.Fprintln(out, usage)
+		fs.PrintDefaults()
+		return &Exit{Code: 0}
 	}
 	if err != nil {
 		return &Usage{Line: usage, Msg: err.Error()}
