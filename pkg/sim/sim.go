@@ -2,7 +2,8 @@
 // bpmaster plus one real bpslave process per node, each dialing from its
 // own loopback address (node N = 127.1.0.0 + N, so up to 65 536 nodes) and
 // keeping its filesystem view (bpcp targets, the file cache) in a private
-// directory DIR/nodes/N. Everything else is the real code path: TLS, the
+// directory DIR/nodes/N, which starts with the directories a real node's
+// rootfs has for users (/tmp, /var/tmp, /root, /home). Everything else is the real code path: TLS, the
 // node-address check, node_up, heartbeats, process relay.
 //
 // What a simulated node does not simulate: programs it runs see the host's
@@ -194,7 +195,7 @@ func (c *Cluster) Slave(n int) int {
 // simulated reboot) until the cluster stops.
 func (c *Cluster) startNode(ctx context.Context, n int) error {
 	root := filepath.Join(c.Dir, "nodes", strconv.Itoa(n))
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := nodeDirs(root); err != nil {
 		return fmt.Errorf("sim: node %d: %w", n, err)
 	}
 	logf, err := os.OpenFile(filepath.Join(c.Dir, "nodes", strconv.Itoa(n)+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
@@ -298,4 +299,23 @@ func (c *Cluster) Stop() error {
 		<-waited
 	}
 	return err
+}
+
+// nodeDirs makes a simulated node's filesystem view with the directories
+// a real node's rootfs has for users (initramfs/rootfs.go), so that
+// `bpcp f 3:/tmp/f` or a job's `cd /tmp` works there as on a real node.
+func nodeDirs(root string) error {
+	for _, d := range []struct {
+		name string
+		perm os.FileMode
+	}{{"", 0o755}, {"tmp", os.ModeSticky | 0o777}, {"var/tmp", os.ModeSticky | 0o777}, {"root", 0o700}, {"home", 0o755}} {
+		p := filepath.Join(root, d.name)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, d.perm); err != nil { // past the umask
+			return err
+		}
+	}
+	return nil
 }

@@ -212,14 +212,14 @@ func TestBpcpRoundTrip(t *testing.T) {
 	if err := os.WriteFile(src, data, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if r := run(t, c, nil, "bpcp", src, "1:/data"); r.code != 0 {
+	if r := run(t, c, nil, "bpcp", src, "1:/tmp/data"); r.code != 0 {
 		t.Fatalf("bpcp to node: %+v", r)
 	}
-	if r := run(t, c, nil, "bpcp", "1:/data", "0:/copy"); r.code != 0 {
+	if r := run(t, c, nil, "bpcp", "1:/tmp/data", "0:/tmp/copy"); r.code != 0 {
 		t.Fatalf("bpcp node to node: %+v", r)
 	}
 	back := filepath.Join(t.TempDir(), "back")
-	if r := run(t, c, nil, "bpcp", "0:/copy", back); r.code != 0 {
+	if r := run(t, c, nil, "bpcp", "0:/tmp/copy", back); r.code != 0 {
 		t.Fatalf("bpcp from node: %+v", r)
 	}
 	got, err := os.ReadFile(back)
