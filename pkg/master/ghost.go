@@ -63,16 +63,13 @@ func (m *Master) followStops(ctx context.Context, c *client) {
 			c.mu.Unlock()
 			return
 		}
-		rs := make([]*relay, 0, len(c.procs))
-		for _, r := range c.procs {
-			rs = append(rs, r)
-		}
 		c.mu.Unlock()
 		if c.resumed.Swap(false) {
 			stopped = false // a stop now is a new one, however soon
 		}
 		now := isStopped(c.who.pid)
 		if now && !stopped {
+			rs := c.running()
 			m.log.Debug("client stopped: stopping its remote processes", "pid", c.who.pid, "procs", len(rs))
 			signalAll(rs, syscall.SIGSTOP)
 			if now = isStopped(c.who.pid); !now {
@@ -81,6 +78,17 @@ func (m *Master) followStops(ctx context.Context, c *client) {
 		}
 		stopped = now
 	}
+}
+
+// running lists c's remote processes.
+func (c *client) running() []*relay {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rs := make([]*relay, 0, len(c.procs))
+	for _, r := range c.procs {
+		rs = append(rs, r)
+	}
+	return rs
 }
 
 func signalAll(rs []*relay, sig syscall.Signal) {
