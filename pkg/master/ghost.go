@@ -44,12 +44,20 @@ func (m *Master) ghostOf(ctx context.Context, c *client, r *relay) (done func())
 // between the look and the SIGSTOP is caught by a second look after it,
 // which sends SIGCONT itself.
 //
-// The cost is a read of /proc/PID/stat per running client every stopPoll
-// (~10 µs); the latency of a SIGSTOP, up to stopPoll. The follower ends
-// when c has no remote processes left, or its connection ends.
+// The cost is one pread of the client's /proc/PID/stat, kept open, per
+// stopPoll (~4 µs here; 1000 clients with jobs running at once cost ~4 %
+// of a core); the latency of a SIGSTOP, up to stopPoll. The open file also
+// keeps a recycled pid from being mistaken for the client: once the
+// client is gone the reads fail. The follower ends when c has no remote
+// processes left, or its connection ends.
 func (m *Master) followStops(ctx context.Context, c *client) {
 	t := time.NewTicker(stopPoll)
 	defer t.Stop()
+	st, err := openStat(c.who.pid)
+	if err != nil { // the client is gone: its relays end by themselves
+		m.log.Debug("cannot follow the client's stops", "pid", c.who.pid, "err", err)
+	}
+	defer st.Close()
 	stopped := false
 	for {
 		select {
@@ -67,12 +75,12 @@ func (m *Master) followStops(ctx context.Context, c *client) {
 		if c.resumed.Swap(false) {
 			stopped = false // a stop now is a new one, however soon
 		}
-		now := isStopped(c.who.pid)
+		now := st.stopped()
 		if now && !stopped {
 			rs := c.running()
 			m.log.Debug("client stopped: stopping its remote processes", "pid", c.who.pid, "procs", len(rs))
 			signalAll(rs, syscall.SIGSTOP)
-			if now = isStopped(c.who.pid); !now {
+			if now = st.stopped(); !now {
 				signalAll(rs, syscall.SIGCONT)
 			}
 		}
@@ -97,14 +105,40 @@ func signalAll(rs []*relay, sig syscall.Signal) {
 	}
 }
 
-// isStopped reports whether process pid is stopped by a signal (state T
-// in /proc/PID/stat).
-func isStopped(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// procStat is a process's /proc/PID/stat, open; nil when it could not be
+// opened (then the process is never stopped).
+type procStat struct {
+	f   *os.File
+	buf [1024]byte
+}
+
+func openStat(pid int) (*procStat, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
+		return nil, err
+	}
+	return &procStat{f: f}, nil
+}
+
+// stopped reports whether the process is stopped by a signal (state T).
+// Each read at offset 0 of a /proc stat file is a fresh snapshot.
+func (p *procStat) stopped() bool {
+	if p == nil {
+		return false
+	}
+	n, err := syscall.Pread(int(p.f.Fd()), p.buf[:], 0)
+	if err != nil || n <= 0 {
 		return false
 	}
 	// pid (comm) state …; comm may hold spaces and parentheses.
+	b := p.buf[:n]
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && len(b) > i+2 && b[i+2] == 'T'
+}
+
+func (p *procStat) Close() error {
+	if p == nil {
+		return nil
+	}
+	return p.f.Close()
 }
