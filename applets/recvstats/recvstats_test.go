@@ -8,38 +8,21 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/stats"
+	"github.com/beo-cluster/beo/test/testio"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestRecvstats(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	os.WriteFile(cfg, []byte("nodes 4\niprange 127.0.0.10 127.0.0.13\n"), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
-	var errb syncBuf
+	var errb testio.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, []string{"-config", cfg, "-listen", "127.0.0.1:0", "-http", "127.0.0.1:0"},

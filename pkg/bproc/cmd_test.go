@@ -14,6 +14,7 @@ import (
 
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/beo-cluster/beo/test/testio"
 	"github.com/hashicorp/yamux"
 )
 
@@ -146,21 +147,6 @@ func refused(st net.Conn) bool {
 	return len(b) == 0 && err == nil
 }
 
-// signalWriter writes to w and sends on c (if it has room).
-type signalWriter struct {
-	w io.Writer
-	c chan struct{}
-}
-
-func (s signalWriter) Write(p []byte) (int, error) {
-	n, err := s.w.Write(p)
-	select {
-	case s.c <- struct{}{}:
-	default:
-	}
-	return n, err
-}
-
 // TestOutputStreamsRefused: the client takes only what its master may
 // open (wire Version 4): an output stream (FD 1 or 2) of an exec it
 // started and that has not finished, each once. Nothing written on any
@@ -170,7 +156,7 @@ func TestOutputStreamsRefused(t *testing.T) {
 	for i := range 3 {
 		var out, errb bytes.Buffer
 		cmd := c.Command(0, "/bin/true", "rogue")
-		cmd.Stdout, cmd.Stderr = signalWriter{&out, m.shown}, &errb
+		cmd.Stdout, cmd.Stderr = testio.SignalWriter{W: &out, C: m.shown}, &errb
 		if err := cmd.Run(); err != nil || out.String() != "one" || errb.Len() != 0 {
 			t.Errorf("round %d: got %v, stdout %q, stderr %q; want stdout \"one\"", i, err, out.String(), errb.String())
 		}

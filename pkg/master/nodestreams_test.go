@@ -18,6 +18,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/beo-cluster/beo/test/testio"
 	"github.com/hashicorp/yamux"
 )
 
@@ -41,7 +42,7 @@ type fakeNode struct {
 // startFake runs a master with one node (0, on 127.0.0.1) and a fake node
 // connected to it; it returns a client of the master, the node, and the
 // master's log.
-func startFake(t *testing.T) (*bproc.Client, *fakeNode, *lockedBuffer) {
+func startFake(t *testing.T) (*bproc.Client, *fakeNode, *testio.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
 	keys, err := link.EnsureMasterKeys(dir)
@@ -52,7 +53,7 @@ func startFake(t *testing.T) (*bproc.Client, *fakeNode, *lockedBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testio.Buffer{}
 	m, err := New(Config{
 		Nodes:       []NodeDef{{Num: 0, Addr: netip.MustParseAddr("127.0.0.1")}},
 		PingTimeout: time.Minute, Keys: keys,
@@ -240,7 +241,7 @@ func TestNodeOutputStreams(t *testing.T) {
 		default:
 		}
 		cmd := c.Command(0, "/bin/true", what)
-		cmd.Stdout = signalWriter{&out, n.shown}
+		cmd.Stdout = testio.SignalWriter{W: &out, C: n.shown}
 		err := cmd.Run()
 		return out.String(), err
 	}
@@ -362,36 +363,4 @@ func countSYN(dst, src net.Conn, n *atomic.Int64) {
 			}
 		}
 	}
-}
-
-// signalWriter writes to w and sends on c (if it has room).
-type signalWriter struct {
-	w io.Writer
-	c chan struct{}
-}
-
-func (s signalWriter) Write(p []byte) (int, error) {
-	n, err := s.w.Write(p)
-	select {
-	case s.c <- struct{}{}:
-	default:
-	}
-	return n, err
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/sim"
+	"github.com/beo-cluster/beo/test/testio"
 )
 
 // TestMasterRestart: a job running when the master restarts ends with 255
@@ -129,7 +130,7 @@ func TestReload(t *testing.T) {
 // TestGarbageLogged: junk to the node port and the client socket is
 // rejected and logged, and the master keeps serving.
 func TestGarbageLogged(t *testing.T) {
-	var logs lockedBuffer
+	var logs testio.Buffer
 	c := startWith(t, sim.Options{Nodes: 1, Log: slog.New(slog.NewTextHandler(&logs, nil))}, 1)
 	for _, target := range [][2]string{{"tcp", c.Master}, {"unix", c.Socket}} {
 		for _, junk := range [][]byte{{0, 0, 0, 50, '{', '"'}, bytes.Repeat([]byte{0xfe}, 100)} {

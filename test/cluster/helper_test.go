@@ -16,6 +16,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/sim"
 	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/beo-cluster/beo/test/testio"
 	"github.com/hashicorp/yamux"
 )
 
@@ -178,11 +179,11 @@ func waitState(t *testing.T, c *sim.Cluster, n int, state string, d time.Duratio
 // startJob starts bpsh args against c in the background, its stdout
 // and stderr collected, and waits until its stdout said "ready" ready
 // times. The job is killed when the test ends, if it still runs.
-func startJob(ctx context.Context, t *testing.T, c *sim.Cluster, ready int, args ...string) (job *exec.Cmd, out, errb *lockedBuffer) {
+func startJob(ctx context.Context, t *testing.T, c *sim.Cluster, ready int, args ...string) (job *exec.Cmd, out, errb *testio.Buffer) {
 	t.Helper()
 	job = exec.CommandContext(ctx, "bpsh", args...)
 	job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
-	out, errb = &lockedBuffer{}, &lockedBuffer{}
+	out, errb = &testio.Buffer{}, &testio.Buffer{}
 	job.Stdout, job.Stderr = out, errb
 	if err := job.Start(); err != nil {
 		t.Fatal(err)
@@ -202,25 +203,6 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a poller.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	return len(p), nil
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.b)
 }
 
 // junkDialer dials the node port from node 0's address (so the master

@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/beo-cluster/beo/test/testio"
 )
 
 var seq atomic.Int64
@@ -123,14 +125,14 @@ func run(t testing.TB, args ...string) string {
 // Daemon is a process started by a test, its stderr collected.
 type Daemon struct {
 	Cmd *exec.Cmd
-	log *syncBuffer
+	log *testio.Buffer
 }
 
 // Start starts cmd, collecting stderr, and kills it (by pid) when the
 // test ends.
 func Start(t testing.TB, cmd *exec.Cmd) *Daemon {
 	t.Helper()
-	d := &Daemon{Cmd: cmd, log: &syncBuffer{}}
+	d := &Daemon{Cmd: cmd, log: &testio.Buffer{}}
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", cmd.Path, err)
