@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/hashicorp/yamux"
 )
 
 // Errors a Rendezvous returns from Claim.
@@ -229,6 +230,21 @@ func (s *slot) closeStream() {
 type Outputs struct {
 	mu   sync.Mutex
 	outs map[uint64]*Output
+}
+
+// OpenOutput is the sending side of Outputs: it opens the stream that
+// carries output fd (1 or 2) of exec id to the peer, when the first
+// output comes.
+func OpenOutput(mux *yamux.Session, id uint64, fd int) (net.Conn, error) {
+	c, err := mux.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	if err := wire.Write(c, wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: fd}}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // Output is one exec's registration with Outputs.

@@ -15,7 +15,6 @@ import (
 	"github.com/beo-cluster/beo/pkg/elfdeps"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/wire"
-	"github.com/hashicorp/yamux"
 )
 
 // attachTimeout bounds how long client stdin streams nobody expects are
@@ -87,7 +86,7 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 		// Before the node can know the id.
 		out = s.outs.Expect(id, func(fd int, nd net.Conn) {
 			defer nd.Close()
-			o, err := openClientOutput(c.mux, cid, fd)
+			o, err := link.OpenOutput(c.mux, cid, fd)
 			if err != nil {
 				return // the client is gone: the process gets a broken pipe
 			}
@@ -192,20 +191,6 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 	}
 	res.Opened = uint8(opened.Load())
 	wire.Write(cl, res)
-}
-
-// openClientOutput opens the client's stream for output fd of its exec
-// cid (wire Version 4: the master opens it when the output comes).
-func openClientOutput(mux *yamux.Session, cid uint64, fd int) (net.Conn, error) {
-	c, err := mux.OpenStream()
-	if err != nil {
-		return nil, err
-	}
-	if err := wire.Write(c, wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: cid, FD: fd}}); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
 }
 
 // prepare checks the caller may run on the node and resolves the program's

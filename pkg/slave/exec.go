@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/creds"
+	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
 )
@@ -173,7 +174,7 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 		return nil, err
 	}
 	id := ex.ID
-	r.open = func(fd int) (net.Conn, error) { return ss.openOutput(id, fd) }
+	r.open = func(fd int) (net.Conn, error) { return link.OpenOutput(ss.mux, id, fd) }
 	return r, nil
 }
 
@@ -240,19 +241,6 @@ func (ss *session) receive(st net.Conn, need []string) error {
 // stdinWanted reports whether the master opens a stdin stream for ex.
 func stdinWanted(ex *wire.Exec) bool {
 	return !ex.NoIO && !ex.NoStdin
-}
-
-// openOutput opens the stream carrying fd 1 or 2 of exec id to the master.
-func (ss *session) openOutput(id uint64, fd int) (net.Conn, error) {
-	c, err := ss.mux.OpenStream()
-	if err != nil {
-		return nil, err
-	}
-	if err := wire.Write(c, wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: fd}}); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
 }
 
 // redirections are the files a process gets for -I/-O/-E.
