@@ -18,9 +18,9 @@ const memoTTL = 10 * time.Second
 // closure of each program it ran. `bpsh -a prog` sends one exec per node,
 // all for the same program: the first resolves the closure as the caller
 // (a fresh OS thread with the caller's filesystem identity, pkg/creds,
-// and an ELF walk), the others wait for it and take the result, and later
-// ones check it is still true with a stat per file instead of walking
-// again. An entry holds while, for the program and every file and link of
+// and an ELF walk), the others wait for it and take the result as it is,
+// and later ones check it is still true with a stat per file instead of
+// walking again. An entry holds while, for the program and every file and link of
 // its closure, nothing a change of content, owner, mode or name would
 // move has moved: device, inode, size, mtime and ctime of each file (a
 // chmod or chown changes ctime), the target of each link. Anything else —
@@ -106,12 +106,14 @@ func (m *Master) resolve(ctx context.Context, who caller, memo *closureMemo, pat
 			return e.files, e.reals, e.err
 		}
 		memo.mu.Unlock()
-		<-e.done
-		if e.err != nil {
-			return nil, nil, e.err // resolved just now, for a concurrent exec
-		}
-		if e.valid(m.clock()) {
-			return e.files, e.reals, nil
+		select {
+		case <-e.done: // resolved before this exec asked: check it still holds
+			if e.valid(m.clock()) {
+				return e.files, e.reals, nil
+			}
+		default: // being resolved for a concurrent exec: as fresh as for that one
+			<-e.done
+			return e.files, e.reals, e.err
 		}
 		memo.mu.Lock()
 		if memo.m[path] == e {
