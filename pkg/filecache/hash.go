@@ -27,6 +27,13 @@ func Hash(path string) (string, error) {
 	return sum, nil
 }
 
+// Sum returns the name content b is stored under: its SHA-256, in
+// lowercase hex, as Hash gives for a file holding b.
+func Sum(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 func hashReader(r io.Reader) (string, error) {
 	h := sha256.New()
 	if _, err := io.Copy(h, r); err != nil {

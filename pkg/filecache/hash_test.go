@@ -120,3 +120,16 @@ func TestHasherConcurrent(t *testing.T) {
 		t.Errorf("Stats = %d hits, %d misses", hits, misses)
 	}
 }
+
+// TestSum: content in memory gets the name its file would.
+func TestSum(t *testing.T) {
+	b := []byte("libc, say\n")
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err := Hash(p)
+	if err != nil || Sum(b) != h {
+		t.Errorf("Sum = %s, Hash = %s, %v; want them equal", Sum(b), h, err)
+	}
+}

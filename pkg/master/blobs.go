@@ -1,13 +1,13 @@
 package master
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
+
+	"github.com/beo-cluster/beo/pkg/filecache"
 )
 
 // bulkBuffer is the copy buffer for bulk data the master relays or sends
@@ -110,8 +110,7 @@ func load(path, hash string) ([]byte, error) {
 	if _, err := io.ReadFull(f, b); err != nil {
 		return nil, fmt.Errorf("file shrank while sending: %w", err)
 	}
-	sum := sha256.Sum256(b)
-	if hex.EncodeToString(sum[:]) != hash {
+	if filecache.Sum(b) != hash {
 		return nil, errors.New("file changed since it was hashed")
 	}
 	return b, nil
