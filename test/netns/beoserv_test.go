@@ -89,9 +89,16 @@ func (e *bootEnv) udhcpc(t *testing.T, opts ...string) map[string]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	args := append([]string{"busybox", "udhcpc", "-i", "vc", "-n", "-q", "-f", "-t", "3", "-T", "1", "-s", e.path("udhcpc.sh")}, opts...)
-	out, err := e.cli.Command(ctx, args...).Output()
+	// Eight discovers a second apart: a server that adds the node first
+	// answers only once its config rewrite is on disk, and with the QEMU
+	// suite writing beside it that fsync has taken over three seconds.
+	args := append([]string{"busybox", "udhcpc", "-i", "vc", "-n", "-q", "-f", "-t", "8", "-T", "1", "-s", e.path("udhcpc.sh")}, opts...)
+	cmd := e.cli.Command(ctx, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
+		t.Logf("udhcpc %v: %v\n%s", opts, err, stderr.String())
 		return nil
 	}
 	kv := map[string]string{}
