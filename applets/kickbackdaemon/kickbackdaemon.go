@@ -24,6 +24,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/kickback"
 	"github.com/beo-cluster/beo/pkg/nss"
+	"github.com/beo-cluster/beo/pkg/ratelog"
 )
 
 const usage = "usage: kickbackdaemon [-config PATH] [-master IP] [-listen ADDR] [-grant NODE:UID]..."
@@ -53,7 +54,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	log := slog.New(slog.NewTextHandler(stdio.Err, nil))
+	log := slog.New(ratelog.New(slog.NewTextHandler(stdio.Err, nil), ratelog.Options{}))
 	master, err := applets.AddrFlag(usage, "master", *masterIP)
 	if err != nil {
 		return err

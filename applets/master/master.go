@@ -38,6 +38,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/master"
+	"github.com/beo-cluster/beo/pkg/ratelog"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -155,6 +156,10 @@ func Serve(ctx context.Context, o Options) error {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	// Complaints about bad peers (junk on a socket, refused nodes) are
+	// throttled per message and source: a flood writes a few lines and a
+	// summary, not a line per connection.
+	o.Log = slog.New(ratelog.New(o.Log.Handler(), ratelog.Options{}))
 	var copt config.Options
 	if o.Boot != nil {
 		if o.Boot.Iface == "" {

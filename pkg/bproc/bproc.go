@@ -52,6 +52,22 @@ type Client struct {
 	// opens: both were written before the Result, so they are late only
 	// by as long as this process is behind in reading its session.
 	outputWait time.Duration
+	refused    atomic.Pointer[RefusedError] // set when the master refused this connection
+}
+
+// RefusedError is the master's refusal to serve a connection: the
+// caller's uid holds too many connections already.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return "bpmaster refused the connection: " + e.Reason }
+
+// fail returns the master's refusal in place of err (the session error
+// the refusal caused) when there was one.
+func (c *Client) fail(err error) error {
+	if r := c.refused.Load(); r != nil {
+		return r
+	}
+	return err
 }
 
 // ErrMasterTooOld is returned by Start when bpmaster does not know the
@@ -97,7 +113,18 @@ func (c *Client) serve() {
 		if err != nil {
 			return
 		}
-		go c.outs.Take(st, c.outputWait, nil) // a refused stream is closed: nothing else to do
+		go func() {
+			st.SetReadDeadline(time.Now().Add(c.outputWait))
+			var h wire.Header
+			err := wire.Read(st, &h)
+			st.SetReadDeadline(time.Time{})
+			if err == nil && h.Op == wire.OpRefuse && h.Refuse != nil {
+				c.refused.Store(&RefusedError{Reason: h.Refuse.Reason})
+				c.sess.Close() // every call under way fails with the refusal
+				return
+			}
+			c.outs.TakeAfter(st, h, err, c.outputWait, nil) // a refused stream is closed: nothing else to do
+		}()
 	}
 }
 
@@ -109,14 +136,14 @@ func (c *Client) Close() error { return c.sess.Close() }
 func (c *Client) open(ctx context.Context, h wire.Header) (net.Conn, error) {
 	st, err := c.sess.OpenStream()
 	if err != nil {
-		return nil, fmt.Errorf("open %s stream: %w", h.Op, err)
+		return nil, c.fail(fmt.Errorf("open %s stream: %w", h.Op, err))
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		st.SetDeadline(dl)
 	}
 	if err := wire.Write(st, h); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("send %s: %w", h.Op, err)
+		return nil, c.fail(fmt.Errorf("send %s: %w", h.Op, err))
 	}
 	return st, nil
 }
@@ -131,7 +158,7 @@ func (c *Client) call(ctx context.Context, h wire.Header, reply any) error {
 	stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if err := wire.Read(st, reply); err != nil {
-		return fmt.Errorf("%s reply: %w", h.Op, err)
+		return c.fail(fmt.Errorf("%s reply: %w", h.Op, err))
 	}
 	return nil
 }

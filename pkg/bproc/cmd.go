@@ -155,7 +155,7 @@ func (cmd *Cmd) Start() error {
 	if err := wire.Read(ctl, &st); err != nil {
 		ctl.Close()
 		cmd.abandon()
-		return fmt.Errorf("node %d: exec: %w", cmd.Node, err)
+		return cmd.c.fail(fmt.Errorf("node %d: exec: %w", cmd.Node, err))
 	}
 	if st.Err != "" {
 		ctl.Close()
@@ -219,7 +219,7 @@ func (cmd *Cmd) Wait() error {
 	}
 	switch {
 	case err != nil:
-		return fmt.Errorf("node %d: lost the process: %w", cmd.Node, err)
+		return cmd.c.fail(fmt.Errorf("node %d: lost the process: %w", cmd.Node, err))
 	case r.Err != "":
 		return errors.New(r.Err)
 	case lost != nil:

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/accept"
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/nss"
 )
@@ -76,29 +77,16 @@ func (d *Daemon) Names() nss.Data {
 
 // Serve answers connections from ln until ctx ends; it closes ln.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sem := make(chan struct{}, maxConns)
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("kickback: accept: %w", err)
-		}
+	return accept.Loop(ctx, ln, d.cfg.Log, "kickback", func(c net.Conn) {
 		select {
 		case sem <- struct{}{}:
 		default:
 			d.cfg.Log.Warn("kickback: too many connections", "peer", c.RemoteAddr())
 			c.Close()
-			continue
+			return
 		}
 		wg.Add(1)
 		go func() {
@@ -106,7 +94,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 			defer func() { <-sem }()
 			d.serveConn(ctx, c)
 		}()
-	}
+	})
 }
 
 func (d *Daemon) serveConn(ctx context.Context, c net.Conn) {

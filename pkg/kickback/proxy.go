@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/accept"
 	"github.com/beo-cluster/beo/pkg/nss"
 )
 
@@ -178,18 +179,9 @@ func (p *Proxy) Serve(ctx context.Context, local net.Listener) error {
 }
 
 func (p *Proxy) serveLocal(ctx context.Context, ln net.Listener) {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() == nil {
-				p.log().Error("kickback: local accept", "err", err)
-			}
-			return
-		}
+	err := accept.Loop(ctx, ln, p.log(), "kickback local", func(c net.Conn) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -211,6 +203,9 @@ func (p *Proxy) serveLocal(ctx context.Context, ln net.Listener) {
 			}
 			write(c, rep)
 		}()
+	})
+	if err != nil {
+		p.log().Error("kickback: local accept", "err", err)
 	}
 }
 

@@ -278,11 +278,13 @@ func (m muxLogger) log(msg string) {
 	msg = strings.TrimSpace(msg)
 	for _, gone := range []string{"broken pipe", "connection reset by peer", "use of closed network connection", ": EOF"} {
 		if strings.Contains(msg, gone) {
-			m.l.Debug(msg)
+			m.l.Debug("peer gone", "err", msg)
 			return
 		}
 	}
-	m.l.Warn(msg)
+	// One message, the detail as an attribute: a flood of junk varies
+	// the detail, and ratelog throttles by message.
+	m.l.Warn("session error from peer", "err", msg)
 }
 
 // Accept runs the server (master) side of the TLS handshake on c and

@@ -278,6 +278,12 @@ func (r *Outputs) Take(st net.Conn, timeout time.Duration, refused func(error)) 
 	var h wire.Header
 	err := wire.Read(st, &h)
 	st.SetReadDeadline(time.Time{})
+	r.TakeAfter(st, h, err, timeout, refused)
+}
+
+// TakeAfter is Take for a stream whose header the caller has read (h,
+// or the error reading it).
+func (r *Outputs) TakeAfter(st net.Conn, h wire.Header, err error, timeout time.Duration, refused func(error)) {
 	switch {
 	case err != nil:
 	case h.Op != wire.OpAttach || h.Attach == nil:

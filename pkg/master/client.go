@@ -12,7 +12,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/beo-cluster/beo/pkg/accept"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/wire"
@@ -30,20 +32,12 @@ func (c caller) wire() wire.Cred {
 	return wire.Cred{UID: c.cred.UID, GID: c.cred.GID, Groups: c.cred.Groups}
 }
 
-// ServeClients serves local clients on the unix listener ln until ctx ends.
+// ServeClients serves local clients on the unix listener ln until ctx
+// ends. No error a client can cause ends it (pkg/accept); each non-root
+// uid holds at most ConnsPerUID connections at once, and a connection
+// that opens no stream within FirstRequest is closed.
 func (m *Master) ServeClients(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("accept clients: %w", err)
-		}
-		go m.clientConn(ctx, c)
-	}
+	return accept.Loop(ctx, ln, m.log, "clients", func(c net.Conn) { go m.clientConn(ctx, c) })
 }
 
 func peer(c net.Conn) (caller, error) {
@@ -97,12 +91,24 @@ func (m *Master) clientConn(ctx context.Context, c net.Conn) {
 		c.Close()
 		return
 	}
-	mux, err := yamux.Server(link.Coalesce(c), link.MuxConfigLogged(m.log.With("client_pid", who.pid, "uid", who.cred.UID)))
+	uid := who.cred.UID
+	limit, ok := m.conns.take(uid)
+	if !ok {
+		m.log.Warn("client refused: too many connections", "uid", uid, "client_pid", who.pid, "limit", limit)
+		refuse(c, tooMany(uid, limit))
+		return
+	}
+	defer m.conns.release(uid)
+	mux, err := yamux.Server(link.Coalesce(c), link.MuxConfigLogged(m.log.With("client_pid", who.pid, "uid", uid)))
 	if err != nil {
 		c.Close()
 		return
 	}
 	defer mux.Close()
+	// A connection that asks nothing is closed: held idle by the
+	// thousand, they were the attack.
+	idle := time.AfterFunc(FirstRequest, func() { mux.Close() })
+	defer idle.Stop()
 	cl := &client{who: who, mux: mux,
 		att:   link.NewRendezvous(attachTimeout, link.WriteTimeout),
 		memo:  &closureMemo{},
@@ -116,6 +122,7 @@ func (m *Master) clientConn(ctx context.Context, c net.Conn) {
 		if err != nil {
 			return
 		}
+		idle.Stop()
 		go m.clientStream(ctx, cl, st)
 	}
 }
@@ -138,7 +145,7 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 	who := cl.who
 	var h wire.Header
 	if err := wire.Read(st, &h); err != nil {
-		m.log.Warn("client: bad header", "pid", who.pid, "uid", who.cred.UID, "err", err)
+		m.log.Warn("client: bad header", "client_pid", who.pid, "uid", who.cred.UID, "err", err)
 		st.Close()
 		return
 	}

@@ -89,7 +89,6 @@ package master
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -100,6 +99,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/accept"
 	"github.com/beo-cluster/beo/pkg/creds"
 	"github.com/beo-cluster/beo/pkg/elfdeps"
 	"github.com/beo-cluster/beo/pkg/filecache"
@@ -126,6 +126,7 @@ type Config struct {
 	LogDir      string // per-node logs node.N; "" = none
 	LibFile     string // bplib's list of prestaged libraries
 	MaxSends    int    // file transfers to nodes at once; 0 = DefaultMaxSends
+	ConnsPerUID int    // client connections one non-root uid may hold; 0 = DefaultConnsPerUID
 	Log         *slog.Logger
 	Clock       func() time.Time
 }
@@ -157,6 +158,7 @@ type Master struct {
 	sends  chan struct{} // one token per file transfer in flight (MaxSends)
 	blobs  blobs
 	asUser asUser // file work as a caller, PerUser at once
+	conns  conns  // client connections held, per uid
 }
 
 // New makes a master with every node down.
@@ -181,6 +183,7 @@ func New(cfg Config) (*Master, error) {
 		procs:    map[uint64]*relay{},
 		sends:    make(chan struct{}, cfg.MaxSends),
 		asUser:   asUser{run: creds.Do},
+		conns:    conns{max: cfg.ConnsPerUID},
 	}
 	ld, err := elfdeps.ReadCache("/")
 	if err != nil {
@@ -251,23 +254,8 @@ func tableNodes(defs []NodeDef) []nodes.Node {
 
 // ServeNodes accepts bpslave connections on ln until ctx ends.
 func (m *Master) ServeNodes(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				m.closeAll()
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("accept nodes: %w", err)
-		}
-		go m.nodeConn(ctx, c)
-	}
+	defer m.closeAll()
+	return accept.Loop(ctx, ln, m.log, "nodes", func(c net.Conn) { go m.nodeConn(ctx, c) })
 }
 
 func (m *Master) closeAll() {

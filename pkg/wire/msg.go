@@ -20,6 +20,7 @@ const (
 	OpLib     Op = "lib"
 	OpStage   Op = "stage"
 	OpStates  Op = "states"
+	OpRefuse  Op = "refuse"
 )
 
 // Header is the first frame of every stream. Exactly the field matching Op
@@ -34,6 +35,14 @@ type Header struct {
 	Kill    *Kill    `json:"kill,omitempty"`
 	Lib     *Lib     `json:"lib,omitempty"`
 	Stage   *Stage   `json:"stage,omitempty"`
+	Refuse  *Refuse  `json:"refuse,omitempty"`
+}
+
+// Refuse is the master's one stream on a client connection it will not
+// serve (too many connections held by the caller's uid): the client
+// reports Reason and closes.
+type Refuse struct {
+	Reason string `json:"reason"`
 }
 
 // Stage asks a node to cache and place files ahead of any exec: the

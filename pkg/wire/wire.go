@@ -92,6 +92,12 @@
 //	OpControl Header{Control with Nodes} → Result
 //	OpLib     Header{Lib} → LibList         (bplib)
 //
+// A connection the master will not serve — its uid holds too many
+// already — gets one stream from the master, Header{Op: OpRefuse,
+// Refuse{Reason}}, and nothing else: the master answers none of its
+// streams and closes it shortly after. The client fails every call with
+// Reason ("too many connections for uid 1003 (256)").
+//
 // Version is bumped on any incompatible change; a node whose Hello carries
 // another Version (or another build hash) is refused.
 //

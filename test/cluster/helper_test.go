@@ -32,8 +32,13 @@ const helperEnv = "BEO_CLUSTER_HELPER"
 //	put SOCKET NODE DST SRC...: Client.PutFiles of the SRCs to NODE:DST,
 //	the master reading them (no check here first, unlike bpcp); print
 //	"ok" or "err: " and the error.
+//	hold SOCKET N: see helpHold.
 func helper(role string) int {
 	args := strings.Fields(role)
+	if len(args) == 3 && args[0] == "hold" {
+		n, _ := strconv.Atoi(args[2])
+		return helpHold(args[1], n)
+	}
 	if len(args) >= 5 && args[0] == "put" {
 		return helpPut(args[1], args[2], args[3], args[4:])
 	}
