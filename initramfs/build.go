@@ -35,7 +35,7 @@ const (
 
 	BinaryPath = "/bin/beo"          // the beo binary, on the initrd and on the node
 	InitPath   = "/init"             // symlink to BinaryPath; only the initrd has it
-	KeysDir    = "/etc/beowulf/keys" // node.key + master.pub on the node (bpslave -keys)
+	KeysDir    = "/etc/beowulf/keys" // master.pub on the node; bpslave makes node.key beside it
 	ModulesDir = "/lib/modules"      // + /<release>/modules.dep and the .ko files
 )
 
@@ -49,7 +49,7 @@ type Options struct {
 	Kernel  string // kernel image; /boot/vmlinuz-$(uname -r)
 	Modules string // module tree; /lib/modules/<release read from Kernel>
 	Binary  string // the beo binary to boot; this executable
-	Keys    string // key directory holding node.key and master.pub; /etc/beowulf/keys
+	Keys    string // the master's key directory (master.pub is shipped); /etc/beowulf/keys
 	// Applets are the names that get a /bin symlink to the binary.
 	Applets []string
 	// Modules to carry with their dependencies; nil = DefaultModules().
@@ -507,20 +507,16 @@ func fileHash(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// readKeys returns node.key and master.pub from dir.
-func readKeys(dir string) (nodeKey, masterPub []byte, err error) {
-	nodeKey, err = os.ReadFile(filepath.Join(dir, link.NodeKeyFile))
+// readMasterPub returns master.pub from dir, checked.
+func readMasterPub(dir string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, link.MasterPubFile))
 	if err != nil {
-		return nil, nil, fmt.Errorf("node credential: %w", err)
+		return nil, fmt.Errorf("master key: %w", err)
 	}
-	masterPub, err = os.ReadFile(filepath.Join(dir, link.MasterPubFile))
-	if err != nil {
-		return nil, nil, fmt.Errorf("node credential: %w", err)
+	if _, err := link.ParsePublic(b); err != nil {
+		return nil, fmt.Errorf("master key in %s: %w", dir, err)
 	}
-	if _, err := link.NodeKeys(dir); err != nil {
-		return nil, nil, fmt.Errorf("node credential in %s: %w", dir, err)
-	}
-	return nodeKey, masterPub, nil
+	return b, nil
 }
 
 var errNotAbs = errors.New("not an absolute path")

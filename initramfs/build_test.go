@@ -244,14 +244,14 @@ func TestRootfsContents(t *testing.T) {
 	m := byName(readArchive(t, filepath.Join(o.Dir, RootfsFile)))
 	lib := strings.TrimPrefix(filepath.Dir(o.Libraries[0]), "/") // …/lib
 	usr := filepath.Join(filepath.Dir(lib), "usrlib")
-	nodeKey, _ := os.ReadFile(filepath.Join(o.Keys, link.NodeKeyFile))
+	masterPub, _ := os.ReadFile(filepath.Join(o.Keys, link.MasterPubFile))
 	for _, tc := range []struct {
 		name    string
 		mode    uint64
 		content string
 	}{
 		{"etc/beowulf/keys", cpio.S_IFDIR | 0o700, ""},
-		{"etc/beowulf/keys/node.key", cpio.S_IFREG | 0o600, string(nodeKey)},
+		{"etc/beowulf/keys/master.pub", cpio.S_IFREG | 0o644, string(masterPub)},
 		{"tmp", cpio.S_IFDIR | 0o1777, ""},
 		{lib, cpio.S_IFLNK | 0o777, "usrlib"},
 		{usr + "/libfoo.so.1", cpio.S_IFLNK | 0o777, "libfoo.so.1.2"},
@@ -266,15 +266,15 @@ func TestRootfsContents(t *testing.T) {
 			t.Errorf("%s: mode %o content %q, want %o %q", tc.name, r.Mode, got, tc.mode, tc.content)
 		}
 	}
-	if _, ok := m["etc/beowulf/keys/master.key"]; ok {
-		t.Error("the master's private key is in the rootfs")
-	}
-	// The node can load what the rootfs carries.
-	dir := t.TempDir()
-	for _, n := range []string{link.NodeKeyFile, link.MasterPubFile} {
-		if err := os.WriteFile(filepath.Join(dir, n), []byte(content(t, m["etc/beowulf/keys/"+n])), 0o600); err != nil {
-			t.Fatal(err)
+	for name, r := range m {
+		if r.Mode&cpio.S_IFREG != 0 && strings.Contains(content(t, r), "PRIVATE KEY") {
+			t.Errorf("%s: a private key in the rootfs", name)
 		}
+	}
+	// The node can make its keys from what the rootfs carries.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, link.MasterPubFile), []byte(content(t, m["etc/beowulf/keys/master.pub"])), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := link.NodeKeys(dir); err != nil {
 		t.Errorf("node keys from the rootfs: %v", err)
@@ -330,7 +330,8 @@ func TestReproducibleAndEnsure(t *testing.T) {
 		{"deleted rootfs", func() { os.Remove(filepath.Join(o.Dir, RootfsFile)) }},
 		{"module", func() { os.WriteFile(filepath.Join(o.Modules, "kernel/net/core/failover.ko"), []byte("v2"), 0o644) }},
 		{"keys", func() {
-			os.Remove(filepath.Join(o.Keys, link.NodeKeyFile))
+			os.Remove(filepath.Join(o.Keys, link.MasterKeyFile))
+			os.Remove(filepath.Join(o.Keys, link.MasterPubFile))
 			link.EnsureMasterKeys(o.Keys)
 		}},
 	} {
@@ -389,7 +390,7 @@ func TestBuildErrors(t *testing.T) {
 		want   string
 	}{
 		{"missing bootmodule", func(o *Options) { o.BootModules = append(o.BootModules, "myraid") }, "bootmodule myraid"},
-		{"no keys", func(o *Options) { o.Keys = t.TempDir() }, "node credential"},
+		{"no keys", func(o *Options) { o.Keys = t.TempDir() }, "master key"},
 		{"no binary", func(o *Options) { o.Binary = "/nonexistent/beo" }, "binary"},
 		{"dynamic binary", func(o *Options) {
 			os.WriteFile(o.Binary, tinyELF(elf.PT_INTERP), 0o755)

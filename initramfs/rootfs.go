@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/beo-cluster/beo/pkg/link"
 )
 
 // maxLinks bounds the symbolic links followed while resolving one library.
@@ -48,14 +50,13 @@ func (p *pkgPlan) planRootfs(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	nodeKey, masterPub, err := readKeys(o.Keys)
+	// Only the master's public key: a node makes its own key at boot
+	// (pkg/link), so nothing here lets a host act as a node.
+	masterPub, err := readMasterPub(o.Keys)
 	if err != nil {
 		return err
 	}
-	if err := t.file(filepath.Join(KeysDir, "node.key"), 0o600, nodeKey); err != nil {
-		return err
-	}
-	if err := t.file(filepath.Join(KeysDir, "master.pub"), 0o644, masterPub); err != nil {
+	if err := t.file(filepath.Join(KeysDir, link.MasterPubFile), 0o644, masterPub); err != nil {
 		return err
 	}
 	for _, lib := range o.Libraries {

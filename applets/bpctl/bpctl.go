@@ -1,6 +1,6 @@
 // Package bpctl implements bpctl, BProc's node control command.
 //
-//	bpctl -S nodespec [-s state] [-R|-H|-P] [-m mode] [-u user] [-g group] [--reconnect] [-a]
+//	bpctl -S nodespec [-s state] [-R|-H|-P] [-m mode] [-u user] [-g group] [--forget-key] [--reconnect] [-a]
 //	bpctl -M -a
 //
 // -S names the nodes (any node spec: 3, 0-4, allup, …); -M the master
@@ -9,9 +9,11 @@
 // Actions: -s sets the state (up, unavailable, error; reboot, halt, pwroff
 // as -R, -H, -P do), -R reboots, -H halts, -P powers off, -m sets the mode
 // (octal, only the execute bits matter: 0111, 111, 0110), -u the owner
-// (user name or uid), -g the group (group name or gid), --reconnect drops
-// the node's connection so it reconnects. Whatever order they are given
-// in, they are carried out in this order — state, power, mode, user, group,
+// (user name or uid), -g the group (group name or gid), --forget-key drops
+// the key the master pinned for the node (a replaced board: its next key
+// is trusted on first use, see pkg/master), --reconnect drops the node's
+// connection so it reconnects. Whatever order they are given in, they are
+// carried out in this order — state, power, mode, user, group, forget-key,
 // reconnect — node by node, by one request to the master, which checks
 // that the caller is root and answers with the first error (printed as it
 // comes: "bpctl: permission denied: only root may change nodes").
@@ -38,7 +40,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/wire"
 )
 
-const usage = "usage: bpctl -S nodespec|-M [-s state] [-R|-H|-P] [-m mode] [-u user] [-g group] [--reconnect] [-a]"
+const usage = "usage: bpctl -S nodespec|-M [-s state] [-R|-H|-P] [-m mode] [-u user] [-g group] [--forget-key] [--reconnect] [-a]"
 
 type opts struct {
 	spec         string
@@ -49,6 +51,7 @@ type opts struct {
 	mode         string
 	user, group  string
 	reconnect    bool
+	forgetKey    bool
 	addr         bool
 	ctl          wire.Control // the actions, resolved
 	anyAction    bool
@@ -109,6 +112,7 @@ func parse(args []string, errOut io.Writer, lookupUser func(string) (*user.User,
 	fs.StringVar(&o.user, "u", "", "set the owner (user name or uid)")
 	fs.StringVar(&o.group, "g", "", "set the group (group name or gid)")
 	fs.BoolVar(&o.reconnect, "reconnect", false, "make the node reconnect")
+	fs.BoolVar(&o.forgetKey, "forget-key", false, "forget the node's pinned key (a replaced board)")
 	fs.BoolVar(&o.addr, "a", false, "print the address of each node")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return o, err
@@ -182,7 +186,8 @@ func parse(args []string, errOut io.Writer, lookupUser func(string) (*user.User,
 		o.ctl.GID = &id
 	}
 	o.ctl.Reconnect = o.reconnect
-	o.anyAction = set["s"] || power > 0 || set["m"] || set["u"] || set["g"] || o.reconnect
+	o.ctl.ForgetKey = o.forgetKey
+	o.anyAction = set["s"] || power > 0 || set["m"] || set["u"] || set["g"] || o.reconnect || o.forgetKey
 	if o.master && o.anyAction {
 		return bad("-M takes only -a: the master's state, mode and owner cannot be changed")
 	}

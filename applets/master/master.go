@@ -228,6 +228,7 @@ func Serve(ctx context.Context, o Options) error {
 			bo.LogDir = o.LogDir
 		}
 		bo.OnConfig = apply
+		bo.OnBoot = m.Booting
 		ensureBootPackage(ctx, o, cfg, bo.BootDir)
 		if bs, err = boot.New(bo); err != nil {
 			return err
@@ -307,6 +308,7 @@ func masterConfig(cfg *config.Config, o Options, keys link.Keys, listen, masterA
 	mc := master.Config{
 		PingTimeout: cfg.PingTimeout(),
 		Keys:        keys,
+		KeyDir:      o.Keys,
 		NodeUp:      o.NodeUp,
 		LogDir:      o.LogDir,
 		LibFile:     o.Libs,

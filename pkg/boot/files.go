@@ -163,6 +163,13 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, root *os.Root
 	}
 	defer f.Close()
 	s.httpDialog(r, "http %s %s: %d bytes", r.Method, r.URL.Path, fi.Size())
+	if s.o.OnBoot != nil {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			if n, ok := s.Config().NodeByAddr(ap.Addr().Unmap()); ok {
+				s.o.OnBoot(n)
+			}
+		}
+	}
 	start := time.Now()
 	cw := &countWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, fi.Name(), fi.ModTime(), f)

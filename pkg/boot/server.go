@@ -66,6 +66,10 @@ type Options struct {
 	// adopts after editing the file itself: a node appended, a boot-stage
 	// rewritten. `beo master` uses it to tell bpmaster about new nodes.
 	OnConfig func(*config.Config)
+	// OnBoot, if set, is called when a node's address fetches a file of
+	// the boot package over HTTP (kernel, initrd, rootfs): the node is
+	// network-booting. bpmaster renews the node's key pin on it.
+	OnBoot func(node int)
 	// Ready, if set, is called once every socket is bound.
 	Ready func(Addrs)
 }

@@ -149,7 +149,8 @@ func TestBatchedTLS(t *testing.T) {
 	defer cancel()
 	client, server, count := pair(t, "tcp", func(srv bool, c net.Conn) (*yamux.Session, error) {
 		if srv {
-			return Accept(ctx, c, mk, nil)
+			s, _, err := Accept(ctx, c, mk, nil)
+			return s, err
 		}
 		return dialConn(ctx, c, nk)
 	})

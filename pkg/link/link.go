@@ -4,25 +4,22 @@
 //
 // # Trust model
 //
-// A cluster has two key pairs, created by the master on first start in its
-// key directory (/etc/beowulf/keys by default, mode 0700, files 0600):
+// The master holds master.key (created on first start in its key
+// directory, /etc/beowulf/keys by default, mode 0700, files 0600); nodes
+// know only its public half, master.pub, which the boot image carries. A
+// node dials the master and checks the server key, so nothing but the
+// master can run anything on a node.
 //
-//   - master.key — the master's identity. Nodes know only its public half
-//     (master.pub) and accept commands from nobody else: a node dials the
-//     master and checks the server key, so nothing but the master can run
-//     anything on a node.
-//   - node.key — the credential every compute node of this cluster holds.
-//     The master accepts a TLS session only from this key, and then only
-//     from a source address that the config maps to a node number
-//     (node N = iprange start + N; pkg/master checks it), so nothing but a
-//     configured node can register as one.
-//
-// The node receives node.key and master.pub inside its boot image (beoboot
-// writes them into the rootfs the master serves on the private cluster
-// network), the same trust ClusterWare places in its private network: a
-// host that can fetch boot images there can claim to be a node, but only
-// at a configured node address, and it still cannot command other nodes.
-// Simulated nodes read the same files from the master's key directory.
+// Each node has a key of its own, node.key, made by the node itself the
+// first time bpslave starts (NodeKeys) and never sent anywhere: on a
+// diskless node it lives in the RAM root and a new one is made at every
+// boot; a simulated node keeps its own in its directory. The master
+// accepts any node key in the handshake (Accept returns it) and pkg/master
+// decides whether that key may speak for the node at that address: it
+// pins node ↔ key on first contact and renews a pin only after the node
+// network-booted (see pkg/master, "Node identity", for what an attacker
+// on the cluster network can and cannot do). Nothing the master serves
+// without authentication (the boot image) holds a private key.
 //
 // Certificates are self-signed wrappers around the keys, made at start;
 // verification compares public keys, never names or CAs.
@@ -85,9 +82,9 @@ type Keys struct {
 	Peer ed25519.PublicKey
 }
 
-// EnsureMasterKeys creates master.key, master.pub and node.key in dir if
-// they are missing, and returns the master's keys (own = master, peer =
-// node).
+// EnsureMasterKeys creates master.key and master.pub in dir if they are
+// missing, and returns the master's keys (own = master; no peer key: the
+// master checks each node's key itself).
 func EnsureMasterKeys(dir string) (Keys, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Keys{}, fmt.Errorf("key dir: %w", err)
@@ -96,44 +93,56 @@ func EnsureMasterKeys(dir string) (Keys, error) {
 	if err != nil {
 		return Keys{}, err
 	}
-	nk, err := loadOrCreate(filepath.Join(dir, NodeKeyFile))
-	if err != nil {
-		return Keys{}, err
-	}
 	pub := filepath.Join(dir, MasterPubFile)
 	if _, err := os.Stat(pub); errors.Is(err, os.ErrNotExist) {
-		der, err := x509.MarshalPKIXPublicKey(mk.Public())
-		if err != nil {
-			return Keys{}, fmt.Errorf("encode master.pub: %w", err)
-		}
-		if err := writeAtomic(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		if err := writeAtomic(pub, MarshalPublic(mk.Public().(ed25519.PublicKey)), 0o644); err != nil {
 			return Keys{}, err
 		}
 	}
-	return Keys{Own: mk, Peer: nk.Public().(ed25519.PublicKey)}, nil
+	return Keys{Own: mk}, nil
 }
 
-// NodeKeys loads a node's keys (own = node.key, peer = master.pub) from dir.
-func NodeKeys(dir string) (Keys, error) {
-	nk, err := loadPrivate(filepath.Join(dir, NodeKeyFile))
-	if err != nil {
-		return Keys{}, err
+// MarshalPublic encodes a public key as PEM (PKIX), as master.pub holds it.
+func MarshalPublic(k ed25519.PublicKey) []byte {
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil { // an ed25519 key always encodes
+		panic(err)
 	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// ParsePublic decodes what MarshalPublic wrote.
+func ParsePublic(b []byte) (ed25519.PublicKey, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("no PEM block")
+	}
+	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	pk, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, errors.New("not an ed25519 key")
+	}
+	return pk, nil
+}
+
+// NodeKeys loads a node's keys from dir: own = node.key, made there
+// (mode 0600) if it is missing — a node's key never leaves it — and
+// peer = master.pub.
+func NodeKeys(dir string) (Keys, error) {
 	b, err := os.ReadFile(filepath.Join(dir, MasterPubFile))
 	if err != nil {
 		return Keys{}, fmt.Errorf("read master key: %w", err)
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return Keys{}, fmt.Errorf("%s: no PEM block", MasterPubFile)
-	}
-	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	pk, err := ParsePublic(b)
 	if err != nil {
 		return Keys{}, fmt.Errorf("%s: %w", MasterPubFile, err)
 	}
-	pk, ok := k.(ed25519.PublicKey)
-	if !ok {
-		return Keys{}, fmt.Errorf("%s: not an ed25519 key", MasterPubFile)
+	nk, err := loadOrCreate(filepath.Join(dir, NodeKeyFile))
+	if err != nil {
+		return Keys{}, err
 	}
 	return Keys{Own: nk, Peer: pk}, nil
 }
@@ -213,7 +222,10 @@ func (k Keys) tlsConfig() (*tls.Config, error) {
 				return fmt.Errorf("link: peer certificate: %w", err)
 			}
 			pk, ok := c.PublicKey.(ed25519.PublicKey)
-			if !ok || !pk.Equal(peer) {
+			switch {
+			case !ok:
+				return errors.New("link: peer key is not ed25519")
+			case peer != nil && !pk.Equal(peer):
 				return errors.New("link: peer key is not the pinned key")
 			}
 			return nil
@@ -288,22 +300,27 @@ func (m muxLogger) log(msg string) {
 }
 
 // Accept runs the server (master) side of the TLS handshake on c and
-// returns a yamux session; yamux's complaints about the peer go to log.
-// The handshake is bounded by ctx.
-func Accept(ctx context.Context, c net.Conn, k Keys, log *slog.Logger) (*yamux.Session, error) {
+// returns a yamux session and the peer's key; yamux's complaints about
+// the peer go to log. With k.Peer set only that key is accepted; without
+// it any ed25519 key is, and the caller decides what it may do (the
+// master checks its node pins). The handshake is bounded by ctx.
+func Accept(ctx context.Context, c net.Conn, k Keys, log *slog.Logger) (*yamux.Session, ed25519.PublicKey, error) {
 	cfg, err := k.tlsConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	raw := newBatchConn(c)
 	tc := tls.Server(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, fmt.Errorf("tls handshake from %s: %w", c.RemoteAddr(), err)
+		return nil, nil, fmt.Errorf("tls handshake from %s: %w", c.RemoteAddr(), err)
 	}
-	if log == nil {
-		return yamux.Server(&batchedTLS{Conn: tc, raw: raw}, MuxConfig())
+	peer := tc.ConnectionState().PeerCertificates[0].PublicKey.(ed25519.PublicKey) // checked in the handshake
+	mc := MuxConfig()
+	if log != nil {
+		mc = MuxConfigLogged(log)
 	}
-	return yamux.Server(&batchedTLS{Conn: tc, raw: raw}, MuxConfigLogged(log))
+	s, err := yamux.Server(&batchedTLS{Conn: tc, raw: raw}, mc)
+	return s, peer, err
 }
 
 // Dial connects to a master at addr and returns the client (node) session.

@@ -3,9 +3,12 @@ package link
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -55,11 +58,14 @@ func TestPinnedKeys(t *testing.T) {
 					srv <- err
 					return
 				}
-				s, err := Accept(ctx, c, mk, nil)
+				s, peer, err := Accept(ctx, c, mk, nil)
 				if err != nil {
 					c.Close()
 					srv <- err
 					return
+				}
+				if !peer.Equal(tc.node.Own.Public()) {
+					t.Errorf("Accept returned key %x, want the node's", peer)
 				}
 				st, err := s.AcceptStream()
 				if err == nil {
@@ -101,5 +107,66 @@ func TestMuxLoggerLevels(t *testing.T) {
 	l.Printf("[ERR] yamux: Invalid protocol version: %d", 71)
 	if !strings.Contains(buf.String(), "Invalid protocol version: 71") {
 		t.Errorf("a protocol error was not a warning: got %q", buf.String())
+	}
+}
+
+// TestNodeKeyStaysHome: a node makes its key once, keeps it, and a pinned
+// Accept refuses any other.
+func TestNodeKeyStaysHome(t *testing.T) {
+	mdir := t.TempDir()
+	mk, err := EnsureMasterKeys(mdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(mdir, NodeKeyFile)); err == nil {
+		t.Errorf("the master made a node key")
+	}
+	pub, _ := os.ReadFile(filepath.Join(mdir, MasterPubFile))
+	ndir := t.TempDir()
+	os.WriteFile(filepath.Join(ndir, MasterPubFile), pub, 0o644)
+	a, err := NodeKeys(ndir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NodeKeys(ndir)
+	if err != nil || !a.Own.Equal(b.Own) {
+		t.Fatalf("node key not kept: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(ndir, NodeKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("node.key: %v %v, want mode 0600", fi, err)
+	}
+	other, err := NodeKeys(t.TempDir() + "/missing")
+	if err == nil {
+		t.Errorf("NodeKeys without master.pub: %+v, want an error", other)
+	}
+	// A master pinned to node a refuses node c.
+	cdir := t.TempDir()
+	os.WriteFile(filepath.Join(cdir, MasterPubFile), pub, 0o644)
+	c, _ := NodeKeys(cdir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go func() {
+		if conn, err := ln.Accept(); err == nil {
+			if _, _, err := Accept(ctx, conn, Keys{Own: mk.Own, Peer: a.Own.Public().(ed25519.PublicKey)}, nil); err == nil {
+				t.Errorf("pinned Accept took another key")
+			}
+			conn.Close()
+		}
+	}()
+	if s, err := Dial(ctx, &net.Dialer{}, ln.Addr().String(), c); err == nil {
+		st, err := s.OpenStream()
+		if err == nil {
+			st.SetDeadline(time.Now().Add(2 * time.Second))
+			_, err = st.Read(make([]byte, 1))
+		}
+		if err == nil {
+			t.Errorf("a node with another key got a session")
+		}
+		s.Close()
 	}
 }

@@ -64,6 +64,11 @@ func (m *Master) control(ctx context.Context, who caller, c wire.Control) error 
 				return err
 			}
 		}
+		if c.ForgetKey {
+			if err := m.ForgetKey(n); err != nil {
+				return err
+			}
+		}
 		if c.Reconnect {
 			s, err := m.session(n)
 			if err != nil {

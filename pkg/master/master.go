@@ -4,16 +4,64 @@
 //
 // # Node sessions
 //
-// A node dials the bproc port (933 by default) and speaks pkg/link (TLS 1.3
-// pinned to the cluster's node key, then yamux). Its number comes from its
-// source address (node N = iprange start + N), never from what it claims:
-// a Hello naming another number, another protocol version or another build
-// hash is refused. A new session for a node replaces the old one. On
+// A node dials the bproc port (933 by default) and speaks pkg/link (TLS
+// 1.3 with ed25519 keys, then yamux). Its number comes from its source
+// address (node N = iprange start + N), never from what it claims: a
+// Hello naming another number, another protocol version or another build
+// hash is refused, and so is a key that may not speak for node N (below).
+// A new session for a node with the same key replaces the old one. On
 // connect the node goes boot, node_up runs (output appended to
 // LogDir/node.N), and exit 0 makes it up, anything else error. The master
 // pings every PingTimeout/2 on the hello stream; two intervals without a
 // Pong mark the node down and drop the session; the node reconnects by
 // itself. When the master starts, every node is down.
+//
+// # Node identity
+//
+// Every node has its own ed25519 key, made by the node (bpslave, at its
+// first start; on a diskless node that is every boot, in RAM) and never
+// sent anywhere. The boot image carries only the master's public key.
+// The master pins node ↔ key (pins.go, KeyDir/nodes/N.pub, written
+// atomically):
+//
+//   - first contact: a node with no pin gets the key it presents pinned
+//     (trust on first use, logged with its SHA256 fingerprint in node.N);
+//   - the pinned key is admitted from the node's address, as before;
+//   - another key is refused — the node's session, if any, is not
+//     touched — unless the node network-booted (the boot server served
+//     its address a boot file, Booting) after its pinned key last spoke
+//     and it has no session: a rebooted diskless node re-enrolls by
+//     booting. A node that crashed re-enrolls once the heartbeat has
+//     dropped its old session (it keeps retrying meanwhile);
+//   - bpctl -S N --forget-key (root) drops a pin: a replaced board, or a
+//     simulated node whose directory was wiped.
+//
+// Refusals are logged (throttled: slog through pkg/ratelog, node.N at
+// most once a minute) with both fingerprints.
+//
+// What an attacker on the cluster network can and cannot do:
+//
+//   - It cannot run anything on a node (nodes accept only the master's
+//     key), read another node's traffic with the master (TLS), or use
+//     the boot image to act as a node: the image holds no private key.
+//   - It cannot take over a node that is up, or one that is down and
+//     has not network-booted since it last spoke: its key is not the pin
+//     (the rogue is refused in one handshake, ~2 ms; test/cluster
+//     TestRogueNode).
+//   - It can enroll as node N if it takes N's address while N is down
+//     and fetches N's boot files first — the same as answering at N's
+//     address when N boots, which no scheme can stop without a secret
+//     the node's hardware keeps. Such a takeover ends when the real node
+//     boots: it is refused (and logged) or, once the rogue is gone,
+//     re-enrolls with a fresh boot.
+//   - It can refuse service (flood, ARP games), as on any LAN.
+//
+// Compared: BProc trusted its private network outright (any host at a
+// node address was that node). Warewulf 4 binds a node to an asset key
+// read from its firmware, which any host can claim by copying it; beo's
+// pin is a key the node made and never sends. SSH's known_hosts is the
+// same trust on first use, but a host keeps its key on disk; a diskless
+// node cannot, so a network boot stands in for "the same machine".
 //
 // # Clients
 //
@@ -120,13 +168,14 @@ type Config struct {
 	Nodes       []NodeDef
 	PingTimeout time.Duration // two silent PingTimeout/2 intervals → down
 	MasterAddr  string        // shown by bpstat -l as node -1
-	Keys        link.Keys
-	Build       string // refuse nodes with another build ("" accepts any)
-	NodeUp      string // node_up program; "" marks nodes up at once
-	LogDir      string // per-node logs node.N; "" = none
-	LibFile     string // bplib's list of prestaged libraries
-	MaxSends    int    // file transfers to nodes at once; 0 = DefaultMaxSends
-	ConnsPerUID int    // client connections one non-root uid may hold; 0 = DefaultConnsPerUID
+	Keys        link.Keys     // the master's own; Peer unset (nodes are checked against pins)
+	KeyDir      string        // where node keys are pinned (KeyDir/nodes/N.pub); "" = in memory
+	Build       string        // refuse nodes with another build ("" accepts any)
+	NodeUp      string        // node_up program; "" marks nodes up at once
+	LogDir      string        // per-node logs node.N; "" = none
+	LibFile     string        // bplib's list of prestaged libraries
+	MaxSends    int           // file transfers to nodes at once; 0 = DefaultMaxSends
+	ConnsPerUID int           // client connections one non-root uid may hold; 0 = DefaultConnsPerUID
 	Log         *slog.Logger
 	Clock       func() time.Time
 }
@@ -159,6 +208,7 @@ type Master struct {
 	blobs  blobs
 	asUser asUser // file work as a caller, PerUser at once
 	conns  conns  // client connections held, per uid
+	pins   pins   // node ↔ key
 }
 
 // New makes a master with every node down.
@@ -184,6 +234,7 @@ func New(cfg Config) (*Master, error) {
 		sends:    make(chan struct{}, cfg.MaxSends),
 		asUser:   asUser{run: creds.Do},
 		conns:    conns{max: cfg.ConnsPerUID},
+		pins:     pins{dir: pinDir(cfg.KeyDir)},
 	}
 	ld, err := elfdeps.ReadCache("/")
 	if err != nil {
@@ -242,6 +293,13 @@ func (m *Master) config() Config {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.cfg
+}
+
+func pinDir(keyDir string) string {
+	if keyDir == "" {
+		return ""
+	}
+	return filepath.Join(keyDir, PinDir)
 }
 
 func tableNodes(defs []NodeDef) []nodes.Node {

@@ -70,7 +70,7 @@ func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
 	}
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	mux, err := link.Accept(hctx, c, cfg.Keys, m.log.With("node", n, "addr", addr))
+	mux, key, err := link.Accept(hctx, c, cfg.Keys, m.log.With("node", n, "addr", addr))
 	if err != nil {
 		m.log.Warn("refused node", "node", n, "addr", addr, "err", err)
 		c.Close()
@@ -98,10 +98,14 @@ func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
 		reply.Err = fmt.Sprintf("build %s, master runs build %s", h.Hello.Build, cfg.Build)
 	case h.Hello.Node >= 0 && h.Hello.Node != n:
 		reply.Err = fmt.Sprintf("address %s belongs to node %d, not %d", addr, n, h.Hello.Node)
+	default:
+		reply.Err = m.admitKey(n, addr, key)
 	}
 	if err := wire.Write(hello, reply); err != nil || reply.Err != "" {
-		m.log.Warn("refused node", "node", n, "err", reply.Err)
-		m.nodeLog(n, "refused: %s", reply.Err)
+		m.log.Warn("refused node", "node", n, "addr", addr, "err", reply.Err)
+		if m.pins.noteRefusal(n, m.clock()) {
+			m.nodeLog(n, "refused %s: %s", addr, reply.Err)
+		}
 		time.Sleep(50 * time.Millisecond) // let the reply flush before closing
 		mux.Close()
 		return
@@ -213,6 +217,7 @@ func (m *Master) heartbeat(s *session, interval time.Duration) {
 			return
 		case <-pongs:
 			last = m.clock()
+			m.pins.spoke(s.node, last)
 		case <-t.C:
 			if m.clock().Sub(last) > 2*interval {
 				s.close(fmt.Sprintf("no heartbeat for %s", m.clock().Sub(last).Round(time.Second)))

@@ -10,7 +10,9 @@
 // filesystem (only bpcp and the cache use the private directory), and
 // bpctl -R/-H/-P make the node's bpslave exit instead of rebooting the host
 // — the simulation restarts it after a second, as a rebooting node would
-// come back. RestartMaster stops the in-process master and starts a new
+// come back. Each simulated node makes its own key in
+// DIR/nodes/N/etc/beowulf/keys, where a real node keeps it, and the
+// master pins it as it does a real node's. RestartMaster stops the in-process master and starts a new
 // one on the same addresses (a master restart: every node starts down and
 // reconnects by itself).
 package sim
@@ -32,6 +34,7 @@ import (
 
 	"github.com/beo-cluster/beo/applets/master"
 	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/link"
 )
 
 // Base is node 0's address; node N dials from Base + N.
@@ -202,8 +205,12 @@ func (c *Cluster) startNode(ctx context.Context, n int) error {
 	if err != nil {
 		return fmt.Errorf("sim: node %d: %w", n, err)
 	}
+	keys, err := nodeKeyDir(filepath.Join(c.Dir, "keys"), root)
+	if err != nil {
+		return fmt.Errorf("sim: node %d: %w", n, err)
+	}
 	cmd := exec.Command(c.opts.Exe, "bpslave", "-sim", "-m", c.Master, "-n", strconv.Itoa(n),
-		"-src", NodeAddr(n).String(), "-keys", filepath.Join(c.Dir, "keys"), "-root", root)
+		"-src", NodeAddr(n).String(), "-keys", keys, "-root", root)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Small Go runtimes: a thousand of these share two cores.
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GOGC=100")
@@ -318,4 +325,19 @@ func nodeDirs(root string) error {
 		}
 	}
 	return nil
+}
+
+// nodeKeyDir makes a simulated node's key directory, ROOT/etc/beowulf/keys,
+// where a real node has it, holding the master's public key; the node's
+// bpslave makes its own key there the first time and keeps it.
+func nodeKeyDir(masterKeys, root string) (string, error) {
+	pub, err := os.ReadFile(filepath.Join(masterKeys, link.MasterPubFile))
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(root, "etc", "beowulf", "keys")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, os.WriteFile(filepath.Join(dir, link.MasterPubFile), pub, 0o644)
 }

@@ -112,7 +112,7 @@ func newMaster(t *testing.T, interval time.Duration) *fakeMaster {
 func (m *fakeMaster) handshake(c net.Conn) *conn {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	mux, err := link.Accept(ctx, c, m.keys, nil)
+	mux, _, err := link.Accept(ctx, c, m.keys, nil)
 	if err != nil {
 		c.Close()
 		return nil

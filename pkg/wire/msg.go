@@ -210,11 +210,12 @@ const SourcesRefused = "master cannot read the sources as the caller"
 // Control changes nodes (bpctl). Actions run in order.
 type Control struct {
 	Nodes     []int   `json:"nodes,omitempty"`
-	State     string  `json:"state,omitempty"` // -s
-	Power     string  `json:"power,omitempty"` // "reboot", "halt", "pwroff" (-R -H -P)
-	Mode      *uint32 `json:"mode,omitempty"`  // -m
-	UID       *uint32 `json:"uid,omitempty"`   // -u
-	GID       *uint32 `json:"gid,omitempty"`   // -g
+	State     string  `json:"state,omitempty"`      // -s
+	Power     string  `json:"power,omitempty"`      // "reboot", "halt", "pwroff" (-R -H -P)
+	Mode      *uint32 `json:"mode,omitempty"`       // -m
+	UID       *uint32 `json:"uid,omitempty"`        // -u
+	GID       *uint32 `json:"gid,omitempty"`        // -g
+	ForgetKey bool    `json:"forget_key,omitempty"` // drop the node's pinned key
 	Reconnect bool    `json:"reconnect,omitempty"`
 }
 
