@@ -44,7 +44,7 @@ func TestPins(t *testing.T) {
 	step("same key again", a, true, at(2), keyKnown, true)
 	step("rogue while up", rogue, true, at(3), 0, false)
 	step("rogue while down", rogue, false, at(4), 0, false)
-	p.boot(3, at(5)) // a rogue's fake boot while the node is up…
+	p.boot(3, at(5))  // a rogue's fake boot while the node is up…
 	p.spoke(3, at(6)) // …is followed by the real node's next pong
 	step("rogue after a stale boot", rogue, false, at(7), 0, false)
 	p.boot(3, at(8)) // a real reboot: no pong after it
