@@ -35,7 +35,7 @@ const (
 	// gone, before handing freed memory back to the kernel; freeEvery is
 	// the least time between two such returns.
 	idleFree  = 3 * time.Second
-	freeEvery = 30 * time.Second
+	freeEvery = 10 * time.Second
 )
 
 // conns counts the client connections held, per uid and in all, and
