@@ -19,7 +19,7 @@ func addSeeds(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	for _, s := range []string{"", editable, DefaultText, "\n\n#\n", "node 1 pxe+local pxe", "node\tlocal local 0:0:0:0:0:0\r\n",
+	for _, s := range []string{"", editable, DefaultText, ExampleText, "\n\n#\n", "node 1 pxe+local pxe", "node\tlocal local 0:0:0:0:0:0\r\n",
 		"hostrange 10.0.0.1 10.0.0.2\nhost 00:00:00:00:00:01\nhost 00:00:00:00:00:02 10.0.0.1\n"} {
 		f.Add([]byte(s))
 	}
