@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -61,6 +63,63 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		c.NextNode()
+	})
+}
+
+// addCorpus seeds f with the corpus of the fuzz target named target
+// (testdata/fuzz/TARGET, one []byte value a file).
+func addCorpus(f *testing.F, target string) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
+	if len(files) == 0 {
+		f.Fatalf("no corpus for %s", target)
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		header, value, _ := strings.Cut(string(data), "\n")
+		lit, ok := strings.CutPrefix(strings.TrimSpace(value), "[]byte(")
+		lit, ok2 := strings.CutSuffix(lit, ")")
+		s, err := strconv.Unquote(lit)
+		if header != "go test fuzz v1" || !ok || !ok2 || err != nil {
+			f.Fatalf("%s: not a go test fuzz v1 []byte value", file)
+		}
+		f.Add([]byte(s))
+	}
+}
+
+// FuzzReload runs the reload decision on FuzzParse's corpus: the master
+// (applets/master reload) applies a file only when it parses without
+// error (config.Open, then boot.Server.SetFile checks Err again), and
+// then knows node n for each n below NodeCount with a NodeAddr
+// (masterConfig). No file it would apply may leave it with no node: that
+// is how a file of random bytes dropped a whole cluster (issue 10).
+func FuzzReload(f *testing.F) {
+	addSeeds(f)
+	addCorpus(f, "FuzzParse")
+	opt := Options{Masters: []netip.Addr{netip.MustParseAddr("10.54.0.1")}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := NewFile("fuzz.conf", data, opt)
+		if err != nil {
+			if file.Config().Err() == nil {
+				t.Fatalf("NewFile failed (%v) on a Config without errors", err)
+			}
+			return // refused: the running config stays
+		}
+		c := file.Config()
+		if err := c.Err(); err != nil {
+			t.Fatalf("NewFile accepted a Config with errors: %v", err)
+		}
+		n := c.NodeCount()
+		if n == 0 {
+			t.Fatalf("accepted with no nodes; diagnostics:\n%s", diagList(c.Diags()))
+		}
+		for _, k := range []int{0, n - 1} {
+			if _, ok := c.NodeAddr(k); !ok {
+				t.Fatalf("accepted, but node %d of %d has no address: the master would not know it", k, n)
+			}
+		}
 	})
 }
 
