@@ -1,7 +1,8 @@
 // Package config implements `beo config`, the admin's view of
-// /etc/beowulf/config. One subcommand so far:
+// /etc/beowulf/config:
 //
 //	beo config check [-master ADDR[,ADDR...]] [FILE]
+//	beo config example
 //
 // check parses FILE (default /etc/beowulf/config) and prints every
 // diagnostic to stderr as "file:line: warning|error: message". Ranges are
@@ -28,7 +29,13 @@
 // precedence); kernel, initrd and cmdline are a value, "none" (do not
 // provide) or "-" (unset: the boot server's own). names are NAME@ADDR,
 // with /GROUP when the nodename line gives one. It exits 0 when there are
-// only warnings, 1 ("N errors") when there are errors.
+// only warnings, 1 ("N errors") when there are errors — a file that is not
+// text, has no directive or describes no node is one — and 1 when FILE
+// cannot be read; a missing file's message points to `beo config example`.
+//
+// example prints a commented config to start from: the built-in defaults,
+// each directive explained, the optional ones commented out
+// (config.ExampleText). check reads it with no diagnostic.
 package config
 
 import (
@@ -36,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -45,8 +53,8 @@ import (
 	"github.com/beo-cluster/beo/pkg/config"
 )
 
-// usage lists the subcommands (only check so far).
-const usage = "usage: beo config check [-master ADDR[,ADDR...]] [FILE]"
+// usage lists the subcommands.
+const usage = "usage: beo config check [-master ADDR[,ADDR...]] [FILE] | beo config example"
 
 // Run dispatches on the subcommand, args[0].
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -56,6 +64,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	switch args[0] {
 	case "check":
 		return check(args[1:], stdio)
+	case "example":
+		if len(args) > 1 {
+			return &applets.Usage{Line: usage, Msg: "example takes no arguments"}
+		}
+		_, err := io.WriteString(stdio.Out, config.ExampleText)
+		return err
 	case "-h", "-help", "--help", "help":
 		return &applets.Usage{Line: usage}
 	}
@@ -100,6 +114,9 @@ func check(args []string, stdio applets.IO) error {
 		return &applets.Usage{Line: usage, Msg: "too many arguments"}
 	}
 	data, err := os.ReadFile(path)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("%w (`beo config example > %s` writes a commented config to start from)", err, path)
+	}
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/pkg/config"
 )
 
 func run(args ...string) (stdout, stderr string, err error) {
@@ -75,6 +78,7 @@ func TestUsage(t *testing.T) {
 		{"check", "-bogus"},
 		{"check", "-master", "10.0.0.300", "x"},
 		{"check", "a", "b"},
+		{"example", "x"},
 	} {
 		_, _, err := run(args...)
 		var u *applets.Usage
@@ -82,8 +86,9 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%q: got %v, want *applets.Usage", args, err)
 		}
 	}
-	if _, _, err := run("check", "-master", "10.0.0.1", "testdata/missing.conf"); err == nil || !strings.Contains(err.Error(), "testdata/missing.conf") {
-		t.Errorf("missing file: got %v, want an error naming it", err)
+	if _, _, err := run("check", "-master", "10.0.0.1", "testdata/missing.conf"); err == nil || !strings.Contains(err.Error(), "testdata/missing.conf") ||
+		!strings.Contains(err.Error(), "`beo config example > testdata/missing.conf`") {
+		t.Errorf("missing file: got %v, want an error naming it and pointing to beo config example", err)
 	}
 }
 
@@ -96,5 +101,63 @@ func TestCheckInterfaceNote(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "server tcp is deprecated") {
 		t.Errorf("stderr lacks the warning:\n%s", stderr)
+	}
+}
+
+// TestCheckRefuses: files that describe no cluster exit non-zero with
+// file:line; they used to pass with warnings only.
+func TestCheckRefuses(t *testing.T) {
+	tests := []struct {
+		name, text, stderr string
+	}{
+		{"empty", "", "x.conf:1: error: no directives: the file is empty or only comments"},
+		{"comments", "# nodes 8\n\n", "x.conf:1: error: no directives"},
+		{"binary", "nodes 8\niprange 10.54.0.100 10.54.0.107\n\x7fELF\x02\x01\x01\x00\n",
+			"x.conf:3: error: not a text file: NUL byte at column 8"},
+		{"latin-1", "# J\xfcrgen\nnodes 8\n", "x.conf:1: error: not a text file: invalid UTF-8 byte 0xfc at column 4"},
+		{"no node range", "nodes 8\nfrobnicate\n", "x.conf:1: error: no iprange line"},
+		{"nodes 0", "iprange 10.54.0.100 10.54.0.107\nnodes 0\n", "x.conf:2: error: nodes 0"},
+		{"escape sequence", "nodes 8\niprange 10.54.0.100 10.54.0.107\nnode 1 \x1b[0m52:54:00:00:00:01\n",
+			"x.conf:3: error: control character U+001B at column 8; line ignored"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "x.conf")
+			if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, stderr, err := run("check", "-master", "10.54.0.1", path)
+			if err == nil || err.Error() != "1 error" {
+				t.Errorf("got error %v, want 1 error", err)
+			}
+			if want := filepath.Dir(path) + "/" + tt.stderr; !strings.Contains(stderr, want) {
+				t.Errorf("stderr:\n%s\nwant it to hold %q", stderr, want)
+			}
+		})
+	}
+}
+
+// TestExample: the example parses with no diagnostic and means what the
+// built-in defaults mean.
+func TestExample(t *testing.T) {
+	example, _, err := run("example")
+	if err != nil || example != config.ExampleText {
+		t.Fatalf("example: got error %v and %d bytes, want config.ExampleText", err, len(example))
+	}
+	dir := t.TempDir()
+	var outs []string
+	for name, text := range map[string]string{"example": example, "default": config.DefaultText} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, err := run("check", "-master", "10.99.0.1", path)
+		if err != nil || stderr != "" {
+			t.Errorf("check %s: got error %v, stderr\n%s", name, err, stderr)
+		}
+		outs = append(outs, stdout)
+	}
+	if outs[0] != outs[1] {
+		t.Errorf("check of the example and of the defaults differ:\n%s\n%s", outs[0], outs[1])
 	}
 }

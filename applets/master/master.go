@@ -38,6 +38,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/master"
+	"github.com/beo-cluster/beo/pkg/nodespec"
 	"github.com/beo-cluster/beo/pkg/ratelog"
 	"golang.org/x/sync/errgroup"
 )
@@ -254,7 +255,10 @@ func Serve(ctx context.Context, o Options) error {
 	if o.Ready != nil {
 		o.Ready(nl.Addr(), o.Socket)
 	}
-	defer applets.OnHangup(ctx, func() { reload(o, copt, bs, apply) })()
+	dropped := func(c *config.Config) (removed, readdressed []int) {
+		return master.Dropped(m.Table().All(), masterConfig(c, o, keys, addr, masterAddr))
+	}
+	defer applets.OnHangup(ctx, func() { reload(o, copt, bs, apply, dropped) })()
 	// The daemons of `beo master`, each Serve(ctx) until ctx ends.
 	daemons := []func(context.Context) error{
 		func(ctx context.Context) error { return m.ServeNodes(ctx, nl) },
@@ -277,8 +281,9 @@ func Serve(ctx context.Context, o Options) error {
 }
 
 // reload re-reads the config file once and hands it to every daemon; a
-// file with errors is refused with each error logged as file:line.
-func reload(o Options, copt config.Options, bs *boot.Server, bpmaster func(*config.Config)) {
+// file with errors is refused with each error logged as file:line. Up
+// nodes the new file removes or readdresses (dropped) are logged first.
+func reload(o Options, copt config.Options, bs *boot.Server, bpmaster func(*config.Config), dropped func(*config.Config) (removed, readdressed []int)) {
 	f, err := config.Open(o.Config, copt)
 	if err != nil {
 		var de *config.DiagError
@@ -293,6 +298,9 @@ func reload(o Options, copt config.Options, bs *boot.Server, bpmaster func(*conf
 	}
 	for _, d := range f.Config().Diags() {
 		o.Log.Warn(d.String())
+	}
+	if removed, moved := dropped(f.Config()); len(removed)+len(moved) > 0 {
+		o.Log.Warn("reload drops nodes that are up", "removing", nodespec.Fold(removed), "readdressing", nodespec.Fold(moved))
 	}
 	if bs != nil {
 		if err := bs.SetFile(f); err != nil {

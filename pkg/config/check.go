@@ -5,6 +5,7 @@ import "net/netip"
 // check runs the rules that need the whole file: node numbers and
 // addresses, range overlaps, the master's addresses, and host addresses.
 func (p *parser) check(opt Options) {
+	p.checkSize()
 	p.checkNodes()
 	p.checkRanges(opt.Masters)
 	p.assignHosts(opt.Masters)
@@ -27,8 +28,32 @@ func (p *parser) checkNodes() {
 			p.errorf(nl.line, "node %d: address beyond the end %s of the iprange on line %d", nl.num, c.ipRange.To, c.ipRange.Line)
 		}
 	}
-	if len(c.nodeLines) > 0 && !c.ipRange.IsValid() {
-		p.warnf(c.nodeLines[0].line, "no iprange line: nodes have no address")
+}
+
+// checkSize reports a file that describes no cluster: one without a
+// directive (empty, or only comments and blank lines), one without an
+// iprange (no node would have an address, so the master would know none),
+// and one whose node count is 0. Loading any of them would drop every node.
+func (p *parser) checkSize() {
+	c := p.c
+	switch {
+	case p.directives == 0:
+		if len(c.diags) == 0 { // lines left out already have their error
+			p.errorf(1, "no directives: the file is empty or only comments; a cluster needs nodes N and iprange FROM TO")
+		}
+	case p.ipRangeAt > 0 && !c.ipRange.IsValid():
+		// The malformed iprange line has its own error.
+	case !c.ipRange.IsValid():
+		line := 1
+		switch {
+		case p.once["nodes"] > 0:
+			line = p.once["nodes"]
+		case len(c.nodeLines) > 0:
+			line = c.nodeLines[0].line
+		}
+		p.errorf(line, "no iprange line: no node has an address, the cluster would have no nodes")
+	case c.NodeCount() == 0:
+		p.errorf(p.once["nodes"], "nodes 0: the cluster would have no nodes")
 	}
 }
 

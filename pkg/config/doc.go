@@ -10,10 +10,13 @@
 //
 // # Grammar
 //
-// The file is read line by line. '#' starts a comment that runs to the end
-// of the line, wherever it appears; blank lines are ignored; tokens are
-// separated by spaces or tabs (and '\r', so CRLF files read fine).
-// Directive names are lower case. Each line is one directive:
+// The file is UTF-8 text, read line by line. '#' starts a comment that
+// runs to the end of the line, wherever it appears; blank lines are
+// ignored; tokens are separated by spaces or tabs (a '\r' ending a line is
+// a space too, so CRLF files read fine). No line may hold another control
+// character or a non-printable rune (a no-break space, a byte-order mark):
+// what the admin sees must be what beo reads. Directive names are lower
+// case. Each line is one directive:
 //
 //	nodes N                           node numbers are 0…N-1
 //	iprange FROM TO                   node N's address is FROM+N, at most TO
@@ -122,8 +125,17 @@
 //
 // Every problem is a Diag, printed "file:line: message", of Warning or
 // Error severity. Warnings: unknown directives (never silently ignored,
-// never fatal), deprecated or unknown server names, repeated settings,
-// relative paths, nodes exceeding the iprange. Errors: malformed MACs,
+// never fatal: a real Scyld config carries directives beo does not
+// implement), deprecated or unknown server names, repeated settings,
+// relative paths, nodes exceeding the iprange.
+//
+// A file that describes no cluster is an error, because loading it would
+// drop every node: a file that is not text (a NUL byte or invalid UTF-8:
+// one error on the first such line, and nothing in the file is read), one
+// without a directive (empty, or only comments; the error is on line 1),
+// one without an iprange (no node would have an address) and one of
+// `nodes 0`. A line holding a control character or non-printable rune is
+// an error too, and is left out. Other errors: malformed MACs,
 // addresses, numbers and ports, missing or extra arguments, unknown
 // classes, bad boot-sequence or stage, duplicate MACs (naming both lines)
 // and node numbers, node numbers or addresses out of range, overlapping

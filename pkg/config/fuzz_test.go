@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -19,7 +21,7 @@ func addSeeds(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	for _, s := range []string{"", editable, DefaultText, "\n\n#\n", "node 1 pxe+local pxe", "node\tlocal local 0:0:0:0:0:0\r\n",
+	for _, s := range []string{"", editable, DefaultText, ExampleText, "\n\n#\n", "node 1 pxe+local pxe", "node\tlocal local 0:0:0:0:0:0\r\n",
 		"hostrange 10.0.0.1 10.0.0.2\nhost 00:00:00:00:00:01\nhost 00:00:00:00:00:02 10.0.0.1\n"} {
 		f.Add([]byte(s))
 	}
@@ -30,7 +32,7 @@ func FuzzParse(f *testing.F) {
 	opt := Options{Masters: []netip.Addr{netip.MustParseAddr("10.54.0.1")}}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.conf", data, opt)
-		n := len(splitLines(data))
+		n := max(len(splitLines(data)), 1) // an empty file's error is on line 1
 		nerr := 0
 		for _, d := range c.Diags() {
 			if d.Line < 1 || d.Line > n {
@@ -61,6 +63,63 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		c.NextNode()
+	})
+}
+
+// addCorpus seeds f with the corpus of the fuzz target named target
+// (testdata/fuzz/TARGET, one []byte value a file).
+func addCorpus(f *testing.F, target string) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
+	if len(files) == 0 {
+		f.Fatalf("no corpus for %s", target)
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		header, value, _ := strings.Cut(string(data), "\n")
+		lit, ok := strings.CutPrefix(strings.TrimSpace(value), "[]byte(")
+		lit, ok2 := strings.CutSuffix(lit, ")")
+		s, err := strconv.Unquote(lit)
+		if header != "go test fuzz v1" || !ok || !ok2 || err != nil {
+			f.Fatalf("%s: not a go test fuzz v1 []byte value", file)
+		}
+		f.Add([]byte(s))
+	}
+}
+
+// FuzzReload runs the reload decision on FuzzParse's corpus: the master
+// (applets/master reload) applies a file only when it parses without
+// error (config.Open, then boot.Server.SetFile checks Err again), and
+// then knows node n for each n below NodeCount with a NodeAddr
+// (masterConfig). No file it would apply may leave it with no node: that
+// is how a file of random bytes dropped a whole cluster (issue 10).
+func FuzzReload(f *testing.F) {
+	addSeeds(f)
+	addCorpus(f, "FuzzParse")
+	opt := Options{Masters: []netip.Addr{netip.MustParseAddr("10.54.0.1")}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := NewFile("fuzz.conf", data, opt)
+		if err != nil {
+			if file.Config().Err() == nil {
+				t.Fatalf("NewFile failed (%v) on a Config without errors", err)
+			}
+			return // refused: the running config stays
+		}
+		c := file.Config()
+		if err := c.Err(); err != nil {
+			t.Fatalf("NewFile accepted a Config with errors: %v", err)
+		}
+		n := c.NodeCount()
+		if n == 0 {
+			t.Fatalf("accepted with no nodes; diagnostics:\n%s", diagList(c.Diags()))
+		}
+		for _, k := range []int{0, n - 1} {
+			if _, ok := c.NodeAddr(k); !ok {
+				t.Fatalf("accepted, but node %d of %d has no address: the master would not know it", k, n)
+			}
+		}
 	})
 }
 

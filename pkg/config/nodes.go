@@ -45,6 +45,7 @@ func (p *parser) parseRange(line int, name string, args []string) (Range, bool) 
 }
 
 func (p *parser) ipRange(line int, args []string) {
+	p.ipRangeAt = line
 	if r, ok := p.parseRange(line, "iprange", args); ok {
 		p.single(line, "iprange")
 		p.c.ipRange = r

@@ -8,8 +8,9 @@ import (
 
 // Parse parses a config file's bytes; file names it in diagnostics. It
 // always returns the Config it could build (see the package doc for what
-// a line with an error contributes); the error is a *DiagError when some
-// line has an error-severity diagnostic (warnings alone give nil).
+// a line with an error contributes; a file that is not text gives an
+// empty Config); the error is a *DiagError when some line has an
+// error-severity diagnostic (warnings alone give nil).
 func Parse(file string, data []byte, opt Options) (*Config, error) {
 	p := &parser{
 		c: &Config{
@@ -24,9 +25,21 @@ func Parse(file string, data []byte, opt Options) (*Config, error) {
 		},
 		once: map[string]int{},
 	}
-	var lines [][]field
-	for _, l := range splitLines(data) {
-		lines = append(lines, fields(l))
+	raw := splitLines(data)
+	if line, msg := notText(raw); line > 0 {
+		p.errorf(line, "%s", msg)
+		return p.c, p.c.Err()
+	}
+	lines := make([][]field, len(raw))
+	for i, l := range raw {
+		if msg := badChar(l); msg != "" {
+			p.errorf(i+1, "%s", msg)
+			continue
+		}
+		lines[i] = fields(l)
+		if len(lines[i]) > 0 {
+			p.directives++
+		}
 	}
 	// Classes first: a node line may name a class defined further down.
 	for i, fs := range lines {
@@ -64,9 +77,11 @@ func texts(fs []field) []string {
 
 // parser builds a Config from lines.
 type parser struct {
-	c    *Config
-	next int            // number of the next unnumbered node line
-	once map[string]int // single-valued setting → line that last set it
+	c          *Config
+	next       int            // number of the next unnumbered node line
+	once       map[string]int // single-valued setting → line that last set it
+	directives int            // lines holding a directive, read or not
+	ipRangeAt  int            // line of the last iprange line, even a malformed one
 }
 
 func (p *parser) diag(line int, sev Severity, format string, args ...any) {

@@ -139,14 +139,14 @@ func TestAccessors(t *testing.T) {
 		t.Errorf("HostRanges: got %v, want %v", got, want)
 	}
 
-	d := mustParse(t, "server http 8080\nserver syslog 1514\nserver kickback 3046\nserver beofs2 9932\n")
+	d := mustParse(t, "server http 8080\nserver syslog 1514\nserver kickback 3046\nserver beofs2 9932\niprange 10.54.0.100 10.54.0.103\n")
 	if got, want := d.Ports(), (Ports{BProc: 933, BeoStats: 5545, Kickback: 3046, Syslog: 1514, BeoFS2: 9932, HTTP: 8080}); got != want {
 		t.Errorf("Ports: got %+v, want %+v", got, want)
 	}
 	if got := d.PingTimeout(); got != DefaultPingTimeout {
 		t.Errorf("default PingTimeout: got %v, want %v", got, DefaultPingTimeout)
 	}
-	if got := mustParse(t, "nodeassign locked\n").NodeAssign(); got != AssignOff {
+	if got := mustParse(t, "nodeassign locked\niprange 10.54.0.100 10.54.0.103\n").NodeAssign(); got != AssignOff {
 		t.Errorf("nodeassign locked: got %s, want off", got)
 	}
 }
@@ -215,13 +215,17 @@ func TestNextNode(t *testing.T) {
 		{nodes + "node 3 00:00:00:00:00:03\n", 4, false},
 		{nodes + "node 3 00:00:00:00:00:03\nnodeassign insert\n", 1, true},
 		{nodes + "node 3 00:00:00:00:00:03\nnode 1\nnodeassign insert\n", 4, false},
-		{"nodes 0\n", 0, false},
 	}
 	for _, tt := range tests {
 		n, ok := mustParse(t, tt.text).NextNode()
 		if n != tt.n || ok != tt.ok {
 			t.Errorf("%q: NextNode got %d %v, want %d %v", tt.text, n, ok, tt.n, tt.ok)
 		}
+	}
+	// A cluster of 0 nodes is an error, but its Config still answers.
+	c, _ := Parse("test.conf", []byte("nodes 0\niprange 10.54.0.100 10.54.0.103\n"), Options{})
+	if n, ok := c.NextNode(); n != 0 || ok {
+		t.Errorf("nodes 0: NextNode got %d %v, want 0 false", n, ok)
 	}
 }
 
