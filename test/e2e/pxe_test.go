@@ -25,6 +25,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/lab"
 	"github.com/beo-cluster/beo/pkg/logfwd"
+	"github.com/beo-cluster/beo/pkg/master"
 	"github.com/beo-cluster/beo/pkg/stats"
 	"github.com/beo-cluster/beo/test/netns"
 	"github.com/prometheus/common/expfmt"
@@ -146,6 +147,25 @@ func TestPXE(t *testing.T) {
 		}
 	})
 
+	// Each node made its own key, and the master pinned each.
+	pins := func() map[string]string {
+		got := map[string]string{}
+		for _, n := range []string{"0", "1", "2"} {
+			b, err := os.ReadFile(filepath.Join(dir, "keys", master.PinDir, n+".pub"))
+			if err != nil {
+				t.Errorf("node %s: no pinned key: %v", n, err)
+			}
+			got[n] = string(b)
+		}
+		return got
+	}
+	firstPins := pins()
+	t.Run("every node has its own key", func(t *testing.T) {
+		if firstPins["0"] == firstPins["1"] || firstPins["1"] == firstPins["2"] || firstPins["0"] == firstPins["2"] {
+			t.Errorf("nodes share a key: %v", firstPins)
+		}
+	})
+
 	t.Run("bpsh -a uname -r", func(t *testing.T) {
 		out := pxeRun(t, ctx, exe, c.Socket, "bpsh", "-a", "uname", "-r")
 		got := strings.Fields(out)
@@ -207,6 +227,14 @@ func TestPXE(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("node 1 up again %v after bpctl -R", time.Since(since).Round(100*time.Millisecond))
+		// A diskless node makes a new key at every boot; its network
+		// boot let the master pin the new one.
+		if now := pins(); now["1"] == firstPins["1"] || now["0"] != firstPins["0"] {
+			t.Errorf("after node 1's reboot: node 1's pin kept %v, node 0's changed %v", now["1"] == firstPins["1"], now["0"] != firstPins["0"])
+		}
+		if b, _ := os.ReadFile(filepath.Join(c.LogDir, "node.1")); !strings.Contains(string(b), "pinned after a network boot") {
+			t.Errorf("node.1 does not record the re-enrollment:\n%s", b)
+		}
 		out := pxeRun(t, ctx, exe, c.Socket, "bpsh", "1", "uname", "-r")
 		if got := strings.TrimSpace(out); got != release {
 			t.Errorf("after reboot bpsh 1 uname -r = %q, want %q", got, release)
