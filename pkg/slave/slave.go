@@ -113,6 +113,9 @@ type Config struct {
 	// SpawnExe is a binary that runs Spawn when started as SpawnArg0 (the
 	// exec trampoline); default /proc/self/exe, the beo binary itself.
 	SpawnExe string
+	// Connected, if set, is called each time the master accepts this
+	// node, with the number the master knows it by.
+	Connected func(node int)
 }
 
 // Backoff bounds between connection attempts.
