@@ -71,7 +71,7 @@ clean:
 # lab`, built-in defaults, nothing written by hand, all cleaned up after).
 # Needs root and QEMU; as root, missing Debian packages are installed with
 # apt-get. Otherwise it runs the simulated cluster (`beo sim`) and says why.
-DEMO_CMD := bpstat; bpsh -a uname -a
+DEMO_CMD := bpstat; bpsh -a -p -s uname -a; beostat -b
 demo: build
 	@why=""; \
 	if [ "$$(id -u)" != 0 ]; then why="not root (a network namespace and taps need root)"; \
@@ -90,5 +90,4 @@ demo: build
 	fi; \
 	if [ -z "$$why" ]; then exec $(BIN) lab -n 3 sh -c '$(DEMO_CMD)'; fi; \
 	echo "demo: $$why: running the simulated cluster (beo sim) instead of QEMU nodes"; \
-	links=$$(mktemp -d) && $(BIN) install-links $$links >/dev/null && \
-	PATH="$$links:$$PATH" $(BIN) sim -n 3 sh -c '$(DEMO_CMD)'; rc=$$?; rm -rf "$$links"; exit $$rc
+	exec $(BIN) sim -n 3 sh -c '$(DEMO_CMD)'

@@ -44,9 +44,9 @@
 // # Clusters
 //
 // StartCluster puts it together for a beo cluster: it writes a config (the
-// built-in default plus one node line per listed machine), starts
-// `beo master` in the namespace, and PXE-boots the machines through QEMU's
-// iPXE ROM. Cluster.WaitUp waits for the nodes to be up; Cluster.Timeline
+// built-in default with as many nodes as machines, plus one node line per
+// listed machine), starts `beo master` in the namespace, and PXE-boots the
+// machines through QEMU's iPXE ROM. Cluster.WaitUp waits for the nodes to be up; Cluster.Timeline
 // reads back when each boot phase happened.
 package lab
 

@@ -3,6 +3,9 @@ package lab
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beo-cluster/beo/pkg/config"
 )
 
 func TestArgs(t *testing.T) {
@@ -189,5 +194,92 @@ func TestCloseKillsProcesses(t *testing.T) {
 	}
 	if err := exec.Command("ip", "netns", "pids", l.NS).Run(); err == nil {
 		t.Errorf("namespace %s still exists", l.NS)
+	}
+}
+
+// TestForward: a listener on the host reaches a server that listens only
+// on the namespace's loopback.
+func TestForward(t *testing.T) {
+	if err := Check(false); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := New(ctx, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var inner net.Listener
+	if err := l.Do(func() (err error) {
+		inner, err = net.Listen("tcp", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	go func() {
+		for {
+			c, err := inner.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, _ := io.ReadAll(c)
+				c.Write(append([]byte("in the namespace: "), b...))
+			}()
+		}
+	}()
+	// The host's loopback is another one.
+	if c, err := net.DialTimeout("tcp", inner.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Logf("%s answers on the host too (another listener); the forward is still checked", inner.Addr())
+	}
+	host, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Forward(fctx, host, inner.Addr().String()) }()
+	for i := range 2 {
+		c, err := net.Dial("tcp", host.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "hello %d", i)
+		c.(*net.TCPConn).CloseWrite()
+		b, err := io.ReadAll(c)
+		c.Close()
+		if want := fmt.Sprintf("in the namespace: hello %d", i); string(b) != want || err != nil {
+			t.Errorf("through the forward: got %q, %v; want %q", b, err, want)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("Forward: %v", err)
+	}
+}
+
+// TestConfig: the lab's config has as many nodes as machines (bpstat
+// lists no node no machine can be) and parses without a diagnostic.
+func TestConfig(t *testing.T) {
+	text := Config(3, []string{MAC(0).String(), MAC(1).String()}, "node 2 "+MAC(100).String())
+	c, err := config.Parse("lab", []byte(text), config.Options{})
+	if err != nil {
+		t.Fatalf("%v in:\n%s", err, text)
+	}
+	if got := c.NodeCount(); got != 3 {
+		t.Errorf("NodeCount = %d, want 3, in:\n%s", got, text)
+	}
+	if d := c.Diags(); len(d) != 0 {
+		t.Errorf("diagnostics %v in:\n%s", d, text)
+	}
+	if spec, ok := c.Node(1); !ok || len(spec.MACs) != 1 || spec.MACs[0].String() != MAC(1).String() {
+		t.Errorf("node 1 = %+v, %v; want MAC %s", spec, ok, MAC(1))
+	}
+	if !strings.HasSuffix(text, "node 2 "+MAC(100).String()+"\n") {
+		t.Errorf("extra not at the end:\n%s", text)
 	}
 }
