@@ -28,9 +28,11 @@ type ClusterOptions struct {
 	// Config is appended to the generated config (e.g. "nodeassign off").
 	Config string
 	Kernel string // default: Kernel("/")
-	Accel  string // default: ProbeAccel
+	Accel  string // default: ProbeAccel, remembering its verdict in AccelCache
 	Memory string // per VM, default 256M
 	NIC    string // default virtio-net-pci
+	// AccelCache is ProbeAccel's memory (default DefaultAccelCache).
+	AccelCache string
 	// Boot, when true, runs `beo beoboot` into Dir/boot once the master
 	// is up (the boot files carry the node key from the master's key
 	// directory); when false the master is expected to build them.
@@ -142,7 +144,11 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 	}
 	c.Accel, c.AccelWhy = o.Accel, "asked for"
 	if c.Accel == "" {
-		c.Accel, c.AccelWhy = ProbeAccel(ctx, o.Kernel, c.LabDir, 10*time.Second)
+		cache := o.AccelCache
+		if cache == "" {
+			cache = DefaultAccelCache
+		}
+		c.Accel, c.AccelWhy = ProbeAccel(ctx, o.Kernel, c.LabDir, cache, ProbeTimeout)
 	}
 	o.Log.Info("accelerator", "accel", c.Accel, "why", c.AccelWhy)
 	var listed []string

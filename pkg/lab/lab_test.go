@@ -283,3 +283,73 @@ func TestConfig(t *testing.T) {
 		t.Errorf("extra not at the end:\n%s", text)
 	}
 }
+
+// fakeQEMU puts a qemu-system-x86_64 on PATH that runs script (sh) with
+// the serial file QEMU was given in $serial, and returns a function that
+// counts its runs.
+func fakeQEMU(t *testing.T, script string) (runs func() int) {
+	t.Helper()
+	dir := t.TempDir()
+	log := filepath.Join(dir, "runs")
+	body := "#!/bin/sh\necho run >> " + log + "\nserial=\nfor a; do case $a in file:*) serial=${a#file:};; esac; done\n" + script + "\n"
+	if err := os.WriteFile(filepath.Join(dir, QEMU), []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":/usr/bin:/bin")
+	return func() int {
+		b, _ := os.ReadFile(log)
+		return strings.Count(string(b), "run\n")
+	}
+}
+
+// TestProbeAccel: the verdict, and that a remembered one costs no probe.
+func TestProbeAccel(t *testing.T) {
+	t.Setenv(AccelEnv, "")
+	if err := kvmUsable("/dev/kvm"); err != nil {
+		if accel, why := ProbeAccel(context.Background(), "/k", t.TempDir(), "", time.Second); accel != "tcg" || why != err.Error() {
+			t.Errorf("without a usable /dev/kvm: %s (%s), want tcg (%s)", accel, why, err)
+		}
+		t.Skipf("the rest needs a usable /dev/kvm: %v", err)
+	}
+	if err := kvmUsable(filepath.Join(t.TempDir(), "kvm")); err == nil || err.Error() != "no usable /dev/kvm" {
+		t.Errorf("kvmUsable of a missing device: %v", err)
+	}
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name, script string
+		want, why    string
+	}{
+		{"boots", `echo "Kernel panic - not syncing" > "$serial"; exec sleep 5`, "kvm", "a test guest booted under KVM in"},
+		{"hangs", `exec sleep 5`, "tcg", "a test guest did not boot under KVM within 300ms, as happens under nested virtualisation"},
+		{"fails", `exit 1`, "tcg", "a test guest under KVM ended (exit status 1) before booting"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			kernel := filepath.Join(t.TempDir(), "vmlinuz")
+			os.WriteFile(kernel, []byte("kernel"), 0o644)
+			runs := fakeQEMU(t, tt.script)
+			cache := filepath.Join(t.TempDir(), "cache", "kvm-probe")
+			accel, why := ProbeAccel(ctx, kernel, t.TempDir(), cache, 300*time.Millisecond)
+			if accel != tt.want || !strings.HasPrefix(why, tt.why) || !strings.HasSuffix(why, "; remembered in "+cache) || runs() != 1 {
+				t.Fatalf("probe: %s (%s), %d runs; want %s (%s…; remembered in %s), 1 run", accel, why, runs(), tt.want, tt.why, cache)
+			}
+			// Remembered: no probe, under a second.
+			start := time.Now()
+			again, why := ProbeAccel(ctx, kernel, t.TempDir(), cache, 300*time.Millisecond)
+			if again != accel || runs() != 1 || !strings.Contains(why, "; probed "+time.Now().Format("2006-01-02")+", remembered in "+cache) {
+				t.Errorf("second probe: %s (%s), %d runs; want %s remembered, no run", again, why, runs(), accel)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("remembered verdict took %v", d)
+			}
+			// Another guest kernel: probed again.
+			os.WriteFile(kernel, []byte("another kernel"), 0o644)
+			if ProbeAccel(ctx, kernel, t.TempDir(), cache, 300*time.Millisecond); runs() != 2 {
+				t.Errorf("after the guest kernel changed: %d runs, want a new probe", runs())
+			}
+		})
+	}
+	t.Setenv(AccelEnv, "kvm")
+	if accel, why := ProbeAccel(ctx, "/k", t.TempDir(), "", time.Second); accel != "kvm" || why != "$"+AccelEnv {
+		t.Errorf("with $%s=kvm: %s (%s)", AccelEnv, accel, why)
+	}
+}
