@@ -82,7 +82,7 @@ demo: build
 	  command -v ip >/dev/null || missing="$$missing iproute2"; \
 	  if [ -n "$$missing" ]; then \
 	    if command -v apt-get >/dev/null; then \
-	      echo "demo: installing$$missing with apt-get"; \
+	      echo "demo: installing$$missing with apt-get (apt may upgrade packages they depend on; this first run takes minutes longer)"; \
 	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
 	        || why="apt-get could not install$$missing"; \
 	    else why="missing$$missing and no apt-get to install them"; fi; \

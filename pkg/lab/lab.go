@@ -40,8 +40,8 @@
 // `-accel kvm -accel tcg` fallback does not catch a hang. Without a
 // usable /dev/kvm it is TCG at once. Otherwise the probe boots the kernel
 // under KVM with no root filesystem and waits up to 10 s for its "Kernel
-// panic" line, the last thing a kernel that works prints (about 1 s where
-// KVM works), and the verdict is remembered (/var/cache/beo/kvm-probe)
+// panic" line, the last thing a kernel that works prints (a second or two
+// where KVM works), and the verdict is remembered (/var/cache/beo/kvm-probe)
 // for this host kernel, QEMU and guest kernel, so only the first lab on a
 // host where KVM hangs waits the 10 s.
 //

@@ -306,7 +306,7 @@ func versionLess(a, b string) bool {
 const DefaultAccelCache = "/var/cache/beo/kvm-probe"
 
 // ProbeTimeout is how long StartCluster's KVM probe waits for the test
-// guest's boot (one takes about 1 s where KVM works).
+// guest's boot (a second or two where KVM works).
 const ProbeTimeout = 10 * time.Second
 
 // ProbeAccel returns the accelerator to run VMs with and why:
