@@ -71,7 +71,7 @@ clean:
 # lab`, built-in defaults, nothing written by hand, all cleaned up after).
 # Needs root and QEMU; as root, missing Debian packages are installed with
 # apt-get. Otherwise it runs the simulated cluster (`beo sim`) and says why.
-DEMO_CMD := bpstat; bpsh -a uname -a
+DEMO_CMD := bpstat; bpsh -a -p -s uname -a; beostat -b
 demo: build
 	@why=""; \
 	if [ "$$(id -u)" != 0 ]; then why="not root (a network namespace and taps need root)"; \
@@ -82,7 +82,7 @@ demo: build
 	  command -v ip >/dev/null || missing="$$missing iproute2"; \
 	  if [ -n "$$missing" ]; then \
 	    if command -v apt-get >/dev/null; then \
-	      echo "demo: installing$$missing with apt-get"; \
+	      echo "demo: installing$$missing with apt-get (apt may upgrade packages they depend on; this first run takes minutes longer)"; \
 	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
 	        || why="apt-get could not install$$missing"; \
 	    else why="missing$$missing and no apt-get to install them"; fi; \
@@ -90,5 +90,4 @@ demo: build
 	fi; \
 	if [ -z "$$why" ]; then exec $(BIN) lab -n 3 sh -c '$(DEMO_CMD)'; fi; \
 	echo "demo: $$why: running the simulated cluster (beo sim) instead of QEMU nodes"; \
-	links=$$(mktemp -d) && $(BIN) install-links $$links >/dev/null && \
-	PATH="$$links:$$PATH" $(BIN) sim -n 3 sh -c '$(DEMO_CMD)'; rc=$$?; rm -rf "$$links"; exit $$rc
+	exec $(BIN) sim -n 3 sh -c '$(DEMO_CMD)'

@@ -73,7 +73,7 @@ func table() map[string]applet {
 		"bpslave":        {"the compute node daemon: connects to bpmaster, runs its processes", bpslave.Run, true},
 		"bpstat":         {"show node status, addresses, owners, and which node runs a pid", bpstat.Run, true},
 		"config":         {"check /etc/beowulf/config and show what it means", configapplet.Run, false},
-		"install-links":  {"create a symlink in DIR for every applet", installLinks, false},
+		"install-links":  {"create symlinks in DIR (made if missing): beo and every applet called by name", installLinks, false},
 		"kickbackdaemon": {"the name service for nodes alone (TCP 3045): names, and a job's user", kickbackdaemon.Run, true},
 		"kickbackproxy":  {"the node's name service client: keeps /etc/hosts etc. and a job's user in step with the master", kickbackproxy.Run, true},
 		"lab":            {"a real cluster here: beo master in a network namespace + N QEMU nodes PXE-booting from it", labapplet.Run, false},
@@ -195,26 +195,42 @@ func list(w io.Writer) {
 }
 
 // installLinks implements `beo install-links DIR`: a symlink DIR/NAME →
-// this executable for every applet users call by name. Existing symlinks are
-// replaced; an existing regular file is left alone and reported.
+// this executable for `beo` itself and every applet users call by name,
+// DIR created if missing. Existing symlinks are replaced; an existing
+// regular file is left alone and reported, unless it is this executable
+// (beo installed in DIR). A DIR not on $PATH is pointed out.
 func installLinks(ctx context.Context, args []string, stdio applets.IO) error {
-	const line = "usage: beo install-links DIR"
-	if len(args) != 1 {
+	const line = "usage: beo install-links DIR   (symlinks DIR/beo, DIR/bpsh, … to this binary)"
+	fs := applets.NewFlagSet("install-links", line, stdio.Err)
+	if err := applets.ParseFlags(fs, line, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
 		return &applets.Usage{Line: line}
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
 	}
-	dir := args[0]
+	selfInfo, err := os.Stat(self)
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	dir := fs.Arg(0)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	var failed []string
-	for _, n := range names() {
-		if !table()[n].link {
+	for _, n := range append([]string{"beo"}, names()...) {
+		if n != "beo" && !table()[n].link {
 			continue
 		}
 		p := filepath.Join(dir, n)
 		if fi, err := os.Lstat(p); err == nil {
 			if fi.Mode()&os.ModeSymlink == 0 {
+				if os.SameFile(fi, selfInfo) {
+					continue // this binary itself
+				}
 				fmt.Fprintf(stdio.Err, "install-links: %s exists and is not a symlink; left alone\n", p)
 				failed = append(failed, n)
 				continue
@@ -228,8 +244,32 @@ func installLinks(ctx context.Context, args []string, stdio applets.IO) error {
 		}
 		fmt.Fprintln(stdio.Out, p)
 	}
+	if !onPath(dir, os.Getenv("PATH")) {
+		fmt.Fprintf(stdio.Err, "install-links: %s is not on $PATH; to use the links: export PATH=%s:$PATH\n", dir, dir)
+	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d links not created", len(failed))
 	}
 	return nil
+}
+
+// onPath reports whether dir is one of path's directories.
+func onPath(dir, path string) bool {
+	want, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	wantInfo, _ := os.Stat(want)
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			continue
+		}
+		if a, err := filepath.Abs(d); err == nil && a == want {
+			return true
+		}
+		if fi, err := os.Stat(d); err == nil && wantInfo != nil && os.SameFile(fi, wantInfo) {
+			return true
+		}
+	}
+	return false
 }

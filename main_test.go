@@ -53,8 +53,8 @@ func TestListAndUnknown(t *testing.T) {
 // its usage line once (exit 2); -h lists the flags and exits 0.
 func TestFlagErrors(t *testing.T) {
 	for _, name := range names() {
-		if name == "beoclient" || name == "install-links" {
-			continue // no flags: only PID 1 runs; one directory argument
+		if name == "beoclient" {
+			continue // no flags: only PID 1 runs
 		}
 		code, _, errs := runArgs(name, "-no-such-flag")
 		if code != 2 || !strings.Contains(errs, "-no-such-flag") || strings.Count(errs, "usage:") != 1 {
@@ -68,23 +68,54 @@ func TestFlagErrors(t *testing.T) {
 }
 
 func TestInstallLinks(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "home", "bin") // missing: created
+	t.Setenv("PATH", "/usr/bin:/bin")
+	code, _, errs := runArgs("beo", "install-links", dir)
+	if code != 0 || !strings.Contains(errs, "is not on $PATH; to use the links: export PATH="+dir+":$PATH") {
+		t.Errorf("first run: code %d, stderr %q; want 0 and a hint to put the directory on PATH", code, errs)
+	}
+	for _, n := range []string{"beo", "bpsh", "bpslave"} {
+		fi, err := os.Lstat(filepath.Join(dir, n))
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("%s link: %v, %v", n, fi, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "version")); err == nil {
+		t.Errorf("version got a link; only user commands should")
+	}
+	// Again, on PATH, with a regular file in the way.
+	t.Setenv("PATH", dir+":/usr/bin")
+	os.Remove(filepath.Join(dir, "bpsh"))
 	if err := os.WriteFile(filepath.Join(dir, "bpsh"), []byte("not ours"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errs := runArgs("beo", "install-links", dir)
-	if code != 1 || !strings.Contains(errs, "not a symlink") {
-		t.Errorf("code %d, stderr %q; want 1 and a refusal to replace a regular file", code, errs)
-	}
-	fi, err := os.Lstat(filepath.Join(dir, "bpslave"))
-	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
-		t.Errorf("bpslave link: %v, %v", fi, err)
+	code, _, errs = runArgs("beo", "install-links", dir)
+	if code != 1 || !strings.Contains(errs, "not a symlink") || strings.Contains(errs, "not on $PATH") {
+		t.Errorf("code %d, stderr %q; want 1, a refusal to replace a regular file and no PATH hint", code, errs)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "bpsh")); string(b) != "not ours" {
 		t.Errorf("a regular file was overwritten")
 	}
-	if _, err := os.Lstat(filepath.Join(dir, "version")); err == nil {
-		t.Errorf("version got a link; only user commands should")
+	// The binary itself in DIR (beo installed there) is no conflict.
+	self, _ := os.Executable()
+	os.Remove(filepath.Join(dir, "bpsh"))
+	os.Remove(filepath.Join(dir, "beo"))
+	if err := os.Link(self, filepath.Join(dir, "beo")); err == nil {
+		if code, _, errs = runArgs("beo", "install-links", dir); code != 0 {
+			t.Errorf("with the binary itself as DIR/beo: code %d, stderr %q; want 0", code, errs)
+		}
+	}
+	// -h is help, not a directory.
+	wd, _ := os.Getwd()
+	if code, _, errs = runArgs("beo", "install-links", "-h"); code != 0 || !strings.Contains(errs, "usage: beo install-links DIR") {
+		t.Errorf("install-links -h: code %d, stderr %q; want 0 and the usage line", code, errs)
+	}
+	if _, err := os.Lstat(filepath.Join(wd, "-h")); err == nil {
+		os.RemoveAll(filepath.Join(wd, "-h"))
+		t.Errorf("install-links -h made a directory -h")
+	}
+	if code, _, _ = runArgs("beo", "install-links"); code != 2 {
+		t.Errorf("install-links without DIR: code %d, want 2", code)
 	}
 }
 

@@ -21,7 +21,11 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -114,4 +118,56 @@ func OnHangup(ctx context.Context, fn func()) (stop func()) {
 		signal.Stop(hup)
 		cancel()
 	}
+}
+
+// Links makes the applet symlinks (beo, bpsh, bpstat, …) in dir with
+// `self install-links dir`: beo sim and beo lab put dir first on the PATH
+// of the command they run, and print it for a second shell.
+func Links(ctx context.Context, self, dir string) error {
+	cmd := exec.CommandContext(ctx, self, "install-links", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("install-links %s: %w %s", dir, err, out)
+	}
+	return nil
+}
+
+// Command returns how beo sim and beo lab run a user's argv with env:
+// the applet of that name in bin (see Links) if there is one, else
+// argv[0] on PATH, else `self argv…`, so that beo says what is unknown.
+// Its stdio is stdio's.
+func Command(ctx context.Context, self, bin string, argv, env []string, stdio IO) *exec.Cmd {
+	name := argv[0]
+	var cmd *exec.Cmd
+	if _, err := os.Stat(filepath.Join(bin, name)); err == nil && !strings.Contains(name, "/") {
+		cmd = exec.CommandContext(ctx, filepath.Join(bin, name), argv[1:]...)
+	} else if _, err := exec.LookPath(name); err == nil {
+		cmd = exec.CommandContext(ctx, name, argv[1:]...)
+	} else {
+		cmd = exec.CommandContext(ctx, self, argv...)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
+	cmd.Env = env
+	return cmd
+}
+
+// CommandExit maps the end of a Command to what the applet returns: its
+// exit status as *Exit (255 for a signal), or the error starting it.
+func CommandExit(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code := ee.ExitCode()
+		if code < 0 { // killed by a signal
+			code = 255
+		}
+		return &Exit{Code: code}
+	}
+	return err
+}
+
+// Plural returns "1 node" or "N nodes" for n and word "node".
+func Plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
 }

@@ -36,7 +36,7 @@ type sections struct{ cores, cpu, load, mem, net, disk bool }
 // Run is the beostat applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	fs := applets.NewFlagSet("beostat", usage, stdio.Err)
-	def := os.Getenv("BEOSTAT_URL")
+	def := os.Getenv(dashboard.URLEnv)
 	if def == "" {
 		def = dashboard.DefaultURL
 	}

@@ -31,7 +31,7 @@ const usage = "usage: beostatus [-url MASTER_URL] [-listen ADDR]"
 // Run is the beostatus applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	fs := applets.NewFlagSet("beostatus", usage, stdio.Err)
-	def := os.Getenv("BEOSTAT_URL")
+	def := os.Getenv(dashboard.URLEnv)
 	if def == "" {
 		def = dashboard.DefaultURL
 	}

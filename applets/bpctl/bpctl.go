@@ -15,8 +15,9 @@
 // connection so it reconnects. Whatever order they are given in, they are
 // carried out in this order — state, power, mode, user, group, forget-key,
 // reconnect — node by node, by one request to the master, which checks
-// that the caller is root and answers with the first error (printed as it
-// comes: "bpctl: permission denied: only root may change nodes").
+// that the caller is root (or, in a beo sim, the user running it) and
+// answers with the first error (printed as it comes: "bpctl: permission
+// denied: only root may change nodes").
 //
 // -a prints each node's address, one line per node, "N ADDR" ("-" when the
 // node has none), after the actions if there are any.

@@ -7,9 +7,10 @@
 //	bplib -c           clear: delete every listed path
 //
 // Paths are on the master; a relative one is made absolute against the
-// current directory. Only root may change the list: the master refuses
-// anyone else, and bplib prints its answer ("bplib: permission denied:
-// only root may change the library list"). -a, -d and -c print nothing.
+// current directory. Only root (or, in a beo sim, the user running it)
+// may change the list: the master refuses anyone else, and bplib prints
+// its answer ("bplib: permission denied: only root may change the library
+// list"). -a, -d and -c print nothing.
 package bplib
 
 import (

@@ -1,11 +1,17 @@
 // Package bpslave implements the bpslave applet: the compute node daemon
 // that connects to bpmaster and runs what it sends (see pkg/slave).
 //
-//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim]
+//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim] [-stats HOST:PORT [-stats-interval D]]
 //
 // On a real node beoclient (PID 1) starts it with -root / and the keys the
 // boot image carries. A simulated node (beo sim) passes -sim, a private
 // -root, and -src, the loopback address the master maps to its number.
+//
+// -stats makes bpslave its own sendstats too: once the master first
+// accepts the node, it sends this host's /proc stats to recvstats at
+// HOST:PORT from -src, claiming the node's number. beo sim's nodes use
+// it, so that beostat shows them without a sendstats process per node;
+// a real node runs sendstats (started by beoclient) instead.
 //
 // # Power
 //
@@ -25,6 +31,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/beo-cluster/beo/applets"
@@ -33,11 +40,12 @@ import (
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/pid1"
 	"github.com/beo-cluster/beo/pkg/slave"
+	"github.com/beo-cluster/beo/pkg/stats"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
 )
 
-const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim]"
+const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim] [-stats HOST:PORT [-stats-interval D]]"
 
 // Run is the bpslave applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -49,6 +57,8 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	cache := fs.String("cache", "", "file cache directory (default ROOT/var/cache/beo)")
 	src := fs.String("src", "", "local address to dial the master from")
 	sim := fs.Bool("sim", false, "simulated node: reboot, halt and power off end bpslave instead of the host")
+	statsTo := fs.String("stats", "", "also send this host's stats to recvstats at HOST:PORT, from -src (beo sim's nodes)")
+	statsEvery := fs.Duration("stats-interval", stats.DefaultInterval, "time between stats samples (with -stats)")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
 	}
@@ -62,6 +72,15 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	srcIP, err := applets.AddrFlag(usage, "src", *src)
 	if err != nil {
 		return err
+	}
+	var statsAddr netip.AddrPort
+	if *statsTo != "" {
+		if statsAddr, err = netip.ParseAddrPort(*statsTo); err != nil {
+			return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-stats %q: want IP:PORT", *statsTo)}
+		}
+		if *statsEvery < 100*time.Millisecond {
+			return &applets.Usage{Line: usage, Msg: "-stats-interval must be at least 100ms"}
+		}
 	}
 	if srcIP.IsValid() {
 		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(srcIP, 0))
@@ -93,10 +112,18 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 			return kickback.Ensure(ctx, kickback.DefaultSocket, c.UID)
 		}
 	}
+	log := slog.New(slog.NewTextHandler(stdio.Err, nil))
+	var connected func(int)
+	if statsAddr.IsValid() {
+		var once sync.Once
+		connected = func(n int) {
+			once.Do(func() { go sendStats(ctx, log, srcIP, statsAddr, n, *statsEvery) })
+		}
+	}
 	err = slave.Run(ctx, slave.Config{
 		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache,
-		Build: buildinfo.Hash(), Log: slog.New(slog.NewTextHandler(stdio.Err, nil)),
-		Dialer: d, Power: power, BeforeExec: before,
+		Build: buildinfo.Hash(), Log: log,
+		Dialer: d, Power: power, BeforeExec: before, Connected: connected,
 	})
 	select {
 	case a := <-acted:
@@ -104,6 +131,25 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	default:
 	}
 	return err
+}
+
+// sendStats is -stats: sendstats inside bpslave, from src (if valid) to
+// to, claiming node n, until ctx ends. It starts once the master has
+// accepted the node, so the samples never make a node that is still
+// connecting "alive" (a host that only sends stats).
+func sendStats(ctx context.Context, log *slog.Logger, src netip.Addr, to netip.AddrPort, n int, every time.Duration) {
+	var laddr *net.UDPAddr
+	if src.IsValid() {
+		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
+	}
+	conn, err := net.DialUDP("udp", laddr, net.UDPAddrFromAddrPort(to))
+	if err != nil {
+		log.Warn("stats not sent", "to", to, "err", err)
+		return
+	}
+	defer conn.Close()
+	s := stats.Sender{Collector: stats.Collector{Proc: "/proc"}, Claim: n, Interval: every, Log: log}
+	s.Serve(ctx, conn)
 }
 
 // exitWithParent ends a simulated node when the process that started it

@@ -23,6 +23,8 @@ func TestRunArgs(t *testing.T) {
 		{"extra argument", []string{"-m", "h:1", "extra"}, true, "unexpected arguments"},
 		{"bad source", []string{"-m", "h:1", "-src", "nope"}, true, `-src "nope": not an IP address`},
 		{"unknown flag", []string{"-x"}, true, "flag provided but not defined: -x"},
+		{"bad stats address", []string{"-m", "h:1", "-stats", "nope"}, true, `-stats "nope": want IP:PORT`},
+		{"stats too often", []string{"-m", "h:1", "-stats", "127.0.0.1:5545", "-stats-interval", "1ms"}, true, "-stats-interval must be at least 100ms"},
 		{"no keys", []string{"-m", "h:1", "-keys", missing}, false, "no such file or directory"},
 	}
 	for _, tt := range tests {

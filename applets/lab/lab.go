@@ -1,7 +1,7 @@
 // Package lab implements `beo lab`: a real beo cluster on this machine —
 // `beo master` in a private network namespace and N QEMU machines that
 // PXE-boot from it (see pkg/lab). Nothing is configured by hand: the
-// config is the built-in default plus one node line per machine, written
+// config is the built-in default with one node per machine, written
 // into a private state directory together with the keys, logs and boot
 // files; no file of the host's /etc or /var is read or written, and no
 // host network interface is touched.
@@ -9,10 +9,12 @@
 //	beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-v] [command [args...]]
 //
 // With a command, lab waits until every node is up, runs the command with
-// BEO_SOCKET pointing at the lab's master and the applet symlinks (bpsh,
-// bpstat, …) first on PATH — so `beo lab -n 3 sh -c 'bpstat; bpsh -a uname
-// -a'` just works — then stops everything and exits with the command's
-// status. Without one it prints how to reach the cluster and runs until
+// BEO_SOCKET pointing at the lab's master, BEOSTAT_URL at its dashboard
+// (which listens in the namespace: lab forwards a loopback port of the
+// host's to it) and the applet symlinks (bpsh, bpstat, …) first on PATH —
+// so `beo lab -n 3 sh -c 'bpstat; bpsh -a -p uname -a; beostat -b'` just
+// works — then stops everything and exits with the command's status.
+// Without one it prints the variables a second shell needs and runs until
 // interrupted. Every process it started is stopped by pid and the
 // namespace deleted on the way out; -keep keeps the state directory (serial
 // consoles, master and node logs) and prints where it is.
@@ -23,11 +25,10 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -35,6 +36,7 @@ import (
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/lab"
 )
 
@@ -88,7 +90,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	defer stop()
 
 	start := time.Now()
-	fmt.Fprintf(stdio.Err, "lab: starting beo master and %d QEMU nodes (state in %s)\n", *n, d)
+	fmt.Fprintf(stdio.Err, "lab: starting beo master and %s (state in %s)\n", applets.Plural(*n, "QEMU node"), d)
 	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: self, Dir: d, Listed: *n, Accel: *accel, Memory: *mem, Boot: true, Log: log})
 	if err != nil {
 		return err
@@ -109,57 +111,70 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdio.Err, "lab: %d nodes up after %v\n", *n, time.Since(start).Round(100*time.Millisecond))
+	// Power-on is the first QEMU's start: the time before it is the
+	// master's (boot package, KVM probe), not the nodes'.
+	up, on := time.Now(), c.Machines[0].Started
+	fmt.Fprintf(stdio.Err, "lab: %s up %v after power-on (%v after start)\n", applets.Plural(*n, "node"),
+		up.Sub(on).Round(100*time.Millisecond), up.Sub(start).Round(100*time.Millisecond))
 	if *timeline {
 		for _, m := range c.Machines {
 			fmt.Fprintf(stdio.Err, "lab: %s (%s) boot timeline:\n%s", m.VM.Name, m.VM.MAC, lab.FormatTimeline(c.Timeline(m)))
 		}
 	}
 	bin := filepath.Join(d, "bin")
-	if err := links(ctx, self, bin); err != nil {
+	if err := applets.Links(ctx, self, bin); err != nil {
 		return err
 	}
+	// The dashboard listens on the namespace's loopback: forward a port
+	// of the host's to it, for beostat ($BEOSTAT_URL) and a browser.
+	dash, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fctx, stopForward := context.WithCancel(ctx)
+	forwarded := make(chan error, 1)
+	go func() { forwarded <- c.Lab.Forward(fctx, dash, dashboard.DefaultAddr) }()
+	defer func() {
+		stopForward()
+		<-forwarded
+	}()
+	statsURL := "http://" + dash.Addr().String()
+	waitStats(ctx, statsURL, *n, 15*time.Second)
+	vars := []string{bproc.SocketEnv + "=" + c.Socket, dashboard.URLEnv + "=" + statsURL}
 	if fs.NArg() == 0 {
-		fmt.Fprintf(stdio.Out, "%d nodes up. In another shell:\n  export %s=%s PATH=%s:$PATH\n  bpstat; bpsh -a uname -r\nCtrl-C stops the cluster.\n",
-			*n, bproc.SocketEnv, c.Socket, bin)
+		fmt.Fprintf(stdio.Out, "%s up. In another shell:\n  export %s %s PATH=%s:$PATH\n  bpstat; bpsh -a -p uname -r; beostat -b\nDashboard: %s/\nCtrl-C stops the cluster.\n",
+			applets.Plural(*n, "node"), vars[0], vars[1], bin, statsURL)
 		<-ctx.Done()
 		return nil
 	}
-	name := fs.Arg(0)
-	path := bin + string(os.PathListSeparator) + os.Getenv("PATH")
-	env := append(os.Environ(), bproc.SocketEnv+"="+c.Socket, "PATH="+path)
-	cmd := exec.CommandContext(ctx, name, fs.Args()[1:]...)
-	if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
-		if _, err := exec.LookPath(name); err != nil {
-			// Neither an applet nor on PATH: let beo say so.
-			cmd = exec.CommandContext(ctx, self, fs.Args()...)
-		}
-	} else {
-		cmd = exec.CommandContext(ctx, filepath.Join(bin, name), fs.Args()[1:]...)
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
-	cmd.Env = env
-	err = cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code := ee.ExitCode()
-		if code < 0 { // killed by a signal
-			code = 255
-		}
-		return &applets.Exit{Code: code}
-	}
-	return err
+	env := append(os.Environ(), vars...)
+	env = append(env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return applets.CommandExit(applets.Command(ctx, self, bin, fs.Args(), env, stdio).Run())
 }
 
-// links makes the applet symlinks (bpsh, bpstat, …) in dir with
-// `beo install-links`, so commands run by the lab find them on PATH.
-func links(ctx context.Context, self, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+// waitStats waits, at most d, until n nodes have sent stats to the
+// master's dashboard at url: a node's sendstats starts with its bpslave,
+// so its first sample may trail its "up" a little. Whatever is there
+// after d, the lab goes on.
+func waitStats(ctx context.Context, url string, n int, d time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		if snap, err := dashboard.Fetch(ctx, nil, url, ""); err == nil {
+			got := 0
+			for _, nd := range snap.Nodes {
+				if nd.Stats != nil {
+					got++
+				}
+			}
+			if got >= n {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	cmd := exec.CommandContext(ctx, self, "install-links", dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("install-links %s: %w %s", dir, err, out)
-	}
-	return nil
 }

@@ -75,6 +75,9 @@ type Options struct {
 	// (initramfs.Ensure) before it answers anyone.
 	Kernel  string
 	Applets []string
+	// Admin is a uid that may change nodes as root may (master.Config):
+	// pkg/sim makes the user who runs a simulated cluster its admin.
+	Admin uint32
 }
 
 // Run is the bpmaster applet: bpmaster alone.
@@ -321,6 +324,7 @@ func masterConfig(cfg *config.Config, o Options, keys link.Keys, listen, masterA
 		LogDir:      o.LogDir,
 		LibFile:     o.Libs,
 		Log:         o.Log,
+		Admin:       o.Admin,
 	}
 	if h := buildinfo.Hash(); h != "unstamped" {
 		mc.Build = h

@@ -2,32 +2,39 @@
 // (see pkg/sim) for trying beo without hardware, for test/cluster and for
 // measuring scale.
 //
-//	beo sim [-n NODES] [-dir DIR] [command [args...]]
+//	beo sim [-n NODES] [-dir DIR] [-ping SECONDS] [-wait DURATION] [-stats=false] [-v] [command [args...]]
 //
-// With a command, sim starts the cluster, waits for every node to be up,
-// runs the command with BEO_SOCKET pointing at the simulated master (so
-// `beo sim -n 4 bpsh -a uname -r` just works), stops everything and exits
-// with the command's status. Without one it prints how to reach the
-// cluster and runs until interrupted.
+// The user who runs it administers the simulated cluster (bpctl, bplib),
+// as root administers a real one. Unless -stats=false, the master also
+// runs recvstats and the beostatus dashboard on loopback and every node
+// sends its stats, so beostat works; the applet links (beo, bpsh, bpstat,
+// …) are made in DIR/bin.
+//
+// With a command, sim starts the cluster, waits for every node to be up
+// (and to have sent stats), runs the command with BEO_SOCKET,
+// BEOSTAT_URL and DIR/bin first on PATH (so `beo sim -n 4 bpsh -a uname
+// -r` just works), stops everything and exits with the command's status.
+// Without one it prints the variables a second shell needs and runs until
+// interrupted.
 package sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/sim"
 )
 
-const usage = "usage: beo sim [-n NODES] [-dir DIR] [-ping SECONDS] [-wait DURATION] [command [args...]]"
+const usage = "usage: beo sim [-n NODES] [-dir DIR] [-ping SECONDS] [-wait DURATION] [-stats=false] [-v] [command [args...]]"
 
 // Run is the sim applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -36,8 +43,13 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	dir := fs.String("dir", "", "state directory (default: a new temporary directory, removed at exit)")
 	ping := fs.Int("ping", 20, "pingtimeout in seconds")
 	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for every node to be up")
+	withStats := fs.Bool("stats", true, "run recvstats and the dashboard; every node sends stats (beostat)")
 	verbose := fs.Bool("v", false, "log the master's events to stderr")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
 		return err
 	}
 	d := *dir
@@ -55,38 +67,44 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := sim.Start(ctx, sim.Options{Nodes: *n, Dir: d, PingTimeout: time.Duration(*ping) * time.Second, Log: log})
+	bin := filepath.Join(d, "bin")
+	if err := applets.Links(ctx, self, bin); err != nil {
+		return err
+	}
+	c, err := sim.Start(ctx, sim.Options{Nodes: *n, Dir: d, PingTimeout: time.Duration(*ping) * time.Second, Stats: *withStats, Log: log})
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
 	wctx, cancel := context.WithTimeout(ctx, *wait)
-	err = c.WaitUp(wctx, *n)
-	cancel()
-	if err != nil {
+	defer cancel()
+	if err := c.WaitUp(wctx, *n); err != nil {
 		return err
 	}
+	if *withStats {
+		if err := c.WaitStats(wctx, *n); err != nil {
+			return err
+		}
+	}
+	cancel()
+	vars := []string{bproc.SocketEnv + "=" + c.Socket}
+	if c.StatsURL != "" {
+		vars = append(vars, dashboard.URLEnv+"="+c.StatsURL)
+	}
 	if fs.NArg() == 0 {
-		fmt.Fprintf(stdio.Out, "%d simulated nodes up. In another shell:\n  export %s=%s\n  bpstat; bpsh -a uname -r\nCtrl-C stops the cluster.\n", *n, bproc.SocketEnv, c.Socket)
+		fmt.Fprintf(stdio.Out, "%s up. In another shell:\n  export", applets.Plural(*n, "simulated node"))
+		for _, v := range vars {
+			fmt.Fprintf(stdio.Out, " %s", v)
+		}
+		fmt.Fprintf(stdio.Out, " PATH=%s:$PATH\n  bpstat; bpsh -a -p uname -r", bin)
+		if c.StatsURL != "" {
+			fmt.Fprintf(stdio.Out, "; beostat -b\nDashboard: %s/", c.StatsURL)
+		}
+		fmt.Fprintf(stdio.Out, "\nCtrl-C stops the cluster.\n")
 		<-ctx.Done()
 		return nil
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	name := fs.Arg(0)
-	cmd := exec.CommandContext(ctx, name, fs.Args()[1:]...)
-	if _, err := exec.LookPath(name); err != nil {
-		// Not on PATH: an applet name (`beo sim bpsh …` without symlinks).
-		cmd = exec.CommandContext(ctx, self, fs.Args()...)
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
-	cmd.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
-	err = cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return &applets.Exit{Code: ee.ExitCode()}
-	}
-	return err
+	env := append(os.Environ(), vars...)
+	env = append(env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return applets.CommandExit(applets.Command(ctx, self, bin, fs.Args(), env, stdio).Run())
 }

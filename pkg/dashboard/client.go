@@ -13,6 +13,10 @@ import (
 // DefaultURL is where clients find the master's /api/stats.
 const DefaultURL = "http://" + DefaultAddr
 
+// URLEnv names the environment variable that overrides DefaultURL for
+// beostat and beostatus (beo sim and beo lab set it).
+const URLEnv = "BEOSTAT_URL"
+
 // Fetch reads base/api/stats; spec, if not empty, limits it to a node spec.
 // c nil means http.DefaultClient; ctx bounds the whole request.
 func Fetch(ctx context.Context, c *http.Client, base, spec string) (Snapshot, error) {

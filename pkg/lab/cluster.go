@@ -23,13 +23,16 @@ type ClusterOptions struct {
 	// Listed machines have node lines in the config: machine i is node i
 	// with MAC(i). Unlisted machines (MAC(100+j)) are not in the config:
 	// the boot server assigns them (nodeassign) or records them unknown.
+	// The config has as many nodes as machines, listed and unlisted.
 	Listed, Unlisted int
 	// Config is appended to the generated config (e.g. "nodeassign off").
 	Config string
 	Kernel string // default: Kernel("/")
-	Accel  string // default: ProbeAccel
+	Accel  string // default: ProbeAccel, remembering its verdict in AccelCache
 	Memory string // per VM, default 256M
 	NIC    string // default virtio-net-pci
+	// AccelCache is ProbeAccel's memory (default DefaultAccelCache).
+	AccelCache string
 	// Boot, when true, runs `beo beoboot` into Dir/boot once the master
 	// is up (the boot files carry the node key from the master's key
 	// directory); when false the master is expected to build them.
@@ -72,11 +75,26 @@ type Cluster struct {
 }
 
 // Config returns the config StartCluster writes: the built-in default
-// (config.DefaultText) plus a node line for each listed MAC, then extra.
-func Config(listed []string, extra string) string {
+// (config.DefaultText) with as many nodes as the lab has machines, a node
+// line for each listed MAC, then extra.
+func Config(machines int, listed []string, extra string) string {
 	var b strings.Builder
-	b.WriteString("# written by beo lab: the built-in default plus the lab's machines\n")
-	b.WriteString(config.DefaultText)
+	b.WriteString("# written by beo lab: the built-in default, one node per machine\n")
+	counted := false
+	for _, line := range strings.SplitAfter(config.DefaultText, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "nodes" {
+			fmt.Fprintf(&b, "nodes %d\n", machines)
+			counted = true
+			continue
+		}
+		b.WriteString(line)
+	}
+	if !strings.HasSuffix(b.String(), "\n") {
+		b.WriteString("\n")
+	}
+	if !counted {
+		fmt.Fprintf(&b, "nodes %d\n", machines)
+	}
 	for i, mac := range listed {
 		fmt.Fprintf(&b, "node %d %s\n", i, mac)
 	}
@@ -126,14 +144,18 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 	}
 	c.Accel, c.AccelWhy = o.Accel, "asked for"
 	if c.Accel == "" {
-		c.Accel, c.AccelWhy = ProbeAccel(ctx, o.Kernel, c.LabDir, 10*time.Second)
+		cache := o.AccelCache
+		if cache == "" {
+			cache = DefaultAccelCache
+		}
+		c.Accel, c.AccelWhy = ProbeAccel(ctx, o.Kernel, c.LabDir, cache, ProbeTimeout)
 	}
 	o.Log.Info("accelerator", "accel", c.Accel, "why", c.AccelWhy)
 	var listed []string
 	for i := 0; i < o.Listed; i++ {
 		listed = append(listed, MAC(i).String())
 	}
-	if err := os.WriteFile(c.Config, []byte(Config(listed, o.Config)), 0o644); err != nil {
+	if err := os.WriteFile(c.Config, []byte(Config(o.Listed+o.Unlisted, listed, o.Config)), 0o644); err != nil {
 		return nil, err
 	}
 	lo := o.Lab

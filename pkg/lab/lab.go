@@ -37,16 +37,20 @@
 //
 // The accelerator is TCG unless ProbeAccel proves KVM works: /dev/kvm may
 // exist while guests hang under it (nested virtualisation), and QEMU's
-// `-accel kvm -accel tcg` fallback does not catch a hang. The probe boots
-// the kernel under KVM with no root filesystem and waits up to 10 s for
-// its "Kernel panic" line, the last thing a kernel that works prints.
+// `-accel kvm -accel tcg` fallback does not catch a hang. Without a
+// usable /dev/kvm it is TCG at once. Otherwise the probe boots the kernel
+// under KVM with no root filesystem and waits up to 10 s for its "Kernel
+// panic" line, the last thing a kernel that works prints (a second or two
+// where KVM works), and the verdict is remembered (/var/cache/beo/kvm-probe)
+// for this host kernel, QEMU and guest kernel, so only the first lab on a
+// host where KVM hangs waits the 10 s.
 //
 // # Clusters
 //
 // StartCluster puts it together for a beo cluster: it writes a config (the
-// built-in default plus one node line per listed machine), starts
-// `beo master` in the namespace, and PXE-boots the machines through QEMU's
-// iPXE ROM. Cluster.WaitUp waits for the nodes to be up; Cluster.Timeline
+// built-in default with as many nodes as machines, plus one node line per
+// listed machine), starts `beo master` in the namespace, and PXE-boots the
+// machines through QEMU's iPXE ROM. Cluster.WaitUp waits for the nodes to be up; Cluster.Timeline
 // reads back when each boot phase happened.
 package lab
 

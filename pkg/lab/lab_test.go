@@ -3,6 +3,9 @@ package lab
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beo-cluster/beo/pkg/config"
 )
 
 func TestArgs(t *testing.T) {
@@ -189,5 +194,162 @@ func TestCloseKillsProcesses(t *testing.T) {
 	}
 	if err := exec.Command("ip", "netns", "pids", l.NS).Run(); err == nil {
 		t.Errorf("namespace %s still exists", l.NS)
+	}
+}
+
+// TestForward: a listener on the host reaches a server that listens only
+// on the namespace's loopback.
+func TestForward(t *testing.T) {
+	if err := Check(false); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := New(ctx, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var inner net.Listener
+	if err := l.Do(func() (err error) {
+		inner, err = net.Listen("tcp", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	go func() {
+		for {
+			c, err := inner.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, _ := io.ReadAll(c)
+				c.Write(append([]byte("in the namespace: "), b...))
+			}()
+		}
+	}()
+	// The host's loopback is another one.
+	if c, err := net.DialTimeout("tcp", inner.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Logf("%s answers on the host too (another listener); the forward is still checked", inner.Addr())
+	}
+	host, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Forward(fctx, host, inner.Addr().String()) }()
+	for i := range 2 {
+		c, err := net.Dial("tcp", host.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "hello %d", i)
+		c.(*net.TCPConn).CloseWrite()
+		b, err := io.ReadAll(c)
+		c.Close()
+		if want := fmt.Sprintf("in the namespace: hello %d", i); string(b) != want || err != nil {
+			t.Errorf("through the forward: got %q, %v; want %q", b, err, want)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("Forward: %v", err)
+	}
+}
+
+// TestConfig: the lab's config has as many nodes as machines (bpstat
+// lists no node no machine can be) and parses without a diagnostic.
+func TestConfig(t *testing.T) {
+	text := Config(3, []string{MAC(0).String(), MAC(1).String()}, "node 2 "+MAC(100).String())
+	c, err := config.Parse("lab", []byte(text), config.Options{})
+	if err != nil {
+		t.Fatalf("%v in:\n%s", err, text)
+	}
+	if got := c.NodeCount(); got != 3 {
+		t.Errorf("NodeCount = %d, want 3, in:\n%s", got, text)
+	}
+	if d := c.Diags(); len(d) != 0 {
+		t.Errorf("diagnostics %v in:\n%s", d, text)
+	}
+	if spec, ok := c.Node(1); !ok || len(spec.MACs) != 1 || spec.MACs[0].String() != MAC(1).String() {
+		t.Errorf("node 1 = %+v, %v; want MAC %s", spec, ok, MAC(1))
+	}
+	if !strings.HasSuffix(text, "node 2 "+MAC(100).String()+"\n") {
+		t.Errorf("extra not at the end:\n%s", text)
+	}
+}
+
+// fakeQEMU puts a qemu-system-x86_64 on PATH that runs script (sh) with
+// the serial file QEMU was given in $serial, and returns a function that
+// counts its runs.
+func fakeQEMU(t *testing.T, script string) (runs func() int) {
+	t.Helper()
+	dir := t.TempDir()
+	log := filepath.Join(dir, "runs")
+	body := "#!/bin/sh\necho run >> " + log + "\nserial=\nfor a; do case $a in file:*) serial=${a#file:};; esac; done\n" + script + "\n"
+	if err := os.WriteFile(filepath.Join(dir, QEMU), []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":/usr/bin:/bin")
+	return func() int {
+		b, _ := os.ReadFile(log)
+		return strings.Count(string(b), "run\n")
+	}
+}
+
+// TestProbeAccel: the verdict, and that a remembered one costs no probe.
+func TestProbeAccel(t *testing.T) {
+	t.Setenv(AccelEnv, "")
+	if err := kvmUsable("/dev/kvm"); err != nil {
+		if accel, why := ProbeAccel(context.Background(), "/k", t.TempDir(), "", time.Second); accel != "tcg" || why != err.Error() {
+			t.Errorf("without a usable /dev/kvm: %s (%s), want tcg (%s)", accel, why, err)
+		}
+		t.Skipf("the rest needs a usable /dev/kvm: %v", err)
+	}
+	if err := kvmUsable(filepath.Join(t.TempDir(), "kvm")); err == nil || err.Error() != "no usable /dev/kvm" {
+		t.Errorf("kvmUsable of a missing device: %v", err)
+	}
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name, script string
+		want, why    string
+	}{
+		{"boots", `echo "Kernel panic - not syncing" > "$serial"; exec sleep 5`, "kvm", "a test guest booted under KVM in"},
+		{"hangs", `exec sleep 5`, "tcg", "a test guest did not boot under KVM within 300ms, as happens under nested virtualisation"},
+		{"fails", `exit 1`, "tcg", "a test guest under KVM ended (exit status 1) before booting"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			kernel := filepath.Join(t.TempDir(), "vmlinuz")
+			os.WriteFile(kernel, []byte("kernel"), 0o644)
+			runs := fakeQEMU(t, tt.script)
+			cache := filepath.Join(t.TempDir(), "cache", "kvm-probe")
+			accel, why := ProbeAccel(ctx, kernel, t.TempDir(), cache, 300*time.Millisecond)
+			if accel != tt.want || !strings.HasPrefix(why, tt.why) || !strings.HasSuffix(why, "; remembered in "+cache) || runs() != 1 {
+				t.Fatalf("probe: %s (%s), %d runs; want %s (%s…; remembered in %s), 1 run", accel, why, runs(), tt.want, tt.why, cache)
+			}
+			// Remembered: no probe, under a second.
+			start := time.Now()
+			again, why := ProbeAccel(ctx, kernel, t.TempDir(), cache, 300*time.Millisecond)
+			if again != accel || runs() != 1 || !strings.Contains(why, "; probed "+time.Now().Format("2006-01-02")+", remembered in "+cache) {
+				t.Errorf("second probe: %s (%s), %d runs; want %s remembered, no run", again, why, runs(), accel)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("remembered verdict took %v", d)
+			}
+			// Another guest kernel: probed again.
+			os.WriteFile(kernel, []byte("another kernel"), 0o644)
+			if ProbeAccel(ctx, kernel, t.TempDir(), cache, 300*time.Millisecond); runs() != 2 {
+				t.Errorf("after the guest kernel changed: %d runs, want a new probe", runs())
+			}
+		})
+	}
+	t.Setenv(AccelEnv, "kvm")
+	if accel, why := ProbeAccel(ctx, "/k", t.TempDir(), "", time.Second); accel != "kvm" || why != "$"+AccelEnv {
+		t.Errorf("with $%s=kvm: %s (%s)", AccelEnv, accel, why)
 	}
 }

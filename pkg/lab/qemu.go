@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -301,13 +302,30 @@ func versionLess(a, b string) bool {
 	return len(pa) < len(pb)
 }
 
-// ProbeAccel returns the accelerator to run VMs with and why: the value of
-// $BEO_LAB_ACCEL if set; tcg when /dev/kvm cannot be opened; kvm when a
-// KVM guest booting kernel (no disk, no network, no root filesystem)
-// reaches its "Kernel panic" line within timeout; else tcg. The probe's
-// QEMU runs outside any namespace (it has no NIC), its serial port in
-// dir/kvm-probe.serial, and is killed by pid when the probe ends.
-func ProbeAccel(ctx context.Context, kernel, dir string, timeout time.Duration) (accel, why string) {
+// DefaultAccelCache is where StartCluster remembers ProbeAccel's verdict.
+const DefaultAccelCache = "/var/cache/beo/kvm-probe"
+
+// ProbeTimeout is how long StartCluster's KVM probe waits for the test
+// guest's boot (a second or two where KVM works).
+const ProbeTimeout = 10 * time.Second
+
+// ProbeAccel returns the accelerator to run VMs with and why:
+//
+//   - the value of $BEO_LAB_ACCEL if set;
+//   - tcg at once when /dev/kvm cannot be opened or creates no VM;
+//   - the verdict remembered in the file cache ("" = none), if it was
+//     reached on this host kernel with this QEMU and guest kernel;
+//   - else the probe's: kvm when a KVM guest booting kernel (no disk, no
+//     network, no root filesystem) reaches its "Kernel panic" line within
+//     timeout, else tcg. The verdict is written to cache unless ctx ended
+//     or QEMU could not be started.
+//
+// /dev/kvm can exist while guests hang under it (nested virtualisation),
+// which only a boot shows, and the probe costs the whole timeout there:
+// hence the cache. The probe's QEMU runs outside any namespace (it has no
+// NIC), its serial port in dir/kvm-probe.serial, and is killed by pid
+// when the probe ends.
+func ProbeAccel(ctx context.Context, kernel, dir, cache string, timeout time.Duration) (accel, why string) {
 	switch v := os.Getenv(AccelEnv); v {
 	case "kvm", "tcg":
 		return v, "$" + AccelEnv
@@ -315,11 +333,99 @@ func ProbeAccel(ctx context.Context, kernel, dir string, timeout time.Duration) 
 	default:
 		return "tcg", fmt.Sprintf("$%s=%q is neither kvm nor tcg", AccelEnv, v)
 	}
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return "tcg", "no usable /dev/kvm"
+	if err := kvmUsable("/dev/kvm"); err != nil {
+		return "tcg", err.Error()
 	}
-	f.Close()
+	key := probeKey(kernel)
+	if cache != "" && key != "" {
+		if accel, why, ok := readVerdict(cache, key); ok {
+			return accel, why
+		}
+	}
+	accel, why, final := probeKVM(ctx, kernel, dir, timeout)
+	if final && cache != "" && key != "" {
+		if err := writeVerdict(cache, key, accel, why); err == nil {
+			why += "; remembered in " + cache
+		}
+	}
+	return accel, why
+}
+
+// kvmUsable reports why dev cannot run a KVM guest, if it visibly cannot:
+// it does not open, speaks another API, or creates no VM.
+func kvmUsable(dev string) error {
+	f, err := os.OpenFile(dev, os.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return errors.New("no usable /dev/kvm")
+	}
+	defer f.Close()
+	const (
+		kvmGetAPIVersion = 0xae00 // _IO(KVMIO, 0x00)
+		kvmCreateVM      = 0xae01 // _IO(KVMIO, 0x01)
+	)
+	v, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), kvmGetAPIVersion, 0)
+	if e != 0 || v != 12 {
+		return fmt.Errorf("/dev/kvm speaks no KVM API 12 (%d, %v)", v, e)
+	}
+	vm, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), kvmCreateVM, 0)
+	if e != 0 {
+		return fmt.Errorf("/dev/kvm creates no VM: %v", e)
+	}
+	syscall.Close(int(vm))
+	return nil
+}
+
+// probeKey names what a verdict depends on: the host kernel, the QEMU
+// binary and the guest kernel. "" when one of them cannot be read.
+func probeKey(kernel string) string {
+	rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	q, err := exec.LookPath(QEMU)
+	if err != nil {
+		return ""
+	}
+	var parts []string
+	for _, p := range []string{q, kernel} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return ""
+		}
+		parts = append(parts, fmt.Sprintf("%s:%d:%d", p, fi.Size(), fi.ModTime().Unix()))
+	}
+	return "host=" + strings.TrimSpace(string(rel)) + " qemu=" + parts[0] + " guest=" + parts[1]
+}
+
+// readVerdict returns the verdict cache holds for key.
+func readVerdict(cache, key string) (accel, why string, ok bool) {
+	b, err := os.ReadFile(cache)
+	if err != nil {
+		return "", "", false
+	}
+	f := strings.SplitN(strings.TrimRight(string(b), "\n"), "\t", 4)
+	if len(f) != 4 || f[0] != key || (f[1] != "kvm" && f[1] != "tcg") {
+		return "", "", false
+	}
+	return f[1], fmt.Sprintf("%s; probed %s, remembered in %s (delete it to probe again)", f[2], f[3], cache), true
+}
+
+// writeVerdict stores a verdict for key in cache.
+func writeVerdict(cache, key, accel, why string) error {
+	if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
+		return err
+	}
+	line := strings.Join([]string{key, accel, strings.ReplaceAll(why, "\t", " "), time.Now().Format("2006-01-02")}, "\t") + "\n"
+	tmp := cache + ".tmp"
+	if err := os.WriteFile(tmp, []byte(line), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, cache)
+}
+
+// probeKVM boots kernel under KVM (see ProbeAccel); final is false when
+// the verdict says nothing about KVM (QEMU did not start, ctx ended).
+func probeKVM(ctx context.Context, kernel, dir string, timeout time.Duration) (accel, why string, final bool) {
 	serial := filepath.Join(dir, "kvm-probe.serial")
 	os.Remove(serial)
 	pctx, cancel := context.WithTimeout(ctx, timeout)
@@ -328,7 +434,7 @@ func ProbeAccel(ctx context.Context, kernel, dir string, timeout time.Duration) 
 		"-nodefaults", "-no-user-config", "-no-reboot", "-serial", "file:"+serial,
 		"-kernel", kernel, "-append", "console=ttyS0 panic=-1")
 	if err := cmd.Start(); err != nil {
-		return "tcg", fmt.Sprintf("kvm probe: %v", err)
+		return "tcg", fmt.Sprintf("kvm probe: %v", err), false
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -341,14 +447,17 @@ func ProbeAccel(ctx context.Context, kernel, dir string, timeout time.Duration) 
 	defer tick.Stop()
 	for {
 		if b, _ := os.ReadFile(serial); strings.Contains(string(b), "Kernel panic") {
-			return "kvm", fmt.Sprintf("kvm probe booted in %v", time.Since(start).Round(10*time.Millisecond))
+			return "kvm", fmt.Sprintf("a test guest booted under KVM in %v", time.Since(start).Round(10*time.Millisecond)), true
 		}
 		select {
 		case err := <-done:
 			done <- err // for the deferred wait
-			return "tcg", fmt.Sprintf("kvm probe: qemu exited (%v) without booting", err)
+			return "tcg", fmt.Sprintf("a test guest under KVM ended (%v) before booting", err), true
 		case <-pctx.Done():
-			return "tcg", fmt.Sprintf("kvm probe: no boot within %v (guests hang under this KVM)", timeout)
+			if ctx.Err() != nil {
+				return "tcg", "kvm probe interrupted", false
+			}
+			return "tcg", fmt.Sprintf("a test guest did not boot under KVM within %v, as happens under nested virtualisation", timeout), true
 		case <-tick.C:
 		}
 	}

@@ -12,7 +12,7 @@ func TestTimeline(t *testing.T) {
 	dir := t.TempDir()
 	c := &Cluster{Config: filepath.Join(dir, "config"), LogDir: dir}
 	// MAC(100) is not listed: the boot server appended it as node 2.
-	cfg := Config([]string{MAC(0).String(), MAC(1).String()}, "node 2 "+MAC(100).String())
+	cfg := Config(3, []string{MAC(0).String(), MAC(1).String()}, "node 2 "+MAC(100).String())
 	if err := os.WriteFile(c.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

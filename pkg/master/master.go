@@ -129,8 +129,9 @@
 //     bpcp's sources) runs at most PerUser operations at once, so files
 //     that hang (the user's own FUSE mount) cannot pile up master threads;
 //     further requests wait their turn (asuser.go).
-//   - Only root changes nodes (bpctl) and the library list; anyone may
-//     list the library list, the node table and the remote processes.
+//   - Only root (and Config.Admin) changes nodes (bpctl) and the library
+//     list; anyone may list the library list, the node table and the
+//     remote processes.
 //   - yamux's own complaints about a peer (malformed frames) are logged
 //     with the client's pid and uid or the node's number.
 package master
@@ -178,6 +179,9 @@ type Config struct {
 	ConnsPerUID int           // client connections one non-root uid may hold; 0 = DefaultConnsPerUID
 	Log         *slog.Logger
 	Clock       func() time.Time
+	// Admin is a uid that may change nodes and the library list as root
+	// may: the user who runs a simulated cluster (beo sim). 0 = root only.
+	Admin uint32
 }
 
 // DefaultMaxSends is how many nodes are sent program files at once. The

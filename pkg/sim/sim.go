@@ -6,6 +6,14 @@
 // rootfs has for users (/tmp, /var/tmp, /root, /home). Everything else is the real code path: TLS, the
 // node-address check, node_up, heartbeats, process relay.
 //
+// The user who runs the simulation is its administrator: the master lets
+// that uid change nodes and the library list (bpctl, bplib) as it lets
+// root. With Options.Stats the master also runs recvstats and the
+// beostatus dashboard on loopback (Cluster.StatsURL, for beostat's
+// $BEOSTAT_URL), and every node's bpslave sends its stats there once
+// connected (bpslave -stats) — the host's /proc, as each node's programs
+// see the host.
+//
 // What a simulated node does not simulate: programs it runs see the host's
 // filesystem (only bpcp and the cache use the private directory), and
 // bpctl -R/-H/-P make the node's bpslave exit instead of rebooting the host
@@ -28,13 +36,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/beo-cluster/beo/applets/master"
 	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/stats"
 )
 
 // Base is node 0's address; node N dials from Base + N.
@@ -48,6 +59,17 @@ type Options struct {
 	PingTimeout time.Duration // default 20 s
 	NodeUp      string        // optional node_up program
 	Log         *slog.Logger
+	// Stats runs recvstats and the dashboard, and has every node send
+	// stats every StatsInterval (default StatsIntervalFor(Nodes)).
+	Stats         bool
+	StatsInterval time.Duration
+}
+
+// StatsIntervalFor is the stats interval of an n-node simulation: the
+// 5 s of a real node, longer from 64 nodes on, so that the host reads
+// /proc for all of them about 13 times a second at most.
+func StatsIntervalFor(n int) time.Duration {
+	return max(stats.DefaultInterval, time.Duration(n)*75*time.Millisecond)
 }
 
 // Cluster is a running simulation.
@@ -55,7 +77,10 @@ type Cluster struct {
 	Socket string // export as BEO_SOCKET for clients
 	Dir    string
 	Master string // the master's node listener, host:port
-	opts   Options
+	// With Options.Stats: the dashboard's URL (export as BEOSTAT_URL) and
+	// recvstats' address, host:port; else "".
+	StatsURL, Stats string
+	opts            Options
 
 	mu     sync.Mutex
 	slaves map[int]*exec.Cmd
@@ -112,12 +137,24 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
+	var statsAddr, statusAddr string
+	if o.Stats {
+		if o.StatsInterval <= 0 {
+			o.StatsInterval = StatsIntervalFor(o.Nodes)
+		}
+		if statsAddr, statusAddr, err = statsPorts(); err != nil {
+			return nil, fmt.Errorf("sim: %w", err)
+		}
+	}
 	cfgPath := filepath.Join(o.Dir, "config")
 	if err := os.WriteFile(cfgPath, []byte(Config(o.Nodes, port, o.PingTimeout)), 0o644); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	c := &Cluster{Socket: filepath.Join(o.Dir, "bpmaster.sock"), Dir: o.Dir, opts: o, cfgPath: cfgPath,
 		Master: fmt.Sprintf("127.0.0.1:%d", port), slaves: map[int]*exec.Cmd{}}
+	if o.Stats {
+		c.Stats, c.StatsURL = statsAddr, "http://"+statusAddr
+	}
 	c.ctx, c.stop = context.WithCancel(ctx)
 	if err := c.startMaster(); err != nil {
 		c.stop()
@@ -143,6 +180,8 @@ func (c *Cluster) startMaster() error {
 			Config: c.cfgPath, Listen: c.Master, Socket: c.Socket,
 			Keys: filepath.Join(o.Dir, "keys"), LogDir: filepath.Join(o.Dir, "log"),
 			NodeUp: o.NodeUp, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
+			Stats: c.Stats, Status: strings.TrimPrefix(c.StatsURL, "http://"),
+			Admin: uint32(os.Getuid()), // the user running the simulation administers it
 			Ready: func(net.Addr, string) { close(ready) },
 		})
 	}()
@@ -209,8 +248,12 @@ func (c *Cluster) startNode(ctx context.Context, n int) error {
 	if err != nil {
 		return fmt.Errorf("sim: node %d: %w", n, err)
 	}
-	cmd := exec.Command(c.opts.Exe, "bpslave", "-sim", "-m", c.Master, "-n", strconv.Itoa(n),
-		"-src", NodeAddr(n).String(), "-keys", keys, "-root", root)
+	args := []string{"bpslave", "-sim", "-m", c.Master, "-n", strconv.Itoa(n),
+		"-src", NodeAddr(n).String(), "-keys", keys, "-root", root}
+	if c.Stats != "" {
+		args = append(args, "-stats", c.Stats, "-stats-interval", c.opts.StatsInterval.String())
+	}
+	cmd := exec.Command(c.opts.Exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Small Go runtimes: a thousand of these share two cores.
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GOGC=100")
@@ -278,6 +321,51 @@ func (c *Cluster) WaitUp(ctx context.Context, want int) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// WaitStats waits until want nodes have sent stats (Options.Stats), or
+// ctx ends.
+func (c *Cluster) WaitStats(ctx context.Context, want int) error {
+	if c.StatsURL == "" {
+		return errors.New("sim: started without stats")
+	}
+	for {
+		got := 0
+		snap, err := dashboard.Fetch(ctx, nil, c.StatsURL, "")
+		if err == nil {
+			for _, n := range snap.Nodes {
+				if n.Stats != nil {
+					got++
+				}
+			}
+			if got >= want {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sim: stats from %d of %d nodes (%v): %w", got, want, err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// statsPorts picks free loopback addresses for recvstats (UDP) and the
+// dashboard (TCP); the master binds them when it starts.
+func statsPorts() (udp, tcp string, err error) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return "", "", err
+	}
+	udp = pc.LocalAddr().String()
+	pc.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", err
+	}
+	tcp = l.Addr().String()
+	l.Close()
+	return udp, tcp, nil
 }
 
 // Stop ends the master and every node it started, by pid.

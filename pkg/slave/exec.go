@@ -31,7 +31,8 @@ const hangupGrace = 5 * time.Second
 //     NoStdin.
 //  3. Start Root+Path with Argv and exactly Env, in Root+Dir (or Root if
 //     the caller cannot see that directory), as the caller, leading its
-//     own process group; apply the rlimits; reply Started.
+//     own process group, every signal at its default disposition and
+//     none blocked (signals.go); apply the rlimits; reply Started.
 //  4. Deliver Signal frames to the group; open an output stream to the
 //     master (OpAttach FD 1 or 2) when stdout or stderr first yields
 //     bytes; when the process has exited and its stdout and stderr are
@@ -384,9 +385,10 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 
 // needsSpawn reports whether a process for cred with rlimits rl must start
 // through the exec trampoline: a root slave switching to another uid or
-// gid, or limits other than the ones the process would inherit.
+// gid, limits other than the ones the process would inherit, or signal
+// dispositions a direct start would pass on (signals.go).
 func (ss *session) needsSpawn(c wire.Cred, rl []wire.Rlimit) bool {
-	if ss.root && (c.UID != 0 || c.GID != 0) {
+	if ss.spawnAll || ss.root && (c.UID != 0 || c.GID != 0) {
 		return true
 	}
 	for _, l := range rl {

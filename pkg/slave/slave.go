@@ -113,6 +113,9 @@ type Config struct {
 	// SpawnExe is a binary that runs Spawn when started as SpawnArg0 (the
 	// exec trampoline); default /proc/self/exe, the beo binary itself.
 	SpawnExe string
+	// Connected, if set, is called each time the master accepts this
+	// node, with the number the master knows it by.
+	Connected func(node int)
 }
 
 // Backoff bounds between connection attempts.
@@ -146,6 +149,12 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.SpawnExe = "/proc/self/exe"
 	}
 	inheritLimits()
+	direct, err := jobSignals()
+	if err != nil {
+		cfg.Log.Warn("bpslave: signal dispositions unknown; every job starts through the exec trampoline", "err", err)
+	} else if !direct {
+		cfg.Log.Info("bpslave started with signals blocked or ignored for good; every job starts through the exec trampoline")
+	}
 	if cfg.Dialer == nil {
 		cfg.Dialer = &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
 	}
@@ -157,7 +166,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Cache = c
 	}
 	s := &slave{
-		cfg: cfg, log: cfg.Log, root: os.Geteuid() == 0, uid: uint32(os.Geteuid()),
+		cfg: cfg, log: cfg.Log, root: os.Geteuid() == 0, uid: uint32(os.Geteuid()), spawnAll: !direct,
 		placer: &placer{root: cfg.Root, cache: cfg.Cache, copies: map[string]copied{}},
 	}
 	defer s.work.Wait() // every stream handler and process watcher
@@ -194,7 +203,10 @@ type slave struct {
 	log  *slog.Logger
 	root bool   // running as root: may act as any user
 	uid  uint32 // own effective uid
-	work sync.WaitGroup
+	// spawnAll sends every job through the exec trampoline: a direct
+	// start would pass on signals bpslave inherited (signals.go).
+	spawnAll bool
+	work     sync.WaitGroup
 
 	placer *placer
 }

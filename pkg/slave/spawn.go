@@ -33,7 +33,9 @@ import (
 //  2. sets each rlimit (setrlimit(2) on itself; a hard limit it may not
 //     raise is clamped to its current one, as with prlimit);
 //  3. setgroups, setgid, setuid (process-wide, every thread);
-//  4. execve's the program with exactly the spec's argv and environment.
+//  4. sets every signal to its default disposition and unblocks all
+//     (signals.go);
+//  5. execve's the program with exactly the spec's argv and environment.
 //
 // fd 4 is the report pipe: Spawn marks it close-on-exec first, so the
 // slave reading EOF on it means the execve succeeded; otherwise Spawn
@@ -67,7 +69,7 @@ type spawnSpec struct {
 
 // spawnFailure is the trampoline's report on fd 4 when it cannot exec.
 type spawnFailure struct {
-	Step  string `json:"step"`            // "spec", "rlimit", "setgroups", "setgid", "setuid", "exec"
+	Step  string `json:"step"`            // "spec", "rlimit", "setgroups", "setgid", "setuid", "signals", "exec"
 	Errno int    `json:"errno,omitempty"` // 0 when the failure is no system call's
 	Msg   string `json:"msg"`
 }
@@ -126,6 +128,9 @@ func Spawn() error {
 		if err := syscall.Setuid(int(spec.UID)); err != nil {
 			return fail("setuid", fmt.Errorf("setuid %d: %w", spec.UID, err))
 		}
+	}
+	if err := resetSignals(); err != nil {
+		return fail("signals", err)
 	}
 	// Retry "text file busy" as startProcess does: a cache object another
 	// exec has just written may be open for writing in a sibling for an

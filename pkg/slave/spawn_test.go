@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -17,6 +18,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 0 && os.Args[0] == SpawnArg0 {
 		Spawn()
 		os.Exit(SpawnFailed)
+	}
+	if mode, ok := strings.CutPrefix(os.Getenv(signalsEnv), "wrap "); ok {
+		wrapSignals(mode) // execs this binary again
 	}
 	os.Exit(m.Run())
 }

@@ -72,7 +72,7 @@ func start(t *testing.T, n int) *sim.Cluster {
 }
 
 // startWith runs a simulated cluster with o (Dir, Exe and PingTimeout
-// filled in) and waits for up nodes to be up.
+// filled in if unset) and waits for up nodes to be up.
 func startWith(t *testing.T, o sim.Options, up int) *sim.Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -80,7 +80,9 @@ func startWith(t *testing.T, o sim.Options, up int) *sim.Cluster {
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
-	o.Exe = beoBin
+	if o.Exe == "" {
+		o.Exe = beoBin
+	}
 	if o.PingTimeout == 0 {
 		o.PingTimeout = 4 * time.Second
 	}

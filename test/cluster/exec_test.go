@@ -489,6 +489,40 @@ func TestCtrlCAndStop(t *testing.T) {
 	}
 }
 
+// TestCtrlCSlaveIgnoresInt: a bpslave started with SIGINT and SIGQUIT
+// ignored (as from a script's `&`) does not pass the ignore on: Ctrl-C
+// on bpsh still ends the remote job.
+func TestCtrlCSlaveIgnoresInt(t *testing.T) {
+	wrapper := filepath.Join(t.TempDir(), "beo-nointr")
+	script := "#!/bin/sh\ntrap '' INT QUIT\nexec " + beoBin + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := startWith(t, sim.Options{Nodes: 1, Exe: wrapper}, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	job, out, errb := startJob(ctx, t, c, 1, "0", "sh", "-c", "echo ready; exec sleep 302")
+	ps, err := client(t, c).Procs(ctx)
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("procs: %v %v", ps, err)
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", ps[0].PID))
+	if i := bytes.Index(b, []byte("SigIgn:")); i < 0 || !bytes.HasPrefix(b[i:], []byte("SigIgn:\t0000000000000000\n")) {
+		t.Errorf("the job's status: want no signal ignored:\n%s", b[max(i, 0):])
+	}
+	job.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- job.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("bpsh exited 0 after Ctrl-C; want the remote sleep killed by SIGINT")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("bpsh 0 sleep 302 still running 15 s after Ctrl-C (stdout %q, stderr %q)", out.String(), errb.String())
+	}
+}
+
 // TestStopReachesRemote: a SIGSTOP sent straight to bpsh, which bpsh
 // never sees, still stops every remote process (the master notices bpsh
 // stopped); the SIGCONT that resumes bpsh resumes them.

@@ -298,7 +298,7 @@ var pxeAccel = sync.OnceValues(func() (string, string) {
 	if err != nil {
 		return "tcg", err.Error()
 	}
-	return lab.ProbeAccel(context.Background(), k, os.TempDir(), 10*time.Second)
+	return lab.ProbeAccel(context.Background(), k, os.TempDir(), "", lab.ProbeTimeout) // no cache: probe afresh
 })
 
 // pxeServiceWait bounds the wait for a node-side service's first result
