@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X $(PKG).version=$(VERSION) -X $(PKG).hash=$(BUILDHASH)
 FUZZTIME  ?= 30s
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build check test test-root lint fuzz bench demo clean help
+.PHONY: all build check test test-root lint fuzz bench demo clean help install
 
 all: build
 
@@ -22,6 +22,7 @@ help:
 	@echo "make lint       go vet + staticcheck"
 	@echo "make fuzz       every fuzzer for FUZZTIME each (default 30s)"
 	@echo "make bench      benchmarks against the anchor tools"
+	@echo "make install    beo in PREFIX/sbin, its links in PREFIX/bin, the systemd unit, a commented /etc/beowulf/config if none"
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -65,6 +66,24 @@ bench: build
 
 clean:
 	rm -rf bin
+
+# The head node as a system service (ClusterWare's `service beowulf`):
+# the binary, the applet links (bpsh, bpstat, …), the systemd unit (its
+# ExecStart follows PREFIX) and, only where there is none, a commented
+# /etc/beowulf/config of the built-in defaults. Then:
+#   systemctl enable --now beo-master; systemctl reload beo-master
+PREFIX  ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+install: build
+	install -D -m 755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/beo
+	$(DESTDIR)$(PREFIX)/sbin/beo install-links $(DESTDIR)$(PREFIX)/bin >/dev/null
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/sbin/beo|$(PREFIX)/sbin/beo|g' pkg/head/beo-master.service > $(DESTDIR)$(UNITDIR)/beo-master.service
+	@if [ ! -e $(DESTDIR)/etc/beowulf/config ]; then \
+	  install -d $(DESTDIR)/etc/beowulf && $(BIN) config example > $(DESTDIR)/etc/beowulf/config && \
+	  echo "wrote $(DESTDIR)/etc/beowulf/config (commented defaults: set interface, nodes, iprange)"; \
+	else echo "kept $(DESTDIR)/etc/beowulf/config"; fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 # The README's main job: a real cluster on this machine — `beo master` in
 # a private network namespace and 3 QEMU nodes PXE-booting from it (`beo

@@ -9,10 +9,12 @@ package beoserv
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/boot"
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/head"
 )
 
 const usage = "usage: beoserv [-config FILE] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-logdir DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra]"
@@ -45,10 +47,22 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		}
 		o.Iface = iface
 	}
+	if !o.Addr.IsValid() {
+		p, err := config.InterfaceAddr(o.Iface)
+		if err != nil {
+			return err
+		}
+		o.Addr = p
+	}
+	rel, f, err := head.Load(o.Config, config.Options{Masters: []netip.Addr{o.Addr.Addr()}}, o.Log)
+	if err != nil {
+		return err
+	}
+	o.File, o.OnConfig = f, rel.Adopt
 	srv, err := boot.New(o)
 	if err != nil {
 		return err
 	}
-	defer applets.OnHangup(ctx, func() { srv.Reload() })() // Reload logs what it refused
-	return srv.Serve(ctx)
+	rel.Own(srv.SetFile)
+	return head.Run(ctx, o.Log, rel, head.Unit{Name: "beoserv", Serve: srv.Serve})
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/head"
 	"github.com/beo-cluster/beo/pkg/kickback"
 	"github.com/beo-cluster/beo/pkg/nss"
 	"github.com/beo-cluster/beo/pkg/ratelog"
@@ -84,5 +85,5 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		return err
 	}
 	log.Info("kickbackdaemon: serving", "addr", ln.Addr(), "master", master)
-	return d.Serve(ctx, ln)
+	return head.Run(ctx, log, nil, head.Unit{Name: "kickbackdaemon", Serve: func(ctx context.Context) error { return d.Serve(ctx, ln) }})
 }

@@ -1,88 +1,42 @@
 // Package master implements `beo master` and `bpmaster`: the head node's
-// daemons. bpmaster reads /etc/beowulf/config, accepts bpslave connections
-// on the bproc port (933 unless `server bproc N`), serves local clients on
-// a unix socket (/run/beowulf/bpmaster.sock, mode 0666: callers are
-// identified by SO_PEERCRED) and creates the cluster keys on first start
-// (/etc/beowulf/keys, see pkg/link).
+// daemons, composed by pkg/head. bpmaster reads /etc/beowulf/config,
+// accepts bpslave connections on the bproc port (933 unless `server
+// bproc N`), serves local clients on a unix socket
+// (/run/beowulf/bpmaster.sock, mode 0666: callers are identified by
+// SO_PEERCRED) and creates the master's key on first start
+// (/etc/beowulf/keys, see pkg/link). `beo master` adds the boot server,
+// node log receiver and kickback when a cluster interface is known
+// (-iface, or the config's `interface` line), and recvstats with the
+// beostatus dashboard.
 //
-// `beo master` runs the boot server (pkg/boot, beoserv) in the same
-// process when a cluster interface is known (-iface, or the config's
-// `interface` line): one config load, one node table, and one SIGHUP
-// handler that re-reads the file and hands it to every daemon — a reload
-// that fails validation keeps the running config and logs file:line. When
-// beoserv adds a node line (a new MAC), bpmaster learns the node at once.
-// Serve runs the daemons as a list under one errgroup; the stats
-// receiver, log receiver and kickback daemon join that list as they are
-// built. `beo bpmaster` (and Options without Boot, as pkg/sim uses) is
-// bpmaster alone.
+//	beo master reload   re-read the config in the running master (root)
+//	beo master status   is it running, its pid, build, config and nodes
 package master
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/netip"
-	"os"
-	"path/filepath"
-	"strconv"
-	"sync/atomic"
+	"time"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/boot"
 	"github.com/beo-cluster/beo/pkg/bproc"
-	"github.com/beo-cluster/beo/pkg/buildinfo"
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/dashboard"
-	"github.com/beo-cluster/beo/pkg/link"
-	"github.com/beo-cluster/beo/pkg/master"
-	"github.com/beo-cluster/beo/pkg/nodespec"
-	"github.com/beo-cluster/beo/pkg/ratelog"
-	"golang.org/x/sync/errgroup"
+	"github.com/beo-cluster/beo/pkg/head"
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 const (
 	usage       = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-libs FILE]"
-	masterUsage = "usage: beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-stats ADDR] [-status ADDR] [-kernel PATH]"
+	masterUsage = "usage: beo master [reload|status [-socket PATH]] | beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-stats ADDR] [-status ADDR] [-kernel PATH]"
 )
-
-// Options are the daemons' paths and addresses; zero values mean defaults.
-type Options struct {
-	Config, Listen, Socket, Keys, LogDir, NodeUp, Libs string
-	// Ready, if set, is called once bpmaster's listeners are up.
-	Ready func(nodeAddr net.Addr, socket string)
-	Log   *slog.Logger
-	// Boot, if set, runs the boot server too. Its Iface defaults to the
-	// config's first `interface` line; Config, File, Log, LogDir and
-	// OnConfig are filled in by Serve. With it come the daemons that serve
-	// nodes on the cluster address: the log receiver and the kickback
-	// name service.
-	Boot *boot.Options
-	// NamesRoot is the root under which the cluster's names are written
-	// into etc/hosts, etc/ethers and etc/netgroup (pkg/nss) at start and
-	// after each reload; "" writes none. Only with Boot.
-	NamesRoot string
-	// Stats is recvstats' UDP address ("config" = :PORT of `server
-	// beostats`); "" runs no recvstats. Status is the beostatus dashboard's
-	// TCP address (/, /api/stats, /api/events, /metrics); "" serves none.
-	// The dashboard needs recvstats.
-	Stats, Status string
-	// Kernel is the kernel image the boot package is built with ("" = the
-	// running kernel's); Applets the names that get /bin links on nodes.
-	// With Boot, Serve brings the boot package in Boot.BootDir up to date
-	// (initramfs.Ensure) before it answers anyone.
-	Kernel  string
-	Applets []string
-	// Admin is a uid that may change nodes as root may (master.Config):
-	// pkg/sim makes the user who runs a simulated cluster its admin.
-	Admin uint32
-}
 
 // Run is the bpmaster applet: bpmaster alone.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
-	var o Options
+	var o head.Options
 	fs := applets.NewFlagSet("bpmaster", usage, stdio.Err)
 	bpmasterFlags(fs, &o)
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
@@ -106,7 +60,15 @@ func Main(names func() []string) func(context.Context, []string, applets.IO) err
 }
 
 func runMaster(ctx context.Context, args []string, stdio applets.IO, names []string) error {
-	o := Options{Applets: names}
+	if len(args) > 0 {
+		switch args[0] {
+		case "reload":
+			return reloadCmd(ctx, args[1:], stdio)
+		case "status":
+			return statusCmd(ctx, args[1:], stdio)
+		}
+	}
+	o := head.Options{Applets: names}
 	var bo boot.Options
 	var noBoot bool
 	fs := applets.NewFlagSet("master", masterUsage, stdio.Err)
@@ -144,7 +106,7 @@ func runMaster(ctx context.Context, args []string, stdio applets.IO, names []str
 	return Serve(ctx, o)
 }
 
-func bpmasterFlags(fs *flag.FlagSet, o *Options) {
+func bpmasterFlags(fs *flag.FlagSet, o *head.Options) {
 	fs.StringVar(&o.Config, "config", config.DefaultPath, "cluster config file")
 	fs.StringVar(&o.Listen, "listen", "", "node listener address (default :PORT from `server bproc`)")
 	fs.StringVar(&o.Socket, "socket", bproc.DefaultSocket, "unix socket for local clients")
@@ -154,227 +116,59 @@ func bpmasterFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.Libs, "libs", "/etc/beowulf/libraries", "bplib's prestaged library list")
 }
 
-// Serve runs bpmaster, and the boot server when o.Boot is set, until ctx
-// ends or one of them fails.
-func Serve(ctx context.Context, o Options) error {
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	// Complaints about bad peers (junk on a socket, refused nodes) are
-	// throttled per message and source: a flood writes a few lines and a
-	// summary, not a line per connection.
-	o.Log = slog.New(ratelog.New(o.Log.Handler(), ratelog.Options{}))
-	var copt config.Options
-	if o.Boot != nil {
-		if o.Boot.Iface == "" {
-			iface, err := boot.ConfigIface(o.Config)
-			if err != nil {
-				return fmt.Errorf("boot server: %w", err)
-			}
-			o.Boot.Iface = iface
-		}
-		if !o.Boot.Addr.IsValid() {
-			p, err := config.InterfaceAddr(o.Boot.Iface)
-			if err != nil {
-				return fmt.Errorf("boot server: %w", err)
-			}
-			o.Boot.Addr = p
-		}
-		copt.Masters = []netip.Addr{o.Boot.Addr.Addr()}
-	}
-	file, err := config.Open(o.Config, copt)
+// Serve runs the head node composed from o (pkg/head) until ctx ends or
+// one of its daemons fails.
+func Serve(ctx context.Context, o head.Options) error {
+	h, err := head.New(ctx, o)
 	if err != nil {
 		return err
 	}
-	cfg := file.Config()
-	for _, d := range cfg.Diags() {
-		o.Log.Warn(d.String())
-	}
-	keys, err := link.EnsureMasterKeys(o.Keys)
-	if err != nil {
-		return err
-	}
-	if o.LogDir != "" {
-		if err := os.MkdirAll(o.LogDir, 0o755); err != nil {
-			return fmt.Errorf("log dir: %w", err)
-		}
-	}
-	if _, err := os.Stat(o.NodeUp); err != nil {
-		o.NodeUp = "" // no node_up: nodes go up as soon as they connect
-	}
-	addr := o.Listen
-	if addr == "" {
-		addr = ":" + strconv.Itoa(int(cfg.Ports().BProc))
-	}
-	masterAddr := ""
-	if o.Boot != nil {
-		masterAddr = o.Boot.Addr.Addr().String()
-	}
-	m, err := master.New(masterConfig(cfg, o, keys, addr, masterAddr))
-	if err != nil {
-		return err
-	}
-	// apply hands a new config (a reload, or a node line beoserv added)
-	// to every daemon that keeps one.
-	var cur atomic.Pointer[config.Config]
-	cur.Store(cfg)
-	apply := func(c *config.Config) {
-		cur.Store(c)
-		m.Reconfigure(masterConfig(c, o, keys, addr, masterAddr))
-		writeNames(o, c)
-	}
-	var bs *boot.Server
-	var nodeSide []func(context.Context) error
-	if o.Boot != nil {
-		bo := *o.Boot
-		bo.Config, bo.File, bo.Log = o.Config, file, o.Log
-		if bo.LogDir == "" {
-			bo.LogDir = o.LogDir
-		}
-		bo.OnConfig = apply
-		bo.OnBoot = m.Booting
-		ensureBootPackage(ctx, o, cfg, bo.BootDir)
-		if bs, err = boot.New(bo); err != nil {
-			return err
-		}
-		writeNames(o, cfg)
-		nodeSide, err = nodeDaemons(o, cur.Load, m)
-		if err != nil {
-			return err
-		}
-	}
-	nl, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen for nodes: %w", err)
-	}
-	defer nl.Close()
-	ul, err := listenUnix(o.Socket)
-	if err != nil {
-		return err
-	}
-	defer ul.Close()
-	defer os.Remove(o.Socket)
-	o.Log.Info("bpmaster listening", "nodes", nl.Addr(), "socket", o.Socket, "count", cfg.NodeCount(), "build", buildinfo.Hash())
-	if o.Ready != nil {
-		o.Ready(nl.Addr(), o.Socket)
-	}
-	dropped := func(c *config.Config) (removed, readdressed []int) {
-		return master.Dropped(m.Table().All(), masterConfig(c, o, keys, addr, masterAddr))
-	}
-	defer applets.OnHangup(ctx, func() { reload(o, copt, bs, apply, dropped) })()
-	// The daemons of `beo master`, each Serve(ctx) until ctx ends.
-	daemons := []func(context.Context) error{
-		func(ctx context.Context) error { return m.ServeNodes(ctx, nl) },
-		func(ctx context.Context) error { return m.ServeClients(ctx, ul) },
-	}
-	if bs != nil {
-		daemons = append(daemons, bs.Serve)
-	}
-	daemons = append(daemons, nodeSide...)
-	monitor, err := monitorDaemons(o, cur.Load, m)
-	if err != nil {
-		return err
-	}
-	daemons = append(daemons, monitor...)
-	g, gctx := errgroup.WithContext(ctx)
-	for _, d := range daemons {
-		g.Go(func() error { return d(gctx) })
-	}
-	return g.Wait()
+	return h.Serve(ctx)
 }
 
-// reload re-reads the config file once and hands it to every daemon; a
-// file with errors is refused with each error logged as file:line. Up
-// nodes the new file removes or readdresses (dropped) are logged first.
-func reload(o Options, copt config.Options, bs *boot.Server, bpmaster func(*config.Config), dropped func(*config.Config) (removed, readdressed []int)) {
-	f, err := config.Open(o.Config, copt)
+const ctlUsage = "usage: beo master reload|status [-socket PATH]"
+
+// reloadCmd is `beo master reload`: the running master re-reads its
+// config (as SIGHUP does) and says whether it took it. systemd's
+// ExecReload runs it.
+func reloadCmd(ctx context.Context, args []string, stdio applets.IO) error {
+	cl, err := dialCtl(ctx, "reload", args, stdio)
 	if err != nil {
-		var de *config.DiagError
-		if errors.As(err, &de) {
-			for _, d := range de.Diags {
-				o.Log.Error("reload refused; keeping the running config", "diag", d.String())
-			}
-		} else {
-			o.Log.Error("reload refused; keeping the running config", "err", err)
-		}
-		return
+		return err
 	}
-	for _, d := range f.Config().Diags() {
-		o.Log.Warn(d.String())
+	defer cl.Close()
+	if err := cl.Reload(ctx); err != nil {
+		return fmt.Errorf("config not reloaded: %w", err)
 	}
-	if removed, moved := dropped(f.Config()); len(removed)+len(moved) > 0 {
-		o.Log.Warn("reload drops nodes that are up", "removing", nodespec.Fold(removed), "readdressing", nodespec.Fold(moved))
-	}
-	if bs != nil {
-		if err := bs.SetFile(f); err != nil {
-			o.Log.Error("reload refused by the boot server", "err", err)
-			return
-		}
-	}
-	bpmaster(f.Config())
-	o.Log.Info("config reloaded", "count", f.Config().NodeCount())
+	fmt.Fprintln(stdio.Out, "config reloaded")
+	return nil
 }
 
-func masterConfig(cfg *config.Config, o Options, keys link.Keys, listen, masterAddr string) master.Config {
-	mc := master.Config{
-		PingTimeout: cfg.PingTimeout(),
-		Keys:        keys,
-		KeyDir:      o.Keys,
-		NodeUp:      o.NodeUp,
-		LogDir:      o.LogDir,
-		LibFile:     o.Libs,
-		Log:         o.Log,
-		Admin:       o.Admin,
-	}
-	if h := buildinfo.Hash(); h != "unstamped" {
-		mc.Build = h
-	}
-	if ap, err := netip.ParseAddrPort(listen); err == nil && !ap.Addr().IsUnspecified() {
-		mc.MasterAddr = ap.Addr().String()
-	} else if masterAddr != "" {
-		mc.MasterAddr = masterAddr
-	}
-	for n := 0; n < cfg.NodeCount(); n++ {
-		a, ok := cfg.NodeAddr(n)
-		if !ok {
-			continue
+// statusCmd is `beo master status`: whether bpmaster runs, its pid,
+// build, config, uptime and node counts by state. Not running exits 3,
+// as an LSB init script's status does.
+func statusCmd(ctx context.Context, args []string, stdio applets.IO) error {
+	cl, err := dialCtl(ctx, "status", args, stdio)
+	if err == nil {
+		defer cl.Close()
+		var st wire.Status
+		if st, err = cl.Status(ctx); err == nil {
+			fmt.Fprint(stdio.Out, head.FormatStatus(st, time.Now()))
+			return nil
 		}
-		def := master.NodeDef{Num: n, Addr: a}
-		if spec, ok := cfg.Node(n); ok {
-			for _, mac := range spec.MACs {
-				def.MACs = append(def.MACs, mac.String())
-			}
-		}
-		mc.Nodes = append(mc.Nodes, def)
 	}
-	return mc
+	fmt.Fprintf(stdio.Out, "bpmaster is not running (%v)\n", err)
+	return &applets.Exit{Code: 3}
 }
 
-// listenUnix listens on path, replacing a stale socket nobody answers on,
-// and refusing to steal one a running master still serves.
-func listenUnix(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("socket dir: %w", err)
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("%s exists and is not a socket", path)
-		}
-		if c, err := net.Dial("unix", path); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("%s: another bpmaster is running", path)
-		}
-		os.Remove(path)
-	} else if !errors.Is(err, os.ErrNotExist) {
+func dialCtl(ctx context.Context, name string, args []string, stdio applets.IO) (*bproc.Client, error) {
+	fs := applets.NewFlagSet("master "+name, ctlUsage, stdio.Err)
+	sock := fs.String("socket", "", "bpmaster's client socket (default $BEO_SOCKET, else "+bproc.DefaultSocket+")")
+	if err := applets.ParseFlags(fs, ctlUsage, args); err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	if fs.NArg() != 0 {
+		return nil, &applets.Usage{Line: ctlUsage, Msg: "unexpected arguments"}
 	}
-	if err := os.Chmod(path, 0o666); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
+	return bproc.Dial(ctx, *sock)
 }

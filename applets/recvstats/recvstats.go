@@ -21,11 +21,11 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync/atomic"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/dashboard"
+	"github.com/beo-cluster/beo/pkg/head"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/stats"
 )
@@ -45,18 +45,14 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		return &applets.Usage{Line: usage, Msg: "unexpected arguments"}
 	}
 	log := slog.New(slog.NewTextHandler(stdio.Err, nil))
-	cfg, err := config.Load(*cfgPath, config.Options{})
+	rel, _, err := head.Load(*cfgPath, config.Options{}, log)
 	if err != nil {
 		return err
 	}
-	for _, d := range cfg.Diags() {
-		log.Warn(d.String())
-	}
-	var cur atomic.Pointer[config.Config]
-	cur.Store(cfg)
+	cfg := rel.Config()
 	tab := nodes.New(nil, tableNodes(cfg)...)
 	rcv, err := stats.NewReceiver(stats.Config{
-		Resolve: func(a netip.Addr) (int, bool) { return cur.Load().NodeByAddr(a) },
+		Resolve: func(a netip.Addr) (int, bool) { return rel.Config().NodeByAddr(a) },
 		Table:   tab, Log: log})
 	if err != nil {
 		return err
@@ -83,35 +79,16 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	}
 	log.Info("recvstats listening", "udp", pc.LocalAddr(), "beostatus", httpShown, "count", cfg.NodeCount())
 
-	ctx, cancel := context.WithCancel(ctx) // the first daemon to fail stops the other
-	defer cancel()
-	defer applets.OnHangup(ctx, func() {
-		n, err := config.Load(*cfgPath, config.Options{})
-		if err != nil {
-			log.Error("reload refused; keeping the running config", "err", err)
-			return
-		}
-		cur.Store(n)
-		tab.Reconfigure(tableNodes(n)...)
-		log.Info("config reloaded", "count", n.NodeCount())
-	})()
-	errc := make(chan error, 2)
-	go func() { errc <- rcv.Serve(ctx, pc) }()
+	rel.Follow(func(c *config.Config) { tab.Reconfigure(tableNodes(c)...) })
+	units := []head.Unit{{Name: "recvstats", Serve: func(ctx context.Context) error { return rcv.Serve(ctx, pc) }}}
 	if hl != nil {
 		d, err := dashboard.New(dashboard.Config{Table: tab, Stats: rcv, Log: log})
 		if err != nil {
 			return err
 		}
-		go func() { errc <- d.Serve(ctx, hl) }()
-	} else {
-		errc <- nil
+		units = append(units, head.Unit{Name: "beostatus", Serve: func(ctx context.Context) error { return d.Serve(ctx, hl) }})
 	}
-	err = <-errc
-	cancel()
-	if err2 := <-errc; err == nil {
-		err = err2
-	}
-	return err
+	return head.Run(ctx, log, rel, units...)
 }
 
 // tableNodes lists every node slot the config has, with its address.

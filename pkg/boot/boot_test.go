@@ -340,7 +340,7 @@ func TestHTTP(t *testing.T) {
 	img := filepath.Join(dir, "vmlinuz")
 	os.WriteFile(img, []byte("CONFIGURED"), 0o644)
 	os.WriteFile(filepath.Join(dir, "config"), []byte(baseConfig+"kernelimage 0 "+img+"\n"), 0o644)
-	if err := s.Reload(); err != nil {
+	if err := reload(s); err != nil {
 		t.Fatal(err)
 	}
 	h := s.Handler()
@@ -409,7 +409,7 @@ func TestReloadKeepsConfigOnError(t *testing.T) {
 	s, dir := testServer(t, baseConfig)
 	before := s.Config()
 	os.WriteFile(filepath.Join(dir, "config"), []byte(baseConfig+"iprange 10.99.0.100\n"), 0o644)
-	err := s.Reload()
+	err := reload(s)
 	if err == nil || !strings.Contains(err.Error(), "config:") {
 		t.Fatalf("Reload: got %v, want an error naming file:line", err)
 	}
@@ -530,4 +530,14 @@ func TestClassify(t *testing.T) {
 			t.Errorf("%s: got %s, want %s", tt.name, got, tt.want)
 		}
 	}
+}
+
+// reload re-reads s's config file and hands it to s, as pkg/head's
+// Reloader does for beoserv.
+func reload(s *Server) error {
+	f, err := config.Open(s.o.Config, s.copt)
+	if err != nil {
+		return err
+	}
+	return s.SetFile(f)
 }

@@ -226,37 +226,9 @@ func (s *Server) SetFile(f *config.File) error {
 	defer s.editMu.Unlock()
 	s.file = f
 	s.publish(f.Config())
-	return nil
-}
-
-// Reload re-reads the config file. When it has errors the running config
-// stays, each error is logged as file:line, and the error is returned.
-func (s *Server) Reload() error {
-	if s.o.Config == "" {
-		return errors.New("boot: reload: no config path")
-	}
-	f, err := config.Open(s.o.Config, s.copt)
-	if err != nil {
-		var de *config.DiagError
-		if errors.As(err, &de) {
-			for _, d := range de.Diags {
-				s.log.Error("reload refused; keeping the running config", "diag", d.String())
-			}
-		} else {
-			s.log.Error("reload refused; keeping the running config", "err", err)
-		}
-		return err
-	}
-	for _, d := range f.Config().Diags() {
-		s.log.Warn("config", "diag", d.String())
-	}
-	if err := s.SetFile(f); err != nil {
-		return err
-	}
 	if p := int(f.Config().Ports().HTTP); s.o.HTTPPort == 0 && p != s.httpPort {
 		s.log.Warn("server http changed; restart beoserv to move the HTTP port", "running", s.httpPort, "config", p)
 	}
-	s.log.Info("config reloaded", "file", s.o.Config, "nodes", f.Config().NodeCount())
 	return nil
 }
 

@@ -163,6 +163,12 @@ func (c *Client) call(ctx context.Context, h wire.Header, reply any) error {
 	return nil
 }
 
+// Reload asks bpmaster to re-read its config (root only); the error
+// names every file:line the config was refused for.
+func (c *Client) Reload(ctx context.Context) error {
+	return c.result(ctx, wire.Header{Op: wire.OpReload})
+}
+
 // Status returns the node table.
 func (c *Client) Status(ctx context.Context) (wire.Status, error) {
 	var s wire.Status

@@ -179,6 +179,8 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 		if h.Control != nil {
 			wire.Write(st, result(m.control(ctx, who, *h.Control)))
 		}
+	case wire.OpReload:
+		wire.Write(st, result(m.reload(who)))
 	case wire.OpLib:
 		if h.Lib != nil {
 			paths, err := m.lib(who, *h.Lib)
@@ -251,7 +253,9 @@ func (m *Master) info(n nodes.Node, nm names) wire.NodeInfo {
 func (m *Master) status() wire.Status {
 	all := m.table.All()
 	nm := newNames()
-	s := wire.Status{MasterAddr: m.config().MasterAddr, Nodes: make([]wire.NodeInfo, 0, len(all))}
+	cfg := m.config()
+	s := wire.Status{MasterAddr: cfg.MasterAddr, Nodes: make([]wire.NodeInfo, 0, len(all)),
+		Master: &wire.MasterInfo{PID: os.Getpid(), Build: cfg.Build, Config: cfg.ConfigPath, Started: m.started}}
 	for _, n := range all {
 		s.Nodes = append(s.Nodes, m.info(n, nm))
 	}

@@ -310,3 +310,15 @@ func (m *Master) loadLibs() error {
 func writeFileAtomic(path string, data []byte) error {
 	return atomicfile.WriteFile(path, data, 0o644)
 }
+
+// reload runs the head node's reload for `beo master reload`.
+func (m *Master) reload(who caller) error {
+	cfg := m.config()
+	if who.cred.UID != 0 && who.cred.UID != cfg.Admin {
+		return errors.New("permission denied: only root may reload the master's config")
+	}
+	if cfg.Reload == nil {
+		return errors.New("this master has no config to reload")
+	}
+	return cfg.Reload()
+}

@@ -182,6 +182,11 @@ type Config struct {
 	// Admin is a uid that may change nodes and the library list as root
 	// may: the user who runs a simulated cluster (beo sim). 0 = root only.
 	Admin uint32
+	// ConfigPath is shown by `beo master status`; Reload, if set, is what
+	// `beo master reload` (wire.OpReload, root or Admin) runs: the head
+	// node's one reload path (pkg/head).
+	ConfigPath string
+	Reload     func() error
 }
 
 // DefaultMaxSends is how many nodes are sent program files at once. The
@@ -206,13 +211,14 @@ type Master struct {
 	procs    map[uint64]*relay
 	libs     []string
 
-	nextID atomic.Uint64
-	jobs   jobs
-	sends  chan struct{} // one token per file transfer in flight (MaxSends)
-	blobs  blobs
-	asUser asUser // file work as a caller, PerUser at once
-	conns  conns  // client connections held, per uid
-	pins   pins   // node ↔ key
+	started time.Time
+	nextID  atomic.Uint64
+	jobs    jobs
+	sends   chan struct{} // one token per file transfer in flight (MaxSends)
+	blobs   blobs
+	asUser  asUser // file work as a caller, PerUser at once
+	conns   conns  // client connections held, per uid
+	pins    pins   // node ↔ key
 }
 
 // New makes a master with every node down.
@@ -233,6 +239,7 @@ func New(cfg Config) (*Master, error) {
 		log:      cfg.Log,
 		clock:    cfg.Clock,
 		hasher:   &filecache.Hasher{},
+		started:  cfg.Clock(),
 		sessions: map[int]*session{},
 		procs:    map[uint64]*relay{},
 		sends:    make(chan struct{}, cfg.MaxSends),

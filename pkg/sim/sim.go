@@ -41,9 +41,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/beo-cluster/beo/applets/master"
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/dashboard"
+	"github.com/beo-cluster/beo/pkg/head"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/stats"
 )
@@ -176,7 +176,7 @@ func (c *Cluster) startMaster() error {
 	ready := make(chan struct{})
 	o := c.opts
 	go func() {
-		done <- master.Serve(mctx, master.Options{
+		h, err := head.New(mctx, head.Options{
 			Config: c.cfgPath, Listen: c.Master, Socket: c.Socket,
 			Keys: filepath.Join(o.Dir, "keys"), LogDir: filepath.Join(o.Dir, "log"),
 			NodeUp: o.NodeUp, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
@@ -184,6 +184,10 @@ func (c *Cluster) startMaster() error {
 			Admin: uint32(os.Getuid()), // the user running the simulation administers it
 			Ready: func(net.Addr, string) { close(ready) },
 		})
+		if err == nil {
+			err = h.Serve(mctx)
+		}
+		done <- err
 	}()
 	select {
 	case <-ready:

@@ -21,6 +21,7 @@ const (
 	OpStage   Op = "stage"
 	OpStates  Op = "states"
 	OpRefuse  Op = "refuse"
+	OpReload  Op = "reload"
 )
 
 // Header is the first frame of every stream. Exactly the field matching Op
@@ -256,8 +257,17 @@ type NodeInfo struct {
 
 // Status is the whole node table.
 type Status struct {
-	MasterAddr string     `json:"master_addr,omitempty"`
-	Nodes      []NodeInfo `json:"nodes"`
+	MasterAddr string      `json:"master_addr,omitempty"`
+	Nodes      []NodeInfo  `json:"nodes"`
+	Master     *MasterInfo `json:"master,omitempty"` // for `beo master status`
+}
+
+// MasterInfo describes the running bpmaster.
+type MasterInfo struct {
+	PID     int       `json:"pid"`
+	Build   string    `json:"build,omitempty"`
+	Config  string    `json:"config,omitempty"`
+	Started time.Time `json:"started"`
 }
 
 // States is every node's state, indexed by node number: what a client

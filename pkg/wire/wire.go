@@ -91,6 +91,8 @@
 //	          asks the client to send the stream itself.
 //	OpControl Header{Control with Nodes} → Result
 //	OpLib     Header{Lib} → LibList         (bplib)
+//	OpReload  Header{} → Result             (`beo master reload`: root only;
+//	          Err holds every file:line the config was refused for)
 //
 // A connection the master will not serve — its uid holds too many
 // already — gets one stream from the master, Header{Op: OpRefuse,

@@ -62,3 +62,40 @@ func TestReloadBrokenConfig(t *testing.T) {
 		t.Errorf("bpstat -t after shrinking: %q, want 1", got)
 	}
 }
+
+// TestMasterReloadStatus: `beo master reload` reloads the running master
+// and prints a broken file's file:line, non-root users are refused, and
+// `beo master status` reports the master (exit 3 when none runs).
+func TestMasterReloadStatus(t *testing.T) {
+	c := start(t, 2)
+	cfg := filepath.Join(c.Dir, "config")
+	good, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, c, nil, beoBin, "master", "status"); r.code != 0 || !strings.Contains(r.out, "bpmaster running: pid") ||
+		!strings.Contains(r.out, "config: "+cfg) || !strings.Contains(r.out, "nodes: 2 (2 up)") {
+		t.Errorf("status: %+v", r)
+	}
+	os.WriteFile(cfg, []byte("nodes 2\n\x00junk\n"), 0o644)
+	if r := run(t, c, nil, beoBin, "master", "reload"); r.code == 0 || !strings.Contains(r.err, cfg+":2:") {
+		t.Errorf("reload of a broken file: %+v, want a non-zero exit naming %s:2", r, cfg)
+	}
+	os.WriteFile(cfg, []byte(strings.Replace(string(good), "nodes 2", "nodes 1", 1)), 0o644)
+	if os.Getuid() == 0 {
+		openUp(t, c)
+		if r := runAs(t, c, &syscall.Credential{Uid: 1, Gid: 1}, nil, beoBin, "master", "reload"); r.code == 0 {
+			t.Errorf("reload by uid 1: %+v, want refused", r)
+		}
+	}
+	if r := run(t, c, nil, beoBin, "master", "reload"); r.code != 0 || r.out != "config reloaded\n" {
+		t.Fatalf("reload: %+v", r)
+	}
+	if r := run(t, c, nil, beoBin, "master", "status"); !strings.Contains(r.out, "nodes: 1 (1 up)") {
+		t.Errorf("status after the reload: %+v", r)
+	}
+	if r := run(t, &sim.Cluster{Socket: filepath.Join(t.TempDir(), "none")}, nil, beoBin, "master", "status"); r.code != 3 ||
+		!strings.Contains(r.out, "bpmaster is not running") {
+		t.Errorf("status with no master: %+v, want exit 3", r)
+	}
+}

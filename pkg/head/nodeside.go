@@ -1,4 +1,4 @@
-package master
+package head
 
 import (
 	"context"
@@ -8,12 +8,10 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/beo-cluster/beo/initramfs"
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/kickback"
 	"github.com/beo-cluster/beo/pkg/logfwd"
-	"github.com/beo-cluster/beo/pkg/master"
 	"github.com/beo-cluster/beo/pkg/nss"
 	"github.com/beo-cluster/beo/pkg/stats"
 )
@@ -30,39 +28,35 @@ import (
 //     running a job of that user.
 //
 // Both bind the cluster address only, never every interface.
-func nodeDaemons(o Options, cur func() *config.Config, m *master.Master) ([]func(context.Context) error, error) {
+func (h *Head) nodeDaemons() error {
+	o, cur, m := h.o, h.cfg.Config, h.m
 	ip := o.Boot.Addr.Addr()
 	ports := cur().Ports()
-	var ds []func(context.Context) error
 
 	pc, err := logfwd.ListenUDP(net.JoinHostPort(ip.String(), strconv.Itoa(int(ports.Syslog))))
 	switch {
 	case errors.Is(err, logfwd.ErrSyslogListening):
 		o.Log.Info("a syslog daemon holds the syslog port: node logs go there", "port", ports.Syslog)
 	case err != nil:
-		return nil, fmt.Errorf("log receiver: %w", err)
+		return fmt.Errorf("log receiver: %w", err)
 	default:
+		h.closers = append(h.closers, pc)
 		r := &logfwd.Receiver{Dir: o.LogDir, Log: o.Log,
 			Node: func(a netip.Addr) (int, bool) { return cur().NodeByAddr(a) }}
-		ds = append(ds, func(ctx context.Context) error {
-			defer pc.Close()
-			return r.Serve(ctx, pc)
-		})
+		h.units = append(h.units, Unit{"log receiver", func(ctx context.Context) error { return r.Serve(ctx, pc) }})
 	}
 
 	kd, err := kickback.New(kickback.Config{Cluster: cur, Master: ip, UsesUID: m.UsesUID, Log: o.Log})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	kl, err := net.Listen("tcp", net.JoinHostPort(ip.String(), strconv.Itoa(int(ports.Kickback))))
 	if err != nil {
-		return nil, fmt.Errorf("kickback: %w", err)
+		return fmt.Errorf("kickback: %w", err)
 	}
-	ds = append(ds, func(ctx context.Context) error {
-		defer kl.Close()
-		return kd.Serve(ctx, kl)
-	})
-	return ds, nil
+	h.closers = append(h.closers, kl)
+	h.units = append(h.units, Unit{"kickbackdaemon", func(ctx context.Context) error { return kd.Serve(ctx, kl) }})
+	return nil
 }
 
 // writeNames writes the cluster's names under o.NamesRoot (pkg/nss). A
@@ -85,15 +79,16 @@ func writeNames(o Options, cfg *config.Config) {
 // monitorDaemons opens recvstats (o.Stats) and the beostatus dashboard
 // (o.Status) on the shared node table: a host that sends stats from a
 // configured node address without running bpslave shows as alive.
-func monitorDaemons(o Options, cur func() *config.Config, m *master.Master) ([]func(context.Context) error, error) {
+func (h *Head) monitorDaemons() error {
+	o, cur, m := h.o, h.cfg.Config, h.m
 	if o.Stats == "" {
-		return nil, nil
+		return nil
 	}
 	rcv, err := stats.NewReceiver(stats.Config{
 		Resolve: func(a netip.Addr) (int, bool) { return cur().NodeByAddr(a) },
 		Table:   m.Table(), Log: o.Log})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	addr := o.Stats
 	if addr == "config" {
@@ -101,43 +96,23 @@ func monitorDaemons(o Options, cur func() *config.Config, m *master.Master) ([]f
 	}
 	pc, err := net.ListenPacket("udp4", addr)
 	if err != nil {
-		return nil, fmt.Errorf("recvstats: %w", err)
+		return fmt.Errorf("recvstats: %w", err)
 	}
-	ds := []func(context.Context) error{func(ctx context.Context) error { return rcv.Serve(ctx, pc) }}
+	h.closers = append(h.closers, pc)
+	h.units = append(h.units, Unit{"recvstats", func(ctx context.Context) error { return rcv.Serve(ctx, pc) }})
 	if o.Status == "" {
-		return ds, nil
+		return nil
 	}
 	dash, err := dashboard.New(dashboard.Config{Table: m.Table(), Stats: rcv, Log: o.Log})
 	if err != nil {
-		pc.Close()
-		return nil, err
+		return err
 	}
 	hl, err := net.Listen("tcp", o.Status)
 	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("beostatus: %w", err)
+		return fmt.Errorf("beostatus: %w", err)
 	}
+	h.closers = append(h.closers, hl)
 	o.Log.Info("beostatus dashboard", "url", "http://"+hl.Addr().String()+"/")
-	return append(ds, func(ctx context.Context) error {
-		defer hl.Close()
-		return dash.Serve(ctx, hl)
-	}), nil
-}
-
-// ensureBootPackage brings the boot package in dir up to date with this
-// binary, the kernel and the cluster's modules, libraries and keys, so
-// nodes always boot what matches the master. A failure (no kernel image
-// for the running kernel, say) is logged: the boot server then serves
-// whatever dir holds, and `beo beoboot -k KERNEL` can fill it.
-func ensureBootPackage(ctx context.Context, o Options, cfg *config.Config, dir string) {
-	io := initramfs.Options{Dir: dir, Kernel: o.Kernel, Keys: o.Keys, Applets: o.Applets, Log: o.Log}
-	io, err := initramfs.ForCluster(io, cfg, o.Libs)
-	if err == nil {
-		var changed bool
-		if changed, err = initramfs.Ensure(ctx, io); err == nil {
-			o.Log.Info("boot package", "dir", dir, "rebuilt", changed)
-			return
-		}
-	}
-	o.Log.Warn("boot package not built; serving what the boot directory holds", "dir", dir, "err", err)
+	h.units = append(h.units, Unit{"beostatus", func(ctx context.Context) error { return dash.Serve(ctx, hl) }})
+	return nil
 }
