@@ -18,6 +18,7 @@ import (
 
 	"github.com/beo-cluster/beo/pkg/atomicfile"
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/modindex"
 
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
@@ -261,24 +262,19 @@ func (p *pkgPlan) planInitrd(o Options) error {
 // naming only them, decompressing .ko.xz/.ko.zst/.ko.gz (the kernel may
 // not load compressed modules).
 func (p *pkgPlan) planModules(o Options) error {
-	df, err := os.Open(filepath.Join(o.Modules, "modules.dep"))
+	g, err := modindex.ReadDeps(filepath.Join(o.Modules, "modules.dep"))
 	if err != nil {
 		return fmt.Errorf("modules: %w", err)
 	}
-	g, err := parseDeps(df)
-	df.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", o.Modules, err)
-	}
 	builtin := map[string]bool{}
 	if bf, err := os.Open(filepath.Join(o.Modules, "modules.builtin")); err == nil {
-		builtin, err = parseBuiltin(bf)
+		builtin, err = modindex.ParseBuiltin(bf)
 		bf.Close()
 		if err != nil {
-			return err
+			return fmt.Errorf("%s/modules.builtin: %w", o.Modules, err)
 		}
 	}
-	paths, missing, err := g.closure(o.BootModules, builtin)
+	paths, missing, err := g.Closure(o.BootModules, builtin)
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Modules, err)
 	}
@@ -294,7 +290,7 @@ func (p *pkgPlan) planModules(o Options) error {
 	for _, mp := range paths {
 		rename[mp] = stripCompression(mp)
 	}
-	var dep bytes.Buffer
+	var carried modindex.Graph
 	for _, mp := range paths {
 		src := filepath.Join(o.Modules, mp)
 		dst := filepath.Join(dir, rename[mp])
@@ -312,16 +308,16 @@ func (p *pkgPlan) planModules(o Options) error {
 			}
 		}
 		var ds []string
-		for _, d := range g.deps[mp] {
+		for _, d := range g.Deps(mp) {
 			ds = append(ds, rename[d])
 		}
-		fmt.Fprintf(&dep, "%s:", rename[mp])
-		if len(ds) > 0 {
-			fmt.Fprintf(&dep, " %s", strings.Join(ds, " "))
+		if err := carried.Add(rename[mp], ds); err != nil {
+			return fmt.Errorf("%s: %w", o.Modules, err)
 		}
-		dep.WriteString("\n")
 		p.modules = append(p.modules, rename[mp])
 	}
+	var dep bytes.Buffer
+	carried.WriteTo(&dep)
 	if err := p.initrd.file(filepath.Join(dir, "modules.dep"), 0o644, dep.Bytes()); err != nil {
 		return err
 	}
@@ -335,16 +331,18 @@ func (p *pkgPlan) planModules(o Options) error {
 	if err != nil {
 		return fmt.Errorf("modules: %w", err)
 	}
-	carried := map[string]bool{}
-	for _, mp := range paths {
-		carried[modName(mp)] = true
-	}
-	aliases, err := filterAliases(af, carried)
+	all, err := modindex.UsableAliases(af)
 	af.Close()
 	if err != nil {
 		return fmt.Errorf("%s/modules.alias: %w", o.Modules, err)
 	}
-	return p.initrd.file(filepath.Join(dir, "modules.alias"), 0o644, aliases)
+	names := map[string]bool{}
+	for _, mp := range paths {
+		names[modindex.Name(mp)] = true
+	}
+	var aliases bytes.Buffer
+	modindex.WriteAliases(&aliases, slices.DeleteFunc(all, func(a modindex.Alias) bool { return !names[a.Module] }))
+	return p.initrd.file(filepath.Join(dir, "modules.alias"), 0o644, aliases.Bytes())
 }
 
 // checkStatic refuses a binary the node's kernel could not start: not
