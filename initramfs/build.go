@@ -19,13 +19,14 @@ import (
 	"github.com/beo-cluster/beo/pkg/atomicfile"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/modindex"
+	"github.com/beo-cluster/beo/pkg/nodefs"
 
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 )
 
-// Paths of the boot package and of the node's file system that the
-// builder and beoclient (pkg/pid1) agree on.
+// Paths of the boot package. Those of the node's file system, which the
+// builder and beoclient (pkg/pid1) agree on, are pkg/nodefs's.
 const (
 	DefaultDir = "/var/beowulf/boot"
 
@@ -34,10 +35,8 @@ const (
 	RootfsFile   = "rootfs.cpio" // newc cpio
 	ManifestFile = "manifest.json"
 
-	BinaryPath = "/bin/beo"          // the beo binary, on the initrd and on the node
-	InitPath   = "/init"             // symlink to BinaryPath; only the initrd has it
-	KeysDir    = "/etc/beowulf/keys" // node.key + master.pub on the node (bpslave -keys)
-	ModulesDir = "/lib/modules"      // + /<release>/modules.dep and the .ko files
+	// KeysDir is where the rootfs carries the node's keys.
+	KeysDir = nodefs.KeysDir
 )
 
 // manifestFormat changes whenever the archives' layout changes, so a
@@ -200,7 +199,7 @@ func plan(ctx context.Context, o Options) (*pkgPlan, error) {
 		return nil, fmt.Errorf("kernel %s: %w (name the module tree explicitly)", o.Kernel, err)
 	}
 	if o.Modules == "" {
-		o.Modules = filepath.Join(ModulesDir, rel)
+		o.Modules = filepath.Join(nodefs.ModulesDir, rel)
 	}
 	if rel == "" {
 		rel = filepath.Base(o.Modules)
@@ -220,23 +219,23 @@ func (p *pkgPlan) planInitrd(o Options) error {
 	if err := checkStatic(o.Binary); err != nil {
 		return err
 	}
-	if err := t.hostFile(BinaryPath, 0o755, o.Binary); err != nil {
+	if err := t.hostFile(nodefs.Binary, 0o755, o.Binary); err != nil {
 		return fmt.Errorf("binary: %w", err)
 	}
-	if err := t.symlink(InitPath, strings.TrimPrefix(BinaryPath, "/")); err != nil {
+	if err := t.symlink(nodefs.Init, strings.TrimPrefix(nodefs.Binary, "/")); err != nil {
 		return err
 	}
 	names := slices.Clone(o.Applets)
 	slices.Sort(names)
 	for _, n := range slices.Compact(names) {
-		if n == "" || n == filepath.Base(BinaryPath) || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
+		if n == "" || n == filepath.Base(nodefs.Binary) || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
 			continue
 		}
-		if err := t.symlink(filepath.Join(filepath.Dir(BinaryPath), n), filepath.Base(BinaryPath)); err != nil {
+		if err := t.symlink(filepath.Join(filepath.Dir(nodefs.Binary), n), filepath.Base(nodefs.Binary)); err != nil {
 			return err
 		}
 	}
-	for _, d := range []string{"proc", "sys", "run", "newroot", "etc"} {
+	for _, d := range []string{"proc", "sys", "run", strings.TrimPrefix(nodefs.NewRoot, "/"), "etc"} {
 		if err := t.dir(d, 0o755); err != nil {
 			return err
 		}
@@ -285,7 +284,7 @@ func (p *pkgPlan) planModules(o Options) error {
 		}
 		o.Log.Warn("default module not in this kernel; skipped", "module", m, "modules", o.Modules)
 	}
-	dir := strings.TrimPrefix(filepath.Join(ModulesDir, p.release), "/")
+	dir := strings.TrimPrefix(filepath.Join(nodefs.ModulesDir, p.release), "/")
 	rename := map[string]string{}
 	for _, mp := range paths {
 		rename[mp] = stripCompression(mp)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/modindex"
+	"github.com/beo-cluster/beo/pkg/nodefs"
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 )
@@ -56,7 +57,7 @@ func coldplug(log *slog.Logger, root string) {
 		log.Error("kernel modules", "err", err)
 		return
 	}
-	dir := filepath.Join(root, "lib/modules", rel)
+	dir := filepath.Join(root, nodefs.ModulesDir, rel)
 	names, err := depNames(filepath.Join(dir, "modules.dep"))
 	if err != nil {
 		log.Error("kernel modules", "release", rel, "err", err)
@@ -336,7 +337,7 @@ func copyModules(root, dst string) error {
 	if err != nil {
 		return err
 	}
-	from := filepath.Join(root, "lib/modules", rel)
+	from := filepath.Join(root, nodefs.ModulesDir, rel)
 	paths, err := depPaths(filepath.Join(from, "modules.dep"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
