@@ -18,13 +18,15 @@ import (
 
 	"github.com/beo-cluster/beo/pkg/atomicfile"
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/modindex"
+	"github.com/beo-cluster/beo/pkg/nodefs"
 
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 )
 
-// Paths of the boot package and of the node's file system that the
-// builder and beoclient (pkg/pid1) agree on.
+// Paths of the boot package. Those of the node's file system, which the
+// builder and beoclient (pkg/pid1) agree on, are pkg/nodefs's.
 const (
 	DefaultDir = "/var/beowulf/boot"
 
@@ -33,10 +35,9 @@ const (
 	RootfsFile   = "rootfs.cpio" // newc cpio
 	ManifestFile = "manifest.json"
 
-	BinaryPath = "/bin/beo"          // the beo binary, on the initrd and on the node
-	InitPath   = "/init"             // symlink to BinaryPath; only the initrd has it
-	KeysDir    = "/etc/beowulf/keys" // master.pub on the node; bpslave makes node.key beside it
-	ModulesDir = "/lib/modules"      // + /<release>/modules.dep and the .ko files
+	// KeysDir is where the rootfs carries master.pub; bpslave makes the
+	// node's own key beside it.
+	KeysDir = nodefs.KeysDir
 )
 
 // manifestFormat changes whenever the archives' layout changes, so a
@@ -199,7 +200,7 @@ func plan(ctx context.Context, o Options) (*pkgPlan, error) {
 		return nil, fmt.Errorf("kernel %s: %w (name the module tree explicitly)", o.Kernel, err)
 	}
 	if o.Modules == "" {
-		o.Modules = filepath.Join(ModulesDir, rel)
+		o.Modules = filepath.Join(nodefs.ModulesDir, rel)
 	}
 	if rel == "" {
 		rel = filepath.Base(o.Modules)
@@ -219,23 +220,23 @@ func (p *pkgPlan) planInitrd(o Options) error {
 	if err := checkStatic(o.Binary); err != nil {
 		return err
 	}
-	if err := t.hostFile(BinaryPath, 0o755, o.Binary); err != nil {
+	if err := t.hostFile(nodefs.Binary, 0o755, o.Binary); err != nil {
 		return fmt.Errorf("binary: %w", err)
 	}
-	if err := t.symlink(InitPath, strings.TrimPrefix(BinaryPath, "/")); err != nil {
+	if err := t.symlink(nodefs.Init, strings.TrimPrefix(nodefs.Binary, "/")); err != nil {
 		return err
 	}
 	names := slices.Clone(o.Applets)
 	slices.Sort(names)
 	for _, n := range slices.Compact(names) {
-		if n == "" || n == filepath.Base(BinaryPath) || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
+		if n == "" || n == filepath.Base(nodefs.Binary) || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
 			continue
 		}
-		if err := t.symlink(filepath.Join(filepath.Dir(BinaryPath), n), filepath.Base(BinaryPath)); err != nil {
+		if err := t.symlink(filepath.Join(filepath.Dir(nodefs.Binary), n), filepath.Base(nodefs.Binary)); err != nil {
 			return err
 		}
 	}
-	for _, d := range []string{"proc", "sys", "run", "newroot", "etc"} {
+	for _, d := range []string{"proc", "sys", "run", strings.TrimPrefix(nodefs.NewRoot, "/"), "etc"} {
 		if err := t.dir(d, 0o755); err != nil {
 			return err
 		}
@@ -261,24 +262,19 @@ func (p *pkgPlan) planInitrd(o Options) error {
 // naming only them, decompressing .ko.xz/.ko.zst/.ko.gz (the kernel may
 // not load compressed modules).
 func (p *pkgPlan) planModules(o Options) error {
-	df, err := os.Open(filepath.Join(o.Modules, "modules.dep"))
+	g, err := modindex.ReadDeps(filepath.Join(o.Modules, "modules.dep"))
 	if err != nil {
 		return fmt.Errorf("modules: %w", err)
 	}
-	g, err := parseDeps(df)
-	df.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", o.Modules, err)
-	}
 	builtin := map[string]bool{}
 	if bf, err := os.Open(filepath.Join(o.Modules, "modules.builtin")); err == nil {
-		builtin, err = parseBuiltin(bf)
+		builtin, err = modindex.ParseBuiltin(bf)
 		bf.Close()
 		if err != nil {
-			return err
+			return fmt.Errorf("%s/modules.builtin: %w", o.Modules, err)
 		}
 	}
-	paths, missing, err := g.closure(o.BootModules, builtin)
+	paths, missing, err := g.Closure(o.BootModules, builtin)
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Modules, err)
 	}
@@ -289,12 +285,12 @@ func (p *pkgPlan) planModules(o Options) error {
 		}
 		o.Log.Warn("default module not in this kernel; skipped", "module", m, "modules", o.Modules)
 	}
-	dir := strings.TrimPrefix(filepath.Join(ModulesDir, p.release), "/")
+	dir := strings.TrimPrefix(filepath.Join(nodefs.ModulesDir, p.release), "/")
 	rename := map[string]string{}
 	for _, mp := range paths {
 		rename[mp] = stripCompression(mp)
 	}
-	var dep bytes.Buffer
+	var carried modindex.Graph
 	for _, mp := range paths {
 		src := filepath.Join(o.Modules, mp)
 		dst := filepath.Join(dir, rename[mp])
@@ -312,16 +308,16 @@ func (p *pkgPlan) planModules(o Options) error {
 			}
 		}
 		var ds []string
-		for _, d := range g.deps[mp] {
+		for _, d := range g.Deps(mp) {
 			ds = append(ds, rename[d])
 		}
-		fmt.Fprintf(&dep, "%s:", rename[mp])
-		if len(ds) > 0 {
-			fmt.Fprintf(&dep, " %s", strings.Join(ds, " "))
+		if err := carried.Add(rename[mp], ds); err != nil {
+			return fmt.Errorf("%s: %w", o.Modules, err)
 		}
-		dep.WriteString("\n")
 		p.modules = append(p.modules, rename[mp])
 	}
+	var dep bytes.Buffer
+	carried.WriteTo(&dep)
 	if err := p.initrd.file(filepath.Join(dir, "modules.dep"), 0o644, dep.Bytes()); err != nil {
 		return err
 	}
@@ -335,16 +331,18 @@ func (p *pkgPlan) planModules(o Options) error {
 	if err != nil {
 		return fmt.Errorf("modules: %w", err)
 	}
-	carried := map[string]bool{}
-	for _, mp := range paths {
-		carried[modName(mp)] = true
-	}
-	aliases, err := filterAliases(af, carried)
+	all, err := modindex.UsableAliases(af)
 	af.Close()
 	if err != nil {
 		return fmt.Errorf("%s/modules.alias: %w", o.Modules, err)
 	}
-	return p.initrd.file(filepath.Join(dir, "modules.alias"), 0o644, aliases)
+	names := map[string]bool{}
+	for _, mp := range paths {
+		names[modindex.Name(mp)] = true
+	}
+	var aliases bytes.Buffer
+	modindex.WriteAliases(&aliases, slices.DeleteFunc(all, func(a modindex.Alias) bool { return !names[a.Module] }))
+	return p.initrd.file(filepath.Join(dir, "modules.alias"), 0o644, aliases.Bytes())
 }
 
 // checkStatic refuses a binary the node's kernel could not start: not

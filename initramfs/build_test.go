@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/modindex"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/u-root/u-root/pkg/cpio"
@@ -40,12 +41,12 @@ func fixture(t *testing.T) Options {
 	write(filepath.Join(mods, "modules.dep"), []byte(fakeDep))
 	write(filepath.Join(mods, "modules.builtin"), []byte("kernel/fs/ext4/ext4.ko\n"))
 	write(filepath.Join(mods, "modules.alias"), []byte(fakeAlias))
-	g, err := parseDeps(strings.NewReader(fakeDep))
+	g, err := modindex.ParseDeps(strings.NewReader(fakeDep))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range g.order {
-		content := []byte("module " + modName(p))
+	for _, p := range g.Paths() {
+		content := []byte("module " + modindex.Name(p))
 		if strings.HasSuffix(p, ".xz") {
 			var buf bytes.Buffer
 			zw, err := xz.NewWriter(&buf)

@@ -74,9 +74,11 @@
 // u-root's pkg/cpio writes the archives: it writes device numbers (the
 // kernel needs /dev/console as 5,1; cavaliergopher/cpio writes 0,0) and
 // its Normalize/MakeReproducible give stable names and headers. u-root's
-// pkg/kmodule decompresses modules. The module closure is computed here
-// (kmodule resolves dependencies only on the running system, and we
-// build for the node's kernel).
+// pkg/kmodule decompresses modules. The module closure is computed by
+// pkg/modindex from the module tree's own index (kmodule resolves
+// dependencies only on the running system, and we build for the node's
+// kernel); modindex also writes the initrd's index, which the node reads
+// back with it.
 //
 // # Compression (measured: bench/boot-timeline)
 //

@@ -339,7 +339,7 @@ func (s *Server) dialog(w who, format string, args ...any) {
 		s.log.Info(fmt.Sprintf(format, args...), "host", w.mac)
 		return
 	}
-	if err := s.logs.printf(w.node, format, args...); err != nil {
+	if err := s.logs.Printf(w.node, format, args...); err != nil {
 		s.log.Warn("node log", "err", err)
 	}
 }

@@ -96,7 +96,8 @@
 // # Logs, reloads, one server per interface
 //
 // Each node's dialog — MAC, what it asked, what it got — is appended to
-// LogDir/node.N with a timestamp; other MACs go to the daemon log. Reload
+// LogDir/node.N as "beoserv" lines (pkg/nodelog, the format bpmaster
+// writes too); other MACs go to the daemon log. Reload
 // (SIGHUP, wired by the applet) re-reads the config file; a file with
 // errors is refused, each error logged as file:line, and the running
 // config stays. The DHCP socket is bound to the interface without

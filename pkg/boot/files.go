@@ -115,7 +115,7 @@ func (s *Server) tftpRead(name string, rf io.ReaderFrom) error {
 func (s *Server) tftpDialog(peer, format string, args ...any) {
 	if ap, err := netip.ParseAddrPort(peer); err == nil {
 		if n, ok := s.Config().NodeByAddr(ap.Addr()); ok {
-			if err := s.logs.printf(n, format, args...); err == nil {
+			if err := s.logs.Printf(n, format, args...); err == nil {
 				return
 			}
 		}
@@ -250,7 +250,7 @@ func (s *Server) serveScript(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if _, err := io.WriteString(w, script); err != nil {
-		s.logs.printf(mt.Node, "ipxe script: write to %s: %v", r.RemoteAddr, err)
+		s.logs.Printf(mt.Node, "ipxe script: write to %s: %v", r.RemoteAddr, err)
 		return
 	}
 	what := "boot next device"
@@ -260,17 +260,17 @@ func (s *Server) serveScript(w http.ResponseWriter, r *http.Request) {
 			what = "kernel " + s.imageURL(spec.Kernel, "kernel") + " initrd " + s.imageURL(spec.Initrd, "initrd") + " cmdline " + s.Cmdline(cfg, spec)
 		}
 	}
-	s.logs.printf(mt.Node, "http %s %s from %s: stage %s, %s", r.Method, r.URL.Path, r.RemoteAddr, spec.Stage, what)
+	s.logs.Printf(mt.Node, "http %s %s from %s: stage %s, %s", r.Method, r.URL.Path, r.RemoteAddr, spec.Stage, what)
 	if r.Method != http.MethodGet {
 		return
 	}
 	if stage, change := spec.AfterPXE(); change {
 		if err := s.SetStage(mt.Node, stage); err != nil {
 			s.log.Error("boot-stage rewrite", "node", mt.Node, "err", err)
-			s.logs.printf(mt.Node, "boot-stage rewrite to %s failed: %v", stage, err)
+			s.logs.Printf(mt.Node, "boot-stage rewrite to %s failed: %v", stage, err)
 			return
 		}
-		s.logs.printf(mt.Node, "boot-stage rewritten to %s (pxe+local)", stage)
+		s.logs.Printf(mt.Node, "boot-stage rewritten to %s (pxe+local)", stage)
 	}
 }
 

@@ -8,54 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/beo-cluster/beo/pkg/atomicfile"
 	"github.com/beo-cluster/beo/pkg/config"
 )
 
-// This file keeps the server's records: each node's dialog log and the
-// list of MACs it may not assign.
-
-// logStamp is the node log's time stamp: RFC 3339 with milliseconds
-// (2006-01-02T15:04:05.000Z07:00), since DHCP, the iPXE script and the
-// kernel fetch happen within one second and the boot timeline
-// (pkg/lab) tells them apart. Readers parse it as time.RFC3339Nano.
-const logStamp = "2006-01-02T15:04:05.000Z07:00"
-
-// nodeLogs appends lines to dir/node.N; a zero nodeLogs writes nothing.
-type nodeLogs struct {
-	dir   string
-	clock func() time.Time
-	mu    sync.Mutex // one line at a time, whole lines
-}
-
-// printf appends one timestamped line to node n's log.
-func (l *nodeLogs) printf(n int, format string, args ...any) error {
-	if l.dir == "" {
-		return nil
-	}
-	line := l.clock().Format(logStamp) + " beoserv: " + fmt.Sprintf(format, args...) + "\n"
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f, err := os.OpenFile(l.path(n), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(l.dir, 0o755); err == nil {
-			f, err = os.OpenFile(l.path(n), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("node %d: log: %w", n, err)
-	}
-	_, err = f.WriteString(line)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("node %d: log: %w", n, err)
-	}
-	return nil
-}
+// This file keeps the server's list of MACs it may not assign. Each
+// node's dialog log is pkg/nodelog's.
 
 // unknownList is the unknown-addresses file: one MAC per line, each MAC
 // once, in the order first seen. It is read once and rewritten atomically

@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/nodelog"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -97,7 +97,7 @@ type Server struct {
 	boot    *os.Root // BootDir, nil when it does not exist
 	tftp    *os.Root // TFTPRoot, nil when it does not exist
 	unknown *unknownList
-	logs    nodeLogs
+	logs    nodelog.Log // the node logs, Who "beoserv"
 }
 
 // view is one adopted config and what is derived from it.
@@ -173,7 +173,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.unknown = &unknownList{path: o.UnknownFile}
 	if o.LogDir != "-" {
-		s.logs = nodeLogs{dir: o.LogDir, clock: o.Clock}
+		s.logs = nodelog.Log{Dir: o.LogDir, Who: "beoserv", Clock: o.Clock}
 	}
 	if !s.addr.Contains(f.Config().IPRange().From) {
 		s.log.Warn("iprange is outside the interface's subnet; nodes get an unroutable address",
@@ -327,9 +327,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	return g.Wait()
 }
-
-// nodeLogPath is node n's dialog log.
-func (l *nodeLogs) path(n int) string { return filepath.Join(l.dir, "node."+strconv.Itoa(n)) }
 
 // ConfigIface returns the first `interface` line of the config file at
 // path, an error when it has none.

@@ -14,6 +14,41 @@ import (
 // modeBits are the parts of a mode that Link keeps.
 const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
+// A Ref is one file of a closure as it lands on this machine: at Path
+// (absolute), the stored content Hash with Mode, or — Target set — a
+// symbolic link to Target.
+type Ref struct {
+	Path, Hash, Target string
+	Mode               fs.FileMode
+}
+
+// Place makes every ref appear at its Path: the regular files first
+// (Link), then the symbolic links (Symlink), so a link never points into
+// a directory that does not exist yet while files are placed through it.
+// A ref whose Path is still what Place last left there costs one lstat.
+// The first failure ends it, naming the path.
+func (c *Cache) Place(refs []Ref) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, links := range []bool{false, true} {
+		for _, r := range refs {
+			if (r.Target != "") != links {
+				continue
+			}
+			var err error
+			if links {
+				err = c.symlink(r.Target, r.Path)
+			} else {
+				err = c.link(r.Hash, r.Path, r.Mode)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Link makes the stored file with this hash appear at dst with mode (its
 // permission, setuid, setgid and sticky bits), creating dst's parent
 // directories (0755) as needed and replacing whatever file or link was at
@@ -21,10 +56,20 @@ const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 // inode; across file systems it copies. The content must be stored (the
 // error wraps fs.ErrNotExist otherwise); dst must not be a directory.
 func (c *Cache) Link(hash, dst string, mode fs.FileMode) error {
-	if err := checkHash(hash); err != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.link(hash, dst, mode)
+}
+
+func (c *Cache) link(hash, dst string, mode fs.FileMode) error {
+	if err := CheckHash(hash); err != nil {
 		return fmt.Errorf("filecache: link %s: %w", dst, err)
 	}
 	mode &= modeBits
+	want := wanted{hash: hash, mode: mode}
+	if c.unchanged(dst, want) {
+		return nil
+	}
 	src, err := c.inode(hash, mode)
 	if err == nil {
 		err = place(src, dst, mode)
@@ -32,16 +77,65 @@ func (c *Cache) Link(hash, dst string, mode fs.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("filecache: link %s to %s: %w", dst, hash, err)
 	}
+	c.remember(dst, want)
 	return nil
+}
+
+// A placement is what Link or Symlink left at a path: what was wanted
+// there and the file it became.
+type placement struct {
+	want     wanted
+	dev, ino uint64
+	size     int64
+	mtime    int64
+	mode     fs.FileMode
+}
+
+// wanted is what a path was placed for: content with a mode, or a link.
+type wanted struct {
+	hash   string
+	mode   fs.FileMode
+	target string
+}
+
+func placed(want wanted, fi fs.FileInfo) placement {
+	p := placement{want: want, size: fi.Size(), mtime: fi.ModTime().UnixNano(), mode: fi.Mode()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		p.dev, p.ino = uint64(st.Dev), st.Ino
+	}
+	return p
+}
+
+// unchanged reports whether dst is, by one lstat, still exactly what was
+// left there for want: same inode, type, mode, size and mtime. c.mu is
+// held.
+func (c *Cache) unchanged(dst string, want wanted) bool {
+	prev, ok := c.placed[dst]
+	if !ok || prev.want != want {
+		return false
+	}
+	fi, err := os.Lstat(dst)
+	return err == nil && placed(want, fi) == prev
+}
+
+// remember records what dst now is, for unchanged. c.mu is held.
+func (c *Cache) remember(dst string, want wanted) {
+	fi, err := os.Lstat(dst)
+	if err != nil {
+		delete(c.placed, dst)
+		return
+	}
+	if c.placed == nil {
+		c.placed = map[string]placement{}
+	}
+	c.placed[dst] = placed(want, fi)
 }
 
 // inode returns a stored file with this content and mode: the file itself
 // if it has the mode, or if nothing links to it yet (it then takes the
-// mode); else a copy kept for the mode.
+// mode); else a copy kept for the mode. c.mu is held.
 func (c *Cache) inode(hash string, mode fs.FileMode) (string, error) {
 	base := filepath.Join(c.dir, hash)
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	fi, err := os.Lstat(base)
 	if err != nil {
 		return "", err
@@ -124,19 +218,36 @@ func fill(f *os.File, src string, mode fs.FileMode) error {
 
 // Symlink makes dst a symbolic link to target, creating dst's parent
 // directories (0755) as needed and replacing whatever file or link was at
-// dst in one rename; a link that is already right is left alone. It fails
-// if dst is a directory (the node has a real directory where the master
-// has a link: put the files under it instead).
+// dst in one rename; a link that is already right is left alone, and so
+// is a directory at dst (the node has a real directory where the master
+// has a link: the files below it are placed at their own paths).
 func (c *Cache) Symlink(target, dst string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.symlink(target, dst)
+}
+
+func (c *Cache) symlink(target, dst string) error {
+	want := wanted{target: target}
+	if c.unchanged(dst, want) {
+		return nil
+	}
 	if err := symlink(target, dst); err != nil {
 		return fmt.Errorf("filecache: symlink %s -> %s: %w", dst, target, err)
 	}
+	c.remember(dst, want)
 	return nil
 }
 
 func symlink(target, dst string) error {
-	if cur, err := os.Readlink(dst); err == nil && cur == target {
+	fi, err := os.Lstat(dst)
+	if err == nil && fi.IsDir() {
 		return nil
+	}
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if cur, err := os.Readlink(dst); err == nil && cur == target {
+			return nil
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err

@@ -13,8 +13,8 @@ import (
 )
 
 // TestNodeRoot plays bpsh's file transfer for /bin/ls into an empty node
-// root: hash each file of the closure, send what the node lacks, link it
-// into place, recreate the links. The second round sends nothing, and the
+// root: hash each file of the closure, send what the node lacks, place
+// the closure (files linked, links recreated). The second round sends nothing, and the
 // result runs chrooted (when we may chroot).
 func TestNodeRoot(t *testing.T) {
 	files, err := elfdeps.Closure("/", "/bin/ls", elfdeps.Options{})
@@ -28,6 +28,7 @@ func TestNodeRoot(t *testing.T) {
 	}
 	var h Hasher
 	round := func() (sent int64) {
+		var refs []Ref
 		for _, f := range files {
 			hash, err := h.Hash(f.Real)
 			if err != nil {
@@ -38,21 +39,20 @@ func TestNodeRoot(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, err = c.Put(hash, r)
+				err = c.Put(hash, f.Size, r)
 				r.Close()
 				if err != nil {
 					t.Fatal(err)
 				}
 				sent += f.Size
 			}
-			if err := c.Link(hash, filepath.Join(node, f.Real), f.Mode); err != nil {
-				t.Fatal(err)
-			}
+			refs = append(refs, Ref{Path: filepath.Join(node, f.Real), Hash: hash, Mode: f.Mode})
 			for _, l := range f.Links {
-				if err := c.Symlink(l.Target, filepath.Join(node, l.Name)); err != nil {
-					t.Fatal(err)
-				}
+				refs = append(refs, Ref{Path: filepath.Join(node, l.Name), Target: l.Target})
 			}
+		}
+		if err := c.Place(refs); err != nil {
+			t.Fatal(err)
 		}
 		return sent
 	}

@@ -1,10 +1,7 @@
 package lab
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,12 +9,13 @@ import (
 
 	"github.com/beo-cluster/beo/pkg/bootparam"
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/nodelog"
 )
 
 // Moment is one moment of a machine's first boot. Source says where it was
 // read, and so its resolution: the lab's clock (qemu start), the serial
-// port as the lab received it, the master's node log (node.N, whatever
-// resolution its timestamps have), or the node-state watcher.
+// port as the lab received it, the master's node log (node.N, read with
+// pkg/nodelog: milliseconds), or the node-state watcher.
 type Moment struct {
 	Name   string
 	T      time.Time // zero when not seen
@@ -65,7 +63,8 @@ func (c *Cluster) Timeline(m *Machine) []Moment {
 	}
 	var dhcp, script, kernelF, initrdF, fetched, nodeDHCP, rootfs time.Time
 	if node >= 0 {
-		for _, l := range readNodeLog(filepath.Join(c.LogDir, "node."+strconv.Itoa(node))) {
+		lines, _ := nodelog.Read(c.LogDir, node) // none: every node-log moment unseen
+		for _, l := range lines {
 			if l.T.Before(m.Started.Truncate(time.Second)) {
 				continue // an earlier boot's
 			}
@@ -141,28 +140,4 @@ func FormatTimeline(marks []Moment) string {
 		prev = m.T
 	}
 	return b.String()
-}
-
-// readNodeLog reads a node log's "TIME who: text" lines; lines whose
-// first field is not an RFC 3339 time are skipped.
-func readNodeLog(path string) []Line {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var ls []Line
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		ts, rest, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, ts)
-		if err != nil {
-			continue
-		}
-		ls = append(ls, Line{t, rest})
-	}
-	return ls
 }

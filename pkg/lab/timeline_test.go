@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beo-cluster/beo/pkg/nodelog"
 )
 
 func TestTimeline(t *testing.T) {
@@ -18,21 +20,38 @@ func TestTimeline(t *testing.T) {
 	}
 	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	at := func(d float64) time.Time { return t0.Add(time.Duration(d * float64(time.Second))) }
-	log := strings.Join([]string{
-		at(2.5).Format(time.RFC3339Nano) + " beoserv: DISCOVER 52:54:00:be:00:64 from iPXE (PXEClient) → OFFER 10.99.0.102",
-		at(2.6).Format(time.RFC3339Nano) + " beoserv: REQUEST 52:54:00:be:00:64 from iPXE (PXEClient) → ACK 10.99.0.102",
-		"garbage line",
-		at(3).Format(time.RFC3339Nano) + " beoserv: http GET /ipxe/52-54-00-be-00-64 from 10.99.0.102:1234: stage pxe",
-		at(3.2).Format(time.RFC3339Nano) + " beoserv: http GET /boot/kernel (/x): 100 bytes",
-		at(3.25).Format(time.RFC3339Nano) + " beoserv: http GET /boot/kernel (/x): sent 100 bytes in 50ms",
-		at(3.3).Format(time.RFC3339Nano) + " beoserv: http GET /boot/initrd: 200 bytes",
-		at(3.9).Format(time.RFC3339Nano) + " beoserv: http GET /boot/initrd: sent 200 bytes in 600ms",
-		at(9).Format(time.RFC3339Nano) + " beoserv: REQUEST 52:54:00:be:00:64 from plain (beoclient) → ACK 10.99.0.102",
-		"2025-01-02T03:04:14.500Z beoserv: http GET /boot/rootfs.cpio: 2716 bytes", // as pkg/boot writes it
-		at(9.8).Format(time.RFC3339Nano) + " beoserv: REQUEST 52:54:00:be:00:64 from plain (beoclient) → ACK 10.99.0.102",
-	}, "\n")
-	if err := os.WriteFile(filepath.Join(dir, "node.2"), []byte(log), 0o644); err != nil {
-		t.Fatal(err)
+	// The node log as the boot server and bpmaster write it, with a
+	// node_up script's raw output among the lines.
+	for _, l := range []struct {
+		at       float64 // -1: a raw line
+		who, txt string
+	}{
+		{2.5, "beoserv", "DISCOVER 52:54:00:be:00:64 from iPXE (PXEClient) → OFFER 10.99.0.102"},
+		{2.6, "beoserv", "REQUEST 52:54:00:be:00:64 from iPXE (PXEClient) → ACK 10.99.0.102"},
+		{-1, "", "node_up output line"},
+		{3, "beoserv", "http GET /ipxe/52-54-00-be-00-64 from 10.99.0.102:1234: stage pxe"},
+		{3.2, "beoserv", "http GET /boot/kernel (/x): 100 bytes"},
+		{3.25, "beoserv", "http GET /boot/kernel (/x): sent 100 bytes in 50ms"},
+		{3.3, "beoserv", "http GET /boot/initrd: 200 bytes"},
+		{3.9, "beoserv", "http GET /boot/initrd: sent 200 bytes in 600ms"},
+		{9, "beoserv", "REQUEST 52:54:00:be:00:64 from plain (beoclient) → ACK 10.99.0.102"},
+		{9.5, "beoserv", "http GET /boot/rootfs.cpio: 2716 bytes"},
+		{9.8, "beoserv", "REQUEST 52:54:00:be:00:64 from plain (beoclient) → ACK 10.99.0.102"},
+		{10.1, "bpmaster", "connected from 10.99.0.102:40000 (macs [52:54:00:be:00:64], build test)"},
+	} {
+		if l.at < 0 {
+			f, err := os.OpenFile(nodelog.Path(dir, 2), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString(l.txt + "\n")
+			f.Close()
+			continue
+		}
+		w := nodelog.Log{Dir: dir, Who: l.who, Clock: func() time.Time { return at(l.at) }}
+		if err := w.Printf(2, "%s", l.txt); err != nil {
+			t.Fatal(err)
+		}
 	}
 	m := &Machine{VM: VM{Name: "vm2", MAC: MAC(100)}, Proc: &Proc{Started: t0}, changed: make(chan struct{})}
 	// Buffered until the console registers: these bound the start late.

@@ -142,7 +142,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -153,6 +152,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/elfdeps"
 	"github.com/beo-cluster/beo/pkg/filecache"
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/nodelog"
 	"github.com/beo-cluster/beo/pkg/nodes"
 )
 
@@ -339,17 +339,10 @@ func (m *Master) closeAll() {
 	}
 }
 
-// nodeLog appends one line to LogDir/node.N.
+// nodeLog appends one line to LogDir/node.N (pkg/nodelog).
 func (m *Master) nodeLog(n int, format string, args ...any) {
-	dir := m.config().LogDir
-	if dir == "" {
-		return
-	}
-	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("node.%d", n)), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
+	l := nodelog.Log{Dir: m.config().LogDir, Who: "bpmaster", Clock: m.clock}
+	if err := l.Printf(n, format, args...); err != nil {
 		m.log.Warn("node log", "node", n, "err", err)
-		return
 	}
-	defer f.Close()
-	fmt.Fprintf(f, "%s %s\n", m.clock().Format(time.RFC3339), fmt.Sprintf(format, args...))
 }

@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/beo-cluster/beo/initramfs"
 	"github.com/beo-cluster/beo/pkg/bootparam"
+	"github.com/beo-cluster/beo/pkg/nodefs"
 	"github.com/u-root/u-root/pkg/mount"
 	"golang.org/x/sys/unix"
 )
@@ -39,10 +39,6 @@ type Config struct {
 	Power func(action string) error
 }
 
-// NodeRoot is where stage 1 mounts the node's RAM root before switching
-// to it.
-const NodeRoot = "/newroot"
-
 // rootSource names the node root's tmpfs in /proc/mounts.
 const rootSource = "beoroot"
 
@@ -59,14 +55,14 @@ func DefaultServices() []Service {
 		{Name: "beoklogd", Early: true, Nice: HelperNice},
 		{Name: "bpslave", Args: func(p bootparam.Params) []string {
 			return []string{"-m", net.JoinHostPort(p.Master.String(), strconv.Itoa(int(p.BProc))),
-				"-keys", initramfs.KeysDir, "-root", "/"}
+				"-keys", nodefs.KeysDir, "-root", "/"}
 		}},
 		{Name: "sendstats", Nice: HelperNice},
 		{Name: "kickbackproxy", Nice: HelperNice},
 	}
 }
 
-// Boot is the node's init. In the initrd (InitPath exists) it runs stage
+// Boot is the node's init. In the initrd (nodefs.Init exists) it runs stage
 // 1 and ends by exec'ing the binary again as PID 1 in the node root, so
 // on success it does not return. In the node root it runs stage 2 and
 // returns only when ctx ends (which for a real PID 1 it never does) or on
@@ -79,7 +75,7 @@ func Boot(ctx context.Context, cfg Config) error {
 	if cfg.Power == nil {
 		cfg.Power = Power
 	}
-	if _, err := os.Lstat(initramfs.InitPath); err == nil {
+	if _, err := os.Lstat(nodefs.Init); err == nil {
 		return stage1(ctx, cfg)
 	}
 	return stage2(ctx, cfg)
@@ -152,13 +148,13 @@ func stage1(ctx context.Context, cfg Config) error {
 		log.Error("ignoring rootfs_size", "err", err, "using", bootparam.DefaultRootSize)
 		size = bootparam.DefaultRootSize
 	}
-	if err := makeRoot(NodeRoot, size); err != nil {
+	if err := makeRoot(nodefs.NewRoot, size); err != nil {
 		return err
 	}
-	log.Info("switching to the node root", "root", NodeRoot, "size", size)
+	log.Info("switching to the node root", "root", nodefs.NewRoot, "size", size)
 	// SwitchRoot moves /dev /proc /sys /run, deletes the initrd's files
-	// and execs the binary, which finds itself PID 1 without InitPath.
-	return mount.SwitchRoot(NodeRoot, initramfs.BinaryPath)
+	// and execs the binary, which finds itself PID 1 without nodefs.Init.
+	return mount.SwitchRoot(nodefs.NewRoot, nodefs.Binary)
 }
 
 // makeRoot mounts the node root and copies the binary and its applet
@@ -186,7 +182,7 @@ func makeRoot(root, size string) error {
 			return fmt.Errorf("node root: %w", err)
 		}
 	}
-	bin := filepath.Dir(initramfs.BinaryPath)
+	bin := filepath.Dir(nodefs.Binary)
 	ents, err := os.ReadDir(bin)
 	if err != nil {
 		return fmt.Errorf("node root: %w", err)
@@ -279,7 +275,7 @@ func stage2(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer null.Close()
-	sv := &supervisor{log: log, reaper: reaper, binary: initramfs.BinaryPath, env: env,
+	sv := &supervisor{log: log, reaper: reaper, binary: nodefs.Binary, env: env,
 		stdin: null, stdout: cfg.Console, params: p, running: map[string]*os.Process{}}
 	defer sv.wait()
 	for _, s := range cfg.Services {
@@ -293,7 +289,7 @@ func stage2(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	n, err := unpack(b, "/", []string{initramfs.BinaryPath})
+	n, err := unpack(b, "/", []string{nodefs.Binary})
 	if err != nil {
 		return err
 	}

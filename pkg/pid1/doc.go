@@ -1,7 +1,9 @@
 // Package pid1 is beoclient, the compute node's init: the beo binary runs
 // it as PID 1 from the initrd that package initramfs builds. It brings the
 // node from a bare kernel to a running bpslave, then supervises the
-// node's daemons, reaps orphans and carries out power actions.
+// node's daemons, reaps orphans and carries out power actions. The paths
+// it shares with the builder are pkg/nodefs's; it does not import the
+// builder.
 //
 // # Boot sequence
 //

@@ -1,7 +1,6 @@
 package pid1
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/modindex"
+	"github.com/beo-cluster/beo/pkg/nodefs"
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 )
@@ -56,7 +57,7 @@ func coldplug(log *slog.Logger, root string) {
 		log.Error("kernel modules", "err", err)
 		return
 	}
-	dir := filepath.Join(root, "lib/modules", rel)
+	dir := filepath.Join(root, nodefs.ModulesDir, rel)
 	names, err := depNames(filepath.Join(dir, "modules.dep"))
 	if err != nil {
 		log.Error("kernel modules", "release", rel, "err", err)
@@ -135,11 +136,11 @@ func loadRest(log *slog.Logger, dir, procModules string) {
 	start := time.Now()
 	loaded := 0
 	for _, mp := range paths {
-		if have[modName(mp)] {
+		if have[modindex.Name(mp)] {
 			continue
 		}
 		if err := loadFile(filepath.Join(dir, mp)); err != nil {
-			log.Warn("module not loaded", "module", modName(mp), "err", err)
+			log.Warn("module not loaded", "module", modindex.Name(mp), "err", err)
 			continue
 		}
 		loaded++
@@ -172,46 +173,19 @@ func loadedModules(procModules string) map[string]bool {
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(l); len(f) > 0 {
-			have[modName(f[0])] = true
+			have[modindex.Name(f[0])] = true
 		}
 	}
 	return have
 }
 
-// modName is a module's canonical name: base name without .ko (and
-// compression suffix), '-' spelled '_', as the kernel names it.
-func modName(p string) string {
-	b := path.Base(p)
-	for _, s := range []string{".xz", ".zst", ".gz"} {
-		b = strings.TrimSuffix(b, s)
-	}
-	return strings.ReplaceAll(strings.TrimSuffix(b, ".ko"), "-", "_")
-}
-
 // depPaths returns the module paths of a modules.dep, in file order.
 func depPaths(file string) ([]string, error) {
-	f, err := os.Open(file)
+	g, err := modindex.ReadDeps(file)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var paths []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		mod, _, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		mod = strings.TrimSpace(mod)
-		if mod == "" || path.IsAbs(mod) || path.Clean(mod) != mod || strings.HasPrefix(mod, "../") {
-			return nil, fmt.Errorf("%s: bad module path %q", file, mod)
-		}
-		paths = append(paths, mod)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	return paths, nil
+	return g.Paths(), nil
 }
 
 // depNames returns the module names in a modules.dep, in file order.
@@ -222,17 +196,17 @@ func depNames(file string) ([]string, error) {
 	}
 	names := make([]string, len(paths))
 	for i, p := range paths {
-		names[i] = modName(p)
+		names[i] = modindex.Name(p)
 	}
 	return names, nil
 }
 
-// An alias is one modules.alias line: a shell pattern over a device's
-// modalias, and the module that drives such devices. prefix is the
-// pattern's literal start (up to its first wildcard): most patterns name
-// a vendor and device there, so a prefix test rejects nearly every
-// device before path.Match runs — under TCG matching ~1000 patterns
-// against ~60 devices with path.Match alone took 0.2 s.
+// An alias is one modules.alias line (modindex.Alias) made ready for
+// matching: prefix is the pattern's literal start (up to its first
+// wildcard). Most patterns name a vendor and device there, so a prefix
+// test rejects nearly every device before path.Match runs — under TCG
+// matching ~1000 patterns against ~60 devices with path.Match alone took
+// 0.2 s.
 type alias struct{ pattern, prefix, module string }
 
 // aliasList is a parsed modules.alias.
@@ -252,35 +226,20 @@ func readAliases(file string) (aliasList, error) {
 	return l, nil
 }
 
-// parseAliases reads "alias PATTERN MODULE" lines as depmod writes them;
-// blank and # lines are skipped, anything else is an error, as is a
-// pattern path.Match rejects.
+// parseAliases reads the initrd's modules.alias (modindex.ParseAliases:
+// a line it cannot use is an error) and notes each pattern's prefix.
 func parseAliases(r io.Reader) (aliasList, error) {
-	var l aliasList
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	line := 0
-	for sc.Scan() {
-		line++
-		t := strings.TrimSpace(sc.Text())
-		if t == "" || strings.HasPrefix(t, "#") {
-			continue
-		}
-		f := strings.Fields(t)
-		if len(f) != 3 || f[0] != "alias" {
-			return nil, fmt.Errorf("line %d: want \"alias PATTERN MODULE\"", line)
-		}
-		if _, err := path.Match(f[1], ""); err != nil {
-			return nil, fmt.Errorf("line %d: pattern %q: %w", line, f[1], err)
-		}
-		pre := f[1]
+	as, err := modindex.ParseAliases(r)
+	if err != nil {
+		return nil, err
+	}
+	l := make(aliasList, len(as))
+	for i, a := range as {
+		pre := a.Pattern
 		if i := strings.IndexAny(pre, `*?[\`); i >= 0 {
 			pre = pre[:i]
 		}
-		l = append(l, alias{f[1], pre, modName(f[2])})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
+		l[i] = alias{a.Pattern, pre, a.Module}
 	}
 	return l, nil
 }
@@ -378,7 +337,7 @@ func copyModules(root, dst string) error {
 	if err != nil {
 		return err
 	}
-	from := filepath.Join(root, "lib/modules", rel)
+	from := filepath.Join(root, nodefs.ModulesDir, rel)
 	paths, err := depPaths(filepath.Join(from, "modules.dep"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -389,7 +348,7 @@ func copyModules(root, dst string) error {
 	have := loadedModules(filepath.Join(root, "proc/modules"))
 	files := []string{"modules.dep"}
 	for _, p := range paths {
-		if !have[modName(p)] {
+		if !have[modindex.Name(p)] {
 			files = append(files, p)
 		}
 	}

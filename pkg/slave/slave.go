@@ -58,11 +58,11 @@
 //
 // # Program files
 //
-// The closure an exec names is kept by content in a Cache (DirCache, one
-// file per sha256 under CacheDir, unless Config.Cache supplies another)
-// and placed at its paths under Root as hard links to the cached objects
-// where possible (cache.go). A node therefore receives each distinct file
-// once, however many programs share it and however often they run.
+// The closure an exec names is kept by content in the node's file cache
+// (pkg/filecache, one file per sha256 under CacheDir) and placed at its
+// paths under Root as hard links to the cached files where possible
+// (cache.go). A node therefore receives each distinct file once, however
+// many programs share it and however often they run.
 //
 // # Processes and shutdown
 //
@@ -85,6 +85,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/filecache"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/wire"
 )
@@ -102,9 +103,8 @@ type Config struct {
 	// Power carries out "reboot", "halt" or "pwroff": a real node reboots;
 	// a simulated node exits. nil refuses power control.
 	Power func(action string) error
-	// Cache stores program files by content; nil = a directory cache in
-	// CacheDir (see Cache).
-	Cache Cache
+	// Cache stores program files by content; nil = filecache.Open(CacheDir).
+	Cache *filecache.Cache
 	// BeforeExec, if set, runs before each process a root slave starts
 	// as a non-root user, with that user's credentials: a real node asks
 	// its kickbackproxy for the user's passwd and group entries there. An
@@ -159,7 +159,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Dialer = &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
 	}
 	if cfg.Cache == nil {
-		c, err := NewDirCache(cfg.CacheDir)
+		c, err := filecache.Open(cfg.CacheDir)
 		if err != nil {
 			return fmt.Errorf("bpslave: %w", err)
 		}
@@ -167,7 +167,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	s := &slave{
 		cfg: cfg, log: cfg.Log, root: os.Geteuid() == 0, uid: uint32(os.Geteuid()), spawnAll: !direct,
-		placer: &placer{root: cfg.Root, cache: cfg.Cache, copies: map[string]copied{}},
+		placer: &placer{root: cfg.Root, cache: cfg.Cache},
 	}
 	defer s.work.Wait() // every stream handler and process watcher
 	wait := minBackoff

@@ -1,7 +1,10 @@
 // Package xfer moves files as tar streams, whole or not at all: the bpcp
 // transfer format, used by the bpcp client and bpmaster on the master
 // (bpmaster packs local sources for a copy to a node) and by bpslave on
-// the nodes, each under the caller's own credentials.
+// the nodes (it packs for a copy from the node and lands a copy to it),
+// each under the caller's own credentials. It is the one tar writer and
+// reader of a copy: every hop packs with Scan (Plan.Write, or Plan.Add
+// and Append to merge sources into one stream) and lands with Unpack.
 //
 // # The stream
 //
