@@ -51,8 +51,12 @@ type Options struct {
 	Modules string // module tree; /lib/modules/<release read from Kernel>
 	Binary  string // the beo binary to boot; this executable
 	Keys    string // the master's key directory (master.pub is shipped); /etc/beowulf/keys
-	// Applets are the names that get a /bin symlink to the binary.
+	// Applets are the names that get a symlink to the binary beside it
+	// (nodefs.Binary's directory).
 	Applets []string
+	// HostRoot is the master's root whose top-level layout the node root
+	// mirrors (/bin → usr/bin where usrmerge made it so); "" = "/".
+	HostRoot string
 	// Modules to carry with their dependencies; nil = DefaultModules().
 	// A name the module tree lacks is an error unless it is one of the
 	// defaults (then it is logged and skipped): a node must not boot
@@ -149,6 +153,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Keys == "" {
 		o.Keys = "/etc/beowulf/keys"
+	}
+	if o.HostRoot == "" {
+		o.HostRoot = "/"
 	}
 	if o.Binary == "" {
 		exe, err := os.Executable()

@@ -187,10 +187,10 @@ func TestInitrdContents(t *testing.T) {
 		mode    uint64
 		content string
 	}{
-		{"init", cpio.S_IFLNK | 0o777, "bin/beo"},
-		{"bin/beo", cpio.S_IFREG | 0o755, string(tinyELF(elf.PT_LOAD))},
-		{"bin/bpsh", cpio.S_IFLNK | 0o777, "beo"},
-		{"bin/beoclient", cpio.S_IFLNK | 0o777, "beo"},
+		{"init", cpio.S_IFLNK | 0o777, "beo/bin/beo"},
+		{"beo/bin/beo", cpio.S_IFREG | 0o755, string(tinyELF(elf.PT_LOAD))},
+		{"beo/bin/bpsh", cpio.S_IFLNK | 0o777, "beo"},
+		{"beo/bin/beoclient", cpio.S_IFLNK | 0o777, "beo"},
 		{"tmp", cpio.S_IFDIR | 0o1777, ""},
 		{rel + "kernel/drivers/cpufreq/acpi-cpufreq.ko", cpio.S_IFREG | 0o644, "module acpi_cpufreq"},
 		{rel + "kernel/drivers/net/virtio_net.ko", cpio.S_IFREG | 0o644, "module virtio_net"},
@@ -407,3 +407,41 @@ func TestBuildErrors(t *testing.T) {
 }
 
 var timeZero = time.Unix(0, 0)
+
+// TestRootfsMirrorsLayout: where the master's /bin is usrmerge's link,
+// the node's is the same link; a real directory stays a directory; a
+// directory the master lacks is not made.
+func TestRootfsMirrorsLayout(t *testing.T) {
+	o := fixture(t)
+	host := t.TempDir()
+	os.MkdirAll(filepath.Join(host, "usr/bin"), 0o755)
+	os.Symlink("usr/bin", filepath.Join(host, "bin"))
+	os.Symlink("usr/lib", filepath.Join(host, "lib"))
+	os.MkdirAll(filepath.Join(host, "sbin"), 0o755)
+	o.HostRoot = host
+	if err := Build(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	m := byName(readArchive(t, filepath.Join(o.Dir, RootfsFile)))
+	for _, tc := range []struct {
+		name, content string
+		mode          uint64
+	}{
+		{"bin", "usr/bin", cpio.S_IFLNK | 0o777},
+		{"lib", "usr/lib", cpio.S_IFLNK | 0o777},
+		{"sbin", "", cpio.S_IFDIR | 0o755},
+		{"usr/bin", "", cpio.S_IFDIR | 0o755},
+	} {
+		r, ok := m[tc.name]
+		if !ok {
+			t.Errorf("%s missing from the rootfs", tc.name)
+			continue
+		}
+		if got := content(t, r); r.Mode != tc.mode || got != tc.content {
+			t.Errorf("%s: mode %o content %q, want %o %q", tc.name, r.Mode, got, tc.mode, tc.content)
+		}
+	}
+	if _, ok := m["lib64"]; ok {
+		t.Errorf("lib64 in the rootfs, but the master has none")
+	}
+}

@@ -16,10 +16,11 @@
 //
 // The initrd holds what the node needs before it has a network:
 //
-//	/bin/beo                  the binary (must be static: an ELF with an
-//	                          interpreter is refused)
-//	/bin/<applet> → beo       one symlink per applet of the dispatch table
-//	/init → bin/beo           the kernel runs it; main.go sees the name
+//	/beo/bin/beo              the binary (must be static: an ELF with an
+//	                          interpreter is refused), in a directory of
+//	                          its own (pkg/nodefs)
+//	/beo/bin/<applet> → beo   one symlink per applet of the dispatch table
+//	/init → beo/bin/beo       the kernel runs it; main.go sees the name
 //	                          "init" (or PID 1) and runs beoclient
 //	/dev/console, /dev/null   so init has stdio before devtmpfs is mounted
 //	/lib/modules/<release>/   DefaultModules() plus the config's bootmodule
@@ -33,10 +34,13 @@
 // The rootfs holds what the node gets over the network, unpacked into its
 // RAM root (see pkg/pid1):
 //
+//	/bin, /sbin, /lib, /lib64…  the master's top-level layout: usrmerge's
+//	                          links (/bin → usr/bin) where the master has
+//	                          them, else directories; /usr/bin, /usr/sbin
 //	/etc/passwd, group, hosts, nsswitch.conf, os-release   basics
-//	/etc/beowulf/keys/node.key (0600), master.pub          the node
-//	                          credential of pkg/link's trust model, for
-//	                          `bpslave -keys /etc/beowulf/keys`
+//	/etc/beowulf/keys/master.pub  the master's public key; bpslave makes
+//	                          the node's own key beside it at boot
+//	                          (pkg/link's trust model)
 //	/tmp /var/tmp (1777), /root (0700), /home, /var/cache
 //	prestaged libraries       each `libraries` line and bplib entry at its
 //	                          own path: a file, or the shared objects
@@ -44,10 +48,9 @@
 //	                          symbolic links on the way (/lib → usr/lib,
 //	                          libc.so.6 → …) are carried as links
 //
-// The credential travels in the rootfs, not the initrd, because only the
-// rootfs is fetched by the node's own init over the private cluster
-// network; either way a host on that network can read it, which is the
-// trust ClusterWare places in its private network (pkg/link).
+// Nothing in either archive is secret: a host on the cluster network can
+// fetch both, and neither holds a private key (pkg/link, pkg/master
+// "Node identity").
 //
 // # Reproducible, and rebuilt only on change
 //

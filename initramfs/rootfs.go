@@ -39,6 +39,9 @@ func (p *pkgPlan) planRootfs(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	if err := mirrorLayout(t, o.HostRoot); err != nil {
+		return err
+	}
 	etc := etcFiles()
 	names := make([]string, 0, len(etc))
 	for n := range etc {
@@ -65,6 +68,44 @@ func (p *pkgPlan) planRootfs(ctx context.Context, o Options) error {
 		}
 		if err := addLibrary(t, lib); err != nil {
 			o.Log.Warn("library not prestaged", "path", lib, "err", err)
+		}
+	}
+	return nil
+}
+
+// topLevel are the directories of the root that usrmerge turns into
+// links into /usr.
+var topLevel = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
+
+// mirrorLayout gives the node root the master's top-level layout: where
+// the master's /bin (sbin, lib, lib64, …) is a link (Debian's usrmerge:
+// /bin → usr/bin) the node's is the same link, else a directory; and
+// /usr/bin, /usr/sbin exist. So a program the master resolves as
+// /bin/sh runs as /bin/sh on the node, its file placed at /usr/bin/sh,
+// and an NFS /usr from the master (pkg/fstab) brings the whole userland.
+func mirrorLayout(t *tree, hostRoot string) error {
+	for _, d := range []string{"usr/bin", "usr/sbin", "usr/lib"} {
+		if err := t.dir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, name := range topLevel {
+		fi, err := os.Lstat(filepath.Join(hostRoot, name))
+		switch {
+		case err != nil:
+			continue // the master has none: neither does the node
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(filepath.Join(hostRoot, name))
+			if err != nil {
+				return err
+			}
+			if err := t.symlink(name, target); err != nil {
+				return err
+			}
+		case fi.IsDir():
+			if err := t.dir(name, 0o755); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -162,6 +162,8 @@ func (s *Server) identify(m config.MAC, assign bool) (who, bool) {
 			return who{}, false
 		}
 		w.addr = a
+		// Its host name: its first nodename, else .N (SPEC §9).
+		w.name = "." + strconv.Itoa(mt.Node)
 		if spec, ok := cfg.Node(mt.Node); ok && len(spec.Names) > 0 {
 			w.name = spec.Names[0].Name
 		}

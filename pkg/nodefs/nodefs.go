@@ -15,8 +15,11 @@ const (
 	// Binary is the beo binary, on the initrd and in the node root. Its
 	// directory holds one symbolic link to it per applet; stage 1 copies
 	// that directory into the node root, and stage 2 refuses a rootfs
-	// member that would replace the binary.
-	Binary = "/bin/beo"
+	// member that would replace the binary. It lives in a directory of
+	// its own, as Warewulf's /warewulf does, so that it shadows nothing
+	// of the master's layout the node mirrors (/bin → usr/bin on a
+	// usrmerge master) and nothing an fstab mounts over (/usr, /opt).
+	Binary = "/beo/bin/beo"
 	// Init is the symbolic link to Binary the kernel runs. Only the
 	// initrd has it, so its presence tells PID 1 it is in stage 1.
 	Init = "/init"

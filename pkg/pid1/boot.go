@@ -166,7 +166,7 @@ func makeRoot(root, size string) error {
 	if err := unix.Mount(rootSource, root, "tmpfs", 0, "mode=0755,size="+size); err != nil {
 		return fmt.Errorf("node root: mount tmpfs size=%s: %w", size, err)
 	}
-	for _, d := range []string{"bin", "dev", "proc", "sys", "run", "etc", "tmp", "var/tmp", "root"} {
+	for _, d := range []string{filepath.Dir(nodefs.Binary)[1:], "dev", "proc", "sys", "run", "etc", "tmp", "var/tmp", "root"} {
 		mode := os.FileMode(0o755)
 		switch d {
 		case "tmp", "var/tmp":
@@ -241,7 +241,10 @@ func stage2(ctx context.Context, cfg Config) error {
 	// (No UROOT_NOHWRNG=1: it sends u-root's reader to /dev/urandom,
 	// which on Linux ≥ 5.18 waits for the CRNG too; see Randomness in
 	// the package doc for what init does instead.)
-	env := []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin", "HOME=/root", "TERM=linux"}
+	// beo's applet links come last: they shadow nothing the master's
+	// layout (mirrored in the node root, or mounted from the master)
+	// provides.
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:" + filepath.Dir(nodefs.Binary), "HOME=/root", "TERM=linux"}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v)
@@ -294,6 +297,9 @@ func stage2(ctx context.Context, cfg Config) error {
 		return err
 	}
 	log.Info("rootfs unpacked", "url", url, "bytes", len(b), "members", n, "took", time.Since(start).Round(time.Millisecond))
+	if err := writeHostname("/"); err != nil {
+		log.Warn("/etc/hostname", "err", err)
+	}
 	for _, s := range cfg.Services {
 		if !s.Early {
 			sv.run(ctx, s)
@@ -367,4 +373,19 @@ func Fatal(log *slog.Logger, err error, power func(string) error) {
 		log.Error("reboot failed; halted", "err", err)
 	}
 	select {}
+}
+
+// writeHostname writes the kernel's host name (the node's name, from its
+// DHCP lease) to root/etc/hostname, as a node's hostname(1) and
+// programs reading the file expect.
+func writeHostname(root string) error {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return err
+	}
+	name := unix.ByteSliceToString(u.Nodename[:])
+	if name == "" || name == "(none)" {
+		return nil
+	}
+	return os.WriteFile(filepath.Join(root, "etc/hostname"), []byte(name+"\n"), 0o644)
 }

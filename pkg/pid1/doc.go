@@ -26,7 +26,7 @@
 //     /bin (the binary and its applet links);
 //  6. switch_root (u-root's mount.SwitchRoot): move /dev /proc /sys /run
 //     into it, make it /, delete the initrd's files — freeing their RAM —
-//     and exec /bin/beo, which is PID 1 again and runs stage 2.
+//     and exec /beo/bin/beo, which is PID 1 again and runs stage 2.
 //
 // Stage 2, in the node root:
 //
@@ -40,7 +40,7 @@
 //     messages — already in the kernel log — reach the master's node.N);
 //  9. fetch http://MASTER:beo.http/beo.rootfs into memory (retried for
 //     up to 5 minutes) and unpack it into / — refusing members that would
-//     leave the root, even through links, or replace /bin/beo;
+//     leave the root, even through links, or replace /beo/bin/beo;
 //  10. start the other services (bpslave -m MASTER:beo.bproc -keys
 //     /etc/beowulf/keys -root /, sendstats, kickbackproxy) and log
 //     ReadyMarker ("node ready"); every service but bpslave runs at nice
