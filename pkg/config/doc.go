@@ -37,13 +37,14 @@
 //	libraries PATH…                   libraries assumed cached on nodes
 //	bootmodule NAME…                  kernel modules for the node's initrd
 //	nodeassign append|insert|off      what a new MAC becomes (locked = off)
+//	ipforward [yes|no]                route the cluster network out (see below)
 //
 // Addresses are IPv4 (the nodes boot over DHCPv4). MACs are 6-byte
 // Ethernet addresses in any form net.ParseMAC accepts, in any case.
 // libraries and bootmodule lines accumulate; interface lines too, a name
 // listed twice drawing a warning. A single-valued setting (nodes, iprange,
-// pingtimeout, nodeassign, a server port, a default or class boot setting)
-// given twice draws a warning and the later line wins.
+// pingtimeout, nodeassign, ipforward, a server port, a default or class
+// boot setting) given twice draws a warning and the later line wins.
 //
 // # Nodes
 //
@@ -120,6 +121,21 @@
 //	syslog    514      log receiver, UDP: beoklogd messages
 //	beofs2    932      beofs2 file service (alias: tcp)
 //	http      80       boot server HTTP: kernel, initrd, rootfs for iPXE
+//
+// # IP forwarding
+//
+// `ipforward` (or `ipforward yes`; `ipforward no` is the default, as is no
+// line) lets the cluster network reach the outside through the master, as
+// Scyld's did: `beo master` turns on net.ipv4.ip_forward and installs an
+// nftables table of its own (pkg/nat) that masquerades the cluster's
+// traffic leaving by any other interface and refuses connections into the
+// cluster network from outside (outbound only: nothing outside can reach
+// a node); and the boot server's DHCP answers carry the master's cluster
+// address as router (option 3) and the master's DNS servers (option 6,
+// from its /etc/resolv.conf), from which the node's init sets its default
+// route and writes /etc/resolv.conf. Without it nothing is forwarded and
+// DHCP names no router. The setting is read when `beo master` starts; a
+// reload that changes it is logged and takes effect at the next start.
 //
 // # Diagnostics
 //

@@ -75,6 +75,14 @@ nodeassign append
 # Libraries assumed cached on the nodes:
 #   libraries /lib64 /usr/lib64
 
+# --- Beyond the cluster network --------------------------------------------
+
+# Let the nodes reach the networks beyond the master: it forwards and
+# masquerades their traffic out of its other interfaces (outbound only:
+# nothing outside can reach a node), and DHCP gives the nodes the master as
+# router and the master's DNS servers. Read when beo master starts.
+#   ipforward
+
 # --- Daemons ---------------------------------------------------------------
 
 # Seconds a node may stay silent before it is marked down; the master pings
