@@ -119,8 +119,18 @@
 //	beostats  5545     recvstats, UDP: sendstats reports
 //	kickback  3045     kickback daemon: name service for nodes
 //	syslog    514      log receiver, UDP: beoklogd messages
-//	beofs2    932      beofs2 file service (alias: tcp)
+//	beofs2    932      nothing in beo (see below; alias: tcp)
 //	http      80       boot server HTTP: kernel, initrd, rootfs for iPXE
+//
+// beofs2 was the TCP port of Scyld's beoserv file service, which sent
+// booting nodes their kernel, command line and final boot RAM disk. In beo
+// those travel over the boot server's HTTP port (`server http`, for iPXE
+// and for the node's init fetching its rootfs) and TFTP (the iPXE binary
+// for firmware PXE); program files reach nodes over the bproc connection.
+// So `server beofs2 PORT` (and `server tcp PORT`) is accepted, so a Scyld
+// config loads unchanged, and recorded (Ports.BeoFS2), but no beo daemon
+// listens on that port and moving it changes nothing: move the boot files
+// with `server http`.
 //
 // # IP forwarding
 //

@@ -94,6 +94,6 @@ server bproc 933      # bpmaster, TCP: the nodes' bpslave connections
 server beostats 5545  # recvstats, UDP: the nodes' sendstats reports
 server kickback 3045  # the kickback daemon: name service for the nodes
 server syslog 514     # the log receiver, UDP: the nodes' beoklogd messages
-server beofs2 932     # the beofs2 file service
+server beofs2 932     # accepted for Scyld configs; beo runs no beofs2 (boot files go over http)
 server http 80        # the boot server's HTTP: kernel, initrd, rootfs for iPXE
 `
