@@ -222,7 +222,9 @@ func TestNewMAC(t *testing.T) {
 		{"append", "", "10.99.0.103", "node 3 52:54:00:00:00:77\n", false},
 		{"insert", "nodeassign insert\n", "10.99.0.103", "node 3 52:54:00:00:00:77\n", false},
 		{"off", "nodeassign off\n", "", "", true},
-		{"full", "node 3 52:54:00:00:00:04\n", "", "", true},
+		{"full", "node 3 52:54:00:00:00:04\n", "", "ignore 52:54:00:00:00:77\n", false},
+		{"full insert", "nodeassign insert\nnode 3 52:54:00:00:00:04\n", "", "ignore 52:54:00:00:00:77\n", false},
+		{"full and off", "nodeassign off\nnode 3 52:54:00:00:00:04\n", "", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,8 +280,8 @@ func TestNewMACAfterHandEdit(t *testing.T) {
 		t.Errorf("got %s, want no answer (the hand-added node 3 fills the cluster)", resp.YourIPAddr)
 	}
 	data, _ := os.ReadFile(path)
-	if string(data) != edited {
-		t.Errorf("config file:\n%s\nwant the admin's edit kept:\n%s", data, edited)
+	if want := edited + "ignore 52:54:00:00:00:77\n"; string(data) != want {
+		t.Errorf("config file:\n%s\nwant the admin's edit kept and the MAC ignored:\n%s", data, want)
 	}
 }
 

@@ -13,10 +13,12 @@
 //   - an ignore line: nothing, ever;
 //   - no line: under `nodeassign append|insert` the MAC becomes a new node
 //     line (config.File.AppendNode, saved atomically) while a number below
-//     NodeCount is free; otherwise (assignment off, or the cluster full) the
-//     MAC is recorded once in the unknown-addresses file
-//     (/var/beowulf/unknown_addresses, one MAC per line, rewritten
-//     atomically) and gets no answer.
+//     NodeCount is free; once the cluster is full it gets an `ignore MAC`
+//     line instead (config.File.AppendIgnore, saved the same way), as
+//     Scyld's beoserv classified new nodes past the node count "ignored";
+//     under `nodeassign off` the MAC is recorded once in the
+//     unknown-addresses file (/var/beowulf/unknown_addresses, one MAC per
+//     line, rewritten atomically). Either way it gets no answer.
 //
 // Addresses are a pure function of the config, so there is no lease
 // database: firmware PXE, iPXE and the node's own init all get the same

@@ -69,8 +69,12 @@
 // MAC gets (Config.NextNode): append = one above the highest configured,
 // insert = the lowest free, off = none, the MAC stays unknown (the boot
 // server records it in /var/beowulf/unknown_addresses). When no number
-// below NodeCount is left the MAC is ignored. A MAC may appear on only one
-// node, ignore or host line; Lookup says which.
+// below NodeCount is left the MAC is ignored: the boot server appends an
+// `ignore MAC` line, as Scyld's did once a cluster reached its node count
+// ("new nodes will be classified as ignored"), so the admin sees in the
+// file every machine that asked; it stays ignored after `nodes` grows
+// until that line is deleted. A MAC may appear on only one node, ignore or
+// host line; Lookup says which.
 //
 // # Host devices
 //
