@@ -303,7 +303,12 @@ func TestScript(t *testing.T) {
 		{"class", "class big kernelcommandline mem=64G\nnode 3 big 52:54:00:00:00:04\n", 3,
 			"#!ipxe\nkernel " + url + "/boot/kernel mem=64G " + params +
 				"\ninitrd " + url + "/boot/initrd\nboot\n"},
-		{"cmdline none", "kernelcommandline none\n", 0, "#!ipxe\nkernel " + url + "/boot/kernel " + params +
+		{"cmdline none", "kernelcommandline none\n", 0, "#!ipxe\nkernel " + url + "/boot/kernel" +
+			"\ninitrd " + url + "/boot/initrd\nboot\n"},
+		{"class cmdline none", "class memtest kernelimage /srv/memtest.bin\nclass memtest initrdimage none\n" +
+			"class memtest kernelcommandline none\nnode 3 memtest 52:54:00:00:00:04\nserver syslog 5514\n", 3,
+			"#!ipxe\nkernel " + url + "/image/srv/memtest.bin\nboot\n"},
+		{"node cmdline none", "kernelcommandline quiet\nkernelcommandline 0 none\n", 0, "#!ipxe\nkernel " + url + "/boot/kernel" +
 			"\ninitrd " + url + "/boot/initrd\nboot\n"},
 		{"kernel none", "kernelimage none\n", 0, "#!ipxe\necho beo: node 0 boots from its next boot device\nexit\n"},
 	}

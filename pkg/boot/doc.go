@@ -73,9 +73,15 @@
 //	boot
 //
 // CMDLINE is the node's effective kernelcommandline (config precedence:
-// default, class, node lines), DefaultCmdline when unset and nothing when
-// `none`, followed by the pkg/bootparam options (beo.master = this server,
-// ports from the config, beo.rootfs=/boot/rootfs.cpio). An unset
+// default, class, node lines), DefaultCmdline when unset, followed by the
+// pkg/bootparam options (beo.master = this server, ports from the config,
+// beo.rootfs=/boot/rootfs.cpio). `kernelcommandline none` means exactly
+// nothing: no admin words and no beo.* options (the line is `kernel URL`),
+// for the kernels that are not beo nodes — a memory test, an installer —
+// and take no arguments, or arguments of their own. A beo node needs the
+// beo.* options: without them its init falls back to the DHCP server as
+// the master and every port at its default, so give a beo node a command
+// line (or none at all: unset) rather than `none`. An unset
 // kernelimage / initrdimage means the boot directory's kernel / initrd
 // (beoboot's output); a configured path is served at /image/PATH (only
 // paths the config names for some node; a relative path is taken inside
