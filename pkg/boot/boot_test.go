@@ -61,6 +61,7 @@ func testServer(t testing.TB, text string) (*Server, string) {
 	files := map[string]string{
 		"config": text, "boot/kernel": "KERNEL", "boot/initrd": "INITRD",
 		"boot/rootfs.cpio": "ROOTFS", "tftp/undionly.kpxe": "IPXE", "secret": "SECRET",
+		"resolv.conf": testResolvConf,
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
@@ -74,6 +75,7 @@ func testServer(t testing.TB, text string) (*Server, string) {
 		Iface: "beo0", Addr: server, Config: filepath.Join(dir, "config"),
 		BootDir: filepath.Join(dir, "boot"), TFTPRoot: filepath.Join(dir, "tftp"),
 		LogDir: filepath.Join(dir, "log"), UnknownFile: filepath.Join(dir, "unknown_addresses"),
+		ResolvConf: filepath.Join(dir, "resolv.conf"),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -279,6 +279,7 @@ func (s *Server) Answer(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr) {
 		dhcpv4.WithNetmask(net.CIDRMask(s.addr.Bits(), 32)),
 		dhcpv4.WithGeneric(optIPXEEncap, ipxeNoProxyDHCP),
 	}
+	mods = append(mods, s.forwardOptions()...)
 	if mt != dhcpv4.MessageTypeInform {
 		mods = append(mods,
 			dhcpv4.WithYourIP(w.addr.AsSlice()),

@@ -62,6 +62,18 @@
 // solicitations on the interface (lifetime 0, no prefix, to ff02::1), so
 // iPXE does not wait 16 s for IPv6 autoconfiguration.
 //
+// Under the config's `ipforward` (the master forwards and masquerades the
+// cluster network, pkg/nat) every offer and ack also carries option 3,
+// router = this server, and option 6, the master's DNS servers: the IPv4
+// nameservers of Options.ResolvConf (default /etc/resolv.conf, or
+// systemd-resolved's upstream list when that names only its local stub),
+// leaving out loopback ones, which would not answer a node; when none is
+// left the log says so and option 6 is left out. The list is read at
+// start and at each reload; ipforward itself is read at start (a reload
+// that changes it is logged: the forwarding is set up once). Without
+// ipforward answers name no router. `beoserv` alone hands the same
+// options but forwards nothing: forwarding is `beo master`'s.
+//
 // # iPXE script
 //
 // GET /ipxe/MAC (MAC as 52-54-00-00-00-01 or with colons) returns, for a
