@@ -14,7 +14,9 @@
 // Serve runs the daemons as a list under one errgroup; the stats
 // receiver, log receiver and kickback daemon join that list as they are
 // built. `beo bpmaster` (and Options without Boot, as pkg/sim uses) is
-// bpmaster alone.
+// bpmaster alone. With the config's `ipforward`, `beo master` forwards and
+// masquerades the cluster network (pkg/nat) from start to stop — SIGTERM
+// or SIGINT; a crash leaves the table to the next start, which replaces it.
 package master
 
 import (
@@ -26,6 +28,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -128,6 +131,11 @@ func runMaster(ctx context.Context, args []string, stdio applets.IO, names []str
 		return &applets.Usage{Line: masterUsage, Msg: "unexpected arguments"}
 	}
 	o.Log = slog.New(slog.NewTextHandler(stdio.Err, nil))
+	// Ctrl-C stops the master as SIGTERM does, so what it set up
+	// (forwarding, the socket) is undone; a second one kills it.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	context.AfterFunc(ctx, stop)
 	if !noBoot {
 		if bo.Iface == "" {
 			bo.Iface, _ = boot.ConfigIface(o.Config)
@@ -251,6 +259,11 @@ func Serve(ctx context.Context, o Options) error {
 	}
 	defer ul.Close()
 	defer os.Remove(o.Socket)
+	stopForwarding, err := forwarding(o, cfg)
+	if err != nil {
+		return err
+	}
+	defer stopForwarding()
 	o.Log.Info("bpmaster listening", "nodes", nl.Addr(), "socket", o.Socket, "count", cfg.NodeCount(), "build", buildinfo.Hash())
 	if o.Ready != nil {
 		o.Ready(nl.Addr(), o.Socket)

@@ -14,6 +14,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/kickback"
 	"github.com/beo-cluster/beo/pkg/logfwd"
 	"github.com/beo-cluster/beo/pkg/master"
+	"github.com/beo-cluster/beo/pkg/nat"
 	"github.com/beo-cluster/beo/pkg/nss"
 	"github.com/beo-cluster/beo/pkg/stats"
 )
@@ -63,6 +64,32 @@ func nodeDaemons(o Options, cur func() *config.Config, m *master.Master) ([]func
 		return kd.Serve(ctx, kl)
 	})
 	return ds, nil
+}
+
+// forwarding starts the master's IP forwarding (pkg/nat: an nftables
+// table of its own, ip_forward on) when the config has `ipforward`, and
+// returns what stops it (removes the table, restores ip_forward). It
+// needs the cluster interface and address, so only with the boot server;
+// without one it logs that nothing is forwarded. ipforward is read here,
+// once: a reload that changes it is logged by the boot server.
+func forwarding(o Options, cfg *config.Config) (stop func(), err error) {
+	stop = func() {}
+	switch {
+	case !cfg.IPForward():
+		return stop, nil
+	case o.Boot == nil:
+		o.Log.Warn("ipforward: no boot server, so no cluster interface: nothing is forwarded")
+		return stop, nil
+	}
+	n, err := nat.Start(nat.Config{Cluster: o.Boot.Addr, Iface: o.Boot.Iface, Log: o.Log})
+	if err != nil {
+		return nil, fmt.Errorf("ipforward: %w", err)
+	}
+	return func() {
+		if err := n.Close(); err != nil {
+			o.Log.Error("ipforward: forwarding not removed", "err", err)
+		}
+	}, nil
 }
 
 // writeNames writes the cluster's names under o.NamesRoot (pkg/nss). A
