@@ -47,13 +47,16 @@ import (
 )
 
 const (
-	usage       = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-libs FILE]"
+	usage       = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-init-d DIR] [-libs FILE]"
 	masterUsage = "usage: beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-stats ADDR] [-status ADDR] [-kernel PATH]"
 )
 
 // Options are the daemons' paths and addresses; zero values mean defaults.
 type Options struct {
 	Config, Listen, Socket, Keys, LogDir, NodeUp, Libs string
+	// InitD is the directory of executables run for each node after
+	// node_up (pkg/master); "" runs none.
+	InitD string
 	// Ready, if set, is called once bpmaster's listeners are up.
 	Ready func(nodeAddr net.Addr, socket string)
 	Log   *slog.Logger
@@ -156,6 +159,7 @@ func bpmasterFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.Keys, "keys", "/etc/beowulf/keys", "cluster key directory")
 	fs.StringVar(&o.LogDir, "logdir", "/var/log/beowulf", "per-node logs (node.N)")
 	fs.StringVar(&o.NodeUp, "node-up", "/usr/lib/beoboot/bin/node_up", "program run when a node connects (exit 0 → up); missing = none")
+	fs.StringVar(&o.InitD, "init-d", master.DefaultInitD, "executables run in name order for each node after node_up (\"\" = none)")
 	fs.StringVar(&o.Libs, "libs", "/etc/beowulf/libraries", "bplib's prestaged library list")
 }
 
@@ -331,6 +335,7 @@ func masterConfig(cfg *config.Config, o Options, keys link.Keys, listen, masterA
 		Keys:        keys,
 		KeyDir:      o.Keys,
 		NodeUp:      o.NodeUp,
+		InitD:       o.InitD,
 		LogDir:      o.LogDir,
 		LibFile:     o.Libs,
 		Log:         o.Log,

@@ -47,6 +47,7 @@ type Options struct {
 	Exe         string        // the beo binary to run as bpslave (default: this executable)
 	PingTimeout time.Duration // default 20 s
 	NodeUp      string        // optional node_up program
+	InitD       string        // optional init.d directory (run after node_up)
 	Log         *slog.Logger
 }
 
@@ -142,7 +143,7 @@ func (c *Cluster) startMaster() error {
 		done <- master.Serve(mctx, master.Options{
 			Config: c.cfgPath, Listen: c.Master, Socket: c.Socket,
 			Keys: filepath.Join(o.Dir, "keys"), LogDir: filepath.Join(o.Dir, "log"),
-			NodeUp: o.NodeUp, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
+			NodeUp: o.NodeUp, InitD: o.InitD, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
 			Ready: func(net.Addr, string) { close(ready) },
 		})
 	}()
