@@ -33,7 +33,7 @@ test:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -E '/test/(netns|browser|e2e)$$')
 
 # Root suites: each directory that exists is run; they need root and the
-# Debian packages .ci/run installs (netns: iproute2 busybox atftp curl
+# Debian packages .ci/run installs (netns: iproute2 busybox atftp curl nftables
 # rsyslog; browser: chromium; e2e: qemu-system-x86 linux-image-amd64).
 ROOT_SUITES := test/netns test/browser test/e2e
 test-root: build

@@ -39,6 +39,7 @@ server kickback 3045
 server syslog 514
 pingtimeout 60
 nodeassign append
+ipforward yes
 node 0 addr=10.54.0.100 mac=52:54:00:00:00:00 class=- sequence=pxe stage=pxe kernel=/boot/vmlinuz-6.1.0-18-amd64 initrd=/var/beowulf/boot/computenode.initrd cmdline="rw root=/dev/ram0 console=ttyS0" names=n0@10.54.0.100,n0-ipmi@10.54.1.100/ipmi line=14
 node 1 addr=10.54.0.101 mac=52:54:00:00:00:01,52:54:00:00:01:01 class=- sequence=pxe stage=pxe kernel=/boot/vmlinuz-6.1.0-18-amd64 initrd=/var/beowulf/boot/computenode.initrd cmdline="rw root=/dev/ram0 console=ttyS0" names=n1@10.54.0.101,n1-ipmi@10.54.1.101/ipmi line=15
 node 3 addr=10.54.0.103 mac=- class=- sequence=pxe stage=pxe kernel=/boot/vmlinuz-6.1.0-18-amd64 initrd=/var/beowulf/boot/computenode.initrd cmdline="rw root=/dev/ram0 console=ttyS0" names=n3@10.54.0.103,n3-ipmi@10.54.1.103/ipmi line=16

@@ -33,6 +33,7 @@ func report(w io.Writer, c *config.Config) error {
 	}
 	fmt.Fprintf(b, "pingtimeout %d\n", int(c.PingTimeout().Seconds()))
 	fmt.Fprintf(b, "nodeassign %s\n", c.NodeAssign())
+	fmt.Fprintf(b, "ipforward %s\n", map[bool]string{false: "no", true: "yes"}[c.IPForward()])
 	if l := c.Libraries(); len(l) > 0 {
 		fmt.Fprintf(b, "libraries %s\n", strings.Join(l, " "))
 	}

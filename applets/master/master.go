@@ -18,6 +18,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"time"
 
 	"github.com/beo-cluster/beo/applets"
@@ -26,11 +28,12 @@ import (
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/head"
+	"github.com/beo-cluster/beo/pkg/master"
 	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 const (
-	usage       = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-libs FILE]"
+	usage       = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-init-d DIR] [-libs FILE]"
 	masterUsage = "usage: beo master [reload|status [-socket PATH]] | beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-stats ADDR] [-status ADDR] [-kernel PATH]"
 )
 
@@ -93,6 +96,11 @@ func runMaster(ctx context.Context, args []string, stdio applets.IO, names []str
 		return &applets.Usage{Line: masterUsage, Msg: "unexpected arguments"}
 	}
 	o.Log = slog.New(slog.NewTextHandler(stdio.Err, nil))
+	// Ctrl-C stops the master as SIGTERM does, so what it set up
+	// (forwarding, the socket) is undone; a second one kills it.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	context.AfterFunc(ctx, stop)
 	if !noBoot {
 		if bo.Iface == "" {
 			bo.Iface, _ = boot.ConfigIface(o.Config)
@@ -113,6 +121,7 @@ func bpmasterFlags(fs *flag.FlagSet, o *head.Options) {
 	fs.StringVar(&o.Keys, "keys", "/etc/beowulf/keys", "cluster key directory")
 	fs.StringVar(&o.LogDir, "logdir", "/var/log/beowulf", "per-node logs (node.N)")
 	fs.StringVar(&o.NodeUp, "node-up", "/usr/lib/beoboot/bin/node_up", "program run when a node connects (exit 0 → up); missing = none")
+	fs.StringVar(&o.InitD, "init-d", master.DefaultInitD, "executables run in name order for each node after node_up (\"\" = none)")
 	fs.StringVar(&o.Libs, "libs", "/etc/beowulf/libraries", "bplib's prestaged library list")
 }
 

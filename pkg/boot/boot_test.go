@@ -61,6 +61,7 @@ func testServer(t testing.TB, text string) (*Server, string) {
 	files := map[string]string{
 		"config": text, "boot/kernel": "KERNEL", "boot/initrd": "INITRD",
 		"boot/rootfs.cpio": "ROOTFS", "tftp/undionly.kpxe": "IPXE", "secret": "SECRET",
+		"resolv.conf": testResolvConf,
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
@@ -74,6 +75,7 @@ func testServer(t testing.TB, text string) (*Server, string) {
 		Iface: "beo0", Addr: server, Config: filepath.Join(dir, "config"),
 		BootDir: filepath.Join(dir, "boot"), TFTPRoot: filepath.Join(dir, "tftp"),
 		LogDir: filepath.Join(dir, "log"), UnknownFile: filepath.Join(dir, "unknown_addresses"),
+		ResolvConf: filepath.Join(dir, "resolv.conf"),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -222,7 +224,9 @@ func TestNewMAC(t *testing.T) {
 		{"append", "", "10.99.0.103", "node 3 52:54:00:00:00:77\n", false},
 		{"insert", "nodeassign insert\n", "10.99.0.103", "node 3 52:54:00:00:00:77\n", false},
 		{"off", "nodeassign off\n", "", "", true},
-		{"full", "node 3 52:54:00:00:00:04\n", "", "", true},
+		{"full", "node 3 52:54:00:00:00:04\n", "", "ignore 52:54:00:00:00:77\n", false},
+		{"full insert", "nodeassign insert\nnode 3 52:54:00:00:00:04\n", "", "ignore 52:54:00:00:00:77\n", false},
+		{"full and off", "nodeassign off\nnode 3 52:54:00:00:00:04\n", "", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,8 +282,8 @@ func TestNewMACAfterHandEdit(t *testing.T) {
 		t.Errorf("got %s, want no answer (the hand-added node 3 fills the cluster)", resp.YourIPAddr)
 	}
 	data, _ := os.ReadFile(path)
-	if string(data) != edited {
-		t.Errorf("config file:\n%s\nwant the admin's edit kept:\n%s", data, edited)
+	if want := edited + "ignore 52:54:00:00:00:77\n"; string(data) != want {
+		t.Errorf("config file:\n%s\nwant the admin's edit kept and the MAC ignored:\n%s", data, want)
 	}
 }
 
@@ -301,7 +305,12 @@ func TestScript(t *testing.T) {
 		{"class", "class big kernelcommandline mem=64G\nnode 3 big 52:54:00:00:00:04\n", 3,
 			"#!ipxe\nkernel " + url + "/boot/kernel mem=64G " + params +
 				"\ninitrd " + url + "/boot/initrd\nboot\n"},
-		{"cmdline none", "kernelcommandline none\n", 0, "#!ipxe\nkernel " + url + "/boot/kernel " + params +
+		{"cmdline none", "kernelcommandline none\n", 0, "#!ipxe\nkernel " + url + "/boot/kernel" +
+			"\ninitrd " + url + "/boot/initrd\nboot\n"},
+		{"class cmdline none", "class memtest kernelimage /srv/memtest.bin\nclass memtest initrdimage none\n" +
+			"class memtest kernelcommandline none\nnode 3 memtest 52:54:00:00:00:04\nserver syslog 5514\n", 3,
+			"#!ipxe\nkernel " + url + "/image/srv/memtest.bin\nboot\n"},
+		{"node cmdline none", "kernelcommandline quiet\nkernelcommandline 0 none\n", 0, "#!ipxe\nkernel " + url + "/boot/kernel" +
 			"\ninitrd " + url + "/boot/initrd\nboot\n"},
 		{"kernel none", "kernelimage none\n", 0, "#!ipxe\necho beo: node 0 boots from its next boot device\nexit\n"},
 	}

@@ -179,23 +179,29 @@ func (s *Server) identify(m config.MAC, assign bool) (who, bool) {
 }
 
 // assign makes the unknown MAC m a node under the config's nodeassign
-// mode, or records it in the unknown-addresses file.
+// mode; when no node number is left, an ignored MAC (an `ignore` line);
+// under nodeassign off it records m in the unknown-addresses file.
 func (s *Server) assign(m config.MAC) (config.Match, error) {
 	var got config.Match
-	var added, full bool
+	var added bool
 	err := s.edit("new MAC "+m.String(), func(f *config.File) (bool, error) {
-		added, full = false, false
+		added = false
 		cfg := f.Config()
 		if got = cfg.Lookup(m); got.Kind != config.KindUnknown {
 			return false, nil // someone (another packet, an admin) was first
 		}
 		n, ok := cfg.NextNode()
-		if !ok {
-			full = cfg.NodeAssign() != config.AssignOff
+		switch {
+		case !ok && cfg.NodeAssign() == config.AssignOff:
 			return false, nil
-		}
-		if err := f.AppendNode(n, m); err != nil {
-			return false, err
+		case !ok:
+			if err := f.AppendIgnore(m); err != nil {
+				return false, err
+			}
+		default:
+			if err := f.AppendNode(n, m); err != nil {
+				return false, err
+			}
 		}
 		got, added = f.Config().Lookup(m), true
 		return true, nil
@@ -203,22 +209,19 @@ func (s *Server) assign(m config.MAC) (config.Match, error) {
 	if err != nil {
 		return config.Match{}, err
 	}
-	if added {
+	switch {
+	case added && got.Kind == config.KindNode:
 		s.log.Info("new node", "node", got.Node, "mac", m)
 		s.dialog(who{mac: m, kind: config.KindNode, node: got.Node}, "%s added to the config as node %d", m, got.Node)
-		return got, nil
-	}
-	if got.Kind == config.KindUnknown {
+	case added:
+		s.log.Info("new MAC ignored: no node number left; ignore line added to the config", "mac", m, "line", got.Line)
+	case got.Kind == config.KindUnknown:
 		fresh, err := s.unknown.Add(m)
 		if err != nil {
 			return got, err
 		}
 		if fresh {
-			why := "nodeassign off"
-			if full {
-				why = "no node number left"
-			}
-			s.log.Info("unknown MAC recorded; not answered", "mac", m, "why", why, "file", s.unknown.path)
+			s.log.Info("unknown MAC recorded; not answered", "mac", m, "why", "nodeassign off", "file", s.unknown.path)
 		}
 	}
 	return got, nil
@@ -278,6 +281,7 @@ func (s *Server) Answer(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr) {
 		dhcpv4.WithNetmask(net.CIDRMask(s.addr.Bits(), 32)),
 		dhcpv4.WithGeneric(optIPXEEncap, ipxeNoProxyDHCP),
 	}
+	mods = append(mods, s.forwardOptions()...)
 	if mt != dhcpv4.MessageTypeInform {
 		mods = append(mods,
 			dhcpv4.WithYourIP(w.addr.AsSlice()),

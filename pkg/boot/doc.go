@@ -13,10 +13,12 @@
 //   - an ignore line: nothing, ever;
 //   - no line: under `nodeassign append|insert` the MAC becomes a new node
 //     line (config.File.AppendNode, saved atomically) while a number below
-//     NodeCount is free; otherwise (assignment off, or the cluster full) the
-//     MAC is recorded once in the unknown-addresses file
-//     (/var/beowulf/unknown_addresses, one MAC per line, rewritten
-//     atomically) and gets no answer.
+//     NodeCount is free; once the cluster is full it gets an `ignore MAC`
+//     line instead (config.File.AppendIgnore, saved the same way), as
+//     Scyld's beoserv classified new nodes past the node count "ignored";
+//     under `nodeassign off` the MAC is recorded once in the
+//     unknown-addresses file (/var/beowulf/unknown_addresses, one MAC per
+//     line, rewritten atomically). Either way it gets no answer.
 //
 // Addresses are a pure function of the config, so there is no lease
 // database: firmware PXE, iPXE and the node's own init all get the same
@@ -60,6 +62,18 @@
 // solicitations on the interface (lifetime 0, no prefix, to ff02::1), so
 // iPXE does not wait 16 s for IPv6 autoconfiguration.
 //
+// Under the config's `ipforward` (the master forwards and masquerades the
+// cluster network, pkg/nat) every offer and ack also carries option 3,
+// router = this server, and option 6, the master's DNS servers: the IPv4
+// nameservers of Options.ResolvConf (default /etc/resolv.conf, or
+// systemd-resolved's upstream list when that names only its local stub),
+// leaving out loopback ones, which would not answer a node; when none is
+// left the log says so and option 6 is left out. The list is read at
+// start and at each reload; ipforward itself is read at start (a reload
+// that changes it is logged: the forwarding is set up once). Without
+// ipforward answers name no router. `beoserv` alone hands the same
+// options but forwards nothing: forwarding is `beo master`'s.
+//
 // # iPXE script
 //
 // GET /ipxe/MAC (MAC as 52-54-00-00-00-01 or with colons) returns, for a
@@ -71,9 +85,15 @@
 //	boot
 //
 // CMDLINE is the node's effective kernelcommandline (config precedence:
-// default, class, node lines), DefaultCmdline when unset and nothing when
-// `none`, followed by the pkg/bootparam options (beo.master = this server,
-// ports from the config, beo.rootfs=/boot/rootfs.cpio). An unset
+// default, class, node lines), DefaultCmdline when unset, followed by the
+// pkg/bootparam options (beo.master = this server, ports from the config,
+// beo.rootfs=/boot/rootfs.cpio). `kernelcommandline none` means exactly
+// nothing: no admin words and no beo.* options (the line is `kernel URL`),
+// for the kernels that are not beo nodes — a memory test, an installer —
+// and take no arguments, or arguments of their own. A beo node needs the
+// beo.* options: without them its init falls back to the DHCP server as
+// the master and every port at its default, so give a beo node a command
+// line (or none at all: unset) rather than `none`. An unset
 // kernelimage / initrdimage means the boot directory's kernel / initrd
 // (beoboot's output); a configured path is served at /image/PATH (only
 // paths the config names for some node; a relative path is taken inside

@@ -30,7 +30,7 @@ func FuzzAnswer(f *testing.F) {
 	seed(ignored)
 	seed(newMAC)
 	f.Add([]byte{1, 1, 6, 0})
-	s, dir := testServer(f, baseConfig)
+	s, dir := testServer(f, baseConfig+"ipforward\n") // answers carry router and DNS too
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := dhcpv4.FromBytes(data)
 		if err != nil {
@@ -61,7 +61,7 @@ func FuzzAnswer(f *testing.F) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		switch e.Name() {
-		case "config", "boot", "tftp", "log", "secret", "unknown_addresses":
+		case "config", "boot", "tftp", "log", "secret", "unknown_addresses", "resolv.conf":
 		default:
 			if !strings.HasPrefix(e.Name(), ".config.tmp") {
 				f.Errorf("unexpected file %s", filepath.Join(dir, e.Name()))

@@ -71,7 +71,11 @@ func (s *Server) Script(cfg *config.Config, spec config.NodeSpec) (string, bool)
 	}
 	var b strings.Builder
 	b.WriteString("#!ipxe\n")
-	fmt.Fprintf(&b, "kernel %s %s\n", s.imageURL(spec.Kernel, "kernel"), s.Cmdline(cfg, spec))
+	b.WriteString("kernel " + s.imageURL(spec.Kernel, "kernel"))
+	if cl := s.Cmdline(cfg, spec); cl != "" {
+		b.WriteString(" " + cl)
+	}
+	b.WriteString("\n")
 	if !spec.Initrd.None {
 		fmt.Fprintf(&b, "initrd %s\n", s.imageURL(spec.Initrd, "initrd"))
 	}
@@ -89,9 +93,14 @@ func (s *Server) imageURL(st config.Setting, dflt string) string {
 }
 
 // Cmdline is a node's kernel command line: its effective
-// kernelcommandline (DefaultCmdline when unset, nothing when none), then
-// the pkg/bootparam options.
+// kernelcommandline (DefaultCmdline when unset) followed by the
+// pkg/bootparam options; nothing at all when the kernelcommandline is
+// none (a memtest or an installer kernel gets no argument it did not ask
+// for).
 func (s *Server) Cmdline(cfg *config.Config, spec config.NodeSpec) string {
+	if spec.CmdLine.None {
+		return ""
+	}
 	ports := cfg.Ports()
 	p := bootparam.Defaults()
 	p.Master = s.addr.Addr()
@@ -99,12 +108,9 @@ func (s *Server) Cmdline(cfg *config.Config, spec config.NodeSpec) string {
 	if s.httpPort > 0 {
 		p.HTTP = uint16(s.httpPort)
 	}
-	var admin string
-	switch {
-	case !spec.CmdLine.IsSet():
+	admin := spec.CmdLine.Value
+	if !spec.CmdLine.IsSet() {
 		admin = s.o.DefaultCmdline
-	case !spec.CmdLine.None:
-		admin = spec.CmdLine.Value
 	}
 	if ports.Syslog != bootparam.DefaultSyslog && !strings.Contains(admin, "syslog_server=") {
 		p.SyslogServer = netip.AddrPortFrom(p.Master, ports.Syslog).String()

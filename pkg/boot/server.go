@@ -59,6 +59,10 @@ type Options struct {
 
 	LeaseTime      time.Duration
 	DefaultCmdline string
+	// ResolvConf is where, under the config's ipforward, the DNS servers
+	// handed to nodes are read; "" = /etc/resolv.conf, then
+	// systemd-resolved's /run/systemd/resolve/resolv.conf.
+	ResolvConf string
 
 	Log   *slog.Logger
 	Clock func() time.Time
@@ -93,6 +97,9 @@ type Server struct {
 	editMu sync.Mutex   // serializes config edits and reloads
 	file   *config.File // guarded by editMu
 	view   atomic.Pointer[view]
+
+	forward bool                     // the config's ipforward when the server started
+	dns     atomic.Pointer[[]net.IP] // the master's DNS servers, for ipforward answers
 
 	boot    *os.Root // BootDir, nil when it does not exist
 	tftp    *os.Root // TFTPRoot, nil when it does not exist
@@ -154,6 +161,10 @@ func New(o Options) (*Server, error) {
 	}
 	s.file = f
 	s.publish(f.Config())
+	s.dns.Store(new([]net.IP))
+	if s.forward = f.Config().IPForward(); s.forward {
+		s.readResolvers()
+	}
 	s.httpPort = o.HTTPPort
 	if s.httpPort == 0 {
 		s.httpPort = int(f.Config().Ports().HTTP)
@@ -218,6 +229,8 @@ func (s *Server) publish(cfg *config.Config) {
 
 // SetFile adopts a config file someone else opened and checked (the
 // master's SIGHUP); a file with errors is refused and the old one kept.
+// ipforward stays as it was when the server started (the master's
+// forwarding is set up once, at start); the DNS servers are read again.
 func (s *Server) SetFile(f *config.File) error {
 	if err := f.Config().Err(); err != nil {
 		return fmt.Errorf("boot: config refused: %w", err)
@@ -226,6 +239,12 @@ func (s *Server) SetFile(f *config.File) error {
 	defer s.editMu.Unlock()
 	s.file = f
 	s.publish(f.Config())
+	if f.Config().IPForward() != s.forward {
+		s.log.Warn("ipforward changed; restart beo master to apply it", "running", s.forward, "config", f.Config().IPForward())
+	}
+	if s.forward {
+		s.readResolvers()
+	}
 	if p := int(f.Config().Ports().HTTP); s.o.HTTPPort == 0 && p != s.httpPort {
 		s.log.Warn("server http changed; restart beoserv to move the HTTP port", "running", s.httpPort, "config", p)
 	}

@@ -79,6 +79,7 @@ type Config struct {
 	libraries  []string
 	modules    []string
 	assign     Assign
+	forward    bool // ipforward
 }
 
 // nodeLine is one `node` line.
@@ -211,6 +212,12 @@ func (c *Config) Interfaces() []string { return slices.Clone(c.interfaces) }
 
 // NodeAssign returns the nodeassign mode.
 func (c *Config) NodeAssign() Assign { return c.assign }
+
+// IPForward reports whether the config has `ipforward`: the master
+// forwards the cluster network's traffic to its other interfaces and
+// masquerades it (pkg/nat), and DHCP gives nodes the master as router and
+// the master's DNS servers.
+func (c *Config) IPForward() bool { return c.forward }
 
 // NodeNames returns the nodename lines in file order.
 func (c *Config) NodeNames() []NamePattern { return slices.Clone(c.names) }

@@ -160,6 +160,9 @@ func TestDiagnostics(t *testing.T) {
 			[]want{{2, Warning, "interface eth1 listed twice"}, {3, Error, "bad interface name"}}},
 		{"nodeassign", "nodeassign sometimes\n", nil,
 			[]want{{1, Error, `nodeassign: bad mode "sometimes" (want append, insert or off)`}}},
+		{"ipforward", "ipforward maybe\nipforward yes no\nipforward\nipforward off\n", nil,
+			[]want{{1, Error, `ipforward: bad value "maybe" (want yes or no)`}, {2, Error, "too many arguments; usage: ipforward [yes|no]"},
+				{4, Warning, "ipforward repeated; overrides line 3"}}},
 		{"comments and CRLF", "# comment\r\n\r\n  nodes 4 # four\r\niprange 10.54.0.100 10.54.0.103#x\r\n", nil, nil},
 	}
 	for _, tt := range tests {

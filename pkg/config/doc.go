@@ -37,13 +37,14 @@
 //	libraries PATH…                   libraries assumed cached on nodes
 //	bootmodule NAME…                  kernel modules for the node's initrd
 //	nodeassign append|insert|off      what a new MAC becomes (locked = off)
+//	ipforward [yes|no]                route the cluster network out (see below)
 //
 // Addresses are IPv4 (the nodes boot over DHCPv4). MACs are 6-byte
 // Ethernet addresses in any form net.ParseMAC accepts, in any case.
 // libraries and bootmodule lines accumulate; interface lines too, a name
 // listed twice drawing a warning. A single-valued setting (nodes, iprange,
-// pingtimeout, nodeassign, a server port, a default or class boot setting)
-// given twice draws a warning and the later line wins.
+// pingtimeout, nodeassign, ipforward, a server port, a default or class
+// boot setting) given twice draws a warning and the later line wins.
 //
 // # Nodes
 //
@@ -68,8 +69,12 @@
 // MAC gets (Config.NextNode): append = one above the highest configured,
 // insert = the lowest free, off = none, the MAC stays unknown (the boot
 // server records it in /var/beowulf/unknown_addresses). When no number
-// below NodeCount is left the MAC is ignored. A MAC may appear on only one
-// node, ignore or host line; Lookup says which.
+// below NodeCount is left the MAC is ignored: the boot server appends an
+// `ignore MAC` line, as Scyld's did once a cluster reached its node count
+// ("new nodes will be classified as ignored"), so the admin sees in the
+// file every machine that asked; it stays ignored after `nodes` grows
+// until that line is deleted. A MAC may appear on only one node, ignore or
+// host line; Lookup says which.
 //
 // # Host devices
 //
@@ -118,8 +123,33 @@
 //	beostats  5545     recvstats, UDP: sendstats reports
 //	kickback  3045     kickback daemon: name service for nodes
 //	syslog    514      log receiver, UDP: beoklogd messages
-//	beofs2    932      beofs2 file service (alias: tcp)
+//	beofs2    932      nothing in beo (see below; alias: tcp)
 //	http      80       boot server HTTP: kernel, initrd, rootfs for iPXE
+//
+// beofs2 was the TCP port of Scyld's beoserv file service, which sent
+// booting nodes their kernel, command line and final boot RAM disk. In beo
+// those travel over the boot server's HTTP port (`server http`, for iPXE
+// and for the node's init fetching its rootfs) and TFTP (the iPXE binary
+// for firmware PXE); program files reach nodes over the bproc connection.
+// So `server beofs2 PORT` (and `server tcp PORT`) is accepted, so a Scyld
+// config loads unchanged, and recorded (Ports.BeoFS2), but no beo daemon
+// listens on that port and moving it changes nothing: move the boot files
+// with `server http`.
+//
+// # IP forwarding
+//
+// `ipforward` (or `ipforward yes`; `ipforward no` is the default, as is no
+// line) lets the cluster network reach the outside through the master, as
+// Scyld's did: `beo master` turns on net.ipv4.ip_forward and installs an
+// nftables table of its own (pkg/nat) that masquerades the cluster's
+// traffic leaving by any other interface and refuses connections into the
+// cluster network from outside (outbound only: nothing outside can reach
+// a node); and the boot server's DHCP answers carry the master's cluster
+// address as router (option 3) and the master's DNS servers (option 6,
+// from its /etc/resolv.conf), from which the node's init sets its default
+// route and writes /etc/resolv.conf. Without it nothing is forwarded and
+// DHCP names no router. The setting is read when `beo master` starts; a
+// reload that changes it is logged and takes effect at the next start.
 //
 // # Diagnostics
 //

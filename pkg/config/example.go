@@ -75,6 +75,14 @@ nodeassign append
 # Libraries assumed cached on the nodes:
 #   libraries /lib64 /usr/lib64
 
+# --- Beyond the cluster network --------------------------------------------
+
+# Let the nodes reach the networks beyond the master: it forwards and
+# masquerades their traffic out of its other interfaces (outbound only:
+# nothing outside can reach a node), and DHCP gives the nodes the master as
+# router and the master's DNS servers. Read when beo master starts.
+#   ipforward
+
 # --- Daemons ---------------------------------------------------------------
 
 # Seconds a node may stay silent before it is marked down; the master pings
@@ -86,6 +94,6 @@ server bproc 933      # bpmaster, TCP: the nodes' bpslave connections
 server beostats 5545  # recvstats, UDP: the nodes' sendstats reports
 server kickback 3045  # the kickback daemon: name service for the nodes
 server syslog 514     # the log receiver, UDP: the nodes' beoklogd messages
-server beofs2 932     # the beofs2 file service
+server beofs2 932     # accepted for Scyld configs; beo runs no beofs2 (boot files go over http)
 server http 80        # the boot server's HTTP: kernel, initrd, rootfs for iPXE
 `

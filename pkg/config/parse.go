@@ -148,6 +148,8 @@ func (p *parser) directive(line int, name string, args []string) {
 		p.bootModule(line, args)
 	case "nodeassign":
 		p.nodeAssign(line, args)
+	case "ipforward":
+		p.ipForward(line, args)
 	default:
 		p.warnf(line, "unknown directive %q ignored", name)
 	}

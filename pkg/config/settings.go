@@ -8,7 +8,7 @@ import (
 )
 
 // This file parses the cluster-wide settings: nodename, interface, server,
-// pingtimeout, libraries, bootmodule and nodeassign.
+// pingtimeout, libraries, bootmodule, nodeassign and ipforward.
 
 // nodename parses `nodename PATTERN [OFFSET] [GROUP]`. With two arguments
 // the second is an OFFSET if it parses as one, else a GROUP.
@@ -134,4 +134,25 @@ func (p *parser) nodeAssign(line int, args []string) {
 	}
 	p.single(line, "nodeassign")
 	p.c.assign = a
+}
+
+// ipForward parses `ipforward [yes|no]`: alone it means yes; yes, on,
+// true and 1 turn forwarding on, no, off, false and 0 off.
+func (p *parser) ipForward(line int, args []string) {
+	if !p.nargs(line, args, 0, 1, "ipforward [yes|no]") {
+		return
+	}
+	on := true
+	if len(args) == 1 {
+		switch args[0] {
+		case "yes", "on", "true", "1":
+		case "no", "off", "false", "0":
+			on = false
+		default:
+			p.errorf(line, "ipforward: bad value %q (want yes or no)", args[0])
+			return
+		}
+	}
+	p.single(line, "ipforward")
+	p.c.forward = on
 }

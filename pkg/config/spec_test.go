@@ -149,6 +149,12 @@ func TestAccessors(t *testing.T) {
 	if got := mustParse(t, "nodeassign locked\niprange 10.54.0.100 10.54.0.103\n").NodeAssign(); got != AssignOff {
 		t.Errorf("nodeassign locked: got %s, want off", got)
 	}
+	for text, want := range map[string]bool{"": false, "ipforward\n": true, "ipforward yes\n": true, "ipforward on\n": true,
+		"ipforward 1\n": true, "ipforward no\n": false, "ipforward off\n": false, "ipforward\nipforward no\n": false} {
+		if got := mustParse(t, text+"iprange 10.54.0.100 10.54.0.103\n").IPForward(); got != want {
+			t.Errorf("%q: IPForward() = %v, want %v", text, got, want)
+		}
+	}
 }
 
 func checkStrings(t *testing.T, what string, got []string, want ...string) {

@@ -26,6 +26,9 @@ import (
 // defaults. `beo master`'s flags fill them; pkg/sim and tests set them.
 type Options struct {
 	Config, Listen, Socket, Keys, LogDir, NodeUp, Libs string
+	// InitD is the directory of executables run for each node after
+	// node_up (pkg/master); "" runs none.
+	InitD string
 	// Ready, if set, is called once bpmaster's listeners are up.
 	Ready func(nodeAddr net.Addr, socket string)
 	Log   *slog.Logger
@@ -161,7 +164,10 @@ func New(ctx context.Context, o Options) (h *Head, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h.closers = append(h.closers, ul, removal(o.Socket))
+	h.closers = append(h.closers, ul, closerFunc(func() error { return os.Remove(o.Socket) }))
+	if err := h.forwarding(); err != nil {
+		return nil, err
+	}
 	h.units = append(h.units,
 		Unit{"bpmaster nodes", func(ctx context.Context) error { return m.ServeNodes(ctx, nl) }},
 		Unit{"bpmaster clients", func(ctx context.Context) error { return m.ServeClients(ctx, ul) }})
@@ -197,11 +203,6 @@ func (h *Head) Close() error {
 	return nil
 }
 
-// removal removes a file when closed (the client socket's path).
-type removal string
-
-func (r removal) Close() error { return os.Remove(string(r)) }
-
 func (h *Head) masterConfig(cfg *config.Config, keys link.Keys) master.Config {
 	o := h.o
 	mc := master.Config{
@@ -209,6 +210,7 @@ func (h *Head) masterConfig(cfg *config.Config, keys link.Keys) master.Config {
 		Keys:        keys,
 		KeyDir:      o.Keys,
 		NodeUp:      o.NodeUp,
+		InitD:       o.InitD,
 		LogDir:      o.LogDir,
 		LibFile:     o.Libs,
 		Log:         o.Log,

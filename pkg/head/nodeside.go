@@ -12,6 +12,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/kickback"
 	"github.com/beo-cluster/beo/pkg/logfwd"
+	"github.com/beo-cluster/beo/pkg/nat"
 	"github.com/beo-cluster/beo/pkg/nss"
 	"github.com/beo-cluster/beo/pkg/stats"
 )
@@ -116,3 +117,36 @@ func (h *Head) monitorDaemons() error {
 	h.units = append(h.units, Unit{"beostatus", func(ctx context.Context) error { return dash.Serve(ctx, hl) }})
 	return nil
 }
+
+// forwarding starts the master's IP forwarding (pkg/nat: an nftables
+// table of its own, ip_forward on) when the config has `ipforward`; the
+// head's Close stops it (removes the table, restores ip_forward). It
+// needs the cluster interface and address, so only with the boot server;
+// without one it logs that nothing is forwarded. ipforward is read here,
+// once: a reload that changes it is logged by the boot server.
+func (h *Head) forwarding() error {
+	o := h.o
+	switch {
+	case !h.cfg.Config().IPForward():
+		return nil
+	case o.Boot == nil:
+		o.Log.Warn("ipforward: no boot server, so no cluster interface: nothing is forwarded")
+		return nil
+	}
+	n, err := nat.Start(nat.Config{Cluster: o.Boot.Addr, Iface: o.Boot.Iface, Log: o.Log})
+	if err != nil {
+		return fmt.Errorf("ipforward: %w", err)
+	}
+	h.closers = append(h.closers, closerFunc(func() error {
+		if err := n.Close(); err != nil {
+			o.Log.Error("ipforward: forwarding not removed", "err", err)
+		}
+		return nil
+	}))
+	return nil
+}
+
+// closerFunc is a Close of the head's: the forwarding, the socket file.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }

@@ -11,8 +11,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/beo-cluster/beo/pkg/config"
 	"time"
+
+	"github.com/beo-cluster/beo/pkg/config"
 )
 
 //go:embed beo-master.service

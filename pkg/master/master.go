@@ -11,10 +11,11 @@
 // hash is refused, and so is a key that may not speak for node N (below).
 // A new session for a node with the same key replaces the old one. On
 // connect the node goes boot, node_up runs (output appended to
-// LogDir/node.N), and exit 0 makes it up, anything else error. The master
-// pings every PingTimeout/2 on the hello stream; two intervals without a
-// Pong mark the node down and drop the session; the node reconnects by
-// itself. When the master starts, every node is down.
+// LogDir/node.N), then each executable of the init.d directory in name
+// order (initd.go); all exiting 0 makes it up, anything else error. The
+// master pings every PingTimeout/2 on the hello stream; two intervals
+// without a Pong mark the node down and drop the session; the node
+// reconnects by itself. When the master starts, every node is down.
 //
 // # Node identity
 //
@@ -187,6 +188,12 @@ type Config struct {
 	// node's one reload path (pkg/head).
 	ConfigPath string
 	Reload     func() error
+
+	// InitD is the directory whose executables run for each node after
+	// node_up (initd.go); "" = none. InitDTimeout bounds each one; 0 =
+	// DefaultInitDTimeout.
+	InitD        string
+	InitDTimeout time.Duration
 }
 
 // DefaultMaxSends is how many nodes are sent program files at once. The
@@ -219,6 +226,7 @@ type Master struct {
 	asUser  asUser // file work as a caller, PerUser at once
 	conns   conns  // client connections held, per uid
 	pins    pins   // node ↔ key
+	initd   initD  // init.d entries already warned about
 }
 
 // New makes a master with every node down.

@@ -232,13 +232,14 @@ func (m *Master) heartbeat(s *session, interval time.Duration) {
 	}
 }
 
-// nodeUp runs the node_up program for s: exit 0 → up, else error.
+// nodeUp runs the node_up program for s, then the init.d scripts
+// (initd.go): all exit 0 → up, else error.
 func (m *Master) nodeUp(ctx context.Context, s *session) {
 	cfg := m.config()
 	n := s.node
 	m.stageLibs(s) // while booting: node_up and the first job find them there
 	if cfg.NodeUp == "" {
-		m.setStateIfCurrent(s, nodes.Up)
+		m.afterNodeUp(ctx, s)
 		return
 	}
 	cctx, cancel := context.WithCancel(ctx)
@@ -273,7 +274,7 @@ func (m *Master) nodeUp(ctx context.Context, s *session) {
 		return
 	}
 	m.nodeLog(n, "node_up done")
-	m.setStateIfCurrent(s, nodes.Up)
+	m.afterNodeUp(ctx, s)
 }
 
 // setStateIfCurrent moves s's node to st if s is still its session.

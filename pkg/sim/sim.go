@@ -58,6 +58,7 @@ type Options struct {
 	Exe         string        // the beo binary to run as bpslave (default: this executable)
 	PingTimeout time.Duration // default 20 s
 	NodeUp      string        // optional node_up program
+	InitD       string        // optional init.d directory (run after node_up)
 	Log         *slog.Logger
 	// Stats runs recvstats and the dashboard, and has every node send
 	// stats every StatsInterval (default StatsIntervalFor(Nodes)).
@@ -179,7 +180,7 @@ func (c *Cluster) startMaster() error {
 		h, err := head.New(mctx, head.Options{
 			Config: c.cfgPath, Listen: c.Master, Socket: c.Socket,
 			Keys: filepath.Join(o.Dir, "keys"), LogDir: filepath.Join(o.Dir, "log"),
-			NodeUp: o.NodeUp, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
+			NodeUp: o.NodeUp, InitD: o.InitD, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
 			Stats: c.Stats, Status: strings.TrimPrefix(c.StatsURL, "http://"),
 			Admin: uint32(os.Getuid()), // the user running the simulation administers it
 			Ready: func(net.Addr, string) { close(ready) },
