@@ -1,7 +1,7 @@
 // Package bpslave implements the bpslave applet: the compute node daemon
 // that connects to bpmaster and runs what it sends (see pkg/slave).
 //
-//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim] [-stats HOST:PORT [-stats-interval D]]
+//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]]
 //
 // On a real node beoclient (PID 1) starts it with -root / and the keys the
 // boot image carries. A simulated node (beo sim) passes -sim, a private
@@ -39,13 +39,14 @@ import (
 	"github.com/beo-cluster/beo/pkg/kickback"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/pid1"
+	"github.com/beo-cluster/beo/pkg/sim"
 	"github.com/beo-cluster/beo/pkg/slave"
 	"github.com/beo-cluster/beo/pkg/stats"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
 )
 
-const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim] [-stats HOST:PORT [-stats-interval D]]"
+const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]]"
 
 // Run is the bpslave applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -56,7 +57,8 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	root := fs.String("root", "/", "the node's filesystem root")
 	cache := fs.String("cache", "", "file cache directory (default ROOT/var/cache/beo)")
 	src := fs.String("src", "", "local address to dial the master from")
-	sim := fs.Bool("sim", false, "simulated node: reboot, halt and power off end bpslave instead of the host")
+	view := fs.Bool("view", false, "simulated node in a mount namespace of its own: make the overlay of -root on the host's / this process's root (pkg/sim)")
+	simulated := fs.Bool("sim", false, "simulated node: reboot, halt and power off end bpslave instead of the host")
 	statsTo := fs.String("stats", "", "also send this host's stats to recvstats at HOST:PORT, from -src (beo sim's nodes)")
 	statsEvery := fs.Duration("stats-interval", stats.DefaultInterval, "time between stats samples (with -stats)")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
@@ -89,11 +91,18 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if err != nil {
 		return err
 	}
+	if *view {
+		// Keys are read; from here on the node's view is all there is.
+		if err := sim.EnterView(*root); err != nil {
+			return err
+		}
+		*root = "/"
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	power := pid1.Power
 	acted := make(chan string, 1)
-	if *sim {
+	if *simulated {
 		go exitWithParent(ctx, cancel)
 		power = func(action string) error {
 			select {
@@ -105,7 +114,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		}
 	}
 	var before func(context.Context, wire.Cred) error
-	if !*sim {
+	if !*simulated {
 		// A real node: the job's user comes from the master through the
 		// node's kickbackproxy (pkg/kickback) before the job starts.
 		before = func(ctx context.Context, c wire.Cred) error {

@@ -14,9 +14,11 @@
 // connected (bpslave -stats) — the host's /proc, as each node's programs
 // see the host.
 //
-// What a simulated node does not simulate: programs it runs see the host's
-// filesystem (only bpcp and the cache use the private directory), and
-// bpctl -R/-H/-P make the node's bpslave exit instead of rebooting the host
+// As root, each simulated node runs in a view of its own (view.go): the
+// host's file system with the node's directory as an overlay on top, so
+// its jobs see what bpcp wrote and write only into DIR/nodes/N. Without
+// root, programs a node runs see the host's filesystem (only bpcp and
+// the cache use the private directory). bpctl -R/-H/-P make the node's bpslave exit instead of rebooting the host
 // — the simulation restarts it after a second, as a rebooting node would
 // come back. Each simulated node makes its own key in
 // DIR/nodes/N/etc/beowulf/keys, where a real node keeps it, and the
@@ -82,6 +84,8 @@ type Cluster struct {
 	// recvstats' address, host:port; else "".
 	StatsURL, Stats string
 	opts            Options
+
+	views  bool // each node runs in its own view of the host (view.go): needs root
 
 	mu     sync.Mutex
 	slaves map[int]*exec.Cmd
@@ -152,7 +156,10 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	c := &Cluster{Socket: filepath.Join(o.Dir, "bpmaster.sock"), Dir: o.Dir, opts: o, cfgPath: cfgPath,
-		Master: fmt.Sprintf("127.0.0.1:%d", port), slaves: map[int]*exec.Cmd{}}
+		Master: fmt.Sprintf("127.0.0.1:%d", port), slaves: map[int]*exec.Cmd{}, views: os.Geteuid() == 0}
+	if !c.views {
+		o.Log.Info("sim: no node views", "why", errNoView)
+	}
 	if o.Stats {
 		c.Stats, c.StatsURL = statsAddr, "http://"+statusAddr
 	}
@@ -255,11 +262,17 @@ func (c *Cluster) startNode(ctx context.Context, n int) error {
 	}
 	args := []string{"bpslave", "-sim", "-m", c.Master, "-n", strconv.Itoa(n),
 		"-src", NodeAddr(n).String(), "-keys", keys, "-root", root}
+	if c.views {
+		args = append(args, "-view")
+	}
 	if c.Stats != "" {
 		args = append(args, "-stats", c.Stats, "-stats-interval", c.opts.StatsInterval.String())
 	}
 	cmd := exec.Command(c.opts.Exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if c.views {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS} // for its node view (view.go)
+	}
 	// Small Go runtimes: a thousand of these share two cores.
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GOGC=100")
 	// No Pdeathsig: it fires when the forking *thread* exits (bpslave -sim

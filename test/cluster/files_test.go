@@ -310,7 +310,11 @@ func TestBpcpMasterReads(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root for a mount namespace")
 	}
-	os.Remove(node("big"))
+	// On the node, not behind its view's back (an overlay's upper layer
+	// changed while mounted is undefined: "stale file handle").
+	if r := run(t, c, nil, "bpsh", "0", "rm", "/big"); r.code != 0 {
+		t.Fatalf("rm /big on the node: %+v", r)
+	}
 	r, _, wr = bpcpIO(t, c, &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}, big, "0:/big")
 	if r.code != 0 {
 		t.Fatalf("bpcp from another mount namespace: %+v", r)
@@ -516,4 +520,39 @@ func countPrefixed(dir, prefix string) int {
 		}
 	}
 	return n
+}
+
+// TestSimNodeView: a simulated node's jobs see what bpcp put on that
+// node, and only that node does; the host's own path stays untouched.
+func TestSimNodeView(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("node views need root (a mount namespace per node)")
+	}
+	c := start(t, 2)
+	src := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(src, []byte("on node 1\n"), 0o644)
+	dst := fmt.Sprintf("/tmp/beo-view-%d", os.Getpid())
+	if r := run(t, c, nil, "bpcp", src, "1:"+dst); r.code != 0 {
+		t.Fatalf("bpcp: %+v", r)
+	}
+	if r := run(t, c, nil, "bpsh", "1", "cat", dst); r.out != "on node 1\n" || r.code != 0 {
+		t.Errorf("bpsh 1 cat %s: %+v, want what bpcp wrote", dst, r)
+	}
+	if r := run(t, c, nil, "bpsh", "0", "cat", dst); r.code == 0 {
+		t.Errorf("node 0 sees node 1's file: %+v", r)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		os.Remove(dst)
+		t.Errorf("the copy landed on the host's %s", dst)
+	}
+	if b, err := os.ReadFile(filepath.Join(c.Dir, "nodes", "1", dst)); err != nil || string(b) != "on node 1\n" {
+		t.Errorf("node 1's directory: %q, %v", b, err)
+	}
+	// A job's own files stay on its node too.
+	if r := run(t, c, nil, "bpsh", "0", "sh", "-c", "echo made > "+dst+"; cat "+dst); r.out != "made\n" {
+		t.Errorf("a job writing on node 0: %+v", r)
+	}
+	if r := run(t, c, nil, "bpsh", "1", "cat", dst); r.out != "on node 1\n" {
+		t.Errorf("node 1 after node 0 wrote the same path: %+v", r)
+	}
 }

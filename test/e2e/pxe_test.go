@@ -179,6 +179,20 @@ func TestPXE(t *testing.T) {
 		}
 	})
 
+	// Issue 12's node userland: the master's /bin/sh is /bin/sh on the
+	// node (usrmerge mirrored), and the node's name is its nodename.
+	t.Run("node userland and name", func(t *testing.T) {
+		if out := pxeRun(t, ctx, exe, c.Socket, "bpsh", "0", "/bin/sh", "-c", "echo $0"); out != "/bin/sh\n" {
+			t.Errorf("bpsh 0 /bin/sh -c 'echo $0' printed %q", out)
+		}
+		if out := pxeRun(t, ctx, exe, c.Socket, "bpsh", "1", "hostname"); out != "n1\n" {
+			t.Errorf("bpsh 1 hostname: %q, want n1 (nodename n%%N)", out)
+		}
+		if out := pxeRun(t, ctx, exe, c.Socket, "bpsh", "1", "cat", "/etc/hostname"); out != "n1\n" {
+			t.Errorf("node 1's /etc/hostname: %q, want n1", out)
+		}
+	})
+
 	t.Run("bpcp round trip", func(t *testing.T) {
 		data := make([]byte, 1<<20+17)
 		rand.Read(data)
