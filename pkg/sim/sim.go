@@ -85,7 +85,7 @@ type Cluster struct {
 	StatsURL, Stats string
 	opts            Options
 
-	views  bool // each node runs in its own view of the host (view.go): needs root
+	views bool // each node runs in its own view of the host (view.go): needs root
 
 	mu     sync.Mutex
 	slaves map[int]*exec.Cmd
