@@ -25,11 +25,7 @@ import (
 // caller is a local client as the kernel reports it.
 type caller struct {
 	pid  int
-	cred nodes.Cred
-}
-
-func (c caller) wire() wire.Cred {
-	return wire.Cred{UID: c.cred.UID, GID: c.cred.GID, Groups: c.cred.Groups}
+	cred wire.Cred
 }
 
 // ServeClients serves local clients on the unix listener ln until ctx
@@ -59,7 +55,7 @@ func peer(c net.Conn) (caller, error) {
 	if serr != nil {
 		return caller{}, fmt.Errorf("SO_PEERCRED: %w", serr)
 	}
-	return caller{pid: int(cr.Pid), cred: nodes.Cred{UID: cr.Uid, GID: cr.Gid, Groups: procGroups(int(cr.Pid))}}, nil
+	return caller{pid: int(cr.Pid), cred: wire.Cred{UID: cr.Uid, GID: cr.Gid, Groups: procGroups(int(cr.Pid))}}, nil
 }
 
 // procGroups reads the supplementary groups of pid (SO_PEERCRED has none).

@@ -139,7 +139,7 @@ func (m *Master) file(ctx context.Context, who caller, cl net.Conn, op wire.Op, 
 		wire.Write(cl, wire.Result{Err: err.Error()})
 		return
 	}
-	f.Cred = who.wire()
+	f.Cred = who.cred
 	nd, err := s.open(wire.Header{Op: op, File: &f})
 	if err != nil {
 		wire.Write(cl, wire.Result{Err: err.Error()})

@@ -79,7 +79,7 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 		fail(err)
 		return
 	}
-	ex.ID, ex.Cred, ex.Files, ex.Ghost = id, who.wire(), files, who.pid
+	ex.ID, ex.Cred, ex.Files, ex.Ghost = id, who.cred, files, who.pid
 	var out *link.Output
 	var opened atomic.Uint32 // the client streams opened: wire.Result.Opened
 	if !ex.NoIO {

@@ -55,7 +55,7 @@ func (m *Master) putSources(ctx context.Context, who caller, cl net.Conn, f wire
 	if err != nil {
 		return err
 	}
-	f.Cred = who.wire()
+	f.Cred = who.cred
 	opts := xfer.Options{Recursive: f.Recursive, Preserve: f.Preserve}
 
 	// The client sends nothing more; its side ending (a close, or its

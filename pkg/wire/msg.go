@@ -78,7 +78,11 @@ type Pong struct {
 	Seq uint64 `json:"seq"`
 }
 
-// Cred is who a process or file operation runs as on the node.
+// Cred is who a process or file operation runs as on the node, and the
+// one type for a caller's identity: the master reads it from the kernel
+// (SO_PEERCRED), checks it against the node's permissions (pkg/nodes) and
+// sends that same value to the node, which takes it (pkg/creds). This
+// package depends on nothing, so it owns the shape every side shares.
 type Cred struct {
 	UID    uint32   `json:"uid"`
 	GID    uint32   `json:"gid"`
