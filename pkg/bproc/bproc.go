@@ -267,10 +267,7 @@ func (c *Client) Lib(ctx context.Context, add, del []string) ([]string, error) {
 	if err := c.call(ctx, wire.Header{Op: wire.OpLib, Lib: &wire.Lib{Add: add, Delete: del}}, &l); err != nil {
 		return nil, err
 	}
-	if l.Err != "" {
-		return l.Paths, errors.New(l.Err)
-	}
-	return l.Paths, nil
+	return l.Paths, remote(l.Err, l.Code, nil)
 }
 
 func (c *Client) result(ctx context.Context, h wire.Header) error {
@@ -278,8 +275,5 @@ func (c *Client) result(ctx context.Context, h wire.Header) error {
 	if err := c.call(ctx, h, &r); err != nil {
 		return err
 	}
-	if r.Err != "" {
-		return errors.New(r.Err)
-	}
-	return nil
+	return remote(r.Err, r.Code, r.Node)
 }

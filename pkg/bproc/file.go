@@ -25,14 +25,10 @@ func (c *Client) Put(ctx context.Context, f wire.File, tarStream io.Reader) erro
 	go func() {
 		var r wire.Result
 		if err := wire.Read(st, &r); err != nil {
-			res <- fmt.Errorf("node %d: put %s: %w", f.Node, f.Path, err)
+			res <- onNode(f.Node, fmt.Errorf("put %s: %w", f.Path, err))
 			return
 		}
-		if r.Err != "" {
-			res <- errors.New(r.Err)
-			return
-		}
-		res <- nil
+		res <- remoteOn(f.Node, r)
 	}()
 	_, cerr := io.CopyBuffer(struct{ io.Writer }{st}, struct{ io.Reader }{tarStream}, make([]byte, 1<<20))
 	if cerr == nil {
@@ -42,7 +38,7 @@ func (c *Client) Put(ctx context.Context, f wire.File, tarStream io.Reader) erro
 		return err
 	}
 	if cerr != nil {
-		return fmt.Errorf("node %d: put %s: %w", f.Node, f.Path, cerr)
+		return onNode(f.Node, fmt.Errorf("put %s: %w", f.Path, cerr))
 	}
 	return nil
 }
@@ -76,15 +72,12 @@ func (c *Client) PutFiles(ctx context.Context, f wire.File) error {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return fmt.Errorf("node %d: put %s: %w", f.Node, f.Path, err)
+		return onNode(f.Node, fmt.Errorf("put %s: %w", f.Path, err))
 	}
-	switch r.Err {
-	case "":
-		return nil
-	case wire.SourcesRefused:
+	if r.Code == wire.CodeRefused {
 		return ErrSourcesRefused
 	}
-	return errors.New(r.Err)
+	return remote(r.Err, r.Code, r.Node) // the master's own errors name the file, not the node
 }
 
 // Get returns a tar stream of f.Path on node f.Node. The caller closes it.
@@ -96,11 +89,11 @@ func (c *Client) Get(ctx context.Context, f wire.File) (io.ReadCloser, error) {
 	var r wire.Result
 	if err := wire.Read(st, &r); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("node %d: get %s: %w", f.Node, f.Path, err)
+		return nil, onNode(f.Node, fmt.Errorf("get %s: %w", f.Path, err))
 	}
-	if r.Err != "" {
+	if err := remoteOn(f.Node, r); err != nil {
 		st.Close()
-		return nil, errors.New(r.Err)
+		return nil, err
 	}
 	return st, nil
 }

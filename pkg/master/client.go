@@ -161,7 +161,7 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 		m.exec(ctx, cl, st, *h.Exec)
 		return // exec closes st itself
 	case wire.OpExec: // a client of wire Version 3 or older
-		wire.Write(st, wire.Result{Err: wire.ClientTooOld})
+		wire.Write(st, wire.Result{Err: wire.ClientTooOld, Code: wire.CodeVersion})
 	case wire.OpAttach:
 		if h.Attach != nil && h.Attach.FD == 0 { // output streams are the master's to open
 			cl.att.Deliver(h.Attach.ID, st)
@@ -182,7 +182,7 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 			paths, err := m.lib(who, *h.Lib)
 			l := wire.LibList{Paths: paths}
 			if err != nil {
-				l.Err = err.Error()
+				l.Err, l.Code = err.Error(), wire.CodeOf(err)
 			}
 			wire.Write(st, l)
 		}
@@ -191,14 +191,15 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 			m.file(ctx, who, st, h.Op, *h.File)
 		}
 	default:
-		wire.Write(st, wire.Result{Err: fmt.Sprintf("unknown op %q", h.Op)})
+		wire.Write(st, wire.Result{Err: fmt.Sprintf("unknown op %q", h.Op), Code: wire.CodeVersion})
 	}
 	st.Close()
 }
 
+// result is the Result reporting err (wire.Fail), or success.
 func result(err error) wire.Result {
 	if err != nil {
-		return wire.Result{Err: err.Error()}
+		return wire.Fail(err)
 	}
 	return wire.Result{}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"sync"
@@ -58,14 +59,14 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 	cid := ex.ID
 	stdin := !ex.NoIO && !ex.NoStdin
 	if stdin && !att.Expect(cid) {
-		wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: exec id %d is already in use", ex.Node, cid)})
+		wire.Write(cl, wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeInvalid, "exec id %d is already in use", cid)))
 		return
 	}
 	fail := func(err error) {
 		if stdin {
 			att.Abandon(cid)
 		}
-		wire.Write(cl, wire.Result{Err: err.Error()})
+		wire.Write(cl, wire.Fail(wire.OnNode(ex.Node, err)))
 	}
 	id := m.nextID.Add(1)
 	r, files, err := m.prepare(ctx, who, c.memo, id, ex)
@@ -119,7 +120,7 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 	if stdin {
 		cin, err := att.Claim(cid)
 		if err != nil {
-			wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: client stdin: %v", ex.Node, err)})
+			wire.Write(cl, wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeInternal, "client stdin: %w", err)))
 			return
 		}
 		defer cin.Close()
@@ -133,7 +134,7 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 		wire.Result
 	}
 	if err := wire.Read(nd, &st); err != nil {
-		wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: %v", ex.Node, err)})
+		wire.Write(cl, wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeNodeDown, "%w", err)))
 		return
 	}
 	if st.Err != "" {
@@ -177,7 +178,7 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 	}()
 	var res wire.Result
 	if err := wire.Read(nd, &res); err != nil {
-		res = wire.Result{Err: fmt.Sprintf("node %d: connection lost while running %s (pid %d)", ex.Node, ex.Path, st.PID)}
+		res = wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeNodeDown, "connection lost while running %s (pid %d)", ex.Path, st.PID))
 		if out != nil {
 			s.outs.Finish(id, out, 0, 0, nil)
 		}
@@ -186,7 +187,7 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 		// written: they are late only by as long as this session's
 		// accept loop is behind.
 		if err := s.outs.Finish(id, out, res.Opened, attachTimeout, s.done); err != nil && res.Err == "" {
-			res = wire.Result{Err: fmt.Sprintf("node %d: %s (pid %d): output lost: %v", ex.Node, ex.Path, st.PID, err)}
+			res = wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeInternal, "%s (pid %d): output lost: %w", ex.Path, st.PID, err))
 		}
 	}
 	res.Opened = uint8(opened.Load())
@@ -200,11 +201,11 @@ func (m *Master) prepare(ctx context.Context, who caller, memo *closureMemo, id 
 		return nil, nil, err
 	}
 	if len(ex.Argv) == 0 || ex.Path == "" {
-		return nil, nil, fmt.Errorf("node %d: empty command", ex.Node)
+		return nil, nil, wire.NodeErrorf(ex.Node, wire.CodeInvalid, "empty command")
 	}
 	files, reals, err := m.resolve(ctx, who, memo, ex.Path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("node %d: %s: %w", ex.Node, ex.Path, err)
+		return nil, nil, wire.NodeErrorf(ex.Node, "", "%s: %w", ex.Path, err)
 	}
 	r := &relay{id: id, owner: who.cred.UID, reals: reals, proc: wire.Proc{
 		Node: ex.Node, Ghost: who.pid, UID: who.cred.UID, Argv: ex.Argv,
@@ -227,7 +228,7 @@ func syscallAccess(path string) error {
 	}
 	f.Close()
 	if fi.Mode().Perm()&0o111 == 0 {
-		return errors.New("permission denied: not executable")
+		return fmt.Errorf("%w: not executable", fs.ErrPermission)
 	}
 	return nil
 }
@@ -267,21 +268,21 @@ func (m *Master) closure(path string) ([]wire.FileRef, map[string]string, error)
 func (m *Master) sendFiles(s *session, nd net.Conn, reals map[string]string) (int64, error) {
 	var need wire.Need
 	if err := wire.Read(nd, &need); err != nil {
-		return 0, fmt.Errorf("node %d: exec: %w", s.node, err)
+		return 0, wire.NodeErrorf(s.node, wire.CodeNodeDown, "exec: %w", err)
 	}
 	if len(need.Hashes) == 0 {
 		return 0, nil
 	}
 	for _, h := range need.Hashes {
 		if _, ok := reals[h]; !ok {
-			return 0, fmt.Errorf("node %d: asked for unknown file %s", s.node, h)
+			return 0, wire.NodeErrorf(s.node, wire.CodeInternal, "asked for unknown file %s", h)
 		}
 	}
 	select {
 	case m.sends <- struct{}{}:
 		defer func() { <-m.sends }()
 	case <-s.done:
-		return 0, fmt.Errorf("node %d: session ended before its files were sent", s.node)
+		return 0, wire.NodeErrorf(s.node, wire.CodeNodeDown, "session ended before its files were sent")
 	}
 	var sent int64
 	for _, h := range need.Hashes {
@@ -289,7 +290,7 @@ func (m *Master) sendFiles(s *session, nd net.Conn, reals map[string]string) (in
 		n, err := m.sendFile(nd, real, h)
 		sent += n
 		if err != nil {
-			return sent, fmt.Errorf("node %d: send %s: %w", s.node, real, err)
+			return sent, wire.NodeErrorf(s.node, "", "send %s: %w", real, err)
 		}
 	}
 	return sent, nil
@@ -359,18 +360,18 @@ func (m *Master) kill(who caller, k wire.Kill) error {
 	m.mu.Unlock()
 	if len(hit) == 0 {
 		if k.Ghost != 0 {
-			return fmt.Errorf("no remote process for pid %d", k.Ghost)
+			return wire.Errorf(wire.CodeNotFound, "no remote process for pid %d", k.Ghost)
 		}
-		return fmt.Errorf("node %d: no such process %d", k.Node, k.PID)
+		return wire.NodeErrorf(k.Node, wire.CodeNotFound, "no such process %d", k.PID)
 	}
 	for _, r := range hit {
 		if who.cred.UID != 0 && who.cred.UID != r.owner {
-			return fmt.Errorf("node %d: pid %d: operation not permitted", r.proc.Node, r.proc.PID)
+			return wire.NodeErrorf(r.proc.Node, wire.CodePermission, "pid %d: operation not permitted", r.proc.PID)
 		}
 	}
 	for _, r := range hit {
 		if err := r.signal(k.Sig); err != nil {
-			return fmt.Errorf("node %d: pid %d: %w", r.proc.Node, r.proc.PID, err)
+			return wire.NodeErrorf(r.proc.Node, wire.CodeNodeDown, "pid %d: %w", r.proc.PID, err)
 		}
 	}
 	return nil
@@ -380,7 +381,7 @@ func (m *Master) kill(who caller, k wire.Kill) error {
 func (m *Master) mayUse(who caller, n int) error {
 	nd, ok := m.table.Get(n)
 	if !ok {
-		return fmt.Errorf("node %d: no such node", n)
+		return wire.NodeErrorf(n, wire.CodeNotFound, "no such node")
 	}
 	return nd.CanRun(who.cred)
 }

@@ -61,11 +61,13 @@ type Hello struct {
 	Hostname string   `json:"hostname,omitempty"`
 }
 
-// HelloReply accepts (Err == "") or refuses a node.
+// HelloReply accepts (Err == "") or refuses a node; Code is CodeVersion
+// for another Version or build.
 type HelloReply struct {
 	Node         int           `json:"node"`
 	PingInterval time.Duration `json:"ping_interval"`
 	Err          string        `json:"err,omitempty"`
+	Code         Code          `json:"code,omitempty"`
 }
 
 // Ping and Pong are the heartbeat on the hello stream.
@@ -154,8 +156,13 @@ type Started struct {
 
 // Result ends an operation: Err is a failure before or instead of running;
 // for a process, Status is its exit code or Signal the signal that killed it.
+// A failure is data (see Error, Fail, Failure): Err is the message for
+// people, never prefixed with the node; Code its kind; Node the node it
+// is about (absent: none, or the master itself).
 type Result struct {
 	Err    string `json:"err,omitempty"`
+	Code   Code   `json:"code,omitempty"`
+	Node   *int   `json:"node,omitempty"`
 	Status int    `json:"status"`
 	Signal int    `json:"signal,omitempty"`
 	// Opened (an exec's last Result only) names the output streams its
@@ -239,10 +246,12 @@ type Lib struct {
 	Delete []string `json:"delete,omitempty"`
 }
 
-// LibList is the library list after a Lib request.
+// LibList is the library list after a Lib request; Err and Code as in
+// Result.
 type LibList struct {
 	Paths []string `json:"paths"`
 	Err   string   `json:"err,omitempty"`
+	Code  Code     `json:"code,omitempty"`
 }
 
 // NodeInfo is one node as clients see it.

@@ -100,6 +100,23 @@
 // streams and closes it shortly after. The client fails every call with
 // Reason ("too many connections for uid 1003 (256)").
 //
+// # Errors
+//
+// A failure travels as data: Result.Err is the message for people, never
+// prefixed with the node it is about; Result.Code its kind (permission,
+// not-found, node-down, version, refused, invalid, internal: see Code);
+// Result.Node the node it is about, absent when none. The slave sets its
+// own node on every failure it reports; the master sets the node of the
+// exec, put, get or control it failed, and forwards a node's Result as
+// it came. LibList and HelloReply carry Err and Code the same way.
+// Within master and slave a failure is an *Error (NodeErrorf, Errorf,
+// OnNode), wire.Fail makes the Result and Result.Failure reads it back;
+// pkg/bproc turns it into its own error types, and only a client prints
+// the node ("node 3: permission denied", bpsh's "3: permission denied").
+// A receiver takes a missing Code for CodeInternal. Both fields are new
+// optional fields beside Err, so a peer that does not know them still
+// reads the message.
+//
 // Version is bumped on any incompatible change; a node whose Hello carries
 // another Version (or another build hash) is refused.
 //
