@@ -70,9 +70,13 @@ func (c *Client) fail(err error) error {
 	return err
 }
 
-// ErrMasterTooOld is returned by Start when bpmaster does not know the
-// client's exec op (wire Version 4, OpRun): it runs an older build.
-var ErrMasterTooOld = errors.New(`bpmaster speaks an older beo protocol than this client (it does not know the exec op "run" of wire version 4): restart bpmaster from this build`)
+// ErrMasterTooOld and ErrClientTooOld are what errors.Is finds in a
+// failure because bpmaster speaks another wire Version than this client
+// (wire.CodeVersion): it runs an older build, or a newer one.
+var (
+	ErrMasterTooOld = errors.New("bpmaster speaks an older beo protocol than this client: restart bpmaster from this build")
+	ErrClientTooOld = errors.New("this client speaks an older beo protocol than bpmaster: use the bpsh/bproc of the master's build")
+)
 
 // SocketPath returns the socket a client uses: path if set, else
 // $BEO_SOCKET, else DefaultSocket.
@@ -267,7 +271,7 @@ func (c *Client) Lib(ctx context.Context, add, del []string) ([]string, error) {
 	if err := c.call(ctx, wire.Header{Op: wire.OpLib, Lib: &wire.Lib{Add: add, Delete: del}}, &l); err != nil {
 		return nil, err
 	}
-	return l.Paths, remote(l.Err, l.Code, nil)
+	return l.Paths, remote(wire.Result{Err: l.Err, Code: l.Code})
 }
 
 func (c *Client) result(ctx context.Context, h wire.Header) error {
@@ -275,5 +279,5 @@ func (c *Client) result(ctx context.Context, h wire.Header) error {
 	if err := c.call(ctx, h, &r); err != nil {
 		return err
 	}
-	return remote(r.Err, r.Code, r.Node)
+	return remote(r)
 }

@@ -117,7 +117,8 @@ func (cmd *Cmd) Start() error {
 		rl = OwnRlimits()
 	}
 	ex := &wire.Exec{
-		Node: cmd.Node, Path: cmd.Path, Argv: cmd.Args, Env: env, Dir: dir, Rlim: rl,
+		Version: wire.Version,
+		Node:    cmd.Node, Path: cmd.Path, Argv: cmd.Args, Env: env, Dir: dir, Rlim: rl,
 		NoIO: cmd.NoIO, Stdin: cmd.RemoteStdin, Stdout: cmd.RemoteStdout, Stderr: cmd.RemoteStderr,
 		NoStdin: cmd.Stdin == nil || cmd.RemoteStdin != "",
 	}
@@ -164,9 +165,6 @@ func (cmd *Cmd) Start() error {
 	if st.Err != "" {
 		ctl.Close()
 		cmd.abandon()
-		if st.Err == fmt.Sprintf("unknown op %q", wire.OpRun) {
-			return onNode(cmd.Node, ErrMasterTooOld)
-		}
 		return remoteOn(cmd.Node, st.Result)
 	}
 	cmd.PID, cmd.Sent = st.PID, st.Sent

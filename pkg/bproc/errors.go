@@ -57,13 +57,16 @@ func (e *NodeError) Unwrap() error        { return e.Err }
 func (e *NodeError) Is(target error) bool { return e.Code.is(target) }
 
 // Error is a failure the master reported about no one node (bpctl as a
-// user, a bplib path that is not absolute).
+// user, a bplib path that is not absolute). Err is ErrMasterTooOld or
+// ErrClientTooOld for CodeVersion, else nil.
 type Error struct {
 	Code Code
 	Msg  string
+	Err  error
 }
 
 func (e *Error) Error() string        { return e.Msg }
+func (e *Error) Unwrap() error        { return e.Err }
 func (e *Error) Is(target error) bool { return e.Code.is(target) }
 
 // onNode is a failure met here while working with node n.
@@ -71,20 +74,30 @@ func onNode(n int, err error) *NodeError {
 	return &NodeError{Node: n, Code: Code(wire.CodeOf(err)), Msg: err.Error(), Err: err}
 }
 
-// remote is the failure a reply reports (Err, Code, Node as in
-// wire.Result), nil if none: a NodeError about the node it names, else an
-// Error. (A master older than codes names no node and no code.)
-func remote(msg string, code wire.Code, node *int) error {
-	if msg == "" {
+// remote is the failure a reply reports, nil if none: a NodeError about
+// the node it names, else an Error. A CodeVersion failure wraps
+// ErrMasterTooOld or ErrClientTooOld, by the Version the master says it
+// speaks. (A master older than codes names no node and no code.)
+func remote(r wire.Result) error {
+	if r.Err == "" {
 		return nil
 	}
-	if code == "" {
-		code = wire.CodeInternal
+	code, msg := Code(r.Code), r.Err
+	var cause error
+	switch code {
+	case "":
+		code = CodeInternal
+	case CodeVersion:
+		cause = ErrMasterTooOld
+		if r.Version > wire.Version {
+			cause = ErrClientTooOld
+		}
+		msg = fmt.Sprintf("%v (wire version %d, bpmaster's %d)", cause, wire.Version, r.Version)
 	}
-	if node != nil {
-		return &NodeError{Node: *node, Code: Code(code), Msg: msg}
+	if r.Node != nil {
+		return &NodeError{Node: *r.Node, Code: code, Msg: msg, Err: cause}
 	}
-	return &Error{Code: Code(code), Msg: msg}
+	return &Error{Code: code, Msg: msg, Err: cause}
 }
 
 // remoteOn is remote for an operation on node n: a failure naming no node
@@ -93,5 +106,5 @@ func remoteOn(n int, r wire.Result) error {
 	if r.Node == nil {
 		r.Node = &n
 	}
-	return remote(r.Err, r.Code, r.Node)
+	return remote(r)
 }

@@ -21,15 +21,15 @@ func TestRemoteErrors(t *testing.T) {
 	if err := remoteOn(5, wire.Result{Err: "not connected", Code: wire.CodeNodeDown}); !errors.As(err, &ne) || ne.Node != 5 || !errors.Is(err, ErrNodeDown) {
 		t.Errorf("a failure naming no node, on node 5: got %#v", err)
 	}
-	err = remote("permission denied: only root may change nodes", wire.CodePermission, nil)
+	err = remote(wire.Result{Err: "permission denied: only root may change nodes", Code: wire.CodePermission})
 	var e *Error
 	if !errors.As(err, &e) || !errors.Is(err, fs.ErrPermission) || err.Error() != "permission denied: only root may change nodes" {
 		t.Errorf("a failure about no node: got %#v", err)
 	}
-	if err := remote("old", "", nil); !errors.As(err, &e) || e.Code != CodeInternal {
+	if err := remote(wire.Result{Err: "old"}); !errors.As(err, &e) || e.Code != CodeInternal {
 		t.Errorf("no code: got %#v, want CodeInternal", err)
 	}
-	if err := remote("", wire.CodeInternal, nil); err != nil {
+	if err := remote(wire.Result{Code: wire.CodeInternal}); err != nil {
 		t.Errorf("no failure: got %v", err)
 	}
 }

@@ -77,7 +77,7 @@ func (c *Client) PutFiles(ctx context.Context, f wire.File) error {
 	if r.Code == wire.CodeRefused {
 		return ErrSourcesRefused
 	}
-	return remote(r.Err, r.Code, r.Node) // the master's own errors name the file, not the node
+	return remote(r) // the master's own errors name the file, not the node
 }
 
 // Get returns a tar stream of f.Path on node f.Node. The caller closes it.

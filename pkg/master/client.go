@@ -158,10 +158,14 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 		if h.Exec == nil {
 			break
 		}
+		if v := h.Exec.Version; v != wire.Version {
+			wire.Write(st, skew("this client speaks beo wire version %s, bpmaster %d: use the bpsh/bproc of the master's build", clientVersion(v), wire.Version))
+			break
+		}
 		m.exec(ctx, cl, st, *h.Exec)
 		return // exec closes st itself
 	case wire.OpExec: // a client of wire Version 3 or older
-		wire.Write(st, wire.Result{Err: wire.ClientTooOld, Code: wire.CodeVersion})
+		wire.Write(st, skew("%s", wire.ClientTooOld))
 	case wire.OpAttach:
 		if h.Attach != nil && h.Attach.FD == 0 { // output streams are the master's to open
 			cl.att.Deliver(h.Attach.ID, st)
@@ -191,9 +195,23 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 			m.file(ctx, who, st, h.Op, *h.File)
 		}
 	default:
-		wire.Write(st, wire.Result{Err: fmt.Sprintf("unknown op %q", h.Op), Code: wire.CodeVersion})
+		wire.Write(st, skew("unknown op %q", h.Op))
 	}
 	st.Close()
+}
+
+// skew answers a request this master does not speak: CodeVersion, with
+// its own Version, so the client can tell which side is older.
+func skew(format string, a ...any) wire.Result {
+	return wire.Result{Err: fmt.Sprintf(format, a...), Code: wire.CodeVersion, Version: wire.Version}
+}
+
+// clientVersion names the Version an exec request says (none: 4 or older).
+func clientVersion(v int) string {
+	if v == 0 {
+		return "4 or older"
+	}
+	return strconv.Itoa(v)
 }
 
 // result is the Result reporting err (wire.Fail), or success.

@@ -22,7 +22,7 @@ const (
 	// while working.
 	CodeNodeDown Code = "node-down"
 	// CodeVersion: the sender speaks another protocol version than the
-	// request.
+	// request (Result.Version is the sender's), or does not know its op.
 	CodeVersion Code = "version"
 	// CodeRefused: the master declines to do it this way and the client
 	// can do it another (SourcesRefused).

@@ -113,16 +113,19 @@ type FileRef struct {
 // ignored (the master takes it from SO_PEERCRED); from the master to a
 // slave, ID is the master's, Cred is set and Node is the receiving node.
 type Exec struct {
-	ID    uint64    `json:"id"`
-	Node  int       `json:"node"`
-	Path  string    `json:"path"` // absolute path of the program on the master
-	Argv  []string  `json:"argv"`
-	Env   []string  `json:"env"`
-	Dir   string    `json:"dir"`
-	Cred  Cred      `json:"cred"`
-	Rlim  []Rlimit  `json:"rlimits,omitempty"`
-	Files []FileRef `json:"files,omitempty"` // program + library closure (master → slave)
-	NoIO  bool      `json:"noio,omitempty"`  // bpsh -N: no stdio streams at all
+	// Version is the client's wire Version (OpRun); the master answers
+	// another with CodeVersion. Not set towards a node (Hello says it).
+	Version int       `json:"version,omitempty"`
+	ID      uint64    `json:"id"`
+	Node    int       `json:"node"`
+	Path    string    `json:"path"` // absolute path of the program on the master
+	Argv    []string  `json:"argv"`
+	Env     []string  `json:"env"`
+	Dir     string    `json:"dir"`
+	Cred    Cred      `json:"cred"`
+	Rlim    []Rlimit  `json:"rlimits,omitempty"`
+	Files   []FileRef `json:"files,omitempty"` // program + library closure (master → slave)
+	NoIO    bool      `json:"noio,omitempty"`  // bpsh -N: no stdio streams at all
 	// NoStdin: the process reads /dev/null (or its -I file) and no FD 0
 	// stream is opened, on either hop.
 	NoStdin bool `json:"nostdin,omitempty"`
@@ -158,13 +161,15 @@ type Started struct {
 // for a process, Status is its exit code or Signal the signal that killed it.
 // A failure is data (see Error, Fail, Failure): Err is the message for
 // people, never prefixed with the node; Code its kind; Node the node it
-// is about (absent: none, or the master itself).
+// is about (absent: none, or the master itself); Version, with
+// CodeVersion, the Version its sender speaks.
 type Result struct {
-	Err    string `json:"err,omitempty"`
-	Code   Code   `json:"code,omitempty"`
-	Node   *int   `json:"node,omitempty"`
-	Status int    `json:"status"`
-	Signal int    `json:"signal,omitempty"`
+	Err     string `json:"err,omitempty"`
+	Code    Code   `json:"code,omitempty"`
+	Node    *int   `json:"node,omitempty"`
+	Version int    `json:"version,omitempty"`
+	Status  int    `json:"status"`
+	Signal  int    `json:"signal,omitempty"`
 	// Opened (an exec's last Result only) names the output streams its
 	// sender opened for the process: OpenedStdout, OpenedStderr; the node
 	// towards the master, the master towards its client. The receiver
@@ -172,9 +177,10 @@ type Result struct {
 	Opened uint8 `json:"opened,omitempty"`
 }
 
-// ClientTooOld is the Result.Err a master answers a client's OpExec with:
-// until Version 3 clients sent OpExec and opened their own output
-// streams; since 4 they send OpRun and the master opens them.
+// ClientTooOld is the Result.Err (CodeVersion) a master answers a
+// client's OpExec with: until Version 3 clients sent OpExec and opened
+// their own output streams; since 4 they send OpRun and the master opens
+// them.
 const ClientTooOld = "this client speaks an older beo protocol than bpmaster (wire version 3 or older, exec op \"exec\"): use the bpsh/bproc of the master's build"
 
 // Result.Opened bits.
