@@ -153,16 +153,13 @@ func (cmd *Cmd) Start() error {
 	}
 	// Then Started, or a Result with why the command cannot run at all
 	// (permission, a program the caller cannot read, a node down).
-	var st struct {
-		wire.Started
-		wire.Result
-	}
+	var st wire.ExecReply
 	if err := wire.Read(ctl, &st); err != nil {
 		ctl.Close()
 		cmd.abandon()
 		return onNode(cmd.Node, cmd.c.fail(fmt.Errorf("exec: %w", err)))
 	}
-	if st.Err != "" {
+	if st.Failed() {
 		ctl.Close()
 		cmd.abandon()
 		return remoteOn(cmd.Node, st.Result)

@@ -129,15 +129,12 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 			in.Close()
 		}()
 	}
-	var st struct {
-		wire.Started
-		wire.Result
-	}
+	var st wire.ExecReply
 	if err := wire.Read(nd, &st); err != nil {
 		wire.Write(cl, wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeNodeDown, "%w", err)))
 		return
 	}
-	if st.Err != "" {
+	if st.Failed() {
 		wire.Write(cl, st.Result)
 		return
 	}

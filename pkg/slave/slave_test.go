@@ -389,10 +389,7 @@ func (s *conn) start(t *testing.T, ex wire.Exec, c closure, o execOpts) *remote 
 			r.copyOut(fd)
 		}
 	}
-	var st struct {
-		wire.Started
-		wire.Result
-	}
+	var st wire.ExecReply
 	if err := wire.Read(r.st, &st); err != nil {
 		t.Fatalf("read Started: %v", err)
 	}

@@ -157,6 +157,18 @@ type Started struct {
 	Sent int64 `json:"sent,omitempty"`
 }
 
+// ExecReply is an exec's first reply as its receiver reads it (the
+// master from a node, a client from the master): the sender writes
+// Started, or the Result of a failure before the process ran (Err set),
+// and this one type decodes either frame.
+type ExecReply struct {
+	Started
+	Result
+}
+
+// Failed reports whether the process did not start (Result holds why).
+func (r ExecReply) Failed() bool { return r.Err != "" }
+
 // Result ends an operation: Err is a failure before or instead of running;
 // for a process, Status is its exit code or Signal the signal that killed it.
 // A failure is data (see Error, Fail, Failure): Err is the message for

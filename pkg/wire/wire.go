@@ -31,7 +31,8 @@
 //	                  Pong; either side closing it ends the session.
 //	master → slave   OpExec: Header{Exec}; slave → Need{hashes it lacks};
 //	                  master → per hash a FileHeader frame then Size raw bytes;
-//	                  slave → Started{PID} or Result{Err}; then master → Signal
+//	                  slave → Started{PID} or Result{Err} (one frame, read
+//	                  as ExecReply); then master → Signal
 //	                  frames, slave → one Result (exit status) at the end.
 //	                  Unless Exec.NoIO or Exec.NoStdin, the master opens
 //	                  an OpAttach stream (FD 0) with the same ID right
@@ -65,7 +66,7 @@
 //	OpWatch   → Status, then a NodeInfo frame per change  (bpstat -U)
 //	OpProcs   → Procs                       (bpstat -p / -P)
 //	OpRun     Header{Exec with Node and an ID the client chose, unique on
-//	          its connection}; → Started | Result{Err}; then Signal frames
+//	          its connection}; → Started | Result{Err} (ExecReply); then Signal frames
 //	          from the client and one Result. Unless NoIO or NoStdin the
 //	          client opens an OpAttach stream (FD 0) with that ID right
 //	          after the exec stream, without waiting; it pairs with execs
