@@ -33,7 +33,7 @@ type Cmd struct {
 	// RemoteStdin/out/err redirect on the node (bpsh -I -O -E).
 	RemoteStdin, RemoteStdout, RemoteStderr string
 	// Rlimits to apply; nil means this process's own limits.
-	Rlimits []wire.Rlimit
+	Rlimits []Rlimit
 
 	// PID is the process id on the node after Start.
 	PID int
@@ -112,9 +112,9 @@ func (cmd *Cmd) Start() error {
 	if dir == "" {
 		dir, _ = os.Getwd()
 	}
-	rl := cmd.Rlimits
-	if rl == nil {
-		rl = OwnRlimits()
+	rl := ownRlimits()
+	if cmd.Rlimits != nil {
+		rl = rlimits(cmd.Rlimits)
 	}
 	ex := &wire.Exec{
 		Version: wire.Version,
@@ -297,7 +297,17 @@ func (cmd *Cmd) waitLocal() error {
 
 // OwnRlimits returns this process's resource limits, to be applied to a
 // remote process so it runs under the same limits as it would locally.
-func OwnRlimits() []wire.Rlimit {
+func OwnRlimits() []Rlimit {
+	own := ownRlimits()
+	out := make([]Rlimit, len(own))
+	for i, l := range own {
+		out[i] = Rlimit{Resource: l.Resource, Cur: l.Cur, Max: l.Max}
+	}
+	return out
+}
+
+// ownRlimits is OwnRlimits as the protocol sends them.
+func ownRlimits() []wire.Rlimit {
 	var out []wire.Rlimit
 	for _, r := range []int{unix.RLIMIT_CPU, unix.RLIMIT_FSIZE, unix.RLIMIT_DATA, unix.RLIMIT_STACK,
 		unix.RLIMIT_CORE, unix.RLIMIT_NOFILE, unix.RLIMIT_AS, unix.RLIMIT_NPROC, unix.RLIMIT_MEMLOCK} {

@@ -12,8 +12,9 @@ import (
 
 // Put writes a tar stream to f.Path on node f.Node. Each file lands whole
 // or not at all (the slave writes a temp file and renames it).
-func (c *Client) Put(ctx context.Context, f wire.File, tarStream io.Reader) error {
-	st, err := c.open(ctx, wire.Header{Op: wire.OpPut, File: &f})
+func (c *Client) Put(ctx context.Context, f File, tarStream io.Reader) error {
+	f.Sources = nil // Put sends the stream itself
+	st, err := c.open(ctx, wire.Header{Op: wire.OpPut, File: f.wire()})
 	if err != nil {
 		return err
 	}
@@ -54,11 +55,11 @@ var ErrSourcesRefused = errors.New(wire.SourcesRefused)
 // permissions on the master exactly as it would here, and errors name the
 // file as given ("/x: permission denied"). Cancelling ctx ends the copy on
 // the master too, and the node keeps its old files.
-func (c *Client) PutFiles(ctx context.Context, f wire.File) error {
+func (c *Client) PutFiles(ctx context.Context, f File) error {
 	if len(f.Sources) == 0 {
 		return errors.New("PutFiles: no sources")
 	}
-	st, err := c.open(ctx, wire.Header{Op: wire.OpPut, File: &f})
+	st, err := c.open(ctx, wire.Header{Op: wire.OpPut, File: f.wire()})
 	if err != nil {
 		return err
 	}
@@ -81,8 +82,9 @@ func (c *Client) PutFiles(ctx context.Context, f wire.File) error {
 }
 
 // Get returns a tar stream of f.Path on node f.Node. The caller closes it.
-func (c *Client) Get(ctx context.Context, f wire.File) (io.ReadCloser, error) {
-	st, err := c.open(ctx, wire.Header{Op: wire.OpGet, File: &f})
+func (c *Client) Get(ctx context.Context, f File) (io.ReadCloser, error) {
+	f.Sources = nil
+	st, err := c.open(ctx, wire.Header{Op: wire.OpGet, File: f.wire()})
 	if err != nil {
 		return nil, err
 	}
