@@ -53,113 +53,165 @@ func (r *relay) signal(sig int) error {
 // windows of both as back-pressure. Each Result names the streams its
 // sender opened (wire.Result.Opened), and the master relays everything
 // the node's carry, and closes the client's, before it forwards it.
+//
+// The steps are execution's methods: resolve, start (on the node), relay
+// and finish; close undoes what they set up, on every path.
 func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec) {
-	defer cl.Close()
-	who, att := c.who, c.att
-	cid := ex.ID
-	stdin := !ex.NoIO && !ex.NoStdin
-	if stdin && !att.Expect(cid) {
-		wire.Write(cl, wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeInvalid, "exec id %d is already in use", cid)))
-		return
-	}
-	fail := func(err error) {
-		if stdin {
-			att.Abandon(cid)
-		}
-		wire.Write(cl, wire.Fail(wire.OnNode(ex.Node, err)))
-	}
-	id := m.nextID.Add(1)
-	r, files, err := m.prepare(ctx, who, c.memo, id, ex)
-	if err != nil {
-		fail(err)
-		return
-	}
-	defer m.jobs.start(ex.Node, who.cred.UID)()
-	s, err := m.session(ex.Node)
-	if err != nil {
-		fail(err)
-		return
-	}
-	ex.ID, ex.Cred, ex.Files, ex.Ghost = id, who.cred, files, who.pid
-	var out *link.Output
-	var opened atomic.Uint32 // the client streams opened: wire.Result.Opened
-	if !ex.NoIO {
-		// Before the node can know the id.
-		out = s.outs.Expect(id, func(fd int, nd net.Conn) {
-			defer nd.Close()
-			o, err := link.OpenOutput(c.mux, cid, fd)
-			if err != nil {
-				return // the client is gone: the process gets a broken pipe
-			}
-			opened.Or(uint32(wire.OpenedFD(fd)))
-			io.Copy(o, nd)
-			o.Close()
-		})
-		defer s.outs.Finish(id, out, 0, 0, nil) // on every early return
-	}
-	nd, err := s.open(wire.Header{Op: wire.OpExec, Exec: &ex})
-	if err != nil {
-		fail(err)
-		return
-	}
-	defer nd.Close()
-	r.node = nd
-	var in net.Conn
-	if stdin {
-		if in, err = s.open(wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: 0}}); err != nil {
-			fail(err)
+	x := &execution{m: m, c: c, cl: cl, node: ex.Node, cid: ex.ID}
+	defer x.close()
+	if !ex.NoIO && !ex.NoStdin {
+		if !c.att.Expect(x.cid) {
+			wire.Write(cl, wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeInvalid, "exec id %d is already in use", x.cid)))
 			return
 		}
-		defer in.Close() // closing twice is harmless
+		x.expecting = true
 	}
-	sent, err := m.sendFiles(s, nd, r.reals)
-	if err != nil {
-		fail(err)
+	if err := x.resolve(ctx, ex); err != nil {
+		x.fail(err)
 		return
 	}
-	if stdin {
-		cin, err := att.Claim(cid)
-		if err != nil {
-			wire.Write(cl, wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeInternal, "client stdin: %w", err)))
-			return
-		}
-		defer cin.Close()
-		go func() { // not waited for (like os/exec with a terminal)
-			io.Copy(in, cin)
-			in.Close()
-		}()
-	}
-	var st wire.ExecReply
-	if err := wire.Read(nd, &st); err != nil {
-		wire.Write(cl, wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeNodeDown, "%w", err)))
+	st, err := x.start()
+	if err != nil {
+		x.fail(err)
 		return
 	}
 	if st.Failed() {
 		wire.Write(cl, st.Result)
 		return
 	}
+	x.finish(x.relay(ctx, st.Started))
+}
+
+// execution is one client exec in the master, shared by exec's steps.
+type execution struct {
+	m    *Master
+	c    *client
+	cl   net.Conn // the client's exec stream
+	node int
+	cid  uint64 // the client's id of the exec
+	// expecting: the client's stdin stream is expected and not yet
+	// claimed (abandoned on failure).
+	expecting bool
+
+	ex     wire.Exec // as the node gets it, with the master's id (resolve)
+	r      *relay
+	s      *session
+	endJob func()        // the job's end (jobs)
+	out    *link.Output  // where the node's output streams land; nil: NoIO
+	opened atomic.Uint32 // the client's output streams opened: wire.Result.Opened
+
+	nd, in, cin net.Conn // the node's exec and stdin streams, the client's stdin
+	running     bool     // in m.procs and the client's ghosts
+	done        chan struct{}
+	unghost     func()
+}
+
+// fail answers the client with err, about the exec's node, giving up its
+// stdin stream unless taken.
+func (x *execution) fail(err error) {
+	if x.expecting {
+		x.c.att.Abandon(x.cid)
+		x.expecting = false
+	}
+	wire.Write(x.cl, wire.Fail(wire.OnNode(x.node, err)))
+}
+
+// resolve checks the caller may run on the node, resolves the program's
+// closure (prepare) and finds the node's session. The job counts from
+// here (jobs).
+func (x *execution) resolve(ctx context.Context, ex wire.Exec) error {
+	m, who := x.m, x.c.who
+	id := m.nextID.Add(1)
+	r, files, err := m.prepare(ctx, who, x.c.memo, id, ex)
+	if err != nil {
+		return err
+	}
+	x.endJob = m.jobs.start(ex.Node, who.cred.UID)
+	s, err := m.session(ex.Node)
+	if err != nil {
+		return err
+	}
+	ex.ID, ex.Cred, ex.Files, ex.Ghost = id, who.cred, files, who.pid
+	x.ex, x.r, x.s = ex, r, s
+	return nil
+}
+
+// start starts the process on the node: it opens the exec stream and the
+// stdin stream together, sends the files the node lacks, splices the
+// client's stdin, and reads the node's first reply, whose Sent it sets.
+func (x *execution) start() (wire.ExecReply, error) {
+	var st wire.ExecReply
+	s, id := x.s, x.ex.ID
+	if !x.ex.NoIO {
+		// Before the node can know the id.
+		x.out = s.outs.Expect(id, x.output)
+	}
+	nd, err := s.open(wire.Header{Op: wire.OpExec, Exec: &x.ex})
+	if err != nil {
+		return st, err
+	}
+	x.nd, x.r.node = nd, nd
+	if x.expecting {
+		if x.in, err = s.open(wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: 0}}); err != nil {
+			return st, err
+		}
+	}
+	sent, err := x.m.sendFiles(s, nd, x.r.reals)
+	if err != nil {
+		return st, err
+	}
+	if x.expecting {
+		x.expecting = false
+		if x.cin, err = x.c.att.Claim(x.cid); err != nil {
+			return st, wire.NodeErrorf(x.node, wire.CodeInternal, "client stdin: %w", err)
+		}
+		in, cin := x.in, x.cin
+		go func() { // not waited for (like os/exec with a terminal)
+			io.Copy(in, cin)
+			in.Close()
+		}()
+	}
+	if err := wire.Read(nd, &st); err != nil {
+		return st, wire.NodeErrorf(x.node, wire.CodeNodeDown, "%w", err)
+	}
+	st.Sent = sent
+	return st, nil
+}
+
+// output splices an output stream the node opened for fd with one it
+// opens to the client (link.Outputs runs it on the stream's goroutine).
+func (x *execution) output(fd int, nd net.Conn) {
+	defer nd.Close()
+	o, err := link.OpenOutput(x.c.mux, x.cid, fd)
+	if err != nil {
+		return // the client is gone: the process gets a broken pipe
+	}
+	x.opened.Or(uint32(wire.OpenedFD(fd)))
+	io.Copy(o, nd)
+	o.Close()
+}
+
+// relay makes the running process known (m.procs, the client's ghosts),
+// tells the client it started, forwards the client's signals until the
+// node's Result, and returns that; a lost node is ok false.
+func (x *execution) relay(ctx context.Context, st wire.Started) (res wire.Result, ok bool) {
+	m, r := x.m, x.r
 	r.proc.PID = st.PID
 	r.proc.Started = m.clock()
 	m.mu.Lock()
-	m.procs[id] = r
+	m.procs[r.id] = r
 	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.procs, id)
-		m.mu.Unlock()
-	}()
-	defer m.ghostOf(ctx, c, r)()
-	st.Started.Sent = sent
-	if err := wire.Write(cl, st.Started); err != nil {
+	x.unghost = m.ghostOf(ctx, x.c, r)
+	x.running = true
+	if err := wire.Write(x.cl, st); err != nil {
 		r.signal(int(syscall.SIGHUP))
 	}
 	// Signals from the client go to the node; the client going away is a hangup.
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
+	x.done = make(chan struct{})
+	go func(done <-chan struct{}) {
 		for {
 			var sg wire.Signal
-			if err := wire.Read(cl, &sg); err != nil {
+			if err := wire.Read(x.cl, &sg); err != nil {
 				select {
 				case <-done:
 				default:
@@ -168,27 +220,60 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 				return
 			}
 			if sg.Sig == int(syscall.SIGCONT) {
-				c.resumed.Store(true)
+				x.c.resumed.Store(true)
 			}
 			r.signal(sg.Sig)
 		}
-	}()
-	var res wire.Result
-	if err := wire.Read(nd, &res); err != nil {
-		res = wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeNodeDown, "connection lost while running %s (pid %d)", ex.Path, st.PID))
-		if out != nil {
-			s.outs.Finish(id, out, 0, 0, nil)
-		}
-	} else if out != nil {
-		// The streams the Result names were opened before it was
-		// written: they are late only by as long as this session's
-		// accept loop is behind.
-		if err := s.outs.Finish(id, out, res.Opened, attachTimeout, s.done); err != nil && res.Err == "" {
-			res = wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeInternal, "%s (pid %d): output lost: %w", ex.Path, st.PID, err))
+	}(x.done)
+	if err := wire.Read(x.nd, &res); err != nil {
+		return wire.Fail(wire.NodeErrorf(x.node, wire.CodeNodeDown, "connection lost while running %s (pid %d)", x.ex.Path, st.PID)), false
+	}
+	return res, true
+}
+
+// finish waits for the output streams the node's Result names to be
+// relayed, and forwards the Result to the client, naming the streams
+// opened to it.
+func (x *execution) finish(res wire.Result, ok bool) {
+	if x.out != nil {
+		if !ok {
+			x.s.outs.Finish(x.ex.ID, x.out, 0, 0, nil)
+		} else if err := x.s.outs.Finish(x.ex.ID, x.out, res.Opened, attachTimeout, x.s.done); err != nil && res.Err == "" {
+			// The streams the Result names were opened before it was
+			// written: they are late only by as long as this session's
+			// accept loop is behind.
+			res = wire.Fail(wire.NodeErrorf(x.node, wire.CodeInternal, "%s (pid %d): output lost: %w", x.ex.Path, x.r.proc.PID, err))
 		}
 	}
-	res.Opened = uint8(opened.Load())
-	wire.Write(cl, res)
+	res.Opened = uint8(x.opened.Load())
+	wire.Write(x.cl, res)
+}
+
+// close undoes what the steps set up, last first: the signal relay, the
+// process's registration, the streams, the output registration, the job,
+// and the client's exec stream.
+func (x *execution) close() {
+	if x.done != nil {
+		close(x.done)
+	}
+	if x.running {
+		x.unghost()
+		x.m.mu.Lock()
+		delete(x.m.procs, x.r.id)
+		x.m.mu.Unlock()
+	}
+	for _, c := range []net.Conn{x.cin, x.in, x.nd} {
+		if c != nil {
+			c.Close() // the stdin copy may have closed in: twice is harmless
+		}
+	}
+	if x.out != nil {
+		x.s.outs.Finish(x.ex.ID, x.out, 0, 0, nil) // after an early return; else a no-op
+	}
+	if x.endJob != nil {
+		x.endJob()
+	}
+	x.cl.Close()
 }
 
 // prepare checks the caller may run on the node and resolves the program's
