@@ -67,7 +67,6 @@ import (
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/nodespec"
-	"github.com/beo-cluster/beo/pkg/wire"
 	"github.com/beo-cluster/beo/pkg/xfer"
 )
 
@@ -185,7 +184,7 @@ func copyFiles(ctx context.Context, srcs []operand, dst operand, opts xfer.Optio
 	}
 	if !dst.local() && allLocal(srcs) {
 		if abs, ok := masterSources(srcs); ok {
-			err := cl.PutFiles(ctx, wire.File{Node: dst.node, Path: dst.path, Recursive: opts.Recursive, Preserve: opts.Preserve, Sources: abs})
+			err := cl.PutFiles(ctx, bproc.File{Node: dst.node, Path: dst.path, Recursive: opts.Recursive, Preserve: opts.Preserve, Sources: abs})
 			if !errors.Is(err, bproc.ErrSourcesRefused) {
 				return err
 			}
@@ -215,7 +214,7 @@ func copyFiles(ctx context.Context, srcs []operand, dst operand, opts xfer.Optio
 	if dst.local() {
 		cerr = xfer.Unpack(pr, dst.path, opts)
 	} else {
-		cerr = cl.Put(ctx, wire.File{Node: dst.node, Path: dst.path, Recursive: opts.Recursive, Preserve: opts.Preserve}, pr)
+		cerr = cl.Put(ctx, bproc.File{Node: dst.node, Path: dst.path, Recursive: opts.Recursive, Preserve: opts.Preserve}, pr)
 	}
 	select {
 	case perr := <-produced: // the sending side finished first
@@ -339,7 +338,7 @@ func produce(ctx context.Context, cl *bproc.Client, w io.Writer, srcs []operand,
 			}
 			continue
 		}
-		rc, err := cl.Get(ctx, wire.File{Node: s.node, Path: s.path, Recursive: opts.Recursive, Preserve: opts.Preserve})
+		rc, err := cl.Get(ctx, bproc.File{Node: s.node, Path: s.path, Recursive: opts.Recursive, Preserve: opts.Preserve})
 		if err != nil {
 			return err
 		}

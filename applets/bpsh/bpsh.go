@@ -215,13 +215,19 @@ func exitCode(jobs []*job, stderr io.Writer) int {
 	for _, j := range jobs {
 		c := 0
 		var ee *bproc.ExitError
+		var ne *bproc.NodeError
 		switch {
 		case j.result == nil:
 		case errors.As(j.result, &ee) && ee.Signal == 0:
 			c = ee.Status
+		case errors.As(j.result, &ee):
+			fmt.Fprintf(stderr, "%d: %s\n", ee.Node, ee.Reason())
+			c = 255
+		case errors.As(j.result, &ne):
+			fmt.Fprintf(stderr, "%d: %s\n", ne.Node, ne.Msg)
+			c = 255
 		default:
-			msg := strings.TrimPrefix(j.result.Error(), fmt.Sprintf("node %d: ", j.node))
-			fmt.Fprintf(stderr, "%d: %s\n", j.node, msg)
+			fmt.Fprintf(stderr, "%d: %v\n", j.node, j.result)
 			c = 255
 		}
 		if len(jobs) == 1 {

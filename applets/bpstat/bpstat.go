@@ -108,7 +108,6 @@ import (
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/nodespec"
-	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -252,7 +251,7 @@ func expand(args []string) []string {
 
 // pick returns the nodes specs select, each once, in node order; no specs
 // selects every compute node. The master (-1) gets a synthesized row.
-func pick(st wire.Status, specs []string) ([]wire.NodeInfo, error) {
+func pick(st bproc.Status, specs []string) ([]bproc.NodeInfo, error) {
 	if len(specs) == 0 {
 		return slices.Clone(st.Nodes), nil
 	}
@@ -267,7 +266,7 @@ func pick(st wire.Status, specs []string) ([]wire.NodeInfo, error) {
 	}
 	slices.Sort(list)
 	list = slices.Compact(list)
-	rows := make([]wire.NodeInfo, 0, len(list))
+	rows := make([]bproc.NodeInfo, 0, len(list))
 	for _, n := range list {
 		switch {
 		case n == nodespec.Master:
@@ -280,13 +279,13 @@ func pick(st wire.Status, specs []string) ([]wire.NodeInfo, error) {
 }
 
 // masterRow is the row shown for node -1.
-func masterRow(st wire.Status) wire.NodeInfo {
-	return wire.NodeInfo{Node: nodespec.Master, State: "up", Addr: st.MasterAddr,
+func masterRow(st bproc.Status) bproc.NodeInfo {
+	return bproc.NodeInfo{Node: nodespec.Master, State: "up", Addr: st.MasterAddr,
 		Mode: uint32(nodes.DefaultMode), User: "root", Group: "root"}
 }
 
 // show prints st in o's layout; oneLine asks for compact JSON.
-func show(w io.Writer, st wire.Status, o opts, oneLine bool) error {
+func show(w io.Writer, st bproc.Status, o opts, oneLine bool) error {
 	rows, err := pick(st, o.specs)
 	if err != nil {
 		return err
@@ -323,7 +322,7 @@ func procs(ctx context.Context, cl *bproc.Client, o opts, stdio applets.IO) erro
 		for _, r := range rows {
 			keep[r.Node] = true
 		}
-		ps = slices.DeleteFunc(ps, func(p wire.Proc) bool { return !keep[p.Node] })
+		ps = slices.DeleteFunc(ps, func(p bproc.Proc) bool { return !keep[p.Node] })
 	}
 	if o.layout == procTable {
 		return writeProcs(stdio.Out, ps)
@@ -383,12 +382,12 @@ func update(ctx context.Context, cl *bproc.Client, o opts, stdio applets.IO) err
 }
 
 // apply puts one node's new state into st.
-func apply(st wire.Status, n wire.NodeInfo) wire.Status {
+func apply(st bproc.Status, n bproc.NodeInfo) bproc.Status {
 	if n.Node < 0 {
 		return st
 	}
 	for len(st.Nodes) <= n.Node {
-		st.Nodes = append(st.Nodes, wire.NodeInfo{Node: len(st.Nodes), State: "down"})
+		st.Nodes = append(st.Nodes, bproc.NodeInfo{Node: len(st.Nodes), State: "down"})
 	}
 	st.Nodes[n.Node] = n
 	return st

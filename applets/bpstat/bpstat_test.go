@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/applets"
-	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/beo-cluster/beo/pkg/bproc"
 )
 
 // article is the cluster of using-bproc.txt: nodes 0-4 up, node 5 down.
-func article() wire.Status {
-	st := wire.Status{MasterAddr: "10.54.0.1"}
+func article() bproc.Status {
+	st := bproc.Status{MasterAddr: "10.54.0.1"}
 	for n := range 6 {
-		ni := wire.NodeInfo{Node: n, State: "up", Addr: "10.54.0.10" + string(rune('0'+n)), Mode: 0o111, User: "root", Group: "root"}
+		ni := bproc.NodeInfo{Node: n, State: "up", Addr: "10.54.0.10" + string(rune('0'+n)), Mode: 0o111, User: "root", Group: "root"}
 		if n == 5 {
 			ni.State, ni.Mode, ni.Addr = "down", 0, ""
 		}
@@ -24,7 +24,7 @@ func article() wire.Status {
 	return st
 }
 
-func render(t *testing.T, st wire.Status, args ...string) string {
+func render(t *testing.T, st bproc.Status, args ...string) string {
 	t.Helper()
 	o, err := parse(args, applets.IO{Err: &bytes.Buffer{}})
 	if err != nil {
@@ -42,14 +42,14 @@ func TestShow(t *testing.T) {
 	mixed.Nodes[2].State = "error"
 	mixed.Nodes[3].UID, mixed.Nodes[3].User = 1000, "forrest"
 	mixed.Nodes = append(mixed.Nodes,
-		wire.NodeInfo{Node: 6, State: "up", Mode: 0o111, User: "root", Group: "root"},
-		wire.NodeInfo{Node: 7, State: "[up]", Mode: 0o111, User: "root", Group: "root"},
-		wire.NodeInfo{Node: 8, State: "alive", Mode: 0o111, User: "root", Group: "root"},
-		wire.NodeInfo{Node: 9, State: "unavailable", Mode: 0o110, UID: 7, GID: 8},
+		bproc.NodeInfo{Node: 6, State: "up", Mode: 0o111, User: "root", Group: "root"},
+		bproc.NodeInfo{Node: 7, State: "[up]", Mode: 0o111, User: "root", Group: "root"},
+		bproc.NodeInfo{Node: 8, State: "alive", Mode: 0o111, User: "root", Group: "root"},
+		bproc.NodeInfo{Node: 9, State: "unavailable", Mode: 0o110, UID: 7, GID: 8},
 	)
 	tests := []struct {
 		name string
-		st   wire.Status
+		st   bproc.Status
 		args []string
 		want string
 	}{
@@ -174,15 +174,15 @@ func TestParseErrors(t *testing.T) {
 
 func TestApply(t *testing.T) {
 	st := article()
-	st = apply(st, wire.NodeInfo{Node: 5, State: "boot"})
-	st = apply(st, wire.NodeInfo{Node: 7, State: "up"})
+	st = apply(st, bproc.NodeInfo{Node: 5, State: "boot"})
+	st = apply(st, bproc.NodeInfo{Node: 7, State: "up"})
 	if st.Nodes[5].State != "boot" || len(st.Nodes) != 8 || st.Nodes[6].State != "down" || st.Nodes[7].State != "up" {
 		t.Errorf("apply: got %+v", st.Nodes)
 	}
 }
 
-func procList() []wire.Proc {
-	return []wire.Proc{
+func procList() []bproc.Proc {
+	return []bproc.Proc{
 		{Node: 1, PID: 2346, Ghost: 1343, Argv: []string{"./hello-world", "-n", "2"}},
 		{Node: 0, PID: 2345, Ghost: 1343, Argv: []string{"./hello-world", "-n", "2"}},
 		{Node: 4, PID: 77, Ghost: 900, Argv: []string{"/usr/bin/sleep", "60"}},
@@ -274,9 +274,9 @@ func TestAnnotate(t *testing.T) {
 }
 
 func TestAnnotateWideNodes(t *testing.T) {
-	ps := []wire.Proc{}
+	ps := []bproc.Proc{}
 	for _, n := range []int{0, 2, 4, 6, 8} {
-		ps = append(ps, wire.Proc{Node: n, PID: 100 + n, Ghost: 5, Argv: []string{"x"}})
+		ps = append(ps, bproc.Proc{Node: n, PID: 100 + n, Ghost: 5, Argv: []string{"x"}})
 	}
 	var b bytes.Buffer
 	if err := annotate(&b, strings.NewReader("5 x\n6 y\n"), ps); err != nil {

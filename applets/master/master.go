@@ -29,7 +29,6 @@ import (
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/head"
 	"github.com/beo-cluster/beo/pkg/master"
-	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 const (
@@ -160,7 +159,7 @@ func statusCmd(ctx context.Context, args []string, stdio applets.IO) error {
 	cl, err := dialCtl(ctx, "status", args, stdio)
 	if err == nil {
 		defer cl.Close()
-		var st wire.Status
+		var st bproc.Status
 		if st, err = cl.Status(ctx); err == nil {
 			fmt.Fprint(stdio.Out, head.FormatStatus(st, time.Now()))
 			return nil

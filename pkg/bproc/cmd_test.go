@@ -81,8 +81,15 @@ func (m *fakeMaster) serve(st net.Conn) {
 	}
 	id := h.Exec.ID
 	switch h.Exec.Argv[1] {
-	case "old": // a master of wire Version 3
-		wire.Write(st, wire.Result{Err: `unknown op "run"`})
+	case "old", "new": // a master of another wire Version
+		v := wire.Version - 1
+		if h.Exec.Argv[1] == "new" {
+			v = wire.Version + 1
+		}
+		if h.Exec.Version != wire.Version {
+			v = -1 // the client did not say its own
+		}
+		wire.Write(st, wire.Result{Err: "another version", Code: wire.CodeVersion, Version: v})
 		return
 	case "missing":
 		wire.Write(st, wire.Started{PID: 1})
@@ -183,12 +190,23 @@ func TestOutputMissing(t *testing.T) {
 	}
 }
 
-// TestMasterTooOld: a master that does not know OpRun (wire Version 3)
-// is a clear error, not a wait.
-func TestMasterTooOld(t *testing.T) {
+// TestVersionSkew: a master of another wire Version is a clear error,
+// not a wait, that says which side is older (from the Version fields,
+// not from the message).
+func TestVersionSkew(t *testing.T) {
 	c, _ := startFake(t)
-	err := c.Command(0, "/bin/true", "old").Run()
-	if !errors.Is(err, ErrMasterTooOld) || !strings.Contains(err.Error(), "restart bpmaster") {
-		t.Errorf("got %v; want %v", err, ErrMasterTooOld)
+	for _, tt := range []struct {
+		master string
+		want   error
+		text   string
+	}{
+		{"old", ErrMasterTooOld, "restart bpmaster"},
+		{"new", ErrClientTooOld, "use the bpsh/bproc of the master's build"},
+	} {
+		err := c.Command(0, "/bin/true", tt.master).Run()
+		var ne *NodeError
+		if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) || !errors.As(err, &ne) || ne.Code != CodeVersion || ne.Node != 0 {
+			t.Errorf("%s master: got %v; want %v", tt.master, err, tt.want)
+		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/config"
-	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // ClusterOptions configure StartCluster.
@@ -270,7 +269,7 @@ func (c *Cluster) watch(ctx context.Context) {
 	}
 }
 
-func (c *Cluster) record(n wire.NodeInfo) {
+func (c *Cluster) record(n bproc.NodeInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.events = append(c.events, Event{time.Now(), n.Node, n.State})
@@ -284,10 +283,10 @@ func (c *Cluster) Events() []Event {
 }
 
 // Status returns the master's node table.
-func (c *Cluster) Status(ctx context.Context) (wire.Status, error) {
+func (c *Cluster) Status(ctx context.Context) (bproc.Status, error) {
 	cl, err := bproc.Dial(ctx, c.Socket)
 	if err != nil {
-		return wire.Status{}, err
+		return bproc.Status{}, err
 	}
 	defer cl.Close()
 	return cl.Status(ctx)
@@ -297,7 +296,7 @@ func (c *Cluster) Status(ctx context.Context) (wire.Status, error) {
 // error says which nodes are in which state, and quotes the serial tail
 // of a machine that exited.
 func (c *Cluster) WaitUp(ctx context.Context, nodes ...int) error {
-	var last wire.Status
+	var last bproc.Status
 	for {
 		st, err := c.Status(ctx)
 		if err == nil {
@@ -326,7 +325,7 @@ func (c *Cluster) WaitUp(ctx context.Context, nodes ...int) error {
 
 // describe is a diagnosis for a failed wait: node states, each machine's
 // last serial lines, the master's last log lines.
-func (c *Cluster) describe(st wire.Status) string {
+func (c *Cluster) describe(st bproc.Status) string {
 	var b strings.Builder
 	for _, n := range st.Nodes {
 		if n.State != "down" || len(n.MACs) > 0 {

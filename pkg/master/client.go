@@ -25,11 +25,7 @@ import (
 // caller is a local client as the kernel reports it.
 type caller struct {
 	pid  int
-	cred nodes.Cred
-}
-
-func (c caller) wire() wire.Cred {
-	return wire.Cred{UID: c.cred.UID, GID: c.cred.GID, Groups: c.cred.Groups}
+	cred wire.Cred
 }
 
 // ServeClients serves local clients on the unix listener ln until ctx
@@ -59,7 +55,7 @@ func peer(c net.Conn) (caller, error) {
 	if serr != nil {
 		return caller{}, fmt.Errorf("SO_PEERCRED: %w", serr)
 	}
-	return caller{pid: int(cr.Pid), cred: nodes.Cred{UID: cr.Uid, GID: cr.Gid, Groups: procGroups(int(cr.Pid))}}, nil
+	return caller{pid: int(cr.Pid), cred: wire.Cred{UID: cr.Uid, GID: cr.Gid, Groups: procGroups(int(cr.Pid))}}, nil
 }
 
 // procGroups reads the supplementary groups of pid (SO_PEERCRED has none).
@@ -162,10 +158,14 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 		if h.Exec == nil {
 			break
 		}
+		if v := h.Exec.Version; v != wire.Version {
+			wire.Write(st, skew("this client speaks beo wire version %s, bpmaster %d: use the bpsh/bproc of the master's build", clientVersion(v), wire.Version))
+			break
+		}
 		m.exec(ctx, cl, st, *h.Exec)
 		return // exec closes st itself
 	case wire.OpExec: // a client of wire Version 3 or older
-		wire.Write(st, wire.Result{Err: wire.ClientTooOld})
+		wire.Write(st, skew("%s", wire.ClientTooOld))
 	case wire.OpAttach:
 		if h.Attach != nil && h.Attach.FD == 0 { // output streams are the master's to open
 			cl.att.Deliver(h.Attach.ID, st)
@@ -186,7 +186,7 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 			paths, err := m.lib(who, *h.Lib)
 			l := wire.LibList{Paths: paths}
 			if err != nil {
-				l.Err = err.Error()
+				l.Err, l.Code = err.Error(), wire.CodeOf(err)
 			}
 			wire.Write(st, l)
 		}
@@ -195,14 +195,29 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 			m.file(ctx, who, st, h.Op, *h.File)
 		}
 	default:
-		wire.Write(st, wire.Result{Err: fmt.Sprintf("unknown op %q", h.Op)})
+		wire.Write(st, skew("unknown op %q", h.Op))
 	}
 	st.Close()
 }
 
+// skew answers a request this master does not speak: CodeVersion, with
+// its own Version, so the client can tell which side is older.
+func skew(format string, a ...any) wire.Result {
+	return wire.Result{Err: fmt.Sprintf(format, a...), Code: wire.CodeVersion, Version: wire.Version}
+}
+
+// clientVersion names the Version an exec request says (none: 4 or older).
+func clientVersion(v int) string {
+	if v == 0 {
+		return "4 or older"
+	}
+	return strconv.Itoa(v)
+}
+
+// result is the Result reporting err (wire.Fail), or success.
 func result(err error) wire.Result {
 	if err != nil {
-		return wire.Result{Err: err.Error()}
+		return wire.Fail(err)
 	}
 	return wire.Result{}
 }

@@ -43,11 +43,11 @@ func (s *session) close(why string) {
 func (s *session) open(h wire.Header) (net.Conn, error) {
 	st, err := s.mux.OpenStream()
 	if err != nil {
-		return nil, fmt.Errorf("node %d: open %s: %w", s.node, h.Op, err)
+		return nil, wire.NodeErrorf(s.node, wire.CodeNodeDown, "open %s: %w", h.Op, err)
 	}
 	if err := wire.Write(st, h); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("node %d: send %s: %w", s.node, h.Op, err)
+		return nil, wire.NodeErrorf(s.node, wire.CodeNodeDown, "send %s: %w", h.Op, err)
 	}
 	return st, nil
 }
@@ -93,9 +93,9 @@ func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
 	reply := wire.HelloReply{Node: n, PingInterval: interval}
 	switch {
 	case h.Hello.Version != wire.Version:
-		reply.Err = fmt.Sprintf("protocol version %d, master speaks %d", h.Hello.Version, wire.Version)
+		reply.Err, reply.Code = fmt.Sprintf("protocol version %d, master speaks %d", h.Hello.Version, wire.Version), wire.CodeVersion
 	case cfg.Build != "" && h.Hello.Build != cfg.Build:
-		reply.Err = fmt.Sprintf("build %s, master runs build %s", h.Hello.Build, cfg.Build)
+		reply.Err, reply.Code = fmt.Sprintf("build %s, master runs build %s", h.Hello.Build, cfg.Build), wire.CodeVersion
 	case h.Hello.Node >= 0 && h.Hello.Node != n:
 		reply.Err = fmt.Sprintf("address %s belongs to node %d, not %d", addr, n, h.Hello.Node)
 	default:
@@ -297,7 +297,7 @@ func (m *Master) session(n int) (*session, error) {
 	defer m.mu.Unlock()
 	s := m.sessions[n]
 	if s == nil {
-		return nil, fmt.Errorf("node %d: not connected", n)
+		return nil, wire.NodeErrorf(n, wire.CodeNodeDown, "not connected")
 	}
 	return s, nil
 }

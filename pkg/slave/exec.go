@@ -78,12 +78,11 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 			ss.attach.Abandon(ex.ID)
 		}
 		log.Warn("exec failed", "path", ex.Path, "err", err)
-		msg := fmt.Sprintf("node %d: %s", ss.node, ss.view(err))
 		if errors.Is(err, errDesync) {
-			ss.refuse(st, msg) // the stream still carries file bytes
+			ss.refuse(st, err) // the stream still carries file bytes
 			return
 		}
-		wire.Write(st, wire.Result{Err: msg})
+		wire.Write(st, ss.failure(err))
 		return
 	}
 	log = log.With("pid", r.pid)
@@ -93,7 +92,8 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	}
 	res := r.run(st, log)
 	if res.Err != "" {
-		res.Err = fmt.Sprintf("node %d: %s (pid %d): %s", ss.node, ex.Path, r.pid, res.Err)
+		n := ss.node
+		res.Err, res.Code, res.Node = fmt.Sprintf("%s (pid %d): %s", ex.Path, r.pid, res.Err), wire.CodeInternal, &n
 	}
 	switch {
 	case res.Err != "":
@@ -182,10 +182,10 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 // check validates the request and the caller's identity.
 func (ss *session) check(ex *wire.Exec) ([]fileRef, error) {
 	if !ss.root && ex.Cred.UID != ss.uid {
-		return nil, fmt.Errorf("cannot run as uid %d: bpslave is not root", ex.Cred.UID)
+		return nil, wire.Errorf(wire.CodePermission, "cannot run as uid %d: bpslave is not root", ex.Cred.UID)
 	}
 	if ex.Path == "" || len(ex.Argv) == 0 {
-		return nil, errors.New("empty command")
+		return nil, wire.Errorf(wire.CodeInvalid, "empty command")
 	}
 	files := make([]fileRef, 0, len(ex.Files))
 	for _, f := range ex.Files {
@@ -195,7 +195,7 @@ func (ss *session) check(ex *wire.Exec) ([]fileRef, error) {
 		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
 	}
 	if stdinWanted(ex) && !ss.attach.Expect(ex.ID) {
-		return nil, fmt.Errorf("exec id %d is already in use", ex.ID)
+		return nil, wire.Errorf(wire.CodeInvalid, "exec id %d is already in use", ex.ID)
 	}
 	return files, nil
 }
@@ -653,12 +653,12 @@ func (ss *session) stage(st net.Conn, sg *wire.Stage) {
 	}
 	if err != nil {
 		log.Warn("stage failed", "err", err)
-		msg := fmt.Sprintf("node %d: stage: %s", ss.node, ss.view(err))
+		err = fmt.Errorf("stage: %w", err)
 		if errors.Is(err, errDesync) {
-			ss.refuse(st, msg)
+			ss.refuse(st, err)
 			return
 		}
-		wire.Write(st, wire.Result{Err: msg})
+		wire.Write(st, ss.failure(err))
 		return
 	}
 	log.Info("staged", "files", len(files), "received", len(need))

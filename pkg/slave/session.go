@@ -163,16 +163,16 @@ func (ss *session) serve(st net.Conn) {
 		ss.control(st, h.Control)
 	default:
 		ss.log.Warn("refused stream", "node", ss.node, "op", h.Op)
-		ss.refuse(st, fmt.Sprintf("node %d: unsupported request %q", ss.node, h.Op))
+		ss.refuse(st, wire.Errorf(wire.CodeVersion, "unsupported request %q", h.Op))
 	}
 }
 
-// refuse answers a stream with an error Result, closes it and reads (and
-// drops) what the master may still be sending, so it never blocks on a
-// full window.
-func (ss *session) refuse(st net.Conn, msg string) {
+// refuse answers a stream with the Result of err (failure), closes it
+// and reads (and drops) what the master may still be sending, so it never
+// blocks on a full window.
+func (ss *session) refuse(st net.Conn, err error) {
 	st.SetWriteDeadline(time.Now().Add(drainTimeout))
-	wire.Write(st, wire.Result{Err: msg})
+	wire.Write(st, ss.failure(err))
 	st.Close()
 	drain(st)
 }
@@ -181,6 +181,13 @@ func (ss *session) refuse(st net.Conn, msg string) {
 func drain(st net.Conn) {
 	st.SetReadDeadline(time.Now().Add(drainTimeout))
 	io.Copy(io.Discard, st)
+}
+
+// failure is the Result reporting err: about this node, with its Code
+// and paths as the node sees them.
+func (ss *session) failure(err error) wire.Result {
+	n := ss.node
+	return wire.Result{Err: ss.view(err), Code: wire.CodeOf(err), Node: &n}
 }
 
 // view is err's message with paths as the node sees them: Root is "/".

@@ -61,11 +61,13 @@ type Hello struct {
 	Hostname string   `json:"hostname,omitempty"`
 }
 
-// HelloReply accepts (Err == "") or refuses a node.
+// HelloReply accepts (Err == "") or refuses a node; Code is CodeVersion
+// for another Version or build.
 type HelloReply struct {
 	Node         int           `json:"node"`
 	PingInterval time.Duration `json:"ping_interval"`
 	Err          string        `json:"err,omitempty"`
+	Code         Code          `json:"code,omitempty"`
 }
 
 // Ping and Pong are the heartbeat on the hello stream.
@@ -78,7 +80,11 @@ type Pong struct {
 	Seq uint64 `json:"seq"`
 }
 
-// Cred is who a process or file operation runs as on the node.
+// Cred is who a process or file operation runs as on the node, and the
+// one type for a caller's identity: the master reads it from the kernel
+// (SO_PEERCRED), checks it against the node's permissions (pkg/nodes) and
+// sends that same value to the node, which takes it (pkg/creds). This
+// package depends on nothing, so it owns the shape every side shares.
 type Cred struct {
 	UID    uint32   `json:"uid"`
 	GID    uint32   `json:"gid"`
@@ -107,16 +113,19 @@ type FileRef struct {
 // ignored (the master takes it from SO_PEERCRED); from the master to a
 // slave, ID is the master's, Cred is set and Node is the receiving node.
 type Exec struct {
-	ID    uint64    `json:"id"`
-	Node  int       `json:"node"`
-	Path  string    `json:"path"` // absolute path of the program on the master
-	Argv  []string  `json:"argv"`
-	Env   []string  `json:"env"`
-	Dir   string    `json:"dir"`
-	Cred  Cred      `json:"cred"`
-	Rlim  []Rlimit  `json:"rlimits,omitempty"`
-	Files []FileRef `json:"files,omitempty"` // program + library closure (master → slave)
-	NoIO  bool      `json:"noio,omitempty"`  // bpsh -N: no stdio streams at all
+	// Version is the client's wire Version (OpRun); the master answers
+	// another with CodeVersion. Not set towards a node (Hello says it).
+	Version int       `json:"version,omitempty"`
+	ID      uint64    `json:"id"`
+	Node    int       `json:"node"`
+	Path    string    `json:"path"` // absolute path of the program on the master
+	Argv    []string  `json:"argv"`
+	Env     []string  `json:"env"`
+	Dir     string    `json:"dir"`
+	Cred    Cred      `json:"cred"`
+	Rlim    []Rlimit  `json:"rlimits,omitempty"`
+	Files   []FileRef `json:"files,omitempty"` // program + library closure (master → slave)
+	NoIO    bool      `json:"noio,omitempty"`  // bpsh -N: no stdio streams at all
 	// NoStdin: the process reads /dev/null (or its -I file) and no FD 0
 	// stream is opened, on either hop.
 	NoStdin bool `json:"nostdin,omitempty"`
@@ -148,12 +157,31 @@ type Started struct {
 	Sent int64 `json:"sent,omitempty"`
 }
 
+// ExecReply is an exec's first reply as its receiver reads it (the
+// master from a node, a client from the master): the sender writes
+// Started, or the Result of a failure before the process ran (Err set),
+// and this one type decodes either frame.
+type ExecReply struct {
+	Started
+	Result
+}
+
+// Failed reports whether the process did not start (Result holds why).
+func (r ExecReply) Failed() bool { return r.Err != "" }
+
 // Result ends an operation: Err is a failure before or instead of running;
 // for a process, Status is its exit code or Signal the signal that killed it.
+// A failure is data (see Error, Fail, Failure): Err is the message for
+// people, never prefixed with the node; Code its kind; Node the node it
+// is about (absent: none, or the master itself); Version, with
+// CodeVersion, the Version its sender speaks.
 type Result struct {
-	Err    string `json:"err,omitempty"`
-	Status int    `json:"status"`
-	Signal int    `json:"signal,omitempty"`
+	Err     string `json:"err,omitempty"`
+	Code    Code   `json:"code,omitempty"`
+	Node    *int   `json:"node,omitempty"`
+	Version int    `json:"version,omitempty"`
+	Status  int    `json:"status"`
+	Signal  int    `json:"signal,omitempty"`
 	// Opened (an exec's last Result only) names the output streams its
 	// sender opened for the process: OpenedStdout, OpenedStderr; the node
 	// towards the master, the master towards its client. The receiver
@@ -161,9 +189,10 @@ type Result struct {
 	Opened uint8 `json:"opened,omitempty"`
 }
 
-// ClientTooOld is the Result.Err a master answers a client's OpExec with:
-// until Version 3 clients sent OpExec and opened their own output
-// streams; since 4 they send OpRun and the master opens them.
+// ClientTooOld is the Result.Err (CodeVersion) a master answers a
+// client's OpExec with: until Version 3 clients sent OpExec and opened
+// their own output streams; since 4 they send OpRun and the master opens
+// them.
 const ClientTooOld = "this client speaks an older beo protocol than bpmaster (wire version 3 or older, exec op \"exec\"): use the bpsh/bproc of the master's build"
 
 // Result.Opened bits.
@@ -235,10 +264,12 @@ type Lib struct {
 	Delete []string `json:"delete,omitempty"`
 }
 
-// LibList is the library list after a Lib request.
+// LibList is the library list after a Lib request; Err and Code as in
+// Result.
 type LibList struct {
 	Paths []string `json:"paths"`
 	Err   string   `json:"err,omitempty"`
+	Code  Code     `json:"code,omitempty"`
 }
 
 // NodeInfo is one node as clients see it.
