@@ -64,6 +64,10 @@ type Options struct {
 	Log         *slog.Logger
 	// Stats runs recvstats and the dashboard, and has every node send
 	// stats every StatsInterval (default StatsIntervalFor(Nodes)).
+	// HostView runs every node in the host's own view even as root (no
+	// per-node overlay; view.go): what benchmarks that empty node caches
+	// from outside need.
+	HostView      bool
 	Stats         bool
 	StatsInterval time.Duration
 }
@@ -156,7 +160,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	c := &Cluster{Socket: filepath.Join(o.Dir, "bpmaster.sock"), Dir: o.Dir, opts: o, cfgPath: cfgPath,
-		Master: fmt.Sprintf("127.0.0.1:%d", port), slaves: map[int]*exec.Cmd{}, views: os.Geteuid() == 0}
+		Master: fmt.Sprintf("127.0.0.1:%d", port), slaves: map[int]*exec.Cmd{}, views: os.Geteuid() == 0 && !o.HostView}
 	if !c.views {
 		o.Log.Info("sim: no node views", "why", errNoView)
 	}
