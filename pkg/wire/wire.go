@@ -56,6 +56,13 @@
 //	master → slave   OpStage: Header{Stage{Files}}; slave → Need; master →
 //	                  FileHeader + bytes per hash, as for OpExec; slave →
 //	                  Result once the files are cached and placed (bplib).
+//	master → slave   OpMount: Header{Mount{Mounts, Timeout}}, while the
+//	                  node is in boot (the node's fstab lines, in order);
+//	                  slave → one MountResult per mount attempted, in
+//	                  order, each within Timeout, and closes the stream
+//	                  after the last one or after the first failure of a
+//	                  Fatal mount. A node with no fstab lines gets no
+//	                  OpMount.
 //
 // Client session (a local client dials the unix socket; the master
 // identifies it by SO_PEERCRED, never by anything it says):
@@ -125,14 +132,15 @@ import (
 // no output streams (the client hop is unchanged). 4: the same on the
 // client hop, the master opening the client's output streams; a client's
 // exec is OpRun (OpExec from a client is refused: ClientTooOld). The node
-// hop is as in 3.
+// hop is as in 3. 5: OpMount on the node hop (an older slave would refuse
+// it, leaving every node with an fstab in error).
 //
 // File.Sources did not bump it: Version is checked between master and
 // node, whose OpPut is unchanged, and clients and master are one binary.
 // (A client of this version talking to an older master that is still
 // running would wait: that master relays the client's open, empty stream
 // to the node. Interrupting the copy ends it, and nothing lands.)
-const Version = 4
+const Version = 5
 
 // MaxFrame is the largest frame accepted. Big enough for an exec request
 // with a large environment and library closure; bulk data never uses frames.
