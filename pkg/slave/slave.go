@@ -33,6 +33,8 @@
 //     through pkg/creds (file.go).
 //   - OpControl carries out reboot, halt or power off through Config.Power
 //     once the Result has reached the master (control.go).
+//   - OpMount mounts the node's fstab lines, each bounded in time, loading
+//     the kernel modules a file system type needs first (mount.go).
 //
 // Anything else is answered with a Result error; a header that does not
 // decode is logged and its stream closed. Nothing a stream carries can stop
@@ -83,6 +85,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/link"
@@ -113,6 +116,15 @@ type Config struct {
 	// SpawnExe is a binary that runs Spawn when started as SpawnArg0 (the
 	// exec trampoline); default /proc/self/exe, the beo binary itself.
 	SpawnExe string
+	// LoadModules, if set, loads kernel modules (and their dependencies)
+	// before a mount whose type needs them (mount.go); a real node loads
+	// them from its initrd's module set (pid1.LoadModules).
+	LoadModules func(names ...string) error
+	// Mount is mount(2) (swapon(2) for type swap) for OpMount; nil = the
+	// system calls. MountInfo is /proc/self/mountinfo unless set. Tests
+	// set both.
+	Mount     func(source, target, fstype string, flags uintptr, data string) error
+	MountInfo string
 }
 
 // Backoff bounds between connection attempts.
@@ -196,5 +208,6 @@ type slave struct {
 	uid  uint32 // own effective uid
 	work sync.WaitGroup
 
-	placer *placer
+	placer  *placer
+	mirrors atomic.Pointer[[]string] // node paths holding the master's own trees (mount.go)
 }
