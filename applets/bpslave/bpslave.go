@@ -93,10 +93,14 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 			return kickback.Ensure(ctx, kickback.DefaultSocket, c.UID)
 		}
 	}
+	var modules func(...string) error
+	if !*sim {
+		modules = pid1.LoadModules // the initrd's modules, for the fstab's file systems
+	}
 	err = slave.Run(ctx, slave.Config{
 		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache,
 		Build: buildinfo.Hash(), Log: slog.New(slog.NewTextHandler(stdio.Err, nil)),
-		Dialer: d, Power: power, BeforeExec: before,
+		Dialer: d, Power: power, BeforeExec: before, LoadModules: modules,
 	})
 	select {
 	case a := <-acted:
