@@ -15,6 +15,13 @@
 // receiver, log receiver and kickback daemon join that list as they are
 // built. `beo bpmaster` (and Options without Boot, as pkg/sim uses) is
 // bpmaster alone.
+//
+// With the boot server come the nodes' file systems (nfs.go): each node
+// mounts the lines of /etc/beowulf/fstab (its own fstab.N when there is
+// one; -fstab) as it connects, and beo master has an NFS server export
+// what they ask of it (-nfs: the kernel's nfsd, or nfs-ganesha run as
+// its child; see pkg/nfs). No fstab file, no mounts and no server:
+// `beo config fstab-example` prints a commented one to start from.
 package master
 
 import (
@@ -36,16 +43,19 @@ import (
 	"github.com/beo-cluster/beo/pkg/buildinfo"
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/dashboard"
+	"github.com/beo-cluster/beo/pkg/fstab"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/master"
+	"github.com/beo-cluster/beo/pkg/nfs"
 	"github.com/beo-cluster/beo/pkg/nodespec"
 	"github.com/beo-cluster/beo/pkg/ratelog"
+	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sync/errgroup"
 )
 
 const (
 	usage       = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-libs FILE]"
-	masterUsage = "usage: beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-stats ADDR] [-status ADDR] [-kernel PATH]"
+	masterUsage = "usage: beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-stats ADDR] [-status ADDR] [-kernel PATH] [-fstab FILE] [-nfs auto|kernel|ganesha|none]"
 )
 
 // Options are the daemons' paths and addresses; zero values mean defaults.
@@ -75,6 +85,12 @@ type Options struct {
 	// (initramfs.Ensure) before it answers anyone.
 	Kernel  string
 	Applets []string
+	// Fstab is the fstab nodes mount (Fstab.N for node N; "" = none,
+	// see pkg/fstab) and NFS the server that exports what it asks of the
+	// master (auto, kernel, ganesha, none; see pkg/nfs). Only with Boot.
+	Fstab, NFS string
+
+	mounts func(n int, addr netip.Addr) ([]wire.Mount, []string, error) // the NFS side's, for bpmaster
 }
 
 // Run is the bpmaster applet: bpmaster alone.
@@ -121,6 +137,8 @@ func runMaster(ctx context.Context, args []string, stdio applets.IO, names []str
 	fs.StringVar(&o.Status, "status", dashboard.DefaultAddr, "beostatus dashboard and /metrics address (\"\" = none)")
 	fs.StringVar(&o.Kernel, "kernel", "", "kernel for the boot package (default: the running kernel's image)")
 	fs.StringVar(&o.NamesRoot, "names-root", "/", "write the cluster's names into ROOT/etc/{hosts,ethers,netgroup} (\"\" = don't)")
+	fs.StringVar(&o.Fstab, "fstab", fstab.DefaultPath, "what nodes mount (FILE.N for node N; \"\" or no file = nothing)")
+	fs.StringVar(&o.NFS, "nfs", string(nfs.Auto), "NFS server for the fstab's exports: auto, kernel, ganesha, none")
 	if err := applets.ParseFlags(fs, masterUsage, args); err != nil {
 		return err
 	}
@@ -207,14 +225,21 @@ func Serve(ctx context.Context, o Options) error {
 	if o.Boot != nil {
 		masterAddr = o.Boot.Addr.Addr().String()
 	}
+	var cur atomic.Pointer[config.Config]
+	cur.Store(cfg)
+	nfsd, err := nfsSide(o, cur.Load)
+	if err != nil {
+		return err
+	}
+	if nfsd != nil {
+		o.mounts = nfsd.Mounts
+	}
 	m, err := master.New(masterConfig(cfg, o, keys, addr, masterAddr))
 	if err != nil {
 		return err
 	}
 	// apply hands a new config (a reload, or a node line beoserv added)
 	// to every daemon that keeps one.
-	var cur atomic.Pointer[config.Config]
-	cur.Store(cfg)
 	apply := func(c *config.Config) {
 		cur.Store(c)
 		m.Reconfigure(masterConfig(c, o, keys, addr, masterAddr))
@@ -258,7 +283,12 @@ func Serve(ctx context.Context, o Options) error {
 	dropped := func(c *config.Config) (removed, readdressed []int) {
 		return master.Dropped(m.Table().All(), masterConfig(c, o, keys, addr, masterAddr))
 	}
-	defer applets.OnHangup(ctx, func() { reload(o, copt, bs, apply, dropped) })()
+	defer applets.OnHangup(ctx, func() {
+		reload(o, copt, bs, apply, dropped)
+		if nfsd != nil {
+			nfsd.Reload() // fstab lines removed: their exports go
+		}
+	})()
 	// The daemons of `beo master`, each Serve(ctx) until ctx ends.
 	daemons := []func(context.Context) error{
 		func(ctx context.Context) error { return m.ServeNodes(ctx, nl) },
@@ -273,6 +303,9 @@ func Serve(ctx context.Context, o Options) error {
 		return err
 	}
 	daemons = append(daemons, monitor...)
+	if nfsd != nil {
+		daemons = append(daemons, nfsd.Serve)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, d := range daemons {
 		g.Go(func() error { return d(gctx) })
@@ -321,6 +354,7 @@ func masterConfig(cfg *config.Config, o Options, keys link.Keys, listen, masterA
 		LogDir:      o.LogDir,
 		LibFile:     o.Libs,
 		Log:         o.Log,
+		Mounts:      o.mounts,
 	}
 	if h := buildinfo.Hash(); h != "unstamped" {
 		mc.Build = h
