@@ -348,10 +348,18 @@ func (g *ganeshaServer) status() (bool, string) {
 	return false, "ganesha.nfsd is starting"
 }
 
+// wait waits for a start in progress; it does not wait for a ganesha
+// that exited (it is restarted after a pause) or was never started.
 func (g *ganeshaServer) wait(ctx context.Context) bool {
 	g.mu.Lock()
-	up := g.up
+	up, serving, failed := g.up, g.serving, g.err != "" || g.conf == nil
 	g.mu.Unlock()
+	if serving {
+		return true
+	}
+	if failed {
+		return false
+	}
 	select {
 	case <-up:
 		return true

@@ -235,9 +235,14 @@ func (s *Service) Mounts(n int, addr netip.Addr) ([]wire.Mount, []string, error)
 		if unseen { // the file changed since the last Reload
 			s.Reload()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), readyWait)
-		s.srv.wait(ctx)
-		cancel()
+		s.mu.Lock()
+		served := slices.ContainsFunc(needs, func(m fstab.Mount) bool { return s.refused[m.Export] == "" })
+		s.mu.Unlock()
+		if served {
+			ctx, cancel := context.WithTimeout(context.Background(), readyWait)
+			s.srv.wait(ctx)
+			cancel()
+		}
 		up, why := s.srv.status()
 		s.mu.Lock()
 		for _, m := range needs {
