@@ -105,7 +105,9 @@ func (ss *session) mountOne(m wire.Mount, timeout time.Duration) (already bool, 
 		var merr error
 		if load := ss.cfg.LoadModules; load != nil {
 			if names := fstab.Modules(m.Type); len(names) > 0 {
+				start := time.Now()
 				merr = load(names...)
+				ss.log.Info("kernel modules for a mount", "node", ss.node, "type", m.Type, "modules", names, "took", time.Since(start).Round(time.Millisecond), "err", merr)
 			}
 		}
 		flags, data := fstab.KernelArgs(m.Options)
