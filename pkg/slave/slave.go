@@ -64,7 +64,10 @@
 // file per sha256 under CacheDir, unless Config.Cache supplies another)
 // and placed at its paths under Root as hard links to the cached objects
 // where possible (cache.go). A node therefore receives each distinct file
-// once, however many programs share it and however often they run.
+// once, however many programs share it and however often they run. Files
+// under a mount of the master's own tree at the same path (an fstab line
+// $MASTER:/usr /usr, mount.go) are neither asked for nor placed: the node
+// reads the master's copy through the mount.
 //
 // # Processes and shutdown
 //
