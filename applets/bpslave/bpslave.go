@@ -129,10 +129,14 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 			once.Do(func() { go sendStats(ctx, log, srcIP, statsAddr, n, *statsEvery) })
 		}
 	}
+	var modules func(...string) error
+	if !*simulated {
+		modules = pid1.LoadModules // the initrd's modules, for the fstab's file systems
+	}
 	err = slave.Run(ctx, slave.Config{
 		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache,
 		Build: buildinfo.Hash(), Log: log,
-		Dialer: d, Power: power, BeforeExec: before, Connected: connected,
+		Dialer: d, Power: power, BeforeExec: before, Connected: connected, LoadModules: modules,
 	})
 	select {
 	case a := <-acted:

@@ -38,6 +38,10 @@ type ClusterOptions struct {
 	Boot bool
 	// MasterArgs are extra arguments for `beo master`.
 	MasterArgs []string
+	// Fstab, if set, is written to Dir/fstab, the fstab the master gives
+	// every node (Dir/fstab.N for node N, which a test may write too).
+	// The NFS server it needs runs inside the lab's namespace.
+	Fstab string
 	Log        *slog.Logger
 	// Lab options (namespace name, bridge, address); Dir and Log are
 	// taken from above.
@@ -157,6 +161,11 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 	if err := os.WriteFile(c.Config, []byte(Config(o.Listed+o.Unlisted, listed, o.Config)), 0o644); err != nil {
 		return nil, err
 	}
+	if o.Fstab != "" {
+		if err := os.WriteFile(c.Fstab(), []byte(o.Fstab), 0o644); err != nil {
+			return nil, err
+		}
+	}
 	lo := o.Lab
 	lo.Dir, lo.Log = c.LabDir, o.Log
 	c.Lab, err = New(ctx, lo)
@@ -217,9 +226,13 @@ func (c *Cluster) MasterArgs() []string {
 		"-unknown", c.Unknown,
 		"-names-root=", // never the host's /etc: nodes get names from kickback
 		"-kernel", c.o.Kernel,
+		"-fstab", c.Fstab(),
 	}
 	return append(a, c.o.MasterArgs...)
 }
+
+// Fstab is the fstab the master reads: Dir/fstab (and Dir/fstab.N).
+func (c *Cluster) Fstab() string { return filepath.Join(c.Dir, "fstab") }
 
 // waitMaster waits until bpmaster answers on its socket, or the master
 // exits, or 60 s pass.

@@ -10,12 +10,14 @@
 // Hello naming another number, another protocol version or another build
 // hash is refused, and so is a key that may not speak for node N (below).
 // A new session for a node with the same key replaces the old one. On
-// connect the node goes boot, node_up runs (output appended to
-// LogDir/node.N), then each executable of the init.d directory in name
-// order (initd.go); all exiting 0 makes it up, anything else error. The
-// master pings every PingTimeout/2 on the hello stream; two intervals
-// without a Pong mark the node down and drop the session; the node
-// reconnects by itself. When the master starts, every node is down.
+// connect the node goes boot, mounts its fstab lines (Config.Mounts,
+// mounts.go: a failed mount without nonfatal makes it error), node_up
+// runs (output appended to LogDir/node.N), then each executable of the
+// init.d directory in name order (initd.go); all exiting 0 makes it up,
+// anything else error. The master pings every PingTimeout/2 on the hello
+// stream; two intervals without a Pong mark the node down and drop the
+// session; the node reconnects by itself. When the master starts, every
+// node is down.
 //
 // # Node identity
 //
@@ -155,6 +157,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/nodelog"
 	"github.com/beo-cluster/beo/pkg/nodes"
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // NodeDef is one configured node.
@@ -178,6 +181,12 @@ type Config struct {
 	LibFile     string        // bplib's list of prestaged libraries
 	MaxSends    int           // file transfers to nodes at once; 0 = DefaultMaxSends
 	ConnsPerUID int           // client connections one non-root uid may hold; 0 = DefaultConnsPerUID
+	// Mounts, if set, gives a connecting node its file systems (its fstab
+	// lines, pkg/fstab) and notes for its node.N; the node mounts them
+	// while in boot, each within MountTimeout (0 = DefaultMountTimeout),
+	// before node_up (mounts.go). An error makes the node error.
+	Mounts       func(n int, addr netip.Addr) (ms []wire.Mount, notes []string, err error)
+	MountTimeout time.Duration
 	Log         *slog.Logger
 	Clock       func() time.Time
 	// Admin is a uid that may change nodes and the library list as root

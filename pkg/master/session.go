@@ -237,6 +237,10 @@ func (m *Master) heartbeat(s *session, interval time.Duration) {
 func (m *Master) nodeUp(ctx context.Context, s *session) {
 	cfg := m.config()
 	n := s.node
+	if !m.mountFS(s, cfg) {
+		m.setStateIfCurrent(s, nodes.Error)
+		return
+	}
 	m.stageLibs(s) // while booting: node_up and the first job find them there
 	if cfg.NodeUp == "" {
 		m.afterNodeUp(ctx, s)

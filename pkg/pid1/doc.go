@@ -46,7 +46,8 @@
 //     ReadyMarker ("node ready"); every service but bpslave runs at nice
 //     HelperNice, so bpslave gets the CPU first while it connects;
 //  11. load the modules left in /run in the background, from one thread
-//     at nice 19, then delete them (see loadRest);
+//     at nice 19, then delete them (see loadRest); bpslave loads those
+//     a mount needs at once, from the same place (LoadModules);
 //  12. supervise: a service that exits is restarted after 0.5 s, doubling
 //     to 30 s while it keeps failing.
 //

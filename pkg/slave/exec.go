@@ -194,6 +194,7 @@ func (ss *session) check(ex *wire.Exec) ([]fileRef, error) {
 		}
 		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
 	}
+	files = ss.unmirrored(files) // the node reads those through a mount of the master's tree
 	if stdinWanted(ex) && !ss.attach.Expect(ex.ID) {
 		return nil, wire.Errorf(wire.CodeInvalid, "exec id %d is already in use", ex.ID)
 	}
@@ -634,6 +635,7 @@ func (ss *session) stage(st net.Conn, sg *wire.Stage) {
 		}
 		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
 	}
+	files = ss.unmirrored(files)
 	need := []string{}
 	if bad == nil {
 		need = ss.missing(files)

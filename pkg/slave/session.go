@@ -161,6 +161,8 @@ func (ss *session) serve(st net.Conn) {
 		ss.stage(st, h.Stage)
 	case h.Op == wire.OpControl && h.Control != nil:
 		ss.control(st, h.Control)
+	case h.Op == wire.OpMount && h.Mount != nil:
+		ss.mount(st, h.Mount)
 	default:
 		ss.log.Warn("refused stream", "node", ss.node, "op", h.Op)
 		ss.refuse(st, wire.Errorf(wire.CodeVersion, "unsupported request %q", h.Op))

@@ -33,6 +33,8 @@
 //     through pkg/creds (file.go).
 //   - OpControl carries out reboot, halt or power off through Config.Power
 //     once the Result has reached the master (control.go).
+//   - OpMount mounts the node's fstab lines, each bounded in time, loading
+//     the kernel modules a file system type needs first (mount.go).
 //
 // Anything else is answered with a Result error; a header that does not
 // decode is logged and its stream closed. Nothing a stream carries can stop
@@ -58,11 +60,7 @@
 //
 // # Program files
 //
-// The closure an exec names is kept by content in the node's file cache
-// (pkg/filecache, one file per sha256 under CacheDir) and placed at its
-// paths under Root as hard links to the cached files where possible
-// (cache.go). A node therefore receives each distinct file once, however
-// many programs share it and however often they run.
+
 //
 // # Processes and shutdown
 //
@@ -83,6 +81,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/filecache"
@@ -116,6 +115,15 @@ type Config struct {
 	// Connected, if set, is called each time the master accepts this
 	// node, with the number the master knows it by.
 	Connected func(node int)
+	// LoadModules, if set, loads kernel modules (and their dependencies)
+	// before a mount whose type needs them (mount.go); a real node loads
+	// them from its initrd's module set (pid1.LoadModules).
+	LoadModules func(names ...string) error
+	// Mount is mount(2) (swapon(2) for type swap) for OpMount; nil = the
+	// system calls. MountInfo is /proc/self/mountinfo unless set. Tests
+	// set both.
+	Mount     func(source, target, fstype string, flags uintptr, data string) error
+	MountInfo string
 }
 
 // Backoff bounds between connection attempts.
@@ -208,5 +216,6 @@ type slave struct {
 	spawnAll bool
 	work     sync.WaitGroup
 
-	placer *placer
+	placer  *placer
+	mirrors atomic.Pointer[[]string] // node paths holding the master's own trees (mount.go)
 }

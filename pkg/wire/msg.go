@@ -22,6 +22,7 @@ const (
 	OpStates  Op = "states"
 	OpRefuse  Op = "refuse"
 	OpReload  Op = "reload"
+	OpMount   Op = "mount" // master → slave: the node's fstab lines (Version 5)
 )
 
 // Header is the first frame of every stream. Exactly the field matching Op
@@ -37,6 +38,39 @@ type Header struct {
 	Lib     *Lib     `json:"lib,omitempty"`
 	Stage   *Stage   `json:"stage,omitempty"`
 	Refuse  *Refuse  `json:"refuse,omitempty"`
+	Mount   *Mounts  `json:"mount,omitempty"`
+}
+
+// Mounts asks a node to mount file systems, in order (master → slave,
+// OpMount): its fstab lines, resolved by the master (pkg/fstab).
+type Mounts struct {
+	Mounts []Mount `json:"mounts"`
+	// Timeout bounds each mount attempt (0: the slave's default). A mount
+	// still hanging then is reported failed and left behind.
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// Mount is one file system to mount: mount(2)'s source, target, type and
+// options (flags and data in one comma list, see fstab.KernelArgs); type
+// swap is swapon(2) of Source.
+type Mount struct {
+	Source  string `json:"source"`
+	Target  string `json:"target"`
+	Type    string `json:"type"`
+	Options string `json:"options,omitempty"`
+	Fatal   bool   `json:"fatal,omitempty"`  // a failure stops the list (the node goes error)
+	Mirror  bool   `json:"mirror,omitempty"` // the master's own tree at the same path: programs under it are not sent
+	File    string `json:"file,omitempty"`   // the fstab file and line, for messages
+	Line    int    `json:"line,omitempty"`
+}
+
+// MountResult reports one Mount (slave → master, one frame per mount
+// attempted, in order).
+type MountResult struct {
+	Index   int           `json:"index"`
+	Err     string        `json:"err,omitempty"`
+	Already bool          `json:"already,omitempty"` // mounted before: nothing done
+	Took    time.Duration `json:"took"`
 }
 
 // Refuse is the master's one stream on a client connection it will not

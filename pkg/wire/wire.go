@@ -57,6 +57,13 @@
 //	master → slave   OpStage: Header{Stage{Files}}; slave → Need; master →
 //	                  FileHeader + bytes per hash, as for OpExec; slave →
 //	                  Result once the files are cached and placed (bplib).
+//	master → slave   OpMount: Header{Mount{Mounts, Timeout}}, while the
+//	                  node is in boot (the node's fstab lines, in order);
+//	                  slave → one MountResult per mount attempted, in
+//	                  order, each within Timeout, and closes the stream
+//	                  after the last one or after the first failure of a
+//	                  Fatal mount. A node with no fstab lines gets no
+//	                  OpMount.
 //
 // Client session (a local client dials the unix socket; the master
 // identifies it by SO_PEERCRED, never by anything it says):
@@ -153,10 +160,10 @@ import (
 // no output streams (the client hop is unchanged). 4: the same on the
 // client hop, the master opening the client's output streams; a client's
 // exec is OpRun (OpExec from a client is refused: ClientTooOld). The node
-// hop is as in 3.
-//
-// 5: failures are data (Result.Code, Result.Node) and a client's exec
-// says its Version (Exec.Version), checked by the master.
+// hop is as in 3. 5 (one release, two changes): OpMount on the node hop
+// (an older slave would refuse it, leaving every node with an fstab in
+// error); failures are data (Result.Code, Result.Node) and a client's
+// exec says its Version (Exec.Version), checked by the master.
 //
 // File.Sources did not bump it: Version is checked between master and
 // node, whose OpPut is unchanged, and clients and master are one binary.

@@ -96,8 +96,9 @@ func TestPXE(t *testing.T) {
 	start := time.Now()
 	accel, why := pxeAccel()
 	t.Logf("accelerator %s (%s)", accel, why)
+	nfs, fstab := pxeNFS(t, dir) // issue 12: every node's /home, node 0's /usr over NFS
 	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: exe, Dir: dir, Listed: 2, Unlisted: 1, Kernel: kernel, Boot: true,
-		Accel: accel, Log: pxeLogger(t)})
+		Accel: accel, Log: pxeLogger(t), Fstab: fstab})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +217,9 @@ func TestPXE(t *testing.T) {
 	// (beoklogd, sendstats, kickbackproxy) and the master's daemons that
 	// answer them. Before the reboot, so every node has booted once.
 	pxeNodeSide(t, ctx, c, exe, release, start)
+
+	// Issue 12: the nodes' fstab and the master's NFS server.
+	pxeNFSTests(t, ctx, c, exe, nfs)
 
 	t.Run("bpctl -R reboots and the node comes back", func(t *testing.T) {
 		m := c.Machines[1]
