@@ -22,6 +22,8 @@ const (
 	OpStates  Op = "states"
 	OpRefuse  Op = "refuse"
 	OpReload  Op = "reload"
+	OpClient  Op = "client" // node → master: a client on the node (see the package doc)
+	OpWhere   Op = "where"  // client → master: which host is the client on
 )
 
 // Header is the first frame of every stream. Exactly the field matching Op
@@ -37,6 +39,24 @@ type Header struct {
 	Lib     *Lib     `json:"lib,omitempty"`
 	Stage   *Stage   `json:"stage,omitempty"`
 	Refuse  *Refuse  `json:"refuse,omitempty"`
+	Client  *Client  `json:"client,omitempty"`
+}
+
+// Client opens a node's relay of one client connection on the node
+// (OpClient, node → master): the caller as the node's kernel reports it
+// (SO_PEERCRED, groups from /proc), and its pid on the node.
+type Client struct {
+	Cred Cred `json:"cred"`
+	PID  int  `json:"pid"`
+}
+
+// Where answers OpWhere: the node the asking client runs on, -1 for the
+// master itself. Err and Code as in Result (a master that does not know
+// the op answers a Result: Err set).
+type Where struct {
+	Node int    `json:"node"`
+	Err  string `json:"err,omitempty"`
+	Code Code   `json:"code,omitempty"`
 }
 
 // Refuse is the master's one stream on a client connection it will not
@@ -44,6 +64,9 @@ type Header struct {
 // reports Reason and closes.
 type Refuse struct {
 	Reason string `json:"reason"`
+	// NoMaster: the refusal is a node's (bpslave's client socket): the
+	// node has no session with its master, so nothing can be served.
+	NoMaster bool `json:"no_master,omitempty"`
 }
 
 // Stage asks a node to cache and place files ahead of any exec: the
