@@ -227,6 +227,9 @@ type Master struct {
 	conns   conns  // client connections held, per uid
 	pins    pins   // node ↔ key
 	initd   initD  // init.d entries already warned about
+
+	// socket is the clients' socket (ServeClients), for BEO_SOCKET (local.go).
+	socket atomic.Pointer[string]
 }
 
 // New makes a master with every node down.
