@@ -83,6 +83,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/filecache"
@@ -116,6 +117,10 @@ type Config struct {
 	// Connected, if set, is called each time the master accepts this
 	// node, with the number the master knows it by.
 	Connected func(node int)
+	// ClientSocket, if set, is where clients on this node (bpsh, bpstat,
+	// bpcp …) reach the master through this slave (clients.go): the
+	// node's bproc.DefaultSocket, as the node's processes see it.
+	ClientSocket string
 }
 
 // Backoff bounds between connection attempts.
@@ -170,11 +175,18 @@ func Run(ctx context.Context, cfg Config) error {
 		placer: &placer{root: cfg.Root, cache: cfg.Cache},
 	}
 	defer s.work.Wait() // every stream handler and process watcher
+	if cfg.ClientSocket != "" {
+		s.serveClients(ctx)
+	}
 	wait := minBackoff
 	for {
 		accepted, err := s.session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if err != nil {
+			msg := err.Error()
+			s.lastErr.Store(&msg)
 		}
 		if accepted {
 			wait = minBackoff
@@ -209,4 +221,7 @@ type slave struct {
 	work     sync.WaitGroup
 
 	placer *placer
+
+	cur     atomic.Pointer[session] // the session with the master, nil between sessions
+	lastErr atomic.Pointer[string]  // why the last session ended or failed
 }
