@@ -38,6 +38,14 @@
 // decode is logged and its stream closed. Nothing a stream carries can stop
 // the slave serving the others.
 //
+// # Clients on the node
+//
+// With Config.ClientSocket bpslave listens there — the node's own
+// /run/beowulf/bpmaster.sock — and relays each client connection (bpsh,
+// bpstat, bpcp … run on the node) to the master on its session with the
+// caller's identity (wire.OpClient; clients.go). While the node has no
+// session, clients are refused at once, saying so.
+//
 // # Identity
 //
 // As root, processes run with the caller's uid, gid and groups
