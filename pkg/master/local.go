@@ -142,12 +142,17 @@ func (m *Master) localExec(ctx context.Context, c *client, cl net.Conn, ex wire.
 	log := m.log.With(who.logAttrs()...).With("pid", p.proc.Pid, "path", p.path)
 	log.Info("started on the master for a client")
 	if err := wire.Write(cl, wire.Started{PID: p.proc.Pid}); err != nil {
-		p.signal(syscall.SIGHUP)
+		p.hangup()
 	}
 	if wantIn {
 		in, err := c.att.Claim(ex.ID)
-		if err != nil {
-			p.stdin.Close()
+		if err != nil || p.stdin == nil {
+			if in != nil {
+				in.Close()
+			}
+			if p.stdin != nil {
+				p.stdin.Close()
+			}
 		} else {
 			go func() { // not waited for (like os/exec with a terminal)
 				io.Copy(p.stdin, in)
@@ -167,7 +172,7 @@ func (m *Master) localExec(ctx context.Context, c *client, cl net.Conn, ex wire.
 				select {
 				case <-done:
 				default:
-					p.signal(syscall.SIGHUP)
+					p.hangup()
 				}
 				return
 			}
@@ -202,6 +207,7 @@ func (m *Master) localExec(ctx context.Context, c *client, cl net.Conn, ex wire.
 		}()
 	}
 	ps, werr := p.proc.Wait()
+	p.reaped.Store(true)
 	outs.Wait()
 	var res wire.Result
 	if werr != nil {
@@ -220,16 +226,29 @@ func (m *Master) localExec(ctx context.Context, c *client, cl net.Conn, ex wire.
 type localProc struct {
 	proc  *os.Process
 	path  string
-	stdin *os.File    // our end of its stdin pipe (closed if none)
+	stdin *os.File    // our end of its stdin pipe, or nil
 	outs  [2]*os.File // our ends of its stdout and stderr pipes, or nil
+	// reaped: Wait returned, so its pid (and group id) may be another's.
+	reaped atomic.Bool
 }
 
 func (p *localProc) signal(sig syscall.Signal) {
-	syscall.Kill(-p.proc.Pid, sig)
-	if sig == syscall.SIGHUP {
-		syscall.Kill(-p.proc.Pid, syscall.SIGCONT)
+	if !p.reaped.Load() {
+		syscall.Kill(-p.proc.Pid, sig)
 	}
 }
+
+// hangup is the client going away, as on a node: SIGHUP and SIGCONT to
+// the group, SIGKILL hangupGrace later if it still runs. (The group is
+// the process's own until Wait has reaped its leader.)
+func (p *localProc) hangup() {
+	p.signal(syscall.SIGHUP)
+	p.signal(syscall.SIGCONT)
+	time.AfterFunc(hangupGrace, func() { p.signal(syscall.SIGKILL) })
+}
+
+// hangupGrace is how long a hung-up process has before SIGKILL.
+const hangupGrace = 5 * time.Second
 
 // startLocal resolves ex's program and directory, opens its
 // redirections as the caller, and starts it as the caller.
@@ -314,12 +333,6 @@ func (m *Master) startLocal(ctx context.Context, who caller, ex wire.Exec) (_ *l
 				ours = append(ours, r)
 			}
 		}
-	}
-	if p.stdin == nil {
-		if p.stdin, err = os.Open(os.DevNull); err != nil { // closing it is all anyone does
-			return nil, err
-		}
-		ours = append(ours, p.stdin)
 	}
 	sys := &syscall.SysProcAttr{Setpgid: true}
 	if os.Geteuid() == 0 {

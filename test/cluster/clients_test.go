@@ -67,6 +67,12 @@ func TestClientsOnNodes(t *testing.T) {
 		if r := run(t, c, strings.NewReader("in\n"), "bpsh", "0", "bpsh", "-1", "sh", "-c", "cat; echo err >&2; exit 3"); r != (result{out: "in\n", err: "err\n", code: 3}) {
 			t.Errorf("bpsh -1 stdio and status: got %+v", r)
 		}
+		if r := run(t, c, nil, "bpsh", "0", "bpsh", "-1", "sh", "-c", "kill -9 $$"); r.code != 255 || !strings.Contains(r.err, "killed by signal 9") {
+			t.Errorf("bpsh -1 killed by a signal: got %+v", r)
+		}
+		if r := run(t, c, nil, "bpsh", "0", "bpsh", "-1", "no-such-program-anywhere"); r.code == 0 || !strings.Contains(r.err, "not found") {
+			t.Errorf("bpsh -1 of a missing program: got %+v, want not found", r)
+		}
 	})
 	t.Run("bpcp master:", func(t *testing.T) {
 		dir := t.TempDir()
