@@ -1,7 +1,7 @@
 // Package bpslave implements the bpslave applet: the compute node daemon
 // that connects to bpmaster and runs what it sends (see pkg/slave).
 //
-//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]]
+//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-clients PATH|none]
 //
 // On a real node beoclient (PID 1) starts it with -root / and the keys the
 // boot image carries. A simulated node (beo sim) passes -sim, a private
@@ -12,6 +12,13 @@
 // HOST:PORT from -src, claiming the node's number. beo sim's nodes use
 // it, so that beostat shows them without a sendstats process per node;
 // a real node runs sendstats (started by beoclient) instead.
+//
+// -clients is the node's client socket (pkg/slave: clients.go): bpsh,
+// bpstat, bpcp … run on the node reach the master through it, as the
+// calling user. By default it is ROOT/run/beowulf/bpmaster.sock — the
+// node's own /run on a real node and on a simulated node with -view; in
+// a simulated node's directory without one (its jobs find it through
+// BEO_SOCKET).
 //
 // # Power
 //
@@ -31,10 +38,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/buildinfo"
 	"github.com/beo-cluster/beo/pkg/kickback"
 	"github.com/beo-cluster/beo/pkg/link"
@@ -46,7 +55,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]]"
+const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-clients PATH|none]"
 
 // Run is the bpslave applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -61,6 +70,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	simulated := fs.Bool("sim", false, "simulated node: reboot, halt and power off end bpslave instead of the host")
 	statsTo := fs.String("stats", "", "also send this host's stats to recvstats at HOST:PORT, from -src (beo sim's nodes)")
 	statsEvery := fs.Duration("stats-interval", stats.DefaultInterval, "time between stats samples (with -stats)")
+	clients := fs.String("clients", "", "the node's client socket, relayed to the master (default ROOT"+bproc.DefaultSocket+"; \"none\": no socket)")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
 	}
@@ -97,6 +107,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 			return err
 		}
 		*root = "/"
+	}
+	switch *clients {
+	case "":
+		*clients = filepath.Join(*root, bproc.DefaultSocket) // after -view: the node's own /run
+	case "none":
+		*clients = ""
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -137,6 +153,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache,
 		Build: buildinfo.Hash(), Log: log,
 		Dialer: d, Power: power, BeforeExec: before, Connected: connected, LoadModules: modules,
+		ClientSocket: *clients,
 	})
 	select {
 	case a := <-acted:

@@ -14,8 +14,12 @@
 // refuses any other stream. The master knows who is calling from the
 // socket's peer credentials, so nothing here claims an identity.
 //
-// Node -1 is the master itself: Command(-1, …) runs locally with os/exec,
-// as BProc did, so callers need not special-case it.
+// Node -1 is the master itself: Command(-1, …) on the master runs locally
+// with os/exec, as BProc did, so callers need not special-case it. On a
+// node (the socket is the node's bpslave, which relays the connection to
+// the master with the caller's identity: Client.Where says which node)
+// it runs on the master, through it, as the caller; and a program the
+// node has no copy of is looked up on the master's PATH.
 //
 // What it takes and returns are its own types (Status, NodeInfo, Proc,
 // File, Control, Rlimit; the errors NodeError, Error, ExitError),
@@ -60,6 +64,8 @@ type Client struct {
 	// by as long as this process is behind in reading its session.
 	outputWait time.Duration
 	refused    atomic.Pointer[RefusedError] // set when the master refused this connection
+	noMaster   atomic.Pointer[string]       // set when a node's bpslave refused it: no master
+	where      atomic.Pointer[int]          // Where's answer, once asked
 }
 
 // RefusedError is the master's refusal to serve a connection: the
@@ -74,7 +80,30 @@ func (c *Client) fail(err error) error {
 	if r := c.refused.Load(); r != nil {
 		return r
 	}
+	if r := c.noMaster.Load(); r != nil {
+		return fmt.Errorf("%w: %s", ErrNoMaster, *r)
+	}
 	return err
+}
+
+// Where returns the node this client runs on: -1 on the master, N on
+// node N, where the node's bpslave relays it to the master (asked once
+// per Client). Node -1 means the master from anywhere: Command(-1) runs
+// locally on the master and there through the master from a node.
+func (c *Client) Where(ctx context.Context) (int, error) {
+	if w := c.where.Load(); w != nil {
+		return *w, nil
+	}
+	var w wire.Where
+	if err := c.call(ctx, wire.Header{Op: wire.OpWhere}, &w); err != nil {
+		return 0, err
+	}
+	n := w.Node
+	if w.Err != "" {
+		n = -1 // a master that does not know the op serves no node clients
+	}
+	c.where.Store(&n)
+	return n, nil
 }
 
 // ErrMasterTooOld and ErrClientTooOld are what errors.Is finds in a
@@ -130,7 +159,11 @@ func (c *Client) serve() {
 			err := wire.Read(st, &h)
 			st.SetReadDeadline(time.Time{})
 			if err == nil && h.Op == wire.OpRefuse && h.Refuse != nil {
-				c.refused.Store(&RefusedError{Reason: h.Refuse.Reason})
+				if h.Refuse.NoMaster { // the node's bpslave: no master to relay to
+					c.noMaster.Store(&h.Refuse.Reason)
+				} else {
+					c.refused.Store(&RefusedError{Reason: h.Refuse.Reason})
+				}
 				c.sess.Close() // every call under way fails with the refusal
 				return
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -97,13 +98,24 @@ func (cmd *Cmd) Start() error {
 	if cmd.started {
 		return errors.New("bproc: already started")
 	}
-	if cmd.lookErr != nil {
-		return onNode(cmd.Node, cmd.lookErr)
+	if cmd.lookErr != nil || cmd.Node == -1 {
+		// On a node, -1 is the master, and a program this node has
+		// no copy of the master resolves (on its PATH).
+		where, err := cmd.c.Where(context.Background())
+		switch {
+		case err != nil && cmd.Node == -1:
+			return onNode(cmd.Node, err)
+		case err != nil || where == -1:
+			if cmd.lookErr != nil {
+				return onNode(cmd.Node, cmd.lookErr)
+			}
+			cmd.started = true
+			return cmd.startLocal()
+		case cmd.lookErr != nil || (cmd.Node == -1 && !strings.Contains(cmd.Args[0], "/")):
+			cmd.Path, cmd.lookErr = cmd.Args[0], nil // the master looks it up
+		}
 	}
 	cmd.started = true
-	if cmd.Node == -1 {
-		return cmd.startLocal()
-	}
 	env := cmd.Env
 	if env == nil {
 		env = os.Environ()

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -121,6 +122,13 @@ func (x *execution) fail(err error) {
 // here (jobs).
 func (x *execution) resolve(ctx context.Context, ex wire.Exec) error {
 	m, who := x.m, x.c.who
+	if !filepath.IsAbs(ex.Path) { // a client on a node without a copy of it (local.go)
+		p, err := m.lookPathAs(ctx, who, ex)
+		if err != nil {
+			return wire.OnNode(ex.Node, err)
+		}
+		ex.Path = p
+	}
 	id := m.nextID.Add(1)
 	r, files, err := m.prepare(ctx, who, x.c.memo, id, ex)
 	if err != nil {

@@ -74,6 +74,13 @@
 // mode pass the POSIX execute check; root may use any node that is not
 // down. Only root changes nodes (bpctl) or the library list (bplib).
 //
+// Clients on a node reach the master through the node's bpslave, which
+// relays each connection on its session (wire.OpClient) with the caller
+// its kernel reports; the master serves it as a local client of that
+// identity, on that node, with the same checks — and a node's root is
+// root, as under BProc (nodeclients.go). For them node -1 is the master:
+// their execs and bpcp's master:PATH run here as the caller (local.go).
+//
 // # Processes
 //
 // An exec from a client is relayed: the master resolves the program's
@@ -93,10 +100,11 @@
 // side that has the output, and only when it comes: the node opens a
 // process's stdout or stderr stream to the master, which then opens the
 // matching stream to the client (link.Outputs on both), so a silent job
-// costs each hop no stream but its exec stream. These are the only
-// streams the master accepts from a node: an OpAttach for FD 1 or 2 of an
-// exec it started on that session and that has not finished, each FD
-// once; any other is refused and logged. From a client it takes only FD 0. The closure of a program is
+// costs each hop no stream but its exec stream. These and the
+// relays of clients on the node (OpClient) are the only streams the
+// master accepts from a node: an OpAttach for FD 1 or 2 of an exec it
+// started on that session and that has not finished, each FD once; any
+// other is refused and logged. From a client it takes only FD 0. The closure of a program is
 // resolved once per client connection and reused while a stat of each
 // file shows it unchanged (memo.go), so `bpsh -a` on a thousand nodes
 // walks it and borrows the caller's identity once, not a thousand times.
@@ -236,6 +244,9 @@ type Master struct {
 	conns   conns  // client connections held, per uid
 	pins    pins   // node ↔ key
 	initd   initD  // init.d entries already warned about
+
+	// socket is the clients' socket (ServeClients), for BEO_SOCKET (local.go).
+	socket atomic.Pointer[string]
 }
 
 // New makes a master with every node down.

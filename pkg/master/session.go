@@ -174,19 +174,18 @@ func acceptHello(ctx context.Context, mux *yamux.Session) (net.Conn, error) {
 }
 
 // serveNodeStreams takes the streams a node opens. All work flows from
-// the master to the node; the one kind of stream a node may open is the
-// output of a process the master started there: an OpAttach for FD 1 or
+// the master to the node; a node may open only two kinds of stream: the
+// output of a process the master started there, an OpAttach for FD 1 or
 // 2 naming an exec of this session that has not finished, each FD at most
-// once (link.Outputs). Anything else is refused, closed and logged.
+// once (link.Outputs); and the relay of a client on the node (OpClient,
+// nodeclients.go). Anything else is refused, closed and logged.
 func (m *Master) serveNodeStreams(s *session) {
 	for {
 		st, err := s.mux.AcceptStream()
 		if err != nil {
 			return
 		}
-		go s.outs.Take(st, attachTimeout, func(err error) {
-			m.log.Warn("refused node stream", "node", s.node, "err", err)
-		})
+		go m.nodeStream(s, st)
 	}
 }
 

@@ -357,7 +357,7 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 			return fail(err)
 		}
 	}
-	env := append([]string{}, ex.Env...) // never nil: nil would mean "inherit bpslave's"
+	env := ss.jobEnv(ex.Env) // never nil: nil would mean "inherit bpslave's"
 	prog := rooted(ss.cfg.Root, ex.Path)
 	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: &syscall.SysProcAttr{Setpgid: true}}
 	if ss.needsSpawn(ex.Cred, ex.Rlim) {

@@ -52,6 +52,8 @@ func (s *slave) session(ctx context.Context) (accepted bool, err error) {
 	}
 	ss := &session{slave: s, node: reply.Node, mux: mux, attach: link.NewRendezvous(attachTimeout, link.WriteTimeout)}
 	defer ss.attach.Close()
+	s.cur.Store(ss) // clients on the node are relayed on it (clients.go)
+	defer s.cur.CompareAndSwap(ss, nil)
 	s.log.Info("connected to master", "node", ss.node, "master", s.cfg.Master, "ping", reply.PingInterval)
 	if s.cfg.Connected != nil {
 		s.cfg.Connected(ss.node)

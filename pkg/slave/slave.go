@@ -40,6 +40,14 @@
 // decode is logged and its stream closed. Nothing a stream carries can stop
 // the slave serving the others.
 //
+// # Clients on the node
+//
+// With Config.ClientSocket bpslave listens there — the node's own
+// /run/beowulf/bpmaster.sock — and relays each client connection (bpsh,
+// bpstat, bpcp … run on the node) to the master on its session with the
+// caller's identity (wire.OpClient; clients.go). While the node has no
+// session, clients are refused at once, saying so.
+//
 // # Identity
 //
 // As root, processes run with the caller's uid, gid and groups
@@ -124,6 +132,10 @@ type Config struct {
 	// set both.
 	Mount     func(source, target, fstype string, flags uintptr, data string) error
 	MountInfo string
+	// ClientSocket, if set, is where clients on this node (bpsh, bpstat,
+	// bpcp …) reach the master through this slave (clients.go): the
+	// node's bproc.DefaultSocket, as the node's processes see it.
+	ClientSocket string
 }
 
 // Backoff bounds between connection attempts.
@@ -178,11 +190,18 @@ func Run(ctx context.Context, cfg Config) error {
 		placer: &placer{root: cfg.Root, cache: cfg.Cache},
 	}
 	defer s.work.Wait() // every stream handler and process watcher
+	if cfg.ClientSocket != "" {
+		s.serveClients(ctx)
+	}
 	wait := minBackoff
 	for {
 		accepted, err := s.session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if err != nil {
+			msg := err.Error()
+			s.lastErr.Store(&msg)
 		}
 		if accepted {
 			wait = minBackoff
@@ -218,4 +237,7 @@ type slave struct {
 
 	placer  *placer
 	mirrors atomic.Pointer[[]string] // node paths holding the master's own trees (mount.go)
+
+	cur     atomic.Pointer[session] // the session with the master, nil between sessions
+	lastErr atomic.Pointer[string]  // why the last session ended or failed
 }

@@ -22,7 +22,9 @@ const (
 	OpStates  Op = "states"
 	OpRefuse  Op = "refuse"
 	OpReload  Op = "reload"
-	OpMount   Op = "mount" // master → slave: the node's fstab lines (Version 5)
+	OpMount   Op = "mount"  // master → slave: the node's fstab lines (Version 5)
+	OpClient  Op = "client" // node → master: a client on the node (see the package doc)
+	OpWhere   Op = "where"  // client → master: which host is the client on
 )
 
 // Header is the first frame of every stream. Exactly the field matching Op
@@ -39,6 +41,7 @@ type Header struct {
 	Stage   *Stage   `json:"stage,omitempty"`
 	Refuse  *Refuse  `json:"refuse,omitempty"`
 	Mount   *Mounts  `json:"mount,omitempty"`
+	Client  *Client  `json:"client,omitempty"`
 }
 
 // Mounts asks a node to mount file systems, in order (master → slave,
@@ -73,11 +76,31 @@ type MountResult struct {
 	Took    time.Duration `json:"took"`
 }
 
+// Client opens a node's relay of one client connection on the node
+// (OpClient, node → master): the caller as the node's kernel reports it
+// (SO_PEERCRED, groups from /proc), and its pid on the node.
+type Client struct {
+	Cred Cred `json:"cred"`
+	PID  int  `json:"pid"`
+}
+
+// Where answers OpWhere: the node the asking client runs on, -1 for the
+// master itself. Err and Code as in Result (a master that does not know
+// the op answers a Result: Err set).
+type Where struct {
+	Node int    `json:"node"`
+	Err  string `json:"err,omitempty"`
+	Code Code   `json:"code,omitempty"`
+}
+
 // Refuse is the master's one stream on a client connection it will not
 // serve (too many connections held by the caller's uid): the client
 // reports Reason and closes.
 type Refuse struct {
 	Reason string `json:"reason"`
+	// NoMaster: the refusal is a node's (bpslave's client socket): the
+	// node has no session with its master, so nothing can be served.
+	NoMaster bool `json:"no_master,omitempty"`
 }
 
 // Stage asks a node to cache and place files ahead of any exec: the

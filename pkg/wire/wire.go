@@ -46,11 +46,22 @@
 //	                  carries the rest raw and is closed at EOF. Every one
 //	                  is open before the Result, which names them
 //	                  (Result.Opened), so the master relays all their
-//	                  bytes before the exit status. These are the only
-//	                  streams a node may open besides the hello stream;
+//	                  bytes before the exit status. These and OpClient
+//	                  (below) are the only streams a node may open
+//	                  besides the hello stream;
 //	                  the master refuses any other, and any for an exec it
 //	                  did not start on that session, one that has ended,
 //	                  or an FD already attached.
+//	slave  → master  OpClient: Header{Client{Cred, PID}}, then raw bytes
+//	                  both ways: a client connection made on the node
+//	                  (bpsh, bpstat, bpcp … run by a job, on bpslave's
+//	                  node-local socket), relayed whole. The master runs
+//	                  a client session (yamux server) over the stream,
+//	                  exactly as over its own unix socket, with the
+//	                  caller the node reports (Client.Cred: the node's
+//	                  SO_PEERCRED) on that node. The master accepts it
+//	                  only on an authenticated node session, so the node's
+//	                  key vouches for the claim (pkg/master: Clients).
 //	master → slave   OpPut: Header{File}; raw tar stream; slave → Result.
 //	master → slave   OpGet: Header{File}; slave → Result, then a raw tar stream.
 //	master → slave   OpControl: Header{Control}; slave → Result, then acts.
@@ -101,6 +112,12 @@
 //	          asks the client to send the stream itself.
 //	OpControl Header{Control with Nodes} → Result
 //	OpLib     Header{Lib} → LibList         (bplib)
+//	OpWhere   Header{} → Where              (the client's host: the node it
+//	          runs on, relayed by that node's bpslave, or -1, the
+//	          master; pkg/bproc asks before running on node -1, which
+//	          from a node means the master)
+//	OpRun, OpPut, OpGet with Node -1: on the master itself, as the
+//	          caller (a client on a node: `bpsh -1`, `bpcp f master:/x`).
 //	OpReload  Header{} → Result             (`beo master reload`: root only;
 //	          Err holds every file:line the config was refused for)
 //
@@ -108,7 +125,9 @@
 // already — gets one stream from the master, Header{Op: OpRefuse,
 // Refuse{Reason}}, and nothing else: the master answers none of its
 // streams and closes it shortly after. The client fails every call with
-// Reason ("too many connections for uid 1003 (256)").
+// Reason ("too many connections for uid 1003 (256)"). bpslave's node-local
+// client socket answers the same way, with Refuse.NoMaster, a connection
+// it cannot relay because the node has no session with its master.
 //
 // # Errors
 //
@@ -164,6 +183,11 @@ import (
 // (an older slave would refuse it, leaving every node with an fstab in
 // error); failures are data (Result.Code, Result.Node) and a client's
 // exec says its Version (Exec.Version), checked by the master.
+//
+// OpClient and OpWhere did not bump it either: they are new ops, and a
+// peer that does not know them refuses them (a node's OpClient stream is
+// closed; OpWhere is answered CodeVersion, which pkg/bproc reads as "on
+// the master").
 //
 // File.Sources did not bump it: Version is checked between master and
 // node, whose OpPut is unchanged, and clients and master are one binary.

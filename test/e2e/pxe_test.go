@@ -213,6 +213,22 @@ func TestPXE(t *testing.T) {
 		}
 	})
 
+	// Issue 12 item 7: a client on a node reaches the master through the
+	// node's bpslave; master: is the master's file system, not the node's.
+	t.Run("bpcp on a node to master:", func(t *testing.T) {
+		dst := filepath.Join(dir, "os-release.from-node0")
+		pxeRun(t, ctx, exe, c.Socket, "bpsh", "0", exe, "bpcp", "/etc/os-release", "master:"+dst)
+		if b, err := os.ReadFile(dst); err != nil || len(b) == 0 {
+			t.Errorf("%s on the master: %d bytes, %v; want node 0's /etc/os-release", dst, len(b), err)
+		}
+		if out, err := pxeOutput(ctx, nil, exe, c.Socket, "bpsh", "0", "/bin/sh", "-c", "if test -e "+dst+"; then echo on-node; fi"); err != nil || out != "" {
+			t.Errorf("%s on node 0 too: %q, %v", dst, out, err)
+		}
+		if out := pxeRun(t, ctx, exe, c.Socket, "bpsh", "0", exe, "bpstat"); !strings.Contains(out, "up") {
+			t.Errorf("bpsh 0 bpstat: %q, want the node table", out)
+		}
+	})
+
 	// Issue 5 on real nodes: the node-side services beoclient supervises
 	// (beoklogd, sendstats, kickbackproxy) and the master's daemons that
 	// answer them. Before the reboot, so every node has booted once.
