@@ -295,7 +295,7 @@ func writeTables(ctx context.Context, nodes []*node, path string, stdio applets.
 		for _, d := range ds {
 			sec, ok := f.Match(d.Name, d.Size)
 			if !ok {
-				fmt.Fprintf(stdio.Out, "node %d: /dev/%s (%s): no section in %s, left alone\n", x.n, d.Name, fdisk.FormatBytes(d.Size), path)
+				fmt.Fprintf(stdio.Out, "node %d: /dev/%s (%s): no section in %s, left alone\n", x.n, d.Name, fdisk.Human(d.Size), path)
 				continue
 			}
 			plan, err := sec.Plan(d.Size, d.Sector)
@@ -344,7 +344,7 @@ func applyStdin(dev string, stdio applets.IO) error {
 	var parts []string
 	name := strings.TrimPrefix(dev, "/dev/")
 	for _, e := range ext {
-		parts = append(parts, fmt.Sprintf("%s %s %s", fdisk.PartName(name, e.Index), e.Type, fdisk.FormatBytes(e.Bytes(512))))
+		parts = append(parts, fmt.Sprintf("%s %s %s", fdisk.PartName(name, e.Index), e.Type, fdisk.Human(e.Bytes(512))))
 	}
 	fmt.Fprintf(stdio.Out, "GPT written: %s\n", strings.Join(parts, ", "))
 	return nil

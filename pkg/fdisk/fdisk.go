@@ -274,6 +274,20 @@ func FormatBytes(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
+// Human writes n for people: exact as FormatBytes when that has a
+// suffix, else to one decimal of the largest unit it reaches (223.0M).
+func Human(n int64) string {
+	if s := FormatBytes(n); s[len(s)-1] > '9' || n < 1024 {
+		return s
+	}
+	for _, u := range units {
+		if n >= 1<<u.shift {
+			return strconv.FormatFloat(float64(n)/float64(int64(1)<<u.shift), 'f', 1, 64) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 // Match returns the section for a disk called name of size bytes: the
 // first whose name (or *) and size (or none) match.
 func (f *File) Match(name string, size int64) (Disk, bool) {

@@ -242,3 +242,11 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestHuman(t *testing.T) {
+	for n, want := range map[int64]string{512: "512", 1 << 20: "1M", 233815552: "223.0M", 3 << 30: "3G", 1536 << 20: "1536M", 1000: "1000", 5000: "4.9K"} {
+		if got := Human(n); got != want {
+			t.Errorf("Human(%d) = %s, want %s", n, got, want)
+		}
+	}
+}

@@ -89,7 +89,7 @@ func TestPXE(t *testing.T) {
 		t.Skip(err)
 	}
 	exe := netns.Beo(t)
-	pxeRequire(t, exe, "master", "beoboot", "bpsh", "bpcp", "bpctl", "bpstat")
+	pxeRequire(t, exe, "master", "beoboot", "bpsh", "bpcp", "bpctl", "bpstat", "beofdisk")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -97,7 +97,7 @@ func TestPXE(t *testing.T) {
 	accel, why := pxeAccel()
 	t.Logf("accelerator %s (%s)", accel, why)
 	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: exe, Dir: dir, Listed: 2, Unlisted: 1, Kernel: kernel, Boot: true,
-		Accel: accel, Log: pxeLogger(t)})
+		Accel: accel, Log: pxeLogger(t), Disks: map[int]int64{diskNode: diskSize}, Config: diskConfig})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +217,10 @@ func TestPXE(t *testing.T) {
 	// answer them. Before the reboot, so every node has booted once.
 	pxeNodeSide(t, ctx, c, exe, release, start)
 
+	// Issue 12's local disks: node 1's disk is partitioned now, and its
+	// filesystems made after the reboot below.
+	disk := pxePartition(t, ctx, c, exe, dir)
+
 	t.Run("bpctl -R reboots and the node comes back", func(t *testing.T) {
 		m := c.Machines[1]
 		mark := m.Mark()
@@ -264,6 +268,8 @@ func TestPXE(t *testing.T) {
 			t.Errorf("%s: %v", path, err)
 		}
 	})
+
+	pxeLocalDisk(t, ctx, c, exe, disk)
 }
 
 // pxeLeftUp reports whether node n was seen in a state other than up
