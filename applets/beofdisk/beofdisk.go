@@ -344,7 +344,7 @@ func applyStdin(dev string, stdio applets.IO) error {
 	var parts []string
 	name := strings.TrimPrefix(dev, "/dev/")
 	for _, e := range ext {
-		parts = append(parts, fmt.Sprintf("%s %s %s", fdisk.PartName(name, e.Index), e.Type, fdisk.Human(e.Bytes(512))))
+		parts = append(parts, fmt.Sprintf("%s %s %s", fdisk.PartName(name, e.Index), e.Type, fdisk.Human(e.Bytes())))
 	}
 	fmt.Fprintf(stdio.Out, "GPT written: %s\n", strings.Join(parts, ", "))
 	return nil

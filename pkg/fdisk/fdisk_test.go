@@ -80,8 +80,8 @@ func TestPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Extent{
-		{1, Swap, 2048, 2048 + 128*2048 - 1},
-		{2, Linux, 2048 + 128*2048, (1<<30)/512 - 33 - 1},
+		{1, Swap, 2048, 2048 + 128*2048 - 1, 512},
+		{2, Linux, 2048 + 128*2048, (1<<30)/512 - 33 - 1, 512},
 	}
 	if !reflect.DeepEqual(ext, want) {
 		t.Errorf("Plan = %v, want %v", ext, want)
@@ -94,6 +94,14 @@ func TestPlan(t *testing.T) {
 	}
 	if ext[0].End != 2048+1 || ext[1].Start != 4096 {
 		t.Errorf("Plan = %v: want partition 1 two sectors, partition 2 at 2 MiB", ext)
+	}
+	// 4K sectors: the same layout in sectors of 4096 bytes.
+	ext, err = d.Plan(1<<30, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ext[0].Start != 256 || ext[0].Bytes() != 128<<20 || ext[1].End != (1<<30)/4096-5-1 {
+		t.Errorf("Plan with 4K sectors = %v", ext)
 	}
 }
 

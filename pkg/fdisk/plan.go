@@ -20,16 +20,17 @@ const MaxParts = 128
 // sectors of entries (128 × 128 bytes at 512 bytes a sector) and a header.
 const gptTail = 33
 
-// Extent is a planned partition: its number (from 1), type and sectors
-// (End inclusive).
+// Extent is a planned partition: its number (from 1), type, and sectors
+// (End inclusive) of Sector bytes.
 type Extent struct {
 	Index      int
 	Type       Type
 	Start, End uint64
+	Sector     int64
 }
 
-// Bytes is the extent's size for a sector size.
-func (e Extent) Bytes(sector int64) int64 { return int64(e.End-e.Start+1) * sector }
+// Bytes is the extent's size.
+func (e Extent) Bytes() int64 { return int64(e.End-e.Start+1) * e.Sector }
 
 // Plan lays the section's partitions out on a disk of size bytes with
 // sector-byte sectors (see the package doc), or refuses, wrapping
@@ -72,7 +73,7 @@ func (d Disk) Plan(size, sector int64) ([]Extent, error) {
 			return nil, fmt.Errorf("%w: partition %d (%s %s) ends at byte %d, past the last usable byte %d of a %s disk",
 				ErrNoFit, i+1, p.Type, p.Size, at+n, limit, FormatBytes(size))
 		}
-		out = append(out, Extent{Index: i + 1, Type: p.Type, Start: uint64(at / sector), End: uint64((at+n)/sector - 1)})
+		out = append(out, Extent{Index: i + 1, Type: p.Type, Start: uint64(at / sector), End: uint64((at+n)/sector - 1), Sector: sector})
 		at += n
 	}
 	return out, nil
@@ -103,7 +104,7 @@ func Apply(path string, d Disk) ([]Extent, error) {
 			typ = gpt.LinuxSwap
 		}
 		t.Partitions = append(t.Partitions, &gpt.Partition{
-			Index: e.Index, Start: e.Start, End: e.End, Size: uint64(e.Bytes(dk.LogicalBlocksize)),
+			Index: e.Index, Start: e.Start, End: e.End, Size: uint64(e.Bytes()),
 			Type: typ, Name: "beo-" + string(e.Type),
 		})
 	}
@@ -137,7 +138,7 @@ func Read(path string) ([]Extent, error) {
 		if p.Type == gpt.LinuxSwap {
 			typ = Swap
 		}
-		out = append(out, Extent{Index: p.Index, Type: typ, Start: p.Start, End: p.End})
+		out = append(out, Extent{Index: p.Index, Type: typ, Start: p.Start, End: p.End, Sector: dk.LogicalBlocksize})
 	}
 	return out, nil
 }
