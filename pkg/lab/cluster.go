@@ -36,6 +36,9 @@ type ClusterOptions struct {
 	// is up (the boot files carry the node key from the master's key
 	// directory); when false the master is expected to build them.
 	Boot bool
+	// Disks gives machine i a virtio disk of Disks[i] bytes (a sparse raw
+	// file, LabDir/vmI.disk, made empty when the cluster starts).
+	Disks map[int]int64
 	// MasterArgs are extra arguments for `beo master`.
 	MasterArgs []string
 	// Fstab, if set, is written to Dir/fstab, the fstab the master gives
@@ -203,13 +206,35 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 		if i >= o.Listed {
 			mac = MAC(100 + i - o.Listed)
 		}
-		m, err := c.Lab.Boot(ctx, VM{Name: fmt.Sprintf("vm%d", i), MAC: mac, Accel: c.Accel, Memory: o.Memory, NIC: o.NIC})
+		vm := VM{Name: fmt.Sprintf("vm%d", i), MAC: mac, Accel: c.Accel, Memory: o.Memory, NIC: o.NIC}
+		if size := o.Disks[i]; size > 0 {
+			d, err := c.disk(vm.Name, size)
+			if err != nil {
+				return c, err
+			}
+			vm.Disks = []string{d}
+		}
+		m, err := c.Lab.Boot(ctx, vm)
 		if err != nil {
 			return c, err
 		}
 		c.Machines = append(c.Machines, m)
 	}
 	return c, nil
+}
+
+// disk makes LabDir/NAME.disk, an empty sparse file of size bytes.
+func (c *Cluster) disk(name string, size int64) (string, error) {
+	p := filepath.Join(c.LabDir, name+".disk")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", err
+	}
+	err = f.Truncate(size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return p, err
 }
 
 // MasterArgs are the arguments after `beo master`: every path inside the

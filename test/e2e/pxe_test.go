@@ -89,7 +89,7 @@ func TestPXE(t *testing.T) {
 		t.Skip(err)
 	}
 	exe := netns.Beo(t)
-	pxeRequire(t, exe, "master", "beoboot", "bpsh", "bpcp", "bpctl", "bpstat")
+	pxeRequire(t, exe, "master", "beoboot", "bpsh", "bpcp", "bpctl", "bpstat", "beofdisk")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -98,7 +98,7 @@ func TestPXE(t *testing.T) {
 	t.Logf("accelerator %s (%s)", accel, why)
 	nfs, fstab := pxeNFS(t, dir) // issue 12: every node's /home, node 0's /usr over NFS
 	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: exe, Dir: dir, Listed: 2, Unlisted: 1, Kernel: kernel, Boot: true,
-		Accel: accel, Log: pxeLogger(t), Fstab: fstab})
+		Accel: accel, Log: pxeLogger(t), Fstab: fstab, Disks: map[int]int64{diskNode: diskSize}, Config: diskConfig})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +236,9 @@ func TestPXE(t *testing.T) {
 
 	// Issue 12: the nodes' fstab and the master's NFS server.
 	pxeNFSTests(t, ctx, c, exe, nfs)
+	// Issue 12's local disks: node 1's disk is partitioned now, and its
+	// filesystems made after the reboot below.
+	disk := pxePartition(t, ctx, c, exe, dir)
 
 	t.Run("bpctl -R reboots and the node comes back", func(t *testing.T) {
 		m := c.Machines[1]
@@ -284,6 +287,8 @@ func TestPXE(t *testing.T) {
 			t.Errorf("%s: %v", path, err)
 		}
 	})
+
+	pxeLocalDisk(t, ctx, c, exe, disk)
 }
 
 // pxeLeftUp reports whether node n was seen in a state other than up
