@@ -31,8 +31,9 @@ const hangupGrace = 5 * time.Second
 //     NoStdin.
 //  3. Start Root+Path with Argv and exactly Env, in Root+Dir (or Root if
 //     the caller cannot see that directory), as the caller, leading its
-//     own process group, every signal at its default disposition and
-//     none blocked (signals.go); apply the rlimits; reply Started.
+//     own process group, in a cgroup of its own (cgroup.go), every
+//     signal at its default disposition and none blocked (signals.go);
+//     apply the rlimits; reply Started.
 //  4. Deliver Signal frames to the group; open an output stream to the
 //     master (OpAttach FD 1 or 2) when stdout or stderr first yields
 //     bytes; when the process has exited and its stdout and stderr are
@@ -53,9 +54,10 @@ const hangupGrace = 5 * time.Second
 // starts only once its stdin stream is there. Any failure before the start
 // is one Result{Err} naming the node.
 //
-// The master closing the exec stream (or the session ending) is a hangup:
-// SIGHUP and SIGCONT to the group, and hangupGrace later SIGKILL, with the
-// output streams abandoned so nothing stays blocked on a reader that left.
+// The master closing the exec stream is a hangup: SIGHUP and SIGCONT to
+// the group, and hangupGrace later SIGKILL to the whole job (its cgroup),
+// with the output streams abandoned so nothing stays blocked on a reader
+// that left. The session ending kills every job at once (orphans.go).
 //
 // Rlimits hold from the program's first instruction. A process whose
 // rlimits are the ones it would inherit from bpslave anyway, run as the
@@ -86,6 +88,7 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 		wire.Write(st, wire.Result{Err: msg})
 		return
 	}
+	defer ss.live.track(r)()
 	log = log.With("pid", r.pid)
 	log.Debug("started", "path", ex.Path, "uid", ex.Cred.UID) // a line per process is noise at Info
 	if err := wire.Write(st, wire.Started{PID: r.pid}); err != nil {
@@ -118,6 +121,7 @@ type running struct {
 	in    net.Conn    // the stdin stream, or nil
 	stdin *os.File    // our end of the stdin pipe, or nil
 	outs  [2]*os.File // our ends of the stdout/stderr pipes, or nil
+	cg    *jobGroup   // the job's cgroup, or nil (cgroup.go)
 	grace time.Duration
 	// open opens the output stream for fd 1 or 2 (to the master).
 	open func(fd int) (net.Conn, error)
@@ -318,7 +322,10 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 			}
 		}
 	}()
+	r.cg = ss.jobs.make() // the job's cgroup, entered at birth (cgroup.go)
+	defer r.cg.started()
 	fail := func(err error) (*running, error) {
+		r.cg.remove(ss.log)
 		if r.stdin != nil {
 			r.stdin.Close()
 		}
@@ -359,6 +366,7 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 	env := append([]string{}, ex.Env...) // never nil: nil would mean "inherit bpslave's"
 	prog := rooted(ss.cfg.Root, ex.Path)
 	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: &syscall.SysProcAttr{Setpgid: true}}
+	r.cg.use(attr.Sys)
 	if ss.needsSpawn(ex.Cred, ex.Rlim) {
 		// Other limits or another identity: set before the switch (spawn.go).
 		p, err := spawn(ss.cfg.SpawnExe, prog, ex.Argv, env, ex.Cred, ex.Rlim, attr)
@@ -510,6 +518,7 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 
 	ws, werr := reap(r.proc)
 	outs.Wait()
+	r.cg.remove(log) // the job is over: nothing of it stays (cgroup.go)
 
 	r.mu.Lock()
 	r.finished = true
@@ -599,7 +608,7 @@ func (r *running) hangup() {
 	unix.Kill(-r.pid, unix.SIGHUP)
 	unix.Kill(-r.pid, unix.SIGCONT)
 	r.kill = time.AfterFunc(r.grace, func() {
-		r.signal(unix.SIGKILL)
+		r.killAll()
 		// Output nobody takes any more is dropped: a stream the master
 		// stopped reading stops blocking (one opened from now on at once),
 		// and whoever still holds the pipes (a daemon that left the

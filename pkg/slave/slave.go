@@ -69,8 +69,15 @@
 // The slave waits for each child itself (os.Process.Wait), so it must run
 // as its own process — beoclient supervises it as a child — never inside a
 // PID 1 whose reaper calls wait4(-1). When Run's context ends the session
-// closes, running processes are hung up (SIGHUP, then SIGKILL after 5 s),
-// and Run returns once every stream handler has finished.
+// closes, running processes are killed (below), and Run returns once
+// every stream handler has finished.
+//
+// # Jobs
+//
+// Each job runs in a cgroup of its own (cgroup.go), and no job outlives
+// the session that started it: when the session ends for any reason the
+// slave kills every job at once, and when bpslave itself dies, whoever
+// started it does (orphans.go).
 package slave
 
 import (
@@ -116,6 +123,11 @@ type Config struct {
 	// Connected, if set, is called each time the master accepts this
 	// node, with the number the master knows it by.
 	Connected func(node int)
+	// Cgroup is the cgroup v2 directory each job gets a group of its own
+	// in (cgroup.go): made by whoever supervises bpslave, which kills it
+	// when bpslave dies. "" makes beo-jobs under bpslave's own cgroup;
+	// "none" runs jobs without cgroups.
+	Cgroup string
 }
 
 // Backoff bounds between connection attempts.
@@ -168,7 +180,9 @@ func Run(ctx context.Context, cfg Config) error {
 	s := &slave{
 		cfg: cfg, log: cfg.Log, root: os.Geteuid() == 0, uid: uint32(os.Geteuid()), spawnAll: !direct,
 		placer: &placer{root: cfg.Root, cache: cfg.Cache},
+		jobs:   openJobs(cfg.Cgroup, cfg.Log),
 	}
+	defer s.jobs.close()
 	defer s.work.Wait() // every stream handler and process watcher
 	wait := minBackoff
 	for {
@@ -209,4 +223,6 @@ type slave struct {
 	work     sync.WaitGroup
 
 	placer *placer
+	jobs   *jobGroups // each job's cgroup (cgroup.go)
+	live   live       // the jobs running (orphans.go)
 }

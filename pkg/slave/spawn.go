@@ -192,7 +192,8 @@ func spawn(exe, prog string, argv, env []string, cred wire.Cred, rl []wire.Rlimi
 		Dir:   attr.Dir,
 		Env:   []string{"GOMAXPROCS=1", "GOGC=off"},
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+		Sys: &syscall.SysProcAttr{Setpgid: true, // and the job's cgroup, at birth (cgroup.go)
+			UseCgroupFD: attr.Sys.UseCgroupFD, CgroupFD: attr.Sys.CgroupFD},
 	})
 	specR.Close()
 	repW.Close()
