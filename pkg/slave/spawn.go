@@ -192,8 +192,7 @@ func spawn(exe, prog string, argv, env []string, cred wire.Cred, rl []wire.Rlimi
 		Dir:   attr.Dir,
 		Env:   []string{"GOMAXPROCS=1", "GOGC=off"},
 		Files: files,
-		Sys: &syscall.SysProcAttr{Setpgid: true, // and the job's cgroup, at birth (cgroup.go)
-			UseCgroupFD: attr.Sys.UseCgroupFD, CgroupFD: attr.Sys.CgroupFD},
+		Sys:   trampolineSys(attr.Sys),
 	})
 	specR.Close()
 	repW.Close()
@@ -222,4 +221,14 @@ func spawn(exe, prog string, argv, env []string, cred wire.Cred, rl []wire.Rlimi
 		return nil, fmt.Errorf("exec trampoline: bad report %q", rep)
 	}
 	return nil, f.err()
+}
+
+// trampolineSys is the trampoline's own start: a process group of its
+// own, and the job's cgroup from its birth (cgroup.go) if sys names one.
+func trampolineSys(sys *syscall.SysProcAttr) *syscall.SysProcAttr {
+	t := &syscall.SysProcAttr{Setpgid: true}
+	if sys != nil {
+		t.UseCgroupFD, t.CgroupFD = sys.UseCgroupFD, sys.CgroupFD
+	}
+	return t
 }
