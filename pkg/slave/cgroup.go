@@ -209,6 +209,22 @@ func (jg *jobGroup) started() {
 	}
 }
 
+// end kills what the job left, if anything, and waits (up to a second)
+// for it to be gone, so that nothing of the job runs once its Result is
+// out; then it removes the group in the background. A job that left
+// nothing costs one read of cgroup.events here.
+func (jg *jobGroup) end(log *slog.Logger) {
+	if jg == nil {
+		return
+	}
+	if pop, err := jg.g.Populated(); err == nil && pop {
+		if err := jg.g.Kill(); err == nil {
+			jg.g.WaitEmpty(time.Second)
+		}
+	}
+	jg.remove(log)
+}
+
 // remove kills what is left in the group and removes it, in the
 // background: no caller waits for a process to die.
 func (jg *jobGroup) remove(log *slog.Logger) {

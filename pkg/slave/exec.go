@@ -34,11 +34,13 @@ const hangupGrace = 5 * time.Second
 //     own process group, in a cgroup of its own (cgroup.go), every
 //     signal at its default disposition and none blocked (signals.go);
 //     apply the rlimits; reply Started.
-//  4. Deliver Signal frames to the group; open an output stream to the
-//     master (OpAttach FD 1 or 2) when stdout or stderr first yields
-//     bytes; when the process has exited and its stdout and stderr are
-//     drained into their streams, reply one Result naming the streams
-//     opened (Result.Opened).
+//  4. Deliver Signal frames to the group (or, with PID, to that one
+//     process of the job); open an output stream to the master (OpAttach
+//     FD 1 or 2) when stdout or stderr first yields bytes; send Update
+//     frames as the job's processes change (kids.go); when the process
+//     has exited and its stdout and stderr are drained into their
+//     streams, reply one Result naming the streams opened
+//     (Result.Opened).
 //
 // The stdin stream may arrive at any moment, before the exec header too:
 // the master opens it together with the exec stream, and the exec expects
@@ -122,6 +124,7 @@ type running struct {
 	stdin *os.File    // our end of the stdin pipe, or nil
 	outs  [2]*os.File // our ends of the stdout/stderr pipes, or nil
 	cg    *jobGroup   // the job's cgroup, or nil (cgroup.go)
+	argv  []string    // as started (kids.go)
 	grace time.Duration
 	// open opens the output stream for fd 1 or 2 (to the master).
 	open func(fd int) (net.Conn, error)
@@ -374,6 +377,7 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 			return fail(err)
 		}
 		r.proc, r.pid = p, p.Pid
+		r.argv = ex.Argv
 		return r, nil
 	}
 	if ss.root {
@@ -388,6 +392,7 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 		return fail(err)
 	}
 	r.proc, r.pid = p, p.Pid
+	r.argv = ex.Argv
 	return r, nil
 }
 
@@ -480,7 +485,11 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 				log.Warn("bad signal", "sig", sg.Sig)
 				continue
 			}
-			if err := r.signal(syscall.Signal(sg.Sig)); err != nil {
+			send := r.signal
+			if sg.PID != 0 { // one process, from its ghost (kids.go)
+				send = func(s syscall.Signal) error { return r.signalOne(sg.PID, s) }
+			}
+			if err := send(syscall.Signal(sg.Sig)); err != nil {
 				log.Debug("signal", "sig", sg.Sig, "err", err)
 			}
 		}
@@ -516,9 +525,12 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 		}()
 	}
 
+	kids := r.watchKids(st, log) // Update frames for the ghosts (kids.go)
 	ws, werr := reap(r.proc)
+	kids.exited(r.pid, ws, werr)
 	outs.Wait()
-	r.cg.remove(log) // the job is over: nothing of it stays (cgroup.go)
+	kids.stop()
+	r.cg.end(log) // the job is over: nothing of it stays (cgroup.go)
 
 	r.mu.Lock()
 	r.finished = true
