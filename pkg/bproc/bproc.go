@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/ghost"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/wire"
@@ -53,6 +54,8 @@ type Client struct {
 	// by as long as this process is behind in reading its session.
 	outputWait time.Duration
 	refused    atomic.Pointer[RefusedError] // set when the master refused this connection
+	spawner    ghost.Spawner                // the ghosts of its processes (ghosts.go)
+	noGhosts   atomic.Bool
 }
 
 // RefusedError is the master's refusal to serve a connection: the

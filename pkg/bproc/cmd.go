@@ -52,6 +52,7 @@ type Cmd struct {
 	wmu     sync.Mutex // serialises frames written on ctl
 	started bool
 	waited  bool
+	gh      *cmdGhosts // its ghosts (ghosts.go)
 }
 
 // ExitError reports a remote process that exited non-zero or by a signal.
@@ -166,6 +167,7 @@ func (cmd *Cmd) Start() error {
 		return errors.New(st.Err)
 	}
 	cmd.PID, cmd.Sent = st.PID, st.Sent
+	cmd.startGhosts()
 	return nil
 }
 
@@ -207,7 +209,8 @@ func (cmd *Cmd) Wait() error {
 	}
 	defer cmd.ctl.Close()
 	var r wire.Result
-	err := wire.Read(cmd.ctl, &r)
+	err := cmd.readResult(&r) // and the node's Updates before it (ghosts.go)
+	cmd.endGhosts(r, err != nil)
 	var lost error
 	if cmd.out != nil {
 		if err != nil {

@@ -153,6 +153,12 @@ func (s *Spawner) program() (string, error) {
 	return s.exe, s.err
 }
 
+// Check reports whether ghosts can start here (and makes the memfd).
+func (s *Spawner) Check() error {
+	_, err := s.program()
+	return err
+}
+
 // Start starts a ghost.
 func (s *Spawner) Start(c Config) (*Ghost, error) {
 	exe, err := s.program()
@@ -271,8 +277,10 @@ func (g *Ghost) end() {
 func (g *Ghost) tell(msg []byte) {
 	g.end()
 	g.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	g.conn.Write(msg) // it is gone: nothing to tell
-	unix.Kill(g.Pid, unix.SIGCONT) // a stopped ghost reads nothing
+	g.conn.Write(msg) // an error: it is gone already
+	// A stopped ghost reads nothing: resume it (the SIGCONT it reports
+	// is not forwarded any more).
+	unix.Kill(g.Pid, unix.SIGCONT)
 }
 
 // Exit makes the ghost exit with code (0 to 255): the remote process did.
