@@ -124,8 +124,9 @@ type Exec struct {
 	Stdin  string `json:"stdin,omitempty"`
 	Stdout string `json:"stdout,omitempty"`
 	Stderr string `json:"stderr,omitempty"`
-	// Ghost is the client-side pid standing for this process on the master
-	// (the bpsh that started it); filled in by the master.
+	// Ghost is the pid of the client (bpsh) that started this process on
+	// the master; filled in by the master. (The process's own ghost comes
+	// later, from the client: Signal.Ghost.)
 	Ghost int `json:"ghost,omitempty"`
 }
 
