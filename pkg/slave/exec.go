@@ -62,11 +62,11 @@ const hangupGrace = 5 * time.Second
 // that left. The session ending kills every job at once (orphans.go).
 //
 // Rlimits hold from the program's first instruction. A process whose
-// rlimits are the ones it would inherit from bpslave anyway, run as the
-// slave's own identity or (root slave) as uid 0 gid 0, is started
-// directly. Any other — other limits, or another uid or gid — starts
-// through the exec trampoline (spawn.go), which sets the limits on itself
-// and then drops privileges and execs. (Setting them with prlimit(2)
+// rlimits are the ones it would inherit from bpslave anyway is started
+// directly, as the caller (a root slave switches uid, gid and groups in
+// the child before the execve). One with other limits starts through the
+// exec trampoline (spawn.go), which sets the limits on itself and then
+// drops privileges and execs. (Setting them with prlimit(2)
 // after the fork instead leaves the program running under bpslave's own
 // limits for a moment — test/cluster saw `ulimit -n` print the wrong
 // value — and fails outright for another uid without CAP_SYS_RESOURCE.)
@@ -370,7 +370,7 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 	prog := rooted(ss.cfg.Root, ex.Path)
 	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: &syscall.SysProcAttr{Setpgid: true}}
 	r.cg.use(attr.Sys)
-	if ss.needsSpawn(ex.Cred, ex.Rlim) {
+	if ss.needsSpawn(ex.Rlim) {
 		// Other limits or another identity: set before the switch (spawn.go).
 		p, err := spawn(ss.cfg.SpawnExe, prog, ex.Argv, env, ex.Cred, ex.Rlim, attr)
 		if err != nil {
@@ -396,12 +396,14 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 	return r, nil
 }
 
-// needsSpawn reports whether a process for cred with rlimits rl must start
-// through the exec trampoline: a root slave switching to another uid or
-// gid, limits other than the ones the process would inherit, or signal
-// dispositions a direct start would pass on (signals.go).
-func (ss *session) needsSpawn(c wire.Cred, rl []wire.Rlimit) bool {
-	if ss.spawnAll || ss.root && (c.UID != 0 || c.GID != 0) {
+// needsSpawn reports whether a process with rlimits rl must start
+// through the exec trampoline: limits other than the ones the process
+// would inherit, or signal dispositions a direct start would pass on
+// (signals.go). Another identity alone does not: a root slave's direct
+// start switches it in the child (SysProcAttr.Credential: setgroups,
+// setgid, setuid before the execve), as the trampoline would.
+func (ss *session) needsSpawn(rl []wire.Rlimit) bool {
+	if ss.spawnAll {
 		return true
 	}
 	for _, l := range rl {
