@@ -93,8 +93,9 @@ const maxExec = 60 << 10
 // value is ready; it makes its memfd at the first Start.
 type Spawner struct {
 	once sync.Once
-	fd   *os.File
+	fd   *os.File // the memfd
 	exe  string
+	null *os.File // the ghosts' stdio
 	err  error
 }
 
@@ -113,7 +114,6 @@ type Config struct {
 // Ghost is one running ghost.
 type Ghost struct {
 	Pid  int
-	proc *os.Process
 	conn *net.UnixConn
 	fwd  func(syscall.Signal)
 
@@ -146,9 +146,15 @@ func (s *Spawner) program() (string, error) {
 			return
 		}
 		unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			f.Close()
+			s.err = err
+			return
+		}
 		// Through this process's fd table, not the child's: the child
 		// rearranges its own descriptors before it exec's.
-		s.fd, s.exe = f, fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), fd)
+		s.fd, s.null, s.exe = f, null, fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), fd)
 	})
 	return s.exe, s.err
 }
@@ -180,12 +186,6 @@ func (s *Spawner) Start(c Config) (*Ghost, error) {
 		return nil, fmt.Errorf("ghosts: %w", err)
 	}
 	conn := fc.(*net.UnixConn)
-	null, err := os.Open(os.DevNull)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	defer null.Close()
 	env := c.Env
 	if env == nil {
 		env = []string{}
@@ -195,9 +195,15 @@ func (s *Spawner) Start(c Config) (*Ghost, error) {
 		g.fwd = func(syscall.Signal) {}
 	}
 	// Registered before it can stop, under the lock the watcher takes.
+	// syscall.ForkExec, not os.StartProcess: the latter keeps a pidfd
+	// per child, and every descriptor the spawner holds is copied into
+	// each child it forks and closed again by its exec — the cost of a
+	// start grows with the ghosts already running. One socket is all a
+	// ghost costs its spawner; its end of file tells its death.
 	reg.mu.Lock()
-	p, err := os.StartProcess(exe, c.Argv, &os.ProcAttr{
-		Dir: "/", Env: env, Files: []*os.File{null, null, null, theirs},
+	null := s.null.Fd()
+	pid, err := syscall.ForkExec(exe, c.Argv, &syscall.ProcAttr{
+		Dir: "/", Env: env, Files: []uintptr{null, null, null, theirs.Fd()},
 		// Its own process group: a terminal's ^C reaches the client,
 		// which forwards it, and not each ghost as well.
 		Sys: &syscall.SysProcAttr{Setpgid: true},
@@ -207,11 +213,10 @@ func (s *Spawner) Start(c Config) (*Ghost, error) {
 		conn.Close()
 		return nil, fmt.Errorf("ghosts: start: %w", err)
 	}
-	g.Pid, g.proc = p.Pid, p
+	g.Pid = pid
 	reg.add(g)
 	reg.mu.Unlock()
-	go g.read()
-	go g.reap()
+	go g.run()
 	return g, nil
 }
 
@@ -224,13 +229,14 @@ func (g *Ghost) forward(sig syscall.Signal) {
 	}
 }
 
-// read forwards the signals the ghost reports.
-func (g *Ghost) read() {
+// run forwards the signals the ghost reports until its socket ends —
+// it exited — and then reaps it.
+func (g *Ghost) run() {
 	var b [16]byte
 	for {
 		n, err := g.conn.Read(b[:])
 		if err != nil {
-			return
+			break
 		}
 		for _, s := range b[:n] {
 			if s >= 1 && s <= 64 {
@@ -238,6 +244,7 @@ func (g *Ghost) read() {
 			}
 		}
 	}
+	g.reap()
 }
 
 // stopped is the SIGCHLD watcher's report: forward SIGSTOP, and SIGCONT
@@ -255,9 +262,16 @@ func (g *Ghost) stopped() {
 	}
 }
 
-// reap waits for the ghost's end; a death nobody asked for is forwarded.
+// reap waits for the ghost's end, which its socket's end of file has
+// announced (a wait of microseconds: its files close just before it
+// exits); a death nobody asked for is forwarded.
 func (g *Ghost) reap() {
-	g.ws, g.werr = reap(g.proc)
+	for {
+		_, g.werr = syscall.Wait4(g.Pid, &g.ws, 0, nil)
+		if g.werr != syscall.EINTR {
+			break
+		}
+	}
 	reg.remove(g.Pid)
 	g.conn.Close()
 	if g.werr == nil && g.ws.Signaled() {
