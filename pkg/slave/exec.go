@@ -65,7 +65,8 @@ const hangupGrace = 5 * time.Second
 // rlimits are the ones it would inherit from bpslave anyway is started
 // directly, as the caller (a root slave switches uid, gid and groups in
 // the child before the execve). One with other limits starts through the
-// exec trampoline (spawn.go), which sets the limits on itself and then
+// exec trampoline (spawn_small.go: a tiny static program; spawn.go: the Go
+// one where that cannot run), which sets the limits on itself and then
 // drops privileges and execs. (Setting them with prlimit(2)
 // after the fork instead leaves the program running under bpslave's own
 // limits for a moment — test/cluster saw `ulimit -n` print the wrong
@@ -371,8 +372,8 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: &syscall.SysProcAttr{Setpgid: true}}
 	r.cg.use(attr.Sys)
 	if ss.needsSpawn(ex.Rlim) {
-		// Other limits or another identity: set before the switch (spawn.go).
-		p, err := spawn(ss.cfg.SpawnExe, prog, ex.Argv, env, ex.Cred, ex.Rlim, attr)
+		// Other limits: set before the switch (spawn_small.go, spawn.go).
+		p, err := ss.spawnAny(prog, ex, env, attr)
 		if err != nil {
 			return fail(err)
 		}

@@ -225,4 +225,7 @@ type slave struct {
 	placer *placer
 	jobs   *jobGroups // each job's cgroup (cgroup.go)
 	live   live       // the jobs running (orphans.go)
+
+	small     smallSpawner // the small exec trampoline (spawn_small.go)
+	smallWarn sync.Once
 }

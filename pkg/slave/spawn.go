@@ -43,11 +43,13 @@ import (
 // the pid, process group, working directory and stdio bpslave gave the
 // trampoline, so the rest of the exec path does not know the difference.
 //
-// The fast path — os.StartProcess straight from the slave — stays for
-// every process that needs neither: the slave's own identity (or uid 0
-// gid 0 for a root slave) and exactly the limits it would inherit, which
-// is the common case of a caller whose limits match the node's.
-// Measured cost of the trampoline: see bench/process/README.md.
+// The fast path — os.StartProcess straight from the slave, switching
+// identity in the child — stays for every process whose limits are
+// exactly the ones it would inherit. For the others the small trampoline
+// (spawn_small.go: the same steps in a tiny static program, ~no cost
+// over a direct start) is used where it runs; this Go one (a Go runtime
+// start, ~3 ms) where it does not. Measured: BenchmarkStart, and
+// bench/process/README.md.
 
 // SpawnArg0 is the argv[0] under which the beo binary is the exec
 // trampoline. main.go checks for it before anything else.
