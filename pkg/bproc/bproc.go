@@ -56,6 +56,7 @@ type Client struct {
 	refused    atomic.Pointer[RefusedError] // set when the master refused this connection
 	spawner    ghost.Spawner                // the ghosts of its processes (ghosts.go)
 	noGhosts   atomic.Bool
+	running    atomic.Int64 // commands with ghosts arranged, not yet waited for
 }
 
 // RefusedError is the master's refusal to serve a connection: the

@@ -24,10 +24,16 @@ import (
 // told each ghost's pid (bpstat -p, -P).
 //
 // The ghost of the job's own process starts ghostDelay after Started,
-// only if the process still runs: `bpsh 0 true` starts no ghost. Where
-// no ghost can start (not x86-64, no memfd), the client runs without,
-// as it did before: its own pid stands for its remote processes.
-const ghostDelay = 50 * time.Millisecond
+// plus ghostPerCmd for each command the client is running, only if the
+// process still runs: `bpsh 0 true` starts no ghost, and neither does
+// a `bpsh -a true` on a thousand nodes whose processes all end within
+// about a second (a ghost costs its client ~0.5 ms to start). Where no
+// ghost can start (not x86-64, no memfd), the client runs without, as
+// it did before: its own pid stands for its remote processes.
+const (
+	ghostDelay  = 50 * time.Millisecond
+	ghostPerCmd = time.Millisecond
+)
 
 // ghostWait bounds how long Wait waits for the ghosts to be reaped
 // once told to end: they end in microseconds.
@@ -54,8 +60,9 @@ func (cmd *Cmd) startGhosts() {
 	}
 	gh := &cmdGhosts{mainArgv: cmd.Args, kids: map[int]*ghost.Ghost{}}
 	cmd.gh = gh
+	running := cmd.c.running.Add(1)
 	gh.mu.Lock()
-	gh.timer = time.AfterFunc(ghostDelay, func() {
+	gh.timer = time.AfterFunc(ghostDelay+time.Duration(running)*ghostPerCmd, func() {
 		gh.mu.Lock()
 		defer gh.mu.Unlock()
 		if gh.main == nil && !gh.mainDone {
@@ -143,6 +150,7 @@ func (cmd *Cmd) endGhosts(r wire.Result, lost bool) {
 	gh.mu.Lock()
 	gh.ended = true
 	gh.timer.Stop()
+	cmd.c.running.Add(-1)
 	var all []*ghost.Ghost
 	if g := gh.main; g != nil {
 		if !gh.mainDone {
