@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -491,6 +492,65 @@ func pxeNodeSide(t *testing.T, ctx context.Context, c *lab.Cluster, exe, release
 			t.Errorf("bpsh 0 id as %s = %q, want %q (the node learns a job's user from kickbackproxy before the job starts)", u.name, got, want)
 		}
 	})
+
+	t.Run("a job has its own cgroup and dies with its bpslave", func(t *testing.T) {
+		pxeJobsDie(t, ctx, c, exe)
+	})
+}
+
+// pxeJobsDie proves issue 14's no-orphans promise on a real node: a job
+// runs in its own group under /sys/fs/cgroup/jobs (beoclient mounts
+// cgroup2 and starts bpslave with -cgroup), and when bpslave is killed —
+// SIGKILL, nothing in it runs — beoclient kills every process of the
+// job, one that left its session too.
+func pxeJobsDie(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
+	const n = "2"
+	out := pxeRun(t, ctx, exe, c.Socket, "bpsh", n, "cat", "/proc/self/cgroup")
+	if !regexp.MustCompile(`(?m)^0::/jobs/\d+$`).MatchString(out) {
+		t.Errorf("bpsh %s cat /proc/self/cgroup = %q, want 0::/jobs/N", n, out)
+	}
+	job := exec.CommandContext(ctx, exe, "bpsh", n, "sh", "-c", "setsid sleep 3001 </dev/null >/dev/null 2>&1 & exec sleep 3002")
+	job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+	if err := job.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sleeps := func() (string, error) {
+		return pxeOutput(ctx, nil, exe, c.Socket, "bpsh", n, "pgrep", "-x", "sleep")
+	}
+	if err := pxePoll(ctx, 60*time.Second, func() error {
+		out, err := sleeps()
+		if k := len(strings.Fields(out)); err != nil || k != 2 {
+			return fmt.Errorf("sleeps on node %s: %q %v, want 2", n, out, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slave := strings.TrimSpace(pxeRun(t, ctx, exe, c.Socket, "bpsh", n, "pgrep", "-x", "bpslave"))
+	if _, err := strconv.Atoi(slave); err != nil {
+		t.Fatalf("bpslave on node %s: %q", n, slave)
+	}
+	pxeOutput(ctx, nil, exe, c.Socket, "bpsh", n, "kill", "-9", slave) // dies with its bpslave: no answer
+	if err := job.Wait(); err == nil {
+		t.Error("the job's bpsh exited 0 after its bpslave was killed")
+	}
+	wctx, wcancel := context.WithTimeout(ctx, pxeBootWait)
+	defer wcancel()
+	if err := c.WaitUp(wctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	// pgrep exits 1 when it finds nothing (bpsh passes that on); any
+	// other failure is the node not back yet.
+	if err := pxePoll(ctx, 30*time.Second, func() error {
+		out, err := sleeps()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || strings.TrimSpace(out) != "" {
+			return fmt.Errorf("sleeps on node %s after its bpslave was killed: %q (%v)", n, out, err)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
 }
 
 // Timestamps a forwarded message must not carry: the kernel's own, an
