@@ -34,11 +34,15 @@
 //
 // # Why this design, and what it costs
 //
-// Measured here (bench: BenchmarkGhosts, see bench/process/README.md):
-// a ghost is ~20 KiB PSS (16 KiB of stack and signal frames, its share
-// of the one code page and of the page tables are not in PSS), so a
-// thousand cost ~20 MiB; starting one costs a fork and exec of a
-// one-page binary from Go, ~0.3–0.6 ms. The goal was ≤ 256 KiB each.
+// Measured here (BenchmarkGhosts and bench/process/ghosts.sh, see
+// bench/process/README.md): a ghost is 6.4 KiB PSS among a hundred or a
+// thousand (10 KiB RSS: two stack pages — arguments, then the page its
+// 64 KiB message buffer starts on — and its share of the one code page;
+// a lone ghost 8–12 KiB), so a thousand cost ~6.5 MiB; the goal was
+// ≤ 256 KiB each. Starting one is a fork and exec of a one-page binary
+// from Go: 0.4–1 ms on this loaded 2-core machine, growing slowly with
+// the ghosts already running (each holds one descriptor of its
+// spawner's, which every fork copies).
 //
 // Against the alternatives:
 //
