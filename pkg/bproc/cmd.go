@@ -242,8 +242,10 @@ func (cmd *Cmd) Signal(sig syscall.Signal) error {
 		return errors.New("bproc: not started")
 	}
 	cmd.wmu.Lock()
-	defer cmd.wmu.Unlock()
-	return wire.Write(cmd.ctl, wire.Signal{Sig: int(sig)})
+	err := wire.Write(cmd.ctl, wire.Signal{Sig: int(sig)})
+	cmd.wmu.Unlock()
+	cmd.holdGhosts(sig) // stopped or resumed: its ghosts too (ghosts.go)
+	return err
 }
 
 func (cmd *Cmd) startLocal() error {

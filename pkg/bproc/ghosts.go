@@ -2,6 +2,8 @@ package bproc
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -169,6 +171,27 @@ func (cmd *Cmd) endGhosts(r wire.Result, lost bool) {
 		case <-g.Done():
 		case <-deadline:
 			return
+		}
+	}
+}
+
+// holdGhosts keeps the ghosts in step with a SIGSTOP or SIGCONT sent to
+// the whole job (Signal: its client's job control): stopped or resumed
+// with it, forwarding nothing.
+func (cmd *Cmd) holdGhosts(sig syscall.Signal) {
+	gh := cmd.gh
+	if gh == nil || (sig != syscall.SIGSTOP && sig != syscall.SIGCONT) {
+		return
+	}
+	gh.mu.Lock()
+	defer gh.mu.Unlock()
+	for _, g := range append(slices.Collect(maps.Values(gh.kids)), gh.main) {
+		switch {
+		case g == nil:
+		case sig == syscall.SIGSTOP:
+			g.Hold()
+		default:
+			g.Release()
 		}
 	}
 }

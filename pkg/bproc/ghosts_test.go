@@ -79,7 +79,12 @@ func TestGhosts(t *testing.T) {
 	if got := procFile(main.Ghost, "environ"); got != "BPROC_NODE=0 BPROC_PID=4242" {
 		t.Errorf("the ghost's environment: %q", got)
 	}
-	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", main.Ghost)); !bytes.Contains(b, []byte(") S "+strconv.Itoa(os.Getpid())+" ")) {
+	deadline := time.Now().Add(wait)
+	stat := func() []byte { b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", main.Ghost)); return b }
+	for !bytes.Contains(stat(), []byte(") S ")) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if b := stat(); !bytes.Contains(b, []byte(") S "+strconv.Itoa(os.Getpid())+" ")) {
 		t.Errorf("the ghost's stat %q: want sleeping, a child of this process", b)
 	}
 	kid := frame()
@@ -94,7 +99,7 @@ func TestGhosts(t *testing.T) {
 	if s := frame(); s.Sig != int(syscall.SIGTERM) || s.PID != 4343 {
 		t.Errorf("forwarded %+v, want SIGTERM to 4343", s)
 	}
-	deadline := time.Now().Add(wait)
+	deadline = time.Now().Add(wait)
 	for procFile(main.Ghost, "cmdline") != "newprog y [node 0]" && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}

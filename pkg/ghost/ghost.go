@@ -121,11 +121,13 @@ type Ghost struct {
 	conn *net.UnixConn
 	fwd  func(syscall.Signal)
 
-	fmu    sync.Mutex  // serialises fwd
-	ending atomic.Bool // told to end: forward nothing more
-	done   chan struct{}
-	ws     syscall.WaitStatus
-	werr   error
+	fmu       sync.Mutex  // serialises fwd
+	ending    atomic.Bool // told to end: forward nothing more
+	held      bool        // stopped by Hold: its stops are not forwarded (under fmu)
+	quietCont int         // SIGCONTs of Release not to forward (under fmu)
+	done      chan struct{}
+	ws        syscall.WaitStatus
+	werr      error
 }
 
 // program makes the memfd holding the ghost program, once.
@@ -220,14 +222,58 @@ func (s *Spawner) Start(c Config) (*Ghost, error) {
 	g.Pid = pid
 	reg.add(g)
 	reg.mu.Unlock()
+	// Returned once its handlers are in place (it says so with a 0
+	// byte), so that a signal sent to it from now on is forwarded
+	// rather than killing it. Signals that came sooner, and that it
+	// caught, are reported before that byte.
+	early, err := g.ready()
+	if err != nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+		go g.run()
+		return nil, fmt.Errorf("ghosts: start: %w", err)
+	}
 	go g.run()
+	for _, sig := range early {
+		g.forward(sig)
+	}
 	return g, nil
+}
+
+// readyWait bounds the wait for a new ghost's handlers: a few hundred
+// system calls.
+const readyWait = 10 * time.Second
+
+// ready reads up to the ghost's 0 byte and returns the signals before it.
+func (g *Ghost) ready() ([]syscall.Signal, error) {
+	g.conn.SetReadDeadline(time.Now().Add(readyWait))
+	defer g.conn.SetReadDeadline(time.Time{})
+	var early []syscall.Signal
+	var b [16]byte
+	for {
+		n, err := g.conn.Read(b[:])
+		if err != nil {
+			return nil, err
+		}
+		for i, s := range b[:n] {
+			if s == 0 {
+				if i != n-1 {
+					return nil, errors.New("unexpected report after ready")
+				}
+				return early, nil
+			}
+			early = append(early, syscall.Signal(s))
+		}
+	}
 }
 
 // forward passes sig on unless the ghost is ending.
 func (g *Ghost) forward(sig syscall.Signal) {
 	g.fmu.Lock()
 	defer g.fmu.Unlock()
+	if sig == syscall.SIGCONT && g.quietCont > 0 {
+		g.quietCont--
+		return
+	}
 	if !g.ending.Load() {
 		g.fwd(sig)
 	}
@@ -257,7 +303,7 @@ func (g *Ghost) run() {
 func (g *Ghost) stopped() {
 	g.fmu.Lock()
 	defer g.fmu.Unlock()
-	if g.ending.Load() {
+	if g.held || g.ending.Load() {
 		return
 	}
 	g.fwd(syscall.SIGSTOP)
@@ -328,6 +374,34 @@ func (g *Ghost) Exec(argv []string) error {
 	g.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, err := g.conn.Write([]byte(b.String()))
 	return err
+}
+
+// Hold stops the ghost, forwarding nothing: its remote process was
+// stopped by other means (its client's job control, ^Z), and ps shows
+// the ghost stopped too.
+func (g *Ghost) Hold() {
+	g.fmu.Lock()
+	defer g.fmu.Unlock()
+	if g.ending.Load() || procState(g.Pid) == 'T' {
+		return
+	}
+	g.held = true
+	unix.Kill(g.Pid, unix.SIGSTOP)
+}
+
+// Release resumes the ghost, forwarding nothing: its remote process was
+// resumed by other means.
+func (g *Ghost) Release() {
+	g.fmu.Lock()
+	defer g.fmu.Unlock()
+	if g.ending.Load() || !g.held {
+		return
+	}
+	// A stop report of the Hold collected after this is forwarded, and
+	// its SIGCONT after it (stopped): the remote process ends running.
+	g.held = false
+	g.quietCont++ // the ghost reports every SIGCONT, stopped or not
+	unix.Kill(g.Pid, unix.SIGCONT)
 }
 
 // Done is closed once the ghost has been reaped.

@@ -10,7 +10,9 @@
 #                     "e" ARG\0...    execve itself again with these
 #                                     arguments (the remote process
 #                                     exec'd: ps shows the new command)
-#   ghost -> spawner  one byte SIG    per signal the ghost received
+#   ghost -> spawner  one byte 0      ready: every handler is in place
+#                                     (again after each "e")
+#                     one byte SIG    per signal the ghost received
 # End of file on fd 3 (the spawner is gone) ends the ghost.
 #
 # Every signal but SIGKILL and SIGSTOP is caught and reported, never
@@ -76,6 +78,16 @@ handlers:				# rt_sigaction(1..64 but 9, 19)
 4:	inc r12d
 	cmp r12d, 64
 	jbe 3b
+	push 0				# ready: sendto(3, "\0", 1, MSG_NOSIGNAL, NULL, 0)
+	mov edi, 3
+	mov rsi, rsp
+	mov edx, 1
+	mov r10d, 0x4000
+	xor r8d, r8d
+	xor r9d, r9d
+	mov eax, 44
+	syscall
+	pop rax
 	sub rsp, STACKBUF
 
 serve:

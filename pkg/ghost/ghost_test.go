@@ -251,3 +251,21 @@ func BenchmarkGhosts(b *testing.B) {
 		})
 	}
 }
+
+// TestGhostHold: a ghost held and released for its client's job control
+// stops and resumes without forwarding anything; a stop sent to it
+// afterwards is forwarded as ever.
+func TestGhostHold(t *testing.T) {
+	var s Spawner
+	g, rec := start(t, &s, "held")
+	g.Hold()
+	waitFor(t, "held", func() bool { return procState(g.Pid) == 'T' })
+	g.Hold() // already stopped: nothing
+	g.Release()
+	waitFor(t, "released", func() bool { return procState(g.Pid) == 'S' })
+	rec.none(t)
+	syscall.Kill(g.Pid, syscall.SIGSTOP)
+	rec.want(t, syscall.SIGSTOP)
+	syscall.Kill(g.Pid, syscall.SIGCONT)
+	rec.want(t, syscall.SIGCONT)
+}
