@@ -70,7 +70,8 @@ func ppid(pid int) int {
 // TestGhostSignals: a remote process has a ghost on the master, a child
 // of bpsh owned by the job's user, showing the command and the node;
 // kill(1) with TERM, STOP and CONT, and pkill -f by command, on the
-// ghost reach the remote process; SIGKILL on the ghost kills it.
+// ghost reach the remote process; ^Z and fg on bpsh stop and resume the
+// ghost with it; SIGKILL on the ghost kills it.
 func TestGhostSignals(t *testing.T) {
 	c := start(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -111,6 +112,16 @@ func TestGhostSignals(t *testing.T) {
 	}
 	kill("-CONT", ghost)
 	waitFor(t, "the remote process resumed", 10*time.Second, func() bool { s := procState(g.PID); return s != "T" && s != "" })
+	// ^Z on bpsh stops the ghost with the remote process, fg resumes both.
+	job.Process.Signal(syscall.SIGTSTP)
+	waitFor(t, "the remote process and its ghost stopped by ^Z", 10*time.Second, func() bool {
+		return procState(g.PID) == "T" && procState(g.Ghost) == "T"
+	})
+	waitFor(t, "both running again", 10*time.Second, func() bool {
+		job.Process.Signal(syscall.SIGCONT) // until it takes: see TestCtrlCAndStop
+		r, gs := procState(g.PID), procState(g.Ghost)
+		return r != "T" && r != "" && gs != "T" && gs != ""
+	})
 	kill("-KILL", ghost)
 	err := job.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 255 || !strings.Contains(errb.String(), "signal 9") {
