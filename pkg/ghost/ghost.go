@@ -17,10 +17,9 @@
 //
 //   - SIGSTOP stops it for real (state T in ps), and the spawner, its
 //     parent, learns it from wait (SIGCHLD, waitid WSTOPPED) and
-//     forwards SIGSTOP; the SIGCONT that resumes it is caught and
-//     forwarded like any other signal. A stop and a resume racing each
-//     other are put right by looking at the ghost's state after the
-//     SIGSTOP has gone out.
+//     forwards SIGSTOP if the ghost is still stopped; the SIGCONT that
+//     resumes it is caught and forwarded like any other signal, never
+//     before that SIGSTOP.
 //   - SIGKILL kills it: the spawner, reaping it, sees it die of a
 //     signal it was not told to die of, and forwards that signal.
 //
@@ -297,19 +296,18 @@ func (g *Ghost) run() {
 	g.reap()
 }
 
-// stopped is the SIGCHLD watcher's report: forward SIGSTOP, and SIGCONT
-// at once if the ghost is already running again (its SIGCONT may have
-// been forwarded before this SIGSTOP).
+// stopped is the SIGCHLD watcher's report: forward SIGSTOP if the ghost
+// is still stopped. One already running again was continued, and that
+// SIGCONT is forwarded (or was): a stop and a resume in quick
+// succession leave the remote process running, as the ghost is. A
+// SIGCONT arriving from now on is forwarded after this SIGSTOP (fmu).
 func (g *Ghost) stopped() {
 	g.fmu.Lock()
 	defer g.fmu.Unlock()
-	if g.held || g.ending.Load() {
+	if g.held || g.ending.Load() || procState(g.Pid) != 'T' {
 		return
 	}
 	g.fwd(syscall.SIGSTOP)
-	if st := procState(g.Pid); st != 'T' && st != 0 {
-		g.fwd(syscall.SIGCONT)
-	}
 }
 
 // reap waits for the ghost's end, which its socket's end of file has

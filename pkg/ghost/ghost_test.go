@@ -44,17 +44,12 @@ type recorder chan syscall.Signal
 
 func (r recorder) forward(s syscall.Signal) { r <- s }
 
-// want waits for sig to be forwarded. A SIGCONT may come twice: the
-// watcher resends it when the ghost runs again by the time its SIGSTOP
-// went out (Ghost.stopped).
+// want waits for sig to be forwarded.
 func (r recorder) want(t *testing.T, want syscall.Signal) {
 	t.Helper()
 	for {
 		select {
 		case got := <-r:
-			if got == syscall.SIGCONT && want != syscall.SIGCONT {
-				continue
-			}
 			if got != want {
 				t.Fatalf("forwarded %v, want %v", got, want)
 			}
