@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,8 +53,9 @@ import (
 const jobsNone = "none"
 
 // jobsAuto is the prefix of the group a slave started without
-// Config.Cgroup makes under its own cgroup: beo-jobs-PID, so that two
-// such slaves never touch each other's jobs.
+// Config.Cgroup makes under its own cgroup: beo-jobs-PID-RANDOM, so that
+// two such slaves — in two processes, or two Runs in one (tests) —
+// never touch each other's jobs.
 const jobsAuto = "beo-jobs-"
 
 // jobControllers are enabled for the jobs where the hierarchy allows.
@@ -68,11 +70,11 @@ type jobGroups struct {
 	warn sync.Once
 }
 
-// openJobs finds or makes the jobs group spec names ("" = beo-jobs-PID
-// under the slave's own cgroup, "none" = no cgroups), kills and removes
-// what an earlier slave left in it (or, for "", in the beo-jobs-PID
-// groups of slaves no longer running), and enables the controllers it
-// can.
+// openJobs finds or makes the jobs group spec names ("" = a new
+// beo-jobs-PID-RANDOM under the slave's own cgroup, "none" = no
+// cgroups), kills and removes what an earlier slave left in it (or, for
+// "", the beo-jobs groups of processes no longer running), and enables
+// the controllers it can.
 func openJobs(spec string, log *slog.Logger) *jobGroups {
 	j := &jobGroups{log: log}
 	if spec == jobsNone {
@@ -114,15 +116,15 @@ func (j *jobGroups) jobsBase(spec string) (cgroup.Group, error) {
 	}
 	if kids, err := self.Children(); err == nil {
 		for _, k := range kids {
-			pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(string(k)), jobsAuto))
-			if err == nil && strings.HasPrefix(filepath.Base(string(k)), jobsAuto) && pid != os.Getpid() &&
-				errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+			rest, ok := strings.CutPrefix(filepath.Base(string(k)), jobsAuto)
+			pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+			if ok && err == nil && pid != os.Getpid() && errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
 				k.Remove(time.Second)
 			}
 		}
 	}
 	j.auto = true
-	return self.Make(jobsAuto + strconv.Itoa(os.Getpid()))
+	return self.MakeNew(fmt.Sprintf("%s%d-%08x", jobsAuto, os.Getpid(), rand.Uint32()))
 }
 
 // close removes the jobs group if this slave made it for itself; each
