@@ -19,6 +19,11 @@
 // stops the remote processes itself. The SIGCONT that resumes bpsh is
 // forwarded.
 //
+// Each remote process, and each child it forks on its node, has a ghost
+// here, a child of bpsh showing the remote command and "[node N]" (see
+// pkg/ghost): kill, pkill, top and pstree on it act on that one remote
+// process. A process that ends within a few milliseconds gets none.
+//
 // -b N sets how many bytes of a node's output -s keeps in memory while
 // earlier nodes are still printing; beyond that it spills to a temporary
 // file, so no output is ever dropped.

@@ -1,11 +1,16 @@
 // Package bpslave implements the bpslave applet: the compute node daemon
 // that connects to bpmaster and runs what it sends (see pkg/slave).
 //
-//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-clients PATH|none]
+//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-clients PATH|none]
 //
 // On a real node beoclient (PID 1) starts it with -root / and the keys the
 // boot image carries. A simulated node (beo sim) passes -sim, a private
 // -root, and -src, the loopback address the master maps to its number.
+//
+// -cgroup is the cgroup v2 group each job gets a group of its own in
+// (pkg/slave cgroup.go): beoclient passes nodefs.JobsCgroup and beo sim
+// one group per node, and each kills it when bpslave exits. Without it
+// bpslave makes beo-jobs under its own cgroup; "none" runs jobs without.
 //
 // -stats makes bpslave its own sendstats too: once the master first
 // accepts the node, it sends this host's /proc stats to recvstats at
@@ -55,7 +60,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-clients PATH|none]"
+const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-clients PATH|none]"
 
 // Run is the bpslave applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -68,6 +73,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	src := fs.String("src", "", "local address to dial the master from")
 	view := fs.Bool("view", false, "simulated node in a mount namespace of its own: make the overlay of -root on the host's / this process's root (pkg/sim)")
 	simulated := fs.Bool("sim", false, "simulated node: reboot, halt and power off end bpslave instead of the host")
+	cgroup := fs.String("cgroup", "", `cgroup v2 directory for the jobs' groups ("": beo-jobs under bpslave's own; "none": no cgroups)`)
 	statsTo := fs.String("stats", "", "also send this host's stats to recvstats at HOST:PORT, from -src (beo sim's nodes)")
 	statsEvery := fs.Duration("stats-interval", stats.DefaultInterval, "time between stats samples (with -stats)")
 	clients := fs.String("clients", "", "the node's client socket, relayed to the master (default ROOT"+bproc.DefaultSocket+"; \"none\": no socket)")
@@ -150,7 +156,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		modules = pid1.LoadModules // the initrd's modules, for the fstab's file systems
 	}
 	err = slave.Run(ctx, slave.Config{
-		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache,
+		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache, Cgroup: *cgroup,
 		Build: buildinfo.Hash(), Log: log,
 		Dialer: d, Power: power, BeforeExec: before, Connected: connected, LoadModules: modules,
 		ClientSocket: *clients,

@@ -67,18 +67,21 @@
 //	Ghost	Node	PID	Command
 //	1343	0	2345	./hello-world -n 4
 //
-// Ghost is the pid on the master of the bpsh (or other client) that
-// started the process and stands for it there — what BProc called the
-// ghost, and what kill, ps and bpstat -P know; PID is the process id on
-// the node. BProc printed only "PID\tNode", because its ghost and remote
-// process shared one pid; here they differ, so both are shown, with the
-// command line.
+// Ghost is the pid on the master of the process standing for the remote
+// one there — what BProc called the ghost, and what kill, ps and
+// bpstat -P know: its ghost (pkg/ghost; node-side children have theirs
+// too), or, for a process younger than a few milliseconds, the bpsh (or
+// other client) that started it; PID is the process id on the node.
+// BProc printed only "PID\tNode", because its ghost and remote process
+// shared one pid; here they differ, so both are shown, with the command
+// line.
 //
 // -P: reads ps output on stdin and copies every line, in order, with a
 // node column in front. The PID column is the one titled PID in the first
 // line (then taken as the header and prefixed with "NODE"); without such a
 // header, each line's first numeric field is its pid. A line whose pid is
-// a ghost gets the nodes of its remote processes (folded, "0-4"); every
+// a ghost gets the node of its remote process, the line of a client
+// (bpsh) the nodes of all its remote processes (folded, "0-4"); every
 // other line gets blanks of the same width. After a ghost's line comes one
 // line per remote process, BProc style: its node, its remote pid under the
 // PID column, and its program name in brackets under the command column,
@@ -87,8 +90,10 @@
 //	NODE     PID TTY      STAT   TIME COMMAND
 //	        1133 pts/2    Ss     0:00 -bash
 //	0-1     1343 pts/2    S+     0:00  \_ bpsh 0-1 ./hello-world
-//	0       2345                           \_ [hello-world]
-//	1       2346                           \_ [hello-world]
+//	0       1350 pts/2    S      0:00      \_ ./hello-world [node 0]
+//	0       2345                               \_ [hello-world]
+//	1       1351 pts/2    S      0:00      \_ ./hello-world [node 1]
+//	1       2346                               \_ [hello-world]
 //
 // The node column is 6 characters wide, or as wide as the widest node list
 // when that is wider, plus one space.

@@ -287,3 +287,36 @@ func TestAnnotateWideNodes(t *testing.T) {
 		t.Errorf("got\n%s", b.String())
 	}
 }
+
+// TestAnnotateGhosts: with a ghost per remote process (pkg/ghost), each
+// ghost's line gets its node and its remote process under it; the
+// client's line gets every node it runs on.
+func TestAnnotateGhosts(t *testing.T) {
+	ps := []bproc.Proc{
+		{Node: 0, PID: 2345, Ghost: 1350, Client: 1343, Argv: []string{"./hello-world"}},
+		{Node: 1, PID: 2346, Ghost: 1351, Client: 1343, Argv: []string{"./hello-world"}},
+		{Node: 1, PID: 2400, Ghost: 1352, Client: 1343, Parent: 2346, Argv: []string{"sleep", "9"}},
+	}
+	in := "" +
+		"  PID TTY      STAT   TIME COMMAND\n" +
+		" 1343 pts/2    S+     0:00 bpsh 0-1 ./hello-world\n" +
+		" 1350 pts/2    S      0:00  \\_ ./hello-world [node 0]\n" +
+		" 1351 pts/2    S      0:00  \\_ ./hello-world [node 1]\n" +
+		" 1352 pts/2    S      0:00  \\_ sleep 9 [node 1]\n"
+	want := "" +
+		"NODE     PID TTY      STAT   TIME COMMAND\n" +
+		"0-1     1343 pts/2    S+     0:00 bpsh 0-1 ./hello-world\n" +
+		"0       1350 pts/2    S      0:00  \\_ ./hello-world [node 0]\n" +
+		"0       2345                           \\_ [hello-world]\n" +
+		"1       1351 pts/2    S      0:00  \\_ ./hello-world [node 1]\n" +
+		"1       2346                           \\_ [hello-world]\n" +
+		"1       1352 pts/2    S      0:00  \\_ sleep 9 [node 1]\n" +
+		"1       2400                           \\_ [sleep]\n"
+	var b bytes.Buffer
+	if err := annotate(&b, strings.NewReader(in), ps); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}

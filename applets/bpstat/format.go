@@ -224,19 +224,20 @@ const nodeWidth = 6
 // annotate copies ps output from in to w with a node column; see the
 // package doc.
 func annotate(w io.Writer, in io.Reader, ps []bproc.Proc) error {
-	ghosts := map[int][]bproc.Proc{}
+	ghosts := map[int][]bproc.Proc{} // the processes each local pid stands for
+	nodes := map[int][]int{}         // the nodes shown on each local pid's line
 	for _, p := range sortProcs(ps) {
 		ghosts[p.Ghost] = append(ghosts[p.Ghost], p)
+		nodes[p.Ghost] = append(nodes[p.Ghost], p.Node)
+		if p.Client != 0 && p.Client != p.Ghost { // the client's line: every node it runs on
+			nodes[p.Client] = append(nodes[p.Client], p.Node)
+		}
 	}
 	folded := map[int]string{}
 	width := nodeWidth
-	for g, list := range ghosts {
-		var ns []int
-		for _, p := range list {
-			ns = append(ns, p.Node)
-		}
-		folded[g] = nodespec.Fold(ns)
-		width = max(width, len(folded[g]))
+	for pid, ns := range nodes {
+		folded[pid] = nodespec.Fold(ns)
+		width = max(width, len(folded[pid]))
 	}
 	col := func(s string) string { return fmt.Sprintf("%-*s ", width, s) }
 
@@ -261,7 +262,7 @@ func annotate(w io.Writer, in io.Reader, ps []bproc.Proc) error {
 			}
 			pid, span, ok := findPID(body, pidField)
 			list := ghosts[pid]
-			if !ok || len(list) == 0 {
+			if !ok || folded[pid] == "" {
 				bw.WriteString(col("") + body + end)
 				continue
 			}

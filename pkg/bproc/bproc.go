@@ -38,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/ghost"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/wire"
@@ -66,6 +67,9 @@ type Client struct {
 	refused    atomic.Pointer[RefusedError] // set when the master refused this connection
 	noMaster   atomic.Pointer[string]       // set when a node's bpslave refused it: no master
 	where      atomic.Pointer[int]          // Where's answer, once asked
+	spawner    ghost.Spawner                // the ghosts of its processes (ghosts.go)
+	noGhosts   atomic.Bool
+	running    atomic.Int64 // commands with ghosts arranged, not yet waited for
 }
 
 // RefusedError is the master's refusal to serve a connection: the

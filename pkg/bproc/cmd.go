@@ -53,6 +53,7 @@ type Cmd struct {
 	wmu     sync.Mutex // serialises frames written on ctl
 	started bool
 	waited  bool
+	gh      *cmdGhosts // its ghosts (ghosts.go)
 }
 
 // ExitError reports a remote process that exited non-zero or by a signal.
@@ -177,6 +178,7 @@ func (cmd *Cmd) Start() error {
 		return remoteOn(cmd.Node, st.Result)
 	}
 	cmd.PID, cmd.Sent = st.PID, st.Sent
+	cmd.startGhosts()
 	return nil
 }
 
@@ -220,7 +222,8 @@ func (cmd *Cmd) Wait() error {
 	}
 	defer cmd.ctl.Close()
 	var r wire.Result
-	err := wire.Read(cmd.ctl, &r)
+	err := cmd.readResult(&r) // and the node's Updates before it (ghosts.go)
+	cmd.endGhosts(r, err != nil)
 	var lost error
 	if cmd.out != nil {
 		if err != nil {
@@ -252,8 +255,10 @@ func (cmd *Cmd) Signal(sig syscall.Signal) error {
 		return errors.New("bproc: not started")
 	}
 	cmd.wmu.Lock()
-	defer cmd.wmu.Unlock()
-	return wire.Write(cmd.ctl, wire.Signal{Sig: int(sig)})
+	err := wire.Write(cmd.ctl, wire.Signal{Sig: int(sig)})
+	cmd.wmu.Unlock()
+	cmd.holdGhosts(sig) // stopped or resumed: its ghosts too (ghosts.go)
+	return err
 }
 
 func (cmd *Cmd) startLocal() error {

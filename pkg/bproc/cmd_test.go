@@ -28,6 +28,9 @@ type fakeMaster struct {
 	shown chan struct{} // the client wrote the first output of "rogue"
 	mu    sync.Mutex
 	ended []uint64 // exec ids whose Result was sent
+	// ghost (ghosts_test.go): the frames the client sent, and when to end.
+	frames  chan wire.Signal
+	proceed chan struct{}
 }
 
 // startFake runs a fake master and returns a client of it.
@@ -39,7 +42,7 @@ func startFake(t *testing.T) (*Client, *fakeMaster) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	m := &fakeMaster{t: t, shown: make(chan struct{}, 1)}
+	m := &fakeMaster{t: t, shown: make(chan struct{}, 1), frames: make(chan wire.Signal, 8), proceed: make(chan struct{})}
 	ready := make(chan struct{})
 	go func() {
 		c, err := ln.Accept()
@@ -91,6 +94,8 @@ func (m *fakeMaster) serve(st net.Conn) {
 		}
 		wire.Write(st, wire.Result{Err: "another version", Code: wire.CodeVersion, Version: v})
 		return
+	case "ghost":
+		m.ghosts(st)
 	case "missing":
 		wire.Write(st, wire.Started{PID: 1})
 		wire.Write(st, wire.Result{Opened: wire.OpenedStderr})

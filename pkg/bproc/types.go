@@ -44,7 +44,9 @@ type MasterInfo struct {
 type Proc struct {
 	Node    int
 	PID     int // on the node
-	Ghost   int // local pid of the bpsh standing for it
+	Ghost   int // local pid standing for it: its ghost, or its client's until the ghost is there
+	Client  int // local pid of the bpsh (or other client) that started the job
+	Parent  int // for a node-side child: the PID of the job's process
 	UID     uint32
 	Argv    []string
 	Started time.Time
@@ -99,7 +101,7 @@ func status(s wire.Status) Status {
 func procs(ps []wire.Proc) []Proc {
 	out := make([]Proc, len(ps))
 	for i, p := range ps {
-		out[i] = Proc{Node: p.Node, PID: p.PID, Ghost: p.Ghost, UID: p.UID, Argv: p.Argv, Started: p.Started}
+		out[i] = Proc{Node: p.Node, PID: p.PID, Ghost: p.Ghost, Client: p.Client, Parent: p.Parent, UID: p.UID, Argv: p.Argv, Started: p.Started}
 	}
 	return out
 }

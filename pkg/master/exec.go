@@ -32,7 +32,8 @@ type relay struct {
 	node  net.Conn // exec stream to the slave
 	wmu   sync.Mutex
 	owner uint32
-	reals map[string]string // content hash → file to read it from
+	reals map[string]string  // content hash → file to read it from
+	kids  map[int]*wire.Proc // node-side children (ghosts.go); under Master.mu
 }
 
 func (r *relay) signal(sig int) error {
@@ -227,13 +228,13 @@ func (x *execution) relay(ctx context.Context, st wire.Started) (res wire.Result
 				}
 				return
 			}
-			if sg.Sig == int(syscall.SIGCONT) {
+			if resumed(sg) {
 				x.c.resumed.Store(true)
 			}
-			r.signal(sg.Sig)
+			m.fromClient(r, sg) // a signal, maybe for one process, or a ghost's pid (ghosts.go)
 		}
 	}(x.done)
-	if err := wire.Read(x.nd, &res); err != nil {
+	if err := m.readResult(x.nd, x.cl, x.r, &res); err != nil { // and the Updates before it (ghosts.go)
 		return wire.Fail(wire.NodeErrorf(x.node, wire.CodeNodeDown, "connection lost while running %s (pid %d)", x.ex.Path, st.PID)), false
 	}
 	return res, true
@@ -298,7 +299,7 @@ func (m *Master) prepare(ctx context.Context, who caller, memo *closureMemo, id 
 		return nil, nil, wire.NodeErrorf(ex.Node, "", "%s: %w", ex.Path, err)
 	}
 	r := &relay{id: id, owner: who.cred.UID, reals: reals, proc: wire.Proc{
-		Node: ex.Node, Ghost: who.pid, UID: who.cred.UID, Argv: ex.Argv,
+		Node: ex.Node, Ghost: who.pid, Client: who.pid, UID: who.cred.UID, Argv: ex.Argv,
 	}}
 	return r, files, nil
 }
@@ -431,37 +432,27 @@ func (m *Master) sendFile(w io.Writer, path, hash string) (int64, error) {
 func (m *Master) procList() wire.Procs {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := wire.Procs{Procs: make([]wire.Proc, 0, len(m.procs))}
-	for _, r := range m.procs {
-		out.Procs = append(out.Procs, r.proc)
-	}
-	return out
+	return wire.Procs{Procs: m.procsLocked()}
 }
 
-// kill signals a remote process: by (node, pid), or every process of a ghost.
+// kill signals a remote process: by (node, pid), or the process of a
+// ghost, or every process of a client (ghosts.go).
 func (m *Master) kill(who caller, k wire.Kill) error {
-	m.mu.Lock()
-	var hit []*relay
-	for _, r := range m.procs {
-		if (k.Ghost != 0 && r.proc.Ghost == k.Ghost) || (k.Ghost == 0 && r.proc.Node == k.Node && r.proc.PID == k.PID) {
-			hit = append(hit, r)
-		}
-	}
-	m.mu.Unlock()
+	hit := m.targets(k)
 	if len(hit) == 0 {
 		if k.Ghost != 0 {
 			return wire.Errorf(wire.CodeNotFound, "no remote process for pid %d", k.Ghost)
 		}
 		return wire.NodeErrorf(k.Node, wire.CodeNotFound, "no such process %d", k.PID)
 	}
-	for _, r := range hit {
-		if who.cred.UID != 0 && who.cred.UID != r.owner {
-			return wire.NodeErrorf(r.proc.Node, wire.CodePermission, "pid %d: operation not permitted", r.proc.PID)
+	for _, t := range hit {
+		if who.cred.UID != 0 && who.cred.UID != t.r.owner {
+			return wire.NodeErrorf(t.proc.Node, wire.CodePermission, "pid %d: operation not permitted", t.proc.PID)
 		}
 	}
-	for _, r := range hit {
-		if err := r.signal(k.Sig); err != nil {
-			return wire.NodeErrorf(r.proc.Node, wire.CodeNodeDown, "pid %d: %w", r.proc.PID, err)
+	for _, t := range hit {
+		if err := t.send(k); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -87,8 +87,10 @@
 // shared-library closure (pkg/elfdeps) reading files as the caller, sends
 // the node only the files it lacks (the node caches by content hash), then
 // splices the stdio streams of the client and the node. Every running remote
-// process is recorded as (node, remote pid, ghost = the calling bpsh's
-// pid, uid, argv) for bpstat -p and for signals from the master. If a
+// process is recorded as (node, remote pid, its ghost's pid — the calling
+// bpsh's until the ghost is there —, the client's pid, uid, argv) for
+// bpstat -p and for signals from the master; so is every child the node
+// reports (ghosts.go). If a
 // client vanishes while its process runs, the process gets SIGHUP, like a
 // terminal hangup. The client learns how many program bytes the node had
 // to be sent (wire.Started.Sent): 0 when its cache held the whole closure.
@@ -122,14 +124,18 @@
 //
 // # Choices where the issue is silent
 //
-//   - Ghosts: the ghost of a remote process is the client (bpsh) that
-//     started it, not a separate placeholder process: ps shows it, kill(1)
-//     on it reaches every remote process it started (bpsh forwards), and
-//     bpstat -p / -P map it to nodes and remote pids. Ctrl-Z (SIGTSTP)
-//     stops the remote processes and SIGCONT resumes them (bpsh
-//     forwards); a SIGSTOP sent straight to bpsh, which it never sees, the
-//     master notices by looking at the client's state (ghost.go) and
-//     passes on itself.
+//   - Ghosts: every remote process, and every child it forks on its
+//     node, has a ghost: a tiny process the client (bpsh) starts as its
+//     own child (pkg/ghost, pkg/bproc ghosts.go), which ps, pgrep,
+//     pstree, top and kill see with the remote command and its node;
+//     what it is sent reaches its remote process alone, and it ends as
+//     its process did. The master keeps one record per remote process
+//     with its ghost's pid (ghosts.go) for bpstat -p / -P and kills by
+//     node and pid. The client itself still stands for all its remote
+//     processes: kill(1) on it reaches every one (bpsh forwards), Ctrl-Z
+//     (SIGTSTP) stops them and SIGCONT resumes them; a SIGSTOP sent
+//     straight to bpsh, which it never sees, the master notices by
+//     looking at the client's state (ghost.go) and passes on itself.
 //   - bplib: the listed libraries are staged (OpStage) to every node when
 //     it connects, before node_up runs, and to every connected node when
 //     bplib -a adds to the list. A staging failure is logged (slog and

@@ -31,13 +31,16 @@ const hangupGrace = 5 * time.Second
 //     NoStdin.
 //  3. Start Root+Path with Argv and exactly Env, in Root+Dir (or Root if
 //     the caller cannot see that directory), as the caller, leading its
-//     own process group, every signal at its default disposition and
-//     none blocked (signals.go); apply the rlimits; reply Started.
-//  4. Deliver Signal frames to the group; open an output stream to the
-//     master (OpAttach FD 1 or 2) when stdout or stderr first yields
-//     bytes; when the process has exited and its stdout and stderr are
-//     drained into their streams, reply one Result naming the streams
-//     opened (Result.Opened).
+//     own process group, in a cgroup of its own (cgroup.go), every
+//     signal at its default disposition and none blocked (signals.go);
+//     apply the rlimits; reply Started.
+//  4. Deliver Signal frames to the group (or, with PID, to that one
+//     process of the job); open an output stream to the master (OpAttach
+//     FD 1 or 2) when stdout or stderr first yields bytes; send Update
+//     frames as the job's processes change (kids.go); when the process
+//     has exited and its stdout and stderr are drained into their
+//     streams, reply one Result naming the streams opened
+//     (Result.Opened).
 //
 // The stdin stream may arrive at any moment, before the exec header too:
 // the master opens it together with the exec stream, and the exec expects
@@ -53,16 +56,18 @@ const hangupGrace = 5 * time.Second
 // starts only once its stdin stream is there. Any failure before the start
 // is one Result{Err} naming the node.
 //
-// The master closing the exec stream (or the session ending) is a hangup:
-// SIGHUP and SIGCONT to the group, and hangupGrace later SIGKILL, with the
-// output streams abandoned so nothing stays blocked on a reader that left.
+// The master closing the exec stream is a hangup: SIGHUP and SIGCONT to
+// the group, and hangupGrace later SIGKILL to the whole job (its cgroup),
+// with the output streams abandoned so nothing stays blocked on a reader
+// that left. The session ending kills every job at once (orphans.go).
 //
 // Rlimits hold from the program's first instruction. A process whose
-// rlimits are the ones it would inherit from bpslave anyway, run as the
-// slave's own identity or (root slave) as uid 0 gid 0, is started
-// directly. Any other — other limits, or another uid or gid — starts
-// through the exec trampoline (spawn.go), which sets the limits on itself
-// and then drops privileges and execs. (Setting them with prlimit(2)
+// rlimits are the ones it would inherit from bpslave anyway is started
+// directly, as the caller (a root slave switches uid, gid and groups in
+// the child before the execve). One with other limits starts through the
+// exec trampoline (spawn_small.go: a tiny static program; spawn.go: the Go
+// one where that cannot run), which sets the limits on itself and then
+// drops privileges and execs. (Setting them with prlimit(2)
 // after the fork instead leaves the program running under bpslave's own
 // limits for a moment — test/cluster saw `ulimit -n` print the wrong
 // value — and fails outright for another uid without CAP_SYS_RESOURCE.)
@@ -85,6 +90,7 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 		wire.Write(st, ss.failure(err))
 		return
 	}
+	defer ss.live.track(r)()
 	log = log.With("pid", r.pid)
 	log.Debug("started", "path", ex.Path, "uid", ex.Cred.UID) // a line per process is noise at Info
 	if err := wire.Write(st, wire.Started{PID: r.pid}); err != nil {
@@ -118,6 +124,8 @@ type running struct {
 	in    net.Conn    // the stdin stream, or nil
 	stdin *os.File    // our end of the stdin pipe, or nil
 	outs  [2]*os.File // our ends of the stdout/stderr pipes, or nil
+	cg    *jobGroup   // the job's cgroup, or nil (cgroup.go)
+	argv  []string    // as started (kids.go)
 	grace time.Duration
 	// open opens the output stream for fd 1 or 2 (to the master).
 	open func(fd int) (net.Conn, error)
@@ -319,7 +327,10 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 			}
 		}
 	}()
+	r.cg = ss.jobs.make() // the job's cgroup, entered at birth (cgroup.go)
+	defer r.cg.started()
 	fail := func(err error) (*running, error) {
+		r.cg.remove(ss.log)
 		if r.stdin != nil {
 			r.stdin.Close()
 		}
@@ -360,13 +371,15 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 	env := ss.jobEnv(ex.Env) // never nil: nil would mean "inherit bpslave's"
 	prog := rooted(ss.cfg.Root, ex.Path)
 	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: &syscall.SysProcAttr{Setpgid: true}}
-	if ss.needsSpawn(ex.Cred, ex.Rlim) {
-		// Other limits or another identity: set before the switch (spawn.go).
-		p, err := spawn(ss.cfg.SpawnExe, prog, ex.Argv, env, ex.Cred, ex.Rlim, attr)
+	r.cg.use(attr.Sys)
+	if ss.needsSpawn(ex.Rlim) {
+		// Other limits: set before the switch (spawn_small.go, spawn.go).
+		p, err := ss.spawnAny(prog, ex, env, attr)
 		if err != nil {
 			return fail(err)
 		}
 		r.proc, r.pid = p, p.Pid
+		r.argv = ex.Argv
 		return r, nil
 	}
 	if ss.root {
@@ -381,15 +394,18 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 		return fail(err)
 	}
 	r.proc, r.pid = p, p.Pid
+	r.argv = ex.Argv
 	return r, nil
 }
 
-// needsSpawn reports whether a process for cred with rlimits rl must start
-// through the exec trampoline: a root slave switching to another uid or
-// gid, limits other than the ones the process would inherit, or signal
-// dispositions a direct start would pass on (signals.go).
-func (ss *session) needsSpawn(c wire.Cred, rl []wire.Rlimit) bool {
-	if ss.spawnAll || ss.root && (c.UID != 0 || c.GID != 0) {
+// needsSpawn reports whether a process with rlimits rl must start
+// through the exec trampoline: limits other than the ones the process
+// would inherit, or signal dispositions a direct start would pass on
+// (signals.go). Another identity alone does not: a root slave's direct
+// start switches it in the child (SysProcAttr.Credential: setgroups,
+// setgid, setuid before the execve), as the trampoline would.
+func (ss *session) needsSpawn(rl []wire.Rlimit) bool {
+	if ss.spawnAll {
 		return true
 	}
 	for _, l := range rl {
@@ -473,7 +489,11 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 				log.Warn("bad signal", "sig", sg.Sig)
 				continue
 			}
-			if err := r.signal(syscall.Signal(sg.Sig)); err != nil {
+			send := r.signal
+			if sg.PID != 0 { // one process, from its ghost (kids.go)
+				send = func(s syscall.Signal) error { return r.signalOne(sg.PID, s) }
+			}
+			if err := send(syscall.Signal(sg.Sig)); err != nil {
 				log.Debug("signal", "sig", sg.Sig, "err", err)
 			}
 		}
@@ -509,8 +529,12 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 		}()
 	}
 
+	kids := r.watchKids(st, log) // Update frames for the ghosts (kids.go)
 	ws, werr := reap(r.proc)
+	kids.exited(r.pid, ws, werr)
 	outs.Wait()
+	kids.stop()
+	r.cg.end(log) // the job is over: nothing of it stays (cgroup.go)
 
 	r.mu.Lock()
 	r.finished = true
@@ -600,7 +624,7 @@ func (r *running) hangup() {
 	unix.Kill(-r.pid, unix.SIGHUP)
 	unix.Kill(-r.pid, unix.SIGCONT)
 	r.kill = time.AfterFunc(r.grace, func() {
-		r.signal(unix.SIGKILL)
+		r.killAll()
 		// Output nobody takes any more is dropped: a stream the master
 		// stopped reading stops blocking (one opened from now on at once),
 		// and whoever still holds the pipes (a daemon that left the

@@ -77,7 +77,13 @@ func (s *slave) session(ctx context.Context) (accepted bool, err error) {
 		}()
 	}
 	mux.Close()
-	return true, <-beat
+	err = <-beat
+	why := fmt.Sprint(err)
+	if ctx.Err() != nil {
+		why = "bpslave stopping"
+	}
+	s.killJobs(why) // no job outlives its master (orphans.go)
+	return true, err
 }
 
 // hello introduces this node and returns the hello stream and the

@@ -75,8 +75,15 @@
 // The slave waits for each child itself (os.Process.Wait), so it must run
 // as its own process — beoclient supervises it as a child — never inside a
 // PID 1 whose reaper calls wait4(-1). When Run's context ends the session
-// closes, running processes are hung up (SIGHUP, then SIGKILL after 5 s),
-// and Run returns once every stream handler has finished.
+// closes, running processes are killed (below), and Run returns once
+// every stream handler has finished.
+//
+// # Jobs
+//
+// Each job runs in a cgroup of its own (cgroup.go), and no job outlives
+// the session that started it: when the session ends for any reason the
+// slave kills every job at once, and when bpslave itself dies, whoever
+// started it does (orphans.go).
 package slave
 
 import (
@@ -136,6 +143,11 @@ type Config struct {
 	// bpcp …) reach the master through this slave (clients.go): the
 	// node's bproc.DefaultSocket, as the node's processes see it.
 	ClientSocket string
+	// Cgroup is the cgroup v2 directory each job gets a group of its own
+	// in (cgroup.go): made by whoever supervises bpslave, which kills it
+	// when bpslave dies. "" makes beo-jobs under bpslave's own cgroup;
+	// "none" runs jobs without cgroups.
+	Cgroup string
 }
 
 // Backoff bounds between connection attempts.
@@ -188,7 +200,9 @@ func Run(ctx context.Context, cfg Config) error {
 	s := &slave{
 		cfg: cfg, log: cfg.Log, root: os.Geteuid() == 0, uid: uint32(os.Geteuid()), spawnAll: !direct,
 		placer: &placer{root: cfg.Root, cache: cfg.Cache},
+		jobs:   openJobs(cfg.Cgroup, cfg.Log),
 	}
+	defer s.jobs.close()
 	defer s.work.Wait() // every stream handler and process watcher
 	if cfg.ClientSocket != "" {
 		s.serveClients(ctx)
@@ -240,4 +254,9 @@ type slave struct {
 
 	cur     atomic.Pointer[session] // the session with the master, nil between sessions
 	lastErr atomic.Pointer[string]  // why the last session ended or failed
+	jobs   *jobGroups // each job's cgroup (cgroup.go)
+	live   live       // the jobs running (orphans.go)
+
+	small     smallSpawner // the small exec trampoline (spawn_small.go)
+	smallWarn sync.Once
 }

@@ -190,8 +190,9 @@ type Exec struct {
 	Stdin  string `json:"stdin,omitempty"`
 	Stdout string `json:"stdout,omitempty"`
 	Stderr string `json:"stderr,omitempty"`
-	// Ghost is the client-side pid standing for this process on the master
-	// (the bpsh that started it); filled in by the master.
+	// Ghost is the pid of the client (bpsh) that started this process on
+	// the master; filled in by the master. (The process's own ghost comes
+	// later, from the client: Signal.Ghost.)
 	Ghost int `json:"ghost,omitempty"`
 }
 
@@ -261,9 +262,44 @@ const (
 // OpenedFD is the Result.Opened bit of output descriptor fd (1 or 2).
 func OpenedFD(fd int) uint8 { return 1 << (fd - 1) }
 
-// Signal delivers a signal to a running process (on its exec stream).
+// Signal delivers a signal to a running process (on its exec stream):
+// to its whole process group, or with PID to that one process of the
+// job (the job's own process, or a child on the node an Update named:
+// what a ghost forwards). From a client, Sig 0 with Ghost set is no
+// signal: it tells the master the pid of the ghost standing for PID
+// (the job's process if PID is 0), for bpstat -p.
 type Signal struct {
-	Sig int `json:"sig"`
+	Sig   int `json:"sig"`
+	PID   int `json:"pid,omitempty"`
+	Ghost int `json:"ghost,omitempty"`
+}
+
+// Update is a frame an exec stream may carry between Started and the
+// Result, node → master → client: the job's processes on the node
+// changed (pkg/slave kids.go). Each entry is a process that appeared,
+// exec'd (new Argv) or ended (Gone); the job's own process appears only
+// when it exec's.
+type Update struct {
+	Procs []ProcChange `json:"procs"`
+}
+
+// ProcChange is one process of an Update. The job's own process is
+// reported Gone, with how it ended, when it exits while its children
+// keep the job going (they hold its output); the Result follows when
+// they are done.
+type ProcChange struct {
+	PID    int      `json:"pid"`
+	Argv   []string `json:"argv,omitempty"`
+	Gone   bool     `json:"gone,omitempty"`
+	Status int      `json:"status,omitempty"` // the job's process: its exit code
+	Signal int      `json:"signal,omitempty"` // the job's process: the signal that killed it
+}
+
+// Event is what a reader of an exec stream decodes after Started: an
+// Update frame (Update set, Result nil) or the Result.
+type Event struct {
+	*Result
+	Update *Update `json:"update,omitempty"`
 }
 
 // Attach binds a raw stdio stream to exec ID. FD 0 is opened by the side
@@ -367,9 +403,14 @@ type States struct {
 
 // Proc is one remote process known to the master.
 type Proc struct {
-	Node    int       `json:"node"`
-	PID     int       `json:"pid"`   // on the node
-	Ghost   int       `json:"ghost"` // local pid of the bpsh standing for it
+	Node int `json:"node"`
+	PID  int `json:"pid"` // on the node
+	// Ghost is the local pid standing for it: its ghost (pkg/ghost), or
+	// the client's pid until the ghost is there (a process that lives
+	// a few milliseconds never gets one).
+	Ghost   int       `json:"ghost"`
+	Client  int       `json:"client,omitempty"` // local pid of the bpsh (or other client) that started the job
+	Parent  int       `json:"parent,omitempty"` // for a node-side child: the PID of the job's process
 	UID     uint32    `json:"uid"`
 	Argv    []string  `json:"argv"`
 	Started time.Time `json:"started"`

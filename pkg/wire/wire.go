@@ -32,8 +32,9 @@
 //	master → slave   OpExec: Header{Exec}; slave → Need{hashes it lacks};
 //	                  master → per hash a FileHeader frame then Size raw bytes;
 //	                  slave → Started{PID} or Result{Err} (one frame, read
-//	                  as ExecReply); then master → Signal
-//	                  frames, slave → one Result (exit status) at the end.
+//	                  as ExecReply); then master → Signal frames, slave →
+//	                  Update frames while the job's processes change and
+//	                  one Result (exit status) at the end (read as Event).
 //	                  Unless Exec.NoIO or Exec.NoStdin, the master opens
 //	                  an OpAttach stream (FD 0) with the same ID right
 //	                  after the exec stream, without waiting for any reply;
@@ -85,7 +86,8 @@
 //	OpProcs   → Procs                       (bpstat -p / -P)
 //	OpRun     Header{Exec with Node and an ID the client chose, unique on
 //	          its connection}; → Started | Result{Err} (ExecReply); then Signal frames
-//	          from the client and one Result. Unless NoIO or NoStdin the
+//	          from the client (a ghost's pid as Signal{Ghost}), the
+//	          node's Update frames, and one Result. Unless NoIO or NoStdin the
 //	          client opens an OpAttach stream (FD 0) with that ID right
 //	          after the exec stream, without waiting; it pairs with execs
 //	          of the same connection only. The master opens an OpAttach
