@@ -106,6 +106,9 @@ type Cluster struct {
 	cfgPath string
 }
 
+// Views reports whether each node runs in its own view (view.go).
+func (c *Cluster) Views() bool { return c.views }
+
 // NodeAddr returns simulated node n's address.
 func NodeAddr(n int) netip.Addr {
 	b := Base.As4()

@@ -53,12 +53,12 @@ func TestJobCgroup(t *testing.T) {
 func TestJobLeavesNothing(t *testing.T) {
 	c := start(t, 1)
 	needCgroups(t, c)
-	pidf := filepath.Join(t.TempDir(), "pid")
+	pidf, hostPidf := nodeFile(t, c, 0, "pid")
 	r := run(t, c, nil, "bpsh", "-N", "0", "sh", "-c", "setsid sleep 3011 </dev/null >/dev/null 2>&1 & echo $! > "+pidf)
 	if r.code != 0 {
 		t.Fatalf("bpsh: %+v", r)
 	}
-	pid := readPid(t, pidf)
+	pid := readPid(t, hostPidf)
 	waitFor(t, fmt.Sprintf("the job's leftover (pid %d) killed", pid), time.Second, func() bool { return procState(pid) == "" || procState(pid) == "Z" })
 }
 
@@ -71,13 +71,13 @@ func TestSlaveKilledKillsJobs(t *testing.T) {
 	needCgroups(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	pidf := filepath.Join(t.TempDir(), "pid")
+	pidf, hostPidf := nodeFile(t, c, 0, "pid")
 	startJob(ctx, t, c, 1, "0", "sh", "-c", "setsid sleep 3012 </dev/null >/dev/null 2>&1 & echo $! > "+pidf+"; echo ready; exec sleep 3013")
 	ps, err := client(t, c).Procs(ctx)
 	if err != nil || len(ps) != 1 {
 		t.Fatalf("procs: %v %v", ps, err)
 	}
-	pids := []int{ps[0].PID, readPid(t, pidf)}
+	pids := []int{ps[0].PID, readPid(t, hostPidf)}
 	if err := c.Kill(0); err != nil {
 		t.Fatal(err)
 	}
@@ -101,13 +101,13 @@ func TestMasterGoneKillsJobs(t *testing.T) {
 	needCgroups(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	pidf := filepath.Join(t.TempDir(), "pid")
+	pidf, hostPidf := nodeFile(t, c, 0, "pid")
 	startJob(ctx, t, c, 1, "0", "sh", "-c", "trap '' HUP; setsid sleep 3014 </dev/null >/dev/null 2>&1 & echo $! > "+pidf+"; echo ready; while :; do sleep 0.1; done")
 	ps, err := client(t, c).Procs(ctx)
 	if err != nil || len(ps) != 1 {
 		t.Fatalf("procs: %v %v", ps, err)
 	}
-	pids := []int{ps[0].PID, readPid(t, pidf)}
+	pids := []int{ps[0].PID, readPid(t, hostPidf)}
 	if err := c.RestartMaster(); err != nil {
 		t.Fatal(err)
 	}
@@ -131,4 +131,17 @@ func readPid(t *testing.T, f string) int {
 		return err == nil && n > 0
 	})
 	return pid
+}
+
+// nodeFile names a file a job on node n writes: its path on the node,
+// and where the test reads it on the host (in the node's view, the
+// node's own directory).
+func nodeFile(t *testing.T, c *sim.Cluster, n int, name string) (onNode, onHost string) {
+	t.Helper()
+	if !c.Views() {
+		p := filepath.Join(t.TempDir(), name)
+		return p, p
+	}
+	onNode = fmt.Sprintf("/tmp/%s-%d-%s", t.Name(), os.Getpid(), name)
+	return onNode, filepath.Join(c.Dir, "nodes", strconv.Itoa(n), onNode)
 }
