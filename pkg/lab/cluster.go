@@ -45,7 +45,7 @@ type ClusterOptions struct {
 	// every node (Dir/fstab.N for node N, which a test may write too).
 	// The NFS server it needs runs inside the lab's namespace.
 	Fstab string
-	Log        *slog.Logger
+	Log   *slog.Logger
 	// Lab options (namespace name, bridge, address); Dir and Log are
 	// taken from above.
 	Lab Options

@@ -91,8 +91,8 @@ type Cluster struct {
 	StatsURL, Stats string
 	opts            Options
 
-	views bool // each node runs in its own view of the host (view.go): needs root
-	cg cgroup.Group // the nodes' jobs groups (cgroup.go); "" = none
+	views bool         // each node runs in its own view of the host (view.go): needs root
+	cg    cgroup.Group // the nodes' jobs groups (cgroup.go); "" = none
 
 	mu     sync.Mutex
 	slaves map[int]*exec.Cmd

@@ -69,7 +69,6 @@
 // # Program files
 //
 
-//
 // # Processes and shutdown
 //
 // The slave waits for each child itself (os.Process.Wait), so it must run
@@ -254,8 +253,8 @@ type slave struct {
 
 	cur     atomic.Pointer[session] // the session with the master, nil between sessions
 	lastErr atomic.Pointer[string]  // why the last session ended or failed
-	jobs   *jobGroups // each job's cgroup (cgroup.go)
-	live   live       // the jobs running (orphans.go)
+	jobs    *jobGroups              // each job's cgroup (cgroup.go)
+	live    live                    // the jobs running (orphans.go)
 
 	small     smallSpawner // the small exec trampoline (spawn_small.go)
 	smallWarn sync.Once
