@@ -441,6 +441,19 @@ func nodeKeyDir(masterKeys, root string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// etc and etc/beowulf as a real node has them, readable by all: in
+	// the node's view (view.go) this etc is the upper layer of the host's
+	// /etc, and a 0700 one would hide /etc/hosts, /etc/passwd and
+	// /etc/alternatives from every user but root.
+	for _, d := range []string{"etc", "etc/beowulf"} {
+		p := filepath.Join(root, d)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return "", err
+		}
+		if err := os.Chmod(p, 0o755); err != nil {
+			return "", err
+		}
+	}
 	dir := filepath.Join(root, "etc", "beowulf", "keys")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
