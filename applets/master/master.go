@@ -9,6 +9,14 @@
 // (-iface, or the config's `interface` line), and recvstats with the
 // beostatus dashboard.
 //
+// Both keep the MPI launchers' directory next to the socket
+// (/run/beowulf/mpi: beorsh, default hostfiles, settings; see pkg/mpi).
+// With -mpi, `beo master` also makes those settings the system-wide
+// defaults of the installed OpenMPI and MPICH while it runs, so every
+// user's `mpirun -np 8 ./a.out` starts its ranks on the least loaded
+// nodes; the defaults are removed when it stops (or, after a crash,
+// when it starts again without -mpi).
+//
 //	beo master reload   re-read the config in the running master (root)
 //	beo master status   is it running, its pid, build, config and nodes
 package master
@@ -29,12 +37,13 @@ import (
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/head"
 	"github.com/beo-cluster/beo/pkg/master"
+	"github.com/beo-cluster/beo/pkg/mpi"
 	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 const (
 	usage       = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-init-d DIR] [-libs FILE]"
-	masterUsage = "usage: beo master [reload|status [-socket PATH]] | beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-stats ADDR] [-status ADDR] [-kernel PATH]"
+	masterUsage = "usage: beo master [reload|status [-socket PATH]] | beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-mpi] [-stats ADDR] [-status ADDR] [-kernel PATH]"
 )
 
 // Run is the bpmaster applet: bpmaster alone.
@@ -89,9 +98,12 @@ func runMaster(ctx context.Context, args []string, stdio applets.IO, names []str
 	fs.StringVar(&o.Status, "status", dashboard.DefaultAddr, "beostatus dashboard and /metrics address (\"\" = none)")
 	fs.StringVar(&o.Kernel, "kernel", "", "kernel for the boot package (default: the running kernel's image)")
 	fs.StringVar(&o.NamesRoot, "names-root", "/", "write the cluster's names into ROOT/etc/{hosts,ethers,netgroup} (\"\" = don't)")
+	fs.BoolVar(&o.MPI, "mpi", false, "while the master runs, the stock mpirun (OpenMPI) and mpirun.mpich (hydra) of every user start their ranks on the nodes: system-wide defaults, removed when it stops")
 	if err := applets.ParseFlags(fs, masterUsage, args); err != nil {
 		return err
 	}
+	sys := mpi.FindSystem(ctx)
+	o.MPISystem = &sys
 	if fs.NArg() != 0 {
 		return &applets.Usage{Line: masterUsage, Msg: "unexpected arguments"}
 	}
