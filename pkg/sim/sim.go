@@ -47,6 +47,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/head"
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/mpi"
 	"github.com/beo-cluster/beo/pkg/stats"
 )
 
@@ -190,6 +191,7 @@ func (c *Cluster) startMaster() error {
 			NodeUp: o.NodeUp, InitD: o.InitD, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
 			Stats: c.Stats, Status: strings.TrimPrefix(c.StatsURL, "http://"),
 			Admin: uint32(os.Getuid()), // the user running the simulation administers it
+			Exe:   o.Exe, MPIDir: c.MPIDir(),
 			Ready: func(net.Addr, string) { close(ready) },
 		})
 		if err == nil {
@@ -207,6 +209,18 @@ func (c *Cluster) startMaster() error {
 	c.mstop, c.done = cancel, done
 	c.mmu.Unlock()
 	return nil
+}
+
+// MPIDir is the MPI launchers' directory the master keeps (pkg/mpi):
+// DIR/mpi.
+func (c *Cluster) MPIDir() string { return filepath.Join(c.Dir, "mpi") }
+
+// MPIEnv is the environment that points the stock mpirun (OpenMPI) and
+// mpirun.mpich (hydra) at the simulated nodes: what MPIDir's env.sh
+// exports.
+func (c *Cluster) MPIEnv() []string {
+	f := mpi.Files{Dir: c.MPIDir(), Exe: c.opts.Exe}
+	return f.Env()
 }
 
 // RestartMaster stops the master and starts a new one on the same
