@@ -326,6 +326,67 @@ func (c *Cluster) Kill(n int) error {
 	return cmd.Process.Kill()
 }
 
+// Crash kills node n's bpslave and, at the same time, every process it
+// started (its descendants, found in /proc): a node that loses power,
+// whose jobs end with it. (Kill leaves them running on the host, which
+// a real node's crash never does.) The node comes back after a second.
+func (c *Cluster) Crash(n int) error {
+	pid := c.Slave(n)
+	if pid == 0 {
+		return fmt.Errorf("sim: node %d not running", n)
+	}
+	pids := append([]int{pid}, descendants(pid)...)
+	for _, p := range pids {
+		syscall.Kill(p, syscall.SIGSTOP) // none forks or reacts while the others die
+	}
+	for _, p := range pids {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+	return nil
+}
+
+// descendants returns the pids of every process below pid, from /proc.
+func descendants(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if pp, err := strconv.Atoi(f[1]); err == nil {
+			children[pp] = append(children[pp], p)
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, ch := range children[p] {
+			out = append(out, ch)
+			queue = append(queue, ch)
+		}
+	}
+	return out
+}
+
 // WaitUp waits until want nodes are up, or ctx ends.
 func (c *Cluster) WaitUp(ctx context.Context, want int) error {
 	cl, err := bproc.Dial(ctx, c.Socket)
