@@ -27,6 +27,10 @@
 // not the rest of the caller's environment: launchers pass what their
 // daemons need on the command line.
 //
+// A launch that fails before the command starts on the node ends an
+// MPICH mpiexec that called beorsh (SIGTERM), as hydra would otherwise
+// wait forever for that proxy (see endHydra).
+//
 // Signals beorsh receives (INT, TERM, HUP, QUIT, USR1, USR2, CONT) are
 // sent to the remote command; if beorsh itself dies, the master hangs the
 // remote command up (SIGHUP). beorsh asks the kernel for SIGTERM when its
@@ -41,6 +45,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -71,9 +76,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if err != nil {
 		return &applets.Usage{Line: usage, Msg: err.Error()}
 	}
-	code, err := run(ctx, o, stdio)
+	code, started, err := run(ctx, o, stdio)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "beorsh: %s: %v\n", o.host, err)
+		if !started {
+			endHydra(ppid)
+		}
 		return &applets.Exit{Code: failed}
 	}
 	if code != 0 {
@@ -139,7 +147,9 @@ func parse(args []string) (opts, error) {
 	return o, nil
 }
 
-func run(ctx context.Context, o opts, stdio applets.IO) (int, error) {
+// run runs the command; started says whether it got as far as starting
+// on the node.
+func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool, err error) {
 	me, err := user.Current()
 	if err != nil { // not in the passwd file: what the environment says
 		me = &user.User{Uid: fmt.Sprint(os.Getuid()), Username: os.Getenv("USER"), HomeDir: os.Getenv("HOME")}
@@ -148,24 +158,24 @@ func run(ctx context.Context, o opts, stdio applets.IO) (int, error) {
 		}
 	}
 	if o.user != "" && o.user != me.Username && o.user != me.Uid {
-		return 0, fmt.Errorf("cannot run as %s: beorsh runs commands as the calling user (%s)", o.user, me.Username)
+		return 0, false, fmt.Errorf("cannot run as %s: beorsh runs commands as the calling user (%s)", o.user, me.Username)
 	}
 	cl, err := bproc.Dial(ctx, "")
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer cl.Close()
 	st, err := cl.Status(ctx)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	node, err := nss.ResolverFor(st).Node(o.host)
 	if err != nil {
 		var nn *nss.NotNodeError
 		if errors.As(err, &nn) {
-			return 0, errors.New(nn.Why)
+			return 0, false, errors.New(nn.Why)
 		}
-		return 0, err
+		return 0, false, err
 	}
 	cmd := cl.Command(node, "/bin/sh", "-c", o.line)
 	cmd.Env = loginEnv(me, os.Environ())
@@ -178,7 +188,7 @@ func run(ctx context.Context, o opts, stdio applets.IO) (int, error) {
 		cmd.Stdin = stdio.In
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	stop := forward(cmd)
 	defer stop()
@@ -186,11 +196,11 @@ func run(ctx context.Context, o opts, stdio applets.IO) (int, error) {
 	var ee *bproc.ExitError
 	switch {
 	case err == nil:
-		return 0, nil
+		return 0, true, nil
 	case errors.As(err, &ee) && ee.Signal == 0:
-		return ee.Status, nil
+		return ee.Status, true, nil
 	}
-	return 0, err
+	return 0, true, err
 }
 
 // loginEnv is the environment rsh would give: the account's, plus the
@@ -234,6 +244,19 @@ func forward(cmd *bproc.Cmd) func() {
 		signal.Stop(ch)
 		close(done)
 	}
+}
+
+// endHydra ends the MPICH launcher that called beorsh for a host it
+// could not start its proxy on. hydra (MPICH 4.0's mpiexec) waits
+// forever for a proxy that never started — with ssh as with beorsh —
+// once the launcher has failed; SIGTERM makes it stop the proxies that
+// did start and exit. Other parents are left to act on the exit status.
+func endHydra(ppid int) {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", ppid))
+	if err != nil || !strings.HasPrefix(filepath.Base(exe), "mpiexec.hydra") || os.Getppid() != ppid {
+		return
+	}
+	syscall.Kill(ppid, syscall.SIGTERM)
 }
 
 // devNull reports whether r is /dev/null.
