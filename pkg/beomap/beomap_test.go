@@ -138,6 +138,7 @@ func TestOptionsWin(t *testing.T) {
 		{"--exclude beats EXCLUDE", env("EXCLUDE", "1"), []string{"--exclude", "0:2"}, Raw{Exclude: "0:2"}, ""},
 		{"--map with a value like a flag", env(), []string{"--map", "-1:0"}, Raw{Map: "-1:0"}, ""},
 		{"aliases", env(), []string{"--nolocal", "--allcpus"}, Raw{NoLocal: true, AllCPUs: true}, ""},
+		{"--all-local keeps NP", env("NP", "3"), []string{"--all-local"}, Raw{NP: "3", AllLocal: true}, ""},
 		{"conflict", env(), []string{"--map", "0", "--np", "2"}, Raw{}, "--map and --np exclude each other"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -96,7 +96,8 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 
 // Merge returns env overridden by the options given on the command line.
 // An option that chooses how many processes and where (--np, --all-cpus,
-// --all-nodes, --all-local, --map) replaces every such variable; the
+// --all-nodes, --all-local, --map) replaces every such variable (but
+// --all-local keeps NP's count); the
 // others (--no-local, --no-over, --exclude) replace their own. Options
 // that contradict each other are an error.
 func (f *Flags) Merge(env Raw) (Raw, error) {
@@ -107,7 +108,11 @@ func (f *Flags) Merge(env Raw) (Raw, error) {
 	}
 	out := env
 	if set["np"] || set["all-cpus"] || set["all-nodes"] || set["all-local"] || set["map"] {
-		out.NP, out.AllCPUs, out.AllNodes, out.AllLocal, out.Map = f.raw.NP, f.raw.AllCPUs, f.raw.AllNodes, f.raw.AllLocal, f.raw.Map
+		np := f.raw.NP
+		if set["all-local"] && !set["np"] {
+			np = env.NP // --all-local says where, NP still says how many
+		}
+		out.NP, out.AllCPUs, out.AllNodes, out.AllLocal, out.Map = np, f.raw.AllCPUs, f.raw.AllNodes, f.raw.AllLocal, f.raw.Map
 	}
 	if set["no-local"] {
 		out.NoLocal = f.raw.NoLocal
