@@ -46,6 +46,7 @@ import (
 	"github.com/beo-cluster/beo/applets/sendstats"
 	"github.com/beo-cluster/beo/applets/sim"
 	"github.com/beo-cluster/beo/applets/version"
+	"github.com/beo-cluster/beo/pkg/lab"
 	"github.com/beo-cluster/beo/pkg/slave"
 )
 
@@ -97,6 +98,11 @@ func main() {
 	if len(os.Args) > 0 && os.Args[0] == slave.SpawnArg0 {
 		slave.Spawn() // returns only if it could not exec, having told bpslave why
 		os.Exit(slave.SpawnFailed)
+	}
+	// beo lab's helper that runs a user's command in the lab's namespace
+	// (pkg/lab enter.go): no applet, never listed.
+	if len(os.Args) > 0 && os.Args[0] == lab.EnterArg0 {
+		lab.Enter() // exits
 	}
 	os.Exit(run(os.Args, applets.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
 }
