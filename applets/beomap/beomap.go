@@ -56,12 +56,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		return err
 	}
 	defer cl.Close()
-	m, err := beomap.ForCaller(ctx, cl, raw, "", stdio.Err)
+	m, nodes, err := beomap.ForCaller(ctx, cl, raw, "", stdio.Err)
 	if err != nil {
 		return err
 	}
 	if *hostfile != "" {
-		_, err := stdio.Out.Write(mpi.Hostfile(flavor, m))
+		_, err := stdio.Out.Write(mpi.Hostfile(flavor, m, mpi.Addrs(nodes)))
 		return err
 	}
 	fmt.Fprintln(stdio.Out, beomap.Format(m))

@@ -78,7 +78,7 @@ func run(ctx context.Context, name, usage string, args []string, stdio applets.I
 		return err
 	}
 	defer cl.Close()
-	m, err := beomap.ForCaller(ctx, cl, raw, "", stdio.Err)
+	m, _, err := beomap.ForCaller(ctx, cl, raw, "", stdio.Err)
 	if err != nil {
 		return err
 	}

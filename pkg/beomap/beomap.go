@@ -101,6 +101,7 @@ type Node struct {
 	Why    string  // why not, when not Usable ("down", "permission denied …")
 	CPUs   int     // from its stats; 0: unknown, counted as 1
 	Load   float64 // 1-minute load average from its stats
+	Addr   string  // its address ("" unknown): how MPI hostfiles name it
 }
 
 // Compute makes the map for p from the nodes, which are indexed by node

@@ -56,7 +56,7 @@ func FromStatus(st wire.Status, snap *dashboard.Snapshot, who nodes.Cred) (out [
 			continue
 		}
 		ok, why := Usable(n, who)
-		out[n.Node] = Node{Num: n.Node, Usable: ok, Why: why}
+		out[n.Node] = Node{Num: n.Node, Usable: ok, Why: why, Addr: n.Addr}
 	}
 	if snap != nil {
 		for _, n := range snap.Nodes {
@@ -75,23 +75,29 @@ func FromStatus(st wire.Status, snap *dashboard.Snapshot, who nodes.Cred) (out [
 // dashboard at statsURL ("": $BEOSTAT_URL, else the default). Without
 // stats every node counts as one idle CPU (stats is false then).
 func Nodes(ctx context.Context, cl *bproc.Client, statsURL string, who nodes.Cred) (out []Node, stats bool, err error) {
-	st, err := cl.Status(ctx)
-	if err != nil {
-		return nil, false, err
-	}
 	if statsURL == "" {
 		statsURL = os.Getenv(dashboard.URLEnv)
 	}
 	if statsURL == "" {
 		statsURL = dashboard.DefaultURL
 	}
+	// The stats while the master answers: neither waits for the other.
 	sctx, cancel := context.WithTimeout(ctx, StatsTimeout)
 	defer cancel()
-	var snap *dashboard.Snapshot
-	if s, err := dashboard.Fetch(sctx, nil, statsURL, ""); err == nil {
-		snap = &s
+	fetched := make(chan *dashboard.Snapshot, 1)
+	go func() {
+		s, err := dashboard.Fetch(sctx, nil, statsURL, "")
+		if err != nil {
+			fetched <- nil
+			return
+		}
+		fetched <- &s
+	}()
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return nil, false, err
 	}
-	out, stats = FromStatus(st, snap, who)
+	out, stats = FromStatus(st, <-fetched, who)
 	return out, stats, nil
 }
 

@@ -88,6 +88,9 @@ func mpiNodes(all []nodes.Node, rcv *stats.Receiver) []beomap.Node {
 	out := make([]beomap.Node, 0, len(all))
 	for _, n := range all {
 		bn := beomap.Node{Num: n.Num, Usable: n.State == nodes.Up && n.CanRun(anyone) == nil}
+		if n.Addr.IsValid() {
+			bn.Addr = n.Addr.String()
+		}
 		if rcv != nil {
 			if s, ok := rcv.Status(n.Num); ok && !s.Stale {
 				bn.CPUs, bn.Load = len(s.Report.Cores), s.Report.Load[0]

@@ -45,6 +45,7 @@ func (f *Files) Params() [][2]string {
 		{"plm_rsh_agent", f.Agent()},
 		{"plm_rsh_no_tree_spawn", "1"},
 		{"orte_leave_session_attached", "1"},
+		{"orte_no_vm", "1"},
 		{"orte_default_hostfile", filepath.Join(f.Dir, OpenMPIHosts)},
 	}
 }
@@ -126,11 +127,11 @@ func (f *Files) Setup() error {
 // Update writes the default hostfiles for nodes (see DefaultMap) where
 // they change.
 func (f *Files) Update(nodes []beomap.Node) error {
-	m := DefaultMap(nodes)
-	if err := f.write(OpenMPIHosts, Hostfile(OpenMPI, m)); err != nil {
+	m, addrs := DefaultMap(nodes), Addrs(nodes)
+	if err := f.write(OpenMPIHosts, Hostfile(OpenMPI, m, addrs)); err != nil {
 		return err
 	}
-	return f.write(MPICHHosts, Hostfile(MPICH, m))
+	return f.write(MPICHHosts, Hostfile(MPICH, m, addrs))
 }
 
 func (f *Files) write(name string, data []byte) error {

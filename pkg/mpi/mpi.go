@@ -17,6 +17,7 @@
 //	orte_default_hostfile = DIR/openmpi-hostfile   -f DIR/mpich-hostfile
 //	plm_rsh_no_tree_spawn = 1             -iface IFACE (the cluster interface, when known)
 //	orte_leave_session_attached = 1
+//	orte_no_vm = 1
 //
 // No tree spawn: every orted is started from mpirun on the master, never
 // by another orted on a node, so nodes need no beorsh of their own.
@@ -24,7 +25,10 @@
 // of daemonizing, so the daemon lives exactly as long as its beorsh —
 // a node that goes down makes its beorsh fail, which ends the job
 // (ORTE aborts, killing the ranks on every other node), and a launcher
-// that dies takes its daemons with it. -iface: hydra's proxies connect
+// that dies takes its daemons with it. No VM: ORTE starts daemons only
+// on the nodes the job's ranks go to, not on every node of the default
+// hostfile (its "virtual machine": all the cluster's nodes for
+// `mpirun -np 1`). -iface: hydra's proxies connect
 // to the address of that interface, not to the launcher's host name,
 // which nodes may not resolve.
 //
@@ -101,41 +105,55 @@ func (f Flavor) String() string {
 	return "openmpi"
 }
 
-// HostName is the name a hostfile gives node n: nN for a compute node
-// (beorsh takes it, and no launcher cuts it short as it cuts `.N` at its
-// dot), localhost for the master.
-func HostName(n int) string {
+// HostName is the name a hostfile gives node n: its address when known
+// (addrs[n]), else nN; localhost for the master. An address, because a
+// launcher resolves every name of its hostfile and a name the resolver
+// does not know costs a DNS timeout each (20 s for 64 nodes), and
+// because OpenMPI cuts a name at its first dot (`.3` would be lost);
+// beorsh takes either.
+func HostName(n int, addrs map[int]string) string {
 	if n == beomap.Master {
 		return "localhost"
+	}
+	if a := addrs[n]; a != "" {
+		return a
 	}
 	return "n" + strconv.Itoa(n)
 }
 
+// Addrs returns the addresses of nodes, for HostName.
+func Addrs(nodes []beomap.Node) map[int]string {
+	out := make(map[int]string, len(nodes))
+	for _, n := range nodes {
+		if n.Addr != "" {
+			out[n.Num] = n.Addr
+		}
+	}
+	return out
+}
+
 // Hostfile writes the job map m as a hostfile of flavor f: one line per
-// run of equal entries, with its count as slots (OpenMPI `n3 slots=2`,
-// MPICH `n3:2`). A launcher that fills a hostfile's slots in order (both
-// do, given as many processes as the map has entries) then places rank i
-// on m[i] when m's entries of a node are consecutive, as beomap makes
-// them.
-func Hostfile(f Flavor, m []int) []byte {
+// run of equal entries, with its count as slots (OpenMPI `HOST slots=2`,
+// MPICH `HOST:2`; HOST as HostName says). A launcher that fills a
+// hostfile's slots in order (both do, given as many processes as the map
+// has entries) then places rank i on m[i] when m's entries of a node are
+// consecutive, as beomap makes them.
+func Hostfile(f Flavor, m []int, addrs map[int]string) []byte {
 	var b bytes.Buffer
 	for i := 0; i < len(m); {
 		j := i
 		for j < len(m) && m[j] == m[i] {
 			j++
 		}
-		line(&b, f, m[i], j-i)
+		host := HostName(m[i], addrs)
+		if f == MPICH {
+			fmt.Fprintf(&b, "%s:%d\n", host, j-i)
+		} else {
+			fmt.Fprintf(&b, "%s slots=%d\n", host, j-i)
+		}
 		i = j
 	}
 	return b.Bytes()
-}
-
-func line(b *bytes.Buffer, f Flavor, node, slots int) {
-	if f == MPICH {
-		fmt.Fprintf(b, "%s:%d\n", HostName(node), slots)
-	} else {
-		fmt.Fprintf(b, "%s slots=%d\n", HostName(node), slots)
-	}
 }
 
 // DefaultMap is the map the shared default hostfiles hold: the master

@@ -11,14 +11,15 @@ import (
 
 func TestHostfile(t *testing.T) {
 	m := []int{-1, 0, 0, 1, 2, 2, 2}
-	if got, want := string(Hostfile(OpenMPI, m)), "localhost slots=1\nn0 slots=2\nn1 slots=1\nn2 slots=3\n"; got != want {
+	addrs := map[int]string{0: "10.0.0.10", 2: "10.0.0.12"} // node 1's unknown: n1
+	if got, want := string(Hostfile(OpenMPI, m, addrs)), "localhost slots=1\n10.0.0.10 slots=2\nn1 slots=1\n10.0.0.12 slots=3\n"; got != want {
 		t.Errorf("OpenMPI: got %q, want %q", got, want)
 	}
-	if got, want := string(Hostfile(MPICH, m)), "localhost:1\nn0:2\nn1:1\nn2:3\n"; got != want {
+	if got, want := string(Hostfile(MPICH, m, addrs)), "localhost:1\n10.0.0.10:2\nn1:1\n10.0.0.12:3\n"; got != want {
 		t.Errorf("MPICH: got %q, want %q", got, want)
 	}
 	// A node that comes back later gets a line of its own: rank order is kept.
-	if got, want := string(Hostfile(MPICH, []int{0, 1, 0})), "n0:1\nn1:1\nn0:1\n"; got != want {
+	if got, want := string(Hostfile(MPICH, []int{0, 1, 0}, nil)), "n0:1\nn1:1\nn0:1\n"; got != want {
 		t.Errorf("interleaved: got %q, want %q", got, want)
 	}
 }
@@ -118,10 +119,10 @@ func TestFiles(t *testing.T) {
 	if h, _ := os.ReadFile(filepath.Join(dir, OpenMPIHosts)); string(h) != "localhost slots=1\n" {
 		t.Errorf("first hostfile: %q", h)
 	}
-	if err := f.Update([]beomap.Node{{Num: 0, Usable: true, CPUs: 2}}); err != nil {
+	if err := f.Update([]beomap.Node{{Num: 0, Usable: true, CPUs: 2, Addr: "10.1.0.5"}}); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := os.ReadFile(filepath.Join(dir, MPICHHosts)); string(h) != "localhost:1\nn0:2\n" {
+	if h, _ := os.ReadFile(filepath.Join(dir, MPICHHosts)); string(h) != "localhost:1\n10.1.0.5:2\n" {
 		t.Errorf("updated hostfile: %q", h)
 	}
 	env, _ := os.ReadFile(filepath.Join(dir, EnvFile))
