@@ -36,6 +36,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -111,6 +112,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// The lab runs a copy of this binary in its state directory, which
+	// every user can reach: the links, beorsh and the master are all
+	// it, wherever (behind whatever 0700 directory) this one lives.
+	if self, err = shareExe(self, d); err != nil {
+		return err
+	}
 	start := time.Now()
 	fmt.Fprintf(stdio.Err, "lab: starting beo master and %s (state in %s)\n", applets.Plural(*n, "QEMU node"), d)
 	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: self, Dir: d, Listed: *n, Accel: *accel, Memory: *mem, Boot: true, Log: log})
@@ -218,6 +225,29 @@ func enter(ctx context.Context, dir string, who lab.User, argv []string, stdio a
 	cmd := l.UserCommand(ctx, self, filepath.Join(dir, "hosts"), who, "", env, argv)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
 	return applets.CommandExit(cmd.Run())
+}
+
+// shareExe copies the binary at self to dir/beo (mode 0755) and returns
+// the copy's path.
+func shareExe(self, dir string) (string, error) {
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	p := filepath.Join(dir, "beo")
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", err
+	}
+	return p, out.Close()
 }
 
 // lookupUser is -user NAME (a name or a uid); "" is the caller.

@@ -60,7 +60,7 @@ func (g *gathered) Write(p []byte) (int, error) {
 func (g *gathered) key() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.sum == nil {
+	if g.sum == nil || g.size == 0 {
 		return ""
 	}
 	return fmt.Sprintf("%d:%x", g.size, g.sum.Sum(nil))
