@@ -23,6 +23,7 @@ import (
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/applets/beoboot"
 	"github.com/beo-cluster/beo/applets/beoclient"
+	"github.com/beo-cluster/beo/applets/beofdisk"
 	"github.com/beo-cluster/beo/applets/beoklogd"
 	"github.com/beo-cluster/beo/applets/beomap"
 	"github.com/beo-cluster/beo/applets/beonss"
@@ -64,6 +65,7 @@ func table() map[string]applet {
 	return map[string]applet{
 		"beoboot":        {"build the nodes' boot package (kernel, initrd, rootfs) from this binary", beoboot.Applets(names).Run, true},
 		"beoclient":      {"the compute node's init (PID 1): network, rootfs, bpslave and the node daemons", beoclient.Applets(names).Run, false},
+		"beofdisk":       {"partition the nodes' local disks (/etc/beowulf/fdisk), make, check and mount their filesystems", beofdisk.Run, true},
 		"beoklogd":       {"the node's log forwarder: kernel messages and /dev/log to the master's syslog (RFC 3164, UDP)", beoklogd.Run, true},
 		"beomap":         {"print a job map: where each process of a parallel job goes, least loaded CPUs first", beomap.Run, true},
 		"beonss":         {"show or write the cluster's names (.N, nN, master, hosts, ethers, netgroup cluster)", beonss.Run, true},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -144,5 +145,35 @@ func TestInitDispatch(t *testing.T) {
 	code, _, errs := runArgs("beo", "beoclient")
 	if code != 2 || !strings.Contains(errs, "not PID 1") {
 		t.Errorf("beoclient by hand: code %d, stderr %q; want 2 and a refusal", code, errs)
+	}
+}
+
+// TestArchitectureDoc: every package and file docs/ARCHITECTURE.md names
+// exists, so the map cannot rot.
+func TestArchitectureDoc(t *testing.T) {
+	b, err := os.ReadFile("docs/ARCHITECTURE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := regexp.MustCompile(`\b(?:pkg/[a-z0-9]+(?:/[a-z0-9_]+\.go)?|applets/[a-z0-9]+/[a-z0-9_]+\.go|initramfs(?:/[a-z0-9_]+\.go)?|main_test\.go|main\.go)\b`)
+	seen := map[string]bool{}
+	for _, p := range named.FindAllString(string(b), -1) {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("docs/ARCHITECTURE.md names %s: %v", p, err)
+		}
+	}
+	if len(seen) < 40 {
+		t.Errorf("only %d paths found in docs/ARCHITECTURE.md: the pattern is broken", len(seen))
+	}
+	// Every package has a row in the map.
+	dirs, _ := os.ReadDir("pkg")
+	for _, d := range dirs {
+		if d.IsDir() && !seen["pkg/"+d.Name()] {
+			t.Errorf("pkg/%s is not in docs/ARCHITECTURE.md", d.Name())
+		}
 	}
 }

@@ -169,7 +169,15 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool,
 	if err != nil {
 		return 0, false, err
 	}
-	node, err := nss.ResolverFor(st).Node(o.host)
+	addrs := map[int]string{}
+	for _, n := range st.Nodes {
+		addrs[n.Node] = n.Addr
+	}
+	conf := ""
+	if st.Master != nil {
+		conf = st.Master.Config
+	}
+	node, err := nss.ResolverFor(len(st.Nodes), addrs, st.MasterAddr, conf).Node(o.host)
 	if err != nil {
 		var nn *nss.NotNodeError
 		if errors.As(err, &nn) {

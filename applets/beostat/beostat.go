@@ -2,7 +2,11 @@
 // data every node's sendstats reports (CPU, load, memory, swap, network,
 // root file system), as the master's recvstats holds it. It reads the
 // master's read-only /api/stats (pkg/dashboard; http://127.0.0.1:5546 by
-// default, -url or $BEOSTAT_URL to change).
+// default, -url or $BEOSTAT_URL to change). On a node (its bpslave relays
+// bproc clients to the master: bproc.Client.Where) the default is the
+// dashboard's port at the master's cluster address instead, never the
+// node's own loopback: it answers there when beostatus listens on the
+// cluster network, and otherwise beostat fails naming that address.
 //
 //	beostat [-url URL] [-N NODESPEC] [-c] [-C] [-l] [-m] [-n] [-D] [-b] [-json]
 //
@@ -19,13 +23,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/dashboard"
+	"github.com/beo-cluster/beo/pkg/nodespec"
 	"github.com/beo-cluster/beo/pkg/stats"
 )
 
@@ -33,14 +40,30 @@ const usage = "usage: beostat [-url URL] [-N NODESPEC] [-c] [-C] [-l] [-m] [-n] 
 
 type sections struct{ cores, cpu, load, mem, net, disk bool }
 
+// defaultURL is the dashboard's URL when neither -url nor $BEOSTAT_URL
+// says: dashboard.DefaultURL on the master, its port at the master's
+// cluster address on a node.
+func defaultURL(ctx context.Context) string {
+	cl, err := bproc.Dial(ctx, "")
+	if err != nil {
+		return dashboard.DefaultURL // no bproc socket: not a node of beo's
+	}
+	defer cl.Close()
+	if n, err := cl.Where(ctx); err != nil || n == nodespec.Master {
+		return dashboard.DefaultURL
+	}
+	st, err := cl.Status(ctx)
+	if err != nil || st.MasterAddr == "" {
+		return dashboard.DefaultURL
+	}
+	_, port, _ := net.SplitHostPort(dashboard.DefaultAddr)
+	return "http://" + net.JoinHostPort(st.MasterAddr, port)
+}
+
 // Run is the beostat applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	fs := applets.NewFlagSet("beostat", usage, stdio.Err)
-	def := os.Getenv(dashboard.URLEnv)
-	if def == "" {
-		def = dashboard.DefaultURL
-	}
-	url := fs.String("url", def, "the master's beostatus URL")
+	url := fs.String("url", os.Getenv(dashboard.URLEnv), "the master's beostatus URL (default $"+dashboard.URLEnv+", else "+dashboard.DefaultURL+" on the master and the master's cluster address on a node)")
 	spec := fs.String("N", "", "nodes to show (node spec)")
 	var s sections
 	fs.BoolVar(&s.cores, "c", false, "per-core CPU use and ticks")
@@ -63,6 +86,9 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if *url == "" {
+		*url = defaultURL(ctx)
+	}
 	snap, err := dashboard.Fetch(ctx, nil, *url, *spec)
 	if err != nil {
 		return err

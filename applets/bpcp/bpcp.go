@@ -4,8 +4,12 @@
 //	bpcp [-p] [-r] src... dst
 //
 // Each operand is a local path or node:path. The node is one node, written
-// as bpsh takes it — 3, .3, n3 — and -1, .-1 or master mean this machine,
-// so "master:/etc/hosts" is the local /etc/hosts. An operand whose text
+// as bpsh takes it — 3, .3, n3 — and -1, .-1 or master mean the master:
+// on the master "master:/etc/hosts" is the local /etc/hosts; on a node
+// (bpsh 3 bpcp f master:/tmp/f; the node's bpslave relays bpcp to the
+// master) it is the master's, copied through the master as the caller,
+// while a plain path is the node's. Naming the master needs the master:
+// bpcp fails when it cannot reach it rather than copy anywhere else. An operand whose text
 // before the first colon is not a node is a local path ("backup:2024" is a
 // file); write ./3:x for a local file really named "3:x". A node path is
 // absolute on the node; a relative one is taken from the node's "/".
@@ -67,7 +71,6 @@ import (
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/nodespec"
-	"github.com/beo-cluster/beo/pkg/wire"
 	"github.com/beo-cluster/beo/pkg/xfer"
 )
 
@@ -78,9 +81,16 @@ type operand struct {
 	node int // nodespec.Master for a local path
 	path string
 	spec string // the node as written, for checking it exists
+	// viaMaster: the master's file, reached through it — master:PATH
+	// written on a node, where the local file system is the node's.
+	viaMaster bool
 }
 
-func (o operand) local() bool { return o.node == nodespec.Master }
+func (o operand) local() bool { return o.node == nodespec.Master && !o.viaMaster }
+
+// namesMaster reports whether o names the master explicitly (master:,
+// -1:, .-1:).
+func (o operand) namesMaster() bool { return o.node == nodespec.Master && o.spec != "" }
 
 // Run is the bpcp applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -156,6 +166,30 @@ func singleNode(s string) (int, bool) {
 
 // copyFiles streams srcs to dst.
 func copyFiles(ctx context.Context, srcs []operand, dst operand, opts xfer.Options) error {
+	// master:PATH must be the master's file: on a node it is reached
+	// through the master, so it needs the master, as any node does.
+	var cl *bproc.Client
+	onNode := false
+	all := append([]operand{dst}, srcs...)
+	if !allLocal(all) || anyNamesMaster(all) {
+		var err error
+		if cl, err = dial(ctx, all); err != nil {
+			return err
+		}
+		defer cl.Close()
+	}
+	if anyNamesMaster(all) {
+		where, err := cl.Where(ctx)
+		if err != nil {
+			return err
+		}
+		if onNode = where != nodespec.Master; onNode {
+			for i := range srcs {
+				srcs[i].viaMaster = srcs[i].namesMaster()
+			}
+			dst.viaMaster = dst.namesMaster()
+		}
+	}
 	if len(srcs) > 1 && dst.local() {
 		if fi, err := os.Stat(dst.path); err != nil || !fi.IsDir() {
 			return fmt.Errorf("%s: not a directory (several sources)", dst.path)
@@ -163,14 +197,6 @@ func copyFiles(ctx context.Context, srcs []operand, dst operand, opts xfer.Optio
 	}
 	if err := distinct(srcs); err != nil {
 		return err
-	}
-	var cl *bproc.Client
-	if !dst.local() || !allLocal(srcs) {
-		var err error
-		if cl, err = dial(ctx, append([]operand{dst}, srcs...)); err != nil {
-			return err
-		}
-		defer cl.Close()
 	}
 	// Local sources are checked before a byte moves.
 	plans := make([]*xfer.Plan, len(srcs))
@@ -183,9 +209,9 @@ func copyFiles(ctx context.Context, srcs []operand, dst operand, opts xfer.Optio
 			plans[i] = p
 		}
 	}
-	if !dst.local() && allLocal(srcs) {
+	if !dst.local() && allLocal(srcs) && !onNode { // from a node the master cannot read our files
 		if abs, ok := masterSources(srcs); ok {
-			err := cl.PutFiles(ctx, wire.File{Node: dst.node, Path: dst.path, Recursive: opts.Recursive, Preserve: opts.Preserve, Sources: abs})
+			err := cl.PutFiles(ctx, bproc.File{Node: dst.node, Path: dst.path, Recursive: opts.Recursive, Preserve: opts.Preserve, Sources: abs})
 			if !errors.Is(err, bproc.ErrSourcesRefused) {
 				return err
 			}
@@ -215,7 +241,7 @@ func copyFiles(ctx context.Context, srcs []operand, dst operand, opts xfer.Optio
 	if dst.local() {
 		cerr = xfer.Unpack(pr, dst.path, opts)
 	} else {
-		cerr = cl.Put(ctx, wire.File{Node: dst.node, Path: dst.path, Recursive: opts.Recursive, Preserve: opts.Preserve}, pr)
+		cerr = cl.Put(ctx, bproc.File{Node: dst.node, Path: dst.path, Recursive: opts.Recursive, Preserve: opts.Preserve}, pr)
 	}
 	select {
 	case perr := <-produced: // the sending side finished first
@@ -297,6 +323,15 @@ func masterSources(srcs []operand) ([]string, bool) {
 	return abs, true
 }
 
+func anyNamesMaster(ops []operand) bool {
+	for _, o := range ops {
+		if o.namesMaster() {
+			return true
+		}
+	}
+	return false
+}
+
 func allLocal(ops []operand) bool {
 	for _, o := range ops {
 		if !o.local() {
@@ -339,7 +374,7 @@ func produce(ctx context.Context, cl *bproc.Client, w io.Writer, srcs []operand,
 			}
 			continue
 		}
-		rc, err := cl.Get(ctx, wire.File{Node: s.node, Path: s.path, Recursive: opts.Recursive, Preserve: opts.Preserve})
+		rc, err := cl.Get(ctx, bproc.File{Node: s.node, Path: s.path, Recursive: opts.Recursive, Preserve: opts.Preserve})
 		if err != nil {
 			return err
 		}

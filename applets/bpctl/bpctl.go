@@ -38,7 +38,6 @@ import (
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/nodespec"
-	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 const usage = "usage: bpctl -S nodespec|-M [-s state] [-R|-H|-P] [-m mode] [-u user] [-g group] [--forget-key] [--reconnect] [-a]"
@@ -54,7 +53,7 @@ type opts struct {
 	reconnect    bool
 	forgetKey    bool
 	addr         bool
-	ctl          wire.Control // the actions, resolved
+	ctl          bproc.Control // the actions, resolved
 	anyAction    bool
 }
 
@@ -225,7 +224,7 @@ func unique(list []int) []int {
 }
 
 // writeAddrs prints "N ADDR" for each node in list.
-func writeAddrs(w io.Writer, st wire.Status, list []int) error {
+func writeAddrs(w io.Writer, st bproc.Status, list []int) error {
 	for _, n := range list {
 		a := ""
 		switch {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/beo-cluster/beo/applets"
-	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/beo-cluster/beo/pkg/bproc"
 )
 
 func lookupUser(name string) (*user.User, error) {
@@ -31,28 +31,28 @@ func u32(v uint32) *uint32 { return &v }
 func TestParse(t *testing.T) {
 	tests := []struct {
 		args   []string
-		want   wire.Control
+		want   bproc.Control
 		addr   bool
 		master bool
 	}{
-		{[]string{"-S", "3", "-s", "up"}, wire.Control{State: "up"}, false, false},
-		{[]string{"-S", "0-4", "-s", "UNAVAILABLE"}, wire.Control{State: "unavailable"}, false, false},
-		{[]string{"-S", "3", "-R"}, wire.Control{Power: "reboot"}, false, false},
-		{[]string{"-S", "3", "-H"}, wire.Control{Power: "halt"}, false, false},
-		{[]string{"-S", "3", "-P"}, wire.Control{Power: "pwroff"}, false, false},
-		{[]string{"-S", "3", "-m", "0110"}, wire.Control{Mode: u32(0o110)}, false, false},
-		{[]string{"-S", "3", "-m", "111"}, wire.Control{Mode: u32(0o111)}, false, false},
-		{[]string{"-S", "3", "-m", "0"}, wire.Control{Mode: u32(0)}, false, false},
-		{[]string{"-S", "3", "-u", "forrest"}, wire.Control{UID: u32(1000)}, false, false},
-		{[]string{"-S", "3", "-u", "1234"}, wire.Control{UID: u32(1234)}, false, false},
-		{[]string{"-S", "3", "-g", "hpc"}, wire.Control{GID: u32(9220)}, false, false},
-		{[]string{"-S", "3", "-g", "0"}, wire.Control{GID: u32(0)}, false, false},
-		{[]string{"-S", "3", "--reconnect"}, wire.Control{Reconnect: true}, false, false},
+		{[]string{"-S", "3", "-s", "up"}, bproc.Control{State: "up"}, false, false},
+		{[]string{"-S", "0-4", "-s", "UNAVAILABLE"}, bproc.Control{State: "unavailable"}, false, false},
+		{[]string{"-S", "3", "-R"}, bproc.Control{Power: "reboot"}, false, false},
+		{[]string{"-S", "3", "-H"}, bproc.Control{Power: "halt"}, false, false},
+		{[]string{"-S", "3", "-P"}, bproc.Control{Power: "pwroff"}, false, false},
+		{[]string{"-S", "3", "-m", "0110"}, bproc.Control{Mode: u32(0o110)}, false, false},
+		{[]string{"-S", "3", "-m", "111"}, bproc.Control{Mode: u32(0o111)}, false, false},
+		{[]string{"-S", "3", "-m", "0"}, bproc.Control{Mode: u32(0)}, false, false},
+		{[]string{"-S", "3", "-u", "forrest"}, bproc.Control{UID: u32(1000)}, false, false},
+		{[]string{"-S", "3", "-u", "1234"}, bproc.Control{UID: u32(1234)}, false, false},
+		{[]string{"-S", "3", "-g", "hpc"}, bproc.Control{GID: u32(9220)}, false, false},
+		{[]string{"-S", "3", "-g", "0"}, bproc.Control{GID: u32(0)}, false, false},
+		{[]string{"-S", "3", "--reconnect"}, bproc.Control{Reconnect: true}, false, false},
 		// Given in any order, all in one request; the master applies them in its fixed order.
 		{[]string{"-S", "allup", "-g", "hpc", "--reconnect", "-u", "forrest", "-m", "0100", "-R", "-s", "error", "-a"},
-			wire.Control{State: "error", Power: "reboot", Mode: u32(0o100), UID: u32(1000), GID: u32(9220), Reconnect: true}, true, false},
-		{[]string{"-S", "-1", "-a"}, wire.Control{}, true, false},
-		{[]string{"-M", "-a"}, wire.Control{}, true, true},
+			bproc.Control{State: "error", Power: "reboot", Mode: u32(0o100), UID: u32(1000), GID: u32(9220), Reconnect: true}, true, false},
+		{[]string{"-S", "-1", "-a"}, bproc.Control{}, true, false},
+		{[]string{"-M", "-a"}, bproc.Control{}, true, true},
 	}
 	for _, tt := range tests {
 		o, err := parse(tt.args, io.Discard, lookupUser, lookupGroup)
@@ -94,7 +94,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestWriteAddrs(t *testing.T) {
-	st := wire.Status{MasterAddr: "10.54.0.1", Nodes: []wire.NodeInfo{
+	st := bproc.Status{MasterAddr: "10.54.0.1", Nodes: []bproc.NodeInfo{
 		{Node: 0, Addr: "10.54.0.100"}, {Node: 1}, {Node: 2, Addr: "10.54.0.102"},
 	}}
 	var b bytes.Buffer

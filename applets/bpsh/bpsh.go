@@ -19,6 +19,11 @@
 // stops the remote processes itself. The SIGCONT that resumes bpsh is
 // forwarded.
 //
+// Each remote process, and each child it forks on its node, has a ghost
+// here, a child of bpsh showing the remote command and "[node N]" (see
+// pkg/ghost): kill, pkill, top and pstree on it act on that one remote
+// process. A process that ends within a few milliseconds gets none.
+//
 // -g gathers: each node's output is kept until every node has ended,
 // then each distinct output is printed once after a header naming the
 // nodes that produced it (as clush -b and dshbak -c do), stdout and

@@ -1,17 +1,29 @@
 // Package bpslave implements the bpslave applet: the compute node daemon
 // that connects to bpmaster and runs what it sends (see pkg/slave).
 //
-//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]]
+//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-clients PATH|none]
 //
 // On a real node beoclient (PID 1) starts it with -root / and the keys the
 // boot image carries. A simulated node (beo sim) passes -sim, a private
 // -root, and -src, the loopback address the master maps to its number.
+//
+// -cgroup is the cgroup v2 group each job gets a group of its own in
+// (pkg/slave cgroup.go): beoclient passes nodefs.JobsCgroup and beo sim
+// one group per node, and each kills it when bpslave exits. Without it
+// bpslave makes beo-jobs under its own cgroup; "none" runs jobs without.
 //
 // -stats makes bpslave its own sendstats too: once the master first
 // accepts the node, it sends this host's /proc stats to recvstats at
 // HOST:PORT from -src, claiming the node's number. beo sim's nodes use
 // it, so that beostat shows them without a sendstats process per node;
 // a real node runs sendstats (started by beoclient) instead.
+//
+// -clients is the node's client socket (pkg/slave: clients.go): bpsh,
+// bpstat, bpcp … run on the node reach the master through it, as the
+// calling user. By default it is ROOT/run/beowulf/bpmaster.sock — the
+// node's own /run on a real node and on a simulated node with -view; in
+// a simulated node's directory without one (its jobs find it through
+// BEO_SOCKET).
 //
 // # Power
 //
@@ -31,10 +43,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/beo-cluster/beo/applets"
+	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/buildinfo"
 	"github.com/beo-cluster/beo/pkg/kickback"
 	"github.com/beo-cluster/beo/pkg/link"
@@ -46,7 +60,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]]"
+const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-clients PATH|none]"
 
 // Run is the bpslave applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -59,8 +73,10 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	src := fs.String("src", "", "local address to dial the master from")
 	view := fs.Bool("view", false, "simulated node in a mount namespace of its own: make the overlay of -root on the host's / this process's root (pkg/sim)")
 	simulated := fs.Bool("sim", false, "simulated node: reboot, halt and power off end bpslave instead of the host")
+	cgroup := fs.String("cgroup", "", `cgroup v2 directory for the jobs' groups ("": beo-jobs under bpslave's own; "none": no cgroups)`)
 	statsTo := fs.String("stats", "", "also send this host's stats to recvstats at HOST:PORT, from -src (beo sim's nodes)")
 	statsEvery := fs.Duration("stats-interval", stats.DefaultInterval, "time between stats samples (with -stats)")
+	clients := fs.String("clients", "", "the node's client socket, relayed to the master (default ROOT"+bproc.DefaultSocket+"; \"none\": no socket)")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
 	}
@@ -98,6 +114,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		}
 		*root = "/"
 	}
+	switch *clients {
+	case "":
+		*clients = filepath.Join(*root, bproc.DefaultSocket) // after -view: the node's own /run
+	case "none":
+		*clients = ""
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	power := pid1.Power
@@ -129,10 +151,15 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 			once.Do(func() { go sendStats(ctx, log, srcIP, statsAddr, n, *statsEvery) })
 		}
 	}
+	var modules func(...string) error
+	if !*simulated {
+		modules = pid1.LoadModules // the initrd's modules, for the fstab's file systems
+	}
 	err = slave.Run(ctx, slave.Config{
-		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache,
+		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache, Cgroup: *cgroup,
 		Build: buildinfo.Hash(), Log: log,
-		Dialer: d, Power: power, BeforeExec: before, Connected: connected,
+		Dialer: d, Power: power, BeforeExec: before, Connected: connected, LoadModules: modules,
+		ClientSocket: *clients,
 	})
 	select {
 	case a := <-acted:

@@ -67,18 +67,21 @@
 //	Ghost	Node	PID	Command
 //	1343	0	2345	./hello-world -n 4
 //
-// Ghost is the pid on the master of the bpsh (or other client) that
-// started the process and stands for it there — what BProc called the
-// ghost, and what kill, ps and bpstat -P know; PID is the process id on
-// the node. BProc printed only "PID\tNode", because its ghost and remote
-// process shared one pid; here they differ, so both are shown, with the
-// command line.
+// Ghost is the pid on the master of the process standing for the remote
+// one there — what BProc called the ghost, and what kill, ps and
+// bpstat -P know: its ghost (pkg/ghost; node-side children have theirs
+// too), or, for a process younger than a few milliseconds, the bpsh (or
+// other client) that started it; PID is the process id on the node.
+// BProc printed only "PID\tNode", because its ghost and remote process
+// shared one pid; here they differ, so both are shown, with the command
+// line.
 //
 // -P: reads ps output on stdin and copies every line, in order, with a
 // node column in front. The PID column is the one titled PID in the first
 // line (then taken as the header and prefixed with "NODE"); without such a
 // header, each line's first numeric field is its pid. A line whose pid is
-// a ghost gets the nodes of its remote processes (folded, "0-4"); every
+// a ghost gets the node of its remote process, the line of a client
+// (bpsh) the nodes of all its remote processes (folded, "0-4"); every
 // other line gets blanks of the same width. After a ghost's line comes one
 // line per remote process, BProc style: its node, its remote pid under the
 // PID column, and its program name in brackets under the command column,
@@ -87,8 +90,10 @@
 //	NODE     PID TTY      STAT   TIME COMMAND
 //	        1133 pts/2    Ss     0:00 -bash
 //	0-1     1343 pts/2    S+     0:00  \_ bpsh 0-1 ./hello-world
-//	0       2345                           \_ [hello-world]
-//	1       2346                           \_ [hello-world]
+//	0       1350 pts/2    S      0:00      \_ ./hello-world [node 0]
+//	0       2345                               \_ [hello-world]
+//	1       1351 pts/2    S      0:00      \_ ./hello-world [node 1]
+//	1       2346                               \_ [hello-world]
 //
 // The node column is 6 characters wide, or as wide as the widest node list
 // when that is wider, plus one space.
@@ -108,7 +113,6 @@ import (
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/nodespec"
-	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -252,7 +256,7 @@ func expand(args []string) []string {
 
 // pick returns the nodes specs select, each once, in node order; no specs
 // selects every compute node. The master (-1) gets a synthesized row.
-func pick(st wire.Status, specs []string) ([]wire.NodeInfo, error) {
+func pick(st bproc.Status, specs []string) ([]bproc.NodeInfo, error) {
 	if len(specs) == 0 {
 		return slices.Clone(st.Nodes), nil
 	}
@@ -267,7 +271,7 @@ func pick(st wire.Status, specs []string) ([]wire.NodeInfo, error) {
 	}
 	slices.Sort(list)
 	list = slices.Compact(list)
-	rows := make([]wire.NodeInfo, 0, len(list))
+	rows := make([]bproc.NodeInfo, 0, len(list))
 	for _, n := range list {
 		switch {
 		case n == nodespec.Master:
@@ -280,13 +284,13 @@ func pick(st wire.Status, specs []string) ([]wire.NodeInfo, error) {
 }
 
 // masterRow is the row shown for node -1.
-func masterRow(st wire.Status) wire.NodeInfo {
-	return wire.NodeInfo{Node: nodespec.Master, State: "up", Addr: st.MasterAddr,
+func masterRow(st bproc.Status) bproc.NodeInfo {
+	return bproc.NodeInfo{Node: nodespec.Master, State: "up", Addr: st.MasterAddr,
 		Mode: uint32(nodes.DefaultMode), User: "root", Group: "root"}
 }
 
 // show prints st in o's layout; oneLine asks for compact JSON.
-func show(w io.Writer, st wire.Status, o opts, oneLine bool) error {
+func show(w io.Writer, st bproc.Status, o opts, oneLine bool) error {
 	rows, err := pick(st, o.specs)
 	if err != nil {
 		return err
@@ -323,7 +327,7 @@ func procs(ctx context.Context, cl *bproc.Client, o opts, stdio applets.IO) erro
 		for _, r := range rows {
 			keep[r.Node] = true
 		}
-		ps = slices.DeleteFunc(ps, func(p wire.Proc) bool { return !keep[p.Node] })
+		ps = slices.DeleteFunc(ps, func(p bproc.Proc) bool { return !keep[p.Node] })
 	}
 	if o.layout == procTable {
 		return writeProcs(stdio.Out, ps)
@@ -383,12 +387,12 @@ func update(ctx context.Context, cl *bproc.Client, o opts, stdio applets.IO) err
 }
 
 // apply puts one node's new state into st.
-func apply(st wire.Status, n wire.NodeInfo) wire.Status {
+func apply(st bproc.Status, n bproc.NodeInfo) bproc.Status {
 	if n.Node < 0 {
 		return st
 	}
 	for len(st.Nodes) <= n.Node {
-		st.Nodes = append(st.Nodes, wire.NodeInfo{Node: len(st.Nodes), State: "down"})
+		st.Nodes = append(st.Nodes, bproc.NodeInfo{Node: len(st.Nodes), State: "down"})
 	}
 	st.Nodes[n.Node] = n
 	return st

@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/applets"
-	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/beo-cluster/beo/pkg/bproc"
 )
 
 // article is the cluster of using-bproc.txt: nodes 0-4 up, node 5 down.
-func article() wire.Status {
-	st := wire.Status{MasterAddr: "10.54.0.1"}
+func article() bproc.Status {
+	st := bproc.Status{MasterAddr: "10.54.0.1"}
 	for n := range 6 {
-		ni := wire.NodeInfo{Node: n, State: "up", Addr: "10.54.0.10" + string(rune('0'+n)), Mode: 0o111, User: "root", Group: "root"}
+		ni := bproc.NodeInfo{Node: n, State: "up", Addr: "10.54.0.10" + string(rune('0'+n)), Mode: 0o111, User: "root", Group: "root"}
 		if n == 5 {
 			ni.State, ni.Mode, ni.Addr = "down", 0, ""
 		}
@@ -24,7 +24,7 @@ func article() wire.Status {
 	return st
 }
 
-func render(t *testing.T, st wire.Status, args ...string) string {
+func render(t *testing.T, st bproc.Status, args ...string) string {
 	t.Helper()
 	o, err := parse(args, applets.IO{Err: &bytes.Buffer{}})
 	if err != nil {
@@ -42,14 +42,14 @@ func TestShow(t *testing.T) {
 	mixed.Nodes[2].State = "error"
 	mixed.Nodes[3].UID, mixed.Nodes[3].User = 1000, "forrest"
 	mixed.Nodes = append(mixed.Nodes,
-		wire.NodeInfo{Node: 6, State: "up", Mode: 0o111, User: "root", Group: "root"},
-		wire.NodeInfo{Node: 7, State: "[up]", Mode: 0o111, User: "root", Group: "root"},
-		wire.NodeInfo{Node: 8, State: "alive", Mode: 0o111, User: "root", Group: "root"},
-		wire.NodeInfo{Node: 9, State: "unavailable", Mode: 0o110, UID: 7, GID: 8},
+		bproc.NodeInfo{Node: 6, State: "up", Mode: 0o111, User: "root", Group: "root"},
+		bproc.NodeInfo{Node: 7, State: "[up]", Mode: 0o111, User: "root", Group: "root"},
+		bproc.NodeInfo{Node: 8, State: "alive", Mode: 0o111, User: "root", Group: "root"},
+		bproc.NodeInfo{Node: 9, State: "unavailable", Mode: 0o110, UID: 7, GID: 8},
 	)
 	tests := []struct {
 		name string
-		st   wire.Status
+		st   bproc.Status
 		args []string
 		want string
 	}{
@@ -174,15 +174,15 @@ func TestParseErrors(t *testing.T) {
 
 func TestApply(t *testing.T) {
 	st := article()
-	st = apply(st, wire.NodeInfo{Node: 5, State: "boot"})
-	st = apply(st, wire.NodeInfo{Node: 7, State: "up"})
+	st = apply(st, bproc.NodeInfo{Node: 5, State: "boot"})
+	st = apply(st, bproc.NodeInfo{Node: 7, State: "up"})
 	if st.Nodes[5].State != "boot" || len(st.Nodes) != 8 || st.Nodes[6].State != "down" || st.Nodes[7].State != "up" {
 		t.Errorf("apply: got %+v", st.Nodes)
 	}
 }
 
-func procList() []wire.Proc {
-	return []wire.Proc{
+func procList() []bproc.Proc {
+	return []bproc.Proc{
 		{Node: 1, PID: 2346, Ghost: 1343, Argv: []string{"./hello-world", "-n", "2"}},
 		{Node: 0, PID: 2345, Ghost: 1343, Argv: []string{"./hello-world", "-n", "2"}},
 		{Node: 4, PID: 77, Ghost: 900, Argv: []string{"/usr/bin/sleep", "60"}},
@@ -274,9 +274,9 @@ func TestAnnotate(t *testing.T) {
 }
 
 func TestAnnotateWideNodes(t *testing.T) {
-	ps := []wire.Proc{}
+	ps := []bproc.Proc{}
 	for _, n := range []int{0, 2, 4, 6, 8} {
-		ps = append(ps, wire.Proc{Node: n, PID: 100 + n, Ghost: 5, Argv: []string{"x"}})
+		ps = append(ps, bproc.Proc{Node: n, PID: 100 + n, Ghost: 5, Argv: []string{"x"}})
 	}
 	var b bytes.Buffer
 	if err := annotate(&b, strings.NewReader("5 x\n6 y\n"), ps); err != nil {
@@ -285,5 +285,38 @@ func TestAnnotateWideNodes(t *testing.T) {
 	lines := strings.Split(b.String(), "\n")
 	if lines[0] != "0,2,4,6,8 5 x" || !strings.HasPrefix(lines[6], "          6 y") {
 		t.Errorf("got\n%s", b.String())
+	}
+}
+
+// TestAnnotateGhosts: with a ghost per remote process (pkg/ghost), each
+// ghost's line gets its node and its remote process under it; the
+// client's line gets every node it runs on.
+func TestAnnotateGhosts(t *testing.T) {
+	ps := []bproc.Proc{
+		{Node: 0, PID: 2345, Ghost: 1350, Client: 1343, Argv: []string{"./hello-world"}},
+		{Node: 1, PID: 2346, Ghost: 1351, Client: 1343, Argv: []string{"./hello-world"}},
+		{Node: 1, PID: 2400, Ghost: 1352, Client: 1343, Parent: 2346, Argv: []string{"sleep", "9"}},
+	}
+	in := "" +
+		"  PID TTY      STAT   TIME COMMAND\n" +
+		" 1343 pts/2    S+     0:00 bpsh 0-1 ./hello-world\n" +
+		" 1350 pts/2    S      0:00  \\_ ./hello-world [node 0]\n" +
+		" 1351 pts/2    S      0:00  \\_ ./hello-world [node 1]\n" +
+		" 1352 pts/2    S      0:00  \\_ sleep 9 [node 1]\n"
+	want := "" +
+		"NODE     PID TTY      STAT   TIME COMMAND\n" +
+		"0-1     1343 pts/2    S+     0:00 bpsh 0-1 ./hello-world\n" +
+		"0       1350 pts/2    S      0:00  \\_ ./hello-world [node 0]\n" +
+		"0       2345                           \\_ [hello-world]\n" +
+		"1       1351 pts/2    S      0:00  \\_ ./hello-world [node 1]\n" +
+		"1       2346                           \\_ [hello-world]\n" +
+		"1       1352 pts/2    S      0:00  \\_ sleep 9 [node 1]\n" +
+		"1       2400                           \\_ [sleep]\n"
+	var b bytes.Buffer
+	if err := annotate(&b, strings.NewReader(in), ps); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }

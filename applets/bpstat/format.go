@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/nodespec"
-	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // stateOrder is the order of the compact listing's groups.
@@ -30,21 +30,21 @@ func stateRank(s string) int {
 
 func modeString(m uint32) string { return nodes.FormatMode(os.FileMode(m)) }
 
-func user(n wire.NodeInfo) string {
+func user(n bproc.NodeInfo) string {
 	if n.User != "" {
 		return n.User
 	}
 	return strconv.FormatUint(uint64(n.UID), 10)
 }
 
-func group(n wire.NodeInfo) string {
+func group(n bproc.NodeInfo) string {
 	if n.Group != "" {
 		return n.Group
 	}
 	return strconv.FormatUint(uint64(n.GID), 10)
 }
 
-func addr(n wire.NodeInfo) string {
+func addr(n bproc.NodeInfo) string {
 	if n.Addr == "" {
 		return "-"
 	}
@@ -83,7 +83,7 @@ func table(w io.Writer, rows [][]string) error {
 
 // writeCompact prints the default listing: nodes with the same status,
 // mode, user and group on one line, folded.
-func writeCompact(w io.Writer, rows []wire.NodeInfo) error {
+func writeCompact(w io.Writer, rows []bproc.NodeInfo) error {
 	type key struct {
 		state, user, group string
 		mode               uint32
@@ -117,14 +117,14 @@ func writeCompact(w io.Writer, rows []wire.NodeInfo) error {
 }
 
 // byNode returns rows sorted by node number.
-func byNode(rows []wire.NodeInfo) []wire.NodeInfo {
+func byNode(rows []bproc.NodeInfo) []bproc.NodeInfo {
 	rows = slices.Clone(rows)
-	slices.SortStableFunc(rows, func(a, b wire.NodeInfo) int { return cmp.Compare(a.Node, b.Node) })
+	slices.SortStableFunc(rows, func(a, b bproc.NodeInfo) int { return cmp.Compare(a.Node, b.Node) })
 	return rows
 }
 
 // writeLong prints -l: one line per node with its address.
-func writeLong(w io.Writer, rows []wire.NodeInfo) error {
+func writeLong(w io.Writer, rows []bproc.NodeInfo) error {
 	out := [][]string{{"Node", "Address", "Status", "Mode", "User", "Group"}}
 	for _, n := range byNode(rows) {
 		out = append(out, []string{strconv.Itoa(n.Node), addr(n), n.State, modeString(n.Mode), user(n), group(n)})
@@ -133,7 +133,7 @@ func writeLong(w io.Writer, rows []wire.NodeInfo) error {
 }
 
 // writeFields prints the field flags' columns, tab-separated.
-func writeFields(w io.Writer, rows []wire.NodeInfo, f fields) error {
+func writeFields(w io.Writer, rows []bproc.NodeInfo, f fields) error {
 	bw := bufio.NewWriter(w)
 	for _, n := range byNode(rows) {
 		var cols []string
@@ -175,7 +175,7 @@ type jsonNode struct {
 }
 
 // writeJSON prints the --json document, indented or on one line.
-func writeJSON(w io.Writer, masterAddr string, rows []wire.NodeInfo, indent bool) error {
+func writeJSON(w io.Writer, masterAddr string, rows []bproc.NodeInfo, indent bool) error {
 	doc := jsonStatus{MasterAddr: masterAddr, Nodes: []jsonNode{}}
 	for _, n := range byNode(rows) {
 		j := jsonNode{
@@ -200,16 +200,16 @@ func writeJSON(w io.Writer, masterAddr string, rows []wire.NodeInfo, indent bool
 }
 
 // sortProcs orders processes by ghost, node and remote pid.
-func sortProcs(ps []wire.Proc) []wire.Proc {
+func sortProcs(ps []bproc.Proc) []bproc.Proc {
 	ps = slices.Clone(ps)
-	slices.SortStableFunc(ps, func(a, b wire.Proc) int {
+	slices.SortStableFunc(ps, func(a, b bproc.Proc) int {
 		return cmp.Or(cmp.Compare(a.Ghost, b.Ghost), cmp.Compare(a.Node, b.Node), cmp.Compare(a.PID, b.PID))
 	})
 	return ps
 }
 
 // writeProcs prints -p.
-func writeProcs(w io.Writer, ps []wire.Proc) error {
+func writeProcs(w io.Writer, ps []bproc.Proc) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString("Ghost\tNode\tPID\tCommand\n")
 	for _, p := range sortProcs(ps) {
@@ -223,20 +223,21 @@ const nodeWidth = 6
 
 // annotate copies ps output from in to w with a node column; see the
 // package doc.
-func annotate(w io.Writer, in io.Reader, ps []wire.Proc) error {
-	ghosts := map[int][]wire.Proc{}
+func annotate(w io.Writer, in io.Reader, ps []bproc.Proc) error {
+	ghosts := map[int][]bproc.Proc{} // the processes each local pid stands for
+	nodes := map[int][]int{}         // the nodes shown on each local pid's line
 	for _, p := range sortProcs(ps) {
 		ghosts[p.Ghost] = append(ghosts[p.Ghost], p)
+		nodes[p.Ghost] = append(nodes[p.Ghost], p.Node)
+		if p.Client != 0 && p.Client != p.Ghost { // the client's line: every node it runs on
+			nodes[p.Client] = append(nodes[p.Client], p.Node)
+		}
 	}
 	folded := map[int]string{}
 	width := nodeWidth
-	for g, list := range ghosts {
-		var ns []int
-		for _, p := range list {
-			ns = append(ns, p.Node)
-		}
-		folded[g] = nodespec.Fold(ns)
-		width = max(width, len(folded[g]))
+	for pid, ns := range nodes {
+		folded[pid] = nodespec.Fold(ns)
+		width = max(width, len(folded[pid]))
 	}
 	col := func(s string) string { return fmt.Sprintf("%-*s ", width, s) }
 
@@ -261,7 +262,7 @@ func annotate(w io.Writer, in io.Reader, ps []wire.Proc) error {
 			}
 			pid, span, ok := findPID(body, pidField)
 			list := ghosts[pid]
-			if !ok || len(list) == 0 {
+			if !ok || folded[pid] == "" {
 				bw.WriteString(col("") + body + end)
 				continue
 			}
@@ -343,7 +344,7 @@ func fieldSpans(line string) [][2]int {
 // child is the line shown under a ghost's line for one remote process: its
 // pid right-aligned where the ghost's pid is, and "[name]" under the
 // command column, one level deeper in ps's forest drawing.
-func child(ghost string, pidSpan [2]int, cmdAt int, p wire.Proc) string {
+func child(ghost string, pidSpan [2]int, cmdAt int, p bproc.Proc) string {
 	pid := strconv.Itoa(p.PID)
 	var b strings.Builder
 	b.WriteString(strings.Repeat(" ", max(0, pidSpan[1]-len(pid))))

@@ -3,6 +3,7 @@
 //
 //	beo config check [-master ADDR[,ADDR...]] [FILE]
 //	beo config example
+//	beo config fstab-example
 //
 // check parses FILE (default /etc/beowulf/config) and prints every
 // diagnostic to stderr as "file:line: warning|error: message". Ranges are
@@ -33,9 +34,17 @@
 // text, has no directive or describes no node is one — and 1 when FILE
 // cannot be read; a missing file's message points to `beo config example`.
 //
+// check also checks the fstab files beside FILE (DIR/fstab and each
+// DIR/fstab.N, pkg/fstab): their diagnostics go to stderr the same way
+// and count among the errors, and stdout gets "fstab FILE mounts=N" per
+// file. A fstab.NAME that is no node's, or names a node the config does
+// not have, draws a warning.
+//
 // example prints a commented config to start from: the built-in defaults,
 // each directive explained, the optional ones commented out
 // (config.ExampleText). check reads it with no diagnostic.
+// fstab-example prints the commented default fstab (fstab.ExampleText):
+// /home read-write and /usr, /opt read-only from the master, nonfatal.
 package config
 
 import (
@@ -51,10 +60,11 @@ import (
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/fstab"
 )
 
 // usage lists the subcommands.
-const usage = "usage: beo config check [-master ADDR[,ADDR...]] [FILE] | beo config example"
+const usage = "usage: beo config check [-master ADDR[,ADDR...]] [FILE] | beo config example | beo config fstab-example"
 
 // Run dispatches on the subcommand, args[0].
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -69,6 +79,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 			return &applets.Usage{Line: usage, Msg: "example takes no arguments"}
 		}
 		_, err := io.WriteString(stdio.Out, config.ExampleText)
+		return err
+	case "fstab-example":
+		if len(args) > 1 {
+			return &applets.Usage{Line: usage, Msg: "fstab-example takes no arguments"}
+		}
+		_, err := io.WriteString(stdio.Out, fstab.ExampleText)
 		return err
 	case "-h", "-help", "--help", "help":
 		return &applets.Usage{Line: usage}
@@ -135,6 +151,7 @@ func check(args []string, stdio applets.IO) error {
 	if err := report(stdio.Out, c); err != nil {
 		return err
 	}
+	nerr += checkFstab(path, c, stdio.Out, stdio.Err)
 	switch nerr {
 	case 0:
 		return nil

@@ -80,6 +80,7 @@ func TestUsage(t *testing.T) {
 		{"check", "-master", "10.0.0.300", "x"},
 		{"check", "a", "b"},
 		{"example", "x"},
+		{"fstab-example", "x"},
 	} {
 		_, _, err := run(args...)
 		var u *applets.Usage
@@ -160,5 +161,42 @@ func TestExample(t *testing.T) {
 	}
 	if outs[0] != outs[1] {
 		t.Errorf("check of the example and of the defaults differ:\n%s\n%s", outs[0], outs[1])
+	}
+}
+
+// TestCheckFstab: check reads the fstab files beside the config, with
+// file:line diagnostics that count among the errors.
+func TestCheckFstab(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "config")
+	os.WriteFile(conf, []byte(config.DefaultText), 0o644)
+	fstabExample, _, err := run("fstab-example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "fstab"), []byte(fstabExample), 0o644)
+	os.WriteFile(filepath.Join(dir, "fstab.3"), []byte("none /proc proc\nmaster:/home /home nfs\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "fstab.99"), []byte("none /proc proc\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "fstab.orig"), []byte("junk\n"), 0o644)
+	stdout, stderr, err := run("check", "-master", "10.99.0.1", conf)
+	if err == nil || err.Error() != "1 error" {
+		t.Errorf("got %v, want 1 error", err)
+	}
+	for _, w := range []string{
+		dir + `/fstab.3:2: error: NFS source "master:/home": "master" is not an address`,
+		dir + "/fstab.99: warning: the config has no node 99",
+		dir + "/fstab.orig: warning: not a node's fstab",
+	} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr)
+		}
+	}
+	for _, w := range []string{"fstab " + dir + "/fstab mounts=8\n", "fstab " + dir + "/fstab.3 mounts=1\n", "fstab " + dir + "/fstab.99 mounts=1\n"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("stdout lacks %q:\n%s", w, stdout)
+		}
+	}
+	if strings.Contains(stderr, dir+"/fstab:") {
+		t.Errorf("the example fstab has diagnostics:\n%s", stderr)
 	}
 }

@@ -7,7 +7,12 @@
 // (/etc/beowulf/keys, see pkg/link). `beo master` adds the boot server,
 // node log receiver and kickback when a cluster interface is known
 // (-iface, or the config's `interface` line), and recvstats with the
-// beostatus dashboard.
+// beostatus dashboard. With the boot server come the nodes' file systems:
+// each node mounts the lines of /etc/beowulf/fstab (its own fstab.N when
+// there is one; -fstab) as it connects, and beo master has an NFS server
+// export what they ask of it (-nfs: the kernel's nfsd, or nfs-ganesha run
+// as its child; pkg/nfs). No fstab file, no mounts and no server: `beo
+// config fstab-example` prints a commented one to start from.
 //
 // Both keep the MPI launchers' directory next to the socket
 // (/run/beowulf/mpi: beorsh, default hostfiles, settings; see pkg/mpi).
@@ -35,15 +40,16 @@ import (
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/dashboard"
+	"github.com/beo-cluster/beo/pkg/fstab"
 	"github.com/beo-cluster/beo/pkg/head"
 	"github.com/beo-cluster/beo/pkg/master"
 	"github.com/beo-cluster/beo/pkg/mpi"
-	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/beo-cluster/beo/pkg/nfs"
 )
 
 const (
 	usage       = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-init-d DIR] [-libs FILE]"
-	masterUsage = "usage: beo master [reload|status [-socket PATH]] | beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-mpi] [-stats ADDR] [-status ADDR] [-kernel PATH]"
+	masterUsage = "usage: beo master [reload|status [-socket PATH]] | beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-mpi] [-stats ADDR] [-status ADDR] [-kernel PATH] [-fstab FILE] [-nfs auto|kernel|ganesha|none]"
 )
 
 // Run is the bpmaster applet: bpmaster alone.
@@ -98,6 +104,8 @@ func runMaster(ctx context.Context, args []string, stdio applets.IO, names []str
 	fs.StringVar(&o.Status, "status", dashboard.DefaultAddr, "beostatus dashboard and /metrics address (\"\" = none)")
 	fs.StringVar(&o.Kernel, "kernel", "", "kernel for the boot package (default: the running kernel's image)")
 	fs.StringVar(&o.NamesRoot, "names-root", "/", "write the cluster's names into ROOT/etc/{hosts,ethers,netgroup} (\"\" = don't)")
+	fs.StringVar(&o.Fstab, "fstab", fstab.DefaultPath, "what nodes mount (FILE.N for node N; \"\" or no file = nothing)")
+	fs.StringVar(&o.NFS, "nfs", string(nfs.Auto), "NFS server for the fstab's exports: auto, kernel, ganesha, none")
 	fs.BoolVar(&o.MPI, "mpi", false, "while the master runs, the stock mpirun (OpenMPI) and mpirun.mpich (hydra) of every user start their ranks on the nodes: system-wide defaults, removed when it stops")
 	if err := applets.ParseFlags(fs, masterUsage, args); err != nil {
 		return err
@@ -172,7 +180,7 @@ func statusCmd(ctx context.Context, args []string, stdio applets.IO) error {
 	cl, err := dialCtl(ctx, "status", args, stdio)
 	if err == nil {
 		defer cl.Close()
-		var st wire.Status
+		var st bproc.Status
 		if st, err = cl.Status(ctx); err == nil {
 			fmt.Fprint(stdio.Out, head.FormatStatus(st, time.Now()))
 			return nil

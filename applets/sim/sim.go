@@ -47,6 +47,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	ping := fs.Int("ping", 20, "pingtimeout in seconds")
 	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for every node to be up")
 	withStats := fs.Bool("stats", true, "run recvstats and the dashboard; every node sends stats (beostat)")
+	views := fs.Bool("views", true, "as root, each node in its own overlay view of the host (what it writes stays in DIR/nodes/N); false: nodes see and write the host as it is")
 	verbose := fs.Bool("v", false, "log the master's events to stderr")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
@@ -74,7 +75,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if err := applets.Links(ctx, self, bin); err != nil {
 		return err
 	}
-	c, err := sim.Start(ctx, sim.Options{Nodes: *n, Dir: d, PingTimeout: time.Duration(*ping) * time.Second, Stats: *withStats, Log: log})
+	c, err := sim.Start(ctx, sim.Options{Nodes: *n, Dir: d, PingTimeout: time.Duration(*ping) * time.Second, Stats: *withStats, HostView: !*views, Log: log})
 	if err != nil {
 		return err
 	}

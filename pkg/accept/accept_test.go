@@ -14,7 +14,6 @@ import (
 // blocks until closed.
 type script struct {
 	errs   []error
-	conns  chan net.Conn
 	closed chan struct{}
 }
 

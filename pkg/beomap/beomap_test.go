@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/dashboard"
-	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/stats"
 	"github.com/beo-cluster/beo/pkg/wire"
 )
@@ -168,7 +168,7 @@ func TestOptionsWin(t *testing.T) {
 // TestFromStatus: states, permissions and stats as the master and
 // recvstats report them.
 func TestFromStatus(t *testing.T) {
-	st := wire.Status{Nodes: []wire.NodeInfo{
+	st := bproc.Status{Nodes: []bproc.NodeInfo{
 		{Node: 0, State: "up", Mode: 0o111},
 		{Node: 1, State: "down", Mode: 0o111},
 		{Node: 2, State: "up", Mode: 0o100, UID: 7}, // owner only
@@ -183,13 +183,13 @@ func TestFromStatus(t *testing.T) {
 	}}
 	for _, tc := range []struct {
 		name   string
-		who    nodes.Cred
+		who    wire.Cred
 		usable string
 	}{
-		{"a user", nodes.Cred{UID: 1000, GID: 1000}, "0,6"},
-		{"the owner of 2", nodes.Cred{UID: 7, GID: 1000}, "0,2,6"},
-		{"in group 9", nodes.Cred{UID: 1000, GID: 1000, Groups: []uint32{9}}, "0,3,6"},
-		{"root", nodes.Cred{}, "0,2,3,6"},
+		{"a user", wire.Cred{UID: 1000, GID: 1000}, "0,6"},
+		{"the owner of 2", wire.Cred{UID: 7, GID: 1000}, "0,2,6"},
+		{"in group 9", wire.Cred{UID: 1000, GID: 1000, Groups: []uint32{9}}, "0,3,6"},
+		{"root", wire.Cred{}, "0,2,3,6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns, haveStats := FromStatus(st, snap, tc.who)

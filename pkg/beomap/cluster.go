@@ -18,8 +18,8 @@ import (
 const StatsTimeout = 3 * time.Second
 
 // Own returns this process's identity as the master checks it.
-func Own() nodes.Cred {
-	c := nodes.Cred{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+func Own() wire.Cred {
+	c := wire.Cred{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 	if gs, err := os.Getgroups(); err == nil {
 		for _, g := range gs {
 			c.Groups = append(c.Groups, uint32(g))
@@ -31,7 +31,7 @@ func Own() nodes.Cred {
 // Usable reports whether who may start a job's process on node n: it must
 // be up (not [up], not unavailable: an explicit bpsh by root may use
 // those, a job map never does) and pass the node's execute check.
-func Usable(n wire.NodeInfo, who nodes.Cred) (bool, string) {
+func Usable(n bproc.NodeInfo, who wire.Cred) (bool, string) {
 	if n.State != nodes.Up.String() {
 		return false, "not up (" + n.State + ")"
 	}
@@ -46,7 +46,7 @@ func Usable(n wire.NodeInfo, who nodes.Cred) (bool, string) {
 // FromStatus turns the master's node table and the stats snapshot (nil:
 // none) into the mapper's nodes, for who. stats reports whether any node
 // had stats.
-func FromStatus(st wire.Status, snap *dashboard.Snapshot, who nodes.Cred) (out []Node, stats bool) {
+func FromStatus(st bproc.Status, snap *dashboard.Snapshot, who wire.Cred) (out []Node, stats bool) {
 	out = make([]Node, len(st.Nodes))
 	for i := range out {
 		out[i] = Node{Num: i, Why: "no such node"}
@@ -74,7 +74,7 @@ func FromStatus(st wire.Status, snap *dashboard.Snapshot, who nodes.Cred) (out [
 // Nodes reads the node table from the master and the stats from its
 // dashboard at statsURL ("": $BEOSTAT_URL, else the default). Without
 // stats every node counts as one idle CPU (stats is false then).
-func Nodes(ctx context.Context, cl *bproc.Client, statsURL string, who nodes.Cred) (out []Node, stats bool, err error) {
+func Nodes(ctx context.Context, cl *bproc.Client, statsURL string, who wire.Cred) (out []Node, stats bool, err error) {
 	if statsURL == "" {
 		statsURL = os.Getenv(dashboard.URLEnv)
 	}

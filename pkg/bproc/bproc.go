@@ -14,8 +14,19 @@
 // refuses any other stream. The master knows who is calling from the
 // socket's peer credentials, so nothing here claims an identity.
 //
-// Node -1 is the master itself: Command(-1, …) runs locally with os/exec,
-// as BProc did, so callers need not special-case it.
+// Node -1 is the master itself: Command(-1, …) on the master runs locally
+// with os/exec, as BProc did, so callers need not special-case it. On a
+// node (the socket is the node's bpslave, which relays the connection to
+// the master with the caller's identity: Client.Where says which node)
+// it runs on the master, through it, as the caller; and a program the
+// node has no copy of is looked up on the master's PATH.
+//
+// What it takes and returns are its own types (Status, NodeInfo, Proc,
+// File, Control, Rlimit; the errors NodeError, Error, ExitError),
+// converted from and to pkg/wire's messages here: the protocol is this
+// package's business, and the commands never import it. A failure the
+// master or a node reports keeps its node and Code as fields, so a
+// command prints "3: permission denied" from them.
 package bproc
 
 import (
@@ -27,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/ghost"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/wire"
@@ -53,6 +65,11 @@ type Client struct {
 	// by as long as this process is behind in reading its session.
 	outputWait time.Duration
 	refused    atomic.Pointer[RefusedError] // set when the master refused this connection
+	noMaster   atomic.Pointer[string]       // set when a node's bpslave refused it: no master
+	where      atomic.Pointer[int]          // Where's answer, once asked
+	spawner    ghost.Spawner                // the ghosts of its processes (ghosts.go)
+	noGhosts   atomic.Bool
+	running    atomic.Int64 // commands with ghosts arranged, not yet waited for
 }
 
 // RefusedError is the master's refusal to serve a connection: the
@@ -67,12 +84,39 @@ func (c *Client) fail(err error) error {
 	if r := c.refused.Load(); r != nil {
 		return r
 	}
+	if r := c.noMaster.Load(); r != nil {
+		return fmt.Errorf("%w: %s", ErrNoMaster, *r)
+	}
 	return err
 }
 
-// ErrMasterTooOld is returned by Start when bpmaster does not know the
-// client's exec op (wire Version 4, OpRun): it runs an older build.
-var ErrMasterTooOld = errors.New(`bpmaster speaks an older beo protocol than this client (it does not know the exec op "run" of wire version 4): restart bpmaster from this build`)
+// Where returns the node this client runs on: -1 on the master, N on
+// node N, where the node's bpslave relays it to the master (asked once
+// per Client). Node -1 means the master from anywhere: Command(-1) runs
+// locally on the master and there through the master from a node.
+func (c *Client) Where(ctx context.Context) (int, error) {
+	if w := c.where.Load(); w != nil {
+		return *w, nil
+	}
+	var w wire.Where
+	if err := c.call(ctx, wire.Header{Op: wire.OpWhere}, &w); err != nil {
+		return 0, err
+	}
+	n := w.Node
+	if w.Err != "" {
+		n = -1 // a master that does not know the op serves no node clients
+	}
+	c.where.Store(&n)
+	return n, nil
+}
+
+// ErrMasterTooOld and ErrClientTooOld are what errors.Is finds in a
+// failure because bpmaster speaks another wire Version than this client
+// (wire.CodeVersion): it runs an older build, or a newer one.
+var (
+	ErrMasterTooOld = errors.New("bpmaster speaks an older beo protocol than this client: restart bpmaster from this build")
+	ErrClientTooOld = errors.New("this client speaks an older beo protocol than bpmaster: use the bpsh/bproc of the master's build")
+)
 
 // SocketPath returns the socket a client uses: path if set, else
 // $BEO_SOCKET, else DefaultSocket.
@@ -119,7 +163,11 @@ func (c *Client) serve() {
 			err := wire.Read(st, &h)
 			st.SetReadDeadline(time.Time{})
 			if err == nil && h.Op == wire.OpRefuse && h.Refuse != nil {
-				c.refused.Store(&RefusedError{Reason: h.Refuse.Reason})
+				if h.Refuse.NoMaster { // the node's bpslave: no master to relay to
+					c.noMaster.Store(&h.Refuse.Reason)
+				} else {
+					c.refused.Store(&RefusedError{Reason: h.Refuse.Reason})
+				}
 				c.sess.Close() // every call under way fails with the refusal
 				return
 			}
@@ -170,10 +218,12 @@ func (c *Client) Reload(ctx context.Context) error {
 }
 
 // Status returns the node table.
-func (c *Client) Status(ctx context.Context) (wire.Status, error) {
+func (c *Client) Status(ctx context.Context) (Status, error) {
 	var s wire.Status
-	err := c.call(ctx, wire.Header{Op: wire.OpStatus}, &s)
-	return s, err
+	if err := c.call(ctx, wire.Header{Op: wire.OpStatus}, &s); err != nil {
+		return Status{}, err
+	}
+	return status(s), nil
 }
 
 // States returns every node's state, indexed by node number: enough to
@@ -189,7 +239,7 @@ func (c *Client) States(ctx context.Context) (States, error) {
 type States []string
 
 // StatesOf returns the states of a full status.
-func StatesOf(st wire.Status) States {
+func StatesOf(st Status) States {
 	s := make(States, len(st.Nodes))
 	for i, n := range st.Nodes {
 		s[i] = n.State
@@ -212,17 +262,17 @@ func (s States) State(n int) string {
 }
 
 // Watch returns the node table now and then every change, until ctx ends.
-func (c *Client) Watch(ctx context.Context) (wire.Status, <-chan wire.NodeInfo, error) {
+func (c *Client) Watch(ctx context.Context) (Status, <-chan NodeInfo, error) {
 	st, err := c.open(ctx, wire.Header{Op: wire.OpWatch})
 	if err != nil {
-		return wire.Status{}, nil, err
+		return Status{}, nil, err
 	}
 	var s wire.Status
 	if err := wire.Read(st, &s); err != nil {
 		st.Close()
-		return s, nil, fmt.Errorf("watch: %w", err)
+		return Status{}, nil, fmt.Errorf("watch: %w", err)
 	}
-	ch := make(chan wire.NodeInfo)
+	ch := make(chan NodeInfo)
 	go func() {
 		defer close(ch)
 		defer st.Close()
@@ -234,20 +284,22 @@ func (c *Client) Watch(ctx context.Context) (wire.Status, <-chan wire.NodeInfo, 
 				return
 			}
 			select {
-			case ch <- n:
+			case ch <- nodeInfo(n):
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
-	return s, ch, nil
+	return status(s), ch, nil
 }
 
 // Procs lists the remote processes the master knows of.
-func (c *Client) Procs(ctx context.Context) ([]wire.Proc, error) {
+func (c *Client) Procs(ctx context.Context) ([]Proc, error) {
 	var p wire.Procs
-	err := c.call(ctx, wire.Header{Op: wire.OpProcs}, &p)
-	return p.Procs, err
+	if err := c.call(ctx, wire.Header{Op: wire.OpProcs}, &p); err != nil {
+		return nil, err
+	}
+	return procs(p.Procs), nil
 }
 
 // Kill sends sig to remote process pid on node.
@@ -256,8 +308,8 @@ func (c *Client) Kill(ctx context.Context, node, pid, sig int) error {
 }
 
 // Control applies bpctl actions to nodes, in order.
-func (c *Client) Control(ctx context.Context, ctl wire.Control) error {
-	return c.result(ctx, wire.Header{Op: wire.OpControl, Control: &ctl})
+func (c *Client) Control(ctx context.Context, ctl Control) error {
+	return c.result(ctx, wire.Header{Op: wire.OpControl, Control: ctl.wire()})
 }
 
 // Lib adds and deletes entries of the prestaged library list and returns
@@ -267,10 +319,7 @@ func (c *Client) Lib(ctx context.Context, add, del []string) ([]string, error) {
 	if err := c.call(ctx, wire.Header{Op: wire.OpLib, Lib: &wire.Lib{Add: add, Delete: del}}, &l); err != nil {
 		return nil, err
 	}
-	if l.Err != "" {
-		return l.Paths, errors.New(l.Err)
-	}
-	return l.Paths, nil
+	return l.Paths, remote(wire.Result{Err: l.Err, Code: l.Code})
 }
 
 func (c *Client) result(ctx context.Context, h wire.Header) error {
@@ -278,8 +327,5 @@ func (c *Client) result(ctx context.Context, h wire.Header) error {
 	if err := c.call(ctx, h, &r); err != nil {
 		return err
 	}
-	if r.Err != "" {
-		return errors.New(r.Err)
-	}
-	return nil
+	return remote(r)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -33,7 +34,7 @@ type Cmd struct {
 	// RemoteStdin/out/err redirect on the node (bpsh -I -O -E).
 	RemoteStdin, RemoteStdout, RemoteStderr string
 	// Rlimits to apply; nil means this process's own limits.
-	Rlimits []wire.Rlimit
+	Rlimits []Rlimit
 
 	// PID is the process id on the node after Start.
 	PID int
@@ -52,6 +53,7 @@ type Cmd struct {
 	wmu     sync.Mutex // serialises frames written on ctl
 	started bool
 	waited  bool
+	gh      *cmdGhosts // its ghosts (ghosts.go)
 }
 
 // ExitError reports a remote process that exited non-zero or by a signal.
@@ -61,11 +63,15 @@ type ExitError struct {
 	Signal syscall.Signal
 }
 
-func (e *ExitError) Error() string {
+func (e *ExitError) Error() string { return fmt.Sprintf("node %d: %s", e.Node, e.Reason()) }
+
+// Reason is Error without the node: "exit status 3", "killed by signal 9
+// (killed)".
+func (e *ExitError) Reason() string {
 	if e.Signal != 0 {
-		return fmt.Sprintf("node %d: killed by signal %d (%v)", e.Node, int(e.Signal), e.Signal)
+		return fmt.Sprintf("killed by signal %d (%v)", int(e.Signal), e.Signal)
 	}
-	return fmt.Sprintf("node %d: exit status %d", e.Node, e.Status)
+	return fmt.Sprintf("exit status %d", e.Status)
 }
 
 // Command returns a Cmd running name with args on node. name is resolved on
@@ -88,18 +94,29 @@ func (cmd *Cmd) Run() error {
 	return cmd.Wait()
 }
 
-// Start starts the command on its node.
+// Start starts the command on its node. A failure is a *NodeError.
 func (cmd *Cmd) Start() error {
 	if cmd.started {
 		return errors.New("bproc: already started")
 	}
-	if cmd.lookErr != nil {
-		return fmt.Errorf("node %d: %w", cmd.Node, cmd.lookErr)
+	if cmd.lookErr != nil || cmd.Node == -1 {
+		// On a node, -1 is the master, and a program this node has
+		// no copy of the master resolves (on its PATH).
+		where, err := cmd.c.Where(context.Background())
+		switch {
+		case err != nil && cmd.Node == -1:
+			return onNode(cmd.Node, err)
+		case err != nil || where == -1:
+			if cmd.lookErr != nil {
+				return onNode(cmd.Node, cmd.lookErr)
+			}
+			cmd.started = true
+			return cmd.startLocal()
+		case cmd.lookErr != nil || (cmd.Node == -1 && !strings.Contains(cmd.Args[0], "/")):
+			cmd.Path, cmd.lookErr = cmd.Args[0], nil // the master looks it up
+		}
 	}
 	cmd.started = true
-	if cmd.Node == -1 {
-		return cmd.startLocal()
-	}
 	env := cmd.Env
 	if env == nil {
 		env = os.Environ()
@@ -108,12 +125,13 @@ func (cmd *Cmd) Start() error {
 	if dir == "" {
 		dir, _ = os.Getwd()
 	}
-	rl := cmd.Rlimits
-	if rl == nil {
-		rl = OwnRlimits()
+	rl := ownRlimits()
+	if cmd.Rlimits != nil {
+		rl = rlimits(cmd.Rlimits)
 	}
 	ex := &wire.Exec{
-		Node: cmd.Node, Path: cmd.Path, Argv: cmd.Args, Env: env, Dir: dir, Rlim: rl,
+		Version: wire.Version,
+		Node:    cmd.Node, Path: cmd.Path, Argv: cmd.Args, Env: env, Dir: dir, Rlim: rl,
 		NoIO: cmd.NoIO, Stdin: cmd.RemoteStdin, Stdout: cmd.RemoteStdout, Stderr: cmd.RemoteStderr,
 		NoStdin: cmd.Stdin == nil || cmd.RemoteStdin != "",
 	}
@@ -127,7 +145,7 @@ func (cmd *Cmd) Start() error {
 	ctl, err := cmd.c.open(context.Background(), wire.Header{Op: wire.OpRun, Exec: ex})
 	if err != nil {
 		cmd.abandon()
-		return fmt.Errorf("node %d: %w", cmd.Node, err)
+		return onNode(cmd.Node, err)
 	}
 	cmd.ctl = ctl
 	// The stdin stream follows at once, under the id this client chose:
@@ -138,7 +156,7 @@ func (cmd *Cmd) Start() error {
 		if err != nil {
 			ctl.Close()
 			cmd.abandon()
-			return fmt.Errorf("node %d: %w", cmd.Node, err)
+			return onNode(cmd.Node, err)
 		}
 		cmd.stdin = s
 		go func() {
@@ -148,24 +166,19 @@ func (cmd *Cmd) Start() error {
 	}
 	// Then Started, or a Result with why the command cannot run at all
 	// (permission, a program the caller cannot read, a node down).
-	var st struct {
-		wire.Started
-		wire.Result
-	}
+	var st wire.ExecReply
 	if err := wire.Read(ctl, &st); err != nil {
 		ctl.Close()
 		cmd.abandon()
-		return cmd.c.fail(fmt.Errorf("node %d: exec: %w", cmd.Node, err))
+		return onNode(cmd.Node, cmd.c.fail(fmt.Errorf("exec: %w", err)))
 	}
-	if st.Err != "" {
+	if st.Failed() {
 		ctl.Close()
 		cmd.abandon()
-		if st.Err == fmt.Sprintf("unknown op %q", wire.OpRun) {
-			return fmt.Errorf("node %d: %w", cmd.Node, ErrMasterTooOld)
-		}
-		return errors.New(st.Err)
+		return remoteOn(cmd.Node, st.Result)
 	}
 	cmd.PID, cmd.Sent = st.PID, st.Sent
+	cmd.startGhosts()
 	return nil
 }
 
@@ -193,7 +206,9 @@ func (cmd *Cmd) relay(fd int, s net.Conn) {
 	s.Close()
 }
 
-// Wait waits for the remote process to exit and its output to arrive.
+// Wait waits for the remote process to exit and its output to arrive. A
+// process that ran and failed is an *ExitError, any other failure a
+// *NodeError.
 func (cmd *Cmd) Wait() error {
 	if !cmd.started {
 		return errors.New("bproc: not started")
@@ -207,7 +222,8 @@ func (cmd *Cmd) Wait() error {
 	}
 	defer cmd.ctl.Close()
 	var r wire.Result
-	err := wire.Read(cmd.ctl, &r)
+	err := cmd.readResult(&r) // and the node's Updates before it (ghosts.go)
+	cmd.endGhosts(r, err != nil)
 	var lost error
 	if cmd.out != nil {
 		if err != nil {
@@ -219,11 +235,11 @@ func (cmd *Cmd) Wait() error {
 	}
 	switch {
 	case err != nil:
-		return cmd.c.fail(fmt.Errorf("node %d: lost the process: %w", cmd.Node, err))
+		return onNode(cmd.Node, cmd.c.fail(fmt.Errorf("lost the process: %w", err)))
 	case r.Err != "":
-		return errors.New(r.Err)
+		return remoteOn(cmd.Node, r)
 	case lost != nil:
-		return fmt.Errorf("node %d: output lost: %w", cmd.Node, lost)
+		return onNode(cmd.Node, fmt.Errorf("output lost: %w", lost))
 	case r.Signal != 0 || r.Status != 0:
 		return &ExitError{Node: cmd.Node, Status: r.Status, Signal: syscall.Signal(r.Signal)}
 	}
@@ -239,8 +255,10 @@ func (cmd *Cmd) Signal(sig syscall.Signal) error {
 		return errors.New("bproc: not started")
 	}
 	cmd.wmu.Lock()
-	defer cmd.wmu.Unlock()
-	return wire.Write(cmd.ctl, wire.Signal{Sig: int(sig)})
+	err := wire.Write(cmd.ctl, wire.Signal{Sig: int(sig)})
+	cmd.wmu.Unlock()
+	cmd.holdGhosts(sig) // stopped or resumed: its ghosts too (ghosts.go)
+	return err
 }
 
 func (cmd *Cmd) startLocal() error {
@@ -259,7 +277,7 @@ func (cmd *Cmd) startLocal() error {
 		if r.path != "" {
 			f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 			if err != nil {
-				return fmt.Errorf("node -1: %w", err)
+				return onNode(-1, err)
 			}
 			*r.dst = f
 		}
@@ -267,12 +285,12 @@ func (cmd *Cmd) startLocal() error {
 	if cmd.RemoteStdin != "" {
 		f, err := os.Open(cmd.RemoteStdin)
 		if err != nil {
-			return fmt.Errorf("node -1: %w", err)
+			return onNode(-1, err)
 		}
 		l.Stdin = f
 	}
 	if err := l.Start(); err != nil {
-		return fmt.Errorf("node -1: %w", err)
+		return onNode(-1, err)
 	}
 	cmd.local, cmd.PID = l, l.Process.Pid
 	return nil
@@ -289,14 +307,24 @@ func (cmd *Cmd) waitLocal() error {
 		return &ExitError{Node: -1, Status: ws.ExitStatus()}
 	}
 	if err != nil {
-		return fmt.Errorf("node -1: %w", err)
+		return onNode(-1, err)
 	}
 	return nil
 }
 
 // OwnRlimits returns this process's resource limits, to be applied to a
 // remote process so it runs under the same limits as it would locally.
-func OwnRlimits() []wire.Rlimit {
+func OwnRlimits() []Rlimit {
+	own := ownRlimits()
+	out := make([]Rlimit, len(own))
+	for i, l := range own {
+		out[i] = Rlimit{Resource: l.Resource, Cur: l.Cur, Max: l.Max}
+	}
+	return out
+}
+
+// ownRlimits is OwnRlimits as the protocol sends them.
+func ownRlimits() []wire.Rlimit {
 	var out []wire.Rlimit
 	for _, r := range []int{unix.RLIMIT_CPU, unix.RLIMIT_FSIZE, unix.RLIMIT_DATA, unix.RLIMIT_STACK,
 		unix.RLIMIT_CORE, unix.RLIMIT_NOFILE, unix.RLIMIT_AS, unix.RLIMIT_NPROC, unix.RLIMIT_MEMLOCK} {

@@ -28,6 +28,9 @@ type fakeMaster struct {
 	shown chan struct{} // the client wrote the first output of "rogue"
 	mu    sync.Mutex
 	ended []uint64 // exec ids whose Result was sent
+	// ghost (ghosts_test.go): the frames the client sent, and when to end.
+	frames  chan wire.Signal
+	proceed chan struct{}
 }
 
 // startFake runs a fake master and returns a client of it.
@@ -39,7 +42,7 @@ func startFake(t *testing.T) (*Client, *fakeMaster) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	m := &fakeMaster{t: t, shown: make(chan struct{}, 1)}
+	m := &fakeMaster{t: t, shown: make(chan struct{}, 1), frames: make(chan wire.Signal, 8), proceed: make(chan struct{})}
 	ready := make(chan struct{})
 	go func() {
 		c, err := ln.Accept()
@@ -81,9 +84,18 @@ func (m *fakeMaster) serve(st net.Conn) {
 	}
 	id := h.Exec.ID
 	switch h.Exec.Argv[1] {
-	case "old": // a master of wire Version 3
-		wire.Write(st, wire.Result{Err: `unknown op "run"`})
+	case "old", "new": // a master of another wire Version
+		v := wire.Version - 1
+		if h.Exec.Argv[1] == "new" {
+			v = wire.Version + 1
+		}
+		if h.Exec.Version != wire.Version {
+			v = -1 // the client did not say its own
+		}
+		wire.Write(st, wire.Result{Err: "another version", Code: wire.CodeVersion, Version: v})
 		return
+	case "ghost":
+		m.ghosts(st)
 	case "missing":
 		wire.Write(st, wire.Started{PID: 1})
 		wire.Write(st, wire.Result{Opened: wire.OpenedStderr})
@@ -183,12 +195,23 @@ func TestOutputMissing(t *testing.T) {
 	}
 }
 
-// TestMasterTooOld: a master that does not know OpRun (wire Version 3)
-// is a clear error, not a wait.
-func TestMasterTooOld(t *testing.T) {
+// TestVersionSkew: a master of another wire Version is a clear error,
+// not a wait, that says which side is older (from the Version fields,
+// not from the message).
+func TestVersionSkew(t *testing.T) {
 	c, _ := startFake(t)
-	err := c.Command(0, "/bin/true", "old").Run()
-	if !errors.Is(err, ErrMasterTooOld) || !strings.Contains(err.Error(), "restart bpmaster") {
-		t.Errorf("got %v; want %v", err, ErrMasterTooOld)
+	for _, tt := range []struct {
+		master string
+		want   error
+		text   string
+	}{
+		{"old", ErrMasterTooOld, "restart bpmaster"},
+		{"new", ErrClientTooOld, "use the bpsh/bproc of the master's build"},
+	} {
+		err := c.Command(0, "/bin/true", tt.master).Run()
+		var ne *NodeError
+		if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) || !errors.As(err, &ne) || ne.Code != CodeVersion || ne.Node != 0 {
+			t.Errorf("%s master: got %v; want %v", tt.master, err, tt.want)
+		}
 	}
 }

@@ -12,8 +12,9 @@ import (
 
 // Put writes a tar stream to f.Path on node f.Node. Each file lands whole
 // or not at all (the slave writes a temp file and renames it).
-func (c *Client) Put(ctx context.Context, f wire.File, tarStream io.Reader) error {
-	st, err := c.open(ctx, wire.Header{Op: wire.OpPut, File: &f})
+func (c *Client) Put(ctx context.Context, f File, tarStream io.Reader) error {
+	f.Sources = nil // Put sends the stream itself
+	st, err := c.open(ctx, wire.Header{Op: wire.OpPut, File: f.wire()})
 	if err != nil {
 		return err
 	}
@@ -25,14 +26,10 @@ func (c *Client) Put(ctx context.Context, f wire.File, tarStream io.Reader) erro
 	go func() {
 		var r wire.Result
 		if err := wire.Read(st, &r); err != nil {
-			res <- fmt.Errorf("node %d: put %s: %w", f.Node, f.Path, err)
+			res <- onNode(f.Node, fmt.Errorf("put %s: %w", f.Path, err))
 			return
 		}
-		if r.Err != "" {
-			res <- errors.New(r.Err)
-			return
-		}
-		res <- nil
+		res <- remoteOn(f.Node, r)
 	}()
 	_, cerr := io.CopyBuffer(struct{ io.Writer }{st}, struct{ io.Reader }{tarStream}, make([]byte, 1<<20))
 	if cerr == nil {
@@ -42,7 +39,7 @@ func (c *Client) Put(ctx context.Context, f wire.File, tarStream io.Reader) erro
 		return err
 	}
 	if cerr != nil {
-		return fmt.Errorf("node %d: put %s: %w", f.Node, f.Path, cerr)
+		return onNode(f.Node, fmt.Errorf("put %s: %w", f.Path, cerr))
 	}
 	return nil
 }
@@ -58,11 +55,11 @@ var ErrSourcesRefused = errors.New(wire.SourcesRefused)
 // permissions on the master exactly as it would here, and errors name the
 // file as given ("/x: permission denied"). Cancelling ctx ends the copy on
 // the master too, and the node keeps its old files.
-func (c *Client) PutFiles(ctx context.Context, f wire.File) error {
+func (c *Client) PutFiles(ctx context.Context, f File) error {
 	if len(f.Sources) == 0 {
 		return errors.New("PutFiles: no sources")
 	}
-	st, err := c.open(ctx, wire.Header{Op: wire.OpPut, File: &f})
+	st, err := c.open(ctx, wire.Header{Op: wire.OpPut, File: f.wire()})
 	if err != nil {
 		return err
 	}
@@ -76,31 +73,29 @@ func (c *Client) PutFiles(ctx context.Context, f wire.File) error {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return fmt.Errorf("node %d: put %s: %w", f.Node, f.Path, err)
+		return onNode(f.Node, fmt.Errorf("put %s: %w", f.Path, err))
 	}
-	switch r.Err {
-	case "":
-		return nil
-	case wire.SourcesRefused:
+	if r.Code == wire.CodeRefused {
 		return ErrSourcesRefused
 	}
-	return errors.New(r.Err)
+	return remote(r) // the master's own errors name the file, not the node
 }
 
 // Get returns a tar stream of f.Path on node f.Node. The caller closes it.
-func (c *Client) Get(ctx context.Context, f wire.File) (io.ReadCloser, error) {
-	st, err := c.open(ctx, wire.Header{Op: wire.OpGet, File: &f})
+func (c *Client) Get(ctx context.Context, f File) (io.ReadCloser, error) {
+	f.Sources = nil
+	st, err := c.open(ctx, wire.Header{Op: wire.OpGet, File: f.wire()})
 	if err != nil {
 		return nil, err
 	}
 	var r wire.Result
 	if err := wire.Read(st, &r); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("node %d: get %s: %w", f.Node, f.Path, err)
+		return nil, onNode(f.Node, fmt.Errorf("get %s: %w", f.Path, err))
 	}
-	if r.Err != "" {
+	if err := remoteOn(f.Node, r); err != nil {
 		st.Close()
-		return nil, errors.New(r.Err)
+		return nil, err
 	}
 	return st, nil
 }

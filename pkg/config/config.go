@@ -49,6 +49,35 @@ const (
 	AssignOff    Assign = "off"    // no new nodes: the MAC is unknown
 )
 
+// Mkfs is the mkfs policy: when a node's local filesystem (or swap) is
+// made, before it is mounted (or swapped on).
+type Mkfs string
+
+// The mkfs policies.
+const (
+	MkfsNever   Mkfs = "never"    // never: a partition without one is an error
+	MkfsIfError Mkfs = "if_error" // when the partition has none, or fsck cannot repair it
+	MkfsAlways  Mkfs = "always"   // at every setup: the data does not survive a reboot
+)
+
+// Fsck is the fsck policy: how a node's local filesystem is checked
+// before it is mounted.
+type Fsck string
+
+// The fsck policies.
+const (
+	FsckNever Fsck = "never" // not checked
+	FsckSafe  Fsck = "safe"  // e2fsck -p: quick, repairs only what is safe without a human
+	FsckFull  Fsck = "full"  // e2fsck -f -y: a full check, every repair answered yes
+)
+
+// Defaults of the local-disk policies (Scyld's: nothing is made unless
+// asked; a quick check).
+const (
+	DefaultMkfs = MkfsNever
+	DefaultFsck = FsckSafe
+)
+
 // Options are facts about the master that checking a file needs.
 type Options struct {
 	// Masters are the master's addresses on the cluster network; no
@@ -80,6 +109,8 @@ type Config struct {
 	modules    []string
 	assign     Assign
 	forward    bool // ipforward
+	mkfs       Mkfs
+	fsck       Fsck
 }
 
 // nodeLine is one `node` line.
@@ -218,6 +249,12 @@ func (c *Config) NodeAssign() Assign { return c.assign }
 // masquerades it (pkg/nat), and DHCP gives nodes the master as router and
 // the master's DNS servers.
 func (c *Config) IPForward() bool { return c.forward }
+
+// MkfsPolicy returns the mkfs setting (DefaultMkfs without a line).
+func (c *Config) MkfsPolicy() Mkfs { return c.mkfs }
+
+// FsckPolicy returns the fsck setting (DefaultFsck without a line).
+func (c *Config) FsckPolicy() Fsck { return c.fsck }
 
 // NodeNames returns the nodename lines in file order.
 func (c *Config) NodeNames() []NamePattern { return slices.Clone(c.names) }

@@ -163,6 +163,10 @@ func TestDiagnostics(t *testing.T) {
 		{"ipforward", "ipforward maybe\nipforward yes no\nipforward\nipforward off\n", nil,
 			[]want{{1, Error, `ipforward: bad value "maybe" (want yes or no)`}, {2, Error, "too many arguments; usage: ipforward [yes|no]"},
 				{4, Warning, "ipforward repeated; overrides line 3"}}},
+		{"mkfs and fsck", "mkfs sometimes\nmkfs never always\nfsck quick\nfsck\nmkfs if_error\nmkfs always\nfsck full\n", nil,
+			[]want{{1, Error, `mkfs: bad policy "sometimes" (want never, if_error or always)`}, {2, Error, "too many arguments; usage: mkfs never|if_error|always"},
+				{3, Error, `fsck: bad policy "quick" (want never, safe or full)`}, {4, Error, "missing arguments; usage: fsck never|safe|full"},
+				{6, Warning, "mkfs repeated; overrides line 5"}}},
 		{"comments and CRLF", "# comment\r\n\r\n  nodes 4 # four\r\niprange 10.54.0.100 10.54.0.103#x\r\n", nil, nil},
 	}
 	for _, tt := range tests {

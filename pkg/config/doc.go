@@ -38,12 +38,14 @@
 //	bootmodule NAME…                  kernel modules for the node's initrd
 //	nodeassign append|insert|off      what a new MAC becomes (locked = off)
 //	ipforward [yes|no]                route the cluster network out (see below)
+//	mkfs never|if_error|always        when nodes' local filesystems are made
+//	fsck never|safe|full              how they are checked before mounting
 //
 // Addresses are IPv4 (the nodes boot over DHCPv4). MACs are 6-byte
 // Ethernet addresses in any form net.ParseMAC accepts, in any case.
 // libraries and bootmodule lines accumulate; interface lines too, a name
 // listed twice drawing a warning. A single-valued setting (nodes, iprange,
-// pingtimeout, nodeassign, ipforward, a server port, a default or class
+// pingtimeout, nodeassign, ipforward, mkfs, fsck, a server port, a default or class
 // boot setting) given twice draws a warning and the later line wins.
 //
 // # Nodes
@@ -150,6 +152,29 @@
 // route and writes /etc/resolv.conf. Without it nothing is forwarded and
 // DHCP names no router. The setting is read when `beo master` starts; a
 // reload that changes it is logged and takes effect at the next start.
+//
+// # Local disks
+//
+// A node's local disks are partitioned by beofdisk (pkg/fdisk,
+// /etc/beowulf/fdisk), and /etc/beowulf/fstab maps partitions to swap
+// and mount points. Before a node mounts a local ext2/3/4 partition or
+// swaps on one, mkfs and fsck decide what is done to it first (pkg/localfs
+// does it, on the node, with the master's own mke2fs, e2fsck and mkswap
+// run through the process space, as Scyld's setup_fs did):
+//
+//	mkfs never      (default) never make one: a partition without a
+//	                filesystem (or swap signature) is an error
+//	mkfs if_error   make one when the partition has none, or when fsck
+//	                finds errors it cannot repair (if_needed is a synonym)
+//	mkfs always     make one at every setup: nothing on it survives a
+//	                reboot, for scratch space only
+//	fsck never      mount without checking
+//	fsck safe       (default) e2fsck -p: repairs only what is safe
+//	                unattended; fast on a clean filesystem
+//	fsck full       e2fsck -f -y: a forced full check, every repair made
+//
+// A partition already mounted (or swapped on) is left as it is. Swap is
+// never checked; mkfs decides when mkswap runs.
 //
 // # Diagnostics
 //

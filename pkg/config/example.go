@@ -83,6 +83,17 @@ nodeassign append
 # router and the master's DNS servers. Read when beo master starts.
 #   ipforward
 
+# --- Local disks -----------------------------------------------------------
+
+# What a node does to a local partition that /etc/beowulf/fstab mounts (or
+# swaps on), partitioned by "beofdisk -w" from /etc/beowulf/fdisk. mkfs:
+# never (the default: a partition without a filesystem is an error),
+# if_error (make one when there is none or fsck cannot repair it) or always
+# (remake it at every boot: scratch data only). fsck: never, safe (the
+# default: e2fsck -p) or full (e2fsck -f -y).
+#   mkfs if_error
+#   fsck safe
+
 # --- Daemons ---------------------------------------------------------------
 
 # Seconds a node may stay silent before it is marked down; the master pings

@@ -22,6 +22,8 @@ func Parse(file string, data []byte, opt Options) (*Config, error) {
 			ports:   DefaultPorts(),
 			ping:    DefaultPingTimeout,
 			assign:  DefaultNodeAssign,
+			mkfs:    DefaultMkfs,
+			fsck:    DefaultFsck,
 		},
 		once: map[string]int{},
 	}
@@ -150,6 +152,10 @@ func (p *parser) directive(line int, name string, args []string) {
 		p.nodeAssign(line, args)
 	case "ipforward":
 		p.ipForward(line, args)
+	case "mkfs":
+		p.mkfsPolicy(line, args)
+	case "fsck":
+		p.fsckPolicy(line, args)
 	default:
 		p.warnf(line, "unknown directive %q ignored", name)
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // This file parses the cluster-wide settings: nodename, interface, server,
-// pingtimeout, libraries, bootmodule, nodeassign and ipforward.
+// pingtimeout, libraries, bootmodule, nodeassign, ipforward, mkfs and fsck.
 
 // nodename parses `nodename PATTERN [OFFSET] [GROUP]`. With two arguments
 // the second is an OFFSET if it parses as one, else a GROUP.
@@ -155,4 +155,39 @@ func (p *parser) ipForward(line int, args []string) {
 	}
 	p.single(line, "ipforward")
 	p.c.forward = on
+}
+
+// mkfsPolicy parses `mkfs never|if_error|always`; if_needed is beo's
+// other name for if_error.
+func (p *parser) mkfsPolicy(line int, args []string) {
+	if !p.nargs(line, args, 1, 1, "mkfs never|if_error|always") {
+		return
+	}
+	m := Mkfs(args[0])
+	switch m {
+	case "if_needed":
+		m = MkfsIfError
+	case MkfsNever, MkfsIfError, MkfsAlways:
+	default:
+		p.errorf(line, "mkfs: bad policy %q (want never, if_error or always)", args[0])
+		return
+	}
+	p.single(line, "mkfs")
+	p.c.mkfs = m
+}
+
+// fsckPolicy parses `fsck never|safe|full`.
+func (p *parser) fsckPolicy(line int, args []string) {
+	if !p.nargs(line, args, 1, 1, "fsck never|safe|full") {
+		return
+	}
+	f := Fsck(args[0])
+	switch f {
+	case FsckNever, FsckSafe, FsckFull:
+	default:
+		p.errorf(line, "fsck: bad policy %q (want never, safe or full)", args[0])
+		return
+	}
+	p.single(line, "fsck")
+	p.c.fsck = f
 }

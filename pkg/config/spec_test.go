@@ -261,3 +261,24 @@ func TestLoadMissing(t *testing.T) {
 		t.Error("Load of a missing file: got nil error")
 	}
 }
+
+func TestDiskPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		mkfs Mkfs
+		fsck Fsck
+	}{
+		{"", MkfsNever, FsckSafe},
+		{"mkfs if_error\nfsck full\n", MkfsIfError, FsckFull},
+		{"mkfs if_needed\n", MkfsIfError, FsckSafe},
+		{"mkfs always\nfsck never\n", MkfsAlways, FsckNever},
+	} {
+		c, err := Parse("t", []byte(withRange(tc.text)), Options{})
+		if err != nil {
+			t.Fatalf("%q: %v", tc.text, err)
+		}
+		if c.MkfsPolicy() != tc.mkfs || c.FsckPolicy() != tc.fsck {
+			t.Errorf("%q: mkfs %s fsck %s, want %s %s", tc.text, c.MkfsPolicy(), c.FsckPolicy(), tc.mkfs, tc.fsck)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/master"
 	"github.com/beo-cluster/beo/pkg/mpi"
+	"github.com/beo-cluster/beo/pkg/nfs"
 	"github.com/beo-cluster/beo/pkg/nodespec"
 	"github.com/beo-cluster/beo/pkg/ratelog"
 	"github.com/beo-cluster/beo/pkg/stats"
@@ -55,6 +56,10 @@ type Options struct {
 	// (initramfs.Ensure) before anything answers.
 	Kernel  string
 	Applets []string
+	// Fstab is the fstab nodes mount (Fstab.N for node N; "" = none,
+	// see pkg/fstab) and NFS the server that exports what it asks of the
+	// master (auto, kernel, ganesha, none; see pkg/nfs). Only with Boot.
+	Fstab, NFS string
 	// Admin is a uid that may change nodes as root may (master.Config):
 	// pkg/sim makes the user who runs a simulated cluster its admin.
 	Admin uint32
@@ -75,6 +80,7 @@ type Head struct {
 	o       Options
 	cfg     *Reloader
 	m       *master.Master
+	nfsd    *nfs.Service // nil without an fstab to serve
 	units   []Unit
 	closers []io.Closer
 	rcv     *stats.Receiver // recvstats, when it runs
@@ -135,6 +141,13 @@ func New(ctx context.Context, o Options) (h *Head, err error) {
 			h.Close()
 		}
 	}()
+	if h.nfsd, err = nfsSide(o, rel.Config); err != nil {
+		return nil, err
+	}
+	if h.nfsd != nil {
+		h.units = append(h.units, Unit{"nfs", h.nfsd.Serve})
+		rel.Follow(func(*config.Config) { h.nfsd.Reload() }) // fstab lines removed: their exports go
+	}
 	mcfg := func(c *config.Config) master.Config { return h.masterConfig(c, keys) }
 	if h.m, err = master.New(mcfg(cfg)); err != nil {
 		return nil, err
@@ -232,6 +245,9 @@ func (h *Head) masterConfig(cfg *config.Config, keys link.Keys) master.Config {
 		Admin:       o.Admin,
 		ConfigPath:  o.Config,
 		Reload:      h.cfg.Reload,
+	}
+	if h.nfsd != nil {
+		mc.Mounts = h.nfsd.Mounts
 	}
 	if b := buildinfo.Hash(); b != "unstamped" {
 		mc.Build = b

@@ -10,6 +10,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/mpi"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/stats"
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // mpiRefresh is how often the default hostfiles follow the nodes' load.
@@ -17,7 +18,7 @@ const mpiRefresh = 2 * time.Second
 
 // anyone is a caller with no claim on any node: what the shared default
 // hostfiles are made for (nodes whose mode lets others run).
-var anyone = nodes.Cred{UID: 1<<32 - 2, GID: 1<<32 - 2}
+var anyone = wire.Cred{UID: 1<<32 - 2, GID: 1<<32 - 2}
 
 // mpiFiles keeps the MPI launchers' runtime directory (pkg/mpi) next to
 // the client socket — the beorsh link, the settings, the default

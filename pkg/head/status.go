@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/beo-cluster/beo/pkg/bproc"
 )
 
 // FormatStatus is `beo master status`'s text for st at now:
@@ -15,7 +15,7 @@ import (
 //	bpmaster running: pid 812, build 3f9c1e2a7b4d5e60, up 2h3m0s
 //	config: /etc/beowulf/config
 //	nodes: 8 (3 up, 5 down)
-func FormatStatus(st wire.Status, now time.Time) string {
+func FormatStatus(st bproc.Status, now time.Time) string {
 	var b strings.Builder
 	b.WriteString("bpmaster running")
 	if m := st.Master; m != nil {

@@ -191,13 +191,19 @@ func exitCode(procs []*proc, stderr io.Writer) int {
 		}
 		c := 0
 		var ee *bproc.ExitError
+		var ne *bproc.NodeError
 		switch {
 		case p.result == nil:
 		case errors.As(p.result, &ee) && ee.Signal == 0:
 			c = ee.Status
+		case errors.As(p.result, &ee):
+			fmt.Fprintf(stderr, "%d: %s\n", ee.Node, ee.Reason())
+			c = 255
+		case errors.As(p.result, &ne):
+			fmt.Fprintf(stderr, "%d: %s\n", ne.Node, ne.Msg)
+			c = 255
 		default:
-			msg := strings.TrimPrefix(p.result.Error(), fmt.Sprintf("node %d: ", p.node))
-			fmt.Fprintf(stderr, "%d: %s\n", p.node, msg)
+			fmt.Fprintf(stderr, "%d: %v\n", p.node, p.result)
 			c = 255
 		}
 		if len(procs) == 1 {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/config"
-	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // ClusterOptions configure StartCluster.
@@ -37,9 +36,16 @@ type ClusterOptions struct {
 	// is up (the boot files carry the node key from the master's key
 	// directory); when false the master is expected to build them.
 	Boot bool
+	// Disks gives machine i a virtio disk of Disks[i] bytes (a sparse raw
+	// file, LabDir/vmI.disk, made empty when the cluster starts).
+	Disks map[int]int64
 	// MasterArgs are extra arguments for `beo master`.
 	MasterArgs []string
-	Log        *slog.Logger
+	// Fstab, if set, is written to Dir/fstab, the fstab the master gives
+	// every node (Dir/fstab.N for node N, which a test may write too).
+	// The NFS server it needs runs inside the lab's namespace.
+	Fstab string
+	Log   *slog.Logger
 	// Lab options (namespace name, bridge, address); Dir and Log are
 	// taken from above.
 	Lab Options
@@ -164,6 +170,11 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 	if err := os.WriteFile(c.Config, []byte(Config(o.Listed+o.Unlisted, listed, o.Config)), 0o644); err != nil {
 		return nil, err
 	}
+	if o.Fstab != "" {
+		if err := os.WriteFile(c.Fstab(), []byte(o.Fstab), 0o644); err != nil {
+			return nil, err
+		}
+	}
 	lo := o.Lab
 	lo.Dir, lo.Log = c.LabDir, o.Log
 	c.Lab, err = New(ctx, lo)
@@ -201,13 +212,35 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 		if i >= o.Listed {
 			mac = MAC(100 + i - o.Listed)
 		}
-		m, err := c.Lab.Boot(ctx, VM{Name: fmt.Sprintf("vm%d", i), MAC: mac, Accel: c.Accel, Memory: o.Memory, NIC: o.NIC})
+		vm := VM{Name: fmt.Sprintf("vm%d", i), MAC: mac, Accel: c.Accel, Memory: o.Memory, NIC: o.NIC}
+		if size := o.Disks[i]; size > 0 {
+			d, err := c.disk(vm.Name, size)
+			if err != nil {
+				return c, err
+			}
+			vm.Disks = []string{d}
+		}
+		m, err := c.Lab.Boot(ctx, vm)
 		if err != nil {
 			return c, err
 		}
 		c.Machines = append(c.Machines, m)
 	}
 	return c, nil
+}
+
+// disk makes LabDir/NAME.disk, an empty sparse file of size bytes.
+func (c *Cluster) disk(name string, size int64) (string, error) {
+	p := filepath.Join(c.LabDir, name+".disk")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", err
+	}
+	err = f.Truncate(size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return p, err
 }
 
 // MasterArgs are the arguments after `beo master`: every path inside the
@@ -224,9 +257,13 @@ func (c *Cluster) MasterArgs() []string {
 		"-unknown", c.Unknown,
 		"-names-root=", // never the host's /etc: nodes get names from kickback
 		"-kernel", c.o.Kernel,
+		"-fstab", c.Fstab(),
 	}
 	return append(a, c.o.MasterArgs...)
 }
+
+// Fstab is the fstab the master reads: Dir/fstab (and Dir/fstab.N).
+func (c *Cluster) Fstab() string { return filepath.Join(c.Dir, "fstab") }
 
 // waitMaster waits until bpmaster answers on its socket, or the master
 // exits, or 60 s pass.
@@ -276,7 +313,7 @@ func (c *Cluster) watch(ctx context.Context) {
 	}
 }
 
-func (c *Cluster) record(n wire.NodeInfo) {
+func (c *Cluster) record(n bproc.NodeInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.events = append(c.events, Event{time.Now(), n.Node, n.State})
@@ -290,10 +327,10 @@ func (c *Cluster) Events() []Event {
 }
 
 // Status returns the master's node table.
-func (c *Cluster) Status(ctx context.Context) (wire.Status, error) {
+func (c *Cluster) Status(ctx context.Context) (bproc.Status, error) {
 	cl, err := bproc.Dial(ctx, c.Socket)
 	if err != nil {
-		return wire.Status{}, err
+		return bproc.Status{}, err
 	}
 	defer cl.Close()
 	return cl.Status(ctx)
@@ -303,7 +340,7 @@ func (c *Cluster) Status(ctx context.Context) (wire.Status, error) {
 // error says which nodes are in which state, and quotes the serial tail
 // of a machine that exited.
 func (c *Cluster) WaitUp(ctx context.Context, nodes ...int) error {
-	var last wire.Status
+	var last bproc.Status
 	for {
 		st, err := c.Status(ctx)
 		if err == nil {
@@ -332,7 +369,7 @@ func (c *Cluster) WaitUp(ctx context.Context, nodes ...int) error {
 
 // describe is a diagnosis for a failed wait: node states, each machine's
 // last serial lines, the master's last log lines.
-func (c *Cluster) describe(st wire.Status) string {
+func (c *Cluster) describe(st bproc.Status) string {
 	var b strings.Builder
 	for _, n := range st.Nodes {
 		if n.State != "down" || len(n.MACs) > 0 {

@@ -38,6 +38,10 @@ type VM struct {
 	// NoReboot makes a guest reboot end QEMU instead of resetting the
 	// machine. Leave it off for nodes that `bpctl -R` must bring back.
 	NoReboot bool
+	// Disks are raw image files attached as virtio disks (vda, vdb…, in
+	// order). A guest reboot resets the machine but keeps them, as a
+	// real node keeps its disks.
+	Disks []string
 }
 
 // Line is one line the guest wrote to its serial port, with the host time
@@ -86,6 +90,10 @@ func (vm VM) Args(tap string) []string {
 	}
 	if vm.NoReboot {
 		a = append(a, "-no-reboot")
+	}
+	for _, d := range vm.Disks {
+		// QEMU's -drive takes commas as separators: a literal one is doubled.
+		a = append(a, "-drive", "file="+strings.ReplaceAll(d, ",", ",,")+",if=virtio,format=raw")
 	}
 	if vm.Kernel != "" {
 		a = append(a, "-kernel", vm.Kernel)

@@ -1,35 +1,43 @@
 package master
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/user"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/accept"
+	"github.com/beo-cluster/beo/pkg/creds"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/nodes"
+	"github.com/beo-cluster/beo/pkg/nodespec"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"github.com/hashicorp/yamux"
-	"golang.org/x/sys/unix"
 )
 
-// caller is a local client as the kernel reports it.
+// caller is a local client as the kernel reports it, or a client on a
+// node as that node reports it (nodeclients.go).
 type caller struct {
-	pid  int
-	cred nodes.Cred
+	pid  int // on the master; 0 for a client on a node
+	cred wire.Cred
+	// remote: the client runs on node node (relayed by its bpslave,
+	// OpClient); its pid there is nodePID.
+	remote  bool
+	node    int
+	nodePID int
 }
 
-func (c caller) wire() wire.Cred {
-	return wire.Cred{UID: c.cred.UID, GID: c.cred.GID, Groups: c.cred.Groups}
+// where is the node the caller runs on: -1 for the master.
+func (c caller) where() int {
+	if c.remote {
+		return c.node
+	}
+	return -1
 }
 
 // ServeClients serves local clients on the unix listener ln until ctx
@@ -37,51 +45,15 @@ func (c caller) wire() wire.Cred {
 // uid holds at most ConnsPerUID connections at once, and a connection
 // that opens no stream within FirstRequest is closed.
 func (m *Master) ServeClients(ctx context.Context, ln net.Listener) error {
+	if a, ok := ln.Addr().(*net.UnixAddr); ok && a.Name != "" {
+		m.socket.Store(&a.Name)
+	}
 	return accept.Loop(ctx, ln, m.log, "clients", func(c net.Conn) { go m.clientConn(ctx, c) })
 }
 
 func peer(c net.Conn) (caller, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return caller{}, errors.New("not a unix socket")
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return caller{}, err
-	}
-	var cr *unix.Ucred
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		cr, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return caller{}, err
-	}
-	if serr != nil {
-		return caller{}, fmt.Errorf("SO_PEERCRED: %w", serr)
-	}
-	return caller{pid: int(cr.Pid), cred: nodes.Cred{UID: cr.Uid, GID: cr.Gid, Groups: procGroups(int(cr.Pid))}}, nil
-}
-
-// procGroups reads the supplementary groups of pid (SO_PEERCRED has none).
-func procGroups(pid int) []uint32 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "Groups:"); ok {
-			var gs []uint32
-			for _, g := range strings.Fields(rest) {
-				if v, err := strconv.ParseUint(g, 10, 32); err == nil {
-					gs = append(gs, uint32(v))
-				}
-			}
-			return gs
-		}
-	}
-	return nil
+	cred, pid, err := creds.Peer(c)
+	return caller{pid: pid, cred: cred}, err
 }
 
 func (m *Master) clientConn(ctx context.Context, c net.Conn) {
@@ -91,6 +63,12 @@ func (m *Master) clientConn(ctx context.Context, c net.Conn) {
 		c.Close()
 		return
 	}
+	m.serveClient(ctx, who, c)
+}
+
+// serveClient serves one client connection c of caller who: a local
+// one (clientConn) or one relayed by a node (nodeClient).
+func (m *Master) serveClient(ctx context.Context, who caller, c net.Conn) {
 	uid := who.cred.UID
 	limit, ok := m.conns.take(uid)
 	if !ok {
@@ -99,7 +77,7 @@ func (m *Master) clientConn(ctx context.Context, c net.Conn) {
 		return
 	}
 	defer m.conns.release(uid)
-	mux, err := yamux.Server(link.Coalesce(c), link.MuxConfigLogged(m.log.With("client_pid", who.pid, "uid", uid)))
+	mux, err := yamux.Server(link.Coalesce(c), link.MuxConfigLogged(m.log.With(who.logAttrs()...)))
 	if err != nil {
 		c.Close()
 		return
@@ -152,6 +130,8 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 	switch h.Op {
 	case wire.OpStatus:
 		wire.Write(st, m.status())
+	case wire.OpWhere:
+		wire.Write(st, wire.Where{Node: who.where()})
 	case wire.OpStates:
 		wire.Write(st, m.states())
 	case wire.OpWatch:
@@ -162,10 +142,18 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 		if h.Exec == nil {
 			break
 		}
+		if v := h.Exec.Version; v != wire.Version {
+			wire.Write(st, skew("this client speaks beo wire version %s, bpmaster %d: use the bpsh/bproc of the master's build", clientVersion(v), wire.Version))
+			break
+		}
+		if h.Exec.Node == nodespec.Master {
+			m.localExec(ctx, cl, st, *h.Exec) // local.go
+			return
+		}
 		m.exec(ctx, cl, st, *h.Exec)
 		return // exec closes st itself
 	case wire.OpExec: // a client of wire Version 3 or older
-		wire.Write(st, wire.Result{Err: wire.ClientTooOld})
+		wire.Write(st, skew("%s", wire.ClientTooOld))
 	case wire.OpAttach:
 		if h.Attach != nil && h.Attach.FD == 0 { // output streams are the master's to open
 			cl.att.Deliver(h.Attach.ID, st)
@@ -186,23 +174,40 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 			paths, err := m.lib(who, *h.Lib)
 			l := wire.LibList{Paths: paths}
 			if err != nil {
-				l.Err = err.Error()
+				l.Err, l.Code = err.Error(), wire.CodeOf(err)
 			}
 			wire.Write(st, l)
 		}
 	case wire.OpPut, wire.OpGet:
-		if h.File != nil {
+		if h.File != nil && h.File.Node == nodespec.Master {
+			m.localFile(ctx, who, st, h.Op, *h.File) // local.go
+		} else if h.File != nil {
 			m.file(ctx, who, st, h.Op, *h.File)
 		}
 	default:
-		wire.Write(st, wire.Result{Err: fmt.Sprintf("unknown op %q", h.Op)})
+		wire.Write(st, skew("unknown op %q", h.Op))
 	}
 	st.Close()
 }
 
+// skew answers a request this master does not speak: CodeVersion, with
+// its own Version, so the client can tell which side is older.
+func skew(format string, a ...any) wire.Result {
+	return wire.Result{Err: fmt.Sprintf(format, a...), Code: wire.CodeVersion, Version: wire.Version}
+}
+
+// clientVersion names the Version an exec request says (none: 4 or older).
+func clientVersion(v int) string {
+	if v == 0 {
+		return "4 or older"
+	}
+	return strconv.Itoa(v)
+}
+
+// result is the Result reporting err (wire.Fail), or success.
 func result(err error) wire.Result {
 	if err != nil {
-		return wire.Result{Err: err.Error()}
+		return wire.Fail(err)
 	}
 	return wire.Result{}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/wire"
 )
 
-var errNotRoot = errors.New("permission denied: only root may change nodes")
+var errNotRoot = wire.Errorf(wire.CodePermission, "permission denied: only root may change nodes")
 
 // control carries out bpctl: for each node in order, the actions in the
 // order bpctl documents (state, power, mode, owner, group, reconnect).
@@ -27,7 +27,7 @@ func (m *Master) control(ctx context.Context, who caller, c wire.Control) error 
 	}
 	for _, n := range c.Nodes {
 		if _, ok := m.table.Get(n); !ok {
-			return fmt.Errorf("node %d: no such node", n)
+			return wire.NodeErrorf(n, wire.CodeNotFound, "no such node")
 		}
 		switch c.State {
 		case "reboot", "halt", "pwroff": // a state the node must act on
@@ -38,7 +38,7 @@ func (m *Master) control(ctx context.Context, who caller, c wire.Control) error 
 		default:
 			st, err := nodes.ParseState(c.State)
 			if err != nil {
-				return fmt.Errorf("node %d: %w", n, err)
+				return wire.NodeErrorf(n, wire.CodeInvalid, "%w", err)
 			}
 			if err := m.table.SetState(nodes.Admin, n, st); err != nil {
 				return err
@@ -91,7 +91,7 @@ func (m *Master) power(n int, action string) error {
 	case "pwroff":
 		st = nodes.Pwroff
 	default:
-		return fmt.Errorf("node %d: unknown power action %q", n, action)
+		return wire.NodeErrorf(n, wire.CodeInvalid, "unknown power action %q", action)
 	}
 	s, err := m.session(n)
 	if err != nil {
@@ -107,10 +107,10 @@ func (m *Master) power(n int, action string) error {
 	defer c.Close()
 	var r wire.Result
 	if err := wire.Read(c, &r); err != nil {
-		return fmt.Errorf("node %d: %s: %w", n, action, err)
+		return wire.NodeErrorf(n, wire.CodeNodeDown, "%s: %w", action, err)
 	}
-	if r.Err != "" {
-		return errors.New(r.Err)
+	if err := r.Failure(); err != nil {
+		return err
 	}
 	m.nodeLog(n, "%s requested", action)
 	return nil
@@ -123,7 +123,7 @@ func (m *Master) power(n int, action string) error {
 // process hop fewer for the bytes.
 func (m *Master) file(ctx context.Context, who caller, cl net.Conn, op wire.Op, f wire.File) {
 	if err := m.mayUse(who, f.Node); err != nil {
-		wire.Write(cl, wire.Result{Err: err.Error()})
+		wire.Write(cl, wire.Fail(err))
 		return
 	}
 	if len(f.Sources) > 0 {
@@ -136,13 +136,13 @@ func (m *Master) file(ctx context.Context, who caller, cl net.Conn, op wire.Op, 
 	}
 	s, err := m.session(f.Node)
 	if err != nil {
-		wire.Write(cl, wire.Result{Err: err.Error()})
+		wire.Write(cl, wire.Fail(err))
 		return
 	}
-	f.Cred = who.wire()
+	f.Cred = who.cred
 	nd, err := s.open(wire.Header{Op: op, File: &f})
 	if err != nil {
-		wire.Write(cl, wire.Result{Err: err.Error()})
+		wire.Write(cl, wire.Fail(err))
 		return
 	}
 	defer nd.Close()
@@ -161,17 +161,17 @@ func (m *Master) lib(who caller, l wire.Lib) ([]string, error) {
 		return slices.Clone(m.libs), nil
 	}
 	if who.cred.UID != 0 && who.cred.UID != m.cfg.Admin { // m.mu is held
-		return slices.Clone(m.libs), errors.New("permission denied: only root may change the library list")
+		return slices.Clone(m.libs), wire.Errorf(wire.CodePermission, "permission denied: only root may change the library list")
 	}
 	libs := slices.Clone(m.libs)
 	for _, p := range l.Add {
 		if !filepath.IsAbs(p) {
-			return slices.Clone(m.libs), fmt.Errorf("%s: not an absolute path", p)
+			return slices.Clone(m.libs), wire.Errorf(wire.CodeInvalid, "%s: not an absolute path", p)
 		}
 		if fi, err := os.Stat(p); err != nil {
 			return slices.Clone(m.libs), err
 		} else if !fi.Mode().IsRegular() {
-			return slices.Clone(m.libs), fmt.Errorf("%s: not a regular file", p)
+			return slices.Clone(m.libs), wire.Errorf(wire.CodeInvalid, "%s: not a regular file", p)
 		}
 		if !slices.Contains(libs, p) {
 			libs = append(libs, p)
@@ -180,7 +180,7 @@ func (m *Master) lib(who caller, l wire.Lib) ([]string, error) {
 	for _, p := range l.Delete {
 		i := slices.Index(libs, p)
 		if i < 0 {
-			return slices.Clone(m.libs), fmt.Errorf("%s: not in the library list", p)
+			return slices.Clone(m.libs), wire.Errorf(wire.CodeNotFound, "%s: not in the library list", p)
 		}
 		libs = slices.Delete(libs, i, i+1)
 	}
@@ -224,10 +224,10 @@ func (m *Master) stageLibs(s *session) {
 		}
 		var r wire.Result
 		if err := wire.Read(st, &r); err != nil {
-			return fmt.Errorf("node %d: stage: %w", s.node, err)
+			return fmt.Errorf("stage: %w", err)
 		}
-		if r.Err != "" {
-			return errors.New(r.Err)
+		if err := r.Failure(); err != nil {
+			return err
 		}
 		m.nodeLog(s.node, "staged %d libraries (%d bytes sent)", len(paths), sent)
 		return nil
@@ -315,7 +315,7 @@ func writeFileAtomic(path string, data []byte) error {
 func (m *Master) reload(who caller) error {
 	cfg := m.config()
 	if who.cred.UID != 0 && who.cred.UID != cfg.Admin {
-		return errors.New("permission denied: only root may reload the master's config")
+		return wire.Errorf(wire.CodePermission, "permission denied: only root may reload the master's config")
 	}
 	if cfg.Reload == nil {
 		return errors.New("this master has no config to reload")

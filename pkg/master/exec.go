@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,7 +32,8 @@ type relay struct {
 	node  net.Conn // exec stream to the slave
 	wmu   sync.Mutex
 	owner uint32
-	reals map[string]string // content hash → file to read it from
+	reals map[string]string  // content hash → file to read it from
+	kids  map[int]*wire.Proc // node-side children (ghosts.go); under Master.mu
 }
 
 func (r *relay) signal(sig int) error {
@@ -52,116 +55,172 @@ func (r *relay) signal(sig int) error {
 // windows of both as back-pressure. Each Result names the streams its
 // sender opened (wire.Result.Opened), and the master relays everything
 // the node's carry, and closes the client's, before it forwards it.
+//
+// The steps are execution's methods: resolve, start (on the node), relay
+// and finish; close undoes what they set up, on every path.
 func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec) {
-	defer cl.Close()
-	who, att := c.who, c.att
-	cid := ex.ID
-	stdin := !ex.NoIO && !ex.NoStdin
-	if stdin && !att.Expect(cid) {
-		wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: exec id %d is already in use", ex.Node, cid)})
+	x := &execution{m: m, c: c, cl: cl, node: ex.Node, cid: ex.ID}
+	defer x.close()
+	if !ex.NoIO && !ex.NoStdin {
+		if !c.att.Expect(x.cid) {
+			wire.Write(cl, wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeInvalid, "exec id %d is already in use", x.cid)))
+			return
+		}
+		x.expecting = true
+	}
+	if err := x.resolve(ctx, ex); err != nil {
+		x.fail(err)
 		return
 	}
-	fail := func(err error) {
-		if stdin {
-			att.Abandon(cid)
+	st, err := x.start()
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	if st.Failed() {
+		wire.Write(cl, st.Result)
+		return
+	}
+	x.finish(x.relay(ctx, st.Started))
+}
+
+// execution is one client exec in the master, shared by exec's steps.
+type execution struct {
+	m    *Master
+	c    *client
+	cl   net.Conn // the client's exec stream
+	node int
+	cid  uint64 // the client's id of the exec
+	// expecting: the client's stdin stream is expected and not yet
+	// claimed (abandoned on failure).
+	expecting bool
+
+	ex     wire.Exec // as the node gets it, with the master's id (resolve)
+	r      *relay
+	s      *session
+	endJob func()        // the job's end (jobs)
+	out    *link.Output  // where the node's output streams land; nil: NoIO
+	opened atomic.Uint32 // the client's output streams opened: wire.Result.Opened
+
+	nd, in, cin net.Conn // the node's exec and stdin streams, the client's stdin
+	running     bool     // in m.procs and the client's ghosts
+	done        chan struct{}
+	unghost     func()
+}
+
+// fail answers the client with err, about the exec's node, giving up its
+// stdin stream unless taken.
+func (x *execution) fail(err error) {
+	if x.expecting {
+		x.c.att.Abandon(x.cid)
+		x.expecting = false
+	}
+	wire.Write(x.cl, wire.Fail(wire.OnNode(x.node, err)))
+}
+
+// resolve checks the caller may run on the node, resolves the program's
+// closure (prepare) and finds the node's session. The job counts from
+// here (jobs).
+func (x *execution) resolve(ctx context.Context, ex wire.Exec) error {
+	m, who := x.m, x.c.who
+	if !filepath.IsAbs(ex.Path) { // a client on a node without a copy of it (local.go)
+		p, err := m.lookPathAs(ctx, who, ex)
+		if err != nil {
+			return wire.OnNode(ex.Node, err)
 		}
-		wire.Write(cl, wire.Result{Err: err.Error()})
+		ex.Path = p
 	}
 	id := m.nextID.Add(1)
-	r, files, err := m.prepare(ctx, who, c.memo, id, ex)
+	r, files, err := m.prepare(ctx, who, x.c.memo, id, ex)
 	if err != nil {
-		fail(err)
-		return
+		return err
 	}
-	defer m.jobs.start(ex.Node, who.cred.UID)()
+	x.endJob = m.jobs.start(ex.Node, who.cred.UID)
 	s, err := m.session(ex.Node)
 	if err != nil {
-		fail(err)
-		return
+		return err
 	}
-	ex.ID, ex.Cred, ex.Files, ex.Ghost = id, who.wire(), files, who.pid
-	var out *link.Output
-	var opened atomic.Uint32 // the client streams opened: wire.Result.Opened
-	if !ex.NoIO {
+	ex.ID, ex.Cred, ex.Files, ex.Ghost = id, who.cred, files, who.pid
+	x.ex, x.r, x.s = ex, r, s
+	return nil
+}
+
+// start starts the process on the node: it opens the exec stream and the
+// stdin stream together, sends the files the node lacks, splices the
+// client's stdin, and reads the node's first reply, whose Sent it sets.
+func (x *execution) start() (wire.ExecReply, error) {
+	var st wire.ExecReply
+	s, id := x.s, x.ex.ID
+	if !x.ex.NoIO {
 		// Before the node can know the id.
-		out = s.outs.Expect(id, func(fd int, nd net.Conn) {
-			defer nd.Close()
-			o, err := link.OpenOutput(c.mux, cid, fd)
-			if err != nil {
-				return // the client is gone: the process gets a broken pipe
-			}
-			opened.Or(uint32(wire.OpenedFD(fd)))
-			io.Copy(o, nd)
-			o.Close()
-		})
-		defer s.outs.Finish(id, out, 0, 0, nil) // on every early return
+		x.out = s.outs.Expect(id, x.output)
 	}
-	nd, err := s.open(wire.Header{Op: wire.OpExec, Exec: &ex})
+	nd, err := s.open(wire.Header{Op: wire.OpExec, Exec: &x.ex})
 	if err != nil {
-		fail(err)
-		return
+		return st, err
 	}
-	defer nd.Close()
-	r.node = nd
-	var in net.Conn
-	if stdin {
-		if in, err = s.open(wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: 0}}); err != nil {
-			fail(err)
-			return
+	x.nd, x.r.node = nd, nd
+	if x.expecting {
+		if x.in, err = s.open(wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: 0}}); err != nil {
+			return st, err
 		}
-		defer in.Close() // closing twice is harmless
 	}
-	sent, err := m.sendFiles(s, nd, r.reals)
+	sent, err := x.m.sendFiles(s, nd, x.r.reals)
 	if err != nil {
-		fail(err)
-		return
+		return st, err
 	}
-	if stdin {
-		cin, err := att.Claim(cid)
-		if err != nil {
-			wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: client stdin: %v", ex.Node, err)})
-			return
+	if x.expecting {
+		x.expecting = false
+		if x.cin, err = x.c.att.Claim(x.cid); err != nil {
+			return st, wire.NodeErrorf(x.node, wire.CodeInternal, "client stdin: %w", err)
 		}
-		defer cin.Close()
+		in, cin := x.in, x.cin
 		go func() { // not waited for (like os/exec with a terminal)
 			io.Copy(in, cin)
 			in.Close()
 		}()
 	}
-	var st struct {
-		wire.Started
-		wire.Result
-	}
 	if err := wire.Read(nd, &st); err != nil {
-		wire.Write(cl, wire.Result{Err: fmt.Sprintf("node %d: %v", ex.Node, err)})
-		return
+		return st, wire.NodeErrorf(x.node, wire.CodeNodeDown, "%w", err)
 	}
-	if st.Err != "" {
-		wire.Write(cl, st.Result)
-		return
+	st.Sent = sent
+	return st, nil
+}
+
+// output splices an output stream the node opened for fd with one it
+// opens to the client (link.Outputs runs it on the stream's goroutine).
+func (x *execution) output(fd int, nd net.Conn) {
+	defer nd.Close()
+	o, err := link.OpenOutput(x.c.mux, x.cid, fd)
+	if err != nil {
+		return // the client is gone: the process gets a broken pipe
 	}
+	x.opened.Or(uint32(wire.OpenedFD(fd)))
+	io.Copy(o, nd)
+	o.Close()
+}
+
+// relay makes the running process known (m.procs, the client's ghosts),
+// tells the client it started, forwards the client's signals until the
+// node's Result, and returns that; a lost node is ok false.
+func (x *execution) relay(ctx context.Context, st wire.Started) (res wire.Result, ok bool) {
+	m, r := x.m, x.r
 	r.proc.PID = st.PID
 	r.proc.Started = m.clock()
 	m.mu.Lock()
-	m.procs[id] = r
+	m.procs[r.id] = r
 	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.procs, id)
-		m.mu.Unlock()
-	}()
-	defer m.ghostOf(ctx, c, r)()
-	st.Started.Sent = sent
-	if err := wire.Write(cl, st.Started); err != nil {
+	x.unghost = m.ghostOf(ctx, x.c, r)
+	x.running = true
+	if err := wire.Write(x.cl, st); err != nil {
 		r.signal(int(syscall.SIGHUP))
 	}
 	// Signals from the client go to the node; the client going away is a hangup.
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
+	x.done = make(chan struct{})
+	go func(done <-chan struct{}) {
 		for {
 			var sg wire.Signal
-			if err := wire.Read(cl, &sg); err != nil {
+			if err := wire.Read(x.cl, &sg); err != nil {
 				select {
 				case <-done:
 				default:
@@ -169,28 +228,61 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 				}
 				return
 			}
-			if sg.Sig == int(syscall.SIGCONT) {
-				c.resumed.Store(true)
+			if resumed(sg) {
+				x.c.resumed.Store(true)
 			}
-			r.signal(sg.Sig)
+			m.fromClient(r, sg) // a signal, maybe for one process, or a ghost's pid (ghosts.go)
 		}
-	}()
-	var res wire.Result
-	if err := wire.Read(nd, &res); err != nil {
-		res = wire.Result{Err: fmt.Sprintf("node %d: connection lost while running %s (pid %d)", ex.Node, ex.Path, st.PID)}
-		if out != nil {
-			s.outs.Finish(id, out, 0, 0, nil)
-		}
-	} else if out != nil {
-		// The streams the Result names were opened before it was
-		// written: they are late only by as long as this session's
-		// accept loop is behind.
-		if err := s.outs.Finish(id, out, res.Opened, attachTimeout, s.done); err != nil && res.Err == "" {
-			res = wire.Result{Err: fmt.Sprintf("node %d: %s (pid %d): output lost: %v", ex.Node, ex.Path, st.PID, err)}
+	}(x.done)
+	if err := m.readResult(x.nd, x.cl, x.r, &res); err != nil { // and the Updates before it (ghosts.go)
+		return wire.Fail(wire.NodeErrorf(x.node, wire.CodeNodeDown, "connection lost while running %s (pid %d)", x.ex.Path, st.PID)), false
+	}
+	return res, true
+}
+
+// finish waits for the output streams the node's Result names to be
+// relayed, and forwards the Result to the client, naming the streams
+// opened to it.
+func (x *execution) finish(res wire.Result, ok bool) {
+	if x.out != nil {
+		if !ok {
+			x.s.outs.Finish(x.ex.ID, x.out, 0, 0, nil)
+		} else if err := x.s.outs.Finish(x.ex.ID, x.out, res.Opened, attachTimeout, x.s.done); err != nil && res.Err == "" {
+			// The streams the Result names were opened before it was
+			// written: they are late only by as long as this session's
+			// accept loop is behind.
+			res = wire.Fail(wire.NodeErrorf(x.node, wire.CodeInternal, "%s (pid %d): output lost: %w", x.ex.Path, x.r.proc.PID, err))
 		}
 	}
-	res.Opened = uint8(opened.Load())
-	wire.Write(cl, res)
+	res.Opened = uint8(x.opened.Load())
+	wire.Write(x.cl, res)
+}
+
+// close undoes what the steps set up, last first: the signal relay, the
+// process's registration, the streams, the output registration, the job,
+// and the client's exec stream.
+func (x *execution) close() {
+	if x.done != nil {
+		close(x.done)
+	}
+	if x.running {
+		x.unghost()
+		x.m.mu.Lock()
+		delete(x.m.procs, x.r.id)
+		x.m.mu.Unlock()
+	}
+	for _, c := range []net.Conn{x.cin, x.in, x.nd} {
+		if c != nil {
+			c.Close() // the stdin copy may have closed in: twice is harmless
+		}
+	}
+	if x.out != nil {
+		x.s.outs.Finish(x.ex.ID, x.out, 0, 0, nil) // after an early return; else a no-op
+	}
+	if x.endJob != nil {
+		x.endJob()
+	}
+	x.cl.Close()
 }
 
 // prepare checks the caller may run on the node and resolves the program's
@@ -200,14 +292,14 @@ func (m *Master) prepare(ctx context.Context, who caller, memo *closureMemo, id 
 		return nil, nil, err
 	}
 	if len(ex.Argv) == 0 || ex.Path == "" {
-		return nil, nil, fmt.Errorf("node %d: empty command", ex.Node)
+		return nil, nil, wire.NodeErrorf(ex.Node, wire.CodeInvalid, "empty command")
 	}
 	files, reals, err := m.resolve(ctx, who, memo, ex.Path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("node %d: %s: %w", ex.Node, ex.Path, err)
+		return nil, nil, wire.NodeErrorf(ex.Node, "", "%s: %w", ex.Path, err)
 	}
 	r := &relay{id: id, owner: who.cred.UID, reals: reals, proc: wire.Proc{
-		Node: ex.Node, Ghost: who.pid, UID: who.cred.UID, Argv: ex.Argv,
+		Node: ex.Node, Ghost: who.pid, Client: who.pid, UID: who.cred.UID, Argv: ex.Argv,
 	}}
 	return r, files, nil
 }
@@ -227,7 +319,7 @@ func syscallAccess(path string) error {
 	}
 	f.Close()
 	if fi.Mode().Perm()&0o111 == 0 {
-		return errors.New("permission denied: not executable")
+		return fmt.Errorf("%w: not executable", fs.ErrPermission)
 	}
 	return nil
 }
@@ -267,21 +359,21 @@ func (m *Master) closure(path string) ([]wire.FileRef, map[string]string, error)
 func (m *Master) sendFiles(s *session, nd net.Conn, reals map[string]string) (int64, error) {
 	var need wire.Need
 	if err := wire.Read(nd, &need); err != nil {
-		return 0, fmt.Errorf("node %d: exec: %w", s.node, err)
+		return 0, wire.NodeErrorf(s.node, wire.CodeNodeDown, "exec: %w", err)
 	}
 	if len(need.Hashes) == 0 {
 		return 0, nil
 	}
 	for _, h := range need.Hashes {
 		if _, ok := reals[h]; !ok {
-			return 0, fmt.Errorf("node %d: asked for unknown file %s", s.node, h)
+			return 0, wire.NodeErrorf(s.node, wire.CodeInternal, "asked for unknown file %s", h)
 		}
 	}
 	select {
 	case m.sends <- struct{}{}:
 		defer func() { <-m.sends }()
 	case <-s.done:
-		return 0, fmt.Errorf("node %d: session ended before its files were sent", s.node)
+		return 0, wire.NodeErrorf(s.node, wire.CodeNodeDown, "session ended before its files were sent")
 	}
 	var sent int64
 	for _, h := range need.Hashes {
@@ -289,7 +381,7 @@ func (m *Master) sendFiles(s *session, nd net.Conn, reals map[string]string) (in
 		n, err := m.sendFile(nd, real, h)
 		sent += n
 		if err != nil {
-			return sent, fmt.Errorf("node %d: send %s: %w", s.node, real, err)
+			return sent, wire.NodeErrorf(s.node, "", "send %s: %w", real, err)
 		}
 	}
 	return sent, nil
@@ -340,37 +432,27 @@ func (m *Master) sendFile(w io.Writer, path, hash string) (int64, error) {
 func (m *Master) procList() wire.Procs {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := wire.Procs{Procs: make([]wire.Proc, 0, len(m.procs))}
-	for _, r := range m.procs {
-		out.Procs = append(out.Procs, r.proc)
-	}
-	return out
+	return wire.Procs{Procs: m.procsLocked()}
 }
 
-// kill signals a remote process: by (node, pid), or every process of a ghost.
+// kill signals a remote process: by (node, pid), or the process of a
+// ghost, or every process of a client (ghosts.go).
 func (m *Master) kill(who caller, k wire.Kill) error {
-	m.mu.Lock()
-	var hit []*relay
-	for _, r := range m.procs {
-		if (k.Ghost != 0 && r.proc.Ghost == k.Ghost) || (k.Ghost == 0 && r.proc.Node == k.Node && r.proc.PID == k.PID) {
-			hit = append(hit, r)
-		}
-	}
-	m.mu.Unlock()
+	hit := m.targets(k)
 	if len(hit) == 0 {
 		if k.Ghost != 0 {
-			return fmt.Errorf("no remote process for pid %d", k.Ghost)
+			return wire.Errorf(wire.CodeNotFound, "no remote process for pid %d", k.Ghost)
 		}
-		return fmt.Errorf("node %d: no such process %d", k.Node, k.PID)
+		return wire.NodeErrorf(k.Node, wire.CodeNotFound, "no such process %d", k.PID)
 	}
-	for _, r := range hit {
-		if who.cred.UID != 0 && who.cred.UID != r.owner {
-			return fmt.Errorf("node %d: pid %d: operation not permitted", r.proc.Node, r.proc.PID)
+	for _, t := range hit {
+		if who.cred.UID != 0 && who.cred.UID != t.r.owner {
+			return wire.NodeErrorf(t.proc.Node, wire.CodePermission, "pid %d: operation not permitted", t.proc.PID)
 		}
 	}
-	for _, r := range hit {
-		if err := r.signal(k.Sig); err != nil {
-			return fmt.Errorf("node %d: pid %d: %w", r.proc.Node, r.proc.PID, err)
+	for _, t := range hit {
+		if err := t.send(k); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -380,7 +462,7 @@ func (m *Master) kill(who caller, k wire.Kill) error {
 func (m *Master) mayUse(who caller, n int) error {
 	nd, ok := m.table.Get(n)
 	if !ok {
-		return fmt.Errorf("node %d: no such node", n)
+		return wire.NodeErrorf(n, wire.CodeNotFound, "no such node")
 	}
 	return nd.CanRun(who.cred)
 }

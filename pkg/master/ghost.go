@@ -19,7 +19,7 @@ const stopPoll = 100 * time.Millisecond
 func (m *Master) ghostOf(ctx context.Context, c *client, r *relay) (done func()) {
 	c.mu.Lock()
 	c.procs[r.id] = r
-	if !c.watching {
+	if !c.watching && !c.who.remote { // a client on a node has no pid here to look at
 		c.watching = true
 		go m.followStops(ctx, c)
 	}

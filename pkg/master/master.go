@@ -10,12 +10,14 @@
 // Hello naming another number, another protocol version or another build
 // hash is refused, and so is a key that may not speak for node N (below).
 // A new session for a node with the same key replaces the old one. On
-// connect the node goes boot, node_up runs (output appended to
-// LogDir/node.N), then each executable of the init.d directory in name
-// order (initd.go); all exiting 0 makes it up, anything else error. The
-// master pings every PingTimeout/2 on the hello stream; two intervals
-// without a Pong mark the node down and drop the session; the node
-// reconnects by itself. When the master starts, every node is down.
+// connect the node goes boot, mounts its fstab lines (Config.Mounts,
+// mounts.go: a failed mount without nonfatal makes it error), node_up
+// runs (output appended to LogDir/node.N), then each executable of the
+// init.d directory in name order (initd.go); all exiting 0 makes it up,
+// anything else error. The master pings every PingTimeout/2 on the hello
+// stream; two intervals without a Pong mark the node down and drop the
+// session; the node reconnects by itself. When the master starts, every
+// node is down.
 //
 // # Node identity
 //
@@ -72,14 +74,23 @@
 // mode pass the POSIX execute check; root may use any node that is not
 // down. Only root changes nodes (bpctl) or the library list (bplib).
 //
+// Clients on a node reach the master through the node's bpslave, which
+// relays each connection on its session (wire.OpClient) with the caller
+// its kernel reports; the master serves it as a local client of that
+// identity, on that node, with the same checks — and a node's root is
+// root, as under BProc (nodeclients.go). For them node -1 is the master:
+// their execs and bpcp's master:PATH run here as the caller (local.go).
+//
 // # Processes
 //
 // An exec from a client is relayed: the master resolves the program's
 // shared-library closure (pkg/elfdeps) reading files as the caller, sends
 // the node only the files it lacks (the node caches by content hash), then
 // splices the stdio streams of the client and the node. Every running remote
-// process is recorded as (node, remote pid, ghost = the calling bpsh's
-// pid, uid, argv) for bpstat -p and for signals from the master. If a
+// process is recorded as (node, remote pid, its ghost's pid — the calling
+// bpsh's until the ghost is there —, the client's pid, uid, argv) for
+// bpstat -p and for signals from the master; so is every child the node
+// reports (ghosts.go). If a
 // client vanishes while its process runs, the process gets SIGHUP, like a
 // terminal hangup. The client learns how many program bytes the node had
 // to be sent (wire.Started.Sent): 0 when its cache held the whole closure.
@@ -91,10 +102,11 @@
 // side that has the output, and only when it comes: the node opens a
 // process's stdout or stderr stream to the master, which then opens the
 // matching stream to the client (link.Outputs on both), so a silent job
-// costs each hop no stream but its exec stream. These are the only
-// streams the master accepts from a node: an OpAttach for FD 1 or 2 of an
-// exec it started on that session and that has not finished, each FD
-// once; any other is refused and logged. From a client it takes only FD 0. The closure of a program is
+// costs each hop no stream but its exec stream. These and the
+// relays of clients on the node (OpClient) are the only streams the
+// master accepts from a node: an OpAttach for FD 1 or 2 of an exec it
+// started on that session and that has not finished, each FD once; any
+// other is refused and logged. From a client it takes only FD 0. The closure of a program is
 // resolved once per client connection and reused while a stat of each
 // file shows it unchanged (memo.go), so `bpsh -a` on a thousand nodes
 // walks it and borrows the caller's identity once, not a thousand times.
@@ -112,14 +124,18 @@
 //
 // # Choices where the issue is silent
 //
-//   - Ghosts: the ghost of a remote process is the client (bpsh) that
-//     started it, not a separate placeholder process: ps shows it, kill(1)
-//     on it reaches every remote process it started (bpsh forwards), and
-//     bpstat -p / -P map it to nodes and remote pids. Ctrl-Z (SIGTSTP)
-//     stops the remote processes and SIGCONT resumes them (bpsh
-//     forwards); a SIGSTOP sent straight to bpsh, which it never sees, the
-//     master notices by looking at the client's state (ghost.go) and
-//     passes on itself.
+//   - Ghosts: every remote process, and every child it forks on its
+//     node, has a ghost: a tiny process the client (bpsh) starts as its
+//     own child (pkg/ghost, pkg/bproc ghosts.go), which ps, pgrep,
+//     pstree, top and kill see with the remote command and its node;
+//     what it is sent reaches its remote process alone, and it ends as
+//     its process did. The master keeps one record per remote process
+//     with its ghost's pid (ghosts.go) for bpstat -p / -P and kills by
+//     node and pid. The client itself still stands for all its remote
+//     processes: kill(1) on it reaches every one (bpsh forwards), Ctrl-Z
+//     (SIGTSTP) stops them and SIGCONT resumes them; a SIGSTOP sent
+//     straight to bpsh, which it never sees, the master notices by
+//     looking at the client's state (ghost.go) and passes on itself.
 //   - bplib: the listed libraries are staged (OpStage) to every node when
 //     it connects, before node_up runs, and to every connected node when
 //     bplib -a adds to the list. A staging failure is logged (slog and
@@ -155,6 +171,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/nodelog"
 	"github.com/beo-cluster/beo/pkg/nodes"
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // NodeDef is one configured node.
@@ -178,8 +195,14 @@ type Config struct {
 	LibFile     string        // bplib's list of prestaged libraries
 	MaxSends    int           // file transfers to nodes at once; 0 = DefaultMaxSends
 	ConnsPerUID int           // client connections one non-root uid may hold; 0 = DefaultConnsPerUID
-	Log         *slog.Logger
-	Clock       func() time.Time
+	// Mounts, if set, gives a connecting node its file systems (its fstab
+	// lines, pkg/fstab) and notes for its node.N; the node mounts them
+	// while in boot, each within MountTimeout (0 = DefaultMountTimeout),
+	// before node_up (mounts.go). An error makes the node error.
+	Mounts       func(n int, addr netip.Addr) (ms []wire.Mount, notes []string, err error)
+	MountTimeout time.Duration
+	Log          *slog.Logger
+	Clock        func() time.Time
 	// Admin is a uid that may change nodes and the library list as root
 	// may: the user who runs a simulated cluster (beo sim). 0 = root only.
 	Admin uint32
@@ -227,6 +250,9 @@ type Master struct {
 	conns   conns  // client connections held, per uid
 	pins    pins   // node ↔ key
 	initd   initD  // init.d entries already warned about
+
+	// socket is the clients' socket (ServeClients), for BEO_SOCKET (local.go).
+	socket atomic.Pointer[string]
 }
 
 // New makes a master with every node down.

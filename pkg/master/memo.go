@@ -132,7 +132,7 @@ func (m *Master) fill(ctx context.Context, who caller, e *memoEntry, path string
 	if s, ok := stampOf(path); ok {
 		stamps = append(stamps, s)
 	}
-	e.err = m.asUser.do(ctx, who.wire(), func() error {
+	e.err = m.asUser.do(ctx, who.cred, func() error {
 		if err := syscallAccess(path); err != nil {
 			return err
 		}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beo-cluster/beo/pkg/nodes"
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // testProgram copies /bin/true into a temp dir, so the test may change it.
@@ -29,7 +29,7 @@ func testProgram(t *testing.T) string {
 }
 
 func me() caller {
-	return caller{pid: os.Getpid(), cred: nodes.Cred{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}}
+	return caller{pid: os.Getpid(), cred: wire.Cred{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}}
 }
 
 func TestClosureMemo(t *testing.T) {

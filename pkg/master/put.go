@@ -45,17 +45,17 @@ func (m *Master) putSources(ctx context.Context, who caller, cl net.Conn, f wire
 	f.Sources = nil // the node gets an ordinary put
 	for _, p := range srcs {
 		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
-			return fmt.Errorf("%s: not an absolute, clean path", p)
+			return wire.Errorf(wire.CodeInvalid, "%s: not an absolute, clean path", p)
 		}
 	}
 	if !mayReadAs(who) {
-		return errors.New(wire.SourcesRefused)
+		return wire.Errorf(wire.CodeRefused, "%s", wire.SourcesRefused)
 	}
 	s, err := m.session(f.Node)
 	if err != nil {
 		return err
 	}
-	f.Cred = who.wire()
+	f.Cred = who.cred
 	opts := xfer.Options{Recursive: f.Recursive, Preserve: f.Preserve}
 
 	// The client sends nothing more; its side ending (a close, or its
@@ -93,9 +93,9 @@ func (m *Master) putSources(ctx context.Context, who caller, cl net.Conn, f wire
 		defer close(answered)
 		var r wire.Result
 		if err := wire.Read(nd, &r); err != nil {
-			nodeErr = fmt.Errorf("node %d: put %s: %w", f.Node, f.Path, err)
-		} else if r.Err != "" {
-			nodeErr = errors.New(r.Err)
+			nodeErr = wire.NodeErrorf(f.Node, wire.CodeNodeDown, "put %s: %w", f.Path, err)
+		} else {
+			nodeErr = r.Failure()
 		}
 	}()
 	stop := make(chan struct{}) // the client cancelled or the node answered
@@ -128,7 +128,7 @@ func (m *Master) putSources(ctx context.Context, who caller, cl net.Conn, f wire
 	case nodeErr != nil:
 		return nodeErr
 	case werr != nil:
-		return fmt.Errorf("node %d: put %s: %w", f.Node, f.Path, werr)
+		return wire.NodeErrorf(f.Node, "", "put %s: %w", f.Path, werr)
 	}
 	return nil
 }
@@ -166,6 +166,9 @@ func (s *sink) Write(p []byte) (int, error) {
 // caller would: it can take the caller's filesystem identity (creds.Do),
 // and the caller shares its mount namespace and root directory.
 func mayReadAs(who caller) bool {
+	if who.remote {
+		return false // its files are the node's
+	}
 	if euid := os.Geteuid(); euid != 0 && uint32(euid) != who.cred.UID {
 		return false
 	}

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/wire"
 )
 
@@ -39,7 +38,7 @@ func TestMayReadAs(t *testing.T) {
 		t.Error("a process that does not exist: mayReadAs = true, want false")
 	}
 	other := me()
-	other.cred = nodes.Cred{UID: other.cred.UID + 1, GID: other.cred.GID}
+	other.cred = wire.Cred{UID: other.cred.UID + 1, GID: other.cred.GID}
 	if got, want := mayReadAs(other), me().cred.UID == 0; got != want {
 		t.Errorf("another uid: mayReadAs = %v, want %v (root: %v)", got, want, want)
 	}

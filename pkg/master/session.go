@@ -43,11 +43,11 @@ func (s *session) close(why string) {
 func (s *session) open(h wire.Header) (net.Conn, error) {
 	st, err := s.mux.OpenStream()
 	if err != nil {
-		return nil, fmt.Errorf("node %d: open %s: %w", s.node, h.Op, err)
+		return nil, wire.NodeErrorf(s.node, wire.CodeNodeDown, "open %s: %w", h.Op, err)
 	}
 	if err := wire.Write(st, h); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("node %d: send %s: %w", s.node, h.Op, err)
+		return nil, wire.NodeErrorf(s.node, wire.CodeNodeDown, "send %s: %w", h.Op, err)
 	}
 	return st, nil
 }
@@ -93,9 +93,9 @@ func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
 	reply := wire.HelloReply{Node: n, PingInterval: interval}
 	switch {
 	case h.Hello.Version != wire.Version:
-		reply.Err = fmt.Sprintf("protocol version %d, master speaks %d", h.Hello.Version, wire.Version)
+		reply.Err, reply.Code = fmt.Sprintf("protocol version %d, master speaks %d", h.Hello.Version, wire.Version), wire.CodeVersion
 	case cfg.Build != "" && h.Hello.Build != cfg.Build:
-		reply.Err = fmt.Sprintf("build %s, master runs build %s", h.Hello.Build, cfg.Build)
+		reply.Err, reply.Code = fmt.Sprintf("build %s, master runs build %s", h.Hello.Build, cfg.Build), wire.CodeVersion
 	case h.Hello.Node >= 0 && h.Hello.Node != n:
 		reply.Err = fmt.Sprintf("address %s belongs to node %d, not %d", addr, n, h.Hello.Node)
 	default:
@@ -174,19 +174,18 @@ func acceptHello(ctx context.Context, mux *yamux.Session) (net.Conn, error) {
 }
 
 // serveNodeStreams takes the streams a node opens. All work flows from
-// the master to the node; the one kind of stream a node may open is the
-// output of a process the master started there: an OpAttach for FD 1 or
+// the master to the node; a node may open only two kinds of stream: the
+// output of a process the master started there, an OpAttach for FD 1 or
 // 2 naming an exec of this session that has not finished, each FD at most
-// once (link.Outputs). Anything else is refused, closed and logged.
+// once (link.Outputs); and the relay of a client on the node (OpClient,
+// nodeclients.go). Anything else is refused, closed and logged.
 func (m *Master) serveNodeStreams(s *session) {
 	for {
 		st, err := s.mux.AcceptStream()
 		if err != nil {
 			return
 		}
-		go s.outs.Take(st, attachTimeout, func(err error) {
-			m.log.Warn("refused node stream", "node", s.node, "err", err)
-		})
+		go m.nodeStream(s, st)
 	}
 }
 
@@ -237,6 +236,10 @@ func (m *Master) heartbeat(s *session, interval time.Duration) {
 func (m *Master) nodeUp(ctx context.Context, s *session) {
 	cfg := m.config()
 	n := s.node
+	if !m.mountFS(s, cfg) {
+		m.setStateIfCurrent(s, nodes.Error)
+		return
+	}
 	m.stageLibs(s) // while booting: node_up and the first job find them there
 	if cfg.NodeUp == "" {
 		m.afterNodeUp(ctx, s)
@@ -297,7 +300,7 @@ func (m *Master) session(n int) (*session, error) {
 	defer m.mu.Unlock()
 	s := m.sessions[n]
 	if s == nil {
-		return nil, fmt.Errorf("node %d: not connected", n)
+		return nil, wire.NodeErrorf(n, wire.CodeNodeDown, "not connected")
 	}
 	return s, nil
 }

@@ -32,4 +32,9 @@ const (
 	// node's own key that bpslave makes beside it (`bpslave -keys`, see
 	// pkg/link).
 	KeysDir = "/etc/beowulf/keys"
+	// CgroupMount is where PID 1 mounts the cgroup v2 hierarchy, and
+	// JobsCgroup the group under it that bpslave puts each job's group
+	// in (`bpslave -cgroup`); PID 1 kills it when bpslave exits.
+	CgroupMount = "/sys/fs/cgroup"
+	JobsCgroup  = CgroupMount + "/jobs"
 )

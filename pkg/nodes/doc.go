@@ -78,7 +78,10 @@
 // bit — only one class is consulted, as for files, so mode 0011 shuts the
 // owner out. A refusal wraps fs.ErrPermission and says why:
 // `node 3: permission denied (mode ---x------, owner 1000, group 100)`.
-// Names are the caller's business. Owner, group and mode are changed by
+// Names are the caller's business. The caller is a wire.Cred: the identity
+// the master checks here is the one it sends the node to run as, so it is
+// one type (the protocol's, which depends on nothing) and is never
+// converted. Owner, group and mode are changed by
 // Admin only. The master node (-1) is not in the table: running there is
 // running locally, checked by the operating system.
 //

@@ -3,6 +3,8 @@ package nodes
 import (
 	"errors"
 	"fmt"
+
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // Errors the table's refusals wrap, for errors.Is. A refusal for lack of
@@ -14,16 +16,26 @@ var (
 	ErrSecondary    = errors.New("node controlled by another master")
 )
 
-// nodeError is a refusal about one node: "node 3: " + msg, wrapping kind.
-type nodeError struct {
-	node int
+// refusal is a refusal's message, wrapping its kind.
+type refusal struct {
 	kind error
 	msg  string
 }
 
-func (e *nodeError) Error() string { return fmt.Sprintf("node %d: %s", e.node, e.msg) }
-func (e *nodeError) Unwrap() error { return e.kind }
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return r.kind }
 
+// refuse returns a refusal about one node: a wire.Error ("node 3: " +
+// msg) with the Code of kind, so the master reports it as data.
 func refuse(node int, kind error, format string, args ...any) error {
-	return &nodeError{node: node, kind: kind, msg: fmt.Sprintf(format, args...)}
+	var code wire.Code // "": fs.ErrPermission's, by wire.CodeOf
+	switch kind {
+	case ErrNoNode:
+		code = wire.CodeNotFound
+	case ErrTransition:
+		code = wire.CodeInvalid
+	case ErrNotAvailable, ErrSecondary:
+		code = wire.CodeNodeDown
+	}
+	return &wire.Error{Code: code, Node: &node, Err: &refusal{kind: kind, msg: fmt.Sprintf(format, args...)}}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/nodes"
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // The life of a node as the master sees it, and what users may do.
@@ -18,7 +19,7 @@ func Example() {
 	defer cancel()
 	changes := tab.Watch(ctx)
 
-	alice := nodes.Cred{UID: 1000, GID: 100}
+	alice := wire.Cred{UID: 1000, GID: 100}
 	fmt.Println(tab.CanRun(alice, 0))
 	fmt.Println(tab.SetState(nodes.Admin, 0, nodes.Up))
 	_ = tab.SetState(nodes.System, 0, nodes.Boot) // bpslave connected

@@ -6,6 +6,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // DefaultMode is a new node's mode: everybody may run on it.
@@ -43,26 +45,9 @@ func (n Node) clone() Node {
 	return n
 }
 
-// Cred is a caller's identity, from the kernel (SO_PEERCRED) and never from
-// a claim: uid, gid and supplementary groups.
-type Cred struct {
-	UID    uint32
-	GID    uint32
-	Groups []uint32
-}
-
-// Actor is the actor a caller with these credentials is: Admin for root,
-// else User.
-func (c Cred) Actor() Actor {
-	if c.UID == 0 {
-		return Admin
-	}
-	return User
-}
-
 // CanRun reports whether the caller may start work on n, and if not, why;
 // see "Who may use a node" in the package doc.
-func (n Node) CanRun(c Cred) error {
+func (n Node) CanRun(c wire.Cred) error {
 	if n.Secondary {
 		return refuse(n.Num, ErrSecondary, "controlled by another master (%s)", n.Display())
 	}

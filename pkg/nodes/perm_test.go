@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"testing"
+
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 func TestCanRun(t *testing.T) {
@@ -12,15 +14,15 @@ func TestCanRun(t *testing.T) {
 	node := func(s State, mode os.FileMode) Node {
 		return Node{Num: 3, State: s, Owner: alice, Group: users, Mode: mode}
 	}
-	root := Cred{UID: 0, GID: 0}
-	aliceC := Cred{UID: alice, GID: users}
-	bobC := Cred{UID: bob, GID: users}                             // in the node's group by gid
-	bobSupp := Cred{UID: bob, GID: staff, Groups: []uint32{users}} // … by supplementary group
-	carolC := Cred{UID: carol, GID: staff, Groups: []uint32{7, 8}} // other
+	root := wire.Cred{UID: 0, GID: 0}
+	aliceC := wire.Cred{UID: alice, GID: users}
+	bobC := wire.Cred{UID: bob, GID: users}                             // in the node's group by gid
+	bobSupp := wire.Cred{UID: bob, GID: staff, Groups: []uint32{users}} // … by supplementary group
+	carolC := wire.Cred{UID: carol, GID: staff, Groups: []uint32{7, 8}} // other
 	tests := []struct {
 		name string
 		node Node
-		cred Cred
+		cred wire.Cred
 		want error  // nil, or the error errors.Is must match
 		msg  string // the whole message, if want != nil
 	}{
@@ -79,13 +81,13 @@ func TestTableCanRun(t *testing.T) {
 	must(t, tab.SetState(System, 0, Boot))
 	must(t, tab.SetState(System, 0, Up))
 	must(t, tab.SetMode(Admin, 0, 0100))
-	if err := tab.CanRun(Cred{UID: 5}, 0); !errors.Is(err, fs.ErrPermission) {
+	if err := tab.CanRun(wire.Cred{UID: 5}, 0); !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("CanRun(uid 5, 0) = %v, want fs.ErrPermission", err)
 	}
-	if err := tab.CanRun(Cred{UID: 0}, 0); err != nil {
+	if err := tab.CanRun(wire.Cred{UID: 0}, 0); err != nil {
 		t.Errorf("CanRun(root, 0) = %v, want nil", err)
 	}
-	err := tab.CanRun(Cred{UID: 0}, 1)
+	err := tab.CanRun(wire.Cred{UID: 0}, 1)
 	if !errors.Is(err, ErrNoNode) || err.Error() != "node 1: no such node (cluster has 1 node)" {
 		t.Errorf("CanRun(root, 1) = %v, want ErrNoNode", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // Table is the node table; all its methods are safe for concurrent use.
@@ -87,7 +89,7 @@ func (t *Table) All() []Node {
 }
 
 // CanRun reports whether the caller may start work on node n (Node.CanRun).
-func (t *Table) CanRun(c Cred, n int) error {
+func (t *Table) CanRun(c wire.Cred, n int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.check(n); err != nil {

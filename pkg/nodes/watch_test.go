@@ -6,6 +6,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // drain returns the changes published so far on ch: it makes a marker
@@ -178,7 +180,7 @@ func TestConcurrent(t *testing.T) {
 				tab.All()
 				tab.Get(w)
 				tab.Reconfigure(Node{Num: 0}, Node{Num: 1}, Node{Num: 2}, Node{Num: 3}) // no change
-				_ = tab.CanRun(Cred{UID: 5}, w)
+				_ = tab.CanRun(wire.Cred{UID: 5}, w)
 			}
 		})
 	}

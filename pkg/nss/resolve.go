@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/config"
-	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // Resolver answers the other question: which node is NAME? It knows every
@@ -223,26 +222,26 @@ func number(s string) (int, bool) {
 	return n, err == nil
 }
 
-// ResolverFor returns the resolver of the cluster the master's status st
-// describes: its nodes' addresses, its master address, and the config
-// file it runs with (when this process can read it; without it the
-// nodename aliases other than nN are unknown).
-func ResolverFor(st wire.Status) *Resolver {
-	r := &Resolver{Count: len(st.Nodes), Addrs: map[netip.Addr]int{}}
-	if a, err := netip.ParseAddr(st.MasterAddr); err == nil {
+// ResolverFor returns the resolver of the cluster a master describes:
+// its nodes' addresses (node → address, from its status), its cluster
+// address, and the config file it runs with (when this process can read
+// it; without it the nodename aliases other than nN are unknown).
+func ResolverFor(count int, addrs map[int]string, masterAddr, configPath string) *Resolver {
+	r := &Resolver{Count: count, Addrs: map[netip.Addr]int{}}
+	if a, err := netip.ParseAddr(masterAddr); err == nil {
 		r.Master = a
 	}
-	for _, n := range st.Nodes {
-		if a, err := netip.ParseAddr(n.Addr); err == nil {
-			r.Addrs[a.Unmap()] = n.Node
+	for n, s := range addrs {
+		if a, err := netip.ParseAddr(s); err == nil {
+			r.Addrs[a.Unmap()] = n
 		}
 	}
-	if st.Master != nil && st.Master.Config != "" {
+	if configPath != "" {
 		var opt config.Options
 		if r.Master.IsValid() {
 			opt.Masters = []netip.Addr{r.Master}
 		}
-		if cfg, _ := config.Load(st.Master.Config, opt); cfg != nil {
+		if cfg, _ := config.Load(configPath, opt); cfg != nil {
 			r.Config = cfg
 		}
 	}

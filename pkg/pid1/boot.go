@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/bootparam"
+	"github.com/beo-cluster/beo/pkg/cgroup"
 	"github.com/beo-cluster/beo/pkg/nodefs"
 	"github.com/u-root/u-root/pkg/mount"
 	"golang.org/x/sys/unix"
@@ -55,8 +56,8 @@ func DefaultServices() []Service {
 		{Name: "beoklogd", Early: true, Nice: HelperNice},
 		{Name: "bpslave", Args: func(p bootparam.Params) []string {
 			return []string{"-m", net.JoinHostPort(p.Master.String(), strconv.Itoa(int(p.BProc))),
-				"-keys", nodefs.KeysDir, "-root", "/"}
-		}},
+				"-keys", nodefs.KeysDir, "-root", "/", "-cgroup", nodefs.JobsCgroup}
+		}, Exited: KillJobs(cgroup.Group(nodefs.JobsCgroup))},
 		{Name: "sendstats", Nice: HelperNice},
 		{Name: "kickbackproxy", Nice: HelperNice},
 	}

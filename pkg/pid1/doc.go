@@ -9,8 +9,9 @@
 //
 // Stage 1, in the initrd (recognised by /init existing):
 //
-//  1. mount /proc, /sys, /dev (devtmpfs: Debian's kernel does not mount
-//     it), /dev/pts, /dev/shm, /run;
+//  1. mount /proc, /sys, cgroup2 at /sys/fs/cgroup (the jobs' groups),
+//     /dev (devtmpfs: Debian's kernel does not mount it), /dev/pts,
+//     /dev/shm, /run;
 //  2. log to /dev/kmsg (see Logging), read /proc/cmdline; start the
 //     kernel's entropy collection in the background (see Randomness);
 //  3. coldplug: load, with u-root's kmodule (finit_module), the modules
@@ -46,9 +47,14 @@
 //     ReadyMarker ("node ready"); every service but bpslave runs at nice
 //     HelperNice, so bpslave gets the CPU first while it connects;
 //  11. load the modules left in /run in the background, from one thread
-//     at nice 19, then delete them (see loadRest);
+//     at nice 19, then delete them (see loadRest); bpslave loads those
+//     a mount needs at once, from the same place (LoadModules);
 //  12. supervise: a service that exits is restarted after 0.5 s, doubling
-//     to 30 s while it keeps failing.
+//     to 30 s while it keeps failing. When bpslave exits — killed,
+//     crashed, restarted — init first kills every job it started: they
+//     all live in nodefs.JobsCgroup (`bpslave -cgroup`, one group per
+//     job), which init kills at once with cgroup.kill (KillJobs), so no
+//     job outlives its bpslave (pkg/slave orphans.go).
 //
 // Stage 1 switches root before the network comes up, rather than after
 // the rootfs is fetched, so the initrd is freed whole (nothing started

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/beo-cluster/beo/pkg/nodefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,12 +19,16 @@ type mountPoint struct {
 }
 
 // basicMounts are what every stage needs: the kernel's interfaces and a
-// /run. (devtmpfs is not mounted by Debian's kernel on its own.)
+// /run. (devtmpfs is not mounted by Debian's kernel on its own.) A
+// failure of one (a kernel without cgroup2) is logged and boot goes on.
 func basicMounts() []mountPoint {
 	const nosuid = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	return []mountPoint{
 		{"proc", "/proc", "proc", "", nosuid, 0o555},
 		{"sysfs", "/sys", "sysfs", "", nosuid, 0o555},
+		// The jobs' cgroups (pkg/slave cgroup.go); nsdelegate as systemd
+		// mounts it.
+		{"cgroup2", nodefs.CgroupMount, "cgroup2", "nsdelegate", nosuid, 0o555},
 		{"devtmpfs", "/dev", "devtmpfs", "mode=0755", unix.MS_NOSUID, 0o755},
 		{"devpts", "/dev/pts", "devpts", "gid=5,mode=620,ptmxmode=666", unix.MS_NOSUID | unix.MS_NOEXEC, 0o755},
 		{"tmpfs", "/dev/shm", "tmpfs", "mode=1777", unix.MS_NOSUID | unix.MS_NODEV, 0o1777},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/bootparam"
+	"github.com/beo-cluster/beo/pkg/cgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,6 +25,10 @@ type Service struct {
 	Early bool
 	// Nice is the service's scheduling priority (setpriority(2), 0 to 19).
 	Nice int
+	// Exited, if set, runs each time the service's process has ended,
+	// before it is started again: bpslave's kills the node's jobs
+	// (KillJobs).
+	Exited func(log *slog.Logger)
 }
 
 // HelperNice is the priority of the node's helper daemons (log
@@ -76,6 +81,9 @@ func (sv *supervisor) run(ctx context.Context, s Service) {
 				err = sv.wait1(ctx, s, c)
 			}
 			ran := time.Since(started)
+			if s.Exited != nil && c.err == nil {
+				s.Exited(sv.log)
+			}
 			if ctx.Err() != nil {
 				return
 			}
@@ -174,3 +182,19 @@ func (sv *supervisor) pids() map[string]int {
 }
 
 func (sv *supervisor) wait() { sv.wg.Wait() }
+
+// KillJobs returns bpslave's Exited: it kills every job in the jobs
+// group g at once (cgroup.kill), so no job outlives the bpslave that
+// started it — killed, crashed or restarted (pkg/slave orphans.go).
+func KillJobs(g cgroup.Group) func(*slog.Logger) {
+	return func(log *slog.Logger) {
+		if !g.Exists() {
+			return
+		}
+		if err := g.Kill(); err != nil {
+			log.Error("bpslave ended: its jobs could not be killed", "group", g, "err", err)
+			return
+		}
+		log.Info("bpslave ended: its jobs are killed", "group", g)
+	}
+}

@@ -20,7 +20,8 @@
 // root, programs a node runs see the host's filesystem (only bpcp and
 // the cache use the private directory). bpctl -R/-H/-P make the node's bpslave exit instead of rebooting the host
 // — the simulation restarts it after a second, as a rebooting node would
-// come back. Each simulated node makes its own key in
+// come back. Each node's jobs run in cgroups of a group the simulation
+// makes for it and kills when the node's bpslave exits (cgroup.go). Each simulated node makes its own key in
 // DIR/nodes/N/etc/beowulf/keys, where a real node keeps it, and the
 // master pins it as it does a real node's. RestartMaster stops the in-process master and starts a new
 // one on the same addresses (a master restart: every node starts down and
@@ -44,6 +45,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/cgroup"
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/head"
 	"github.com/beo-cluster/beo/pkg/link"
@@ -65,6 +67,10 @@ type Options struct {
 	Log         *slog.Logger
 	// Stats runs recvstats and the dashboard, and has every node send
 	// stats every StatsInterval (default StatsIntervalFor(Nodes)).
+	// HostView runs every node in the host's own view even as root (no
+	// per-node overlay; view.go): what benchmarks that empty node caches
+	// from outside need.
+	HostView      bool
 	Stats         bool
 	StatsInterval time.Duration
 }
@@ -86,7 +92,8 @@ type Cluster struct {
 	StatsURL, Stats string
 	opts            Options
 
-	views bool // each node runs in its own view of the host (view.go): needs root
+	views bool         // each node runs in its own view of the host (view.go): needs root
+	cg    cgroup.Group // the nodes' jobs groups (cgroup.go); "" = none
 
 	mu     sync.Mutex
 	slaves map[int]*exec.Cmd
@@ -99,6 +106,9 @@ type Cluster struct {
 	done    chan error         // the current master's result
 	cfgPath string
 }
+
+// Views reports whether each node runs in its own view (view.go).
+func (c *Cluster) Views() bool { return c.views }
 
 // NodeAddr returns simulated node n's address.
 func NodeAddr(n int) netip.Addr {
@@ -157,7 +167,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	c := &Cluster{Socket: filepath.Join(o.Dir, "bpmaster.sock"), Dir: o.Dir, opts: o, cfgPath: cfgPath,
-		Master: fmt.Sprintf("127.0.0.1:%d", port), slaves: map[int]*exec.Cmd{}, views: os.Geteuid() == 0}
+		Master: fmt.Sprintf("127.0.0.1:%d", port), slaves: map[int]*exec.Cmd{}, views: os.Geteuid() == 0 && !o.HostView}
 	if !c.views {
 		o.Log.Info("sim: no node views", "why", errNoView)
 	}
@@ -165,6 +175,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		c.Stats, c.StatsURL = statsAddr, "http://"+statusAddr
 	}
 	c.ctx, c.stop = context.WithCancel(ctx)
+	c.cg = makeGroups(o.Log)
 	if err := c.startMaster(); err != nil {
 		c.stop()
 		return nil, err
@@ -249,6 +260,15 @@ func (c *Cluster) stopMaster() error {
 	return err
 }
 
+// Cgroup returns the cgroup v2 group node n's jobs run in (each in a
+// child of its own), "" when the simulation runs them without cgroups.
+func (c *Cluster) Cgroup(n int) string {
+	if c.cg == "" {
+		return ""
+	}
+	return filepath.Join(string(c.cg), "node"+strconv.Itoa(n))
+}
+
 // Slave returns the pid of node n's bpslave process, 0 if none runs.
 func (c *Cluster) Slave(n int) int {
 	c.mu.Lock()
@@ -274,8 +294,16 @@ func (c *Cluster) startNode(ctx context.Context, n int) error {
 	if err != nil {
 		return fmt.Errorf("sim: node %d: %w", n, err)
 	}
+	jobs, err := nodeGroup(c.cg, n)
+	if err != nil {
+		return fmt.Errorf("sim: node %d: %w", n, err)
+	}
+	cgArg := string(jobs)
+	if jobs == "" {
+		cgArg = "none"
+	}
 	args := []string{"bpslave", "-sim", "-m", c.Master, "-n", strconv.Itoa(n),
-		"-src", NodeAddr(n).String(), "-keys", keys, "-root", root}
+		"-src", NodeAddr(n).String(), "-keys", keys, "-root", root, "-cgroup", cgArg}
 	if c.views {
 		args = append(args, "-view")
 	}
@@ -302,6 +330,11 @@ func (c *Cluster) startNode(ctx context.Context, n int) error {
 	go func() {
 		defer c.wg.Done()
 		cmd.Wait()
+		if jobs != "" { // no job outlives its node (cgroup.go)
+			if err := jobs.Kill(); err != nil {
+				c.opts.Log.Error("kill the node's jobs", "node", n, "err", err)
+			}
+		}
 		logf.Close()
 		select {
 		case <-ctx.Done():
@@ -485,6 +518,11 @@ func (c *Cluster) Stop() error {
 		}
 		c.mu.Unlock()
 		<-waited
+	}
+	if c.cg != "" {
+		if cerr := c.cg.Remove(5 * time.Second); cerr != nil {
+			c.opts.Log.Warn("simulation group", "err", cerr)
+		}
 	}
 	return err
 }

@@ -1,7 +1,6 @@
 package slave
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"time"
@@ -24,11 +23,11 @@ func (ss *session) control(st net.Conn, c *wire.Control) {
 	case "reboot", "halt", "pwroff":
 	default:
 		log.Warn("refused control request")
-		ss.refuse(st, fmt.Sprintf("node %d: unsupported power action %q", ss.node, c.Power))
+		ss.refuse(st, wire.Errorf(wire.CodeInvalid, "unsupported power action %q", c.Power))
 		return
 	}
 	if ss.cfg.Power == nil {
-		ss.refuse(st, fmt.Sprintf("node %d: %s: power control not available", ss.node, c.Power))
+		ss.refuse(st, wire.Errorf(wire.CodeInvalid, "%s: power control not available", c.Power))
 		return
 	}
 	st.SetWriteDeadline(time.Now().Add(powerAckWait))

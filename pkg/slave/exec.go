@@ -31,13 +31,16 @@ const hangupGrace = 5 * time.Second
 //     NoStdin.
 //  3. Start Root+Path with Argv and exactly Env, in Root+Dir (or Root if
 //     the caller cannot see that directory), as the caller, leading its
-//     own process group, every signal at its default disposition and
-//     none blocked (signals.go); apply the rlimits; reply Started.
-//  4. Deliver Signal frames to the group; open an output stream to the
-//     master (OpAttach FD 1 or 2) when stdout or stderr first yields
-//     bytes; when the process has exited and its stdout and stderr are
-//     drained into their streams, reply one Result naming the streams
-//     opened (Result.Opened).
+//     own process group, in a cgroup of its own (cgroup.go), every
+//     signal at its default disposition and none blocked (signals.go);
+//     apply the rlimits; reply Started.
+//  4. Deliver Signal frames to the group (or, with PID, to that one
+//     process of the job); open an output stream to the master (OpAttach
+//     FD 1 or 2) when stdout or stderr first yields bytes; send Update
+//     frames as the job's processes change (kids.go); when the process
+//     has exited and its stdout and stderr are drained into their
+//     streams, reply one Result naming the streams opened
+//     (Result.Opened).
 //
 // The stdin stream may arrive at any moment, before the exec header too:
 // the master opens it together with the exec stream, and the exec expects
@@ -53,16 +56,18 @@ const hangupGrace = 5 * time.Second
 // starts only once its stdin stream is there. Any failure before the start
 // is one Result{Err} naming the node.
 //
-// The master closing the exec stream (or the session ending) is a hangup:
-// SIGHUP and SIGCONT to the group, and hangupGrace later SIGKILL, with the
-// output streams abandoned so nothing stays blocked on a reader that left.
+// The master closing the exec stream is a hangup: SIGHUP and SIGCONT to
+// the group, and hangupGrace later SIGKILL to the whole job (its cgroup),
+// with the output streams abandoned so nothing stays blocked on a reader
+// that left. The session ending kills every job at once (orphans.go).
 //
 // Rlimits hold from the program's first instruction. A process whose
-// rlimits are the ones it would inherit from bpslave anyway, run as the
-// slave's own identity or (root slave) as uid 0 gid 0, is started
-// directly. Any other — other limits, or another uid or gid — starts
-// through the exec trampoline (spawn.go), which sets the limits on itself
-// and then drops privileges and execs. (Setting them with prlimit(2)
+// rlimits are the ones it would inherit from bpslave anyway is started
+// directly, as the caller (a root slave switches uid, gid and groups in
+// the child before the execve). One with other limits starts through the
+// exec trampoline (spawn_small.go: a tiny static program; spawn.go: the Go
+// one where that cannot run), which sets the limits on itself and then
+// drops privileges and execs. (Setting them with prlimit(2)
 // after the fork instead leaves the program running under bpslave's own
 // limits for a moment — test/cluster saw `ulimit -n` print the wrong
 // value — and fails outright for another uid without CAP_SYS_RESOURCE.)
@@ -78,14 +83,14 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 			ss.attach.Abandon(ex.ID)
 		}
 		log.Warn("exec failed", "path", ex.Path, "err", err)
-		msg := fmt.Sprintf("node %d: %s", ss.node, ss.view(err))
 		if errors.Is(err, errDesync) {
-			ss.refuse(st, msg) // the stream still carries file bytes
+			ss.refuse(st, err) // the stream still carries file bytes
 			return
 		}
-		wire.Write(st, wire.Result{Err: msg})
+		wire.Write(st, ss.failure(err))
 		return
 	}
+	defer ss.live.track(r)()
 	log = log.With("pid", r.pid)
 	log.Debug("started", "path", ex.Path, "uid", ex.Cred.UID) // a line per process is noise at Info
 	if err := wire.Write(st, wire.Started{PID: r.pid}); err != nil {
@@ -93,7 +98,8 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	}
 	res := r.run(st, log)
 	if res.Err != "" {
-		res.Err = fmt.Sprintf("node %d: %s (pid %d): %s", ss.node, ex.Path, r.pid, res.Err)
+		n := ss.node
+		res.Err, res.Code, res.Node = fmt.Sprintf("%s (pid %d): %s", ex.Path, r.pid, res.Err), wire.CodeInternal, &n
 	}
 	switch {
 	case res.Err != "":
@@ -118,6 +124,8 @@ type running struct {
 	in    net.Conn    // the stdin stream, or nil
 	stdin *os.File    // our end of the stdin pipe, or nil
 	outs  [2]*os.File // our ends of the stdout/stderr pipes, or nil
+	cg    *jobGroup   // the job's cgroup, or nil (cgroup.go)
+	argv  []string    // as started (kids.go)
 	grace time.Duration
 	// open opens the output stream for fd 1 or 2 (to the master).
 	open func(fd int) (net.Conn, error)
@@ -182,10 +190,10 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 // check validates the request and the caller's identity.
 func (ss *session) check(ex *wire.Exec) ([]fileRef, error) {
 	if !ss.root && ex.Cred.UID != ss.uid {
-		return nil, fmt.Errorf("cannot run as uid %d: bpslave is not root", ex.Cred.UID)
+		return nil, wire.Errorf(wire.CodePermission, "cannot run as uid %d: bpslave is not root", ex.Cred.UID)
 	}
 	if ex.Path == "" || len(ex.Argv) == 0 {
-		return nil, errors.New("empty command")
+		return nil, wire.Errorf(wire.CodeInvalid, "empty command")
 	}
 	files := make([]fileRef, 0, len(ex.Files))
 	for _, f := range ex.Files {
@@ -194,8 +202,9 @@ func (ss *session) check(ex *wire.Exec) ([]fileRef, error) {
 		}
 		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
 	}
+	files = ss.unmirrored(files) // the node reads those through a mount of the master's tree
 	if stdinWanted(ex) && !ss.attach.Expect(ex.ID) {
-		return nil, fmt.Errorf("exec id %d is already in use", ex.ID)
+		return nil, wire.Errorf(wire.CodeInvalid, "exec id %d is already in use", ex.ID)
 	}
 	return files, nil
 }
@@ -318,7 +327,10 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 			}
 		}
 	}()
+	r.cg = ss.jobs.make() // the job's cgroup, entered at birth (cgroup.go)
+	defer r.cg.started()
 	fail := func(err error) (*running, error) {
+		r.cg.remove(ss.log)
 		if r.stdin != nil {
 			r.stdin.Close()
 		}
@@ -356,16 +368,18 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 			return fail(err)
 		}
 	}
-	env := append([]string{}, ex.Env...) // never nil: nil would mean "inherit bpslave's"
+	env := ss.jobEnv(ex.Env) // never nil: nil would mean "inherit bpslave's"
 	prog := rooted(ss.cfg.Root, ex.Path)
 	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: &syscall.SysProcAttr{Setpgid: true}}
-	if ss.needsSpawn(ex.Cred, ex.Rlim) {
-		// Other limits or another identity: set before the switch (spawn.go).
-		p, err := spawn(ss.cfg.SpawnExe, prog, ex.Argv, env, ex.Cred, ex.Rlim, attr)
+	r.cg.use(attr.Sys)
+	if ss.needsSpawn(ex.Rlim) {
+		// Other limits: set before the switch (spawn_small.go, spawn.go).
+		p, err := ss.spawnAny(prog, ex, env, attr)
 		if err != nil {
 			return fail(err)
 		}
 		r.proc, r.pid = p, p.Pid
+		r.argv = ex.Argv
 		return r, nil
 	}
 	if ss.root {
@@ -380,15 +394,18 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 		return fail(err)
 	}
 	r.proc, r.pid = p, p.Pid
+	r.argv = ex.Argv
 	return r, nil
 }
 
-// needsSpawn reports whether a process for cred with rlimits rl must start
-// through the exec trampoline: a root slave switching to another uid or
-// gid, limits other than the ones the process would inherit, or signal
-// dispositions a direct start would pass on (signals.go).
-func (ss *session) needsSpawn(c wire.Cred, rl []wire.Rlimit) bool {
-	if ss.spawnAll || ss.root && (c.UID != 0 || c.GID != 0) {
+// needsSpawn reports whether a process with rlimits rl must start
+// through the exec trampoline: limits other than the ones the process
+// would inherit, or signal dispositions a direct start would pass on
+// (signals.go). Another identity alone does not: a root slave's direct
+// start switches it in the child (SysProcAttr.Credential: setgroups,
+// setgid, setuid before the execve), as the trampoline would.
+func (ss *session) needsSpawn(rl []wire.Rlimit) bool {
+	if ss.spawnAll {
 		return true
 	}
 	for _, l := range rl {
@@ -472,7 +489,11 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 				log.Warn("bad signal", "sig", sg.Sig)
 				continue
 			}
-			if err := r.signal(syscall.Signal(sg.Sig)); err != nil {
+			send := r.signal
+			if sg.PID != 0 { // one process, from its ghost (kids.go)
+				send = func(s syscall.Signal) error { return r.signalOne(sg.PID, s) }
+			}
+			if err := send(syscall.Signal(sg.Sig)); err != nil {
 				log.Debug("signal", "sig", sg.Sig, "err", err)
 			}
 		}
@@ -508,8 +529,12 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 		}()
 	}
 
+	kids := r.watchKids(st, log) // Update frames for the ghosts (kids.go)
 	ws, werr := reap(r.proc)
+	kids.exited(r.pid, ws, werr)
 	outs.Wait()
+	kids.stop()
+	r.cg.end(log) // the job is over: nothing of it stays (cgroup.go)
 
 	r.mu.Lock()
 	r.finished = true
@@ -599,7 +624,7 @@ func (r *running) hangup() {
 	unix.Kill(-r.pid, unix.SIGHUP)
 	unix.Kill(-r.pid, unix.SIGCONT)
 	r.kill = time.AfterFunc(r.grace, func() {
-		r.signal(unix.SIGKILL)
+		r.killAll()
 		// Output nobody takes any more is dropped: a stream the master
 		// stopped reading stops blocking (one opened from now on at once),
 		// and whoever still holds the pipes (a daemon that left the
@@ -634,6 +659,7 @@ func (ss *session) stage(st net.Conn, sg *wire.Stage) {
 		}
 		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
 	}
+	files = ss.unmirrored(files)
 	need := []string{}
 	if bad == nil {
 		need = ss.missing(files)
@@ -653,12 +679,12 @@ func (ss *session) stage(st net.Conn, sg *wire.Stage) {
 	}
 	if err != nil {
 		log.Warn("stage failed", "err", err)
-		msg := fmt.Sprintf("node %d: stage: %s", ss.node, ss.view(err))
+		err = fmt.Errorf("stage: %w", err)
 		if errors.Is(err, errDesync) {
-			ss.refuse(st, msg)
+			ss.refuse(st, err)
 			return
 		}
-		wire.Write(st, wire.Result{Err: msg})
+		wire.Write(st, ss.failure(err))
 		return
 	}
 	log.Info("staged", "files", len(files), "received", len(need))

@@ -158,7 +158,7 @@ func TestExecBadFile(t *testing.T) {
 	wire.Write(st, wire.FileHeader{Hash: need.Hashes[0], Size: c.refs[0].Size})
 	st.Write(make([]byte, c.refs[0].Size))
 	var res wire.Result
-	if err := wire.Read(st, &res); err != nil || !strings.Contains(res.Err, "node 3: /bin/echo: file transfer failed") {
+	if err := wire.Read(st, &res); err != nil || !strings.Contains(failed(res), "node 3: /bin/echo: file transfer failed") {
 		t.Fatalf("got %+v, %v; want a transfer error", res, err)
 	}
 	// Nothing was cached: the next run asks again.

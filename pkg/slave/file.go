@@ -1,7 +1,6 @@
 package slave
 
 import (
-	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -35,7 +34,7 @@ func (ss *session) put(st net.Conn, f *wire.File) {
 	})
 	if err != nil {
 		log.Warn("put failed", "err", err)
-		ss.refuse(st, fmt.Sprintf("node %d: %s", ss.node, ss.view(err))) // xfer names the file
+		ss.refuse(st, err) // xfer names the file
 		return
 	}
 	drain(st) // whatever follows the archive's end, up to the master's close
@@ -72,7 +71,7 @@ func (ss *session) get(st net.Conn, f *wire.File) {
 	switch {
 	case err != nil && !replied:
 		log.Warn("get failed", "err", err)
-		ss.refuse(st, fmt.Sprintf("node %d: %s", ss.node, ss.view(err))) // xfer names the file
+		ss.refuse(st, err) // xfer names the file
 	case err != nil:
 		log.Warn("get cut short", "err", err)
 		st.Close()

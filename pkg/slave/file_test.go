@@ -164,8 +164,8 @@ func TestPutGet(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.f.Cred = me
 			res := s.put(t, tt.f, tt.tar)
-			if tt.wantErr == "" && res.Err != "" || !strings.Contains(res.Err, tt.wantErr) {
-				t.Fatalf("put: got err %q, want %q", res.Err, tt.wantErr)
+			if tt.wantErr == "" && res.Err != "" || !strings.Contains(failed(res), tt.wantErr) {
+				t.Fatalf("put: got err %q, want %q", failed(res), tt.wantErr)
 			}
 			for p, want := range tt.want {
 				if got := read(t, filepath.Join(root, p)); got != want {
@@ -224,8 +224,8 @@ func TestPutGet(t *testing.T) {
 		t.Run("get "+tt.name, func(t *testing.T) {
 			tt.f.Cred = me
 			res, got := s.get(t, tt.f)
-			if tt.wantErr == "" && res.Err != "" || !strings.Contains(res.Err, tt.wantErr) {
-				t.Fatalf("get: got err %q, want %q", res.Err, tt.wantErr)
+			if tt.wantErr == "" && res.Err != "" || !strings.Contains(failed(res), tt.wantErr) {
+				t.Fatalf("get: got err %q, want %q", failed(res), tt.wantErr)
 			}
 			if tt.wantErr != "" {
 				return

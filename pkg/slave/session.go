@@ -52,6 +52,8 @@ func (s *slave) session(ctx context.Context) (accepted bool, err error) {
 	}
 	ss := &session{slave: s, node: reply.Node, mux: mux, attach: link.NewRendezvous(attachTimeout, link.WriteTimeout)}
 	defer ss.attach.Close()
+	s.cur.Store(ss) // clients on the node are relayed on it (clients.go)
+	defer s.cur.CompareAndSwap(ss, nil)
 	s.log.Info("connected to master", "node", ss.node, "master", s.cfg.Master, "ping", reply.PingInterval)
 	if s.cfg.Connected != nil {
 		s.cfg.Connected(ss.node)
@@ -75,7 +77,13 @@ func (s *slave) session(ctx context.Context) (accepted bool, err error) {
 		}()
 	}
 	mux.Close()
-	return true, <-beat
+	err = <-beat
+	why := fmt.Sprint(err)
+	if ctx.Err() != nil {
+		why = "bpslave stopping"
+	}
+	s.killJobs(why) // no job outlives its master (orphans.go)
+	return true, err
 }
 
 // hello introduces this node and returns the hello stream and the
@@ -161,18 +169,20 @@ func (ss *session) serve(st net.Conn) {
 		ss.stage(st, h.Stage)
 	case h.Op == wire.OpControl && h.Control != nil:
 		ss.control(st, h.Control)
+	case h.Op == wire.OpMount && h.Mount != nil:
+		ss.mount(st, h.Mount)
 	default:
 		ss.log.Warn("refused stream", "node", ss.node, "op", h.Op)
-		ss.refuse(st, fmt.Sprintf("node %d: unsupported request %q", ss.node, h.Op))
+		ss.refuse(st, wire.Errorf(wire.CodeVersion, "unsupported request %q", h.Op))
 	}
 }
 
-// refuse answers a stream with an error Result, closes it and reads (and
-// drops) what the master may still be sending, so it never blocks on a
-// full window.
-func (ss *session) refuse(st net.Conn, msg string) {
+// refuse answers a stream with the Result of err (failure), closes it
+// and reads (and drops) what the master may still be sending, so it never
+// blocks on a full window.
+func (ss *session) refuse(st net.Conn, err error) {
 	st.SetWriteDeadline(time.Now().Add(drainTimeout))
-	wire.Write(st, wire.Result{Err: msg})
+	wire.Write(st, ss.failure(err))
 	st.Close()
 	drain(st)
 }
@@ -181,6 +191,13 @@ func (ss *session) refuse(st net.Conn, msg string) {
 func drain(st net.Conn) {
 	st.SetReadDeadline(time.Now().Add(drainTimeout))
 	io.Copy(io.Discard, st)
+}
+
+// failure is the Result reporting err: about this node, with its Code
+// and paths as the node sees them.
+func (ss *session) failure(err error) wire.Result {
+	n := ss.node
+	return wire.Result{Err: ss.view(err), Code: wire.CodeOf(err), Node: &n}
 }
 
 // view is err's message with paths as the node sees them: Root is "/".

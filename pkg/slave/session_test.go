@@ -68,22 +68,23 @@ func TestBadStreams(t *testing.T) {
 		name string
 		h    wire.Header
 		want string
+		code wire.Code
 	}{
-		{"unknown op", wire.Header{Op: "bogus"}, `node 3: unsupported request "bogus"`},
-		{"exec without exec", wire.Header{Op: wire.OpExec}, `node 3: unsupported request "exec"`},
-		{"client op", wire.Header{Op: wire.OpStatus}, `node 3: unsupported request "status"`},
+		{"unknown op", wire.Header{Op: "bogus"}, `unsupported request "bogus"`, wire.CodeVersion},
+		{"exec without exec", wire.Header{Op: wire.OpExec}, `unsupported request "exec"`, wire.CodeVersion},
+		{"client op", wire.Header{Op: wire.OpStatus}, `unsupported request "status"`, wire.CodeVersion},
 		{"bad power", wire.Header{Op: wire.OpControl, Control: &wire.Control{Power: "explode"}},
-			`node 3: unsupported power action "explode"`},
+			`unsupported power action "explode"`, wire.CodeInvalid},
 		{"no power control", wire.Header{Op: wire.OpControl, Control: &wire.Control{Power: "reboot"}},
-			`node 3: reboot: power control not available`},
+			`reboot: power control not available`, wire.CodeInvalid},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
 			st := s.open(t, tt.h)
 			defer st.Close()
 			var r wire.Result
-			if err := wire.Read(st, &r); err != nil || r.Err != tt.want {
-				t.Errorf("got %+v, %v; want Err %q", r, err, tt.want)
+			if err := wire.Read(st, &r); err != nil || r.Err != tt.want || r.Code != tt.code || r.Node == nil || *r.Node != 3 {
+				t.Errorf("got %+v, %v; want Err %q, Code %q, Node 3", r, err, tt.want, tt.code)
 			}
 		})
 	}

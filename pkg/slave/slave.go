@@ -33,10 +33,20 @@
 //     through pkg/creds (file.go).
 //   - OpControl carries out reboot, halt or power off through Config.Power
 //     once the Result has reached the master (control.go).
+//   - OpMount mounts the node's fstab lines, each bounded in time, loading
+//     the kernel modules a file system type needs first (mount.go).
 //
 // Anything else is answered with a Result error; a header that does not
 // decode is logged and its stream closed. Nothing a stream carries can stop
 // the slave serving the others.
+//
+// # Clients on the node
+//
+// With Config.ClientSocket bpslave listens there — the node's own
+// /run/beowulf/bpmaster.sock — and relays each client connection (bpsh,
+// bpstat, bpcp … run on the node) to the master on its session with the
+// caller's identity (wire.OpClient; clients.go). While the node has no
+// session, clients are refused at once, saying so.
 //
 // # Identity
 //
@@ -58,19 +68,21 @@
 //
 // # Program files
 //
-// The closure an exec names is kept by content in the node's file cache
-// (pkg/filecache, one file per sha256 under CacheDir) and placed at its
-// paths under Root as hard links to the cached files where possible
-// (cache.go). A node therefore receives each distinct file once, however
-// many programs share it and however often they run.
-//
+
 // # Processes and shutdown
 //
 // The slave waits for each child itself (os.Process.Wait), so it must run
 // as its own process — beoclient supervises it as a child — never inside a
 // PID 1 whose reaper calls wait4(-1). When Run's context ends the session
-// closes, running processes are hung up (SIGHUP, then SIGKILL after 5 s),
-// and Run returns once every stream handler has finished.
+// closes, running processes are killed (below), and Run returns once
+// every stream handler has finished.
+//
+// # Jobs
+//
+// Each job runs in a cgroup of its own (cgroup.go), and no job outlives
+// the session that started it: when the session ends for any reason the
+// slave kills every job at once, and when bpslave itself dies, whoever
+// started it does (orphans.go).
 package slave
 
 import (
@@ -83,6 +95,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/filecache"
@@ -116,6 +129,24 @@ type Config struct {
 	// Connected, if set, is called each time the master accepts this
 	// node, with the number the master knows it by.
 	Connected func(node int)
+	// LoadModules, if set, loads kernel modules (and their dependencies)
+	// before a mount whose type needs them (mount.go); a real node loads
+	// them from its initrd's module set (pid1.LoadModules).
+	LoadModules func(names ...string) error
+	// Mount is mount(2) (swapon(2) for type swap) for OpMount; nil = the
+	// system calls. MountInfo is /proc/self/mountinfo unless set. Tests
+	// set both.
+	Mount     func(source, target, fstype string, flags uintptr, data string) error
+	MountInfo string
+	// ClientSocket, if set, is where clients on this node (bpsh, bpstat,
+	// bpcp …) reach the master through this slave (clients.go): the
+	// node's bproc.DefaultSocket, as the node's processes see it.
+	ClientSocket string
+	// Cgroup is the cgroup v2 directory each job gets a group of its own
+	// in (cgroup.go): made by whoever supervises bpslave, which kills it
+	// when bpslave dies. "" makes beo-jobs under bpslave's own cgroup;
+	// "none" runs jobs without cgroups.
+	Cgroup string
 }
 
 // Backoff bounds between connection attempts.
@@ -168,13 +199,22 @@ func Run(ctx context.Context, cfg Config) error {
 	s := &slave{
 		cfg: cfg, log: cfg.Log, root: os.Geteuid() == 0, uid: uint32(os.Geteuid()), spawnAll: !direct,
 		placer: &placer{root: cfg.Root, cache: cfg.Cache},
+		jobs:   openJobs(cfg.Cgroup, cfg.Log),
 	}
+	defer s.jobs.close()
 	defer s.work.Wait() // every stream handler and process watcher
+	if cfg.ClientSocket != "" {
+		s.serveClients(ctx)
+	}
 	wait := minBackoff
 	for {
 		accepted, err := s.session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if err != nil {
+			msg := err.Error()
+			s.lastErr.Store(&msg)
 		}
 		if accepted {
 			wait = minBackoff
@@ -208,5 +248,14 @@ type slave struct {
 	spawnAll bool
 	work     sync.WaitGroup
 
-	placer *placer
+	placer  *placer
+	mirrors atomic.Pointer[[]string] // node paths holding the master's own trees (mount.go)
+
+	cur     atomic.Pointer[session] // the session with the master, nil between sessions
+	lastErr atomic.Pointer[string]  // why the last session ended or failed
+	jobs    *jobGroups              // each job's cgroup (cgroup.go)
+	live    live                    // the jobs running (orphans.go)
+
+	small     smallSpawner // the small exec trampoline (spawn_small.go)
+	smallWarn sync.Once
 }

@@ -287,7 +287,7 @@ type remote struct {
 	st     net.Conn
 	need   []string
 	pid    int
-	err    string // Result.Err before the start
+	err    string // the failure before the start (failed)
 	stdout bytes.Buffer
 	stderr bytes.Buffer
 	copies sync.WaitGroup
@@ -389,15 +389,21 @@ func (s *conn) start(t *testing.T, ex wire.Exec, c closure, o execOpts) *remote 
 			r.copyOut(fd)
 		}
 	}
-	var st struct {
-		wire.Started
-		wire.Result
-	}
+	var st wire.ExecReply
 	if err := wire.Read(r.st, &st); err != nil {
 		t.Fatalf("read Started: %v", err)
 	}
-	r.pid, r.err = st.PID, st.Err
+	r.pid, r.err = st.PID, failed(st.Result)
 	return r
+}
+
+// failed is the failure res reports as the slave's Go error reads
+// ("node 3: …"), or "".
+func failed(res wire.Result) string {
+	if err := res.Failure(); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // wait reads the Result and waits for the output of the streams it

@@ -43,11 +43,13 @@ import (
 // the pid, process group, working directory and stdio bpslave gave the
 // trampoline, so the rest of the exec path does not know the difference.
 //
-// The fast path — os.StartProcess straight from the slave — stays for
-// every process that needs neither: the slave's own identity (or uid 0
-// gid 0 for a root slave) and exactly the limits it would inherit, which
-// is the common case of a caller whose limits match the node's.
-// Measured cost of the trampoline: see bench/process/README.md.
+// The fast path — os.StartProcess straight from the slave, switching
+// identity in the child — stays for every process whose limits are
+// exactly the ones it would inherit. For the others the small trampoline
+// (spawn_small.go: the same steps in a tiny static program, ~no cost
+// over a direct start) is used where it runs; this Go one (a Go runtime
+// start, ~3 ms) where it does not. Measured: BenchmarkStart, and
+// bench/process/README.md.
 
 // SpawnArg0 is the argv[0] under which the beo binary is the exec
 // trampoline. main.go checks for it before anything else.
@@ -192,7 +194,7 @@ func spawn(exe, prog string, argv, env []string, cred wire.Cred, rl []wire.Rlimi
 		Dir:   attr.Dir,
 		Env:   []string{"GOMAXPROCS=1", "GOGC=off"},
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+		Sys:   trampolineSys(attr.Sys),
 	})
 	specR.Close()
 	repW.Close()
@@ -221,4 +223,14 @@ func spawn(exe, prog string, argv, env []string, cred wire.Cred, rl []wire.Rlimi
 		return nil, fmt.Errorf("exec trampoline: bad report %q", rep)
 	}
 	return nil, f.err()
+}
+
+// trampolineSys is the trampoline's own start: a process group of its
+// own, and the job's cgroup from its birth (cgroup.go) if sys names one.
+func trampolineSys(sys *syscall.SysProcAttr) *syscall.SysProcAttr {
+	t := &syscall.SysProcAttr{Setpgid: true}
+	if sys != nil {
+		t.UseCgroupFD, t.CgroupFD = sys.UseCgroupFD, sys.CgroupFD
+	}
+	return t
 }

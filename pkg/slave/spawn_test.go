@@ -91,7 +91,8 @@ func FuzzReadSpec(f *testing.F) {
 
 // BenchmarkStart measures what the trampoline adds to starting /bin/true
 // as another user: "direct" is os.StartProcess with a Credential (no
-// rlimits), "spawn" goes through the trampoline with the caller's rlimits.
+// rlimits), "small" goes through the small trampoline (spawn_small.go)
+// and "spawn" through the Go one, both with the caller's rlimits.
 func BenchmarkStart(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root to switch users")
@@ -119,6 +120,17 @@ func BenchmarkStart(b *testing.B) {
 		for b.Loop() {
 			p, err := os.StartProcess("/bin/true", []string{"true"}, &os.ProcAttr{Dir: "/", Env: []string{}, Files: files,
 				Sys: &syscall.SysProcAttr{Setpgid: true, Credential: &cred}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			wait(b, p)
+		}
+	})
+	b.Run("small", func(b *testing.B) {
+		var s smallSpawner
+		for b.Loop() {
+			p, err := s.spawn("/bin/true", []string{"true"}, []string{},
+				wire.Cred{UID: 65534, GID: 65534}, rl, true, &os.ProcAttr{Dir: "/", Files: files})
 			if err != nil {
 				b.Fatal(err)
 			}

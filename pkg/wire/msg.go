@@ -22,6 +22,9 @@ const (
 	OpStates  Op = "states"
 	OpRefuse  Op = "refuse"
 	OpReload  Op = "reload"
+	OpMount   Op = "mount"  // master → slave: the node's fstab lines (Version 5)
+	OpClient  Op = "client" // node → master: a client on the node (see the package doc)
+	OpWhere   Op = "where"  // client → master: which host is the client on
 )
 
 // Header is the first frame of every stream. Exactly the field matching Op
@@ -37,6 +40,57 @@ type Header struct {
 	Lib     *Lib     `json:"lib,omitempty"`
 	Stage   *Stage   `json:"stage,omitempty"`
 	Refuse  *Refuse  `json:"refuse,omitempty"`
+	Mount   *Mounts  `json:"mount,omitempty"`
+	Client  *Client  `json:"client,omitempty"`
+}
+
+// Mounts asks a node to mount file systems, in order (master → slave,
+// OpMount): its fstab lines, resolved by the master (pkg/fstab).
+type Mounts struct {
+	Mounts []Mount `json:"mounts"`
+	// Timeout bounds each mount attempt (0: the slave's default). A mount
+	// still hanging then is reported failed and left behind.
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// Mount is one file system to mount: mount(2)'s source, target, type and
+// options (flags and data in one comma list, see fstab.KernelArgs); type
+// swap is swapon(2) of Source.
+type Mount struct {
+	Source  string `json:"source"`
+	Target  string `json:"target"`
+	Type    string `json:"type"`
+	Options string `json:"options,omitempty"`
+	Fatal   bool   `json:"fatal,omitempty"`  // a failure stops the list (the node goes error)
+	Mirror  bool   `json:"mirror,omitempty"` // the master's own tree at the same path: programs under it are not sent
+	File    string `json:"file,omitempty"`   // the fstab file and line, for messages
+	Line    int    `json:"line,omitempty"`
+}
+
+// MountResult reports one Mount (slave → master, one frame per mount
+// attempted, in order).
+type MountResult struct {
+	Index   int           `json:"index"`
+	Err     string        `json:"err,omitempty"`
+	Already bool          `json:"already,omitempty"` // mounted before: nothing done
+	Took    time.Duration `json:"took"`
+}
+
+// Client opens a node's relay of one client connection on the node
+// (OpClient, node → master): the caller as the node's kernel reports it
+// (SO_PEERCRED, groups from /proc), and its pid on the node.
+type Client struct {
+	Cred Cred `json:"cred"`
+	PID  int  `json:"pid"`
+}
+
+// Where answers OpWhere: the node the asking client runs on, -1 for the
+// master itself. Err and Code as in Result (a master that does not know
+// the op answers a Result: Err set).
+type Where struct {
+	Node int    `json:"node"`
+	Err  string `json:"err,omitempty"`
+	Code Code   `json:"code,omitempty"`
 }
 
 // Refuse is the master's one stream on a client connection it will not
@@ -44,6 +98,9 @@ type Header struct {
 // reports Reason and closes.
 type Refuse struct {
 	Reason string `json:"reason"`
+	// NoMaster: the refusal is a node's (bpslave's client socket): the
+	// node has no session with its master, so nothing can be served.
+	NoMaster bool `json:"no_master,omitempty"`
 }
 
 // Stage asks a node to cache and place files ahead of any exec: the
@@ -61,11 +118,13 @@ type Hello struct {
 	Hostname string   `json:"hostname,omitempty"`
 }
 
-// HelloReply accepts (Err == "") or refuses a node.
+// HelloReply accepts (Err == "") or refuses a node; Code is CodeVersion
+// for another Version or build.
 type HelloReply struct {
 	Node         int           `json:"node"`
 	PingInterval time.Duration `json:"ping_interval"`
 	Err          string        `json:"err,omitempty"`
+	Code         Code          `json:"code,omitempty"`
 }
 
 // Ping and Pong are the heartbeat on the hello stream.
@@ -78,7 +137,11 @@ type Pong struct {
 	Seq uint64 `json:"seq"`
 }
 
-// Cred is who a process or file operation runs as on the node.
+// Cred is who a process or file operation runs as on the node, and the
+// one type for a caller's identity: the master reads it from the kernel
+// (SO_PEERCRED), checks it against the node's permissions (pkg/nodes) and
+// sends that same value to the node, which takes it (pkg/creds). This
+// package depends on nothing, so it owns the shape every side shares.
 type Cred struct {
 	UID    uint32   `json:"uid"`
 	GID    uint32   `json:"gid"`
@@ -107,16 +170,19 @@ type FileRef struct {
 // ignored (the master takes it from SO_PEERCRED); from the master to a
 // slave, ID is the master's, Cred is set and Node is the receiving node.
 type Exec struct {
-	ID    uint64    `json:"id"`
-	Node  int       `json:"node"`
-	Path  string    `json:"path"` // absolute path of the program on the master
-	Argv  []string  `json:"argv"`
-	Env   []string  `json:"env"`
-	Dir   string    `json:"dir"`
-	Cred  Cred      `json:"cred"`
-	Rlim  []Rlimit  `json:"rlimits,omitempty"`
-	Files []FileRef `json:"files,omitempty"` // program + library closure (master → slave)
-	NoIO  bool      `json:"noio,omitempty"`  // bpsh -N: no stdio streams at all
+	// Version is the client's wire Version (OpRun); the master answers
+	// another with CodeVersion. Not set towards a node (Hello says it).
+	Version int       `json:"version,omitempty"`
+	ID      uint64    `json:"id"`
+	Node    int       `json:"node"`
+	Path    string    `json:"path"` // absolute path of the program on the master
+	Argv    []string  `json:"argv"`
+	Env     []string  `json:"env"`
+	Dir     string    `json:"dir"`
+	Cred    Cred      `json:"cred"`
+	Rlim    []Rlimit  `json:"rlimits,omitempty"`
+	Files   []FileRef `json:"files,omitempty"` // program + library closure (master → slave)
+	NoIO    bool      `json:"noio,omitempty"`  // bpsh -N: no stdio streams at all
 	// NoStdin: the process reads /dev/null (or its -I file) and no FD 0
 	// stream is opened, on either hop.
 	NoStdin bool `json:"nostdin,omitempty"`
@@ -124,8 +190,9 @@ type Exec struct {
 	Stdin  string `json:"stdin,omitempty"`
 	Stdout string `json:"stdout,omitempty"`
 	Stderr string `json:"stderr,omitempty"`
-	// Ghost is the client-side pid standing for this process on the master
-	// (the bpsh that started it); filled in by the master.
+	// Ghost is the pid of the client (bpsh) that started this process on
+	// the master; filled in by the master. (The process's own ghost comes
+	// later, from the client: Signal.Ghost.)
 	Ghost int `json:"ghost,omitempty"`
 }
 
@@ -148,12 +215,31 @@ type Started struct {
 	Sent int64 `json:"sent,omitempty"`
 }
 
+// ExecReply is an exec's first reply as its receiver reads it (the
+// master from a node, a client from the master): the sender writes
+// Started, or the Result of a failure before the process ran (Err set),
+// and this one type decodes either frame.
+type ExecReply struct {
+	Started
+	Result
+}
+
+// Failed reports whether the process did not start (Result holds why).
+func (r ExecReply) Failed() bool { return r.Err != "" }
+
 // Result ends an operation: Err is a failure before or instead of running;
 // for a process, Status is its exit code or Signal the signal that killed it.
+// A failure is data (see Error, Fail, Failure): Err is the message for
+// people, never prefixed with the node; Code its kind; Node the node it
+// is about (absent: none, or the master itself); Version, with
+// CodeVersion, the Version its sender speaks.
 type Result struct {
-	Err    string `json:"err,omitempty"`
-	Status int    `json:"status"`
-	Signal int    `json:"signal,omitempty"`
+	Err     string `json:"err,omitempty"`
+	Code    Code   `json:"code,omitempty"`
+	Node    *int   `json:"node,omitempty"`
+	Version int    `json:"version,omitempty"`
+	Status  int    `json:"status"`
+	Signal  int    `json:"signal,omitempty"`
 	// Opened (an exec's last Result only) names the output streams its
 	// sender opened for the process: OpenedStdout, OpenedStderr; the node
 	// towards the master, the master towards its client. The receiver
@@ -161,9 +247,10 @@ type Result struct {
 	Opened uint8 `json:"opened,omitempty"`
 }
 
-// ClientTooOld is the Result.Err a master answers a client's OpExec with:
-// until Version 3 clients sent OpExec and opened their own output
-// streams; since 4 they send OpRun and the master opens them.
+// ClientTooOld is the Result.Err (CodeVersion) a master answers a
+// client's OpExec with: until Version 3 clients sent OpExec and opened
+// their own output streams; since 4 they send OpRun and the master opens
+// them.
 const ClientTooOld = "this client speaks an older beo protocol than bpmaster (wire version 3 or older, exec op \"exec\"): use the bpsh/bproc of the master's build"
 
 // Result.Opened bits.
@@ -175,9 +262,44 @@ const (
 // OpenedFD is the Result.Opened bit of output descriptor fd (1 or 2).
 func OpenedFD(fd int) uint8 { return 1 << (fd - 1) }
 
-// Signal delivers a signal to a running process (on its exec stream).
+// Signal delivers a signal to a running process (on its exec stream):
+// to its whole process group, or with PID to that one process of the
+// job (the job's own process, or a child on the node an Update named:
+// what a ghost forwards). From a client, Sig 0 with Ghost set is no
+// signal: it tells the master the pid of the ghost standing for PID
+// (the job's process if PID is 0), for bpstat -p.
 type Signal struct {
-	Sig int `json:"sig"`
+	Sig   int `json:"sig"`
+	PID   int `json:"pid,omitempty"`
+	Ghost int `json:"ghost,omitempty"`
+}
+
+// Update is a frame an exec stream may carry between Started and the
+// Result, node → master → client: the job's processes on the node
+// changed (pkg/slave kids.go). Each entry is a process that appeared,
+// exec'd (new Argv) or ended (Gone); the job's own process appears only
+// when it exec's.
+type Update struct {
+	Procs []ProcChange `json:"procs"`
+}
+
+// ProcChange is one process of an Update. The job's own process is
+// reported Gone, with how it ended, when it exits while its children
+// keep the job going (they hold its output); the Result follows when
+// they are done.
+type ProcChange struct {
+	PID    int      `json:"pid"`
+	Argv   []string `json:"argv,omitempty"`
+	Gone   bool     `json:"gone,omitempty"`
+	Status int      `json:"status,omitempty"` // the job's process: its exit code
+	Signal int      `json:"signal,omitempty"` // the job's process: the signal that killed it
+}
+
+// Event is what a reader of an exec stream decodes after Started: an
+// Update frame (Update set, Result nil) or the Result.
+type Event struct {
+	*Result
+	Update *Update `json:"update,omitempty"`
 }
 
 // Attach binds a raw stdio stream to exec ID. FD 0 is opened by the side
@@ -235,10 +357,12 @@ type Lib struct {
 	Delete []string `json:"delete,omitempty"`
 }
 
-// LibList is the library list after a Lib request.
+// LibList is the library list after a Lib request; Err and Code as in
+// Result.
 type LibList struct {
 	Paths []string `json:"paths"`
 	Err   string   `json:"err,omitempty"`
+	Code  Code     `json:"code,omitempty"`
 }
 
 // NodeInfo is one node as clients see it.
@@ -279,9 +403,14 @@ type States struct {
 
 // Proc is one remote process known to the master.
 type Proc struct {
-	Node    int       `json:"node"`
-	PID     int       `json:"pid"`   // on the node
-	Ghost   int       `json:"ghost"` // local pid of the bpsh standing for it
+	Node int `json:"node"`
+	PID  int `json:"pid"` // on the node
+	// Ghost is the local pid standing for it: its ghost (pkg/ghost), or
+	// the client's pid until the ghost is there (a process that lives
+	// a few milliseconds never gets one).
+	Ghost   int       `json:"ghost"`
+	Client  int       `json:"client,omitempty"` // local pid of the bpsh (or other client) that started the job
+	Parent  int       `json:"parent,omitempty"` // for a node-side child: the PID of the job's process
 	UID     uint32    `json:"uid"`
 	Argv    []string  `json:"argv"`
 	Started time.Time `json:"started"`

@@ -31,8 +31,10 @@
 //	                  Pong; either side closing it ends the session.
 //	master → slave   OpExec: Header{Exec}; slave → Need{hashes it lacks};
 //	                  master → per hash a FileHeader frame then Size raw bytes;
-//	                  slave → Started{PID} or Result{Err}; then master → Signal
-//	                  frames, slave → one Result (exit status) at the end.
+//	                  slave → Started{PID} or Result{Err} (one frame, read
+//	                  as ExecReply); then master → Signal frames, slave →
+//	                  Update frames while the job's processes change and
+//	                  one Result (exit status) at the end (read as Event).
 //	                  Unless Exec.NoIO or Exec.NoStdin, the master opens
 //	                  an OpAttach stream (FD 0) with the same ID right
 //	                  after the exec stream, without waiting for any reply;
@@ -45,17 +47,35 @@
 //	                  carries the rest raw and is closed at EOF. Every one
 //	                  is open before the Result, which names them
 //	                  (Result.Opened), so the master relays all their
-//	                  bytes before the exit status. These are the only
-//	                  streams a node may open besides the hello stream;
+//	                  bytes before the exit status. These and OpClient
+//	                  (below) are the only streams a node may open
+//	                  besides the hello stream;
 //	                  the master refuses any other, and any for an exec it
 //	                  did not start on that session, one that has ended,
 //	                  or an FD already attached.
+//	slave  → master  OpClient: Header{Client{Cred, PID}}, then raw bytes
+//	                  both ways: a client connection made on the node
+//	                  (bpsh, bpstat, bpcp … run by a job, on bpslave's
+//	                  node-local socket), relayed whole. The master runs
+//	                  a client session (yamux server) over the stream,
+//	                  exactly as over its own unix socket, with the
+//	                  caller the node reports (Client.Cred: the node's
+//	                  SO_PEERCRED) on that node. The master accepts it
+//	                  only on an authenticated node session, so the node's
+//	                  key vouches for the claim (pkg/master: Clients).
 //	master → slave   OpPut: Header{File}; raw tar stream; slave → Result.
 //	master → slave   OpGet: Header{File}; slave → Result, then a raw tar stream.
 //	master → slave   OpControl: Header{Control}; slave → Result, then acts.
 //	master → slave   OpStage: Header{Stage{Files}}; slave → Need; master →
 //	                  FileHeader + bytes per hash, as for OpExec; slave →
 //	                  Result once the files are cached and placed (bplib).
+//	master → slave   OpMount: Header{Mount{Mounts, Timeout}}, while the
+//	                  node is in boot (the node's fstab lines, in order);
+//	                  slave → one MountResult per mount attempted, in
+//	                  order, each within Timeout, and closes the stream
+//	                  after the last one or after the first failure of a
+//	                  Fatal mount. A node with no fstab lines gets no
+//	                  OpMount.
 //
 // Client session (a local client dials the unix socket; the master
 // identifies it by SO_PEERCRED, never by anything it says):
@@ -65,8 +85,9 @@
 //	OpWatch   → Status, then a NodeInfo frame per change  (bpstat -U)
 //	OpProcs   → Procs                       (bpstat -p / -P)
 //	OpRun     Header{Exec with Node and an ID the client chose, unique on
-//	          its connection}; → Started | Result{Err}; then Signal frames
-//	          from the client and one Result. Unless NoIO or NoStdin the
+//	          its connection}; → Started | Result{Err} (ExecReply); then Signal frames
+//	          from the client (a ghost's pid as Signal{Ghost}), the
+//	          node's Update frames, and one Result. Unless NoIO or NoStdin the
 //	          client opens an OpAttach stream (FD 0) with that ID right
 //	          after the exec stream, without waiting; it pairs with execs
 //	          of the same connection only. The master opens an OpAttach
@@ -76,8 +97,10 @@
 //	          closed before the Result, which names them (Result.Opened).
 //	          The client takes only those: FD 1 or 2 of an exec it started
 //	          and that has not finished, each once; it refuses any other
-//	          stream the master opens. (OpExec, the client's exec op until
-//	          Version 3, is answered Result{Err: ClientTooOld}.)
+//	          stream the master opens. Exec.Version is the client's
+//	          Version: any other is answered Result{Code: CodeVersion,
+//	          Version} (see below). (OpExec, the client's exec op until
+//	          Version 3, is answered Result{Err: ClientTooOld} the same way.)
 //	OpKill    Header{Kill} → Result         (signal a remote process by pid)
 //	OpPut/OpGet with File.Node, as for nodes.
 //	OpPut     Header{File with Sources}: the master packs the sources
@@ -91,6 +114,12 @@
 //	          asks the client to send the stream itself.
 //	OpControl Header{Control with Nodes} → Result
 //	OpLib     Header{Lib} → LibList         (bplib)
+//	OpWhere   Header{} → Where              (the client's host: the node it
+//	          runs on, relayed by that node's bpslave, or -1, the
+//	          master; pkg/bproc asks before running on node -1, which
+//	          from a node means the master)
+//	OpRun, OpPut, OpGet with Node -1: on the master itself, as the
+//	          caller (a client on a node: `bpsh -1`, `bpcp f master:/x`).
 //	OpReload  Header{} → Result             (`beo master reload`: root only;
 //	          Err holds every file:line the config was refused for)
 //
@@ -98,18 +127,43 @@
 // already — gets one stream from the master, Header{Op: OpRefuse,
 // Refuse{Reason}}, and nothing else: the master answers none of its
 // streams and closes it shortly after. The client fails every call with
-// Reason ("too many connections for uid 1003 (256)").
+// Reason ("too many connections for uid 1003 (256)"). bpslave's node-local
+// client socket answers the same way, with Refuse.NoMaster, a connection
+// it cannot relay because the node has no session with its master.
+//
+// # Errors
+//
+// A failure travels as data: Result.Err is the message for people, never
+// prefixed with the node it is about; Result.Code its kind (permission,
+// not-found, node-down, version, refused, invalid, internal: see Code);
+// Result.Node the node it is about, absent when none. The slave sets its
+// own node on every failure it reports; the master sets the node of the
+// exec, put, get or control it failed, and forwards a node's Result as
+// it came. LibList and HelloReply carry Err and Code the same way.
+// Within master and slave a failure is an *Error (NodeErrorf, Errorf,
+// OnNode), wire.Fail makes the Result and Result.Failure reads it back;
+// pkg/bproc turns it into its own error types, and only a client prints
+// the node ("node 3: permission denied", bpsh's "3: permission denied").
+// A receiver takes a missing Code for CodeInternal. Both fields are new
+// optional fields beside Err, so a peer that does not know them still
+// reads the message.
 //
 // Version is bumped on any incompatible change; a node whose Hello carries
 // another Version (or another build hash) is refused.
 //
-// Clients do not say Hello (one round trip less per bpsh): an incompatible
-// change on the client hop renames the op it changes, so each side of a
-// mismatch fails at once with a clear error instead of waiting for
-// streams the other never opens. A client of Version 4 asks OpRun: an
-// older master answers `unknown op "run"`, which pkg/bproc reports as a
-// master older than the client; an older client asks OpExec, which the
-// master answers with ClientTooOld.
+// Clients do not say Hello (one round trip less per bpsh): the exec
+// request says its Version instead (Exec.Version, from Version 5), and a
+// master answers one of another Version with Result{Code: CodeVersion,
+// Version: its own}, before anything runs; pkg/bproc compares the two to
+// say which side is older. A request for an op the master does not know
+// is answered the same way, so an op added later fails at once against
+// an older master instead of waiting for streams it never opens. Nothing
+// compares message texts. Older peers: a client of Version 4 sends no
+// Exec.Version and gets the CodeVersion Result (it prints its Err); a
+// master of Version 4 ignores Exec.Version and runs the exec, whose
+// failures then name the node in Err too; a master of Version 3 or older
+// answers `unknown op "run"` without a Code, which the client reports as
+// it reads.
 package wire
 
 import (
@@ -127,14 +181,22 @@ import (
 // no output streams (the client hop is unchanged). 4: the same on the
 // client hop, the master opening the client's output streams; a client's
 // exec is OpRun (OpExec from a client is refused: ClientTooOld). The node
-// hop is as in 3.
+// hop is as in 3. 5 (one release, two changes): OpMount on the node hop
+// (an older slave would refuse it, leaving every node with an fstab in
+// error); failures are data (Result.Code, Result.Node) and a client's
+// exec says its Version (Exec.Version), checked by the master.
+//
+// OpClient and OpWhere did not bump it either: they are new ops, and a
+// peer that does not know them refuses them (a node's OpClient stream is
+// closed; OpWhere is answered CodeVersion, which pkg/bproc reads as "on
+// the master").
 //
 // File.Sources did not bump it: Version is checked between master and
 // node, whose OpPut is unchanged, and clients and master are one binary.
 // (A client of this version talking to an older master that is still
 // running would wait: that master relays the client's open, empty stream
 // to the node. Interrupting the copy ends it, and nothing lands.)
-const Version = 4
+const Version = 5
 
 // MaxFrame is the largest frame accepted. Big enough for an exec request
 // with a large environment and library closure; bulk data never uses frames.

@@ -14,8 +14,11 @@
 // faults: a node killed mid-job, the master restarted mid-job, a node
 // whose heartbeat stops, node_up failing, SIGHUP reloading the config,
 // garbage on both listeners (logged), another user snooping on a job's
-// streams or signalling it. Tests needing another identity skip unless
-// run as root.
+// streams or signalling it; ghosts (kill, pkill -f, STOP/CONT on the
+// ghost of a remote process or of a node-side child) and one cgroup per
+// job (nothing of a job outlives it, its bpslave or its master). Tests
+// needing another identity skip unless run as root; those needing
+// cgroups skip when the simulation has none.
 package cluster
 
 import (

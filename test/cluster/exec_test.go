@@ -421,13 +421,14 @@ func beoSelf(t *testing.T) string {
 }
 
 // TestProcessVisibility: bpstat -p, bpstat -P on ps output, and signals
-// from the master by (node, pid) and by the ghost (bpsh) pid.
+// from the master by (node, pid) and by the client (bpsh) pid.
 func TestProcessVisibility(t *testing.T) {
 	c := start(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	job, out, _ := startJob(ctx, t, c, 2, "-p", "0-1", "sh", "-c", "trap 'echo usr1; exit 4' USR1; echo ready; while :; do sleep 0.05; done")
-	ghost := job.Process.Pid
+	bpsh := job.Process.Pid
+	ghosts := waitGhosts(t, c, bpsh, 2)
 	r := run(t, c, nil, "bpstat", "-p")
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
 	if len(lines) != 3 || lines[0] != "Ghost\tNode\tPID\tCommand" {
@@ -436,18 +437,18 @@ func TestProcessVisibility(t *testing.T) {
 	pids := map[int]int{}
 	for _, l := range lines[1:] {
 		f := strings.Split(l, "\t")
-		if len(f) != 4 || f[0] != strconv.Itoa(ghost) || !strings.HasPrefix(f[3], "sh -c") {
-			t.Fatalf("bpstat -p line %q: want ghost %d and the command", l, ghost)
-		}
 		n, _ := strconv.Atoi(f[1])
+		if len(f) != 4 || f[0] != strconv.Itoa(ghosts[n].Ghost) || !strings.HasPrefix(f[3], "sh -c") {
+			t.Fatalf("bpstat -p line %q: want node %d's ghost %d and the command", l, n, ghosts[n].Ghost)
+		}
 		pids[n], _ = strconv.Atoi(f[2])
 	}
-	ps, err := exec.Command("ps", "-o", "pid,comm", "-p", strconv.Itoa(ghost)).Output()
+	ps, err := exec.Command("ps", "-o", "pid,comm", "-p", fmt.Sprintf("%d,%d,%d", bpsh, ghosts[0].Ghost, ghosts[1].Ghost)).Output()
 	if err != nil {
 		t.Skipf("ps: %v", err)
 	}
 	r = run(t, c, bytes.NewReader(ps), "bpstat", "-P")
-	if !strings.Contains(r.out, "0-1") || !strings.Contains(r.out, "[sh]") || !strings.HasPrefix(r.out, "NODE") {
+	if !strings.Contains(r.out, "0-1 ") || strings.Count(r.out, "[sh]") != 2 || !strings.HasPrefix(r.out, "NODE") {
 		t.Errorf("bpstat -P: got %q", r.out)
 	}
 	// Signal node 1's process alone, from the master, by its node pid.
@@ -455,7 +456,7 @@ func TestProcessVisibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "node 1 saw USR1", 10*time.Second, func() bool { return strings.Contains(out.String(), "  1: usr1") })
-	// The rest by signalling the ghost, as kill(1) on the master would.
+	// The rest by signalling the client, which forwards.
 	job.Process.Signal(syscall.SIGUSR1)
 	err = job.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 4 || !strings.Contains(out.String(), "  0: usr1") {

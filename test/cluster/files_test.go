@@ -16,7 +16,6 @@ import (
 
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/sim"
-	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -486,7 +485,7 @@ func TestPutFilesCancel(t *testing.T) {
 	cl := client(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- cl.PutFiles(ctx, wire.File{Node: 0, Path: "/huge", Sources: []string{huge}}) }()
+	go func() { done <- cl.PutFiles(ctx, bproc.File{Node: 0, Path: "/huge", Sources: []string{huge}}) }()
 	temps := func() int { return countPrefixed(filepath.Dir(target), ".beo-huge") }
 	waitFor(t, "a temporary on the node", 20*time.Second, func() bool { return temps() > 0 })
 	cancel()

@@ -116,7 +116,7 @@ func helpPut(sock, node, dst string, srcs []string) int {
 		return 1
 	}
 	defer cl.Close()
-	if err := cl.PutFiles(ctx, wire.File{Node: n, Path: dst, Sources: srcs}); err != nil {
+	if err := cl.PutFiles(ctx, bproc.File{Node: n, Path: dst, Sources: srcs}); err != nil {
 		fmt.Println("err:", err)
 		return 0
 	}
@@ -138,7 +138,7 @@ func client(t *testing.T, c *sim.Cluster) *bproc.Client {
 }
 
 // status returns node n's state.
-func status(t *testing.T, c *sim.Cluster, n int) wire.NodeInfo {
+func status(t *testing.T, c *sim.Cluster, n int) bproc.NodeInfo {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

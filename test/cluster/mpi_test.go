@@ -303,7 +303,7 @@ func TestMPINodeCrash(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatalf("%s still running %s after node 1 crashed: stderr %s", l.run, took, errb.String())
 			}
-			if err == nil || !strings.Contains(errb.String(), "n1: node 1: ") {
+			if err == nil || !strings.Contains(errb.String(), ": node 1: ") {
 				t.Errorf("%s after node 1 crashed: %v, stderr %q; want a failure naming node 1", l.run, err, errb.String())
 			}
 			t.Logf("%s ended %s after the crash: %v", l.run, took.Round(time.Millisecond), err)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -89,15 +90,16 @@ func TestPXE(t *testing.T) {
 		t.Skip(err)
 	}
 	exe := netns.Beo(t)
-	pxeRequire(t, exe, "master", "beoboot", "bpsh", "bpcp", "bpctl", "bpstat")
+	pxeRequire(t, exe, "master", "beoboot", "bpsh", "bpcp", "bpctl", "bpstat", "beofdisk")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	start := time.Now()
 	accel, why := pxeAccel()
 	t.Logf("accelerator %s (%s)", accel, why)
+	nfs, fstab := pxeNFS(t, dir) // issue 12: every node's /home, node 0's /usr over NFS
 	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: exe, Dir: dir, Listed: 2, Unlisted: 1, Kernel: kernel, Boot: true,
-		Accel: accel, Log: pxeLogger(t)})
+		Accel: accel, Log: pxeLogger(t), Fstab: fstab, Disks: map[int]int64{diskNode: diskSize}, Config: diskConfig})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,10 +214,32 @@ func TestPXE(t *testing.T) {
 		}
 	})
 
+	// Issue 12 item 7: a client on a node reaches the master through the
+	// node's bpslave; master: is the master's file system, not the node's.
+	t.Run("bpcp on a node to master:", func(t *testing.T) {
+		dst := filepath.Join(dir, "os-release.from-node0")
+		pxeRun(t, ctx, exe, c.Socket, "bpsh", "0", exe, "bpcp", "/etc/os-release", "master:"+dst)
+		if b, err := os.ReadFile(dst); err != nil || len(b) == 0 {
+			t.Errorf("%s on the master: %d bytes, %v; want node 0's /etc/os-release", dst, len(b), err)
+		}
+		if out, err := pxeOutput(ctx, nil, exe, c.Socket, "bpsh", "0", "/bin/sh", "-c", "if test -e "+dst+"; then echo on-node; fi"); err != nil || out != "" {
+			t.Errorf("%s on node 0 too: %q, %v", dst, out, err)
+		}
+		if out := pxeRun(t, ctx, exe, c.Socket, "bpsh", "0", exe, "bpstat"); !strings.Contains(out, "up") {
+			t.Errorf("bpsh 0 bpstat: %q, want the node table", out)
+		}
+	})
+
 	// Issue 5 on real nodes: the node-side services beoclient supervises
 	// (beoklogd, sendstats, kickbackproxy) and the master's daemons that
 	// answer them. Before the reboot, so every node has booted once.
 	pxeNodeSide(t, ctx, c, exe, release, start)
+
+	// Issue 12: the nodes' fstab and the master's NFS server.
+	pxeNFSTests(t, ctx, c, exe, nfs)
+	// Issue 12's local disks: node 1's disk is partitioned now, and its
+	// filesystems made after the reboot below.
+	disk := pxePartition(t, ctx, c, exe, dir)
 
 	t.Run("bpctl -R reboots and the node comes back", func(t *testing.T) {
 		m := c.Machines[1]
@@ -264,6 +288,8 @@ func TestPXE(t *testing.T) {
 			t.Errorf("%s: %v", path, err)
 		}
 	})
+
+	pxeLocalDisk(t, ctx, c, exe, disk)
 }
 
 // pxeLeftUp reports whether node n was seen in a state other than up
@@ -505,6 +531,81 @@ func pxeNodeSide(t *testing.T, ctx context.Context, c *lab.Cluster, exe, release
 			t.Errorf("bpsh 0 id as %s = %q, want %q (the node learns a job's user from kickbackproxy before the job starts)", u.name, got, want)
 		}
 	})
+
+	t.Run("a job has its own cgroup and dies with its bpslave", func(t *testing.T) {
+		pxeJobsDie(t, ctx, c, exe)
+	})
+}
+
+// pxeJobsDie proves issue 14's no-orphans promise on a real node: a job
+// runs in its own group under /sys/fs/cgroup/jobs (beoclient mounts
+// cgroup2 and starts bpslave with -cgroup), and when bpslave is killed —
+// SIGKILL, nothing in it runs — beoclient kills every process of every
+// job it started. A node has only what bpsh ships (no NFS /usr here), so
+// the jobs are `sleep` and sh builtins: one sh waits on /dev/kmsg with a
+// subshell of its own (-N: no stdio a dying bpslave would close).
+func pxeJobsDie(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
+	const n = "2"
+	out := pxeRun(t, ctx, exe, c.Socket, "bpsh", n, "cat", "/proc/self/cgroup")
+	if !regexp.MustCompile(`(?m)^0::/jobs/\d+$`).MatchString(out) {
+		t.Errorf("bpsh %s cat /proc/self/cgroup = %q, want 0::/jobs/N", n, out)
+	}
+	wait := "while read x; do :; done < /dev/kmsg"
+	var jobs []*exec.Cmd
+	for _, args := range [][]string{
+		{"bpsh", n, "sleep", "3002"},
+		{"bpsh", "-N", n, "sh", "-c", "(trap '' HUP TERM PIPE; " + wait + ") & " + wait},
+	} {
+		job := exec.CommandContext(ctx, exe, args...)
+		job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+		if err := job.Start(); err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, job)
+	}
+	count := func(name string) (int, error) {
+		out, err := pxeOutput(ctx, nil, exe, c.Socket, "bpsh", n, "pgrep", "-x", name)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 1 && strings.TrimSpace(out) == "" {
+			return 0, nil // pgrep found none (bpsh passes its status on)
+		}
+		return len(strings.Fields(out)), err
+	}
+	if err := pxePoll(ctx, 60*time.Second, func() error {
+		sl, err1 := count("sleep")
+		sh, err2 := count("sh")
+		if err := errors.Join(err1, err2); err != nil || sl != 1 || sh != 2 {
+			return fmt.Errorf("on node %s: %d sleep and %d sh (%v), want 1 and 2", n, sl, sh, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slave := strings.TrimSpace(pxeRun(t, ctx, exe, c.Socket, "bpsh", n, "pgrep", "-x", "bpslave"))
+	if _, err := strconv.Atoi(slave); err != nil {
+		t.Fatalf("bpslave on node %s: %q", n, slave)
+	}
+	pxeOutput(ctx, nil, exe, c.Socket, "bpsh", n, "kill", "-9", slave) // dies with its bpslave: no answer
+	for _, job := range jobs {
+		if err := job.Wait(); err == nil {
+			t.Errorf("%v exited 0 after its bpslave was killed", job.Args)
+		}
+	}
+	wctx, wcancel := context.WithTimeout(ctx, pxeBootWait)
+	defer wcancel()
+	if err := c.WaitUp(wctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := pxePoll(ctx, 30*time.Second, func() error {
+		sl, err1 := count("sleep")
+		sh, err2 := count("sh")
+		if err := errors.Join(err1, err2); err != nil || sl != 0 || sh != 0 {
+			return fmt.Errorf("on node %s after its bpslave was killed: %d sleep and %d sh (%v), want none", n, sl, sh, err)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
 }
 
 // Timestamps a forwarded message must not carry: the kernel's own, an

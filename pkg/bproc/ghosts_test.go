@@ -1,0 +1,121 @@
+package bproc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/ghost"
+	"github.com/beo-cluster/beo/pkg/wire"
+)
+
+// ghosts plays a job with a child, on the exec stream st: it reports
+// what the client sends (frames) and ends the job when told (proceed).
+func (m *fakeMaster) ghosts(st net.Conn) {
+	st.SetDeadline(time.Time{})
+	read := func() {
+		var s wire.Signal
+		if err := wire.Read(st, &s); err != nil {
+			m.t.Errorf("fake master: %v", err)
+			return
+		}
+		m.frames <- s
+	}
+	wire.Write(st, wire.Started{PID: 4242})
+	read() // the job's ghost
+	wire.Write(st, wire.Event{Update: &wire.Update{Procs: []wire.ProcChange{{PID: 4343, Argv: []string{"kid", "-x"}}}}})
+	read() // the child's
+	read() // a signal to the job's process
+	read() // one to the child
+	wire.Write(st, wire.Event{Update: &wire.Update{Procs: []wire.ProcChange{{PID: 4242, Argv: []string{"newprog", "y"}}}}})
+	<-m.proceed
+	wire.Write(st, wire.Result{Status: 3})
+}
+
+func procFile(pid int, name string) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, name))
+	return strings.ReplaceAll(strings.TrimSuffix(string(b), "\x00"), "\x00", " ")
+}
+
+// TestGhosts: the client starts a ghost for the job's process and for
+// the child its node reports, tells the master their pids, forwards
+// their signals to the right remote process, shows an exec, and ends
+// each ghost as its process ended.
+func TestGhosts(t *testing.T) {
+	var probe ghost.Spawner
+	if err := probe.Check(); err != nil {
+		t.Skip(err)
+	}
+	c, m := startFake(t)
+	cmd := c.Command(0, "/bin/true", "ghost")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	frame := func() wire.Signal {
+		select {
+		case s := <-m.frames:
+			return s
+		case <-time.After(wait):
+			t.Fatal("no frame from the client")
+		}
+		return wire.Signal{}
+	}
+	main := frame()
+	if main.Sig != 0 || main.PID != 4242 || main.Ghost == 0 {
+		t.Fatalf("first frame %+v: want the ghost of pid 4242", main)
+	}
+	if got := procFile(main.Ghost, "cmdline"); got != "/bin/true ghost [node 0]" {
+		t.Errorf("the ghost's command line: %q", got)
+	}
+	if got := procFile(main.Ghost, "environ"); got != "BPROC_NODE=0 BPROC_PID=4242" {
+		t.Errorf("the ghost's environment: %q", got)
+	}
+	deadline := time.Now().Add(wait)
+	stat := func() []byte { b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", main.Ghost)); return b }
+	for !bytes.Contains(stat(), []byte(") S ")) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if b := stat(); !bytes.Contains(b, []byte(") S "+strconv.Itoa(os.Getpid())+" ")) {
+		t.Errorf("the ghost's stat %q: want sleeping, a child of this process", b)
+	}
+	kid := frame()
+	if kid.PID != 4343 || kid.Ghost == 0 || procFile(kid.Ghost, "cmdline") != "kid -x [node 0]" {
+		t.Fatalf("second frame %+v (%q): want the ghost of the child 4343", kid, procFile(kid.Ghost, "cmdline"))
+	}
+	syscall.Kill(main.Ghost, syscall.SIGUSR1)
+	if s := frame(); s.Sig != int(syscall.SIGUSR1) || s.PID != 4242 {
+		t.Errorf("forwarded %+v, want SIGUSR1 to 4242", s)
+	}
+	syscall.Kill(kid.Ghost, syscall.SIGTERM)
+	if s := frame(); s.Sig != int(syscall.SIGTERM) || s.PID != 4343 {
+		t.Errorf("forwarded %+v, want SIGTERM to 4343", s)
+	}
+	deadline = time.Now().Add(wait)
+	for procFile(main.Ghost, "cmdline") != "newprog y [node 0]" && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := procFile(main.Ghost, "cmdline"); got != "newprog y [node 0]" {
+		t.Errorf("after the exec the ghost shows %q", got)
+	}
+	mainG, kidG := cmd.gh.main, cmd.gh.kids[4343]
+	close(m.proceed)
+	var ee *ExitError
+	if err := <-waited; !errors.As(err, &ee) || ee.Status != 3 {
+		t.Fatalf("Wait: %v, want exit status 3", err)
+	}
+	if ws, err := mainG.Status(); err != nil || !ws.Exited() || ws.ExitStatus() != 3 {
+		t.Errorf("the job's ghost ended %v %v; want exit status 3, as its process", ws, err)
+	}
+	if ws, err := kidG.Status(); err != nil || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("the child's ghost ended %v %v; want killed with the job", ws, err)
+	}
+}

@@ -1,0 +1,90 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/wire"
+)
+
+// DefaultMountTimeout bounds each of a node's mounts when Config names
+// no MountTimeout: an NFS server that does not answer costs a booting
+// node this long per line, not forever.
+const DefaultMountTimeout = 30 * time.Second
+
+// mountSlack is what a mount result may take beyond the mount's own
+// bound: the slave's module loading is inside that bound, this is only
+// the trip back.
+const mountSlack = 5 * time.Second
+
+// mountFS gives node s its file systems (Config.Mounts: the node's fstab
+// lines, see pkg/fstab) while it is in boot, before libraries are staged
+// and node_up runs, and logs every line's outcome in node.N with its
+// file:line. It reports false — the node goes error — when the lines
+// cannot be had (Mounts' error), a mount without nonfatal failed, or the
+// node stopped answering; a failed nonfatal mount is logged and the node
+// comes up. A node with no lines gets no OpMount at all.
+func (m *Master) mountFS(s *session, cfg Config) bool {
+	if cfg.Mounts == nil {
+		return true
+	}
+	n := s.node
+	ms, notes, err := cfg.Mounts(n, s.addr)
+	for _, note := range notes {
+		m.nodeLog(n, "%s", note)
+	}
+	if err != nil {
+		m.log.Warn("node error: fstab", "node", n, "err", err)
+		m.nodeLog(n, "fstab: %v; node error", err)
+		return false
+	}
+	if len(ms) == 0 {
+		return true
+	}
+	timeout := cfg.MountTimeout
+	if timeout <= 0 {
+		timeout = DefaultMountTimeout
+	}
+	start := m.clock()
+	st, err := s.open(wire.Header{Op: wire.OpMount, Mount: &wire.Mounts{Mounts: ms, Timeout: timeout}})
+	if err != nil {
+		m.nodeLog(n, "mounts: %v; node error", err)
+		return false
+	}
+	defer st.Close()
+	for i := range ms {
+		var r wire.MountResult
+		st.SetReadDeadline(time.Now().Add(timeout + mountSlack))
+		err := wire.Read(st, &r)
+		if err == nil && r.Index != i {
+			err = fmt.Errorf("result for mount %d, want %d", r.Index, i)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the node stopped answering")
+			}
+			m.log.Warn("node error: mounts", "node", n, "err", err)
+			m.nodeLog(n, "mounts: %s:%d and after: %v; node error", ms[i].File, ms[i].Line, err)
+			return false
+		}
+		mt := ms[i]
+		where := fmt.Sprintf("%s:%d", mt.File, mt.Line)
+		switch {
+		case r.Err == "" && r.Already:
+			m.nodeLog(n, "%s: %s on %s (%s): mounted already", where, mt.Source, mt.Target, mt.Type)
+		case r.Err == "":
+			m.nodeLog(n, "%s: mounted %s on %s (%s) in %v", where, mt.Source, mt.Target, mt.Type, r.Took.Round(time.Millisecond))
+		case mt.Fatal:
+			m.log.Warn("node error: mount failed", "node", n, "line", where, "err", r.Err)
+			m.nodeLog(n, "%s: mount failed: %s; node error (the option nonfatal lets a node come up without it)", where, r.Err)
+			return false
+		default:
+			m.log.Info("nonfatal mount failed", "node", n, "line", where, "err", r.Err)
+			m.nodeLog(n, "%s: nonfatal mount failed: %s", where, r.Err)
+		}
+	}
+	m.log.Info("node mounts done", "node", n, "count", len(ms), "took", m.clock().Sub(start).Round(time.Millisecond))
+	return true
+}

@@ -1,0 +1,183 @@
+package master
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/nodes"
+	"github.com/beo-cluster/beo/pkg/wire"
+)
+
+// mountNode connects a fake node 0 to a master whose Config.Mounts is
+// mounts; the node answers each OpMount with answer(i, mount) and stops
+// the list after a fatal failure, as bpslave does (a negative Took: it
+// closes the stream without answering). It returns the final
+// state (once not boot), node.0's text and the number of OpMount streams.
+func mountNode(t *testing.T, mounts func(int, netip.Addr) ([]wire.Mount, []string, error), answer func(int, wire.Mount) wire.MountResult) (nodes.State, string, int64) {
+	t.Helper()
+	dir := t.TempDir()
+	keys, err := link.EnsureMasterKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nkeys, err := link.NodeKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logDir := filepath.Join(dir, "log")
+	os.Mkdir(logDir, 0o755)
+	m, err := New(Config{
+		Nodes:       []NodeDef{{Num: 0, Addr: netip.MustParseAddr("127.0.0.1")}},
+		PingTimeout: time.Minute, Keys: keys, LogDir: logDir, Mounts: mounts,
+		Log: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { m.ServeNodes(ctx, nl); close(served) }()
+	defer func() { cancel(); <-served }()
+	mux, err := link.Dial(ctx, &net.Dialer{}, nl.Addr().String(), nkeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mux.Close()
+	hello, err := mux.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reply wire.HelloReply
+	wire.Write(hello, wire.Header{Op: wire.OpHello, Hello: &wire.Hello{Version: wire.Version, Node: 0}})
+	if err := wire.Read(hello, &reply); err != nil || reply.Err != "" {
+		t.Fatalf("hello: %+v %v", reply, err)
+	}
+	var streams atomic.Int64
+	go func() {
+		for {
+			st, err := mux.AcceptStream()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer st.Close()
+				var h wire.Header
+				if wire.Read(st, &h) != nil || h.Op != wire.OpMount {
+					return
+				}
+				streams.Add(1)
+				for i, mt := range h.Mount.Mounts {
+					r := answer(i, mt)
+					if r.Took < 0 { // the node goes quiet
+						return
+					}
+					r.Index = i
+					if wire.Write(st, r) != nil || r.Err != "" && mt.Fatal {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	deadline := time.Now().Add(wait)
+	for {
+		nd, _ := m.Table().Get(0)
+		if nd.State != nodes.Down && nd.State != nodes.Boot {
+			b, _ := os.ReadFile(filepath.Join(logDir, "node.0"))
+			return nd.State, string(b), streams.Load()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 0 still %s", nd.State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestMountFS(t *testing.T) {
+	lines := []wire.Mount{
+		{Source: "10.54.0.1:/home", Target: "/home", Type: "nfs4", File: "/etc/beowulf/fstab", Line: 3},
+		{Source: "10.54.0.1:/usr", Target: "/usr", Type: "nfs4", Fatal: true, File: "/etc/beowulf/fstab", Line: 4},
+		{Source: "none", Target: "/proc", Type: "proc", Fatal: true, File: "/etc/beowulf/fstab", Line: 5},
+	}
+	give := func(ms []wire.Mount, notes []string, err error) func(int, netip.Addr) ([]wire.Mount, []string, error) {
+		return func(n int, a netip.Addr) ([]wire.Mount, []string, error) {
+			if n != 0 || a != netip.MustParseAddr("127.0.0.1") {
+				t.Errorf("Mounts(%d, %s), want node 0 at 127.0.0.1", n, a)
+			}
+			return ms, notes, err
+		}
+	}
+	ok := func(i int, m wire.Mount) wire.MountResult {
+		return wire.MountResult{Already: m.Type == "proc", Took: 12 * time.Millisecond}
+	}
+	fail := func(target, msg string) func(int, wire.Mount) wire.MountResult {
+		return func(i int, m wire.Mount) wire.MountResult {
+			if m.Target == target {
+				return wire.MountResult{Err: msg}
+			}
+			return ok(i, m)
+		}
+	}
+	tests := []struct {
+		name    string
+		mounts  func(int, netip.Addr) ([]wire.Mount, []string, error)
+		answer  func(int, wire.Mount) wire.MountResult
+		state   nodes.State
+		streams int64
+		log     []string
+		notLog  []string
+	}{
+		{"all mounted", give(lines, nil, nil), ok, nodes.Up, 1, []string{
+			"/etc/beowulf/fstab:3: mounted 10.54.0.1:/home on /home (nfs4) in 12ms",
+			"/etc/beowulf/fstab:5: none on /proc (proc): mounted already"}, nil},
+		{"nonfatal failure", give(lines, nil, nil), fail("/home", "mount 10.54.0.1:/home on /home (nfs4): no such file or directory"), nodes.Up, 1, []string{
+			"/etc/beowulf/fstab:3: nonfatal mount failed: mount 10.54.0.1:/home on /home (nfs4): no such file or directory",
+			"/etc/beowulf/fstab:4: mounted"}, nil},
+		{"fatal failure", give(lines, nil, nil), fail("/usr", "permission denied"), nodes.Error, 1, []string{
+			"/etc/beowulf/fstab:4: mount failed: permission denied; node error"}, []string{"fstab:5"}},
+		{"notes", give(lines[2:], []string{"no NFS server runs on the master"}, nil), ok, nodes.Up, 1, []string{
+			"no NFS server runs on the master"}, nil},
+		{"unreadable fstab", give(nil, nil, errors.New("/etc/beowulf/fstab.0:2: 2 fields")), ok, nodes.Error, 0, []string{
+			"fstab: /etc/beowulf/fstab.0:2: 2 fields; node error"}, nil},
+		{"no lines, no stream", give(nil, nil, nil), ok, nodes.Up, 0, nil, []string{"mount"}},
+		{"node stops answering", give(lines, nil, nil), func(i int, m wire.Mount) wire.MountResult {
+			if i == 1 {
+				return wire.MountResult{Took: -1}
+			}
+			return ok(i, m)
+		}, nodes.Error, 1, []string{"mounts: /etc/beowulf/fstab:4 and after: the node stopped answering; node error"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			state, log, streams := mountNode(t, tt.mounts, tt.answer)
+			if state != tt.state || streams != tt.streams {
+				t.Errorf("state %s after %d OpMount streams, want %s after %d\nnode.0:\n%s", state, streams, tt.state, tt.streams, log)
+			}
+			for _, w := range tt.log {
+				if !strings.Contains(log, w) {
+					t.Errorf("node.0 lacks %q:\n%s", w, log)
+				}
+			}
+			for _, w := range tt.notLog {
+				if strings.Contains(log, w) {
+					t.Errorf("node.0 has %q:\n%s", w, log)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,165 @@
+package pid1
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/modindex"
+)
+
+// LoadModules loads the named kernel modules and what they depend on,
+// dependencies first, from the initrd's modules that stage 1 left in
+// LaterModules; a module the kernel has already is skipped. bpslave calls
+// it before a mount whose file system is a module (nfsv4 for an NFS
+// mount): the node's kernel cannot load modules on demand, having no
+// modprobe. A name the initrd does not carry is skipped too (it may be
+// built into the kernel; the mount says if not).
+//
+// It runs beside loadRest, which loads every remaining module in the
+// background and then deletes LaterModules: a module file that is gone
+// has been loaded by it, and one it is loading right now (state Loading
+// in /proc/modules) is waited for, so a mount never runs while its file
+// system is still registering.
+func LoadModules(names ...string) error {
+	return loadNamed(LaterModules, "/proc/modules", names, 10*time.Second, loadFile)
+}
+
+// loadNamed is LoadModules with its places: dir holds modules.dep and
+// the module files, procModules is /proc/modules; wait bounds the wait
+// for a module another loader is loading; load loads one module file.
+func loadNamed(dir, procModules string, names []string, wait time.Duration, load func(string) error) error {
+	deps, err := readDeps(filepath.Join(dir, "modules.dep"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	// The load order: each name's dependencies (depmod lists them so
+	// that the last loads first), then the name itself.
+	var order []string
+	for _, n := range names {
+		n = modindex.Name(n)
+		d, ok := deps[n]
+		if !ok {
+			if deps == nil { // LaterModules is gone: loadRest loaded everything
+				order = append(order, n)
+			}
+			continue
+		}
+		for i := len(d.deps) - 1; i >= 0; i-- {
+			order = append(order, modindex.Name(d.deps[i]))
+		}
+		order = append(order, n)
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, n := range order {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if moduleState(procModules, n) == "Live" {
+			continue
+		}
+		d, ok := deps[n]
+		if ok {
+			err := load(filepath.Join(dir, d.path))
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("module %s: %w", n, err))
+				continue
+			}
+		}
+		// No file (any more): loadRest has it, or had it.
+		if err := waitLive(procModules, n, wait); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// waitLive waits until /proc/modules shows module n Live.
+func waitLive(procModules, n string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		st := moduleState(procModules, n)
+		switch {
+		case st == "Live":
+			return nil
+		case st == "":
+			return fmt.Errorf("module %s: not loaded, and the initrd's module files are gone", n)
+		case time.Now().After(deadline):
+			return fmt.Errorf("module %s: still %s after %v", n, st, wait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// moduleState is module n's state in /proc/modules (Live, Loading,
+// Unloading), "" when it is not there.
+func moduleState(procModules, n string) string {
+	b, err := os.ReadFile(procModules)
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		// NAME SIZE REFS DEPS STATE ADDR
+		f := strings.Fields(l)
+		if len(f) >= 5 && modindex.Name(f[0]) == n {
+			return f[4]
+		}
+	}
+	return ""
+}
+
+// depEntry is one modules.dep line: the module's path and its
+// dependencies' paths.
+type depEntry struct {
+	path string
+	deps []string
+}
+
+// readDeps reads a modules.dep into canonical name → entry; nil when the
+// file does not exist.
+func readDeps(file string) (map[string]depEntry, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]depEntry{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		mod, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		mod = strings.TrimSpace(mod)
+		ds := strings.Fields(rest)
+		for _, p := range append([]string{mod}, ds...) {
+			if err := checkRelPath(p); err != nil {
+				return nil, fmt.Errorf("%s: %w", file, err)
+			}
+		}
+		out[modindex.Name(mod)] = depEntry{path: mod, deps: slices.Clip(ds)}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return out, nil
+}
+
+// checkRelPath refuses a module path that could leave the module directory.
+func checkRelPath(p string) error {
+	if p == "" || filepath.IsAbs(p) || filepath.Clean(p) != p || strings.HasPrefix(p, "../") || p == ".." {
+		return fmt.Errorf("bad module path %q", p)
+	}
+	return nil
+}

@@ -1,0 +1,251 @@
+package slave
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/cgroup"
+	"golang.org/x/sys/unix"
+)
+
+// One job, one cgroup.
+//
+// Every process the slave starts for the master begins life in a cgroup
+// (v2) of its own, a child of the slave's jobs group (Config.Cgroup; see
+// pkg/cgroup for who makes it on a real and on a simulated node). The
+// job's process is cloned straight into it (clone3 CLONE_INTO_CGROUP,
+// SysProcAttr.UseCgroupFD; the exec trampoline too), so every process
+// the job forks is in it from its first instruction, whatever it does
+// with sessions and process groups, and none of it can leave: the group
+// belongs to the slave's identity, not the job's. That gives the slave:
+//
+//   - the job's whole process tree on the node (cgroup.procs): the
+//     children that get ghosts on the master;
+//   - a kill that nothing escapes (cgroup.kill): when the job ends, what
+//     the job's process left behind is killed and the group removed —
+//     nothing of a job outlives it on a node; the hangup's SIGKILL after
+//     its grace, and every job at once when the slave loses its master
+//     (orphans.go);
+//   - accounting: cpu.stat always; memory.current and pids.current where
+//     the jobs group passes those controllers down.
+//
+// The job ends when its process has exited and its stdout and stderr
+// are drained (a child still writing into them keeps the job alive, and
+// its output arrives, as before); whatever else is left then is killed.
+//
+// Without cgroups — none mounted, none this slave may write (a non-root
+// slave without delegation), Config.Cgroup "none" — jobs run as before
+// in their own process group, and the slave says so once in its log.
+// Its kills then reach the job's process group only.
+
+// jobsNone turns the jobs' cgroups off (Config.Cgroup).
+const jobsNone = "none"
+
+// jobsAuto is the prefix of the group a slave started without
+// Config.Cgroup makes under its own cgroup: beo-jobs-PID-RANDOM, so that
+// two such slaves — in two processes, or two Runs in one (tests) —
+// never touch each other's jobs.
+const jobsAuto = "beo-jobs-"
+
+// jobControllers are enabled for the jobs where the hierarchy allows.
+var jobControllers = []string{"cpu", "memory", "pids", "io"}
+
+// jobGroups is the slave's jobs group; base "" means no cgroups.
+type jobGroups struct {
+	base cgroup.Group
+	auto bool // base is ours: removed when the slave stops
+	seq  atomic.Uint64
+	log  *slog.Logger
+	warn sync.Once
+}
+
+// openJobs finds or makes the jobs group spec names ("" = a new
+// beo-jobs-PID-RANDOM under the slave's own cgroup, "none" = no
+// cgroups), kills and removes what an earlier slave left in it (or, for
+// "", the beo-jobs groups of processes no longer running), and enables
+// the controllers it can.
+func openJobs(spec string, log *slog.Logger) *jobGroups {
+	j := &jobGroups{log: log}
+	if spec == jobsNone {
+		log.Info("jobs run without cgroups (-cgroup none)")
+		return j
+	}
+	base, err := j.jobsBase(spec)
+	if err == nil {
+		err = j.sweep(base)
+	}
+	if err != nil {
+		log.Warn("jobs run without cgroups: their node-side children get no ghosts, and only their process group is killed", "err", err)
+		return j
+	}
+	// The parent passes the controllers down if it may: the root (a real
+	// node's /sys/fs/cgroup), or a group that holds no process.
+	base.Parent().Enable(jobControllers...)
+	on, err := base.Enable(jobControllers...)
+	log.Info("jobs run in cgroups", "group", base, "controllers", on, "refused", err)
+	j.base = base
+	return j
+}
+
+// jobsBase makes the jobs group spec names.
+func (j *jobGroups) jobsBase(spec string) (cgroup.Group, error) {
+	if spec != "" {
+		g := cgroup.Group(spec)
+		if err := os.MkdirAll(spec, 0o755); err != nil {
+			return "", err
+		}
+		if !g.Exists() {
+			return "", fmt.Errorf("%s is not a cgroup v2 group", spec)
+		}
+		return g, nil
+	}
+	self, err := cgroup.Self()
+	if err != nil {
+		return "", err
+	}
+	if kids, err := self.Children(); err == nil {
+		for _, k := range kids {
+			rest, ok := strings.CutPrefix(filepath.Base(string(k)), jobsAuto)
+			pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+			if ok && err == nil && pid != os.Getpid() && errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+				k.Remove(time.Second)
+			}
+		}
+	}
+	j.auto = true
+	return self.MakeNew(fmt.Sprintf("%s%d-%08x", jobsAuto, os.Getpid(), rand.Uint32()))
+}
+
+// close removes the jobs group if this slave made it for itself; each
+// job's group is gone by then (the session's end killed them).
+func (j *jobGroups) close() {
+	if j.on() && j.auto {
+		if err := j.base.Remove(5 * time.Second); err != nil {
+			j.log.Warn("jobs group not removed", "group", j.base, "err", err)
+		}
+	}
+}
+
+// sweep kills and removes every job group an earlier slave left in base
+// (it crashed, or nobody killed its jobs).
+func (j *jobGroups) sweep(base cgroup.Group) error {
+	kids, err := base.Children()
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		if err := k.Remove(2 * time.Second); err != nil {
+			j.log.Warn("jobs group: cannot remove what an earlier bpslave left", "group", k, "err", err)
+		} else {
+			j.log.Info("jobs group: killed and removed what an earlier bpslave left", "group", k)
+		}
+	}
+	return nil
+}
+
+// on reports whether jobs get cgroups.
+func (j *jobGroups) on() bool { return j != nil && j.base != "" }
+
+// killAll kills every job in the jobs group at once.
+func (j *jobGroups) killAll() error {
+	if !j.on() {
+		return nil
+	}
+	return j.base.Kill()
+}
+
+// jobGroup is one job's cgroup.
+type jobGroup struct {
+	g  cgroup.Group
+	fd *os.File // open until the job's process is started
+}
+
+// make creates a job's group, open for SysProcAttr.CgroupFD. nil when
+// jobs get no cgroups; a failure is logged (once) and the job runs
+// without.
+func (j *jobGroups) make() *jobGroup {
+	if !j.on() {
+		return nil
+	}
+	for {
+		g, err := j.base.MakeNew(strconv.FormatUint(j.seq.Add(1), 10))
+		if errors.Is(err, fs.ErrExist) {
+			continue // left by an earlier slave, not swept: skip it
+		}
+		if err == nil {
+			var fd *os.File
+			if fd, err = g.Open(); err == nil {
+				return &jobGroup{g: g, fd: fd}
+			}
+			g.Remove(0)
+		}
+		j.warn.Do(func() { j.log.Warn("a job runs without its cgroup", "base", j.base, "err", err) })
+		return nil
+	}
+}
+
+// use makes the process sys starts enter the group at birth.
+func (jg *jobGroup) use(sys *syscall.SysProcAttr) {
+	if jg == nil {
+		return
+	}
+	sys.UseCgroupFD, sys.CgroupFD = true, int(jg.fd.Fd())
+}
+
+// started closes the group's descriptor: the process is in.
+func (jg *jobGroup) started() {
+	if jg != nil && jg.fd != nil {
+		jg.fd.Close()
+		jg.fd = nil
+	}
+}
+
+// end kills what the job left, if anything, and waits (up to a second)
+// for it to be gone, so that nothing of the job runs once its Result is
+// out; then it removes the group in the background. A job that left
+// nothing costs one read of cgroup.events here.
+func (jg *jobGroup) end(log *slog.Logger) {
+	if jg == nil {
+		return
+	}
+	if pop, err := jg.g.Populated(); err == nil && pop {
+		if err := jg.g.Kill(); err == nil {
+			jg.g.WaitEmpty(time.Second)
+		}
+	}
+	jg.remove(log)
+}
+
+// remove kills what is left in the group and removes it, in the
+// background: no caller waits for a process to die.
+func (jg *jobGroup) remove(log *slog.Logger) {
+	if jg == nil {
+		return
+	}
+	jg.started()
+	go func() {
+		if err := jg.g.Remove(10 * time.Second); err != nil {
+			log.Warn("job group not removed", "group", jg.g, "err", err)
+		}
+	}()
+}
+
+// kill kills every process of the job: its group, or without one its
+// process group.
+func (r *running) killAll() error {
+	if r.cg != nil {
+		return r.cg.g.Kill()
+	}
+	return unix.Kill(-r.pid, unix.SIGKILL)
+}
