@@ -25,7 +25,10 @@ import (
 	"github.com/beo-cluster/beo/applets/beoclient"
 	"github.com/beo-cluster/beo/applets/beofdisk"
 	"github.com/beo-cluster/beo/applets/beoklogd"
+	"github.com/beo-cluster/beo/applets/beomap"
 	"github.com/beo-cluster/beo/applets/beonss"
+	"github.com/beo-cluster/beo/applets/beorsh"
+	"github.com/beo-cluster/beo/applets/beorun"
 	"github.com/beo-cluster/beo/applets/beoserv"
 	"github.com/beo-cluster/beo/applets/beostat"
 	"github.com/beo-cluster/beo/applets/beostatus"
@@ -44,6 +47,7 @@ import (
 	"github.com/beo-cluster/beo/applets/sendstats"
 	"github.com/beo-cluster/beo/applets/sim"
 	"github.com/beo-cluster/beo/applets/version"
+	"github.com/beo-cluster/beo/pkg/lab"
 	"github.com/beo-cluster/beo/pkg/slave"
 )
 
@@ -63,7 +67,10 @@ func table() map[string]applet {
 		"beoclient":      {"the compute node's init (PID 1): network, rootfs, bpslave and the node daemons", beoclient.Applets(names).Run, false},
 		"beofdisk":       {"partition the nodes' local disks (/etc/beowulf/fdisk), make, check and mount their filesystems", beofdisk.Run, true},
 		"beoklogd":       {"the node's log forwarder: kernel messages and /dev/log to the master's syslog (RFC 3164, UDP)", beoklogd.Run, true},
+		"beomap":         {"print a job map: where each process of a parallel job goes, least loaded CPUs first", beomap.Run, true},
 		"beonss":         {"show or write the cluster's names (.N, nN, master, hosts, ethers, netgroup cluster)", beonss.Run, true},
+		"beorsh":         {"rsh for the cluster: run a command line on a node by any of its names (MPI launchers' agent)", beorsh.Run, true},
+		"beorun":         {"run a program on every process of a job map at once (--np, NP, NO_LOCAL, …)", beorun.Run, true},
 		"beoserv":        {"the boot server alone: DHCP/PXE/iPXE, TFTP, HTTP, IPv6 RA on the cluster interface", beoserv.Run, true},
 		"beostat":        {"per-node listing of the stats nodes send: CPU, load, memory, network, rootfs", beostat.Run, true},
 		"beostatus":      {"serve the master's live dashboard (beostatus) on another address", beostatus.Run, true},
@@ -80,6 +87,7 @@ func table() map[string]applet {
 		"kickbackproxy":  {"the node's name service client: keeps /etc/hosts etc. and a job's user in step with the master", kickbackproxy.Run, true},
 		"lab":            {"a real cluster here: beo master in a network namespace + N QEMU nodes PXE-booting from it", labapplet.Run, false},
 		"master":         {"the head node's daemons: bpmaster, beoserv, recvstats, beostatus, logs, kickback", masterapplet.Main(names), false},
+		"mpprun":         {"run a program on the processes of a job map one after another", beorun.Mpprun, true},
 		"recvstats":      {"the stats receiver alone (UDP 5545) with the dashboard, /api/stats, /metrics", recvstats.Run, true},
 		"sendstats":      {"send this host's /proc stats to the master every few seconds (nodes and non-Scyld hosts)", sendstats.Run, true},
 		"sim":            {"a simulated cluster on this machine: master + N bpslave processes", sim.Run, false},
@@ -92,6 +100,11 @@ func main() {
 	if len(os.Args) > 0 && os.Args[0] == slave.SpawnArg0 {
 		slave.Spawn() // returns only if it could not exec, having told bpslave why
 		os.Exit(slave.SpawnFailed)
+	}
+	// beo lab's helper that runs a user's command in the lab's namespace
+	// (pkg/lab enter.go): no applet, never listed.
+	if len(os.Args) > 0 && os.Args[0] == lab.EnterArg0 {
+		lab.Enter() // exits
 	}
 	os.Exit(run(os.Args, applets.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
 }

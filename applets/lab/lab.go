@@ -6,16 +6,26 @@
 // files; no file of the host's /etc or /var is read or written, and no
 // host network interface is touched.
 //
-//	beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-v] [command [args...]]
+//	beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-user NAME] [-v] [command [args...]]
+//	beo lab -enter DIR [-user NAME] [command [args...]]
 //
-// With a command, lab waits until every node is up, runs the command with
-// BEO_SOCKET pointing at the lab's master, BEOSTAT_URL at its dashboard
-// (which listens in the namespace: lab forwards a loopback port of the
-// host's to it) and the applet symlinks (bpsh, bpstat, …) first on PATH —
-// so `beo lab -n 3 sh -c 'bpstat; bpsh -a -p uname -a; beostat -b'` just
-// works — then stops everything and exits with the command's status.
-// Without one it prints the variables a second shell needs and runs until
-// interrupted. Every process it started is stopped by pid and the
+// With a command, lab waits until every node is up and runs the command
+// where a head-node user is: in the master's network namespace (so what
+// it starts is reachable from the nodes, as mpirun must be), with the
+// cluster's names resolvable (n0, .0, master: /etc/hosts is, for the
+// command alone, the host's plus the cluster's block), as -user NAME if
+// given (default: the caller), with BEO_SOCKET pointing at the lab's
+// master, BEOSTAT_URL at its dashboard, the MPI launchers' settings
+// (DIR/mpi/env.sh, pkg/mpi) and the applet symlinks (bpsh, bpstat, …)
+// first on PATH — so `beo lab -n 3 sh -c 'bpstat; bpsh -a -p uname -a;
+// beostat -b'` and `beo lab -n 3 -user alice mpirun -np 4 ./a.out` just
+// work — then stops everything and exits with the command's status.
+// Without one it prints what a second shell needs and runs until
+// interrupted: the variables for a shell in the host's namespace (the
+// dashboard reached through a forwarded loopback port), and `beo lab
+// -enter DIR` for one in the master's namespace. The state directory is
+// open to every user (0755; the keys stay 0700), so any user can use the
+// lab's socket and links, as every user of a head node can. Every process it started is stopped by pid and the
 // namespace deleted on the way out; -keep keeps the state directory (serial
 // consoles, master and node logs) and prints where it is.
 //
@@ -26,11 +36,15 @@ package lab
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,7 +54,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/lab"
 )
 
-const usage = "usage: beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-v] [command [args...]]"
+const usage = "usage: beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-user NAME] [-v] [command [args...]]\n       beo lab -enter DIR [-user NAME] [command [args...]]"
 
 // Run is the lab applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
@@ -53,8 +67,17 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for every node to be up")
 	verbose := fs.Bool("v", false, "log the lab's steps to stderr")
 	timeline := fs.Bool("timeline", false, "print each node's boot timeline (qemu → DHCP → iPXE script → kernel → /init → bpslave → up) to stderr")
+	userName := fs.String("user", "", "run the command as this user (default: the caller)")
+	enterDir := fs.String("enter", "", "run the command (default: a shell) in the master's namespace of the running lab whose state directory is DIR")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
+	}
+	who, err := lookupUser(*userName)
+	if err != nil {
+		return &applets.Usage{Line: usage, Msg: err.Error()}
+	}
+	if *enterDir != "" {
+		return enter(ctx, *enterDir, who, fs.Args(), stdio)
 	}
 	if *n < 1 || *n > 64 {
 		return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-n %d: want 1 to 64", *n)}
@@ -89,6 +112,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// The lab runs a copy of this binary in its state directory, which
+	// every user can reach: the links, beorsh and the master are all
+	// it, wherever (behind whatever 0700 directory) this one lives.
+	if self, err = shareExe(self, d); err != nil {
+		return err
+	}
 	start := time.Now()
 	fmt.Fprintf(stdio.Err, "lab: starting beo master and %s (state in %s)\n", applets.Plural(*n, "QEMU node"), d)
 	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: self, Dir: d, Listed: *n, Accel: *accel, Memory: *mem, Boot: true, Log: log})
@@ -101,6 +130,9 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 		}
 	}()
 	fmt.Fprintf(stdio.Err, "lab: namespace %s, accelerator %s (%s)\n", c.Lab.NS, c.Accel, c.AccelWhy)
+	if err := os.WriteFile(filepath.Join(d, lab.NamespaceFile), []byte(c.Lab.NS+"\n"), 0o644); err != nil {
+		return err
+	}
 	nodes := make([]int, *n)
 	for i := range nodes {
 		nodes[i] = i
@@ -141,15 +173,146 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	statsURL := "http://" + dash.Addr().String()
 	waitStats(ctx, statsURL, *n, 15*time.Second)
 	vars := []string{bproc.SocketEnv + "=" + c.Socket, dashboard.URLEnv + "=" + statsURL}
+	if _, err := c.Hosts(); err != nil {
+		return err
+	}
 	if fs.NArg() == 0 {
-		fmt.Fprintf(stdio.Out, "%s up. In another shell:\n  export %s %s PATH=%s:$PATH\n  bpstat; bpsh -a -p uname -r; beostat -b\nDashboard: %s/\nCtrl-C stops the cluster.\n",
-			applets.Plural(*n, "node"), vars[0], vars[1], bin, statsURL)
+		fmt.Fprintf(stdio.Out, "%s up. In another shell:\n  export %s %s PATH=%s:$PATH\n  bpstat; bpsh -a -p uname -r; beostat -b\n"+
+			"A shell where the master is (mpirun, names n0 …), as any user:\n  sudo %s lab -enter %s [-user NAME]\nDashboard: %s/\nCtrl-C stops the cluster.\n",
+			applets.Plural(*n, "node"), vars[0], vars[1], bin, self, d, statsURL)
 		<-ctx.Done()
 		return nil
 	}
-	env := append(os.Environ(), vars...)
-	env = append(env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	return applets.CommandExit(applets.Command(ctx, self, bin, fs.Args(), env, stdio).Run())
+	cmd, err := c.UserCommand(ctx, who, "", userEnv(who, d), fs.Args())
+	if err != nil {
+		return err
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
+	return applets.CommandExit(cmd.Run())
+}
+
+// enter is `beo lab -enter DIR`: argv (default: the user's shell) in the
+// master's namespace of the running lab whose state directory is dir.
+func enter(ctx context.Context, dir string, who lab.User, argv []string, stdio applets.IO) error {
+	if err := lab.Check(false); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	ns, err := os.ReadFile(filepath.Join(dir, lab.NamespaceFile))
+	if err != nil {
+		return fmt.Errorf("%s: no running lab there: %w", dir, err)
+	}
+	l := &lab.Lab{NS: strings.TrimSpace(string(ns))}
+	if _, err := os.Stat(filepath.Join(lab.NetnsDir, l.NS)); err != nil {
+		return fmt.Errorf("lab namespace %s is gone (the lab stopped?): %w", l.NS, err)
+	}
+	env := userEnv(who, dir)
+	if len(argv) == 0 {
+		argv = []string{"/bin/sh"}
+		for _, e := range env {
+			if sh, ok := strings.CutPrefix(e, "SHELL="); ok && sh != "" && !strings.HasSuffix(sh, "nologin") && !strings.HasSuffix(sh, "false") {
+				argv = []string{sh}
+			}
+		}
+	}
+	cmd := l.UserCommand(ctx, self, filepath.Join(dir, "hosts"), who, "", env, argv)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
+	return applets.CommandExit(cmd.Run())
+}
+
+// shareExe copies the binary at self to dir/beo (mode 0755) and returns
+// the copy's path.
+func shareExe(self, dir string) (string, error) {
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	p := filepath.Join(dir, "beo")
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", err
+	}
+	return p, out.Close()
+}
+
+// lookupUser is -user NAME (a name or a uid); "" is the caller.
+func lookupUser(name string) (lab.User, error) {
+	if name == "" {
+		return lab.User{}, nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		if u, err = user.LookupId(name); err != nil {
+			return lab.User{}, fmt.Errorf("-user %s: no such user", name)
+		}
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	who := lab.User{UID: uint32(uid), GID: uint32(gid), Set: true}
+	if ids, err := u.GroupIds(); err == nil {
+		for _, g := range ids {
+			if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+				who.Groups = append(who.Groups, uint32(n))
+			}
+		}
+	}
+	return who, nil
+}
+
+// userEnv is the environment of a user's command in the lab in dir:
+// the caller's (for -user, a login's: HOME, USER, LOGNAME, SHELL from
+// the password file, and the caller's PATH, TERM and locale), the lab's
+// socket, dashboard and MPI settings, and the links first on PATH.
+func userEnv(who lab.User, dir string) []string {
+	var env []string
+	path := os.Getenv("PATH")
+	if !who.Set {
+		env = os.Environ()
+	} else {
+		if u, err := user.LookupId(strconv.FormatUint(uint64(who.UID), 10)); err == nil {
+			env = append(env, "HOME="+u.HomeDir, "USER="+u.Username, "LOGNAME="+u.Username)
+		}
+		if sh := loginShell(who.UID); sh != "" {
+			env = append(env, "SHELL="+sh)
+		}
+		for _, e := range os.Environ() {
+			if k, _, _ := strings.Cut(e, "="); k == "TERM" || k == "LANG" || k == "TZ" || strings.HasPrefix(k, "LC_") {
+				env = append(env, e)
+			}
+		}
+	}
+	env = append(env, lab.UserEnv(dir)...)
+	return append(env, "PATH="+filepath.Join(dir, "bin")+string(os.PathListSeparator)+path)
+}
+
+// loginShell reads uid's shell from /etc/passwd ("" if not found).
+func loginShell(uid uint32) string {
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) == 7 && f[2] == strconv.FormatUint(uint64(uid), 10) {
+			return f[6]
+		}
+	}
+	return ""
 }
 
 // waitStats waits, at most d, until n nodes have sent stats to the

@@ -12,8 +12,10 @@
 //
 // With a command, sim starts the cluster, waits for every node to be up
 // (and to have sent stats), runs the command with BEO_SOCKET,
-// BEOSTAT_URL and DIR/bin first on PATH (so `beo sim -n 4 bpsh -a uname
-// -r` just works), stops everything and exits with the command's status.
+// BEOSTAT_URL, the MPI launchers' settings (DIR/mpi/env.sh, pkg/mpi) and
+// DIR/bin first on PATH (so `beo sim -n 4 bpsh -a uname -r` and `beo sim
+// -n 4 mpirun -np 4 ./a.out` just work), stops everything and exits with
+// the command's status.
 // Without one it prints the variables a second shell needs and runs until
 // interrupted.
 package sim
@@ -31,6 +33,7 @@ import (
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/dashboard"
+	"github.com/beo-cluster/beo/pkg/mpi"
 	"github.com/beo-cluster/beo/pkg/sim"
 )
 
@@ -92,12 +95,13 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if c.StatsURL != "" {
 		vars = append(vars, dashboard.URLEnv+"="+c.StatsURL)
 	}
+	mpiEnv := filepath.Join(c.MPIDir(), mpi.EnvFile)
 	if fs.NArg() == 0 {
 		fmt.Fprintf(stdio.Out, "%s up. In another shell:\n  export", applets.Plural(*n, "simulated node"))
 		for _, v := range vars {
 			fmt.Fprintf(stdio.Out, " %s", v)
 		}
-		fmt.Fprintf(stdio.Out, " PATH=%s:$PATH\n  bpstat; bpsh -a -p uname -r", bin)
+		fmt.Fprintf(stdio.Out, " PATH=%s:$PATH\n  . %s   # mpirun and mpirun.mpich on the nodes\n  bpstat; bpsh -a -p uname -r", bin, mpiEnv)
 		if c.StatsURL != "" {
 			fmt.Fprintf(stdio.Out, "; beostat -b\nDashboard: %s/", c.StatsURL)
 		}
@@ -106,6 +110,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		return nil
 	}
 	env := append(os.Environ(), vars...)
+	env = append(env, c.MPIEnv()...)
 	env = append(env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	return applets.CommandExit(applets.Command(ctx, self, bin, fs.Args(), env, stdio).Run())
 }

@@ -18,9 +18,11 @@ import (
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/master"
+	"github.com/beo-cluster/beo/pkg/mpi"
 	"github.com/beo-cluster/beo/pkg/nfs"
 	"github.com/beo-cluster/beo/pkg/nodespec"
 	"github.com/beo-cluster/beo/pkg/ratelog"
+	"github.com/beo-cluster/beo/pkg/stats"
 )
 
 // Options are the head node's paths and addresses; zero values mean
@@ -61,6 +63,15 @@ type Options struct {
 	// Admin is a uid that may change nodes as root may (master.Config):
 	// pkg/sim makes the user who runs a simulated cluster its admin.
 	Admin uint32
+	// MPIDir is the MPI launchers' runtime directory (pkg/mpi; "" = mpi
+	// next to Socket); Exe the beo binary its beorsh link points to (""
+	// = this executable). MPISystem, if set, are the installed MPIs'
+	// system-wide settings files: with MPI the head installs its settings
+	// there while it runs (beo master -mpi), without it removes any it
+	// finds. nil leaves them alone (beo sim, tests).
+	MPIDir, Exe string
+	MPI         bool
+	MPISystem   *mpi.System
 }
 
 // Head is a composed head node: its config, bpmaster, and every other
@@ -72,6 +83,7 @@ type Head struct {
 	nfsd    *nfs.Service // nil without an fstab to serve
 	units   []Unit
 	closers []io.Closer
+	rcv     *stats.Receiver // recvstats, when it runs
 }
 
 // New loads the config, makes the master's keys, builds the boot package
@@ -185,6 +197,9 @@ func New(ctx context.Context, o Options) (h *Head, err error) {
 		Unit{"bpmaster nodes", func(ctx context.Context) error { return m.ServeNodes(ctx, nl) }},
 		Unit{"bpmaster clients", func(ctx context.Context) error { return m.ServeClients(ctx, ul) }})
 	if err := h.monitorDaemons(); err != nil {
+		return nil, err
+	}
+	if err := h.mpiFiles(h.rcv); err != nil {
 		return nil, err
 	}
 	o.Log.Info("bpmaster listening", "nodes", nl.Addr(), "socket", o.Socket, "count", cfg.NodeCount(), "build", buildinfo.Hash())

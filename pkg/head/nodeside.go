@@ -100,6 +100,7 @@ func (h *Head) monitorDaemons() error {
 		return fmt.Errorf("recvstats: %w", err)
 	}
 	h.closers = append(h.closers, pc)
+	h.rcv = rcv
 	h.units = append(h.units, Unit{"recvstats", func(ctx context.Context) error { return rcv.Serve(ctx, pc) }})
 	if o.Status == "" {
 		return nil

@@ -74,6 +74,7 @@ type Cluster struct {
 	AccelWhy string
 
 	o      ClusterOptions
+	hosts  hostsFile // the names users' commands see (user.go)
 	stopW  context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -143,6 +144,11 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 	// The boot directory exists before the master starts: beoserv opens
 	// it once, at start, and beoboot fills it later (see Boot).
 	if err := os.MkdirAll(c.BootDir, 0o755); err != nil {
+		return nil, err
+	}
+	// Every user of the lab reaches its socket, links and MPI directory,
+	// as every user of a head node does; the keys stay in DIR/keys (0700).
+	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(c.LabDir, 0o755); err != nil {

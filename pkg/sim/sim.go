@@ -49,6 +49,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/head"
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/mpi"
 	"github.com/beo-cluster/beo/pkg/stats"
 )
 
@@ -201,6 +202,7 @@ func (c *Cluster) startMaster() error {
 			NodeUp: o.NodeUp, InitD: o.InitD, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
 			Stats: c.Stats, Status: strings.TrimPrefix(c.StatsURL, "http://"),
 			Admin: uint32(os.Getuid()), // the user running the simulation administers it
+			Exe:   o.Exe, MPIDir: c.MPIDir(),
 			Ready: func(net.Addr, string) { close(ready) },
 		})
 		if err == nil {
@@ -218,6 +220,18 @@ func (c *Cluster) startMaster() error {
 	c.mstop, c.done = cancel, done
 	c.mmu.Unlock()
 	return nil
+}
+
+// MPIDir is the MPI launchers' directory the master keeps (pkg/mpi):
+// DIR/mpi.
+func (c *Cluster) MPIDir() string { return filepath.Join(c.Dir, "mpi") }
+
+// MPIEnv is the environment that points the stock mpirun (OpenMPI) and
+// mpirun.mpich (hydra) at the simulated nodes: what MPIDir's env.sh
+// exports.
+func (c *Cluster) MPIEnv() []string {
+	f := mpi.Files{Dir: c.MPIDir(), Exe: c.opts.Exe}
+	return f.Env()
 }
 
 // RestartMaster stops the master and starts a new one on the same
@@ -343,6 +357,67 @@ func (c *Cluster) Kill(n int) error {
 		return fmt.Errorf("sim: node %d not running", n)
 	}
 	return cmd.Process.Kill()
+}
+
+// Crash kills node n's bpslave and, at the same time, every process it
+// started (its descendants, found in /proc): a node that loses power,
+// whose jobs end with it. (Kill leaves them running on the host, which
+// a real node's crash never does.) The node comes back after a second.
+func (c *Cluster) Crash(n int) error {
+	pid := c.Slave(n)
+	if pid == 0 {
+		return fmt.Errorf("sim: node %d not running", n)
+	}
+	pids := append([]int{pid}, descendants(pid)...)
+	for _, p := range pids {
+		syscall.Kill(p, syscall.SIGSTOP) // none forks or reacts while the others die
+	}
+	for _, p := range pids {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+	return nil
+}
+
+// descendants returns the pids of every process below pid, from /proc.
+func descendants(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if pp, err := strconv.Atoi(f[1]); err == nil {
+			children[pp] = append(children[pp], p)
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, ch := range children[p] {
+			out = append(out, ch)
+			queue = append(queue, ch)
+		}
+	}
+	return out
 }
 
 // WaitUp waits until want nodes are up, or ctx ends.
@@ -478,6 +553,19 @@ func nodeKeyDir(masterKeys, root string) (string, error) {
 	pub, err := os.ReadFile(filepath.Join(masterKeys, link.MasterPubFile))
 	if err != nil {
 		return "", err
+	}
+	// etc and etc/beowulf as a real node has them, readable by all: in
+	// the node's view (view.go) this etc is the upper layer of the host's
+	// /etc, and a 0700 one would hide /etc/hosts, /etc/passwd and
+	// /etc/alternatives from every user but root.
+	for _, d := range []string{"etc", "etc/beowulf"} {
+		p := filepath.Join(root, d)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return "", err
+		}
+		if err := os.Chmod(p, 0o755); err != nil {
+			return "", err
+		}
 	}
 	dir := filepath.Join(root, "etc", "beowulf", "keys")
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -24,7 +24,8 @@ import (
 // as on a real node. What a node reads and did not write is the host's,
 // as if the master exported its whole root: the master's programs, its
 // users, its MPI. /run and /tmp (when they are mounts of the host's
-// own) are the node's, empty at first.
+// own) are the node's, empty at first, and so is /dev/shm (a tmpfs of
+// its own).
 //
 // What still differs from a real node: the host's kernel, processes and
 // network (one process table, loopback addresses); the master's files
@@ -65,6 +66,14 @@ func EnterView(upper string) error {
 			return fmt.Errorf("node view: bind %s: %w", d, err)
 		}
 	}
+	// Shared memory is each node's own, as on real nodes: jobs on two
+	// nodes that name their segments alike (MPI's, after the host name
+	// and job) must not meet in the host's /dev/shm.
+	if shm := filepath.Join(merged, "dev", "shm"); isDir(shm) {
+		if err := unix.Mount("tmpfs", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+			return fmt.Errorf("node view: /dev/shm: %w", err)
+		}
+	}
 	if err := unix.Chroot(merged); err != nil {
 		return fmt.Errorf("node view: chroot: %w", err)
 	}
@@ -72,6 +81,11 @@ func EnterView(upper string) error {
 		return fmt.Errorf("node view: %w", err)
 	}
 	return nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 // isMount reports whether dir is a mount point (its device differs from

@@ -1,4 +1,4 @@
-package bpsh
+package job
 
 import (
 	"bytes"
@@ -20,10 +20,10 @@ type output struct {
 	spool        *spool
 }
 
-func newOutput(node int, dest io.Writer, lock *sync.Mutex, o opts, seq *sequencer) *output {
-	out := &output{node: node, dest: dest, lock: lock, line: o.line, prefix: o.prefix}
+func newOutput(node int, dest io.Writer, lock *sync.Mutex, o Options, seq *sequencer) *output {
+	out := &output{node: node, dest: dest, lock: lock, line: o.Line, prefix: o.Prefix}
 	if seq != nil {
-		out.spool = &spool{limit: o.buf, dest: dest, lock: lock}
+		out.spool = &spool{limit: o.Buf, dest: dest, lock: lock}
 	}
 	return out
 }
@@ -156,14 +156,14 @@ func (s *spool) goLive(header string) {
 // sequencer lets one node at a time print, in node-list order (-s).
 type sequencer struct {
 	mu       sync.Mutex
-	jobs     []*job
-	finished map[*job]bool
+	jobs     []*proc
+	finished map[*proc]bool
 	head     int
 	divider  bool
 	started  bool
 }
 
-func (q *sequencer) add(j *job, divider bool) {
+func (q *sequencer) add(j *proc, divider bool) {
 	q.jobs = append(q.jobs, j)
 	q.divider = divider
 }
@@ -176,12 +176,12 @@ func divider(node int) string {
 func (q *sequencer) start() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.finished = map[*job]bool{}
+	q.finished = map[*proc]bool{}
 	q.started = true
 	q.advance()
 }
 
-func (q *sequencer) live(j *job) {
+func (q *sequencer) live(j *proc) {
 	h := ""
 	if q.divider {
 		h = divider(j.node)
@@ -202,7 +202,7 @@ func (q *sequencer) advance() {
 	}
 }
 
-func (q *sequencer) done(j *job) {
+func (q *sequencer) done(j *proc) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.finished[j] = true

@@ -1,0 +1,285 @@
+// Package beomap is the job mapper of Scyld's beomap: it decides on which
+// nodes the processes of a parallel job run, in rank order. beomap prints
+// the map, beorun starts a program on every entry at once, mpprun on the
+// entries one after another, and the stock mpirun of OpenMPI and MPICH get
+// it as a hostfile (pkg/mpi).
+//
+// # The map
+//
+// A job map is a colon-separated list of node numbers, one per process,
+// rank 0 first; -1 is the master:
+//
+//	-1:0:0:1:2     rank 0 on the master, ranks 1 and 2 on node 0, 3 on node 1, 4 on node 2
+//
+// # Parameters
+//
+// As options or environment variables; an option wins over the variable:
+//
+//	--np N          NP=N               number of processes (default 1)
+//	--all-cpus      ALL_CPUS=1         one process per CPU of every usable node
+//	--all-nodes     ALL_NODES=1        one process on every usable node
+//	--all-local     ALL_LOCAL=1        every process on the master
+//	--no-local      NO_LOCAL=1         no process on the master (rank 0 on a node)
+//	--exclude LIST  EXCLUDE=LIST       never these nodes
+//	--map LIST      BEOWULF_JOB_MAP=LIST   this map, as given
+//	--no-over       NO_OVER=1          never more processes than CPUs: refuse instead
+//
+// LIST is node numbers or names (5, n5, .5, 1-3, -1 or master) separated
+// by colons or commas. A boolean variable is true unless it is empty, 0,
+// no, false or off.
+//
+// How the map is made:
+//
+//   - --map: the map as given; each entry must be the master or a node
+//     that is up and usable by the caller (else an error naming it).
+//     Its length is the number of processes.
+//   - Otherwise the master takes rank 0 (Scyld's default: the rank that
+//     does a job's I/O runs where the user is) unless --no-local or the
+//     master is in the exclude list; --all-local puts every process there.
+//   - The other ranks go to the candidates: compute nodes that are up,
+//     that the caller may use (root: any up node; others: the node's
+//     owner, group and mode pass the execute check, as bpsh checks) and
+//     that are not excluded. --all-nodes takes each once, --all-cpus each
+//     as many times as it has CPUs, both in node order.
+//   - --np: one process at a time goes to the node whose CPUs are least
+//     loaded, counting the ones already placed:
+//     (load average + processes placed) / CPUs, ties to the lower node
+//     number. So idle CPUs fill first and a node gets a second process per
+//     CPU only when every candidate is as busy: oversubscribing only when
+//     it must. With --no-over (NO_OVER) a job with more processes than
+//     the candidates have CPUs is refused. A node's ranks are consecutive
+//     (nodes in the order they were first chosen), so an MPI hostfile can
+//     say the same thing.
+//
+// CPU counts and load averages come from the stats the nodes send the
+// master (recvstats, as beostat shows them). A node without stats (no
+// recvstats running, or none sent yet) counts as one idle CPU; Nodes
+// reports whether any stats were found.
+package beomap
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/beo-cluster/beo/pkg/nodespec"
+)
+
+// Master is the master's entry in a map.
+const Master = nodespec.Master
+
+// The environment variables of the map parameters.
+const (
+	EnvNP       = "NP"
+	EnvAllCPUs  = "ALL_CPUS"
+	EnvAllNodes = "ALL_NODES"
+	EnvAllLocal = "ALL_LOCAL"
+	EnvNoLocal  = "NO_LOCAL"
+	EnvExclude  = "EXCLUDE"
+	EnvMap      = "BEOWULF_JOB_MAP"
+	EnvNoOver   = "NO_OVER"
+)
+
+// Params are a job's map parameters. Zero values mean "not given".
+type Params struct {
+	NP       int   // number of processes; 0: not given (1)
+	AllCPUs  bool  // one process per CPU of every candidate
+	AllNodes bool  // one process per candidate
+	AllLocal bool  // every process on the master
+	NoLocal  bool  // no process on the master
+	NoOver   bool  // refuse rather than oversubscribe
+	Exclude  []int // nodes never used (-1: the master)
+	Map      []int // an explicit map; nil: not given
+}
+
+// Node is what the mapper knows of one compute node.
+type Node struct {
+	Num    int
+	Usable bool    // up, and the caller may run on it
+	Why    string  // why not, when not Usable ("down", "permission denied …")
+	CPUs   int     // from its stats; 0: unknown, counted as 1
+	Load   float64 // 1-minute load average from its stats
+	Addr   string  // its address ("" unknown): how MPI hostfiles name it
+}
+
+// Compute makes the map for p from the nodes, which are indexed by node
+// number (nodes[i].Num == i). See the package doc.
+func Compute(p Params, nodes []Node) ([]int, error) {
+	if p.NP < 0 {
+		return nil, fmt.Errorf("np %d: want a positive number of processes", p.NP)
+	}
+	if p.Map != nil {
+		return checkMap(p.Map, nodes)
+	}
+	excluded := map[int]bool{}
+	for _, n := range p.Exclude {
+		excluded[n] = true
+	}
+	local := !p.NoLocal && !excluded[Master]
+	np := p.NP
+	if np == 0 {
+		np = 1
+	}
+	if p.AllLocal {
+		if !local {
+			return nil, errors.New("all-local with no-local (or the master excluded): no node left for the job")
+		}
+		return slices.Repeat([]int{Master}, np), nil
+	}
+	var cands []Node
+	for _, n := range nodes {
+		if n.Usable && !excluded[n.Num] {
+			if n.CPUs < 1 {
+				n.CPUs = 1
+			}
+			cands = append(cands, n)
+		}
+	}
+	var out []int
+	if local {
+		out = append(out, Master)
+	}
+	switch {
+	case p.AllCPUs || p.AllNodes:
+		for _, n := range cands {
+			k := 1
+			if p.AllCPUs {
+				k = n.CPUs
+			}
+			for range k {
+				out = append(out, n.Num)
+			}
+		}
+		if len(out) == 0 {
+			return nil, noNodes(nodes, excluded)
+		}
+		return out, nil
+	}
+	rest := np - len(out)
+	if rest <= 0 {
+		return out, nil
+	}
+	if len(cands) == 0 {
+		return nil, noNodes(nodes, excluded)
+	}
+	cpus := 0
+	for _, n := range cands {
+		cpus += n.CPUs
+	}
+	if p.NoOver && rest > cpus {
+		return nil, fmt.Errorf("NO_OVER: %s to place on %s with %s: refusing to oversubscribe",
+			plural(rest, "process", "processes"), plural(len(cands), "usable node", "usable nodes"), plural(cpus, "CPU", "CPUs"))
+	}
+	return append(out, place(rest, cands)...), nil
+}
+
+// place puts k processes on cands, least loaded CPUs first, and returns
+// them grouped by node in the order the nodes were first chosen.
+func place(k int, cands []Node) []int {
+	count := make([]int, len(cands))
+	var order []int // indexes into cands, by first choice
+	for range k {
+		best := -1
+		var bestScore float64
+		for i, n := range cands {
+			s := (n.Load + float64(count[i])) / float64(n.CPUs)
+			if best < 0 || s < bestScore {
+				best, bestScore = i, s
+			}
+		}
+		if count[best] == 0 {
+			order = append(order, best)
+		}
+		count[best]++
+	}
+	out := make([]int, 0, k)
+	for _, i := range order {
+		for range count[i] {
+			out = append(out, cands[i].Num)
+		}
+	}
+	return out
+}
+
+// checkMap checks an explicit map: the master, or nodes the caller may use.
+func checkMap(m []int, nodes []Node) ([]int, error) {
+	if len(m) == 0 {
+		return nil, errors.New("empty job map")
+	}
+	for _, n := range m {
+		switch {
+		case n == Master:
+		case n < 0 || n >= len(nodes):
+			return nil, fmt.Errorf("job map: node %d: no such node (cluster has %s)", n, plural(len(nodes), "node", "nodes"))
+		case !nodes[n].Usable:
+			return nil, fmt.Errorf("job map: node %d: %s", n, nodes[n].Why)
+		}
+	}
+	return slices.Clone(m), nil
+}
+
+// noNodes explains why there is no candidate.
+func noNodes(nodes []Node, excluded map[int]bool) error {
+	usable, ex := 0, 0
+	for _, n := range nodes {
+		if n.Usable {
+			usable++
+			if excluded[n.Num] {
+				ex++
+			}
+		}
+	}
+	switch {
+	case len(nodes) == 0:
+		return errors.New("no compute nodes in the cluster")
+	case usable == 0:
+		return fmt.Errorf("none of the %s is up and usable by you", plural(len(nodes), "node", "nodes"))
+	default:
+		return fmt.Errorf("every usable node (%d) is excluded", ex)
+	}
+}
+
+// Format writes a map as Scyld did: node numbers joined by colons.
+func Format(m []int) string {
+	s := make([]string, len(m))
+	for i, n := range m {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ":")
+}
+
+// ParseList reads a node list (a map or an exclude list): node numbers or
+// names separated by colons or commas, each item as a node spec reads it
+// (5, n5, .5, 1-3, -1, master), order and duplicates kept. count is the
+// number of compute nodes.
+func ParseList(s string, count int) ([]int, error) {
+	items := strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == ',' })
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%q: empty node list", s)
+	}
+	out := make([]int, 0, len(items))
+	for _, it := range items {
+		ns, err := nodespec.Parse(it, counted(count))
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
+		}
+		out = append(out, ns...)
+	}
+	return out, nil
+}
+
+// counted is a nodespec.Cluster that knows only the node count: a list's
+// items are numbers and names, never classes like allup.
+type counted int
+
+func (c counted) Count() int       { return int(c) }
+func (c counted) State(int) string { return "" }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
