@@ -303,11 +303,25 @@ func TestMPINodeCrash(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatalf("%s still running %s after node 1 crashed: stderr %s", l.run, took, errb.String())
 			}
-			if err == nil || !strings.Contains(errb.String(), ": node 1: ") {
+			switch {
+			case err == nil:
+				t.Errorf("%s after node 1 crashed: exit 0, stderr %q; want a failure", l.run, errb.String())
+			case !strings.Contains(errb.String(), ": node 1: ") && l.name == "openmpi":
 				t.Errorf("%s after node 1 crashed: %v, stderr %q; want a failure naming node 1", l.run, err, errb.String())
+			case !strings.Contains(errb.String(), ": node 1: "):
+				// hydra may report its own broken proxy connection first and
+				// exit before beorsh's line about the node is read.
+				t.Logf("%s did not name node 1: %q", l.run, errb.String())
 			}
 			t.Logf("%s ended %s after the crash: %v", l.run, took.Round(time.Millisecond), err)
-			waitFor(t, "no rank or daemon left", 10*time.Second, func() bool { return len(running(ring[l.name], "orted", "hydra_pmi_proxy")) == 0 })
+			var left []string
+			deadline := time.Now().Add(30 * time.Second) // a loaded machine (make check) is slow to reap
+			for left = running(ring[l.name], "orted", "hydra_pmi_proxy"); len(left) > 0 && time.Now().Before(deadline); left = running(ring[l.name], "orted", "hydra_pmi_proxy") {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if len(left) > 0 {
+				t.Errorf("left running 30 s after the crash:\n%s", strings.Join(left, "\n"))
+			}
 		})
 	}
 }
