@@ -582,7 +582,7 @@ func pxeJobsDie(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	slave := strings.TrimSpace(pxeRun(t, ctx, exe, c.Socket, "bpsh", n, "pgrep", "-f", "^/beo/bin/beo bpslave ")) // PID 1 starts it as beo (comm) with argv bpslave
+	slave := strings.TrimSpace(pxeRun(t, ctx, exe, c.Socket, "bpsh", n, "pgrep", "-f", "^bpslave -m ")) // PID 1 runs /beo/bin/beo as argv[0] bpslave (its comm is beo)
 	if _, err := strconv.Atoi(slave); err != nil {
 		t.Fatalf("bpslave on node %s: %q", n, slave)
 	}
