@@ -41,7 +41,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"os/user"
@@ -51,6 +50,7 @@ import (
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/job"
 	"github.com/beo-cluster/beo/pkg/nss"
 	"golang.org/x/sys/unix"
 )
@@ -192,7 +192,7 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool,
 		cmd.Dir = me.HomeDir
 	}
 	cmd.Stdout, cmd.Stderr = stdio.Out, stdio.Err
-	if !o.nullIn && stdio.In != nil && !devNull(stdio.In) {
+	if !o.nullIn && stdio.In != nil && !job.DevNull(stdio.In) {
 		cmd.Stdin = stdio.In
 	}
 	if err := cmd.Start(); err != nil {
@@ -265,18 +265,4 @@ func endHydra(ppid int) {
 		return
 	}
 	syscall.Kill(ppid, syscall.SIGTERM)
-}
-
-// devNull reports whether r is /dev/null.
-func devNull(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return false
-	}
-	null, err := os.Stat(os.DevNull)
-	return err == nil && os.SameFile(fi, null)
 }

@@ -133,7 +133,7 @@ func Run(ctx context.Context, cl *bproc.Client, list []int, argv []string, o Opt
 		}
 		procs[i] = p
 	}
-	if !o.NoIO && !o.NullIn && !o.OneByOne && o.RemoteIn == "" && s.In != nil && !devNull(s.In) {
+	if !o.NoIO && !o.NullIn && !o.OneByOne && o.RemoteIn == "" && s.In != nil && !DevNull(s.In) {
 		fanIn(s.In, procs)
 	}
 	if seq != nil {
@@ -297,9 +297,9 @@ func envWithout(env []string, names ...string) []string {
 	return out
 }
 
-// devNull reports whether r is /dev/null: then, as with NullIn, the remote
+// DevNull reports whether r is /dev/null: then, as with NullIn, the remote
 // processes read /dev/null and no stdin stream is opened for them.
-func devNull(r io.Reader) bool {
+func DevNull(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	if !ok {
 		return false
