@@ -35,6 +35,7 @@ import (
 	"github.com/beo-cluster/beo/applets/bpcp"
 	"github.com/beo-cluster/beo/applets/bpctl"
 	"github.com/beo-cluster/beo/applets/bplib"
+	"github.com/beo-cluster/beo/applets/bpmove"
 	"github.com/beo-cluster/beo/applets/bpsh"
 	"github.com/beo-cluster/beo/applets/bpslave"
 	"github.com/beo-cluster/beo/applets/bpstat"
@@ -78,6 +79,7 @@ func table() map[string]applet {
 		"bpctl":          {"control nodes: state, reboot/halt/power off, owner, group, mode", bpctl.Run, true},
 		"bplib":          {"manage the libraries prestaged to every node", bplib.Run, true},
 		"bpmaster":       {"the BProc master daemon alone (TCP 933, unix socket for clients)", masterapplet.Run, true},
+		"bpmove":         {"move a running remote process to another node (CRIU), keeping its ghost, stdio and exit status", bpmove.Run, true},
 		"bpsh":           {"run a program on one node, several, or all", bpsh.Run, true},
 		"bpslave":        {"the compute node daemon: connects to bpmaster, runs its processes", bpslave.Run, true},
 		"bpstat":         {"show node status, addresses, owners, and which node runs a pid", bpstat.Run, true},

@@ -167,6 +167,10 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 		if h.Control != nil {
 			wire.Write(st, result(m.control(ctx, who, *h.Control)))
 		}
+	case wire.OpMove:
+		if h.Move != nil {
+			m.move(ctx, who, st, *h.Move) // move.go
+		}
 	case wire.OpReload:
 		wire.Write(st, result(m.reload(who)))
 	case wire.OpLib:

@@ -34,6 +34,7 @@ type relay struct {
 	owner uint32
 	reals map[string]string  // content hash → file to read it from
 	kids  map[int]*wire.Proc // node-side children (ghosts.go); under Master.mu
+	x     *execution         // the exec relaying it (move.go)
 }
 
 func (r *relay) signal(sig int) error {
@@ -59,7 +60,7 @@ func (r *relay) signal(sig int) error {
 // The steps are execution's methods: resolve, start (on the node), relay
 // and finish; close undoes what they set up, on every path.
 func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec) {
-	x := &execution{m: m, c: c, cl: cl, node: ex.Node, cid: ex.ID}
+	x := &execution{m: m, c: c, cl: cl, node: ex.Node, cid: ex.ID, moves: moves{next: make(chan *nextLeg, 1)}}
 	defer x.close()
 	if !ex.NoIO && !ex.NoStdin {
 		if !c.att.Expect(x.cid) {
@@ -81,7 +82,11 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 		wire.Write(cl, st.Result)
 		return
 	}
-	x.finish(x.relay(ctx, st.Started))
+	res, ok := x.relay(ctx, st.Started)
+	for ok && res.Moved { // its process runs on another node now (move.go)
+		res, ok = x.nextLeg(ctx, res)
+	}
+	x.finish(res, ok)
 }
 
 // execution is one client exec in the master, shared by exec's steps.
@@ -102,8 +107,12 @@ type execution struct {
 	out    *link.Output  // where the node's output streams land; nil: NoIO
 	opened atomic.Uint32 // the client's output streams opened: wire.Result.Opened
 
-	nd, in, cin net.Conn // the node's exec and stdin streams, the client's stdin
-	running     bool     // in m.procs and the client's ghosts
+	nd, in, cin net.Conn      // the node's exec and stdin streams, the client's stdin
+	stdin       *switchWriter // where the client's stdin goes: in, or after a move the next node's
+	running     bool          // in m.procs and the client's ghosts
+	omu         sync.Mutex
+	couts       [2]net.Conn // the client's output streams, opened at the first output
+	moves       moves       // move.go
 	done        chan struct{}
 	unghost     func()
 }
@@ -159,7 +168,7 @@ func (x *execution) start() (wire.ExecReply, error) {
 	if err != nil {
 		return st, err
 	}
-	x.nd, x.r.node = nd, nd
+	x.nd, x.r.node, x.r.x = nd, nd, x
 	if x.expecting {
 		if x.in, err = s.open(wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: id, FD: 0}}); err != nil {
 			return st, err
@@ -174,10 +183,11 @@ func (x *execution) start() (wire.ExecReply, error) {
 		if x.cin, err = x.c.att.Claim(x.cid); err != nil {
 			return st, wire.NodeErrorf(x.node, wire.CodeInternal, "client stdin: %w", err)
 		}
-		in, cin := x.in, x.cin
+		x.stdin = &switchWriter{w: x.in}
+		sw, cin := x.stdin, x.cin
 		go func() { // not waited for (like os/exec with a terminal)
-			io.Copy(in, cin)
-			in.Close()
+			io.Copy(sw, cin)
+			sw.Close()
 		}()
 	}
 	if err := wire.Read(nd, &st); err != nil {
@@ -189,15 +199,43 @@ func (x *execution) start() (wire.ExecReply, error) {
 
 // output splices an output stream the node opened for fd with one it
 // opens to the client (link.Outputs runs it on the stream's goroutine).
+// The client's stream stays open until finish: after a move (move.go)
+// the next node's output continues on it.
 func (x *execution) output(fd int, nd net.Conn) {
 	defer nd.Close()
-	o, err := link.OpenOutput(x.c.mux, x.cid, fd)
-	if err != nil {
+	o := x.clientOutput(fd)
+	if o == nil {
 		return // the client is gone: the process gets a broken pipe
 	}
-	x.opened.Or(uint32(wire.OpenedFD(fd)))
 	io.Copy(o, nd)
-	o.Close()
+}
+
+// clientOutput opens the client's stream for output fd, once.
+func (x *execution) clientOutput(fd int) net.Conn {
+	x.omu.Lock()
+	defer x.omu.Unlock()
+	if o := x.couts[fd-1]; o != nil {
+		return o
+	}
+	o, err := link.OpenOutput(x.c.mux, x.cid, fd)
+	if err != nil {
+		return nil
+	}
+	x.couts[fd-1] = o
+	x.opened.Or(uint32(wire.OpenedFD(fd)))
+	return o
+}
+
+// closeOutputs closes the client's output streams: no more output comes.
+func (x *execution) closeOutputs() {
+	x.omu.Lock()
+	defer x.omu.Unlock()
+	for i, o := range x.couts {
+		if o != nil {
+			o.Close()
+			x.couts[i] = nil
+		}
+	}
 }
 
 // relay makes the running process known (m.procs, the client's ghosts),
@@ -254,6 +292,7 @@ func (x *execution) finish(res wire.Result, ok bool) {
 			res = wire.Fail(wire.NodeErrorf(x.node, wire.CodeInternal, "%s (pid %d): output lost: %w", x.ex.Path, x.r.proc.PID, err))
 		}
 	}
+	x.closeOutputs()
 	res.Opened = uint8(x.opened.Load())
 	wire.Write(x.cl, res)
 }
@@ -279,6 +318,7 @@ func (x *execution) close() {
 	if x.out != nil {
 		x.s.outs.Finish(x.ex.ID, x.out, 0, 0, nil) // after an early return; else a no-op
 	}
+	x.closeOutputs()
 	if x.endJob != nil {
 		x.endJob()
 	}

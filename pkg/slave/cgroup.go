@@ -171,17 +171,22 @@ type jobGroup struct {
 	fd *os.File // open until the job's process is started
 }
 
-// make creates a job's group, open for SysProcAttr.CgroupFD. nil when
-// jobs get no cgroups; a failure is logged (once) and the job runs
-// without.
-func (j *jobGroups) make() *jobGroup {
+// make creates a job's group, named name (the master's exec id: unique
+// in the cluster, so a process that moves here finds the group it had,
+// by path, move.go), or name.N if that is taken; open for
+// SysProcAttr.CgroupFD. nil when jobs get no cgroups; a failure is
+// logged (once) and the job runs without.
+func (j *jobGroups) make(name string) *jobGroup {
 	if !j.on() {
 		return nil
 	}
+	try := name
 	for {
-		g, err := j.base.MakeNew(strconv.FormatUint(j.seq.Add(1), 10))
+		g, err := j.base.MakeNew(try)
 		if errors.Is(err, fs.ErrExist) {
-			continue // left by an earlier slave, not swept: skip it
+			// left by an earlier slave, not swept: skip it
+			try = name + "." + strconv.FormatUint(j.seq.Add(1), 10)
+			continue
 		}
 		if err == nil {
 			var fd *os.File

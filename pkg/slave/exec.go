@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -31,7 +32,8 @@ const hangupGrace = 5 * time.Second
 //     NoStdin.
 //  3. Start Root+Path with Argv and exactly Env, in Root+Dir (or Root if
 //     the caller cannot see that directory), as the caller, leading its
-//     own process group, in a cgroup of its own (cgroup.go), every
+//     own session and process group (so a checkpoint of it holds its
+//     whole session: move.go), in a cgroup of its own (cgroup.go), every
 //     signal at its default disposition and none blocked (signals.go);
 //     apply the rlimits; reply Started.
 //  4. Deliver Signal frames to the group (or, with PID, to that one
@@ -97,6 +99,9 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 		r.hangup()
 	}
 	res := r.run(st, log)
+	if r.wasMoved() { // its process runs on another node now (move.go)
+		res = wire.Result{Moved: true, Opened: res.Opened}
+	}
 	if res.Err != "" {
 		n := ss.node
 		res.Err, res.Code, res.Node = fmt.Sprintf("%s (pid %d): %s", ex.Path, r.pid, res.Err), wire.CodeInternal, &n
@@ -119,6 +124,7 @@ var errDesync = errors.New("file transfer failed")
 
 // running is a started process and its plumbing.
 type running struct {
+	id    uint64 // the master's exec id
 	pid   int
 	proc  *os.Process
 	in    net.Conn    // the stdin stream, or nil
@@ -136,6 +142,7 @@ type running struct {
 	dropped  bool        // the hangup's grace ran out: output is dropped
 	streams  [2]net.Conn // output streams opened so far (fd 1, 2)
 	opened   uint8       // Result.Opened
+	moved    bool        // the process moved to another node (move.go)
 }
 
 // prepare carries out steps 1–3 and returns the running process.
@@ -169,13 +176,20 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 		return nil, err
 	}
 	defer redir.close() // the child has its own copies once started
+	var img string      // a moved process's checkpoint (move.go)
+	if ex.Restore != nil {
+		if img, err = receiveImage(st, ex.Restore.Size); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(img)
+	}
 	var in net.Conn
 	if stdinWanted(ex) {
 		if in, err = ss.attach.Claim(ex.ID); err != nil {
 			return nil, fmt.Errorf("%s: %w", ex.Path, err)
 		}
 	}
-	r, err := ss.start(ex, dir, &redir, in)
+	r, err := ss.start(ex, dir, &redir, in, img)
 	if err != nil {
 		if in != nil {
 			in.Close()
@@ -183,6 +197,7 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 		return nil, err
 	}
 	id := ex.ID
+	r.id = id
 	r.open = func(fd int) (net.Conn, error) { return link.OpenOutput(ss.mux, id, fd) }
 	return r, nil
 }
@@ -317,7 +332,7 @@ func dup(f *os.File) (*os.File, error) {
 
 // start forks the process with its stdio wired up and applies its rlimits.
 // Files it hands to the child are taken out of redir.
-func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.Conn) (*running, error) {
+func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.Conn, img string) (*running, error) {
 	r := &running{in: in, grace: hangupGrace}
 	var child [3]*os.File // the process's fds 0, 1, 2; closed here after the fork
 	defer func() {
@@ -327,7 +342,11 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 			}
 		}
 	}()
-	r.cg = ss.jobs.make() // the job's cgroup, entered at birth (cgroup.go)
+	cgName := strconv.FormatUint(ex.ID, 10)
+	if ex.Restore != nil && ex.Restore.Cgroup != "" {
+		cgName = ex.Restore.Cgroup // the group it had (move.go)
+	}
+	r.cg = ss.jobs.make(cgName) // the job's cgroup, entered at birth (cgroup.go)
 	defer r.cg.started()
 	fail := func(err error) (*running, error) {
 		r.cg.remove(ss.log)
@@ -370,8 +389,14 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 	}
 	env := ss.jobEnv(ex.Env) // never nil: nil would mean "inherit bpslave's"
 	prog := rooted(ss.cfg.Root, ex.Path)
-	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: &syscall.SysProcAttr{Setpgid: true}}
+	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: &syscall.SysProcAttr{Setsid: true}}
 	r.cg.use(attr.Sys)
+	if img != "" {
+		if err := ss.restore(r, ex, img, child, attr.Sys); err != nil {
+			return fail(err)
+		}
+		return r, nil
+	}
 	if ss.needsSpawn(ex.Rlim) {
 		// Other limits: set before the switch (spawn_small.go, spawn.go).
 		p, err := ss.spawnAny(prog, ex, env, attr)

@@ -50,6 +50,7 @@ func (s *slave) session(ctx context.Context) (accepted bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	s.spreadPIDs(reply.Node) // before any job of this session starts
 	ss := &session{slave: s, node: reply.Node, mux: mux, attach: link.NewRendezvous(attachTimeout, link.WriteTimeout)}
 	defer ss.attach.Close()
 	s.cur.Store(ss) // clients on the node are relayed on it (clients.go)
@@ -169,6 +170,8 @@ func (ss *session) serve(st net.Conn) {
 		ss.stage(st, h.Stage)
 	case h.Op == wire.OpControl && h.Control != nil:
 		ss.control(st, h.Control)
+	case h.Op == wire.OpCheckpoint && h.Checkpoint != nil:
+		ss.checkpoint(st, h.Checkpoint)
 	case h.Op == wire.OpMount && h.Mount != nil:
 		ss.mount(st, h.Mount)
 	default:

@@ -147,6 +147,9 @@ type Config struct {
 	// when bpslave dies. "" makes beo-jobs under bpslave's own cgroup;
 	// "none" runs jobs without cgroups.
 	Cgroup string
+	// SpreadPIDs: this node has a kernel of its own (a real node):
+	// give its jobs a pid range of their own (pids.go).
+	SpreadPIDs bool
 }
 
 // Backoff bounds between connection attempts.

@@ -225,10 +225,10 @@ func spawn(exe, prog string, argv, env []string, cred wire.Cred, rl []wire.Rlimi
 	return nil, f.err()
 }
 
-// trampolineSys is the trampoline's own start: a process group of its
-// own, and the job's cgroup from its birth (cgroup.go) if sys names one.
+// trampolineSys is the trampoline's own start: a session (and process
+// group) of its own, and the job's cgroup from its birth (cgroup.go) if sys names one.
 func trampolineSys(sys *syscall.SysProcAttr) *syscall.SysProcAttr {
-	t := &syscall.SysProcAttr{Setpgid: true}
+	t := &syscall.SysProcAttr{Setsid: true}
 	if sys != nil {
 		t.UseCgroupFD, t.CgroupFD = sys.UseCgroupFD, sys.CgroupFD
 	}

@@ -25,6 +25,10 @@ const (
 	OpMount   Op = "mount"  // master → slave: the node's fstab lines (Version 5)
 	OpClient  Op = "client" // node → master: a client on the node (see the package doc)
 	OpWhere   Op = "where"  // client → master: which host is the client on
+	// OpMove (client → master): move a running remote process to another
+	// node; OpCheckpoint (master → slave): checkpoint one for a move.
+	OpMove       Op = "move"
+	OpCheckpoint Op = "checkpoint"
 )
 
 // Header is the first frame of every stream. Exactly the field matching Op
@@ -42,6 +46,78 @@ type Header struct {
 	Refuse  *Refuse  `json:"refuse,omitempty"`
 	Mount   *Mounts  `json:"mount,omitempty"`
 	Client  *Client  `json:"client,omitempty"`
+	Move    *Move    `json:"move,omitempty"`
+	// Checkpoint: the Exec (ID, Path, Files) names the job and the
+	// checkpoint tool's closure (OpCheckpoint).
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+}
+
+// Move asks the master to move a running remote process (client →
+// master, OpMove): the process of ghost pid Ghost, or PID on Node, to
+// Target, keeping its pid on the master (its ghost), its stdio and its
+// job. Self: the caller is that process, on a node, and stops itself
+// (SIGSTOP) once the master has answered; the process continues, on
+// Target if the move succeeded, when the master sends it SIGCONT. The answer is a Result; after a move its Status is the
+// process's new pid on Target.
+type Move struct {
+	Node   int  `json:"node"`
+	PID    int  `json:"pid"`
+	Ghost  int  `json:"ghost,omitempty"`
+	Target int  `json:"target"`
+	Self   bool `json:"self,omitempty"`
+}
+
+// Checkpoint asks a slave to checkpoint job ID's process tree (master →
+// slave, OpCheckpoint). The stream then carries, like an exec's start,
+// Need and the files of Tool's closure (the checkpoint program, at Tool
+// on the node); the slave answers a CheckpointReply and, unless it
+// failed, Size bytes of image (a tar stream); the process tree is
+// stopped (SIGSTOP) for the checkpoint and left so until the master's
+// Verdict: Commit ends it on this node (its exec ends with
+// Result.Moved), otherwise it continues here.
+type Checkpoint struct {
+	ID    uint64    `json:"id"`
+	Tool  string    `json:"tool"`
+	Self  bool      `json:"self,omitempty"` // the process stops itself: wait for it
+	Keep  bool      `json:"keep,omitempty"` // Commit leaves it running (rfork)
+	Files []FileRef `json:"files,omitempty"`
+}
+
+// CheckpointReply is a slave's answer to Checkpoint: the image's size and
+// the pipes of the process's fds 0–2 (their inode numbers, 0: not a pipe
+// of the job's), which the restore replaces with its own; Err and Code
+// as in Result.
+type CheckpointReply struct {
+	Size  int64     `json:"size"`
+	Pipes [3]uint64 `json:"pipes"`
+	// Continue: the process was running (or stopped itself to move):
+	// continue it (SIGCONT) once it runs on its new node. A process a
+	// user had stopped stays stopped.
+	Continue bool   `json:"continue,omitempty"`
+	Cgroup   string `json:"cgroup,omitempty"` // the job's cgroup's name, see Restore
+	Err      string `json:"err,omitempty"`
+	Code     Code   `json:"code,omitempty"`
+}
+
+// Verdict ends a Checkpoint: Commit after the process runs on its new
+// node, not otherwise.
+type Verdict struct {
+	Commit bool `json:"commit"`
+}
+
+// Restore makes an Exec restore a checkpoint instead of starting Path:
+// after the files (Exec.Files holds the program's closure and the tool's)
+// come Size bytes of image (a tar stream), restored with Tool; the
+// process's pipes named Pipes are replaced by this exec's own stdio.
+type Restore struct {
+	Tool     string    `json:"tool"`
+	Size     int64     `json:"size"`
+	Pipes    [3]uint64 `json:"pipes"`
+	Continue bool      `json:"continue,omitempty"` // as CheckpointReply.Continue
+	// Cgroup is the name of the job's group on the node it left: the
+	// restored job gets a group of that name, where the process finds
+	// the files of it it had open (Go's runtime keeps cpu.max open).
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 // Mounts asks a node to mount file systems, in order (master → slave,
@@ -194,6 +270,8 @@ type Exec struct {
 	// the master; filled in by the master. (The process's own ghost comes
 	// later, from the client: Signal.Ghost.)
 	Ghost int `json:"ghost,omitempty"`
+	// Restore (master → slave only): restore a moved process, see Restore.
+	Restore *Restore `json:"restore,omitempty"`
 }
 
 // Need lists the closure hashes a slave does not have cached.
@@ -245,6 +323,9 @@ type Result struct {
 	// towards the master, the master towards its client. The receiver
 	// copies their bytes before it acts on the Result.
 	Opened uint8 `json:"opened,omitempty"`
+	// Moved (node → master): the process left this node (OpCheckpoint's
+	// Verdict): the exec goes on where it moved to.
+	Moved bool `json:"moved,omitempty"`
 }
 
 // ClientTooOld is the Result.Err (CodeVersion) a master answers a

@@ -1,0 +1,434 @@
+package master
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/wire"
+)
+
+// Process migration, the master's half: OpMove (bpmove, bproc.Move).
+//
+// A move is one more leg of the process's exec: the exec (exec.go) that
+// relays it between its client and its node goes on relaying it on the
+// next node, so the client — bpsh and the process's ghost — keeps the
+// same streams, pid and job, and notices nothing but the node's name in
+// the records. The steps, each of which leaves the process running
+// where it was if it fails:
+//
+//  1. checkpoint on the source node (OpCheckpoint; pkg/slave move.go),
+//     with CRIU — the master's own /usr/sbin/criu and its libraries,
+//     sent like a program's closure — leaving the process stopped there,
+//     and read the image;
+//  2. hold the client's stdin (its bytes wait on the master) and restore
+//     on the target node: an exec whose Restore is set, with the
+//     program's closure and CRIU's (the target's content cache sends
+//     only what it lacks, as for any exec) and the image; the target's
+//     output streams are held until the source's are drained, so output
+//     keeps its order;
+//  3. commit: the source kills its stopped copy and its exec ends with
+//     Result.Moved; the exec (nextLeg) finishes the source's output and
+//     carries on with the target's exec stream. Signals, stdin and the
+//     records (bpstat -p) follow the process from the commit on.
+//
+// A process that asks to move itself (Move.Self, bproc.Move) stops
+// itself once answered, so that it holds no connection to be
+// checkpointed; the master waits for it to stop and continues it with
+// SIGCONT on whichever node it is on afterwards.
+
+// moveTimeout bounds a whole move.
+const moveTimeout = 5 * time.Minute
+
+// moves serialises the moves of one exec and hands the next leg from
+// the mover to the exec's relay loop.
+type moves struct {
+	mu   sync.Mutex
+	next chan *nextLeg // one at a time: made with the exec
+}
+
+// nextLeg is the process's exec on its next node, started, waiting for
+// the commit.
+type nextLeg struct {
+	s        *session
+	ex       wire.Exec
+	nd, in   net.Conn
+	pid      int
+	out      *link.Output  // its output streams' registration (nil: NoIO)
+	drained  chan struct{} // closed once the previous node's output is all relayed
+	switched chan struct{} // closed once the exec relays this leg
+	endJob   func()
+}
+
+// move serves OpMove on stream st: the answer is a Result whose Status
+// is the new pid. A process moving itself is answered first (it stops
+// itself then) and continued with SIGCONT wherever it is afterwards.
+func (m *Master) move(ctx context.Context, who caller, st net.Conn, mv wire.Move) {
+	x, err := m.moving(who, mv)
+	if err != nil || !mv.Self {
+		pid := 0
+		if err == nil {
+			pid, err = x.moveTo(ctx, mv.Target, false)
+		}
+		r := result(err)
+		r.Status = pid
+		wire.Write(st, r)
+		return
+	}
+	wire.Write(st, wire.Result{})
+	st.Close()
+	if _, err := x.moveTo(context.WithoutCancel(ctx), mv.Target, true); err != nil {
+		m.log.Warn("move failed", "pid", x.r.proc.PID, "node", x.node, "target", mv.Target, "err", err)
+		x.r.signal(int(syscall.SIGCONT)) // it stopped itself to move
+	}
+}
+
+// moving finds the exec of the process a Move names and checks the
+// caller may move it there.
+func (m *Master) moving(who caller, mv wire.Move) (*execution, error) {
+	k := wire.Kill{Node: mv.Node, PID: mv.PID, Ghost: mv.Ghost}
+	if mv.Self {
+		if !who.remote {
+			return nil, wire.Errorf(wire.CodeInvalid, "only a process on a node can move itself")
+		}
+		k = wire.Kill{Node: who.node, PID: who.nodePID}
+	}
+	var x *execution
+	for _, t := range m.targets(k) {
+		if t.kid {
+			return nil, wire.NodeErrorf(t.proc.Node, wire.CodeInvalid, "pid %d is a child of pid %d on its node: move the job's process (it moves with its children)", t.proc.PID, t.proc.Parent)
+		}
+		x = t.r.x
+	}
+	if x == nil {
+		if mv.Ghost != 0 {
+			return nil, wire.Errorf(wire.CodeNotFound, "no remote process for pid %d", mv.Ghost)
+		}
+		return nil, wire.NodeErrorf(k.Node, wire.CodeNotFound, "no such process %d", k.PID)
+	}
+	if who.cred.UID != 0 && who.cred.UID != x.r.owner {
+		return nil, wire.NodeErrorf(x.node, wire.CodePermission, "pid %d: operation not permitted", x.r.proc.PID)
+	}
+	if err := m.mayUse(who, mv.Target); err != nil {
+		return nil, err
+	}
+	if mv.Target == x.node {
+		return nil, wire.NodeErrorf(mv.Target, wire.CodeInvalid, "pid %d already runs there", x.r.proc.PID)
+	}
+	return x, nil
+}
+
+// criuPath is the CRIU program moves use, from the master's PATH.
+func criuPath() (string, error) {
+	for _, p := range []string{"/usr/sbin/criu", "/sbin/criu"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("criu")
+	if err != nil {
+		return "", wire.Errorf(wire.CodeNotFound, "criu is not installed on the master (Debian package criu): processes cannot move")
+	}
+	return p, nil
+}
+
+// moveTo moves x's process to node target and returns its pid there.
+func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, moveTimeout)
+	defer cancel()
+	x.moves.mu.Lock()
+	defer x.moves.mu.Unlock()
+	m, src := x.m, x.node
+	if target == src {
+		return 0, wire.NodeErrorf(target, wire.CodeInvalid, "pid %d already runs there", x.r.proc.PID)
+	}
+	if x.stdin == nil && !x.ex.NoIO && !x.ex.NoStdin {
+		return 0, wire.NodeErrorf(src, wire.CodeRefused, "pid %d is still starting", x.r.proc.PID)
+	}
+	tool, err := criuPath()
+	if err != nil {
+		return 0, err
+	}
+	toolFiles, toolReals, err := m.closure(tool)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", tool, err)
+	}
+	committed := false
+	if x.stdin != nil {
+		x.stdin.hold() // the client's stdin waits here until the process runs somewhere
+		defer func() {
+			if !committed {
+				x.stdin.release()
+			} // else the next leg releases it, into its own stream
+		}()
+	}
+
+	// 1. Checkpoint on the source.
+	ck, err := x.s.open(wire.Header{Op: wire.OpCheckpoint, Checkpoint: &wire.Checkpoint{
+		ID: x.ex.ID, Tool: tool, Self: self, Files: toolFiles}})
+	if err != nil {
+		return 0, err
+	}
+	defer ck.Close()
+	stopCtx := context.AfterFunc(ctx, func() { ck.SetDeadline(time.Now()) })
+	defer stopCtx()
+	if _, err := m.sendFiles(x.s, ck, toolReals); err != nil {
+		return 0, err
+	}
+	var rep wire.CheckpointReply
+	if err := wire.Read(ck, &rep); err != nil {
+		return 0, wire.NodeErrorf(src, wire.CodeNodeDown, "checkpoint: %w", err)
+	}
+	if rep.Err != "" {
+		return 0, wire.NodeErrorf(src, rep.Code, "cannot move pid %d: %s", x.r.proc.PID, rep.Err)
+	}
+	img, err := os.CreateTemp("", "beo-move-*.img")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(img.Name())
+	defer img.Close()
+	if _, err := io.CopyN(img, ck, rep.Size); err != nil {
+		return 0, wire.NodeErrorf(src, wire.CodeNodeDown, "checkpoint image: %w", err)
+	}
+	// From here, every failure lets the source continue (its Verdict
+	// never says Commit: closing ck does it).
+
+	// 2. Restore on the target.
+	nl, err := x.restoreOn(ctx, target, tool, toolFiles, toolReals, rep, img)
+	if err != nil {
+		return 0, fmt.Errorf("pid %d stays on node %d: %w", x.r.proc.PID, src, err)
+	}
+
+	// 3. Commit: the next leg is ready before the source's exec ends.
+	x.moves.next <- nl
+	committed = true
+	if err := wire.Write(ck, wire.Verdict{Commit: true}); err == nil {
+		var done wire.Result
+		err = wire.Read(ck, &done)
+	}
+	if err != nil {
+		// The source may or may not have killed its copy: one must go.
+		select {
+		case <-x.moves.next:
+			committed = false
+			killLeg(m, nl)
+			return 0, wire.NodeErrorf(src, wire.CodeNodeDown, "pid %d stays on node %d: commit: %w", x.r.proc.PID, src, err)
+		default: // the relay loop took it: the source's exec ended, the move happened
+		}
+	}
+	select { // the exec's fields are the next leg's from here: the next move may read them
+	case <-nl.switched:
+	case <-ctx.Done():
+	}
+	m.log.Info("moved", "pid", x.r.proc.PID, "from", src, "to", target, "ghost", x.r.proc.Ghost, "image", rep.Size)
+	return nl.pid, nil
+}
+
+// restoreOn restores the checkpoint (rep, img) on node target as a new
+// exec of x's process and returns it, started.
+func (x *execution) restoreOn(ctx context.Context, target int, tool string, toolFiles []wire.FileRef, toolReals map[string]string, rep wire.CheckpointReply, img *os.File) (*nextLeg, error) {
+	m := x.m
+	t, err := m.session(target)
+	if err != nil {
+		return nil, err
+	}
+	ex := x.ex
+	ex.ID = m.nextID.Add(1)
+	ex.Node = target
+	ex.Files = append(append([]wire.FileRef{}, x.ex.Files...), toolFiles...)
+	ex.Restore = &wire.Restore{Tool: tool, Size: rep.Size, Pipes: rep.Pipes, Continue: rep.Continue, Cgroup: rep.Cgroup}
+	reals := make(map[string]string, len(x.r.reals)+len(toolReals))
+	for h, p := range x.r.reals {
+		reals[h] = p
+	}
+	for h, p := range toolReals {
+		reals[h] = p
+	}
+	nl := &nextLeg{s: t, ex: ex, drained: make(chan struct{}), switched: make(chan struct{}), endJob: m.jobs.start(target, x.r.owner)}
+	ok := false
+	defer func() {
+		if !ok {
+			killLeg(m, nl)
+		}
+	}()
+	if !ex.NoIO {
+		// Before the node can know the id; its output waits for the
+		// previous node's to be relayed (nextLeg).
+		nl.out = t.outs.Expect(ex.ID, func(fd int, c net.Conn) {
+			<-nl.drained
+			x.output(fd, c)
+		})
+	}
+	if nl.nd, err = t.open(wire.Header{Op: wire.OpExec, Exec: &ex}); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { nl.nd.SetDeadline(time.Now()) })
+	defer stop()
+	if x.stdin != nil {
+		if nl.in, err = t.open(wire.Header{Op: wire.OpAttach, Attach: &wire.Attach{ID: ex.ID, FD: 0}}); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := m.sendFiles(t, nl.nd, reals); err != nil {
+		return nil, err
+	}
+	if _, err := img.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	if _, err := io.CopyN(nl.nd, img, rep.Size); err != nil {
+		return nil, wire.NodeErrorf(target, wire.CodeNodeDown, "restore: %w", err)
+	}
+	var st wire.ExecReply
+	if err := wire.Read(nl.nd, &st); err != nil {
+		return nil, wire.NodeErrorf(target, wire.CodeNodeDown, "restore: %w", err)
+	}
+	if st.Failed() {
+		return nil, wire.NodeErrorf(target, st.Code, "%s", st.Err)
+	}
+	nl.pid = st.PID
+	ok = true
+	return nl, nil
+}
+
+// killLeg ends a restored copy that must not run (its move failed).
+func killLeg(m *Master, nl *nextLeg) {
+	if nl.nd != nil {
+		wire.Write(nl.nd, wire.Signal{Sig: int(syscall.SIGKILL)})
+		nl.nd.Close()
+	}
+	if nl.in != nil {
+		nl.in.Close()
+	}
+	close(nl.drained)
+	if nl.out != nil {
+		nl.s.outs.Finish(nl.ex.ID, nl.out, 0, 0, nil)
+	}
+	nl.endJob()
+}
+
+// nextLeg is the exec's move to the next node, once the source's exec
+// ended with res (Result.Moved): the source's output is relayed to its
+// end, then the exec relays the next node's process, whose Result it
+// returns.
+func (x *execution) nextLeg(ctx context.Context, res wire.Result) (wire.Result, bool) {
+	var nl *nextLeg
+	select {
+	case nl = <-x.moves.next:
+	case <-time.After(attachTimeout):
+		return wire.Fail(wire.NodeErrorf(x.node, wire.CodeInternal, "pid %d moved away, but its new node is unknown", x.r.proc.PID)), false
+	}
+	// The source's output first, to its end.
+	if x.out != nil {
+		if err := x.s.outs.Finish(x.ex.ID, x.out, res.Opened, attachTimeout, x.s.done); err != nil {
+			x.m.log.Warn("move: output of the old node lost", "node", x.node, "pid", x.r.proc.PID, "err", err)
+		}
+	}
+	close(nl.drained)
+	old := []net.Conn{x.nd, x.in}
+	x.r.wmu.Lock()
+	x.s, x.ex, x.node, x.nd, x.in, x.out = nl.s, nl.ex, nl.ex.Node, nl.nd, nl.in, nl.out
+	x.r.node = nl.nd
+	x.r.wmu.Unlock()
+	x.endJob()
+	x.endJob = nl.endJob
+	x.m.mu.Lock()
+	x.r.proc.Node, x.r.proc.PID = nl.ex.Node, nl.pid
+	x.r.kids = nil // the node will report them anew
+	x.m.mu.Unlock()
+	for _, c := range old {
+		if c != nil {
+			c.Close()
+		}
+	}
+	if x.stdin != nil {
+		if nl.in != nil {
+			x.stdin.swap(nl.in)
+		}
+		x.stdin.release()
+	}
+	close(nl.switched)
+	if nl.ex.Restore.Continue {
+		x.r.signal(int(syscall.SIGCONT))
+	}
+	var next wire.Result
+	if err := x.m.readResult(x.nd, x.cl, x.r, &next); err != nil {
+		return wire.Fail(wire.NodeErrorf(x.node, wire.CodeNodeDown, "connection lost while running %s (pid %d)", x.ex.Path, nl.pid)), false
+	}
+	return next, true
+}
+
+// switchWriter is where the client's stdin goes: the node's stdin
+// stream, held during a move and swapped for the next node's.
+type switchWriter struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	held   bool
+	w      net.Conn
+	closed bool
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.held {
+		s.waitLocked()
+	}
+	if s.closed {
+		return 0, net.ErrClosed
+	}
+	return s.w.Write(p)
+}
+
+func (s *switchWriter) waitLocked() {
+	if s.cond == nil {
+		s.cond = sync.NewCond(&s.mu)
+	}
+	s.cond.Wait()
+}
+
+// Close closes the current stream (the client's stdin ended).
+func (s *switchWriter) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.held {
+		s.waitLocked()
+	}
+	s.closed = true
+	return s.w.Close()
+}
+
+// hold makes writes wait (a write in progress finishes first).
+func (s *switchWriter) hold() {
+	s.mu.Lock()
+	s.held = true
+	s.mu.Unlock()
+}
+
+// release lets writes go on.
+func (s *switchWriter) release() {
+	s.mu.Lock()
+	s.held = false
+	if s.cond != nil {
+		s.cond.Broadcast()
+	}
+	s.mu.Unlock()
+}
+
+// swap replaces the stream; a client stdin that already ended ends the
+// new one too.
+func (s *switchWriter) swap(w net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w = w
+	if s.closed {
+		w.Close()
+	}
+}

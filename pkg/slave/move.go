@@ -1,0 +1,392 @@
+package slave
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/criu"
+	"github.com/beo-cluster/beo/pkg/wire"
+	"golang.org/x/sys/unix"
+)
+
+// Process migration, the node's half (the master's is pkg/master
+// move.go; CRIU runs through pkg/criu).
+//
+// The source node checkpoints (OpCheckpoint): it receives the CRIU
+// program's closure like an exec's, waits for a process that stops
+// itself (bproc.Move), refuses a process with unread stdin (those bytes
+// would be lost with the old pipe), stops the job's process tree
+// (SIGSTOP to its cgroup), dumps it (leave_running: it stays stopped,
+// and so will the copy be), and sends the image as a tar stream. Then it waits for the
+// master's Verdict: Commit kills the stopped tree, and the job's exec
+// ends with Result.Moved instead of an exit status; anything else
+// (the restore failed, the master went away) lets it continue here.
+//
+// The target node restores (an OpExec whose Exec.Restore is set): the
+// exec's files arrive as usual — the program's closure and CRIU's, so
+// every file the program maps is where it was — then the image; the job
+// gets its stdio pipes and cgroup as any exec, and CRIU, started in that
+// cgroup, restores the tree as bpslave's own child (rst_sibling), with
+// the job's pipes in place of the ones it had. From there on the job is
+// like one started here: its output streams, signals, Updates and
+// Result.
+
+// verdictTimeout bounds how long a checkpointed process stays stopped
+// waiting for the master's verdict; selfStopTimeout how long a process
+// that asked to move has to stop itself.
+const (
+	verdictTimeout  = 5 * time.Minute
+	selfStopTimeout = 10 * time.Second
+)
+
+// checkpoint serves OpCheckpoint.
+func (ss *session) checkpoint(st net.Conn, ck *wire.Checkpoint) {
+	defer st.Close()
+	log := ss.log.With("node", ss.node, "op", "checkpoint", "id", ck.ID)
+	fail := func(err error) {
+		log.Warn("checkpoint failed", "err", err)
+		wire.Write(st, wire.CheckpointReply{Err: ss.view(err), Code: wire.CodeOf(err)})
+	}
+	if err := ss.fetch(st, ck.Files); err != nil {
+		if errors.Is(err, errDesync) {
+			ss.refuse(st, err)
+			return
+		}
+		fail(err)
+		return
+	}
+	r := ss.live.byID(ck.ID)
+	switch {
+	case r == nil:
+		fail(wire.Errorf(wire.CodeNotFound, "no such job"))
+		return
+	case !ss.root:
+		fail(wire.Errorf(wire.CodePermission, "bpslave is not root: it cannot checkpoint"))
+		return
+	}
+	if ck.Self {
+		if err := waitStopped(r.pid, selfStopTimeout); err != nil {
+			fail(err)
+			return
+		}
+	}
+	if n := r.unreadStdin(); n > 0 {
+		fail(wire.Errorf(wire.CodeRefused, "pid %d has %d bytes of stdin it has not read yet; they cannot move with it", r.pid, n))
+		return
+	}
+	dir, err := os.MkdirTemp("", "beo-checkpoint-")
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	// Stop the tree for the checkpoint and until the verdict: the copy
+	// must not fall behind the original. CRIU records the tasks as
+	// stopped, so the restored copy waits for the master's SIGCONT too.
+	reply := wire.CheckpointReply{Pipes: r.pipes(), Continue: ck.Self || !stopped(r.pid)}
+	if r.cg != nil {
+		reply.Cgroup = filepath.Base(string(r.cg.g))
+	}
+	if !ck.Self {
+		r.stop()
+		if err := waitStopped(r.pid, selfStopTimeout); err != nil {
+			r.resumeIf(reply.Continue)
+			fail(err)
+			return
+		}
+	}
+	tool := criu.Tool{Path: rooted(ss.cfg.Root, ck.Tool)}
+	took := time.Now()
+	if err := tool.Dump(context.Background(), r.pid, dir); err != nil {
+		r.resumeIf(reply.Continue)
+		fail(err)
+		return
+	}
+	img, err := packDir(dir)
+	if err != nil {
+		r.resumeIf(reply.Continue)
+		fail(err)
+		return
+	}
+	defer os.Remove(img.Name())
+	defer img.Close()
+	fi, _ := img.Stat()
+	reply.Size = fi.Size()
+	log.Info("checkpointed", "pid", r.pid, "bytes", reply.Size, "took", time.Since(took))
+	if err := wire.Write(st, reply); err != nil {
+		r.resumeIf(reply.Continue)
+		return
+	}
+	if _, err := io.Copy(st, img); err != nil {
+		r.resumeIf(reply.Continue)
+		log.Warn("checkpoint not delivered: the process continues here", "err", err)
+		return
+	}
+	st.SetReadDeadline(time.Now().Add(verdictTimeout))
+	var v wire.Verdict
+	if err := wire.Read(st, &v); err != nil || !v.Commit {
+		r.resumeIf(reply.Continue)
+		log.Info("not moved: the process continues here", "pid", r.pid, "err", err)
+		return
+	}
+	r.moveAway()
+	log.Info("moved away", "pid", r.pid)
+	wire.Write(st, wire.Result{})
+}
+
+// fetch receives and places files the master sends before an operation:
+// Need, each missing file's bytes, then placement — an exec's first half.
+func (ss *session) fetch(st net.Conn, refs []wire.FileRef) error {
+	files := make([]fileRef, 0, len(refs))
+	var bad error
+	for _, f := range refs {
+		if err := checkRef(f.Path, f.Hash, f.Target); err != nil {
+			bad = err
+			break
+		}
+		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
+	}
+	files = ss.unmirrored(files)
+	need := []string{}
+	if bad == nil {
+		need = ss.missing(files)
+	}
+	if err := wire.Write(st, wire.Need{Hashes: need}); err != nil {
+		return err
+	}
+	if bad != nil {
+		return bad
+	}
+	if err := ss.receive(st, need); err != nil {
+		return fmt.Errorf("%w: %w", errDesync, err)
+	}
+	return ss.placer.place(files)
+}
+
+// restore restores the checkpoint in img as r's process: child holds the
+// job's ends of its stdio (as start made them), sys its start (the job's
+// cgroup).
+func (ss *session) restore(r *running, ex *wire.Exec, img string, child [3]*os.File, sys *syscall.SysProcAttr) error {
+	if !ss.root {
+		return wire.Errorf(wire.CodePermission, "bpslave is not root: it cannot restore a process")
+	}
+	var pipes []criu.Pipe
+	for i, ino := range ex.Restore.Pipes {
+		if ino != 0 && child[i] != nil && !isDevNull(child[i]) {
+			pipes = append(pipes, criu.Pipe{Inode: ino, File: child[i]})
+		}
+	}
+	// CRIU runs as bpslave (root), in the job's cgroup; the process it
+	// restores has its own identity from the image.
+	t := criu.Tool{Path: rooted(ss.cfg.Root, ex.Restore.Tool), Sys: &syscall.SysProcAttr{UseCgroupFD: sys.UseCgroupFD, CgroupFD: sys.CgroupFD}}
+	pid, err := t.Restore(context.Background(), img, pipes)
+	if err != nil {
+		return err
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return err
+	}
+	r.proc, r.pid, r.argv = p, pid, ex.Argv
+	return nil
+}
+
+// receiveImage reads a checkpoint's tar stream of size bytes into a new
+// directory.
+func receiveImage(st net.Conn, size int64) (string, error) {
+	dir, err := os.MkdirTemp("", "beo-restore-")
+	if err != nil {
+		return "", err
+	}
+	if err := unpack(io.LimitReader(st, size), dir); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("%w: checkpoint image: %w", errDesync, err)
+	}
+	return dir, nil
+}
+
+// packDir writes dir's regular files into a temporary tar file, rewound.
+func packDir(dir string) (*os.File, error) {
+	f, err := os.CreateTemp("", "beo-checkpoint-*.tar")
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(f)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: d.Name(), Mode: 0o600, Size: fi.Size(), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		src, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		_, err = io.Copy(tw, src)
+		return err
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("pack checkpoint: %w", err)
+	}
+	return f, nil
+}
+
+// unpack writes a tar stream of plain files (packDir's) into dir; any
+// other entry, or a name with a directory, is refused.
+func unpack(r io.Reader, dir string) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if h.Typeflag != tar.TypeReg || h.Name != filepath.Base(h.Name) || h.Name == "." || h.Name == ".." {
+			return fmt.Errorf("bad entry %q", h.Name)
+		}
+		f, err := os.OpenFile(filepath.Join(dir, h.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(f, tr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// waitStopped waits until pid is in the stopped state (it stopped itself).
+func waitStopped(pid int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for !stopped(pid) {
+		if time.Now().After(deadline) {
+			return wire.Errorf(wire.CodeRefused, "pid %d did not stop itself within %v", pid, limit)
+		}
+		if unix.Kill(pid, 0) != nil {
+			return wire.Errorf(wire.CodeNotFound, "pid %d is gone", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}
+
+// stopped reports whether pid is stopped (state T in /proc/PID/stat).
+func stopped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'T'
+}
+
+// pipes names the job's own pipes among the process's fds 0–2 (0 for an
+// fd that is anything else).
+func (r *running) pipes() [3]uint64 {
+	var out [3]uint64
+	ours := []*os.File{r.stdin, r.outs[0], r.outs[1]}
+	for fd, f := range ours {
+		if f == nil {
+			continue
+		}
+		ino, err := criu.FileInode(f)
+		if err == nil && criu.PipeInode(r.pid, fd) == ino {
+			out[fd] = ino
+		}
+	}
+	return out
+}
+
+// unreadStdin is how many bytes wait in the job's stdin pipe.
+func (r *running) unreadStdin() int {
+	if r.stdin == nil {
+		return 0
+	}
+	n, err := unix.IoctlGetInt(int(r.stdin.Fd()), unix.TIOCINQ) // = FIONREAD, for pipes too
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// stop stops every process of the job (SIGSTOP).
+func (r *running) stop() { r.signalTree(unix.SIGSTOP) }
+
+// resumeIf lets a checkpointed job go on here, if it was running.
+func (r *running) resumeIf(cont bool) {
+	if cont {
+		r.signalTree(unix.SIGCONT)
+	}
+}
+
+// signalTree sends sig to every process of the job: its cgroup's, or
+// without one its process group.
+func (r *running) signalTree(sig unix.Signal) {
+	if r.cg != nil {
+		if pids, err := r.cg.g.Procs(); err == nil {
+			for _, pid := range pids {
+				unix.Kill(pid, sig)
+			}
+			return
+		}
+	}
+	unix.Kill(-r.pid, sig)
+}
+
+// moveAway ends the job here: its process runs on another node now.
+func (r *running) moveAway() {
+	r.mu.Lock()
+	r.moved = true
+	r.mu.Unlock()
+	r.killAll()
+}
+
+// wasMoved reports whether the job's process moved to another node.
+func (r *running) wasMoved() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.moved
+}
+
+// byID finds the running job the master knows as id.
+func (l *live) byID(id uint64) *running {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for r := range l.jobs {
+		if r.id == id {
+			return r
+		}
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+// mover is the e2e tests' migrating program: it counts, one line every
+// -every, and after -before lines moves itself to node -to with
+// bproc.Move (the libbproc call); it prints where it is after the move
+// and exits with status 7 after -after more lines, so a test sees that
+// its output, stdin-less life and exit status went on across the move.
+// Without -to it only counts (a process bpmove moves from outside).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/beo-cluster/beo/pkg/bproc"
+)
+
+func main() {
+	to := flag.Int("to", -2, "node to move to after -before lines (-2: never)")
+	before := flag.Int("before", 3, "lines before the move")
+	after := flag.Int("after", 3, "lines after the move")
+	every := flag.Duration("every", 200*time.Millisecond, "time between lines")
+	flag.Parse()
+	n := 0
+	count := func(k int) {
+		for range k {
+			fmt.Printf("line %d\n", n)
+			n++
+			time.Sleep(*every)
+		}
+	}
+	count(*before)
+	if *to != -2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := bproc.Move(ctx, *to)
+		cancel()
+		if err != nil {
+			fmt.Printf("move: %v\n", err)
+			os.Exit(3)
+		}
+		c, err := bproc.Dial(context.Background(), "")
+		if err == nil {
+			where, _ := c.Where(context.Background())
+			c.Close()
+			fmt.Printf("moved to node %d\n", where)
+		}
+	}
+	count(*after)
+	os.Exit(7)
+}
