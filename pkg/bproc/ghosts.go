@@ -112,6 +112,16 @@ func (cmd *Cmd) update(u *wire.Update) {
 	}
 	gh.mu.Lock()
 	defer gh.mu.Unlock()
+	if u.Moved != nil { // moved to another node (move.go): the same ghost, relabelled
+		cmd.Node = *u.Moved
+		for _, p := range u.Procs {
+			cmd.PID = p.PID
+		}
+		if gh.main != nil {
+			gh.main.Exec(cmd.ghostArgv(gh.mainArgv))
+		}
+		return
+	}
 	for _, p := range u.Procs {
 		switch {
 		case p.PID == cmd.PID && p.Gone: // it ended; its children hold the job

@@ -54,6 +54,8 @@ const (
 type Tool struct {
 	Path string               // the criu program
 	Sys  *syscall.SysProcAttr // how to start it (nil: as is)
+	// KeepLog, if set, is where a failed run's whole log is kept.
+	KeepLog string
 }
 
 // Dump checkpoints the tree rooted at pid into dir and leaves it as it
@@ -66,7 +68,7 @@ func (t Tool) Dump(ctx context.Context, pid int, dir string) error {
 	opts := &rpc.CriuOpts{
 		Pid:               proto.Int32(int32(pid)),
 		LogFile:           proto.String(DumpLog),
-		LogLevel:          proto.Int32(2),
+		LogLevel:          proto.Int32(4),
 		ManageCgroupsMode: rpc.CriuCgMode_IGNORE.Enum(),
 		LeaveRunning:      proto.Bool(true),
 	}
@@ -87,7 +89,7 @@ type Pipe struct {
 func (t Tool) Restore(ctx context.Context, dir string, pipes []Pipe) (int, error) {
 	opts := &rpc.CriuOpts{
 		LogFile:           proto.String(RestoreLog),
-		LogLevel:          proto.Int32(2),
+		LogLevel:          proto.Int32(4),
 		RstSibling:        proto.Bool(true),
 		ManageCgroupsMode: rpc.CriuCgMode_IGNORE.Enum(),
 	}
@@ -146,6 +148,11 @@ func (t Tool) run(ctx context.Context, typ rpc.CriuReqType, opts *rpc.CriuOpts, 
 	}
 	if rerr != nil {
 		e := &Error{Op: op, Msg: rerr.Error(), Log: logErrors(filepath.Join(dir, logName))}
+		if t.KeepLog != "" {
+			if b, err := os.ReadFile(filepath.Join(dir, logName)); err == nil && os.WriteFile(t.KeepLog, b, 0o600) == nil {
+				e.LogFile = t.KeepLog
+			}
+		}
 		if werr != nil && stderr.Len() > 0 {
 			e.Log = append(e.Log, strings.TrimSpace(stderr.String()))
 		}
@@ -183,6 +190,8 @@ type Error struct {
 	Op  string   // "dump" or "restore"
 	Msg string   // CRIU's answer
 	Log []string // the "Error (…)" lines of its log, in order
+	// LogFile is where the whole log was kept (Tool.KeepLog), or "".
+	LogFile string
 }
 
 func (e *Error) Error() string {
@@ -192,6 +201,9 @@ func (e *Error) Error() string {
 	}
 	if why := e.Reason(); why != "" {
 		msg += ": " + why
+	}
+	if e.LogFile != "" {
+		msg += " (log: " + e.LogFile + ")"
 	}
 	return msg
 }
@@ -209,7 +221,7 @@ func (e *Error) Reason() string {
 	// CRIU's last error lines are "Dumping FAILED" and the like: the
 	// first one says what went wrong.
 	for _, l := range e.Log {
-		if !strings.Contains(l, "FAILED") && !strings.Contains(l, "Diag module missing") {
+		if !strings.Contains(l, "FAILED") && !strings.Contains(l, "Diag module missing") && !strings.Contains(l, "exited, status") {
 			return l
 		}
 	}

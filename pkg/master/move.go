@@ -354,6 +354,8 @@ func (x *execution) nextLeg(ctx context.Context, res wire.Result) (wire.Result, 
 		}
 		x.stdin.release()
 	}
+	moved := nl.ex.Node
+	wire.Write(x.cl, wire.Event{Update: &wire.Update{Moved: &moved, Procs: []wire.ProcChange{{PID: nl.pid}}}}) // its ghost's label
 	close(nl.switched)
 	if nl.ex.Restore.Continue {
 		x.r.signal(int(syscall.SIGCONT))

@@ -556,7 +556,9 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 
 	kids := r.watchKids(st, log) // Update frames for the ghosts (kids.go)
 	ws, werr := reap(r.proc)
-	kids.exited(r.pid, ws, werr)
+	if !r.wasMoved() { // its ghost lives on with the moved process (move.go)
+		kids.exited(r.pid, ws, werr)
+	}
 	outs.Wait()
 	kids.stop()
 	r.cg.end(log) // the job is over: nothing of it stays (cgroup.go)

@@ -83,7 +83,7 @@ func (r *running) watchKids(st net.Conn, log *slog.Logger) *kidWatch {
 				wait = min(2*wait, kidMax)
 				t.Reset(wait)
 			}
-			if len(ch) > 0 {
+			if len(ch) > 0 && !r.wasMoved() { // a moved job's processes live on elsewhere (move.go)
 				if err := wire.Write(st, wire.Event{Update: &wire.Update{Procs: ch}}); err != nil {
 					log.Debug("update not sent", "err", err)
 					return

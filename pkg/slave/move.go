@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -106,7 +107,7 @@ func (ss *session) checkpoint(st net.Conn, ck *wire.Checkpoint) {
 			return
 		}
 	}
-	tool := criu.Tool{Path: rooted(ss.cfg.Root, ck.Tool)}
+	tool := criu.Tool{Path: rooted(ss.cfg.Root, ck.Tool), KeepLog: filepath.Join(os.TempDir(), "beo-checkpoint.log")}
 	took := time.Now()
 	if err := tool.Dump(context.Background(), r.pid, dir); err != nil {
 		r.resumeIf(reply.Continue)
@@ -189,8 +190,13 @@ func (ss *session) restore(r *running, ex *wire.Exec, img string, child [3]*os.F
 	}
 	// CRIU runs as bpslave (root), in the job's cgroup; the process it
 	// restores has its own identity from the image.
-	t := criu.Tool{Path: rooted(ss.cfg.Root, ex.Restore.Tool), Sys: &syscall.SysProcAttr{UseCgroupFD: sys.UseCgroupFD, CgroupFD: sys.CgroupFD}}
+	t := criu.Tool{Path: rooted(ss.cfg.Root, ex.Restore.Tool), Sys: &syscall.SysProcAttr{UseCgroupFD: sys.UseCgroupFD, CgroupFD: sys.CgroupFD},
+		KeepLog: filepath.Join(os.TempDir(), "beo-restore.log")}
+	restoreMu.Lock()
+	undo := overcommit()
 	pid, err := t.Restore(context.Background(), img, pipes)
+	undo()
+	restoreMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -201,6 +207,29 @@ func (ss *session) restore(r *running, ex *wire.Exec, img string, child [3]*os.F
 	}
 	r.proc, r.pid, r.argv = p, pid, ex.Argv
 	return nil
+}
+
+// restoreMu makes restores on this node one at a time (overcommit).
+var restoreMu sync.Mutex
+
+const overcommitSysctl = "/proc/sys/vm/overcommit_memory"
+
+// overcommit lets the kernel overcommit memory (vm.overcommit_memory 1)
+// for the moment of a restore, if its policy is the default heuristic
+// (0), and returns what puts it back. CRIU maps each area writable
+// before it sets its protection: a Go program's 512 MiB PROT_NONE arena
+// reservation, free while it is PROT_NONE, is one private writable
+// mapping for that instant, which the heuristic refuses (ENOMEM) on a
+// node with less memory than that. Nothing is touched by the mapping.
+func overcommit() (undo func()) {
+	b, err := os.ReadFile(overcommitSysctl)
+	if err != nil || strings.TrimSpace(string(b)) != "0" {
+		return func() {}
+	}
+	if os.WriteFile(overcommitSysctl, []byte("1"), 0) != nil {
+		return func() {}
+	}
+	return func() { os.WriteFile(overcommitSysctl, []byte("0"), 0) }
 }
 
 // receiveImage reads a checkpoint's tar stream of size bytes into a new

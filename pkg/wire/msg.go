@@ -362,6 +362,9 @@ type Signal struct {
 // when it exec's.
 type Update struct {
 	Procs []ProcChange `json:"procs"`
+	// Moved (master → client): the job's process now runs on node
+	// *Moved (OpMove); Procs names it with its pid there.
+	Moved *int `json:"moved,omitempty"`
 }
 
 // ProcChange is one process of an Update. The job's own process is
