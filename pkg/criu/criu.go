@@ -196,11 +196,10 @@ type Error struct {
 
 func (e *Error) Error() string {
 	msg := "criu " + e.Op + " failed"
-	if e.Msg != "" {
-		msg += ": " + e.Msg
-	}
 	if why := e.Reason(); why != "" {
 		msg += ": " + why
+	} else if m := strings.TrimSpace(e.Msg); m != "" {
+		msg += ": " + m
 	}
 	if e.LogFile != "" {
 		msg += " (log: " + e.LogFile + ")"
@@ -237,6 +236,7 @@ var hints = []struct{ match, say string }{
 	{"kerndat", "CRIU cannot probe this node's kernel (modules " + strings.Join(Modules[:3], ", ") +
 		" not loaded: add `bootmodule " + strings.Join(Modules, " ") + "` to /etc/beowulf/config)"},
 	{"Connected TCP socket", "the process has an established TCP connection, which cannot move"},
+	{"Unsupported proto 262", "the process has an MPTCP socket (Go's default for listeners since Go 1.24), which cannot move"},
 	{"TCP socket", "the process has a TCP socket, which cannot move"},
 	{"External socket", "the process has a socket to a process outside it, which cannot move"},
 	{"unix socket", "the process has a unix socket to a process outside it, which cannot move"},

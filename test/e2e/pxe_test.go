@@ -99,7 +99,7 @@ func TestPXE(t *testing.T) {
 	t.Logf("accelerator %s (%s)", accel, why)
 	nfs, fstab := pxeNFS(t, dir) // issue 12: every node's /home, node 0's /usr over NFS
 	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: exe, Dir: dir, Listed: 2, Unlisted: 1, Kernel: kernel, Boot: true,
-		Accel: accel, Log: pxeLogger(t), Fstab: fstab, Disks: map[int]int64{diskNode: diskSize}, Config: diskConfig})
+		Accel: accel, Log: pxeLogger(t), Fstab: fstab, Disks: map[int]int64{diskNode: diskSize}, Config: diskConfig + moveConfig})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,6 +237,7 @@ func TestPXE(t *testing.T) {
 
 	// Issue 12: the nodes' fstab and the master's NFS server.
 	pxeNFSTests(t, ctx, c, exe, nfs)
+	pxeMove(t, ctx, c, exe) // issue 14: process migration (move_test.go)
 	// Issue 12's local disks: node 1's disk is partitioned now, and its
 	// filesystems made after the reboot below.
 	disk := pxePartition(t, ctx, c, exe, dir)

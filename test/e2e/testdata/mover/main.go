@@ -4,12 +4,15 @@
 // and exits with status 7 after -after more lines, so a test sees that
 // its output, stdin-less life and exit status went on across the move.
 // Without -to it only counts (a process bpmove moves from outside).
+// -hold keeps an established TCP connection (to itself, over loopback)
+// open all along: a process CRIU cannot move.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -21,7 +24,29 @@ func main() {
 	before := flag.Int("before", 3, "lines before the move")
 	after := flag.Int("after", 3, "lines after the move")
 	every := flag.Duration("every", 200*time.Millisecond, "time between lines")
+	hold := flag.Bool("hold", false, "hold an established TCP connection")
 	flag.Parse()
+	if *hold {
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false) // plain TCP, as most programs' sockets
+		l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Println("hold:", err)
+			os.Exit(4)
+		}
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			fmt.Println("hold:", err)
+			os.Exit(4)
+		}
+		s, err := l.Accept()
+		if err != nil {
+			fmt.Println("hold:", err)
+			os.Exit(4)
+		}
+		defer c.Close()
+		defer s.Close()
+	}
 	n := 0
 	count := func(k int) {
 		for range k {

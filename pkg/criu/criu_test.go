@@ -1,0 +1,69 @@
+package criu
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestErrorReason: a failed run's message names the cause a user can act
+// on, from the log lines CRIU 3.17 writes, not CRIU's trailing "FAILED".
+func TestErrorReason(t *testing.T) {
+	for _, tc := range []struct {
+		name, log, msg, want string
+	}{
+		{"kernel modules", `(00.006622) Error (criu/sockets.c:209): sockets: Diag module missing (-2)
+(00.032974) Error (criu/util.c:642): exited, status=1
+(00.040000) Error (criu/kerndat.c:1666): kerndat_has_nftables_concat failed when initializing kerndat.
+(00.040100) Error (criu/crtools.c:260): Could not initialize kernel features detection.
+`, "", "bootmodule nf_tables tun veth"},
+		{"established TCP", "(00.3) Error (criu/sk-inet.c:199): inet: Connected TCP socket, consider using --tcp-established option.\n(00.4) Error (criu/cr-dump.c:2053): Dumping FAILED.\n",
+			"", "an established TCP connection, which cannot move"},
+		{"MPTCP", "(00.2) Error (criu/sk-inet.c:128): inet: Unsupported proto 262 for socket 3666\n", "", "MPTCP socket"},
+		{"pid taken", "   16421: Error (criu/cr-restore.c:1469): Can't fork for 143: File exists\n(00.4) Error (criu/cr-restore.c:2537): Restoring FAILED.\n",
+			"", "Can't fork for 143: File exists"},
+		{"only CRIU's answer", "", "no log", "criu restore failed: no log"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "x.log")
+			if err := os.WriteFile(p, []byte(tc.log), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e := &Error{Op: "restore", Msg: tc.msg, Log: logErrors(p)}
+			if got := e.Error(); !strings.Contains(got, tc.want) {
+				t.Errorf("Error() = %q, want it to contain %q", got, tc.want)
+			}
+			if strings.Contains(e.Error(), "FAILED") {
+				t.Errorf("Error() = %q names CRIU's trailer, not the cause", e.Error())
+			}
+		})
+	}
+}
+
+// TestPipeInode: the inode of a pipe in /proc/PID/fd, and 0 for anything
+// else.
+func TestPipeInode(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	ino, err := FileInode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := PipeInode(os.Getpid(), int(w.Fd())); got != ino || got == 0 {
+		t.Errorf("PipeInode(write end) = %d, want %d", got, ino)
+	}
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := PipeInode(os.Getpid(), int(f.Fd())); got != 0 {
+		t.Errorf("PipeInode(/dev/null) = %d, want 0", got)
+	}
+}
