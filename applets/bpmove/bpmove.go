@@ -54,9 +54,9 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	var now int
 	src := "pid " + strconv.Itoa(pid)
 	if *from != "" {
-		n, err := parseNode(*from)
-		if err != nil {
-			return &applets.Usage{Line: usage, Msg: err.Error()}
+		n, perr := parseNode(*from)
+		if perr != nil {
+			return &applets.Usage{Line: usage, Msg: perr.Error()}
 		}
 		now, err = c.Move(ctx, n, pid, target)
 		src = fmt.Sprintf("%d: node %d", pid, n)

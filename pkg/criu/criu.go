@@ -230,7 +230,7 @@ func (e *Error) Reason() string {
 // Modules are the kernel modules CRIU needs on a node before it will run
 // at all (its feature detection opens nf_tables and makes a tun and a
 // veth device), and the socket diagnostics it dumps sockets with.
-var Modules = []string{"nf_tables", "tun", "veth", "unix_diag", "inet_diag", "tcp_diag", "netlink_diag", "packet_diag"}
+var Modules = []string{"nf_tables", "tun", "veth", "unix_diag", "inet_diag", "tcp_diag", "netlink_diag", "af_packet_diag"}
 
 var hints = []struct{ match, say string }{
 	{"kerndat", "CRIU cannot probe this node's kernel (modules " + strings.Join(Modules[:3], ", ") +

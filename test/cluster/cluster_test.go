@@ -59,7 +59,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build beo: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	for _, a := range []string{"bpsh", "bpstat", "bpctl", "bpcp", "bplib", "beomap", "beorun", "mpprun", "beorsh"} {
+	for _, a := range []string{"bpsh", "bpstat", "bpctl", "bpcp", "bplib", "beomap", "beorun", "mpprun", "beorsh", "bpmove"} {
 		os.Symlink(beoBin, filepath.Join(dir, a))
 	}
 	os.Setenv("PATH", dir+":"+os.Getenv("PATH"))

@@ -25,8 +25,8 @@ var moveConfig = "bootmodule " + strings.Join(criu.Modules, " ") + "\n"
 
 // pxeMove proves process migration on QEMU nodes 0 and 1, as a user:
 // bpmove moves a running process keeping its ghost, output and exit
-// status; a process moves itself with bproc.Move; a process CRIU cannot
-// move (an established TCP connection) stays where it is, running; and
+// status; a process moves itself with bproc.Move; a process that cannot
+// move (a file the target lacks) stays where it is, running; and
 // another user may not move a process.
 func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 	t.Run("process migration", func(t *testing.T) {
@@ -65,11 +65,17 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 		})
 
 		t.Run("what cannot move stays and runs on", func(t *testing.T) {
-			job := pxeStart(t, ctx, as, bin, c.Socket, "bpsh", "1", mover, "-hold", "-before", "0", "-after", "30", "-every", "100ms")
+			// A file only node 1 has: the restore on node 0 cannot
+			// open it, and the process goes on on node 1.
+			held := fmt.Sprintf("/tmp/mover-held-%d", time.Now().UnixNano())
+			job := pxeStart(t, ctx, as, bin, c.Socket, "bpsh", "1", mover, "-keep", held, "-before", "0", "-after", "30", "-every", "100ms")
 			ghost := pxeGhostOn(t, ctx, c, bin, job, mover, 1)
 			out, err := pxeOutput(ctx, as, bin, c.Socket, "bpmove", strconv.Itoa(ghost), "0")
-			if err == nil || !strings.Contains(err.Error(), "established TCP connection") || !strings.Contains(err.Error(), "node 1") {
-				t.Errorf("bpmove of a process holding a TCP connection: %q, %v; want a failure naming node 1 and the connection", out, err)
+			if err == nil || !strings.Contains(err.Error(), held) || !strings.Contains(err.Error(), "stays on node 1") {
+				t.Errorf("bpmove of a process holding a file node 0 lacks: %q, %v; want a failure naming the file and node 1", out, err)
+			}
+			if g := pxeGhostOn(t, ctx, c, bin, job, mover, 1); g != ghost {
+				t.Errorf("after a failed move the ghost is %d, want %d", g, ghost)
 			}
 			job.expect(t, 7, 30, "")
 		})

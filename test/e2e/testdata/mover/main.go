@@ -5,7 +5,8 @@
 // its output, stdin-less life and exit status went on across the move.
 // Without -to it only counts (a process bpmove moves from outside).
 // -hold keeps an established TCP connection (to itself, over loopback)
-// open all along: a process CRIU cannot move.
+// open all along; -keep FILE creates FILE and keeps it open: a file the
+// node it would move to does not have.
 package main
 
 import (
@@ -25,7 +26,16 @@ func main() {
 	after := flag.Int("after", 3, "lines after the move")
 	every := flag.Duration("every", 200*time.Millisecond, "time between lines")
 	hold := flag.Bool("hold", false, "hold an established TCP connection")
+	keep := flag.String("keep", "", "create this file and keep it open (a file another node lacks)")
 	flag.Parse()
+	if *keep != "" {
+		f, err := os.Create(*keep)
+		if err != nil {
+			fmt.Println("keep:", err)
+			os.Exit(4)
+		}
+		defer f.Close()
+	}
 	if *hold {
 		var lc net.ListenConfig
 		lc.SetMultipathTCP(false) // plain TCP, as most programs' sockets
