@@ -71,7 +71,7 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 			job := pxeStart(t, ctx, as, bin, c.Socket, "bpsh", "1", mover, "-keep", held, "-before", "0", "-after", "30", "-every", "100ms")
 			ghost := pxeGhostOn(t, ctx, c, bin, job, mover, 1)
 			out, err := pxeOutput(ctx, as, bin, c.Socket, "bpmove", strconv.Itoa(ghost), "0")
-			if err == nil || !strings.Contains(err.Error(), held) || !strings.Contains(err.Error(), "stays on node 1") {
+			if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(held, "/")) || !strings.Contains(err.Error(), "stays on node 1") {
 				t.Errorf("bpmove of a process holding a file node 0 lacks: %q, %v; want a failure naming the file and node 1", out, err)
 			}
 			if g := pxeGhostOn(t, ctx, c, bin, job, mover, 1); g != ghost {
