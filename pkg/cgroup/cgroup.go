@@ -397,4 +397,3 @@ func (g Group) rmdirAll() error {
 	}
 	return nil
 }
-
