@@ -37,7 +37,7 @@ import (
 //     nothing of a job outlives it on a node; the hangup's SIGKILL after
 //     its grace, and every job at once when the slave loses its master
 //     (orphans.go);
-//   - accounting: cpu.stat always; memory.current and pids.current where
+//   - accounting (usage.go): cpu.stat always; memory, pids and io where
 //     the jobs group passes those controllers down.
 //
 // The job ends when its process has exited and its stdout and stderr
@@ -211,11 +211,11 @@ func (jg *jobGroup) started() {
 	}
 }
 
-// end kills what the job left, if anything, and waits (up to a second)
-// for it to be gone, so that nothing of the job runs once its Result is
-// out; then it removes the group in the background. A job that left
-// nothing costs one read of cgroup.events here.
-func (jg *jobGroup) end(log *slog.Logger) {
+// drain kills what the job left, if anything, and waits (up to a
+// second) for it to be gone, so that nothing of the job runs once its
+// Result is out and the group's accounting is final (usage.go); remove
+// follows. A job that left nothing costs one read of cgroup.events here.
+func (jg *jobGroup) drain() {
 	if jg == nil {
 		return
 	}
@@ -224,7 +224,6 @@ func (jg *jobGroup) end(log *slog.Logger) {
 			jg.g.WaitEmpty(time.Second)
 		}
 	}
-	jg.remove(log)
 }
 
 // remove kills what is left in the group and removes it, in the

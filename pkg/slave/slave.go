@@ -147,6 +147,10 @@ type Config struct {
 	// when bpslave dies. "" makes beo-jobs under bpslave's own cgroup;
 	// "none" runs jobs without cgroups.
 	Cgroup string
+	// UsageInterval is how often a running job's accounting is sent to
+	// the master after the first, a second in (usage.go); 0 =
+	// DefaultUsageInterval.
+	UsageInterval time.Duration
 }
 
 // Backoff bounds between connection attempts.
