@@ -284,19 +284,19 @@ func (s *conn) acceptOutputs() {
 
 // remote is one exec as the master drives it.
 type remote struct {
-	st     net.Conn
-	need   []string
-	pid    int
-	err    string // the failure before the start (failed)
-	stdout bytes.Buffer
-	stderr bytes.Buffer
-	copies sync.WaitGroup
-	stdin  net.Conn
-	outs   [2]chan net.Conn // the output streams the slave opened
-	none   [2]chan struct{} // closed: the Result says that fd had no stream
-	opened uint8            // Result.Opened
-	usage  *wire.Usage      // Result.Usage
-	updates []wire.Update   // before the Result
+	st      net.Conn
+	need    []string
+	pid     int
+	err     string // the failure before the start (failed)
+	stdout  bytes.Buffer
+	stderr  bytes.Buffer
+	copies  sync.WaitGroup
+	stdin   net.Conn
+	outs    [2]chan net.Conn // the output streams the slave opened
+	none    [2]chan struct{} // closed: the Result says that fd had no stream
+	opened  uint8            // Result.Opened
+	usage   *wire.Usage      // Result.Usage
+	updates []wire.Update    // before the Result
 }
 
 // copyOut collects the output of fd 1 or 2, from the stream the slave
