@@ -34,6 +34,9 @@ type relay struct {
 	owner uint32
 	reals map[string]string  // content hash → file to read it from
 	kids  map[int]*wire.Proc // node-side children (ghosts.go); under Master.mu
+	// usage and prev are the job's latest two usage readings (acct.go);
+	// under Master.mu.
+	usage, prev *wire.Usage
 }
 
 func (r *relay) signal(sig int) error {
@@ -81,7 +84,9 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 		wire.Write(cl, st.Result)
 		return
 	}
-	x.finish(x.relay(ctx, st.Started))
+	res, ok := x.relay(ctx, st.Started)
+	x.finish(res, ok)
+	x.m.account(x.r, res) // after the client has its Result (acct.go)
 }
 
 // execution is one client exec in the master, shared by exec's steps.
