@@ -3,7 +3,6 @@ package dashboard
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -48,16 +47,31 @@ func (s *Server) apiJobs(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		in := func(n int) bool { return slices.Contains(sel, n) }
-		doc.Running = slices.DeleteFunc(doc.Running, func(j acct.Job) bool { return !in(j.Node) })
-		doc.Finished = slices.DeleteFunc(doc.Finished, func(j acct.Record) bool { return !in(j.Node) })
-		doc.Totals = slices.DeleteFunc(doc.Totals, func(t acct.Totals) bool { return !in(t.Node) })
+		in := make(map[int]bool, len(sel))
+		for _, n := range sel {
+			in[n] = true
+		}
+		doc.Running = onNodes(doc.Running, in, func(j acct.Job) int { return j.Node })
+		doc.Finished = onNodes(doc.Finished, in, func(r acct.Record) int { return r.Node })
+		doc.Totals = onNodes(doc.Totals, in, func(t acct.Totals) int { return t.Node })
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := json.NewEncoder(w).Encode(doc); err != nil {
 		s.cfg.Log.Debug("api/jobs: write", "err", err)
 	}
+}
+
+// onNodes returns, in a new slice, the elements of l on a node in in
+// (l is the source's: never changed here).
+func onNodes[T any](l []T, in map[int]bool, node func(T) int) []T {
+	out := []T{}
+	for _, x := range l {
+		if in[node(x)] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // jobMetrics writes the job families (metrics.go): per node, running
