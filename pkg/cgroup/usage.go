@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -41,6 +42,23 @@ type Usage struct {
 // Usage reads g's accounting files. Only cpu.stat is required: a
 // directory without it is no cgroup (or is gone), and that is the error.
 func (g Group) Usage() (Usage, error) {
+	var r Reader
+	return r.Usage(g)
+}
+
+// A Reader reads the accounting of many groups of one kind (a node's
+// jobs: siblings, with the same controllers on the same kernel), and
+// remembers which files the first reading found absent, so that the
+// next ones do not try them again: a job's last reading is on the way
+// to its Result, and on a host without controllers half the files are
+// absent. The zero Reader is ready; it is safe for concurrent use.
+type Reader struct {
+	mu     sync.Mutex
+	absent map[string]bool
+}
+
+// Usage reads g's accounting files, as Group.Usage does.
+func (r *Reader) Usage(g Group) (Usage, error) {
 	u := Usage{Memory: -1, MemoryPeak: -1, OOMKills: -1, Tasks: -1, TasksPeak: -1,
 		ReadBytes: -1, WriteBytes: -1, ReadOps: -1, WriteOps: -1}
 	b, err := os.ReadFile(g.file("cpu.stat"))
@@ -50,29 +68,56 @@ func (g Group) Usage() (Usage, error) {
 	if err := parseCPUStat(b, &u); err != nil {
 		return u, fmt.Errorf("%s: %w", g.file("cpu.stat"), err)
 	}
-	u.Memory = g.readInt("memory.current")
-	u.MemoryPeak = g.readInt("memory.peak")
-	if b, err := os.ReadFile(g.file("memory.events")); err == nil {
+	// Only a group that exists teaches which files are absent.
+	u.Memory = r.int(g, "memory.current")
+	u.MemoryPeak = r.int(g, "memory.peak")
+	if b := r.read(g, "memory.events"); b != nil {
 		u.OOMKills = keyed(b, "oom_kill")
 	}
-	u.Tasks = g.readInt("pids.current")
+	u.Tasks = r.int(g, "pids.current")
 	if u.Tasks < 0 {
-		if b, err := os.ReadFile(g.file("cgroup.threads")); err == nil {
+		if b := r.read(g, "cgroup.threads"); b != nil {
 			u.Tasks = int64(bytes.Count(b, []byte{'\n'}))
 		}
 	}
-	u.TasksPeak = g.readInt("pids.peak")
-	if b, err := os.ReadFile(g.file("io.stat")); err == nil {
+	u.TasksPeak = r.int(g, "pids.peak")
+	if b := r.read(g, "io.stat"); b != nil {
 		parseIOStat(b, &u)
 	}
 	return u, nil
 }
 
-// readInt reads a file holding one integer; -1 if it is absent or says
-// something else ("max").
-func (g Group) readInt(name string) int64 {
+// read reads g's file name, nil if it is absent (now or before).
+func (r *Reader) read(g Group, name string) []byte {
+	r.mu.Lock()
+	skip := r.absent[name]
+	r.mu.Unlock()
+	if skip {
+		return nil
+	}
 	b, err := os.ReadFile(g.file(name))
+	if errors.Is(err, fs.ErrNotExist) && Group(g).Exists() {
+		r.mu.Lock()
+		if r.absent == nil {
+			r.absent = map[string]bool{}
+		}
+		r.absent[name] = true
+		r.mu.Unlock()
+	}
 	if err != nil {
+		return nil
+	}
+	if b == nil {
+		b = []byte{} // present and empty: not absent
+	}
+	return b
+}
+
+// int reads a file of g holding one integer; -1 if it is absent or
+// says something else ("max").
+func (r *Reader) int(g Group, name string) int64 {
+	b := r.read(g, name)
+	if b == nil {
 		return -1
 	}
 	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)

@@ -146,3 +146,28 @@ func runIn(t *testing.T, g Group, name string, args ...string) {
 		t.Fatalf("%s: %v %s", name, err, out)
 	}
 }
+
+// TestReaderRemembersAbsent: a Reader does not try again a file the
+// first group lacked; a group that is gone teaches it nothing.
+func TestReaderRemembersAbsent(t *testing.T) {
+	var r Reader
+	g := fakeGroup(t, map[string]string{"cpu.stat": "usage_usec 1\n", "cgroup.procs": "", "pids.current": "2\n"})
+	if u, err := r.Usage(g); err != nil || u.Memory != -1 || u.Tasks != 2 {
+		t.Fatalf("first: %+v %v", u, err)
+	}
+	// A sibling with memory.current: the reader no longer looks.
+	g2 := fakeGroup(t, map[string]string{"cpu.stat": "usage_usec 1\n", "cgroup.procs": "", "memory.current": "5\n", "pids.current": "3\n"})
+	if u, _ := r.Usage(g2); u.Memory != -1 || u.Tasks != 3 {
+		t.Errorf("sibling: %+v; want memory skipped, tasks read", u)
+	}
+	if u, _ := g2.Usage(); u.Memory != 5 {
+		t.Errorf("a fresh reader: %+v, want memory 5", u)
+	}
+	// A group removed between its files: nothing learned.
+	var r2 Reader
+	gone := Group(filepath.Join(t.TempDir(), "gone"))
+	r2.read(gone, "memory.current")
+	if u, _ := r2.Usage(g2); u.Memory != 5 {
+		t.Errorf("after a gone group: %+v, want memory 5", u)
+	}
+}

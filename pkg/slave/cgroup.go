@@ -64,6 +64,7 @@ var jobControllers = []string{"cpu", "memory", "pids", "io"}
 // jobGroups is the slave's jobs group; base "" means no cgroups.
 type jobGroups struct {
 	base cgroup.Group
+	rd   cgroup.Reader // the jobs' accounting (usage.go)
 	auto bool // base is ours: removed when the slave stops
 	seq  atomic.Uint64
 	log  *slog.Logger
@@ -168,7 +169,8 @@ func (j *jobGroups) killAll() error {
 // jobGroup is one job's cgroup.
 type jobGroup struct {
 	g  cgroup.Group
-	fd *os.File // open until the job's process is started
+	rd *cgroup.Reader // the slave's, for every job (usage.go)
+	fd *os.File       // open until the job's process is started
 }
 
 // make creates a job's group, open for SysProcAttr.CgroupFD. nil when
@@ -186,7 +188,7 @@ func (j *jobGroups) make() *jobGroup {
 		if err == nil {
 			var fd *os.File
 			if fd, err = g.Open(); err == nil {
-				return &jobGroup{g: g, fd: fd}
+				return &jobGroup{g: g, rd: &j.rd, fd: fd}
 			}
 			g.Remove(0)
 		}

@@ -83,7 +83,7 @@ func (r *running) watchKids(st net.Conn, log *slog.Logger) *kidWatch {
 				looked = true
 				ch = r.changes(&k)
 				if age := time.Since(r.meter.start); age >= nextUsage {
-					if u, err := r.meter.read(r.cg.g, ""); err == nil {
+					if u, err := r.meter.read(r.cg, ""); err == nil {
 						use = &u
 					}
 					nextUsage = age + r.every

@@ -4,7 +4,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/beo-cluster/beo/pkg/cgroup"
 	"github.com/beo-cluster/beo/pkg/wire"
 )
 
@@ -28,6 +27,13 @@ import (
 // the highest the meter saw, a process's VmHWM, or the job's process's
 // rusage; Usage.MemRSS says so. Where the pids controller is off the
 // tasks are the group's own (cgroup.threads).
+//
+// The last reading is on the way to the Result: it costs one read of
+// cpu.stat (the kernel flushes the group's per-CPU counters for it) and
+// of the few other files the jobs group has — a cgroup.Reader shared by
+// the slave's jobs remembers which are absent — 50–140 µs on this
+// loaded 2-core machine (load average 17), against the 11 ms of
+// `bpsh 0 true` (bench/process).
 //
 // A job without a cgroup sends no readings; its Result's Usage comes
 // from the rusage of its process alone (wait4: its own CPU time and that
@@ -54,10 +60,11 @@ type meter struct {
 	tasksPeak int64
 }
 
-// read reads g's accounting now (proc: the proc file system, "" =
-// /proc).
-func (m *meter) read(g cgroup.Group, proc string) (wire.Usage, error) {
-	cu, err := g.Usage()
+// read reads the job group's accounting now (proc: the proc file
+// system, "" = /proc).
+func (m *meter) read(jg *jobGroup, proc string) (wire.Usage, error) {
+	g := jg.g
+	cu, err := jg.rd.Usage(g)
 	if err != nil {
 		return wire.Usage{}, err
 	}
@@ -91,7 +98,7 @@ func (m *meter) final(jg *jobGroup, ru *syscall.Rusage) *wire.Usage {
 		maxrss = ru.Maxrss * 1024 // kilobytes on Linux
 	}
 	if jg != nil {
-		if u, err := m.read(jg.g, ""); err == nil {
+		if u, err := m.read(jg, ""); err == nil {
 			if ru != nil { // the job's process ran: one task at least, its peak resident set
 				u.MemPeak = max(u.MemPeak, maxrss)
 				u.TasksPeak = max(u.TasksPeak, 1)

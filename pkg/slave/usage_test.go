@@ -45,7 +45,7 @@ func TestMeter(t *testing.T) {
 		"proc/99/status":  "VmRSS:\t 999999 kB\n", // not the job's
 		"memory.pressure": "some avg10=0.00\n",
 	})
-	u, err := m.read(g, proc)
+	u, err := m.read(&jobGroup{g: g, rd: &cgroup.Reader{}}, proc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,14 +58,14 @@ func TestMeter(t *testing.T) {
 	// Later: one process left, smaller; the peaks stay.
 	writeFiles(t, dir, map[string]string{"cgroup.procs": "11\n", "cgroup.threads": "11\n",
 		"cpu.stat": "usage_usec 2000000\nuser_usec 1400000\nsystem_usec 600000\n"})
-	u, _ = m.read(g, proc)
+	u, _ = m.read(&jobGroup{g: g, rd: &cgroup.Reader{}}, proc)
 	if u.Mem != 1000*1024 || u.MemPeak != 90000*1024 || u.Tasks != 1 || u.TasksPeak != 3 || u.CPU != 2*time.Second {
 		t.Errorf("second reading: %+v; want mem 1000 KiB, the peaks of the first, 2 s CPU", u)
 	}
 	// The end: nothing runs; the job's process's rusage says it once
 	// had 120000 KiB resident.
 	writeFiles(t, dir, map[string]string{"cgroup.procs": "", "cgroup.threads": ""})
-	f := m.final(&jobGroup{g: g}, &syscall.Rusage{Maxrss: 120000})
+	f := m.final(&jobGroup{g: g, rd: &cgroup.Reader{}}, &syscall.Rusage{Maxrss: 120000})
 	// final reads the real /proc: an empty group needs none of it.
 	if f == nil || f.Mem != 0 || f.MemPeak != 120000*1024 || f.Tasks != 0 || f.TasksPeak != 3 || !f.Tree {
 		t.Errorf("final: %+v; want no memory now, the rusage peak, 3 tasks at most", f)
@@ -79,7 +79,7 @@ func TestMeter(t *testing.T) {
 		"memory.events": "oom_kill 2\n",
 	})
 	m2 := meter{start: time.Now()}
-	u, _ = m2.read(cgroup.Group(dir2), proc)
+	u, _ = m2.read(&jobGroup{g: cgroup.Group(dir2), rd: &cgroup.Reader{}}, proc)
 	if u.Mem != 4096 || u.MemPeak != 8192 || u.MemRSS || u.Tasks != 2 || u.TasksPeak != 7 ||
 		u.ReadBytes != 1 || u.WriteBytes != 2 || u.OOMKills != 2 {
 		t.Errorf("all controllers: %+v", u)
