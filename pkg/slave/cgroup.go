@@ -65,7 +65,7 @@ var jobControllers = []string{"cpu", "memory", "pids", "io"}
 type jobGroups struct {
 	base cgroup.Group
 	rd   cgroup.Reader // the jobs' accounting (usage.go)
-	auto bool // base is ours: removed when the slave stops
+	auto bool          // base is ours: removed when the slave stops
 	seq  atomic.Uint64
 	log  *slog.Logger
 	warn sync.Once
