@@ -59,7 +59,13 @@
 // to Config.Keep old files, the oldest dropped), so the log never takes
 // more than (Keep+1)·Max bytes. The Ledger also keeps the latest Recent
 // records and per-node totals in memory for the dashboard; both start
-// empty with the master.
+// empty with the master. The master books a job there (Book) before its
+// client has the exit status — a script's beostat -J right after its
+// bpsh finds the job — and writes its line (Log) right after, off the
+// client's path.
+//
+// /api/jobs and the log show every user's command lines, as ps shows
+// every ghost's on the master.
 package acct
 
 import (

@@ -44,11 +44,13 @@ type Totals struct {
 type Ledger struct {
 	cfg Config
 
-	mu      sync.Mutex
-	recent  []Record // a ring of cfg.Recent; recent[head] is the oldest when full
-	head    int
-	totals  map[int]*Totals
-	failing bool // the last write failed (logged once until one succeeds)
+	mu     sync.Mutex
+	recent []Record // a ring of cfg.Recent; recent[head] is the oldest when full
+	head   int
+	totals map[int]*Totals
+
+	wmu     sync.Mutex // the log file
+	failing bool       // the last write failed (logged once until one succeeds)
 }
 
 // NewLedger returns an empty ledger writing to cfg.Path.
@@ -68,16 +70,17 @@ func NewLedger(cfg Config) *Ledger {
 	return &Ledger{cfg: cfg, totals: map[int]*Totals{}}
 }
 
-// Add books a finished job: the totals, the recent list, a line of the
-// log. A log that cannot be written is logged (once until it works
-// again), never an error for the job.
+// Add books a finished job (Book) and logs it (Log).
 func (l *Ledger) Add(r Record) {
-	line, err := json.Marshal(r)
-	if err != nil { // a Record always encodes; be safe anyway
-		l.cfg.Log.Warn("accounting: encode", "job", r.ID, "err", err)
-		return
-	}
-	line = append(line, '\n')
+	l.Book(r)
+	l.Log(r)
+}
+
+// Book counts a finished job in the totals and the recent list: what
+// the dashboard shows at once. Cheap: the master books a job before its
+// client gets the exit status, so that a script's beostat -J after its
+// bpsh finds it.
+func (l *Ledger) Book(r Record) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := l.totals[r.Node]
@@ -98,9 +101,23 @@ func (l *Ledger) Add(r Record) {
 		l.recent[l.head] = r
 		l.head = (l.head + 1) % len(l.recent)
 	}
+}
+
+// Log appends a finished job's line to the log (Config.Path; none if
+// ""). A log that cannot be written is logged (once until it works
+// again), never an error for the job.
+func (l *Ledger) Log(r Record) {
 	if l.cfg.Path == "" {
 		return
 	}
+	line, err := json.Marshal(r)
+	if err != nil { // a Record always encodes; be safe anyway
+		l.cfg.Log.Warn("accounting: encode", "job", r.ID, "err", err)
+		return
+	}
+	line = append(line, '\n')
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
 	err = l.write(line)
 	switch {
 	case err != nil && !l.failing:
@@ -113,7 +130,7 @@ func (l *Ledger) Add(r Record) {
 }
 
 // write appends line to the log, rotating it first if the line would
-// take it past Max; l.mu is held.
+// take it past Max; l.wmu is held.
 func (l *Ledger) write(line []byte) error {
 	f, err := os.OpenFile(l.cfg.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {

@@ -14,8 +14,9 @@ import (
 // master keeps the latest two readings with its record of the process
 // (relay.usage, relay.prev: applyUpdate), and Jobs lists every running
 // job with them. The Result's final Usage goes, with the job's identity
-// and exit status, to the ledger: per-node totals, the latest finished
-// jobs, a line of Config.Accounting. Jobs on the master itself (node
+// and exit status, to the ledger: per-node totals and the latest
+// finished jobs before the client has the Result, a line of
+// Config.Accounting right after. Jobs on the master itself (node
 // -1, local.go) are ordinary local processes and are not booked here.
 
 // Jobs lists the running jobs with their latest usage, by id.
@@ -23,7 +24,9 @@ func (m *Master) Jobs() []acct.Job {
 	m.mu.Lock()
 	out := make([]acct.Job, 0, len(m.procs))
 	for _, r := range m.procs {
-		out = append(out, jobOf(r))
+		if !r.ended {
+			out = append(out, jobOf(r))
+		}
 	}
 	m.mu.Unlock()
 	slices.SortFunc(out, func(a, b acct.Job) int {
@@ -56,16 +59,22 @@ func (m *Master) Finished() []acct.Record { return m.ledger.Recent() }
 // JobTotals are the finished jobs' totals per node.
 func (m *Master) JobTotals() []acct.Totals { return m.ledger.Totals() }
 
-// account books a finished job: res is its node's Result (an Err of
-// the master's own when the node was lost), whose Usage is the final
-// one; without it the last reading stands.
-func (m *Master) account(r *relay, res wire.Result) {
+// book books a finished job in the ledger's memory and takes it off the
+// running list, before its client has the Result (so that beostat -J
+// right after bpsh finds it), and returns its record for the log. res
+// is its node's Result (an Err of the master's own when the node was
+// lost), whose Usage is the final one; without it the last reading
+// stands.
+func (m *Master) book(r *relay, res wire.Result) acct.Record {
 	m.mu.Lock()
 	j := jobOf(r)
+	r.ended = true
 	m.mu.Unlock()
 	if res.Usage != nil {
 		j.Usage = res.Usage
 	}
 	j.CPUPct = acct.CPUPct(nil, j.Usage) // over its whole life
-	m.ledger.Add(acct.Record{Job: j, Ended: m.clock(), Status: res.Status, Signal: res.Signal, Err: res.Err})
+	rec := acct.Record{Job: j, Ended: m.clock(), Status: res.Status, Signal: res.Signal, Err: res.Err}
+	m.ledger.Book(rec)
+	return rec
 }

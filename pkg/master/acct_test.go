@@ -63,13 +63,17 @@ func TestJobAccounting(t *testing.T) {
 	if tot := n.m.JobTotals(); len(tot) != 1 || tot[0] != (acct.Totals{Node: 0, Jobs: 1, Failed: 1, CPU: 3 * time.Second}) {
 		t.Errorf("totals: %+v", tot)
 	}
-	f, err := os.Open(n.acct)
-	if err != nil {
-		t.Fatal(err)
+	// The log's line follows the client's Result.
+	var recs []acct.Record
+	deadline = time.Now().Add(wait)
+	for len(recs) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		if f, err := os.Open(n.acct); err == nil {
+			recs, _ = acct.ReadLog(f)
+			f.Close()
+		}
 	}
-	defer f.Close()
-	recs, err := acct.ReadLog(f)
-	if err != nil || len(recs) != 1 || recs[0].ID != j.ID || recs[0].Status != 2 || recs[0].Usage.CPU != 3*time.Second {
-		t.Errorf("accounting log: %+v %v", recs, err)
+	if len(recs) != 1 || recs[0].ID != j.ID || recs[0].Status != 2 || recs[0].Usage.CPU != 3*time.Second {
+		t.Errorf("accounting log: %+v", recs)
 	}
 }

@@ -37,6 +37,7 @@ type relay struct {
 	// usage and prev are the job's latest two usage readings (acct.go);
 	// under Master.mu.
 	usage, prev *wire.Usage
+	ended       bool // booked as finished (acct.go): no longer a running job
 }
 
 func (r *relay) signal(sig int) error {
@@ -85,8 +86,9 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 		return
 	}
 	res, ok := x.relay(ctx, st.Started)
+	rec := x.m.book(x.r, res) // acct.go
 	x.finish(res, ok)
-	x.m.account(x.r, res) // after the client has its Result (acct.go)
+	x.m.ledger.Log(rec) // the file: after the client has its Result
 }
 
 // execution is one client exec in the master, shared by exec's steps.
