@@ -19,9 +19,9 @@
 // (5 s, the stats interval of a node), and sends it on the job's own
 // exec stream (wire.Update.Usage); when the job is over it reads the
 // group once more, before removing it, and that final reading travels in
-// the Result (wire.Result.Usage). The master keeps the latest reading
-// with its record of the process, and passes the final one here
-// (Ledger.Add).
+// the Result (wire.Result.Usage). The master keeps the latest two
+// readings with its record of the process (CPUPct is the use between
+// them), and books the final one here (Ledger).
 //
 // Not in sendstats' datagrams (pkg/stats), though those carry the rest
 // of beostat's numbers, for four reasons the code made plain:
