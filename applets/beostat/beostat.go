@@ -8,7 +8,7 @@
 // node's own loopback: it answers there when beostatus listens on the
 // cluster network, and otherwise beostat fails naming that address.
 //
-//	beostat [-url URL] [-N NODESPEC] [-c] [-C] [-l] [-m] [-n] [-D] [-b] [-json]
+//	beostat [-url URL] [-N NODESPEC] [-c] [-C] [-l] [-m] [-n] [-D] [-b] [-j] [-J] [-json]
 //
 // Without a section flag every section is shown; -c per-core CPU, -C CPU
 // summary, -l load and processes, -m memory and swap, -n network, -D root
@@ -16,6 +16,13 @@
 // to a node spec (3, 0-7, allalive, …); without it every node that has
 // sent stats is listed. A node in the spec that never sent stats is listed
 // as "no stats". -json prints the /api/stats document itself.
+//
+// -j lists the running jobs instead, one line each, with what each has
+// used on its node (CPU, memory, tasks, I/O: its cgroup's accounting,
+// pkg/acct); -J the latest finished jobs the master keeps, with how
+// each ended and what it used in all (every finished job is a line of
+// the master's accounting log). Both read /api/jobs; with -json they
+// print that document. jobs.go says what the columns mean.
 package beostat
 
 import (
@@ -36,7 +43,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/stats"
 )
 
-const usage = "usage: beostat [-url URL] [-N NODESPEC] [-c] [-C] [-l] [-m] [-n] [-D] [-b] [-json]"
+const usage = "usage: beostat [-url URL] [-N NODESPEC] [-c] [-C] [-l] [-m] [-n] [-D] [-b] [-j] [-J] [-json]"
 
 type sections struct{ cores, cpu, load, mem, net, disk bool }
 
@@ -73,6 +80,8 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	fs.BoolVar(&s.net, "n", false, "network interfaces")
 	fs.BoolVar(&s.disk, "D", false, "root file system")
 	brief := fs.Bool("b", false, "one line per node")
+	running := fs.Bool("j", false, "the running jobs and what each uses (CPU, memory, tasks, I/O)")
+	finished := fs.Bool("J", false, "the latest finished jobs: how each ended and what it used")
 	asJSON := fs.Bool("json", false, "print the master's JSON document")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up on the master after this long")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
@@ -88,6 +97,9 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	defer cancel()
 	if *url == "" {
 		*url = defaultURL(ctx)
+	}
+	if *running || *finished {
+		return jobs(ctx, stdio.Out, *url, *spec, *running, *finished, *asJSON)
 	}
 	snap, err := dashboard.Fetch(ctx, nil, *url, *spec)
 	if err != nil {
@@ -115,6 +127,40 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 			fmt.Fprintln(stdio.Out)
 		}
 		printNode(stdio.Out, n, snap.Time, s)
+	}
+	return nil
+}
+
+// jobs is -j and -J: the running jobs, then the finished ones.
+func jobs(ctx context.Context, w io.Writer, url, spec string, running, finished, asJSON bool) error {
+	doc, err := dashboard.FetchJobs(ctx, nil, url, spec)
+	if err != nil {
+		return err
+	}
+	if !doc.Accounting {
+		return fmt.Errorf("%s has no job accounting: its recvstats runs without bpmaster", url)
+	}
+	if asJSON {
+		if !running {
+			doc.Running = nil
+		}
+		if !finished {
+			doc.Finished = nil
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	if running {
+		if err := printJobs(w, doc); err != nil {
+			return err
+		}
+	}
+	if running && finished {
+		fmt.Fprintln(w)
+	}
+	if finished {
+		return printFinished(w, doc)
 	}
 	return nil
 }

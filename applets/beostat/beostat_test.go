@@ -18,6 +18,12 @@ import (
 // master serves /api/stats for 3 nodes; node 1 (10.0.0.101) sent two samples.
 func master(t *testing.T) string {
 	t.Helper()
+	return masterJobs(t, nil)
+}
+
+// masterJobs is master with a job source.
+func masterJobs(t *testing.T, jobs dashboard.JobSource) string {
+	t.Helper()
 	addr := func(n int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + n)}) }
 	tab := nodes.New(nil, nodes.Node{Num: 0, Addr: addr(0)}, nodes.Node{Num: 1, Addr: addr(1)}, nodes.Node{Num: 2, Addr: addr(2)})
 	rcv, err := stats.NewReceiver(stats.Config{Table: tab, Resolve: func(a netip.Addr) (int, bool) {
@@ -41,7 +47,7 @@ func master(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	d, err := dashboard.New(dashboard.Config{Table: tab, Stats: rcv})
+	d, err := dashboard.New(dashboard.Config{Table: tab, Stats: rcv, Jobs: jobs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Package bpslave implements the bpslave applet: the compute node daemon
 // that connects to bpmaster and runs what it sends (see pkg/slave).
 //
-//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-clients PATH|none] [-pidspace]
+//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-usage-interval D] [-clients PATH|none] [-pidspace]
 //
 // On a real node beoclient (PID 1) starts it with -root / and the keys the
 // boot image carries. A simulated node (beo sim) passes -sim, a private
@@ -17,6 +17,11 @@
 // HOST:PORT from -src, claiming the node's number. beo sim's nodes use
 // it, so that beostat shows them without a sendstats process per node;
 // a real node runs sendstats (started by beoclient) instead.
+//
+// -usage-interval is how often a running job's accounting (its cgroup's
+// CPU, memory, tasks and I/O) goes to the master after the first, a
+// second into the job (pkg/slave usage.go): 5 s by default, the stats
+// interval of a node; beo sim passes its stats interval.
 //
 // -clients is the node's client socket (pkg/slave: clients.go): bpsh,
 // bpstat, bpcp … run on the node reach the master through it, as the
@@ -60,7 +65,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-clients PATH|none] [-pidspace]"
+const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-usage-interval D] [-clients PATH|none] [-pidspace]"
 
 // Run is the bpslave applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -77,6 +82,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	statsTo := fs.String("stats", "", "also send this host's stats to recvstats at HOST:PORT, from -src (beo sim's nodes)")
 	statsEvery := fs.Duration("stats-interval", stats.DefaultInterval, "time between stats samples (with -stats)")
 	pids := fs.Bool("pidspace", false, "this host is a node of its own (a real node): give its jobs a pid range of their own, so processes can move here keeping their pids")
+	usageEvery := fs.Duration("usage-interval", slave.DefaultUsageInterval, "time between a running job's usage reports to the master, after the first")
 	clients := fs.String("clients", "", "the node's client socket, relayed to the master (default ROOT"+bproc.DefaultSocket+"; \"none\": no socket)")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
@@ -100,6 +106,9 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		if *statsEvery < 100*time.Millisecond {
 			return &applets.Usage{Line: usage, Msg: "-stats-interval must be at least 100ms"}
 		}
+	}
+	if *usageEvery < 100*time.Millisecond {
+		return &applets.Usage{Line: usage, Msg: "-usage-interval must be at least 100ms"}
 	}
 	if srcIP.IsValid() {
 		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(srcIP, 0))
@@ -160,7 +169,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache, Cgroup: *cgroup, SpreadPIDs: *pids,
 		Build: buildinfo.Hash(), Log: log,
 		Dialer: d, Power: power, BeforeExec: before, Connected: connected, LoadModules: modules,
-		ClientSocket: *clients,
+		ClientSocket: *clients, UsageInterval: *usageEvery,
 	})
 	select {
 	case a := <-acted:

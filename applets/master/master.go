@@ -139,7 +139,7 @@ func bpmasterFlags(fs *flag.FlagSet, o *head.Options) {
 	fs.StringVar(&o.Listen, "listen", "", "node listener address (default :PORT from `server bproc`)")
 	fs.StringVar(&o.Socket, "socket", bproc.DefaultSocket, "unix socket for local clients")
 	fs.StringVar(&o.Keys, "keys", "/etc/beowulf/keys", "cluster key directory")
-	fs.StringVar(&o.LogDir, "logdir", "/var/log/beowulf", "per-node logs (node.N)")
+	fs.StringVar(&o.LogDir, "logdir", "/var/log/beowulf", "per-node logs (node.N) and the accounting log (accounting: a line per finished job)")
 	fs.StringVar(&o.NodeUp, "node-up", "/usr/lib/beoboot/bin/node_up", "program run when a node connects (exit 0 → up); missing = none")
 	fs.StringVar(&o.InitD, "init-d", master.DefaultInitD, "executables run in name order for each node after node_up (\"\" = none)")
 	fs.StringVar(&o.Libs, "libs", "/etc/beowulf/libraries", "bplib's prestaged library list")

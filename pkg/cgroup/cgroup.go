@@ -397,38 +397,3 @@ func (g Group) rmdirAll() error {
 	}
 	return nil
 }
-
-// Stat is what a group's accounting files say (zero where a controller
-// is not enabled).
-type Stat struct {
-	CPU    time.Duration // cpu.stat usage_usec: every group has it
-	Memory int64         // memory.current, bytes (memory controller)
-	Pids   int64         // pids.current (pids controller)
-}
-
-// Stat reads g's accounting.
-func (g Group) Stat() (Stat, error) {
-	var s Stat
-	b, err := os.ReadFile(g.file("cpu.stat"))
-	if err != nil {
-		return s, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "usage_usec "); ok {
-			us, _ := strconv.ParseInt(v, 10, 64)
-			s.CPU = time.Duration(us) * time.Microsecond
-		}
-	}
-	s.Memory = g.readInt("memory.current")
-	s.Pids = g.readInt("pids.current")
-	return s, nil
-}
-
-func (g Group) readInt(name string) int64 {
-	b, err := os.ReadFile(g.file(name))
-	if err != nil {
-		return 0
-	}
-	v, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return v
-}

@@ -97,7 +97,7 @@ func TestTreeKill(t *testing.T) {
 	if pop, err := g.Populated(); !pop || err != nil {
 		t.Errorf("populated: %v %v, want true", pop, err)
 	}
-	if st, err := job.Stat(); err != nil || st.CPU <= 0 {
+	if st, err := job.Usage(); err != nil || st.CPU <= 0 {
 		t.Errorf("stat: %+v %v: want some CPU time", st, err)
 	}
 	if err := g.Kill(); err != nil {

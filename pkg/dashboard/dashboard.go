@@ -12,6 +12,10 @@
 //	                   "update" with the Tiles that changed — a state change
 //	                   or a new sample — coalesced over Coalesce (100 ms),
 //	                   and a ": ping" comment every 15 s
+//	GET /api/jobs      JSON JobsDoc: the running jobs with their usage,
+//	                   the latest finished ones and per-node totals
+//	                   (pkg/acct, from the master: Config.Jobs);
+//	                   ?node=SPEC as above. beostat -j and -J read it.
 //	GET /metrics       Prometheus text exposition format 0.0.4
 //
 // Every other method gets 405 (GET patterns also answer HEAD): nothing
@@ -54,8 +58,13 @@ const DefaultAddr = "127.0.0.1:5546"
 type Config struct {
 	Table *nodes.Table    // required
 	Stats *stats.Receiver // required
-	Log   *slog.Logger
-	Clock func() time.Time
+	// Jobs is the master's job accounting; nil (recvstats alone): no
+	// jobs. MaxJobSeries bounds the jobs /metrics has series for
+	// (DefaultMaxJobSeries).
+	Jobs         JobSource
+	MaxJobSeries int
+	Log          *slog.Logger
+	Clock        func() time.Time
 	// Coalesce is how long /api/events gathers changes before sending
 	// them (default 100 ms).
 	Coalesce time.Duration
@@ -84,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /{$}", s.page)
 	s.mux.HandleFunc("GET /api/stats", s.apiStats)
+	s.mux.HandleFunc("GET /api/jobs", s.apiJobs)
 	s.mux.HandleFunc("GET /api/events", s.events)
 	s.mux.HandleFunc("GET /metrics", s.metrics)
 	return s, nil

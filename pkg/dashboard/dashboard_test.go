@@ -31,6 +31,12 @@ func addr(n int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(100 
 // non-Scyld host that sends stats, node 2 down.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureJobs(t, nil)
+}
+
+// newFixtureJobs is newFixture with a job source.
+func newFixtureJobs(t *testing.T, jobs JobSource) *fixture {
+	t.Helper()
 	var ns []nodes.Node
 	for n := range 3 {
 		ns = append(ns, nodes.Node{Num: n, Addr: addr(n)})
@@ -48,7 +54,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(Config{Table: tab, Stats: rcv, Coalesce: 10 * time.Millisecond})
+	d, err := New(Config{Table: tab, Stats: rcv, Jobs: jobs, MaxJobSeries: 2, Coalesce: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,38 +174,7 @@ func TestMetrics(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
 		t.Errorf("Content-Type %q", ct)
 	}
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("exposition does not parse: %v\n%s", err, body)
-	}
-	value := func(name string, labels map[string]string) (float64, bool) {
-		fam := fams[name]
-		if fam == nil {
-			return 0, false
-		}
-	next:
-		for _, m := range fam.Metric {
-			got := map[string]string{}
-			for _, l := range m.Label {
-				got[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue next
-				}
-			}
-			switch {
-			case m.Gauge != nil:
-				return m.Gauge.GetValue(), true
-			case m.Counter != nil:
-				return m.Counter.GetValue(), true
-			case m.Untyped != nil:
-				return m.Untyped.GetValue(), true
-			}
-		}
-		return 0, false
-	}
+	fams, value := parseMetrics(t, body)
 	tests := []struct {
 		name   string
 		labels map[string]string
@@ -227,7 +202,7 @@ func TestMetrics(t *testing.T) {
 	if _, ok := value("beo_node_load1", map[string]string{"node": "0"}); ok {
 		t.Error("node 0 (no stats) has beo_node_load1")
 	}
-	if n := len(fams["beo_node_state"].Metric); n != 3*len(nodes.StateNames()) {
+	if n := fams["beo_node_state"]; n != 3*len(nodes.StateNames()) {
 		t.Errorf("beo_node_state has %d series, want %d", n, 3*len(nodes.StateNames()))
 	}
 }
@@ -343,4 +318,48 @@ func TestNewNeedsSources(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Error("New without table and receiver: nil error")
 	}
+}
+
+// parseMetrics parses an exposition with Prometheus' own parser and
+// returns the number of series of each family and a lookup of one
+// sample by (some) labels.
+func parseMetrics(t *testing.T, body string) (map[string]int, func(string, map[string]string) (float64, bool)) {
+	t.Helper()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("exposition does not parse: %v\n%s", err, body)
+	}
+	value := func(name string, labels map[string]string) (float64, bool) {
+		fam := fams[name]
+		if fam == nil {
+			return 0, false
+		}
+	next:
+		for _, m := range fam.Metric {
+			got := map[string]string{}
+			for _, l := range m.Label {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				return m.Gauge.GetValue(), true
+			case m.Counter != nil:
+				return m.Counter.GetValue(), true
+			case m.Untyped != nil:
+				return m.Untyped.GetValue(), true
+			}
+		}
+		return 0, false
+	}
+	series := map[string]int{}
+	for name, f := range fams {
+		series[name] = len(f.Metric)
+	}
+	return series, value
 }

@@ -16,8 +16,10 @@ const userHZ = 100
 
 // metrics writes the Prometheus text exposition format (version 0.0.4).
 // Every node has beo_node_state (one series per state, 1 for the current
-// one); nodes with fresh stats (not stale) have the rest. A family's
-// series are written together under its HELP and TYPE lines.
+// one); nodes with fresh stats (not stale) have the rest; with a job
+// source, every node has beo_node_jobs_running, and each running job its
+// beo_job_ series (jobs.go). A family's series are written together
+// under its HELP and TYPE lines.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -137,6 +139,11 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	nums := make([]int, len(all))
+	for i, nd := range all {
+		nums[i] = nd.Num
+	}
+	s.jobMetrics(m, nums)
 }
 
 // metricWriter writes exposition-format lines.

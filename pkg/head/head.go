@@ -246,6 +246,9 @@ func (h *Head) masterConfig(cfg *config.Config, keys link.Keys) master.Config {
 		ConfigPath:  o.Config,
 		Reload:      h.cfg.Reload,
 	}
+	if o.LogDir != "" {
+		mc.Accounting = filepath.Join(o.LogDir, "accounting") // a line per finished job (pkg/acct)
+	}
 	if h.nfsd != nil {
 		mc.Mounts = h.nfsd.Mounts
 	}

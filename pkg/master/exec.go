@@ -35,6 +35,10 @@ type relay struct {
 	reals map[string]string  // content hash → file to read it from
 	kids  map[int]*wire.Proc // node-side children (ghosts.go); under Master.mu
 	x     *execution         // the exec relaying it (move.go)
+	// usage and prev are the job's latest two usage readings (acct.go);
+	// under Master.mu.
+	usage, prev *wire.Usage
+	ended       bool // booked as finished (acct.go): no longer a running job
 }
 
 func (r *relay) signal(sig int) error {
@@ -86,7 +90,9 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 	for ok && res.Moved { // its process runs on another node now (move.go)
 		res, ok = x.nextLeg(ctx, res)
 	}
+	rec := x.m.book(x.r, res) // acct.go
 	x.finish(res, ok)
+	x.m.ledger.Log(rec) // the file: after the client has its Result
 }
 
 // execution is one client exec in the master, shared by exec's steps.

@@ -38,14 +38,21 @@ func (m *Master) readResult(nd, cl net.Conn, r *relay, res *wire.Result) error {
 			continue
 		}
 		m.applyUpdate(r, ev.Update)
-		wire.Write(cl, wire.Event{Update: ev.Update}) // a client that left misses it: it is hung up anyway
+		if len(ev.Update.Procs) > 0 { // the usage is the master's (acct.go), the processes the client's too
+			// A client that left misses it: it is hung up anyway.
+			wire.Write(cl, wire.Event{Update: &wire.Update{Procs: ev.Update.Procs}})
+		}
 	}
 }
 
-// applyUpdate changes r's records as the node reported.
+// applyUpdate changes r's records as the node reported: its processes,
+// and the job's usage (acct.go).
 func (m *Master) applyUpdate(r *relay, u *wire.Update) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if u.Usage != nil {
+		r.prev, r.usage = r.usage, u.Usage
+	}
 	for _, p := range u.Procs {
 		switch {
 		case p.PID == r.proc.PID: // exec'd, or ended before its children (the record stays until the Result)

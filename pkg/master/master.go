@@ -165,6 +165,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/accept"
+	"github.com/beo-cluster/beo/pkg/acct"
 	"github.com/beo-cluster/beo/pkg/creds"
 	"github.com/beo-cluster/beo/pkg/elfdeps"
 	"github.com/beo-cluster/beo/pkg/filecache"
@@ -192,9 +193,15 @@ type Config struct {
 	Build       string        // refuse nodes with another build ("" accepts any)
 	NodeUp      string        // node_up program; "" marks nodes up at once
 	LogDir      string        // per-node logs node.N; "" = none
-	LibFile     string        // bplib's list of prestaged libraries
-	MaxSends    int           // file transfers to nodes at once; 0 = DefaultMaxSends
-	ConnsPerUID int           // client connections one non-root uid may hold; 0 = DefaultConnsPerUID
+	// Accounting is the accounting log: a line per finished job
+	// (pkg/acct; "" = none, the master keeps its totals and the latest
+	// jobs in memory all the same), rotated past AccountingMax bytes
+	// (0 = acct.DefaultMax). Read once, by New.
+	Accounting    string
+	AccountingMax int64
+	LibFile       string // bplib's list of prestaged libraries
+	MaxSends      int    // file transfers to nodes at once; 0 = DefaultMaxSends
+	ConnsPerUID   int    // client connections one non-root uid may hold; 0 = DefaultConnsPerUID
 	// Mounts, if set, gives a connecting node its file systems (its fstab
 	// lines, pkg/fstab) and notes for its node.N; the node mounts them
 	// while in boot, each within MountTimeout (0 = DefaultMountTimeout),
@@ -244,6 +251,7 @@ type Master struct {
 	started time.Time
 	nextID  atomic.Uint64
 	jobs    jobs
+	ledger  *acct.Ledger  // finished jobs (acct.go)
 	sends   chan struct{} // one token per file transfer in flight (MaxSends)
 	blobs   blobs
 	asUser  asUser // file work as a caller, PerUser at once
@@ -280,6 +288,7 @@ func New(cfg Config) (*Master, error) {
 		asUser:   asUser{run: creds.Do},
 		conns:    conns{max: cfg.ConnsPerUID},
 		pins:     pins{dir: pinDir(cfg.KeyDir)},
+		ledger:   acct.NewLedger(acct.Config{Path: cfg.Accounting, Max: cfg.AccountingMax, Log: cfg.Log}),
 	}
 	ld, err := elfdeps.ReadCache("/")
 	if err != nil {

@@ -341,7 +341,8 @@ func (x *execution) nextLeg(ctx context.Context, res wire.Result) (wire.Result, 
 	x.endJob = nl.endJob
 	x.m.mu.Lock()
 	x.r.proc.Node, x.r.proc.PID = nl.ex.Node, nl.pid
-	x.r.kids = nil // the node will report them anew
+	x.r.kids = nil                 // the node will report them anew
+	x.r.usage, x.r.prev = nil, nil // the new node accounts from zero (its own cgroup)
 	x.m.mu.Unlock()
 	for _, c := range old {
 		if c != nil {

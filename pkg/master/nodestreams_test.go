@@ -37,6 +37,9 @@ type fakeNode struct {
 	// (the master takes each stream on its own goroutine).
 	shown chan struct{}
 	sock  string // the master's client socket
+	m     *Master
+	acct  string        // the master's accounting log
+	going chan struct{} // a "usage" exec ends when it gets a value
 }
 
 // startFake runs a master with one node (0, on 127.0.0.1) and a fake node
@@ -56,7 +59,7 @@ func startFake(t *testing.T) (*bproc.Client, *fakeNode, *testio.Buffer) {
 	logs := &testio.Buffer{}
 	m, err := New(Config{
 		Nodes:       []NodeDef{{Num: 0, Addr: netip.MustParseAddr("127.0.0.1")}},
-		PingTimeout: time.Minute, Keys: keys,
+		PingTimeout: time.Minute, Keys: keys, Accounting: filepath.Join(dir, "accounting"),
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -96,7 +99,8 @@ func startFake(t *testing.T) (*bproc.Client, *fakeNode, *testio.Buffer) {
 	if err := wire.Read(hello, &reply); err != nil || reply.Err != "" {
 		t.Fatalf("hello: %+v, %v", reply, err)
 	}
-	n := &fakeNode{t: t, mux: mux, shown: make(chan struct{}, 1), sock: sock}
+	n := &fakeNode{t: t, mux: mux, shown: make(chan struct{}, 1), sock: sock, m: m,
+		acct: filepath.Join(dir, "accounting"), going: make(chan struct{})}
 	go func() { // pongs
 		for {
 			var p wire.Ping
@@ -179,7 +183,8 @@ func refused(st net.Conn) bool {
 
 // exec plays a process: Argv[1] "silent" prints nothing, "out" prints
 // "hello" on stdout and exits 3, "rogue" also tries every stream the
-// master must refuse.
+// master must refuse, "usage" reports two usage readings (usageReadings)
+// and, once n.going has a value, ends with status 2 and its final usage.
 func (n *fakeNode) exec(st net.Conn, ex *wire.Exec) {
 	if err := wire.Write(st, wire.Need{Hashes: []string{}}); err != nil {
 		return
@@ -189,6 +194,16 @@ func (n *fakeNode) exec(st net.Conn, ex *wire.Exec) {
 	}
 	res := wire.Result{}
 	switch ex.Argv[1] {
+	case "usage":
+		u := usageReadings()
+		for i := range u[:2] {
+			wire.Write(st, wire.Event{Update: &wire.Update{Usage: &u[i]}})
+		}
+		select {
+		case <-n.going:
+		case <-time.After(wait):
+		}
+		res = wire.Result{Status: 2, Usage: &u[2]}
 	case "out":
 		o := n.open(attach(ex.ID, 1))
 		o.Write([]byte("hello"))

@@ -308,7 +308,8 @@ func (c *Cluster) startNode(ctx context.Context, n int) error {
 		args = append(args, "-view")
 	}
 	if c.Stats != "" {
-		args = append(args, "-stats", c.Stats, "-stats-interval", c.opts.StatsInterval.String())
+		args = append(args, "-stats", c.Stats, "-stats-interval", c.opts.StatsInterval.String(),
+			"-usage-interval", max(c.opts.StatsInterval, 100*time.Millisecond).String())
 	}
 	cmd := exec.Command(c.opts.Exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf

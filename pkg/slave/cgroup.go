@@ -37,7 +37,7 @@ import (
 //     nothing of a job outlives it on a node; the hangup's SIGKILL after
 //     its grace, and every job at once when the slave loses its master
 //     (orphans.go);
-//   - accounting: cpu.stat always; memory.current and pids.current where
+//   - accounting (usage.go): cpu.stat always; memory, pids and io where
 //     the jobs group passes those controllers down.
 //
 // The job ends when its process has exited and its stdout and stderr
@@ -64,7 +64,8 @@ var jobControllers = []string{"cpu", "memory", "pids", "io"}
 // jobGroups is the slave's jobs group; base "" means no cgroups.
 type jobGroups struct {
 	base cgroup.Group
-	auto bool // base is ours: removed when the slave stops
+	rd   cgroup.Reader // the jobs' accounting (usage.go)
+	auto bool          // base is ours: removed when the slave stops
 	seq  atomic.Uint64
 	log  *slog.Logger
 	warn sync.Once
@@ -168,7 +169,8 @@ func (j *jobGroups) killAll() error {
 // jobGroup is one job's cgroup.
 type jobGroup struct {
 	g  cgroup.Group
-	fd *os.File // open until the job's process is started
+	rd *cgroup.Reader // the slave's, for every job (usage.go)
+	fd *os.File       // open until the job's process is started
 }
 
 // make creates a job's group, named name (the master's exec id: unique
@@ -191,7 +193,7 @@ func (j *jobGroups) make(name string) *jobGroup {
 		if err == nil {
 			var fd *os.File
 			if fd, err = g.Open(); err == nil {
-				return &jobGroup{g: g, fd: fd}
+				return &jobGroup{g: g, rd: &j.rd, fd: fd}
 			}
 			g.Remove(0)
 		}
@@ -216,11 +218,11 @@ func (jg *jobGroup) started() {
 	}
 }
 
-// end kills what the job left, if anything, and waits (up to a second)
-// for it to be gone, so that nothing of the job runs once its Result is
-// out; then it removes the group in the background. A job that left
-// nothing costs one read of cgroup.events here.
-func (jg *jobGroup) end(log *slog.Logger) {
+// drain kills what the job left, if anything, and waits (up to a
+// second) for it to be gone, so that nothing of the job runs once its
+// Result is out and the group's accounting is final (usage.go); remove
+// follows. A job that left nothing costs one read of cgroup.events here.
+func (jg *jobGroup) drain() {
 	if jg == nil {
 		return
 	}
@@ -229,7 +231,6 @@ func (jg *jobGroup) end(log *slog.Logger) {
 			jg.g.WaitEmpty(time.Second)
 		}
 	}
-	jg.remove(log)
 }
 
 // remove kills what is left in the group and removes it, in the

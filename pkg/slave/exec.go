@@ -100,7 +100,7 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	}
 	res := r.run(st, log)
 	if r.wasMoved() { // its process runs on another node now (move.go)
-		res = wire.Result{Moved: true, Opened: res.Opened}
+		res = wire.Result{Moved: true, Opened: res.Opened, Usage: res.Usage}
 	}
 	if res.Err != "" {
 		n := ss.node
@@ -127,11 +127,13 @@ type running struct {
 	id    uint64 // the master's exec id
 	pid   int
 	proc  *os.Process
-	in    net.Conn    // the stdin stream, or nil
-	stdin *os.File    // our end of the stdin pipe, or nil
-	outs  [2]*os.File // our ends of the stdout/stderr pipes, or nil
-	cg    *jobGroup   // the job's cgroup, or nil (cgroup.go)
-	argv  []string    // as started (kids.go)
+	in    net.Conn      // the stdin stream, or nil
+	stdin *os.File      // our end of the stdin pipe, or nil
+	outs  [2]*os.File   // our ends of the stdout/stderr pipes, or nil
+	cg    *jobGroup     // the job's cgroup, or nil (cgroup.go)
+	argv  []string      // as started (kids.go)
+	meter meter         // its accounting (usage.go)
+	every time.Duration // between usage readings after the first (Config.UsageInterval)
 	grace time.Duration
 	// open opens the output stream for fd 1 or 2 (to the master).
 	open func(fd int) (net.Conn, error)
@@ -403,8 +405,7 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 		if err != nil {
 			return fail(err)
 		}
-		r.proc, r.pid = p, p.Pid
-		r.argv = ex.Argv
+		r.started(p, ex.Argv, ss.cfg.UsageInterval)
 		return r, nil
 	}
 	if ss.root {
@@ -418,9 +419,18 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 		}
 		return fail(err)
 	}
-	r.proc, r.pid = p, p.Pid
-	r.argv = ex.Argv
+	r.started(p, ex.Argv, ss.cfg.UsageInterval)
 	return r, nil
+}
+
+// started records the started process.
+func (r *running) started(p *os.Process, argv []string, every time.Duration) {
+	r.proc, r.pid, r.argv = p, p.Pid, argv
+	r.meter.start = time.Now()
+	r.every = every
+	if r.every <= 0 {
+		r.every = DefaultUsageInterval
+	}
 }
 
 // needsSpawn reports whether a process with rlimits rl must start
@@ -554,14 +564,16 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 		}()
 	}
 
-	kids := r.watchKids(st, log) // Update frames for the ghosts (kids.go)
-	ws, werr := reap(r.proc)
+	kids := r.watchKids(st, log) // Update frames for the ghosts and the usage (kids.go, usage.go)
+	ws, ru, werr := reap(r.proc)
 	if !r.wasMoved() { // its ghost lives on with the moved process (move.go)
 		kids.exited(r.pid, ws, werr)
 	}
 	outs.Wait()
 	kids.stop()
-	r.cg.end(log) // the job is over: nothing of it stays (cgroup.go)
+	r.cg.drain() // the job is over: nothing of it stays (cgroup.go)
+	usage := r.meter.final(r.cg, ru)
+	r.cg.remove(log)
 
 	r.mu.Lock()
 	r.finished = true
@@ -583,12 +595,12 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 	<-sigDone
 
 	if werr != nil {
-		return wire.Result{Err: fmt.Sprintf("wait: %v", werr), Opened: opened}
+		return wire.Result{Err: fmt.Sprintf("wait: %v", werr), Opened: opened, Usage: usage}
 	}
 	if ws.Signaled() {
-		return wire.Result{Signal: int(ws.Signal()), Opened: opened}
+		return wire.Result{Signal: int(ws.Signal()), Opened: opened, Usage: usage}
 	}
-	return wire.Result{Status: ws.ExitStatus(), Opened: opened}
+	return wire.Result{Status: ws.ExitStatus(), Opened: opened, Usage: usage}
 }
 
 // output relays pipe p, the process's fd 1 or 2, to the master. The

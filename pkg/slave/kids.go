@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The job's processes, for their ghosts.
+// The job's processes, for their ghosts (and its usage, usage.go).
 //
 // Every process of a job on the node has a ghost on the master
 // (pkg/ghost), the children the job forks too. The slave finds them in
@@ -67,8 +67,10 @@ func (r *running) watchKids(st net.Conn, log *slog.Logger) *kidWatch {
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		looked := false
+		nextUsage := min(usageFirst, r.every) // the job's age at its next usage reading (usage.go)
 		for {
 			var ch []wire.ProcChange
+			var use *wire.Usage
 			select {
 			case <-w.done:
 				return
@@ -80,11 +82,17 @@ func (r *running) watchKids(st net.Conn, log *slog.Logger) *kidWatch {
 			case <-t.C:
 				looked = true
 				ch = r.changes(&k)
+				if age := time.Since(r.meter.start); age >= nextUsage {
+					if u, err := r.meter.read(r.cg, ""); err == nil {
+						use = &u
+					}
+					nextUsage = age + r.every
+				}
 				wait = min(2*wait, kidMax)
 				t.Reset(wait)
 			}
-			if len(ch) > 0 && !r.wasMoved() { // a moved job's processes live on elsewhere (move.go)
-				if err := wire.Write(st, wire.Event{Update: &wire.Update{Procs: ch}}); err != nil {
+			if (len(ch) > 0 || use != nil) && !r.wasMoved() { // a moved job's processes live on elsewhere (move.go)
+				if err := wire.Write(st, wire.Event{Update: &wire.Update{Procs: ch, Usage: use}}); err != nil {
 					log.Debug("update not sent", "err", err)
 					return
 				}

@@ -150,6 +150,10 @@ type Config struct {
 	// SpreadPIDs: this node has a kernel of its own (a real node):
 	// give its jobs a pid range of their own (pids.go).
 	SpreadPIDs bool
+	// UsageInterval is how often a running job's accounting is sent to
+	// the master after the first, a second in (usage.go); 0 =
+	// DefaultUsageInterval.
+	UsageInterval time.Duration
 }
 
 // Backoff bounds between connection attempts.

@@ -284,17 +284,19 @@ func (s *conn) acceptOutputs() {
 
 // remote is one exec as the master drives it.
 type remote struct {
-	st     net.Conn
-	need   []string
-	pid    int
-	err    string // the failure before the start (failed)
-	stdout bytes.Buffer
-	stderr bytes.Buffer
-	copies sync.WaitGroup
-	stdin  net.Conn
-	outs   [2]chan net.Conn // the output streams the slave opened
-	none   [2]chan struct{} // closed: the Result says that fd had no stream
-	opened uint8            // Result.Opened
+	st      net.Conn
+	need    []string
+	pid     int
+	err     string // the failure before the start (failed)
+	stdout  bytes.Buffer
+	stderr  bytes.Buffer
+	copies  sync.WaitGroup
+	stdin   net.Conn
+	outs    [2]chan net.Conn // the output streams the slave opened
+	none    [2]chan struct{} // closed: the Result says that fd had no stream
+	opened  uint8            // Result.Opened
+	usage   *wire.Usage      // Result.Usage
+	updates []wire.Update    // before the Result
 }
 
 // copyOut collects the output of fd 1 or 2, from the stream the slave
@@ -406,13 +408,24 @@ func failed(res wire.Result) string {
 	return ""
 }
 
-// wait reads the Result and waits for the output of the streams it
-// names; it returns the Result without Opened (in r.opened).
+// wait reads the Result (the Updates before it into r.updates) and
+// waits for the output of the streams it names; it returns the Result
+// without Opened (in r.opened) and Usage (in r.usage).
 func (r *remote) wait(t *testing.T) wire.Result {
 	t.Helper()
 	var res wire.Result
-	if err := wire.Read(r.st, &res); err != nil {
-		t.Fatalf("read Result: %v", err)
+	for {
+		var ev wire.Event
+		if err := wire.Read(r.st, &ev); err != nil {
+			t.Fatalf("read Result: %v", err)
+		}
+		if ev.Result != nil {
+			res = *ev.Result
+			break
+		}
+		if ev.Update != nil {
+			r.updates = append(r.updates, *ev.Update)
+		}
 	}
 	for fd := 1; fd < 3; fd++ {
 		if res.Opened&wire.OpenedFD(fd) == 0 {
@@ -428,6 +441,7 @@ func (r *remote) wait(t *testing.T) wire.Result {
 	}
 	r.st.Close()
 	r.opened, res.Opened = res.Opened, 0
+	r.usage, res.Usage = res.Usage, nil
 	return res
 }
 

@@ -22,9 +22,12 @@ func TestReap(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ws, err := reap(p)
+			ws, ru, err := reap(p)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if ru == nil || ru.Maxrss <= 0 {
+				t.Errorf("rusage %+v: want the process's peak resident set", ru)
 			}
 			if c.signal != 0 {
 				if !ws.Signaled() || ws.Signal() != c.signal {

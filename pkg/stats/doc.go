@@ -64,4 +64,8 @@
 // session — becomes alive (a non-Scyld host), and an alive node that stops
 // sending goes down again after StaleIntervals of its intervals. Nodes the
 // master tracks through bpslave are never touched by the receiver.
+//
+// What each job uses on a node (its cgroup's CPU, memory, tasks, I/O) is
+// not in these datagrams: it travels over the bpslave session with the
+// job's own stream, and pkg/acct says why.
 package stats

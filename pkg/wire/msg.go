@@ -326,6 +326,10 @@ type Result struct {
 	// Moved (node → master): the process left this node (OpCheckpoint's
 	// Verdict): the exec goes on where it moved to.
 	Moved bool `json:"moved,omitempty"`
+	// Usage (an exec's last Result only) is what the job used in all,
+	// read once everything of it had ended, just before its cgroup was
+	// removed; absent when the process never ran.
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // ClientTooOld is the Result.Err (CodeVersion) a master answers a
@@ -361,10 +365,55 @@ type Signal struct {
 // exec'd (new Argv) or ended (Gone); the job's own process appears only
 // when it exec's.
 type Update struct {
-	Procs []ProcChange `json:"procs"`
+	Procs []ProcChange `json:"procs,omitempty"`
 	// Moved (master → client): the job's process now runs on node
 	// *Moved (OpMove); Procs names it with its pid there.
 	Moved *int `json:"moved,omitempty"`
+	// Usage (node → master only) is what the job has used so far: sent
+	// about a second into the job and then every usage interval of the
+	// node (pkg/slave usage.go). The master keeps the latest for beostat
+	// and /metrics and does not pass it on; an Update with Usage alone
+	// never reaches the client.
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Usage is what a job has used on its node: the accounting of its
+// cgroup — every process it ever had there, the ones that ended too —
+// read when the job was At old (the node's clock: rates need no
+// synchronised clocks). A count the node cannot account is -1: a cgroup
+// controller not enabled there, a kernel without the file (pkg/cgroup
+// Usage).
+//
+// Without a cgroup for the job (a bpslave that may not make one), only
+// the final Usage, in the Result, is sent, from the job's process's
+// rusage: its own CPU time and that of the children it waited for, its
+// peak resident set; Tree is false then.
+type Usage struct {
+	At     time.Duration `json:"at"`
+	CPU    time.Duration `json:"cpu"` // user + system
+	User   time.Duration `json:"user"`
+	System time.Duration `json:"system"`
+	// Mem is the memory charged to the job's cgroup (memory.current:
+	// anonymous memory, page cache, kernel memory), or with MemRSS, where
+	// the memory controller is off, the sum of its processes' resident
+	// sets. MemPeak is the highest: memory.peak, or the highest the node
+	// saw (readings, the processes' VmHWM, the job's process's rusage).
+	Mem     int64 `json:"mem"`
+	MemPeak int64 `json:"mem_peak"`
+	MemRSS  bool  `json:"mem_rss,omitempty"`
+	// OOMKills counts processes of the job the kernel's OOM killer
+	// killed (memory.events).
+	OOMKills int64 `json:"oom_kills"`
+	// Tasks are the job's processes and threads now; TasksPeak the most
+	// it had (pids.peak, or the most the node saw).
+	Tasks     int64 `json:"tasks"`
+	TasksPeak int64 `json:"tasks_peak"`
+	// ReadBytes and WriteBytes reached block devices (io.stat).
+	ReadBytes  int64 `json:"read_bytes"`
+	WriteBytes int64 `json:"write_bytes"`
+	// Tree: the job's whole process tree (its cgroup); false: its
+	// process and the children it waited for (rusage, Result only).
+	Tree bool `json:"tree"`
 }
 
 // ProcChange is one process of an Update. The job's own process is

@@ -33,8 +33,11 @@
 //	                  master → per hash a FileHeader frame then Size raw bytes;
 //	                  slave → Started{PID} or Result{Err} (one frame, read
 //	                  as ExecReply); then master → Signal frames, slave →
-//	                  Update frames while the job's processes change and
-//	                  one Result (exit status) at the end (read as Event).
+//	                  Update frames while the job's processes change, and
+//	                  with the job's Usage (its cgroup's accounting) about
+//	                  a second in and then every usage interval, and one
+//	                  Result (exit status, the final Usage) at the end
+//	                  (read as Event).
 //	                  Unless Exec.NoIO or Exec.NoStdin, the master opens
 //	                  an OpAttach stream (FD 0) with the same ID right
 //	                  after the exec stream, without waiting for any reply;
@@ -190,6 +193,12 @@ import (
 // peer that does not know them refuses them (a node's OpClient stream is
 // closed; OpWhere is answered CodeVersion, which pkg/bproc reads as "on
 // the master").
+//
+// Update.Usage and Result.Usage (job accounting) did not bump it: they
+// are optional fields, which a peer that does not know them skips, and
+// master and nodes are one build anyway (Hello). Clients never see an
+// Update's Usage; the Result's reaches them, and an older client
+// ignores it.
 //
 // File.Sources did not bump it: Version is checked between master and
 // node, whose OpPut is unchanged, and clients and master are one binary.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -83,4 +84,60 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUsageFrames: a job's Usage travels in an Update and in the last
+// Result; a reader of Events tells the two apart, and frames without
+// Usage (an older slave's) decode as before.
+func TestUsageFrames(t *testing.T) {
+	u := &Usage{At: 1500 * time.Millisecond, CPU: time.Second, User: 900 * time.Millisecond, System: 100 * time.Millisecond,
+		Mem: 64 << 20, MemPeak: 100 << 20, MemRSS: true, OOMKills: -1, Tasks: 2, TasksPeak: 3,
+		ReadBytes: -1, WriteBytes: -1, Tree: true}
+	frames := []any{
+		Event{Update: &Update{Usage: u}},
+		Event{Update: &Update{Procs: []ProcChange{{PID: 9, Argv: []string{"sleep", "1"}}}}},
+		Result{Status: 3, Usage: u},
+	}
+	var buf bytes.Buffer
+	for _, f := range frames {
+		if err := Write(&buf, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Frames of a slave that knows no Usage.
+	for _, raw := range []string{`{"update":{"procs":[{"pid":9,"gone":true}]}}`, `{"status":1,"opened":1}`} {
+		binary.Write(&buf, binary.BigEndian, uint32(len(raw)))
+		buf.WriteString(raw)
+	}
+	var evs [5]Event
+	for i := range evs {
+		if err := Read(&buf, &evs[i]); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+	}
+	if e := evs[0]; e.Result != nil || e.Update == nil || !reflect.DeepEqual(e.Update.Usage, u) || e.Update.Procs != nil {
+		t.Errorf("usage update: got %+v", e)
+	}
+	if e := evs[1]; e.Result != nil || e.Update == nil || e.Update.Usage != nil || len(e.Update.Procs) != 1 {
+		t.Errorf("procs update: got %+v", e)
+	}
+	if e := evs[2]; e.Result == nil || e.Update != nil || e.Status != 3 || !reflect.DeepEqual(e.Usage, u) {
+		t.Errorf("result: got %+v", e)
+	}
+	if e := evs[3]; e.Result != nil || e.Update == nil || e.Update.Usage != nil || !e.Update.Procs[0].Gone {
+		t.Errorf("old update: got %+v", e)
+	}
+	if e := evs[4]; e.Result == nil || e.Status != 1 || e.Usage != nil {
+		t.Errorf("old result: got %+v", e)
+	}
+	// A Result as a reader that knows no Usage decodes it: the field is
+	// skipped.
+	var old struct {
+		Status int `json:"status"`
+	}
+	buf.Reset()
+	Write(&buf, Result{Status: 4, Usage: u})
+	if err := Read(&buf, &old); err != nil || old.Status != 4 {
+		t.Errorf("old reader: %+v %v", old, err)
+	}
 }
