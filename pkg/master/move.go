@@ -2,6 +2,7 @@ package master
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -212,7 +213,9 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	committed = true
 	if err := wire.Write(ck, wire.Verdict{Commit: true}); err == nil {
 		var done wire.Result
-		err = wire.Read(ck, &done)
+		if err = wire.Read(ck, &done); err == nil && done.Err != "" {
+			err = errors.New(done.Err) // it ended meanwhile: the copy must go
+		}
 	}
 	if err != nil {
 		// The source may or may not have killed its copy: one must go.

@@ -141,7 +141,11 @@ func (ss *session) checkpoint(st net.Conn, ck *wire.Checkpoint) {
 		log.Info("not moved: the process continues here", "pid", r.pid, "err", err)
 		return
 	}
-	r.moveAway()
+	if !r.moveAway() {
+		log.Info("not moved: the process ended first", "pid", r.pid)
+		wire.Write(st, ss.failure(wire.Errorf(wire.CodeNotFound, "pid %d ended before it could move", r.pid)))
+		return
+	}
 	log.Info("moved away", "pid", r.pid)
 	wire.Write(st, wire.Result{})
 }
@@ -394,11 +398,18 @@ func (r *running) signalTree(sig unix.Signal) {
 }
 
 // moveAway ends the job here: its process runs on another node now.
-func (r *running) moveAway() {
+// It reports false, and does nothing, if the job ended already (killed
+// while it was stopped for the move: its Result is on its way).
+func (r *running) moveAway() bool {
 	r.mu.Lock()
+	if r.finished || unix.Kill(r.pid, 0) != nil {
+		r.mu.Unlock()
+		return false
+	}
 	r.moved = true
 	r.mu.Unlock()
 	r.killAll()
+	return true
 }
 
 // wasMoved reports whether the job's process moved to another node.
