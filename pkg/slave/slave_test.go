@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -295,6 +296,8 @@ type remote struct {
 	outs   [2]chan net.Conn // the output streams the slave opened
 	none   [2]chan struct{} // closed: the Result says that fd had no stream
 	opened uint8            // Result.Opened
+	// updates are the Update frames' changes before the Result (kids.go).
+	updates []wire.ProcChange
 }
 
 // copyOut collects the output of fd 1 or 2, from the stream the slave
@@ -318,8 +321,9 @@ func (r *remote) copyOut(fd int) {
 
 type execOpts struct {
 	stdin       string
-	attachFirst bool // open the stdin stream before the exec stream
-	noRead      bool // do not read stdout until drain is called
+	attachFirst bool            // open the stdin stream before the exec stream
+	noRead      bool            // do not read stdout until drain is called
+	stdinGate   <-chan struct{} // send stdin once this is closed
 }
 
 var nextID atomic.Uint64
@@ -378,6 +382,9 @@ func (s *conn) start(t *testing.T, ex wire.Exec, c closure, o execOpts) *remote 
 		}
 		if r.stdin != nil {
 			go func() {
+				if o.stdinGate != nil {
+					<-o.stdinGate
+				}
 				io.Copy(r.stdin, strings.NewReader(o.stdin))
 				r.stdin.Close()
 			}()
@@ -406,13 +413,26 @@ func failed(res wire.Result) string {
 	return ""
 }
 
-// wait reads the Result and waits for the output of the streams it
-// names; it returns the Result without Opened (in r.opened).
+// wait reads the exec stream up to the Result, as the master does
+// (wire.Event: Update frames, in r.updates, then the Result), and waits
+// for the output of the streams the Result names; it returns the Result
+// without Opened (in r.opened).
 func (r *remote) wait(t *testing.T) wire.Result {
 	t.Helper()
 	var res wire.Result
-	if err := wire.Read(r.st, &res); err != nil {
-		t.Fatalf("read Result: %v", err)
+	for {
+		var ev wire.Event
+		if err := wire.Read(r.st, &ev); err != nil {
+			t.Fatalf("read Result: %v", err)
+		}
+		if ev.Result != nil {
+			res = *ev.Result
+			break
+		}
+		if ev.Update == nil {
+			t.Fatalf("exec stream: a frame that is neither Update nor Result")
+		}
+		r.updates = append(r.updates, ev.Update.Procs...)
 	}
 	for fd := 1; fd < 3; fd++ {
 		if res.Opened&wire.OpenedFD(fd) == 0 {
@@ -429,6 +449,22 @@ func (r *remote) wait(t *testing.T) wire.Result {
 	r.st.Close()
 	r.opened, res.Opened = res.Opened, 0
 	return res
+}
+
+// until reads Update frames (into r.updates) until one reports a change
+// for which want holds; the Result coming first fails the test.
+func (r *remote) until(t *testing.T, what string, want func(wire.ProcChange) bool) {
+	t.Helper()
+	for {
+		var ev wire.Event
+		if err := wire.Read(r.st, &ev); err != nil || ev.Update == nil {
+			t.Fatalf("waiting for an Update (%s): got %+v, %v", what, ev.Result, err)
+		}
+		r.updates = append(r.updates, ev.Update.Procs...)
+		if slices.ContainsFunc(ev.Update.Procs, want) {
+			return
+		}
+	}
 }
 
 func (r *remote) signal(t *testing.T, sig syscall.Signal) {
