@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -382,6 +383,69 @@ func TestExecOutputStreamsLazy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExecUpdatesBeforeResult: the job's process is reported Gone
+// before the Result only when processes it left keep the job going, and
+// the Result after any Update still names every output stream. The
+// flake this pins down: a job slowed past kidFirst on a loaded machine
+// had its process reported Gone though that was its last, and a reader
+// taking the first frame after Started for the Result (the fake master
+// did) saw Opened 0 and lost the output.
+func TestExecUpdatesBeforeResult(t *testing.T) {
+	m := newMaster(t, steady)
+	root := startSlave(t, m)
+	s := m.next(t)
+	sh := program(t, "/bin/sh")
+
+	// Alone: its process outlives the watcher's first look (kidFirst)
+	// and is the last of the job.
+	gate := make(chan struct{})
+	time.AfterFunc(4*kidFirst, func() { close(gate) })
+	r := s.start(t, wire.Exec{Argv: []string{"sh", "-c", `read x; echo "$x"`}}, sh, execOpts{stdin: "late\n", stdinGate: gate})
+	if r.err != "" {
+		t.Fatalf("start: %s", r.err)
+	}
+	if res := r.wait(t); res != (wire.Result{}) || r.opened != wire.OpenedStdout || r.stdout.String() != "late\n" {
+		t.Errorf("alone: got %+v, opened %b, stdout %q; want status 0, stdout opened, %q", res, r.opened, r.stdout.String(), "late\n")
+	}
+	for _, u := range r.procs() {
+		if u.PID == r.pid {
+			t.Errorf("alone: its process reported before the Result (%+v), though nothing of the job was left", u)
+		}
+	}
+
+	if !jobsInCgroups() {
+		t.Skip("jobs run without cgroups here: no Updates")
+	}
+	// With a child: its process exits (stdin tells it when) while its
+	// child holds the output, until the file go appears.
+	gate = make(chan struct{})
+	r = s.start(t, wire.Exec{Argv: []string{"sh", "-c", `echo first; (while [ ! -e go ]; do sleep 0.01; done; echo second) & read x; exit 5`}},
+		sh, execOpts{stdin: "\n", stdinGate: gate})
+	if r.err != "" {
+		t.Fatalf("start: %s", r.err)
+	}
+	r.until(t, "the child", func(u wire.ProcChange) bool { return u.PID != r.pid && !u.Gone }) // the watcher has looked
+	close(gate)
+	r.until(t, "its process gone", func(u wire.ProcChange) bool { return u.PID == r.pid && u.Gone })
+	if ps := r.procs(); ps[len(ps)-1].Status != 5 || ps[len(ps)-1].Signal != 0 {
+		t.Errorf("with a child: its process reported %+v, want Gone with status 5", ps[len(ps)-1])
+	}
+	if err := os.WriteFile(filepath.Join(root, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.wait(t); res != (wire.Result{Status: 5}) || r.opened != wire.OpenedStdout || r.stdout.String() != "first\nsecond\n" {
+		t.Errorf("with a child: got %+v, opened %b, stdout %q; want status 5, stdout opened, %q", res, r.opened, r.stdout.String(), "first\nsecond\n")
+	}
+}
+
+// jobsInCgroups reports whether a slave started here runs its jobs in
+// cgroups (cgroup.go): as root, or with a delegated group.
+func jobsInCgroups() bool {
+	j := openJobs("", slog.New(slog.DiscardHandler))
+	defer j.close()
+	return j.on()
 }
 
 func bits(b uint8) int {

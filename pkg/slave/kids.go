@@ -28,7 +28,10 @@ import (
 // was seen twice in a row with the same command line, so that the
 // `sleep 0.05` of a shell loop gets no ghost of a few milliseconds), one
 // that exec'd, one that is gone. The job's own process is reported only
-// when it exec's (`sh -c 'exec prog'`). A ghost therefore appears within
+// when it exec's (`sh -c 'exec prog'`), and Gone when it exits while
+// processes it left keep the job going (they hold its output), so that
+// its ghost ends then; a job whose process was its last has nothing
+// reported of that exit: the Result follows. A ghost therefore appears within
 // about a second of its process and goes within about half a second of
 // it; what is left when the job ends dies with the job, and its ghosts
 // with the Result.
@@ -75,8 +78,10 @@ func (r *running) watchKids(st net.Conn, log *slog.Logger) *kidWatch {
 			case <-w.done:
 				return
 			case e := <-w.exit:
-				if !looked {
-					continue // a job of a few milliseconds: the Result says it all
+				if !looked || !r.goesOn() {
+					// A job of a few milliseconds, or nothing of it
+					// left: the Result follows and says it all.
+					continue
 				}
 				ch = []wire.ProcChange{e}
 			case <-t.C:
@@ -113,6 +118,14 @@ func (w *kidWatch) exited(pid int, ws syscall.WaitStatus, err error) {
 		e.Status, e.Signal = 0, int(ws.Signal())
 	}
 	w.exit <- e
+}
+
+// goesOn reports whether processes of the job are left after its own
+// process exited: its children keep the job going, and only then is the
+// job's process reported Gone before the Result (wire.ProcChange).
+func (r *running) goesOn() bool {
+	pop, err := r.cg.g.Populated()
+	return err != nil || pop // unknown: report it, as before
 }
 
 // stop ends the watcher; it returns once the watcher no longer writes.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -320,8 +321,9 @@ func (r *remote) copyOut(fd int) {
 
 type execOpts struct {
 	stdin       string
-	attachFirst bool // open the stdin stream before the exec stream
-	noRead      bool // do not read stdout until drain is called
+	attachFirst bool            // open the stdin stream before the exec stream
+	noRead      bool            // do not read stdout until drain is called
+	stdinGate   <-chan struct{} // send stdin once this is closed
 }
 
 var nextID atomic.Uint64
@@ -380,6 +382,9 @@ func (s *conn) start(t *testing.T, ex wire.Exec, c closure, o execOpts) *remote 
 		}
 		if r.stdin != nil {
 			go func() {
+				if o.stdinGate != nil {
+					<-o.stdinGate
+				}
 				io.Copy(r.stdin, strings.NewReader(o.stdin))
 				r.stdin.Close()
 			}()
@@ -408,8 +413,9 @@ func failed(res wire.Result) string {
 	return ""
 }
 
-// wait reads the Result (the Updates before it into r.updates) and
-// waits for the output of the streams it names; it returns the Result
+// wait reads the exec stream up to the Result, as the master does
+// (wire.Event: Update frames, in r.updates, then the Result), and waits
+// for the output of the streams the Result names; it returns the Result
 // without Opened (in r.opened) and Usage (in r.usage).
 func (r *remote) wait(t *testing.T) wire.Result {
 	t.Helper()
@@ -423,9 +429,10 @@ func (r *remote) wait(t *testing.T) wire.Result {
 			res = *ev.Result
 			break
 		}
-		if ev.Update != nil {
-			r.updates = append(r.updates, *ev.Update)
+		if ev.Update == nil {
+			t.Fatalf("exec stream: a frame that is neither Update nor Result")
 		}
+		r.updates = append(r.updates, *ev.Update)
 	}
 	for fd := 1; fd < 3; fd++ {
 		if res.Opened&wire.OpenedFD(fd) == 0 {
@@ -443,6 +450,31 @@ func (r *remote) wait(t *testing.T) wire.Result {
 	r.opened, res.Opened = res.Opened, 0
 	r.usage, res.Usage = res.Usage, nil
 	return res
+}
+
+// until reads Update frames (into r.updates) until one reports a change
+// for which want holds; the Result coming first fails the test.
+// procs are the process changes of the Updates read so far, in order.
+func (r *remote) procs() []wire.ProcChange {
+	var out []wire.ProcChange
+	for _, u := range r.updates {
+		out = append(out, u.Procs...)
+	}
+	return out
+}
+
+func (r *remote) until(t *testing.T, what string, want func(wire.ProcChange) bool) {
+	t.Helper()
+	for {
+		var ev wire.Event
+		if err := wire.Read(r.st, &ev); err != nil || ev.Update == nil {
+			t.Fatalf("waiting for an Update (%s): got %+v, %v", what, ev.Result, err)
+		}
+		r.updates = append(r.updates, *ev.Update)
+		if slices.ContainsFunc(ev.Update.Procs, want) {
+			return
+		}
+	}
 }
 
 func (r *remote) signal(t *testing.T, sig syscall.Signal) {

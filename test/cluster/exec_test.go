@@ -475,15 +475,17 @@ func TestCtrlCAndStop(t *testing.T) {
 	defer cancel()
 	job, out, _ := startJob(ctx, t, c, 2, "-p", "-a", "sh", "-c", "trap 'echo int; exit 9' INT; echo ready; while :; do echo tick; sleep 0.05; done")
 	cl := client(t, c)
-	ps, err := cl.Procs(ctx)
+	listed, err := cl.Procs(ctx)
+	ps := own(listed)
 	if err != nil || len(ps) != 2 {
-		t.Fatalf("procs: %v %v", ps, err)
+		t.Fatalf("procs: %v %v", listed, err)
 	}
-	// Ctrl-Z: the remote processes stop (their state on the "node" is T).
+	// Ctrl-Z: the remote processes stop (their state on the "node" is T,
+	// or a shell's vfork wait on a stopped child: see stopped).
 	job.Process.Signal(syscall.SIGTSTP)
 	waitFor(t, "remote processes stopped", 10*time.Second, func() bool {
 		for _, p := range ps {
-			if procState(p.PID) != "T" {
+			if !stopped(p.PID) {
 				return false
 			}
 		}
@@ -497,7 +499,7 @@ func TestCtrlCAndStop(t *testing.T) {
 	waitFor(t, "remote processes running again", 10*time.Second, func() bool {
 		job.Process.Signal(syscall.SIGCONT)
 		for _, p := range ps {
-			if s := procState(p.PID); s == "T" || s == "" {
+			if !resumed(p.PID) {
 				return false
 			}
 		}
@@ -546,26 +548,22 @@ func TestCtrlCSlaveIgnoresInt(t *testing.T) {
 
 // TestStopReachesRemote: a SIGSTOP sent straight to bpsh, which bpsh
 // never sees, still stops every remote process (the master notices bpsh
-// stopped); the SIGCONT that resumes bpsh resumes them.
+// stopped); the SIGCONT that resumes bpsh resumes them; and so on, every
+// time.
 func TestStopReachesRemote(t *testing.T) {
 	c := start(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	job, _, _ := startJob(ctx, t, c, 2, "-a", "sh", "-c", "echo ready; while :; do sleep 0.05; done")
 	listed, err := client(t, c).Procs(ctx)
-	var ps []bproc.Proc // the jobs' own processes: not their short-lived sleeps (node-side children)
-	for _, p := range listed {
-		if p.Parent == 0 {
-			ps = append(ps, p)
-		}
-	}
+	ps := own(listed)
 	if err != nil || len(ps) != 2 {
 		t.Fatalf("procs: %v %v", listed, err)
 	}
-	all := func(want func(string) bool) func() bool {
+	all := func(want func(int) bool) func() bool {
 		return func() bool {
 			for _, p := range ps {
-				if !want(procState(p.PID)) {
+				if !want(p.PID) {
 					return false
 				}
 			}
@@ -573,31 +571,79 @@ func TestStopReachesRemote(t *testing.T) {
 		}
 	}
 	// No job control here: only a direct SIGSTOP stops bpsh.
-	if err := job.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
+	for _, cycle := range []string{"", " (again)", " (a third time)"} {
+		if err := job.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "remote processes stopped"+cycle, 10*time.Second, all(stopped))
+		if err := job.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "remote processes running"+cycle, 10*time.Second, all(resumed))
 	}
-	waitFor(t, "remote processes stopped", 10*time.Second, all(func(s string) bool { return s == "T" }))
-	if err := job.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "remote processes running again", 10*time.Second, all(func(s string) bool { return s != "T" && s != "" }))
-	// And again: the master should follow every stop, not only the first.
-	// Since ghosts (issue 14) the second direct SIGSTOP is not always
-	// followed (a known regression, noted on issue 14): logged, not failed.
-	job.Process.Signal(syscall.SIGSTOP)
-	deadline := time.Now().Add(5 * time.Second)
-	for !all(func(s string) bool { return s == "T" })() && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !all(func(s string) bool { return s == "T" })() {
-		t.Logf("KNOWN: a second direct SIGSTOP of bpsh did not reach the remote processes")
-	}
-	job.Process.Signal(syscall.SIGCONT)
-	waitFor(t, "remote processes running once more", 10*time.Second, all(func(s string) bool { return s != "T" && s != "" }))
 	job.Process.Signal(syscall.SIGTERM)
 	if err := job.Wait(); err == nil {
 		t.Error("bpsh exited 0 after SIGTERM; want the remote processes killed by it")
 	}
+}
+
+// own lists the jobs' own processes among ps, not the node-side children
+// they fork (listed since ghosts once seen twice: a loop's sleep, or a
+// child still before its exec on a loaded machine).
+func own(ps []bproc.Proc) []bproc.Proc {
+	var out []bproc.Proc
+	for _, p := range ps {
+		if p.Parent == 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// stopped reports whether process pid is stopped: state T, or blocked
+// in vfork(2) (state D) on a child stopped before it could exec. A shell
+// (dash) vforks its commands; a SIGSTOP to its process group between a
+// vfork and the child's exec — a window a loaded machine widens to
+// milliseconds — stops the child, and the parent stays in the kernel's
+// vfork wait, which no stop interrupts, until the child goes on: stopped
+// all the same, though ps shows it D. (Taking D for "not stopped" was
+// TestStopReachesRemote's flake, on the first stop as on the second.)
+// The child is recognised by its command line, still the parent's: a
+// vfork child shares its parent's memory until it execs.
+func stopped(pid int) bool {
+	switch procState(pid) {
+	case "T":
+		return true
+	case "D":
+		line := procFile(pid, "cmdline")
+		for _, k := range children(pid) {
+			if procState(k) == "T" && procFile(k, "cmdline") == line {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// resumed reports whether process pid exists, neither stopped nor a zombie.
+func resumed(pid int) bool {
+	s := procState(pid)
+	return s != "" && s != "Z" && !stopped(pid)
+}
+
+// children lists the children of process pid (its every thread's).
+func children(pid int) []int {
+	fs, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, f := range fs {
+		b, _ := os.ReadFile(f)
+		for _, w := range strings.Fields(string(b)) {
+			if k, err := strconv.Atoi(w); err == nil {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
 }
 
 func procState(pid int) string {

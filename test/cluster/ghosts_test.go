@@ -106,21 +106,21 @@ func TestGhostSignals(t *testing.T) {
 	}
 	waitFor(t, "pkill -f on the ghost reached the remote process", 10*time.Second, func() bool { return strings.Contains(out.String(), "usr1") })
 	kill("-STOP", ghost)
-	waitFor(t, "the remote process stopped", 10*time.Second, func() bool { return procState(g.PID) == "T" })
+	waitFor(t, "the remote process stopped", 10*time.Second, func() bool { return stopped(g.PID) })
 	if s := procState(g.Ghost); s != "T" {
 		t.Errorf("the ghost's state after STOP: %q, want T", s)
 	}
 	kill("-CONT", ghost)
-	waitFor(t, "the remote process resumed", 10*time.Second, func() bool { s := procState(g.PID); return s != "T" && s != "" })
+	waitFor(t, "the remote process resumed", 10*time.Second, func() bool { return resumed(g.PID) })
 	// ^Z on bpsh stops the ghost with the remote process, fg resumes both.
 	job.Process.Signal(syscall.SIGTSTP)
 	waitFor(t, "the remote process and its ghost stopped by ^Z", 10*time.Second, func() bool {
-		return procState(g.PID) == "T" && procState(g.Ghost) == "T"
+		return stopped(g.PID) && procState(g.Ghost) == "T"
 	})
 	waitFor(t, "both running again", 10*time.Second, func() bool {
 		job.Process.Signal(syscall.SIGCONT) // until it takes: see TestCtrlCAndStop
-		r, gs := procState(g.PID), procState(g.Ghost)
-		return r != "T" && r != "" && gs != "T" && gs != ""
+		gs := procState(g.Ghost)
+		return resumed(g.PID) && gs != "T" && gs != ""
 	})
 	kill("-KILL", ghost)
 	err := job.Wait()

@@ -73,9 +73,10 @@ func TestSlaveKilledKillsJobs(t *testing.T) {
 	defer cancel()
 	pidf, hostPidf := nodeFile(t, c, 0, "pid")
 	startJob(ctx, t, c, 1, "0", "sh", "-c", "setsid sleep 3012 </dev/null >/dev/null 2>&1 & echo $! > "+pidf+"; echo ready; exec sleep 3013")
-	ps, err := client(t, c).Procs(ctx)
+	listed, err := client(t, c).Procs(ctx)
+	ps := own(listed) // not the setsid sleep, a node-side child
 	if err != nil || len(ps) != 1 {
-		t.Fatalf("procs: %v %v", ps, err)
+		t.Fatalf("procs: %v %v", listed, err)
 	}
 	pids := []int{ps[0].PID, readPid(t, hostPidf)}
 	if err := c.Kill(0); err != nil {
@@ -103,9 +104,10 @@ func TestMasterGoneKillsJobs(t *testing.T) {
 	defer cancel()
 	pidf, hostPidf := nodeFile(t, c, 0, "pid")
 	startJob(ctx, t, c, 1, "0", "sh", "-c", "trap '' HUP; setsid sleep 3014 </dev/null >/dev/null 2>&1 & echo $! > "+pidf+"; echo ready; while :; do sleep 0.1; done")
-	ps, err := client(t, c).Procs(ctx)
+	listed, err := client(t, c).Procs(ctx)
+	ps := own(listed) // not the setsid sleep, a node-side child
 	if err != nil || len(ps) != 1 {
-		t.Fatalf("procs: %v %v", ps, err)
+		t.Fatalf("procs: %v %v", listed, err)
 	}
 	pids := []int{ps[0].PID, readPid(t, hostPidf)}
 	if err := c.RestartMaster(); err != nil {
