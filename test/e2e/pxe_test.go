@@ -533,6 +533,7 @@ func pxeNodeSide(t *testing.T, ctx context.Context, c *lab.Cluster, exe, release
 		}
 	})
 
+	pxeAccounting(t, ctx, c, exe) // acct_test.go
 	t.Run("a job has its own cgroup and dies with its bpslave", func(t *testing.T) {
 		pxeJobsDie(t, ctx, c, exe)
 	})
