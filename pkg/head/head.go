@@ -16,6 +16,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/boot"
 	"github.com/beo-cluster/beo/pkg/buildinfo"
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/fstab"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/master"
 	"github.com/beo-cluster/beo/pkg/mpi"
@@ -167,6 +168,13 @@ func New(ctx context.Context, o Options) (h *Head, err error) {
 		}
 		bo.OnConfig = rel.Adopt
 		bo.OnBoot = m.Booting
+		if o.Fstab != "" {
+			// A node starts loading what its mounts need as it boots.
+			bo.Modules = func(n int) []string {
+				t, _ := fstab.Load(o.Fstab, n)
+				return t.Modules()
+			}
+		}
 		ensureBootPackage(ctx, o, cfg, bo.BootDir)
 		bs, err := boot.New(bo)
 		if err != nil {

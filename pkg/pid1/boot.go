@@ -257,6 +257,11 @@ func stage2(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if mods := p.ModuleList(); len(mods) > 0 {
+		// What the node's fstab needs, loaded while the node gets its
+		// lease and rootfs and connects, not after the master asks.
+		go preload(log, mods)
+	}
 	reaper := NewReaper(log)
 	defer reaper.Stop()
 	go signals(ctx, log, cfg.Power)

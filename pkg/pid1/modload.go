@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,23 +12,60 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/modindex"
+	"golang.org/x/sys/unix"
 )
 
 // LoadModules loads the named kernel modules and what they depend on,
 // dependencies first, from the initrd's modules that stage 1 left in
 // LaterModules; a module the kernel has already is skipped. bpslave calls
 // it before a mount whose file system is a module (nfsv4 for an NFS
-// mount): the node's kernel cannot load modules on demand, having no
-// modprobe. A name the initrd does not carry is skipped too (it may be
-// built into the kernel; the mount says if not).
+// mount, ext4 for a local disk), and init at the start of stage 2 for
+// the modules the kernel command line names (beo.modules=, what the
+// node's fstab needs: see preload): the node's kernel cannot load
+// modules on demand, having no modprobe. A name the initrd does not
+// carry is skipped (it may be built into the kernel; the mount says if
+// not).
 //
-// It runs beside loadRest, which loads every remaining module in the
-// background and then deletes LaterModules: a module file that is gone
-// has been loaded by it, and one it is loading right now (state Loading
-// in /proc/modules) is waited for, so a mount never runs while its file
-// system is still registering.
+// Loaders take turns (an flock on LaterModules.lock): a mount that comes
+// while init's preload still runs waits for it and then finds its
+// modules loaded, instead of reading and loading the same files a second
+// time beside it. loadRest, which loads every other module in the
+// background and deletes the files it loaded, does not take part: a
+// module file that is gone has been loaded by it, and one it is loading
+// right now (state Loading in /proc/modules) is waited for, so a mount
+// never runs while its file system is still registering.
 func LoadModules(names ...string) error {
+	unlock := lockFile(LaterModules + ".lock")
+	defer unlock()
 	return loadNamed(LaterModules, "/proc/modules", names, 10*time.Second, loadFile)
+}
+
+// lockFile takes an exclusive flock on file (made if missing) and
+// returns its release. When the file cannot be had, loading goes on
+// without the lock: taking turns saves time, it is not needed for
+// correctness.
+func lockFile(file string) (unlock func()) {
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	return func() { f.Close() }
+}
+
+// preload is init's start on the modules the node's fstab needs (the
+// kernel command line's beo.modules=): it loads them while the node
+// gets its lease, its rootfs and starts bpslave, so that the master's
+// mount request finds them loaded. It runs in its own goroutine.
+func preload(log *slog.Logger, names []string) {
+	start := time.Now()
+	err := LoadModules(names...)
+	log.Info("kernel modules for the fstab preloaded", "modules", strings.Join(names, ","), "took", time.Since(start).Round(time.Millisecond), "err", err)
 }
 
 // loadNamed is LoadModules with its places: dir holds modules.dep and
@@ -72,6 +110,12 @@ func loadNamed(dir, procModules string, names []string, wait time.Duration, load
 				continue
 			}
 			if !errors.Is(err, os.ErrNotExist) {
+				if errors.Is(err, unix.EKEYREJECTED) || errors.Is(err, unix.EPERM) {
+					// The file systems' modules come unsigned (initramfs
+					// modprep.go) unless the config's kernel command line
+					// asks the kernel to refuse those.
+					err = fmt.Errorf("%w (the kernel refuses unsigned modules, as under Secure Boot: add module.sig_enforce=1 to the config's kernelcommandline, and the boot package carries them signed)", err)
+				}
 				errs = append(errs, fmt.Errorf("module %s: %w", n, err))
 				continue
 			}
