@@ -18,6 +18,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/fstab"
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/localfs"
 	"github.com/beo-cluster/beo/pkg/master"
 	"github.com/beo-cluster/beo/pkg/mpi"
 	"github.com/beo-cluster/beo/pkg/nfs"
@@ -253,6 +254,7 @@ func (h *Head) masterConfig(cfg *config.Config, keys link.Keys) master.Config {
 		Admin:       o.Admin,
 		ConfigPath:  o.Config,
 		Reload:      h.cfg.Reload,
+		Disks:       localfs.PolicyOf(cfg),
 	}
 	if h.nfsd != nil {
 		mc.Mounts = h.nfsd.Mounts

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -26,26 +27,26 @@ import (
 // carry is skipped (it may be built into the kernel; the mount says if
 // not).
 //
-// Loaders take turns (an flock on LaterModules.lock): a mount that comes
-// while init's preload still runs waits for it and then finds its
-// modules loaded, instead of reading and loading the same files a second
-// time beside it. loadRest, which loads every other module in the
-// background and deletes the files it loaded, does not take part: a
-// module file that is gone has been loaded by it, and one it is loading
-// right now (state Loading in /proc/modules) is waited for, so a mount
-// never runs while its file system is still registering.
+// Loaders take turns module by module: each holds an flock on the
+// module's file while it checks and loads it. So when the master asks
+// for the mounts while init's preload (at nice 19, on idle time) still
+// runs, bpslave waits at most for the module init is loading right now,
+// then loads the rest itself at its own priority, and neither reads and
+// loads a file the other has loaded. loadRest, which loads every other
+// module in the background and deletes the files it loaded, does not
+// take part: a module file that is gone has been loaded by it, and one
+// it is loading right now (state Loading in /proc/modules) is waited
+// for, so a mount never runs while its file system is still
+// registering.
 func LoadModules(names ...string) error {
-	unlock := lockFile(LaterModules + ".lock")
-	defer unlock()
 	return loadNamed(LaterModules, "/proc/modules", names, 10*time.Second, loadFile)
 }
 
-// lockFile takes an exclusive flock on file (made if missing) and
-// returns its release. When the file cannot be had, loading goes on
-// without the lock: taking turns saves time, it is not needed for
-// correctness.
+// lockFile takes an exclusive flock on file and returns its release.
+// When the file cannot be opened, loading goes on without the lock:
+// taking turns saves time, it is not needed for correctness.
 func lockFile(file string) (unlock func()) {
-	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	f, err := os.Open(file)
 	if err != nil {
 		return func() {}
 	}
@@ -61,8 +62,16 @@ func lockFile(file string) (unlock func()) {
 // preload is init's start on the modules the node's fstab needs (the
 // kernel command line's beo.modules=): it loads them while the node
 // gets its lease, its rootfs and starts bpslave, so that the master's
-// mount request finds them loaded. It runs in its own goroutine.
+// mount request finds them loaded or partly loaded. It runs in its own
+// goroutine, on a thread of its own at nice 19 like loadRest: under
+// emulation every step of a boot is CPU-bound, so loading ahead can only
+// win the time the boot leaves idle; at nice 0 it would take as much
+// from the boot's way to bpslave connecting as it saves the mounts.
 func preload(log *slog.Logger, names []string) {
+	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine, nice and all
+	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19); err != nil {
+		log.Warn("preload modules: nice", "err", err)
+	}
 	start := time.Now()
 	err := LoadModules(names...)
 	log.Info("kernel modules for the fstab preloaded", "modules", strings.Join(names, ","), "took", time.Since(start).Round(time.Millisecond), "err", err)
@@ -105,7 +114,14 @@ func loadNamed(dir, procModules string, names []string, wait time.Duration, load
 		}
 		d, ok := deps[n]
 		if ok {
-			err := load(filepath.Join(dir, d.path))
+			file := filepath.Join(dir, d.path)
+			unlock := lockFile(file)
+			if moduleState(procModules, n) == "Live" { // another loader's, while we waited
+				unlock()
+				continue
+			}
+			err := load(file)
+			unlock()
 			if err == nil {
 				continue
 			}

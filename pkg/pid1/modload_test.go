@@ -99,6 +99,33 @@ func TestLoadModules(t *testing.T) {
 			t.Errorf("loaded %v after %v; want fscache once netfs was live", k.loaded, time.Since(start))
 		}
 	})
+	t.Run("two loaders take turns: each module loaded once", func(t *testing.T) {
+		k := &fakeKernel{proc: filepath.Join(t.TempDir(), "modules")}
+		k.set()
+		dir := modTree(t)
+		slow := func(p string) error {
+			time.Sleep(5 * time.Millisecond)
+			return k.load(p)
+		}
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := loadNamed(dir, k.proc, []string{"nfsv4"}, 5*time.Second, slow); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		seen := map[string]int{}
+		for _, n := range k.loaded {
+			seen[n]++
+		}
+		if len(k.loaded) != 8 || len(seen) != 8 {
+			t.Errorf("loaded %v; want the 8 modules of nfsv4's chain once each", k.loaded)
+		}
+	})
 	t.Run("files gone: loaded by the background loader", func(t *testing.T) {
 		k := &fakeKernel{proc: filepath.Join(t.TempDir(), "modules")}
 		k.set("netfs 1 0 - Live 0x0", "fscache 1 0 - Live 0x0")

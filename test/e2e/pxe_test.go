@@ -238,7 +238,7 @@ func TestPXE(t *testing.T) {
 	// Issue 12: the nodes' fstab and the master's NFS server.
 	pxeNFSTests(t, ctx, c, exe, nfs)
 	// Issue 12's local disks: node 1's disk is partitioned now, and its
-	// filesystems made after the reboot below.
+	// filesystems and swap made as it boots again below (its fstab.1).
 	disk := pxePartition(t, ctx, c, exe, dir)
 
 	t.Run("bpctl -R reboots and the node comes back", func(t *testing.T) {
