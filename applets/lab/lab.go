@@ -197,9 +197,13 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 		return err
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintf(stdio.Out, "%s up. In another shell:\n  export %s %s PATH=%s:$PATH\n  bpstat; bpsh -a -p uname -r; beostat -b\n"+
+		home := ""
+		if fstab != "" && *fstabArg == "default" {
+			home = fmt.Sprintf("Every node's /home is %s here:\n  bpsh 0 sh -c 'echo hi > /home/x'; cat %s/x\n", lab.HomeDir(d), lab.HomeDir(d))
+		}
+		fmt.Fprintf(stdio.Out, "%s up. In another shell:\n  export %s %s PATH=%s:$PATH\n  bpstat; bpsh -a -p uname -r; beostat -b\n%s"+
 			"A shell where the master is (mpirun, names n0 …), as any user:\n  sudo %s lab -enter %s [-user NAME]\nDashboard: %s/\nCtrl-C stops the cluster.\n",
-			applets.Plural(*n, "node"), vars[0], vars[1], bin, self, d, statsURL)
+			applets.Plural(*n, "node"), vars[0], vars[1], bin, home, self, d, statsURL)
 		<-ctx.Done()
 		return nil
 	}
