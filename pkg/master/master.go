@@ -205,8 +205,8 @@ type Config struct {
 	// Disks are the config's mkfs and fsck policies, for the lines on
 	// local partitions among Mounts (disks.go, pkg/localfs).
 	Disks localfs.Policy
-	Log          *slog.Logger
-	Clock        func() time.Time
+	Log   *slog.Logger
+	Clock func() time.Time
 	// Admin is a uid that may change nodes and the library list as root
 	// may: the user who runs a simulated cluster (beo sim). 0 = root only.
 	Admin uint32
