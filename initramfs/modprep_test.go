@@ -15,20 +15,22 @@ import (
 
 // modELF is a relocatable ELF64 with the sections of a module that
 // matter here: _ftrace_eval_map, whose name (as the linker writes it)
-// is the tail of .rela_ftrace_eval_map's, and that relocation section.
+// is the tail of .rela_ftrace_eval_map's, that relocation section, and
+// __mcount_loc.
 func modELF() []byte {
-	names := "\x00.shstrtab\x00.rela_ftrace_eval_map\x00"
+	names := "\x00.shstrtab\x00.rela_ftrace_eval_map\x00__mcount_loc\x00"
 	const (
 		nShstrtab = 1
 		nRela     = 11
-		nEval     = nRela + 5 // len(".rela")
+		nEval     = nRela + 5  // len(".rela")
+		nMcount   = nRela + 22 // after ".rela_ftrace_eval_map\x00"
 	)
 	data := []byte("EVALMAPS")
 	dataOff := 64 + len(names)
 	shoff := (dataOff + len(data) + 7) &^ 7
 	var b bytes.Buffer
 	h := elf.Header64{Type: uint16(elf.ET_REL), Machine: uint16(elf.EM_X86_64), Version: 1,
-		Shoff: uint64(shoff), Ehsize: 64, Shentsize: 64, Shnum: 4, Shstrndx: 1}
+		Shoff: uint64(shoff), Ehsize: 64, Shentsize: 64, Shnum: 5, Shstrndx: 1}
 	copy(h.Ident[:], "\x7fELF\x02\x01\x01")
 	binary.Write(&b, binary.LittleEndian, h)
 	b.WriteString(names)
@@ -41,6 +43,7 @@ func modELF() []byte {
 		{Name: nShstrtab, Type: uint32(elf.SHT_STRTAB), Off: 64, Size: uint64(len(names)), Addralign: 1},
 		{Name: nEval, Type: uint32(elf.SHT_PROGBITS), Flags: uint64(elf.SHF_ALLOC | elf.SHF_WRITE), Off: uint64(dataOff), Size: uint64(len(data)), Addralign: 1},
 		{Name: nRela, Type: uint32(elf.SHT_RELA), Flags: uint64(elf.SHF_INFO_LINK), Off: uint64(dataOff), Info: 2, Entsize: 24, Addralign: 8},
+		{Name: nMcount, Type: uint32(elf.SHT_PROGBITS), Flags: uint64(elf.SHF_ALLOC), Off: uint64(dataOff), Size: uint64(len(data)), Addralign: 1},
 	} {
 		binary.Write(&b, binary.LittleEndian, s)
 	}
@@ -71,7 +74,7 @@ func sectionNames(t *testing.T, b []byte) []string {
 
 func TestPrepareModule(t *testing.T) {
 	mod := modELF()
-	if got, want := strings.Join(sectionNames(t, mod), " "), " .shstrtab _ftrace_eval_map .rela_ftrace_eval_map"; got != want {
+	if got, want := strings.Join(sectionNames(t, mod), " "), " .shstrtab _ftrace_eval_map .rela_ftrace_eval_map __mcount_loc"; got != want {
 		t.Fatalf("fixture sections %q, want %q", got, want)
 	}
 	for name, in := range map[string][]byte{"signed": signed(mod), "unsigned": mod} {
@@ -86,8 +89,8 @@ func TestPrepareModule(t *testing.T) {
 		if len(got) != len(mod) {
 			t.Errorf("%s: %d bytes, want %d (the signature gone, nothing else)", name, len(got), len(mod))
 		}
-		if names := strings.Join(sectionNames(t, got), " "); names != " .shstrtab  .rela_ftrace_eval_map" {
-			t.Errorf("%s: sections %q, want _ftrace_eval_map unnamed, the rest as they were", name, names)
+		if names := strings.Join(sectionNames(t, got), " "); names != " .shstrtab  .rela_ftrace_eval_map " {
+			t.Errorf("%s: sections %q, want _ftrace_eval_map and __mcount_loc unnamed, the rest as they were", name, names)
 		}
 	}
 	if _, err := prepareModule([]byte("not ELF")); err == nil {
@@ -168,7 +171,7 @@ func TestInitrdFileSystemModules(t *testing.T) {
 				t.Errorf("keep %v: %s not carried", keep, p)
 			case keep && !bytes.Equal(b, mod):
 				t.Errorf("keep %v: %s changed", keep, p)
-			case !keep && (bytes.HasSuffix(b, []byte(sigMarker)) || strings.Contains(strings.Join(sectionNames(t, b), " "), " _ftrace_eval_map")):
+			case !keep && (bytes.HasSuffix(b, []byte(sigMarker)) || strings.Contains(strings.Join(sectionNames(t, b), " "), " _ftrace_eval_map") || strings.Contains(strings.Join(sectionNames(t, b), " "), "__mcount_loc")):
 				t.Errorf("keep %v: %s not prepared: sections %q", keep, p, sectionNames(t, b))
 			}
 		}

@@ -257,10 +257,16 @@ func stage2(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	preloaded := make(chan struct{})
 	if mods := p.ModuleList(); len(mods) > 0 {
 		// What the node's fstab needs, loaded while the node gets its
 		// lease and rootfs and connects, not after the master asks.
-		go preload(log, mods)
+		go func() {
+			defer close(preloaded)
+			preload(log, mods)
+		}()
+	} else {
+		close(preloaded)
 	}
 	reaper := NewReaper(log)
 	defer reaper.Stop()
@@ -312,7 +318,10 @@ func stage2(ctx context.Context, cfg Config) error {
 		}
 	}
 	log.Info(ReadyMarker, "master", p.Master, "iface", l.iface, "addr", l.addr)
-	go loadRest(log, LaterModules, "/proc/modules")
+	go func() {
+		<-preloaded // one background loader at a time: the fstab's first
+		loadRest(log, LaterModules, "/proc/modules")
+	}()
 	<-ctx.Done()
 	return nil
 }

@@ -81,9 +81,12 @@
 // A node whose fstab has NFS lines pays for the NFS client's modules
 // (8 of them, 5.3 MB): under TCG with -icount shift=2 (250 million
 // instructions a second, deterministic) they took 8.3 s to load as
-// Debian ships them, 1.3 s as the boot image carries them (unsigned,
-// their trace eval maps unnamed: initramfs modprep.go); a node without
-// such lines no longer loads them at all.
+// Debian ships them, 0.42 s as the boot image carries them (unsigned,
+// their trace eval maps and ftrace entries unnamed: initramfs
+// modprep.go); a node without such lines no longer loads them at all.
+// Loading ahead (preload) wins little under emulation, where the boot
+// leaves the CPU almost never idle: measured, it had loaded the two
+// smallest by the time bpslave connected.
 //
 // # Randomness
 //

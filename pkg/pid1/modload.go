@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,18 +29,48 @@ import (
 // not).
 //
 // Loaders take turns module by module: each holds an flock on the
-// module's file while it checks and loads it. So when the master asks
-// for the mounts while init's preload (at nice 19, on idle time) still
-// runs, bpslave waits at most for the module init is loading right now,
-// then loads the rest itself at its own priority, and neither reads and
-// loads a file the other has loaded. loadRest, which loads every other
-// module in the background and deletes the files it loaded, does not
-// take part: a module file that is gone has been loaded by it, and one
-// it is loading right now (state Loading in /proc/modules) is waited
-// for, so a mount never runs while its file system is still
-// registering.
+// module's file while it checks and loads it, so neither loads a file
+// the other has loaded. When the master asks for the mounts while
+// init's preload still runs (at nice 19, on the time the boot leaves
+// idle), LoadModules first raises the preloading thread to its caller's
+// priority (its thread id is in PreloadTID): bpslave then waits at most
+// for the module init is loading right now — no longer behind every
+// nice-10 helper that is starting — and loads the rest itself. loadRest,
+// which loads every other module in the background and deletes the files
+// it loaded, does not take part: a module file that is gone has been
+// loaded by it, and one it is loading right now (state Loading in
+// /proc/modules) is waited for, so a mount never runs while its file
+// system is still registering.
 func LoadModules(names ...string) error {
+	boost(PreloadTID)
 	return loadNamed(LaterModules, "/proc/modules", names, 10*time.Second, loadFile)
+}
+
+// PreloadTID holds the thread id of init's preload while it runs.
+const PreloadTID = "/run/beoclient/preload.tid"
+
+// boost gives the thread named in file (PreloadTID) the calling
+// thread's nice value, if that is higher priority. Errors are ignored:
+// it only saves time.
+func boost(file string) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return
+	}
+	tid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || tid <= 0 {
+		return
+	}
+	// getpriority(2) returns 20 - nice on Linux.
+	mine, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	if err != nil {
+		return
+	}
+	theirs, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+	if err != nil || theirs >= mine {
+		return
+	}
+	unix.Setpriority(unix.PRIO_PROCESS, tid, 20-mine)
 }
 
 // lockFile takes an exclusive flock on file and returns its release.
@@ -62,18 +93,24 @@ func lockFile(file string) (unlock func()) {
 // preload is init's start on the modules the node's fstab needs (the
 // kernel command line's beo.modules=): it loads them while the node
 // gets its lease, its rootfs and starts bpslave, so that the master's
-// mount request finds them loaded or partly loaded. It runs in its own
-// goroutine, on a thread of its own at nice 19 like loadRest: under
-// emulation every step of a boot is CPU-bound, so loading ahead can only
-// win the time the boot leaves idle; at nice 0 it would take as much
-// from the boot's way to bpslave connecting as it saves the mounts.
+// mount request finds them loaded or partly loaded. It runs on a thread
+// of its own at nice 19, like loadRest, and names it in PreloadTID for
+// LoadModules to raise: under emulation every step of a boot is
+// CPU-bound, so loading ahead can only win the time the boot leaves
+// idle; at nice 0 it would take as much from the boot's way to bpslave
+// connecting as it saves the mounts.
 func preload(log *slog.Logger, names []string) {
 	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine, nice and all
-	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19); err != nil {
+	tid := unix.Gettid()
+	if err := unix.Setpriority(unix.PRIO_PROCESS, tid, 19); err != nil {
 		log.Warn("preload modules: nice", "err", err)
 	}
+	if err := os.WriteFile(PreloadTID, []byte(strconv.Itoa(tid)+"\n"), 0o644); err != nil {
+		log.Warn("preload modules", "err", err)
+	}
 	start := time.Now()
-	err := LoadModules(names...)
+	err := loadNamed(LaterModules, "/proc/modules", names, 10*time.Second, loadFile)
+	os.Remove(PreloadTID)
 	log.Info("kernel modules for the fstab preloaded", "modules", strings.Join(names, ","), "took", time.Since(start).Round(time.Millisecond), "err", err)
 }
 

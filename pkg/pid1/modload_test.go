@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/modindex"
+	"golang.org/x/sys/unix"
 )
 
 // The NFS client's chain as Debian 6.1's modules.dep lists it.
@@ -151,4 +153,31 @@ func TestLoadModules(t *testing.T) {
 			t.Error("no error for a path leaving the directory")
 		}
 	})
+}
+
+func TestBoost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("raising another thread's priority needs root")
+	}
+	tidc, done := make(chan int), make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
+		tidc <- unix.Gettid()
+		<-done
+		unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 0)
+	}()
+	tid := <-tidc
+	defer close(done)
+	file := filepath.Join(t.TempDir(), "preload.tid")
+	os.WriteFile(file, []byte(fmt.Sprintf("%d\n", tid)), 0o644)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	mine, _ := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	boost(file)
+	if got, _ := unix.Getpriority(unix.PRIO_PROCESS, tid); got != mine {
+		t.Errorf("the preloading thread's priority is %d after boost, want the caller's %d", got, mine)
+	}
+	boost(filepath.Join(t.TempDir(), "none")) // no preload: nothing to do
 }
