@@ -111,7 +111,9 @@ func preload(log *slog.Logger, names []string) {
 	start := time.Now()
 	err := loadNamed(LaterModules, "/proc/modules", names, 10*time.Second, loadFile)
 	os.Remove(PreloadTID)
-	log.Info("kernel modules for the fstab preloaded", "modules", strings.Join(names, ","), "took", time.Since(start).Round(time.Millisecond), "err", err)
+	prio, _ := unix.Getpriority(unix.PRIO_PROCESS, 0) // 20 - nice
+	log.Info("kernel modules for the fstab preloaded", "modules", strings.Join(names, ","), "took", time.Since(start).Round(time.Millisecond),
+		"raised", prio > 1, "err", err)
 }
 
 // loadNamed is LoadModules with its places: dir holds modules.dep and
