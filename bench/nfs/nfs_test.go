@@ -26,8 +26,15 @@ var rounds = 3
 
 // sample is one boot's times: qemu start → up, /init → up, connected
 // (boot) → up (the mount phase: the lab runs no node_up script), and on
-// the node the wait for the mounts' modules and init's preload of them.
-type sample struct{ up, initUp, mounts, modules, preload time.Duration }
+// the node the wait for the mounts' modules and init's preload of them;
+// and on the node's own clock (guest): stage 1's start → bpslave
+// connected, and → its last mount done (connected when it has none).
+// Under ICOUNT the guest's clock counts its instructions, so those do
+// not depend on how busy the host is.
+type sample struct {
+	up, initUp, mounts, modules, preload time.Duration
+	guestConnected, guestDone            time.Duration
+}
 
 func TestNFS(t *testing.T) {
 	if os.Getenv("BEO_BENCH_NFS") == "" {
@@ -45,6 +52,11 @@ func TestNFS(t *testing.T) {
 	kernel, _, err := lab.Kernel("/")
 	if err != nil {
 		t.Skip(err)
+	}
+	// ICOUNT=N runs the VMs with -icount shift=N,sleep=on: the guest's
+	// clock then counts its instructions (2^N ns each) while it runs.
+	if n := os.Getenv("ICOUNT"); n != "" {
+		qemuArgs = []string{"-icount", "shift=" + n + ",sleep=on"}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
 	defer cancel()
@@ -72,7 +84,8 @@ func TestNFS(t *testing.T) {
 			}
 		}
 	}
-	fmt.Printf("\n| 1 node, TCG, median of %d | qemu → up | /init → up | mount phase (connected → up) | waiting for modules | init's preload |\n|---|---|---|---|---|---|\n", rounds)
+	fmt.Printf("\n| 1 node, TCG%s, median of %d | qemu → up | /init → up | mount phase (connected → up) | waiting for modules | init's preload | node's clock: stage 1 → connected | → mounts done |\n|---|---|---|---|---|---|---|---|\n",
+		strings.Join(append([]string{""}, qemuArgs...), " "), rounds)
 	for _, b := range bins {
 		for _, f := range []string{"none", "nfs"} {
 			ss := got[b.name+" "+f]
@@ -83,10 +96,11 @@ func TestNFS(t *testing.T) {
 				}
 				return median(ds)
 			}
-			fmt.Printf("| %s, fstab %s | %v | %v | %v | %v | %v |\n", b.name, f,
+			fmt.Printf("| %s, fstab %s | %v | %v | %v | %v | %v | %v | %v |\n", b.name, f,
 				pick(func(s sample) time.Duration { return s.up }), pick(func(s sample) time.Duration { return s.initUp }),
 				pick(func(s sample) time.Duration { return s.mounts }), pick(func(s sample) time.Duration { return s.modules }),
-				pick(func(s sample) time.Duration { return s.preload }))
+				pick(func(s sample) time.Duration { return s.preload }),
+				pick(func(s sample) time.Duration { return s.guestConnected }), pick(func(s sample) time.Duration { return s.guestDone }))
 		}
 	}
 }
@@ -95,7 +109,7 @@ func TestNFS(t *testing.T) {
 func boot(t *testing.T, ctx context.Context, exe, kernel, fstab string) (*lab.Cluster, sample) {
 	t.Helper()
 	start := time.Now()
-	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: exe, Dir: t.TempDir(), Listed: 1, Kernel: kernel, Boot: true, Accel: "tcg", Fstab: fstab})
+	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: exe, Dir: t.TempDir(), Listed: 1, Kernel: kernel, Boot: true, Accel: "tcg", Fstab: fstab, QEMUArgs: qemuArgs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +140,53 @@ func boot(t *testing.T, ctx context.Context, exe, kernel, fstab string) (*lab.Cl
 		s.up = time.Since(start)
 	}
 	s.modules, s.preload = modules(c)
+	s.guestConnected, s.guestDone = guestPhases(c)
 	return c, s
+}
+
+// qemuArgs are the VMs' extra QEMU arguments (ICOUNT).
+var qemuArgs []string
+
+// guestPhases reads the node's console: the kernel's stamps (seconds
+// since it started) of init's stage 1 and of "node ready", which also
+// gives init's wall clock (clock=), and bpslave's wall-clock stamps of
+// "connected to master" and each "mounted", put on the kernel's clock
+// through it.
+func guestPhases(c *lab.Cluster) (connected, done time.Duration) {
+	b, _ := os.ReadFile(c.Machines[0].Serial)
+	stamp := func(re string) (float64, []string) {
+		m := regexp.MustCompile(`\[\s*(\d+\.\d+)\] ` + re).FindStringSubmatch(string(b))
+		if m == nil {
+			return -1, nil
+		}
+		f, _ := strconv.ParseFloat(m[1], 64)
+		return f, m[2:]
+	}
+	stage1, _ := stamp(`beoclient: .*msg="beoclient stage 1`)
+	ready, clock := stamp(`beoclient: .*msg="node ready".* clock=(\S+)`)
+	if stage1 < 0 || ready < 0 {
+		return 0, 0
+	}
+	wall, err := time.Parse(time.RFC3339Nano, clock[0])
+	if err != nil {
+		return 0, 0
+	}
+	at := func(t time.Time) time.Duration { // a wall-clock time on the kernel's clock, from stage 1
+		return time.Duration((ready-stage1)*float64(time.Second)) + t.Sub(wall)
+	}
+	for _, m := range regexp.MustCompile(`time=(\S+) level=INFO msg=("connected to master"|mounted) `).FindAllStringSubmatch(string(b), -1) {
+		t, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil {
+			continue
+		}
+		if m[2] == `"connected to master"` && connected == 0 {
+			connected = at(t)
+		}
+		if d := at(t); d > done && connected > 0 {
+			done = d
+		}
+	}
+	return connected, done
 }
 
 // modules reads from the node's serial console how long its mounts

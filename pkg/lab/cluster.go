@@ -40,8 +40,9 @@ type ClusterOptions struct {
 	// Disks gives machine i a virtio disk of Disks[i] bytes (a sparse raw
 	// file, LabDir/vmI.disk, made empty when the cluster starts).
 	Disks map[int]int64
-	// MasterArgs are extra arguments for `beo master`.
-	MasterArgs []string
+	// MasterArgs are extra arguments for `beo master`; QEMUArgs for
+	// every machine (VM.Extra).
+	MasterArgs, QEMUArgs []string
 	// Fstab, if set, is written to Dir/fstab, the fstab the master gives
 	// every node (Dir/fstab.N for node N, which a test may write too).
 	// The NFS server it needs runs inside the lab's namespace.
@@ -213,7 +214,7 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 		if i >= o.Listed {
 			mac = MAC(100 + i - o.Listed)
 		}
-		vm := VM{Name: fmt.Sprintf("vm%d", i), MAC: mac, Accel: c.Accel, Memory: o.Memory, NIC: o.NIC}
+		vm := VM{Name: fmt.Sprintf("vm%d", i), MAC: mac, Accel: c.Accel, Memory: o.Memory, NIC: o.NIC, Extra: o.QEMUArgs}
 		if size := o.Disks[i]; size > 0 {
 			d, err := c.disk(vm.Name, size)
 			if err != nil {

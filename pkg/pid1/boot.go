@@ -317,7 +317,10 @@ func stage2(ctx context.Context, cfg Config) error {
 			sv.run(ctx, s)
 		}
 	}
-	log.Info(ReadyMarker, "master", p.Master, "iface", l.iface, "addr", l.addr)
+	// The wall clock, once: the kernel stamps the record with its
+	// uptime, the services' own logs carry the wall clock; this ties
+	// the two together.
+	log.Info(ReadyMarker, "master", p.Master, "iface", l.iface, "addr", l.addr, "clock", time.Now().UTC().Format(time.RFC3339Nano))
 	go func() {
 		<-preloaded // one background loader at a time: the fstab's first
 		loadRest(log, LaterModules, "/proc/modules")
