@@ -88,9 +88,15 @@ install: build
 # The README's main job: a real cluster on this machine — `beo master` in
 # a private network namespace and 3 QEMU nodes PXE-booting from it (`beo
 # lab`, built-in defaults, nothing written by hand, all cleaned up after).
+# Every node mounts the lab's home directory as /home over NFS (nfs-ganesha,
+# run by beo master in the namespace): node 0 writes a file there and the
+# master reads it ($BEO_LAB_HOME; root on a node is nobody there).
 # Needs root and QEMU; as root, missing Debian packages are installed with
 # apt-get. Otherwise it runs the simulated cluster (`beo sim`) and says why.
 DEMO_CMD := bpstat; bpsh -a -p -s uname -a; beostat -b
+DEMO_HOME := if [ -n "$$BEO_LAB_HOME" ]; then bpsh 0 sh -c "echo hello from node 0 > /home/hello" \
+  && echo "on the master, $$BEO_LAB_HOME/hello (/home on every node, over NFS):" \
+  && ls -l "$$BEO_LAB_HOME/hello" && cat "$$BEO_LAB_HOME/hello"; fi
 demo: build
 	@why=""; \
 	if [ "$$(id -u)" != 0 ]; then why="not root (a network namespace and taps need root)"; \
@@ -99,6 +105,7 @@ demo: build
 	  command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86 ipxe-qemu"; \
 	  ls /boot/vmlinuz-* >/dev/null 2>&1 || missing="$$missing linux-image-amd64"; \
 	  command -v ip >/dev/null || missing="$$missing iproute2"; \
+	  command -v ganesha.nfsd >/dev/null || missing="$$missing nfs-ganesha nfs-ganesha-vfs"; \
 	  if [ -n "$$missing" ]; then \
 	    if command -v apt-get >/dev/null; then \
 	      echo "demo: installing$$missing with apt-get (apt may upgrade packages they depend on; this first run takes minutes longer)"; \
@@ -107,6 +114,6 @@ demo: build
 	    else why="missing$$missing and no apt-get to install them"; fi; \
 	  fi; \
 	fi; \
-	if [ -z "$$why" ]; then exec $(BIN) lab -n 3 sh -c '$(DEMO_CMD)'; fi; \
+	if [ -z "$$why" ]; then exec $(BIN) lab -n 3 sh -c '$(DEMO_CMD); $(DEMO_HOME)'; fi; \
 	echo "demo: $$why: running the simulated cluster (beo sim) instead of QEMU nodes"; \
 	exec $(BIN) sim -n 3 sh -c '$(DEMO_CMD)'

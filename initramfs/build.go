@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/beo-cluster/beo/pkg/atomicfile"
+	"github.com/beo-cluster/beo/pkg/fstab"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/modindex"
 	"github.com/beo-cluster/beo/pkg/nodefs"
@@ -42,7 +43,7 @@ const (
 
 // manifestFormat changes whenever the archives' layout changes, so a
 // master upgraded to a new layout rebuilds even if no input changed.
-const manifestFormat = 2 // 2: modules.alias in the initrd, compression by name
+const manifestFormat = 3 // 2: modules.alias in the initrd, compression by name; 3: file system modules prepared (modprep.go)
 
 // Options say what goes into a boot package. Zero values mean defaults.
 type Options struct {
@@ -69,7 +70,13 @@ type Options struct {
 	// Compression of the initrd: one of Compressions(), ""
 	// DefaultCompression. The kernel unpacks it.
 	Compression string
-	Log         *slog.Logger
+	// SignedModules carries the file systems' modules as shipped, signed,
+	// rather than prepared for a fast load (modprep.go): for nodes whose
+	// kernel refuses unsigned modules where the kernel's config does not
+	// say so. ForCluster sets it when the config's kernelcommandline asks
+	// for that (module.sig_enforce=1, lockdown=).
+	SignedModules bool
+	Log           *slog.Logger
 }
 
 // Manifest describes a built boot package; it is kept as manifest.json in
@@ -299,27 +306,57 @@ func (p *pkgPlan) planModules(o Options) error {
 	}
 	var carried modindex.Graph
 	for _, mp := range paths {
-		src := filepath.Join(o.Modules, mp)
-		dst := filepath.Join(dir, rename[mp])
-		if rename[mp] == mp {
-			if err := p.initrd.hostFile(dst, 0o644, src); err != nil {
-				return fmt.Errorf("module: %w", err)
-			}
-		} else {
-			b, err := decompress(src)
-			if err != nil {
-				return err
-			}
-			if err := p.initrd.file(dst, 0o644, b); err != nil {
-				return err
-			}
-		}
 		var ds []string
 		for _, d := range g.Deps(mp) {
 			ds = append(ds, rename[d])
 		}
 		if err := carried.Add(rename[mp], ds); err != nil {
 			return fmt.Errorf("%s: %w", o.Modules, err)
+		}
+	}
+	// The file systems' modules, which a node loads while it boots when
+	// its fstab asks, are prepared for a fast load (modprep.go).
+	prep := map[string]bool{}
+	keep, why := o.SignedModules, "asked for"
+	if !keep {
+		keep, why = keepSignatures(o.Kernel, p.release)
+	}
+	if only, err := carried.Only(fstab.MountModules()); err != nil {
+		return fmt.Errorf("%s: %w", o.Modules, err)
+	} else if keep && len(only) > 0 {
+		o.Log.Info("file system modules carried signed, as shipped (slower to load)", "why", why)
+	} else {
+		for _, mp := range only {
+			prep[mp] = true
+		}
+	}
+	for _, mp := range paths {
+		src := filepath.Join(o.Modules, mp)
+		dst := filepath.Join(dir, rename[mp])
+		switch {
+		case rename[mp] == mp && !prep[rename[mp]]:
+			if err := p.initrd.hostFile(dst, 0o644, src); err != nil {
+				return fmt.Errorf("module: %w", err)
+			}
+		default:
+			var b []byte
+			var err error
+			if rename[mp] == mp {
+				b, err = os.ReadFile(src)
+			} else {
+				b, err = decompress(src)
+			}
+			if err != nil {
+				return fmt.Errorf("module: %w", err)
+			}
+			if prep[rename[mp]] {
+				if b, err = prepareModule(b); err != nil {
+					return fmt.Errorf("module %s: %w", src, err)
+				}
+			}
+			if err := p.initrd.file(dst, 0o644, b); err != nil {
+				return err
+			}
 		}
 		p.modules = append(p.modules, rename[mp])
 	}

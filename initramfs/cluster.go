@@ -24,6 +24,11 @@ func ForCluster(o Options, cfg *config.Config, libsFile string) (Options, error)
 	if cfg != nil {
 		o.BootModules = append(o.BootModules, cfg.BootModules()...)
 		o.Libraries = append(o.Libraries, cfg.Libraries()...)
+		for _, cl := range cfg.CmdLines() {
+			if refusesUnsigned(cl.Value) {
+				o.SignedModules = true
+			}
+		}
 	}
 	if libsFile == "" {
 		return o, nil
@@ -58,4 +63,20 @@ func readList(path string) ([]string, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return out, nil
+}
+
+// refusesUnsigned reports whether a kernel command line makes the kernel
+// refuse unsigned modules (module.sig_enforce, lockdown=): then the
+// file systems' modules must keep their signatures (Options.SignedModules).
+func refusesUnsigned(cmdline string) bool {
+	for _, f := range strings.Fields(cmdline) {
+		k, v, _ := strings.Cut(f, "=")
+		switch {
+		case k == "module.sig_enforce" && (v == "" || v == "1" || v == "y" || v == "Y"):
+			return true
+		case k == "lockdown" && (v == "integrity" || v == "confidentiality"):
+			return true
+		}
+	}
+	return false
 }

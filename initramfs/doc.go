@@ -28,7 +28,12 @@
 //	                          kernel's modules.dep), .ko.xz/.zst/.gz
 //	                          decompressed, and a modules.dep and a
 //	                          modules.alias naming only them (the node
-//	                          loads at boot what its devices ask for)
+//	                          loads at boot what its devices ask for);
+//	                          the file systems' modules (NFS, ext4)
+//	                          without their signature and with their
+//	                          trace eval maps unnamed, for a fast load
+//	                          (modprep.go; as shipped where the kernel
+//	                          refuses unsigned modules)
 //	/proc /sys /run /tmp /etc /newroot   mount points
 //
 // The rootfs holds what the node gets over the network, unpacked into its

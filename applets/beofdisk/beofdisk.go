@@ -9,7 +9,10 @@
 //
 // NODES is a node spec (default allup). FDISK is /etc/beowulf/fdisk (see
 // pkg/fdisk for its format); FSTAB is /etc/beowulf/fstab, FSTAB.N for node
-// N when it exists. -w asks every node for its disks and plans every
+// N when it exists (pkg/fstab). A node does the same for its fstab's
+// local lines as it boots (pkg/localfs: the master prepares them in the
+// node's mount step); -s is for nodes that are up, after an fstab or
+// fdisk change. -w asks every node for its disks and plans every
 // table before writing any: a layout that does not fit a disk is refused
 // and nothing is written anywhere. A disk no section matches is left as
 // it is.
@@ -25,7 +28,6 @@
 package beofdisk
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,21 +37,22 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/atomicfile"
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/fdisk"
+	"github.com/beo-cluster/beo/pkg/fstab"
 	"github.com/beo-cluster/beo/pkg/localfs"
 	"github.com/beo-cluster/beo/pkg/nodespec"
+	"github.com/beo-cluster/beo/pkg/pid1"
 )
 
 const usage = "usage: beofdisk -d|-w|-s [-f fdisk] [-config file] [-fstab file] [-n nodes]"
 
-// FstabPath is the node filesystem table -s reads.
-const FstabPath = "/etc/beowulf/fstab"
+// FstabPath is the node filesystem table -s reads (pkg/fstab).
+const FstabPath = fstab.DefaultPath
 
 type opts struct {
 	def, write, setup                  bool
@@ -114,7 +117,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		if err := need(4, "-mount DEV DIR TYPE OPTS"); err != nil {
 			return err
 		}
-		return localfs.Mount(pos[0], pos[1], pos[2], pos[3], "/proc/mounts")
+		return localfs.Mount(pos[0], pos[1], pos[2], pos[3], "/proc/mounts", pid1.LoadModules)
 	case o.swapon:
 		if err := need(1, "-swapon DEV"); err != nil {
 			return err
@@ -144,7 +147,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	nodes := make([]*node, 0, len(list))
 	for _, n := range list {
 		if n >= 0 {
-			nodes = append(nodes, &node{cl: cl, n: n, self: self})
+			nodes = append(nodes, &node{localfs.Remote{Client: cl, Node: n, SelfPath: self}, n})
 		}
 	}
 	if len(nodes) == 0 {
@@ -159,42 +162,11 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	return setup(ctx, nodes, o, stdio)
 }
 
-// node is a localfs.Node on the process space.
+// node is a node to partition or set up: a localfs.Node on the process
+// space, with its number.
 type node struct {
-	cl    *bproc.Client
-	n     int
-	self  string
-	stdin io.Reader
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// Run runs args on the node; args[0] localfs.Self is this binary.
-func (x *node) Run(ctx context.Context, args ...string) (int, []byte, error) {
-	name := args[0]
-	if name == localfs.Self {
-		name = x.self
-	}
-	cmd := x.cl.Command(x.n, name, args[1:]...)
-	cmd.Dir = "/"
-	cmd.Stdin = x.stdin
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var ee *bproc.ExitError
-	if errors.As(err, &ee) && ee.Signal == 0 {
-		return ee.Status, out.b.Bytes(), nil
-	}
-	return 0, out.b.Bytes(), err
+	localfs.Remote
+	n int
 }
 
 // listDisks prints NAME BYTES SECTOR for each disk of this machine.
@@ -312,7 +284,7 @@ func writeTables(ctx context.Context, nodes []*node, path string, stdio applets.
 	var failed []error
 	for _, j := range jobs {
 		x := *j.x
-		x.stdin = strings.NewReader(j.sec.Text())
+		x.Stdin = strings.NewReader(j.sec.Text())
 		dev := "/dev/" + j.d.Name
 		status, out, err := x.Run(ctx, localfs.Self, "beofdisk", "-apply", dev)
 		if err != nil || status != 0 {
@@ -366,20 +338,15 @@ func setup(ctx context.Context, nodes []*node, o opts, stdio applets.IO) error {
 	p := localfs.PolicyOf(c)
 	var failed []error
 	for _, x := range nodes {
-		path := fmt.Sprintf("%s.%d", o.fstab, x.n)
-		b, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			path = o.fstab
-			b, err = os.ReadFile(path)
-		}
+		t, err := fstab.Load(o.fstab, x.n)
 		if err != nil {
 			return err
 		}
-		lines, err := localfs.ParseFstab(path, b)
-		if err != nil {
-			return err
+		if t == nil {
+			return fmt.Errorf("node %d: neither %s nor %s", x.n, fstab.NodeFile(o.fstab, x.n), o.fstab)
 		}
-		rep, err := localfs.Setup(ctx, x, lines, p)
+		ms, _ := t.Resolve(fstab.Vars{}) // local lines need no addresses
+		rep, err := localfs.Setup(ctx, x, localfs.Lines(ms), p)
 		for _, r := range rep {
 			fmt.Fprintf(stdio.Out, "node %d: %s\n", x.n, r)
 		}

@@ -6,7 +6,7 @@
 // files; no file of the host's /etc or /var is read or written, and no
 // host network interface is touched.
 //
-//	beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-user NAME] [-v] [command [args...]]
+//	beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-fstab default|none|FILE] [-user NAME] [-v] [command [args...]]
 //	beo lab -enter DIR [-user NAME] [command [args...]]
 //
 // With a command, lab waits until every node is up and runs the command
@@ -28,6 +28,21 @@
 // lab's socket and links, as every user of a head node can. Every process it started is stopped by pid and the
 // namespace deleted on the way out; -keep keeps the state directory (serial
 // consoles, master and node logs) and prints where it is.
+//
+// The nodes' /etc/beowulf/fstab (-fstab) is by default the lab's own
+// (pkg/lab DefaultFstab): DIR/home, a directory of the lab's open to
+// everyone (1777), is every node's /home over NFS from the master
+// (nfs-ganesha, run by beo master in the namespace), so what a job on a
+// node writes under /home is on the master at once, in $BEO_LAB_HOME:
+//
+//	beo lab -n 2 sh -c 'bpsh 0 sh -c "echo hi > /home/x"; cat $BEO_LAB_HOME/x'
+//
+// A root job writes there as nobody (root is squashed); with -user NAME
+// jobs write as NAME. It is the lab's directory, not the host's /home:
+// the lab writes nothing outside its state directory and keeps the
+// host's users' files out of the VMs' reach. Without nfs-ganesha the
+// nodes mount nothing (the lab says so). -fstab none gives them no
+// fstab; -fstab FILE uses FILE (fstab(5) lines, $MASTER for the master).
 //
 // It needs root and qemu-system-x86_64; without them it says so (`make demo`
 // falls back to `beo sim`).
@@ -54,7 +69,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/lab"
 )
 
-const usage = "usage: beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-user NAME] [-v] [command [args...]]\n       beo lab -enter DIR [-user NAME] [command [args...]]"
+const usage = "usage: beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-fstab default|none|FILE] [-user NAME] [-v] [command [args...]]\n       beo lab -enter DIR [-user NAME] [command [args...]]"
 
 // Run is the lab applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
@@ -68,6 +83,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	verbose := fs.Bool("v", false, "log the lab's steps to stderr")
 	timeline := fs.Bool("timeline", false, "print each node's boot timeline (qemu → DHCP → iPXE script → kernel → /init → bpslave → up) to stderr")
 	userName := fs.String("user", "", "run the command as this user (default: the caller)")
+	fstabArg := fs.String("fstab", "default", "the nodes' fstab: default (the lab's DIR/home as every node's /home over NFS), none, or a file")
 	enterDir := fs.String("enter", "", "run the command (default: a shell) in the master's namespace of the running lab whose state directory is DIR")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
@@ -118,9 +134,13 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	if self, err = shareExe(self, d); err != nil {
 		return err
 	}
+	fstab, err := labFstab(*fstabArg, d, stdio.Err)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	fmt.Fprintf(stdio.Err, "lab: starting beo master and %s (state in %s)\n", applets.Plural(*n, "QEMU node"), d)
-	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: self, Dir: d, Listed: *n, Accel: *accel, Memory: *mem, Boot: true, Log: log})
+	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: self, Dir: d, Listed: *n, Accel: *accel, Memory: *mem, Boot: true, Log: log, Fstab: fstab})
 	if err != nil {
 		return err
 	}
@@ -177,9 +197,13 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 		return err
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintf(stdio.Out, "%s up. In another shell:\n  export %s %s PATH=%s:$PATH\n  bpstat; bpsh -a -p uname -r; beostat -b\n"+
+		home := ""
+		if fstab != "" && *fstabArg == "default" {
+			home = fmt.Sprintf("Every node's /home is %s here:\n  bpsh 0 sh -c 'echo hi > /home/x'; cat %s/x\n", lab.HomeDir(d), lab.HomeDir(d))
+		}
+		fmt.Fprintf(stdio.Out, "%s up. In another shell:\n  export %s %s PATH=%s:$PATH\n  bpstat; bpsh -a -p uname -r; beostat -b\n%s"+
 			"A shell where the master is (mpirun, names n0 …), as any user:\n  sudo %s lab -enter %s [-user NAME]\nDashboard: %s/\nCtrl-C stops the cluster.\n",
-			applets.Plural(*n, "node"), vars[0], vars[1], bin, self, d, statsURL)
+			applets.Plural(*n, "node"), vars[0], vars[1], bin, home, self, d, statsURL)
 		<-ctx.Done()
 		return nil
 	}
@@ -189,6 +213,34 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
 	return applets.CommandExit(cmd.Run())
+}
+
+// labFstab is -fstab's fstab text for a lab in dir ("" for none),
+// telling w what the nodes will mount.
+func labFstab(arg, dir string, w io.Writer) (string, error) {
+	switch arg {
+	case "none":
+		return "", nil
+	case "default":
+		text, why, err := lab.DefaultFstab(dir)
+		if err != nil {
+			return "", err
+		}
+		if text == "" {
+			fmt.Fprintf(w, "lab: %s: nodes mount nothing from the master\n", why)
+			return "", nil
+		}
+		fmt.Fprintf(w, "lab: every node's /home is %s on the master (NFS; $%s)\n", lab.HomeDir(dir), lab.HomeEnv)
+		return text, nil
+	}
+	b, err := os.ReadFile(arg)
+	if err != nil {
+		return "", fmt.Errorf("-fstab: %w", err)
+	}
+	if len(b) == 0 {
+		return "# empty (beo lab -fstab " + arg + ")\n", nil
+	}
+	return string(b), nil
 }
 
 // enter is `beo lab -enter DIR`: argv (default: the user's shell) in the

@@ -21,18 +21,44 @@ import (
 	"github.com/beo-cluster/beo/pkg/lab"
 )
 
-const rounds = 3
+// rounds is how many boots of each kind (ROUNDS, default 3).
+var rounds = 3
+
+// sample is one boot's times: qemu start → up, /init → up, connected
+// (boot) → up (the mount phase: the lab runs no node_up script), and on
+// the node the wait for the mounts' modules and init's preload of them;
+// and on the node's own clock (guest): stage 1's start → bpslave
+// connected, and → its last mount done (connected when it has none).
+// Under ICOUNT the guest's clock counts its instructions, so those do
+// not depend on how busy the host is.
+type sample struct {
+	up, initUp, mounts, modules, preload time.Duration
+	guestConnected, guestDone            time.Duration
+}
 
 func TestNFS(t *testing.T) {
 	if os.Getenv("BEO_BENCH_NFS") == "" {
 		t.Skip("run by bench/nfs/run")
 	}
-	exe := os.Getenv("BEO_BIN")
+	if n, err := strconv.Atoi(os.Getenv("ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	// BEO_BIN is the build measured; BEO_BIN_BEFORE, if set, another one
+	// booted in the same run, interleaved, for a before/after comparison.
+	bins := []struct{ name, exe string }{{"after", os.Getenv("BEO_BIN")}}
+	if b := os.Getenv("BEO_BIN_BEFORE"); b != "" {
+		bins = append([]struct{ name, exe string }{{"before", b}}, bins...)
+	}
 	kernel, _, err := lab.Kernel("/")
 	if err != nil {
 		t.Skip(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	// ICOUNT=N runs the VMs with -icount shift=N,sleep=on: the guest's
+	// clock then counts its instructions (2^N ns each) while it runs.
+	if n := os.Getenv("ICOUNT"); n != "" {
+		qemuArgs = []string{"-icount", "shift=" + n + ",sleep=on"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
 	defer cancel()
 	home, err := os.MkdirTemp("", "beo-bench-nfs-")
 	if err != nil {
@@ -42,35 +68,48 @@ func TestNFS(t *testing.T) {
 	os.Chmod(home, 0o755)
 	fstab := fmt.Sprintf("$MASTER:%s /home nfs rw\n$MASTER:/usr /usr nfs ro\n", home)
 
-	// Time to up, alternating boots without and with the fstab.
-	var plain, mounted, mounts, modules []time.Duration
+	// Time to up, alternating binaries and boots without and with the fstab.
+	got := map[string][]sample{}
 	for r := range rounds {
-		for _, f := range []string{"", fstab} {
-			c, up := boot(t, ctx, exe, kernel, f)
-			if f == "" {
-				plain = append(plain, up)
-			} else {
-				mounted = append(mounted, up)
-				m, mod := phases(c)
-				mounts, modules = append(mounts, m), append(modules, mod)
-			}
-			if r < rounds-1 || f == "" {
+		for _, b := range bins {
+			for _, f := range []string{"", fstab} {
+				c, s := boot(t, ctx, b.exe, kernel, f)
+				key := b.name + map[bool]string{true: " none", false: " nfs"}[f == ""]
+				got[key] = append(got[key], s)
+				t.Logf("round %d, %s: %+v", r, key, s)
+				if r == rounds-1 && f != "" && b.name == "after" {
+					read(t, ctx, c, home) // on the last boot with the fstab
+				}
 				c.Close()
-				continue
 			}
-			read(t, ctx, c, home) // on the last boot with the fstab
-			c.Close()
 		}
 	}
-	fmt.Printf("\n| time to up (qemu start → up), median of %d | without fstab | with /home + /usr over NFS | mount phase (of which modules) |\n|---|---|---|---|\n", rounds)
-	fmt.Printf("| 1 node, TCG | %v | %v | %v (%v) |\n", median(plain), median(mounted), median(mounts), median(modules))
+	fmt.Printf("\n| 1 node, TCG%s, median of %d | qemu → up | /init → up | mount phase (connected → up) | waiting for modules | init's preload | node's clock: stage 1 → connected | → mounts done |\n|---|---|---|---|---|---|---|---|\n",
+		strings.Join(append([]string{""}, qemuArgs...), " "), rounds)
+	for _, b := range bins {
+		for _, f := range []string{"none", "nfs"} {
+			ss := got[b.name+" "+f]
+			pick := func(g func(sample) time.Duration) time.Duration {
+				var ds []time.Duration
+				for _, s := range ss {
+					ds = append(ds, g(s))
+				}
+				return median(ds)
+			}
+			fmt.Printf("| %s, fstab %s | %v | %v | %v | %v | %v | %v | %v |\n", b.name, f,
+				pick(func(s sample) time.Duration { return s.up }), pick(func(s sample) time.Duration { return s.initUp }),
+				pick(func(s sample) time.Duration { return s.mounts }), pick(func(s sample) time.Duration { return s.modules }),
+				pick(func(s sample) time.Duration { return s.preload }),
+				pick(func(s sample) time.Duration { return s.guestConnected }), pick(func(s sample) time.Duration { return s.guestDone }))
+		}
+	}
 }
 
-// boot starts a one-node lab cluster with fstab and waits for up.
-func boot(t *testing.T, ctx context.Context, exe, kernel, fstab string) (*lab.Cluster, time.Duration) {
+// boot starts a one-node lab cluster of exe with fstab and waits for up.
+func boot(t *testing.T, ctx context.Context, exe, kernel, fstab string) (*lab.Cluster, sample) {
 	t.Helper()
 	start := time.Now()
-	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: exe, Dir: t.TempDir(), Listed: 1, Kernel: kernel, Boot: true, Accel: "tcg", Fstab: fstab})
+	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: exe, Dir: t.TempDir(), Listed: 1, Kernel: kernel, Boot: true, Accel: "tcg", Fstab: fstab, QEMUArgs: qemuArgs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,31 +117,91 @@ func boot(t *testing.T, ctx context.Context, exe, kernel, fstab string) (*lab.Cl
 		c.Close()
 		t.Fatal(err)
 	}
-	var up time.Duration
+	var s sample
+	var init, connected time.Time
 	for _, m := range c.Timeline(c.Machines[0]) {
-		if m.Name == lab.MomentUp && !m.T.IsZero() {
-			up = m.T.Sub(c.Machines[0].Started)
+		switch {
+		case m.T.IsZero():
+		case m.Name == lab.MomentInit:
+			init = m.T
+		case m.Name == lab.MomentBoot:
+			connected = m.T
+		case m.Name == lab.MomentUp:
+			s.up = m.T.Sub(c.Machines[0].Started)
+			if !init.IsZero() {
+				s.initUp = m.T.Sub(init)
+			}
+			if !connected.IsZero() {
+				s.mounts = m.T.Sub(connected)
+			}
 		}
 	}
-	if up == 0 {
-		up = time.Since(start)
+	if s.up == 0 {
+		s.up = time.Since(start)
 	}
-	return c, up
+	s.modules, s.preload = modules(c)
+	s.guestConnected, s.guestDone = guestPhases(c)
+	return c, s
 }
 
-// phases reads the mount phase from the master's log and the module
-// loading from the node's serial console.
-func phases(c *lab.Cluster) (mounts, modules time.Duration) {
-	b, _ := os.ReadFile(c.Master.Log)
-	if m := regexp.MustCompile(`msg="node mounts done" node=0 count=\d+ took=(\S+)`).FindSubmatch(b); m != nil {
-		mounts, _ = time.ParseDuration(string(m[1]))
+// qemuArgs are the VMs' extra QEMU arguments (ICOUNT).
+var qemuArgs []string
+
+// guestPhases reads the node's console: the kernel's stamps (seconds
+// since it started) of init's stage 1 and of "node ready", which also
+// gives init's wall clock (clock=), and bpslave's wall-clock stamps of
+// "connected to master" and each "mounted", put on the kernel's clock
+// through it.
+func guestPhases(c *lab.Cluster) (connected, done time.Duration) {
+	b, _ := os.ReadFile(c.Machines[0].Serial)
+	stamp := func(re string) (float64, []string) {
+		m := regexp.MustCompile(`\[\s*(\d+\.\d+)\] ` + re).FindStringSubmatch(string(b))
+		if m == nil {
+			return -1, nil
+		}
+		f, _ := strconv.ParseFloat(m[1], 64)
+		return f, m[2:]
 	}
+	stage1, _ := stamp(`beoclient: .*msg="beoclient stage 1`)
+	ready, clock := stamp(`beoclient: .*msg="node ready".* clock=(\S+)`)
+	if stage1 < 0 || ready < 0 {
+		return 0, 0
+	}
+	wall, err := time.Parse(time.RFC3339Nano, clock[0])
+	if err != nil {
+		return 0, 0
+	}
+	at := func(t time.Time) time.Duration { // a wall-clock time on the kernel's clock, from stage 1
+		return time.Duration((ready-stage1)*float64(time.Second)) + t.Sub(wall)
+	}
+	for _, m := range regexp.MustCompile(`time=(\S+) level=INFO msg=("connected to master"|mounted) `).FindAllStringSubmatch(string(b), -1) {
+		t, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil {
+			continue
+		}
+		if m[2] == `"connected to master"` && connected == 0 {
+			connected = at(t)
+		}
+		if d := at(t); d > done && connected > 0 {
+			done = d
+		}
+	}
+	return connected, done
+}
+
+// modules reads from the node's serial console how long its mounts
+// waited for their kernel modules and how long init's preload of them
+// took.
+func modules(c *lab.Cluster) (wait, preload time.Duration) {
 	s, _ := os.ReadFile(c.Machines[0].Serial)
 	for _, m := range regexp.MustCompile(`msg="kernel modules for a mount" .* took=(\S+)`).FindAllSubmatch(s, -1) {
 		d, _ := time.ParseDuration(string(m[1]))
-		modules += d
+		wait += d
 	}
-	return mounts, modules
+	if m := regexp.MustCompile(`msg="kernel modules for the fstab preloaded" .* took=(\S+)`).FindSubmatch(s); m != nil {
+		preload, _ = time.ParseDuration(string(m[1]))
+	}
+	return wait, preload
 }
 
 // read times 256 MiB from the NFS /home and from nc on the master, on the

@@ -341,6 +341,21 @@ func TestCmdlineRoundTrip(t *testing.T) {
 	if p != want {
 		t.Errorf("parsed: got %+v, want %+v", p, want)
 	}
+	// The modules a node's fstab needs: on its line, and only on its.
+	s.o.Modules = func(n int) []string {
+		if n == 1 {
+			return []string{"nfsv4", "ext4"}
+		}
+		return nil
+	}
+	for n, want := range map[int]string{0: "", 1: "nfsv4,ext4"} {
+		spec, _ := s.Config().Node(n)
+		cl := s.Cmdline(s.Config(), spec)
+		p, err := bootparam.Parse(cl)
+		if err != nil || p.Modules != want {
+			t.Errorf("node %d: %q: modules %q, %v; want %q", n, cl, p.Modules, err, want)
+		}
+	}
 }
 
 func TestHTTP(t *testing.T) {

@@ -94,7 +94,7 @@ func (s *Server) imageURL(st config.Setting, dflt string) string {
 
 // Cmdline is a node's kernel command line: its effective
 // kernelcommandline (DefaultCmdline when unset) followed by the
-// pkg/bootparam options; nothing at all when the kernelcommandline is
+// pkg/bootparam options (beo.modules= from Options.Modules); nothing at all when the kernelcommandline is
 // none (a memtest or an installer kernel gets no argument it did not ask
 // for).
 func (s *Server) Cmdline(cfg *config.Config, spec config.NodeSpec) string {
@@ -111,6 +111,9 @@ func (s *Server) Cmdline(cfg *config.Config, spec config.NodeSpec) string {
 	admin := spec.CmdLine.Value
 	if !spec.CmdLine.IsSet() {
 		admin = s.o.DefaultCmdline
+	}
+	if s.o.Modules != nil {
+		p.Modules = strings.Join(s.o.Modules(spec.Num), ",")
 	}
 	if ports.Syslog != bootparam.DefaultSyslog && !strings.Contains(admin, "syslog_server=") {
 		p.SyslogServer = netip.AddrPortFrom(p.Master, ports.Syslog).String()

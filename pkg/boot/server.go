@@ -76,6 +76,11 @@ type Options struct {
 	OnBoot func(node int)
 	// Ready, if set, is called once every socket is bound.
 	Ready func(Addrs)
+	// Modules, if set, names the kernel modules node n's file systems
+	// need (its fstab's, pkg/fstab Table.Modules): they go on its kernel
+	// command line (beo.modules=), so the node loads them while it
+	// boots rather than when the master asks for its mounts.
+	Modules func(node int) []string
 }
 
 // Addrs are where a running Server listens.

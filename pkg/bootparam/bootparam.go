@@ -13,6 +13,12 @@
 //	                         (/boot/rootfs.cpio); fetched and unpacked into RAM
 //	beo.stats=PORT           recvstats' UDP port (5545; `server beostats`)
 //	beo.kickback=PORT        the kickback name service's TCP port (3045)
+//	beo.modules=M1,M2        kernel modules the node's fstab needs (nfsv4 for
+//	                         NFS lines, ext4 for local ones; from fstab(.N),
+//	                         pkg/fstab Table.Modules): init starts loading
+//	                         them, with their dependencies, as soon as
+//	                         stage 2 starts, so they are in by the time
+//	                         the master asks for the mounts
 //	rootfs_size=SIZE         size cap of the node's RAM root (tmpfs size=,
 //	                         e.g. 2g or 50%; default 50%)
 //	syslog_server=IP[:PORT]  where beoklogd sends kernel and syslog messages
@@ -56,6 +62,7 @@ type Params struct {
 	RootfsSize   string
 	SyslogServer string // host or host:port; "" = the master
 	LegacySyslog bool
+	Modules      string // comma list of module names; "" = none
 }
 
 // Defaults returns Params with every port and path at its default and no
@@ -88,6 +95,9 @@ func (p Params) String() string {
 	}
 	if p.LegacySyslog {
 		b = append(b, "legacy_syslog=1")
+	}
+	if p.Modules != "" {
+		b = append(b, "beo.modules="+p.Modules)
 	}
 	return strings.Join(b, " ")
 }
@@ -125,6 +135,14 @@ func Parse(cmdline string) (Params, error) {
 			p.SyslogServer = v
 		case "legacy_syslog":
 			p.LegacySyslog = v == "1" || v == "yes" || v == "true"
+		case "beo.modules":
+			for _, m := range strings.Split(v, ",") {
+				if !moduleName(m) {
+					err = fmt.Errorf("bad module name %q", m)
+					break
+				}
+			}
+			p.Modules = v
 		}
 		if err != nil {
 			return p, fmt.Errorf("kernel command line: %s: %w", f, err)
@@ -139,4 +157,25 @@ func port(s string) (uint16, error) {
 		return 0, fmt.Errorf("bad port %q", s)
 	}
 	return uint16(n), nil
+}
+
+// ModuleList returns Modules as a list (nil for none).
+func (p Params) ModuleList() []string {
+	if p.Modules == "" {
+		return nil
+	}
+	return strings.Split(p.Modules, ",")
+}
+
+// moduleName reports a kernel module name: letters, digits, _ and -.
+func moduleName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -10,6 +10,7 @@ func TestRoundTrip(t *testing.T) {
 	p.Master = netip.MustParseAddr("10.99.0.1")
 	p.BProc, p.HTTP = 1933, 8080
 	p.SyslogServer, p.LegacySyslog, p.RootfsSize = "10.99.0.7:5514", true, "1g"
+	p.Modules = "nfsv4,crc32c_generic,ext4"
 	got, err := Parse("console=ttyS0 panic=-1 " + p.String() + " quiet")
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +30,13 @@ func TestParseDefaultsAndErrors(t *testing.T) {
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	for _, bad := range []string{"beo.bproc=0", "beo.http=70000", "beo.master=10.0.0", "beo.rootfs=rel/path", "beo.stats=x"} {
+	if l := got.ModuleList(); l != nil {
+		t.Errorf("no beo.modules=: ModuleList() = %v", l)
+	}
+	if l := (Params{Modules: "nfsv4,ext4"}).ModuleList(); len(l) != 2 || l[0] != "nfsv4" || l[1] != "ext4" {
+		t.Errorf("ModuleList() = %v", l)
+	}
+	for _, bad := range []string{"beo.modules=", "beo.modules=nfsv4,,ext4", "beo.modules=../x", "beo.bproc=0", "beo.http=70000", "beo.master=10.0.0", "beo.rootfs=rel/path", "beo.stats=x"} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q): no error", bad)
 		}

@@ -138,10 +138,21 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s): %w", ErrNoMaster, path, err)
 	}
+	c, err := NewClient(conn)
+	if err != nil {
+		return nil, fmt.Errorf("session with %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// NewClient is a client on conn, a connection to bpmaster made some
+// other way than Dial: the master's own, in-process one (pkg/master),
+// which it uses to run programs on a booting node. Close closes conn.
+func NewClient(conn net.Conn) (*Client, error) {
 	s, err := yamux.Client(link.Coalesce(conn), link.MuxConfig())
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("session with %s: %w", path, err)
+		return nil, err
 	}
 	c := &Client{sess: s, outputWait: 10 * time.Second}
 	go c.serve()

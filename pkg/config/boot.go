@@ -2,6 +2,7 @@ package config
 
 import (
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -194,4 +195,27 @@ func (p *parser) value(line int, a attr, args []string, what string) (Setting, b
 	}
 	s.Value = args[0]
 	return s, true
+}
+
+// CmdLines returns the value of every kernelcommandline line — default,
+// class and per-node — in file order: what some node's kernel may be
+// told. "none" lines give nothing.
+func (c *Config) CmdLines() []Setting {
+	var out []Setting
+	add := func(s Setting) {
+		if s.IsSet() && !s.None {
+			out = append(out, s)
+		}
+	}
+	add(c.defaults[attrCmdLine])
+	for _, cl := range c.classes {
+		add(cl.set[attrCmdLine])
+	}
+	for _, ns := range c.perNode {
+		if ns.attr == attrCmdLine {
+			add(ns.set)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Setting) int { return a.Line - b.Line })
+	return out
 }

@@ -158,9 +158,12 @@
 // A node's local disks are partitioned by beofdisk (pkg/fdisk,
 // /etc/beowulf/fdisk), and /etc/beowulf/fstab maps partitions to swap
 // and mount points. Before a node mounts a local ext2/3/4 partition or
-// swaps on one, mkfs and fsck decide what is done to it first (pkg/localfs
-// does it, on the node, with the master's own mke2fs, e2fsck and mkswap
-// run through the process space, as Scyld's setup_fs did):
+// swaps on one — as it boots, in its mount step, or with `beofdisk -s`
+// once it is up — mkfs and fsck decide what is done to it first
+// (pkg/localfs does it, on the node, with the master's own mke2fs,
+// e2fsck and mkswap run through the process space, as Scyld's setup_fs
+// did); a failure is a failed mount of that fstab line (the node goes
+// error unless the line says nonfatal):
 //
 //	mkfs never      (default) never make one: a partition without a
 //	                filesystem (or swap signature) is an error

@@ -190,11 +190,37 @@ func TestKernelArgs(t *testing.T) {
 }
 
 func TestModules(t *testing.T) {
-	tests := map[string][]string{"nfs4": {"nfsv4"}, "nfs": {"nfsv3", "nfsv2"}, "proc": nil, "tmpfs": nil, "ext4": {"ext4"}}
+	tests := map[string][]string{"nfs4": {"nfsv4"}, "nfs": {"nfsv3", "nfsv2"}, "proc": nil, "tmpfs": nil, "swap": nil,
+		"ext4": {"crc32c_generic", "ext4"}, "ext3": {"crc32c_generic", "ext3", "ext4"}, "xfs": {"xfs"}}
 	for typ, want := range tests {
 		if got := Modules(typ); !reflect.DeepEqual(got, want) {
 			t.Errorf("Modules(%s) = %v, want %v", typ, got, want)
 		}
+	}
+	if got, want := MountModules(), []string{"nfsv4", "nfsv3", "nfsv2", "crc32c_generic", "ext4"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("MountModules() = %v, want %v", got, want)
+	}
+}
+
+func TestTableModules(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		want []string
+	}{
+		{"", nil},
+		{"none /proc proc defaults\n$RAMDISK /tmp tmpfs\n", nil},
+		// nfs without a version is nfs4; noauto and bad lines need nothing.
+		{"$MASTER:/home /home nfs rw\n$MASTER:/usr /usr nfs4 ro\n10.0.0.9:/x /x nfs noauto\nhost:/y /y nfs\n", []string{"nfsv4"}},
+		{"/dev/vda1 swap swap\n/dev/vda2 /scratch ext4\n$MASTER:/old /old nfs vers=3\n", []string{"crc32c_generic", "ext4", "nfsv3", "nfsv2"}},
+	} {
+		tab, _ := Parse("fstab", []byte(tt.text))
+		if got := tab.Modules(); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%q: Modules() = %v, want %v", tt.text, got, tt.want)
+		}
+	}
+	var none *Table
+	if got := none.Modules(); got != nil {
+		t.Errorf("nil Table: %v", got)
 	}
 }
 

@@ -169,15 +169,58 @@ func KernelArgs(options string) (flags uintptr, data string) {
 // first (with their dependencies, from the node's modules.dep): the
 // node's kernel cannot load them on demand, having no modprobe. Types the
 // kernel always has give none; a name that is no module is ignored by the
-// loader (a file system built into the kernel).
+// loader (a file system built into the kernel). ext2 and ext3 are served
+// by ext4 where the kernel has no module of their own, and the ext4
+// family asks the crypto API for crc32c (metadata checksums), which
+// without modprobe must be loaded first too.
 func Modules(typ string) []string {
 	switch typ {
 	case "nfs4":
 		return []string{"nfsv4"}
 	case "nfs":
 		return []string{"nfsv3", "nfsv2"}
+	case "ext4":
+		return []string{"crc32c_generic", "ext4"}
+	case "ext2", "ext3":
+		return []string{"crc32c_generic", typ, "ext4"}
 	case "proc", "sysfs", "devpts", "devtmpfs", "tmpfs", "ramfs", "none", "swap", "cgroup", "cgroup2", "mqueue", "bpf", "securityfs", "debugfs", "tracefs", "hugetlbfs", "pstore":
 		return nil
 	}
 	return []string{typ}
+}
+
+// MountModules are the modules Modules names for the file systems beo's
+// boot image carries (NFS and ext4): a node loads them, and what only
+// they need, when a mount asks for them, not at boot (pkg/pid1).
+func MountModules() []string {
+	var out []string
+	for _, typ := range []string{"nfs4", "nfs", "ext4"} {
+		for _, m := range Modules(typ) {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// Modules returns the kernel modules the table's mounts need (Modules of
+// each good, auto line's type as Resolve gives it: nfs4 for an nfs line
+// without a 2 or 3 version), in line order, each once. A nil Table needs
+// none. The boot server names them on a node's kernel command line, so
+// the node starts loading them as it boots (bootparam Modules).
+func (t *Table) Modules() []string {
+	if t == nil {
+		return nil
+	}
+	ms, _ := t.Resolve(Vars{})
+	var out []string
+	for _, m := range ms {
+		for _, n := range Modules(m.Type) {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/beo-cluster/beo/pkg/boot"
 	"github.com/beo-cluster/beo/pkg/buildinfo"
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/fstab"
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/localfs"
 	"github.com/beo-cluster/beo/pkg/master"
 	"github.com/beo-cluster/beo/pkg/mpi"
 	"github.com/beo-cluster/beo/pkg/nfs"
@@ -167,6 +169,13 @@ func New(ctx context.Context, o Options) (h *Head, err error) {
 		}
 		bo.OnConfig = rel.Adopt
 		bo.OnBoot = m.Booting
+		if o.Fstab != "" {
+			// A node starts loading what its mounts need as it boots.
+			bo.Modules = func(n int) []string {
+				t, _ := fstab.Load(o.Fstab, n)
+				return t.Modules()
+			}
+		}
 		ensureBootPackage(ctx, o, cfg, bo.BootDir)
 		bs, err := boot.New(bo)
 		if err != nil {
@@ -245,6 +254,7 @@ func (h *Head) masterConfig(cfg *config.Config, keys link.Keys) master.Config {
 		Admin:       o.Admin,
 		ConfigPath:  o.Config,
 		Reload:      h.cfg.Reload,
+		Disks:       localfs.PolicyOf(cfg),
 	}
 	if o.LogDir != "" {
 		mc.Accounting = filepath.Join(o.LogDir, "accounting") // a line per finished job (pkg/acct)

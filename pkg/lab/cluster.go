@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,8 +40,9 @@ type ClusterOptions struct {
 	// Disks gives machine i a virtio disk of Disks[i] bytes (a sparse raw
 	// file, LabDir/vmI.disk, made empty when the cluster starts).
 	Disks map[int]int64
-	// MasterArgs are extra arguments for `beo master`.
-	MasterArgs []string
+	// MasterArgs are extra arguments for `beo master`; QEMUArgs for
+	// every machine (VM.Extra).
+	MasterArgs, QEMUArgs []string
 	// Fstab, if set, is written to Dir/fstab, the fstab the master gives
 	// every node (Dir/fstab.N for node N, which a test may write too).
 	// The NFS server it needs runs inside the lab's namespace.
@@ -212,7 +214,7 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 		if i >= o.Listed {
 			mac = MAC(100 + i - o.Listed)
 		}
-		vm := VM{Name: fmt.Sprintf("vm%d", i), MAC: mac, Accel: c.Accel, Memory: o.Memory, NIC: o.NIC}
+		vm := VM{Name: fmt.Sprintf("vm%d", i), MAC: mac, Accel: c.Accel, Memory: o.Memory, NIC: o.NIC, Extra: o.QEMUArgs}
 		if size := o.Disks[i]; size > 0 {
 			d, err := c.disk(vm.Name, size)
 			if err != nil {
@@ -259,11 +261,44 @@ func (c *Cluster) MasterArgs() []string {
 		"-kernel", c.o.Kernel,
 		"-fstab", c.Fstab(),
 	}
+	if _, err := exec.LookPath("ganesha.nfsd"); err == nil {
+		// The NFS server runs in the lab's namespace: never the host
+		// kernel's nfsd, whose exports file is the host's /etc.
+		a = append(a, "-nfs", "ganesha")
+	}
 	return append(a, c.o.MasterArgs...)
 }
 
 // Fstab is the fstab the master reads: Dir/fstab (and Dir/fstab.N).
 func (c *Cluster) Fstab() string { return filepath.Join(c.Dir, "fstab") }
+
+// HomeDir is the lab's shared home directory under its state directory
+// dir: DefaultFstab makes it every node's /home.
+func HomeDir(dir string) string { return filepath.Join(dir, "home") }
+
+// DefaultFstab makes the lab's home directory (HomeDir: mode 1777, like
+// /tmp, so every user — and root, whom NFS squashes to nobody on a
+// node — may write there) and returns the fstab that has every node
+// mount it as /home over NFS from the master (nonfatal: a node whose
+// mount fails still comes up, and node.N says why). It is the lab's own
+// directory rather than the host's /home: a lab writes nothing outside
+// its state directory, and users' real home directories stay out of
+// reach of the VMs. Without an NFS server the lab can run (nfs-ganesha:
+// the lab never uses the host kernel's nfsd), it returns "" and why.
+func DefaultFstab(dir string) (fstab, why string, err error) {
+	if _, err := exec.LookPath("ganesha.nfsd"); err != nil {
+		return "", "no NFS server for the nodes' /home (install Debian nfs-ganesha nfs-ganesha-vfs)", nil
+	}
+	home := HomeDir(dir)
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return "", "", err
+	}
+	if err := os.Chmod(home, 0o1777|os.ModeSticky); err != nil {
+		return "", "", err
+	}
+	return "# written by beo lab: every node mounts the lab's home directory from the master\n" +
+		"$MASTER:" + home + " /home nfs4 rw,nonfatal\n", "", nil
+}
 
 // waitMaster waits until bpmaster answers on its socket, or the master
 // exits, or 60 s pass.

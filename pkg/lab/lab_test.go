@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/beo-cluster/beo/pkg/fstab"
 	"io"
 	"net"
 	"os"
@@ -351,5 +352,33 @@ func TestProbeAccel(t *testing.T) {
 	t.Setenv(AccelEnv, "kvm")
 	if accel, why := ProbeAccel(ctx, "/k", t.TempDir(), "", time.Second); accel != "kvm" || why != "$"+AccelEnv {
 		t.Errorf("with $%s=kvm: %s (%s)", AccelEnv, accel, why)
+	}
+}
+
+func TestDefaultFstab(t *testing.T) {
+	dir := t.TempDir()
+	text, why, err := DefaultFstab(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, lerr := exec.LookPath("ganesha.nfsd"); lerr != nil {
+		if text != "" || !strings.Contains(why, "nfs-ganesha") {
+			t.Errorf("without ganesha: %q, %q; want no fstab and why", text, why)
+		}
+		return
+	}
+	home := HomeDir(dir)
+	if !strings.Contains(text, "$MASTER:"+home+" /home nfs4 rw,nonfatal\n") {
+		t.Errorf("fstab %q lacks the home line", text)
+	}
+	if tab, err := fstab.Parse("fstab", []byte(text)); err != nil || len(tab.Entries) != 1 || tab.Entries[0].Fatal() {
+		t.Errorf("fstab.Parse: %v (%+v): want one nonfatal line", err, tab)
+	}
+	fi, err := os.Stat(home)
+	if err != nil || fi.Mode().Perm() != 0o777 || fi.Mode()&os.ModeSticky == 0 {
+		t.Errorf("%s: %v %v, want a 1777 directory", home, fi.Mode(), err)
+	}
+	if env := strings.Join(UserEnv(dir), " "); !strings.Contains(env, HomeEnv+"="+home) {
+		t.Errorf("UserEnv = %s, want %s", env, HomeEnv)
 	}
 }

@@ -42,6 +42,11 @@ type VM struct {
 	// order). A guest reboot resets the machine but keeps them, as a
 	// real node keeps its disks.
 	Disks []string
+	// Extra are more QEMU arguments, last: e.g. -icount shift=2,sleep=on,
+	// which makes the guest's clock count its instructions (at 2^shift
+	// ns each) while it runs, so its own timings of CPU-bound work do
+	// not depend on how busy the host is (bench/nfs).
+	Extra []string
 }
 
 // Line is one line the guest wrote to its serial port, with the host time
@@ -95,6 +100,7 @@ func (vm VM) Args(tap string) []string {
 		// QEMU's -drive takes commas as separators: a literal one is doubled.
 		a = append(a, "-drive", "file="+strings.ReplaceAll(d, ",", ",,")+",if=virtio,format=raw")
 	}
+	a = append(a, vm.Extra...)
 	if vm.Kernel != "" {
 		a = append(a, "-kernel", vm.Kernel)
 		if vm.Initrd != "" {

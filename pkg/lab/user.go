@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -48,11 +49,21 @@ func (c *Cluster) UserEnv() []string {
 	return UserEnv(c.Dir)
 }
 
-// UserEnv is Cluster.UserEnv for the lab whose state directory is dir.
+// UserEnv is Cluster.UserEnv for the lab whose state directory is dir;
+// HomeEnv names the lab's home directory (the nodes' /home) when it has
+// one.
 func UserEnv(dir string) []string {
 	f := mpi.Files{Dir: filepath.Join(dir, "mpi")}
-	return append([]string{bproc.SocketEnv + "=" + filepath.Join(dir, "bpmaster.sock"), dashboard.URLEnv + "=" + dashboard.DefaultURL}, f.Env()...)
+	env := []string{bproc.SocketEnv + "=" + filepath.Join(dir, "bpmaster.sock"), dashboard.URLEnv + "=" + dashboard.DefaultURL}
+	if fi, err := os.Stat(HomeDir(dir)); err == nil && fi.IsDir() {
+		env = append(env, HomeEnv+"="+HomeDir(dir))
+	}
+	return append(env, f.Env()...)
 }
+
+// HomeEnv is the variable that tells a lab user's command where on the
+// master the nodes' /home is (DefaultFstab).
+const HomeEnv = "BEO_LAB_HOME"
 
 // UserCommand returns a command running argv as u (zero: the caller) in
 // the master's namespace with the cluster's names (Lab.UserCommand), in

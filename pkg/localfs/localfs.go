@@ -33,20 +33,28 @@
 //
 // # Integration with /etc/beowulf/fstab
 //
-// Line holds the fstab fields this package needs. The node's fstab
-// processing calls Prepare for each local-device line (Local says which)
-// before it mounts the line; for a swap line it calls Activate after
-// (Prepare then swapon), since a swap line mounts nothing. Setup is both
-// steps, what `beofdisk -s` runs for every line of a node's fstab.
+// Line holds the fstab fields this package needs; Lines picks the local
+// ones out of a node's fstab as pkg/fstab resolves it (the one fstab
+// parser). Two callers, one code path:
+//
+//   - the node's mount step at boot (pkg/master mounts.go): before it has
+//     the node mount its fstab, the master runs Prepare for each local
+//     line, in file order, on the node while it is in boot; the node then
+//     mounts the line, or turns the swap on, with the other lines (pkg/slave
+//     mount.go). A failed Prepare is a failed mount: the node goes error,
+//     node.N naming the file and line, unless the line says nonfatal;
+//   - `beofdisk -s` (Setup), for nodes that are up: Prepare, then Activate
+//     (`beo beofdisk -mount|-swapon` on the node: Mount, Swapon, which load
+//     the file system's modules first, as the boot-time mount does).
 package localfs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/fstab"
 )
 
 // Self, as args[0] of Node.Run, names the master's own beo binary.
@@ -69,8 +77,9 @@ type Policy struct {
 // PolicyOf returns c's policies.
 func PolicyOf(c *config.Config) Policy { return Policy{c.MkfsPolicy(), c.FsckPolicy()} }
 
-// Line is an fstab line's fields: device, mount point (swap for swap),
-// type, options.
+// Line is an fstab line's fields: device, mount point (swap or none for
+// swap), type, and options as pkg/fstab resolves them (mount(2) flags
+// and file system data; "" for none).
 type Line struct {
 	Device, Dir, Type, Options string
 }
@@ -279,33 +288,15 @@ func ParseFound(s string) (Found, error) {
 	return Found{}, fmt.Errorf("bad probe answer %q", s)
 }
 
-// ParseFstab reads the local lines of an fstab(5) text: device, mount
-// point, type and options of each line whose device is a /dev path of
-// an ext2/3/4 or swap type. Other lines (NFS, $RAMDISK…) are pkg/fstab's
-// business and are skipped; a /dev line with fewer than 3 fields is an
-// error. This stands in for pkg/fstab until the two meet.
-func ParseFstab(name string, text []byte) ([]Line, error) {
+// Lines returns the local lines (Local) of a node's resolved fstab
+// (pkg/fstab: Table.Resolve, file order): the one fstab parser for NFS
+// and local lines alike.
+func Lines(ms []fstab.Mount) []Line {
 	var out []Line
-	var errs []error
-	for i, l := range strings.Split(string(text), "\n") {
-		if j := strings.IndexByte(l, '#'); j >= 0 {
-			l = l[:j]
-		}
-		f := strings.Fields(l)
-		if len(f) == 0 || !strings.HasPrefix(f[0], "/dev/") {
-			continue
-		}
-		if len(f) < 3 {
-			errs = append(errs, fmt.Errorf("%s:%d: want DEVICE DIR TYPE [OPTIONS]", name, i+1))
-			continue
-		}
-		ln := Line{Device: f[0], Dir: f[1], Type: f[2]}
-		if len(f) > 3 {
-			ln.Options = f[3]
-		}
-		if ln.Local() {
-			out = append(out, ln)
+	for _, m := range ms {
+		if l := (Line{Device: m.Source, Dir: m.Target, Type: m.Type, Options: m.Options}); l.Local() {
+			out = append(out, l)
 		}
 	}
-	return out, errors.Join(errs...)
+	return out
 }

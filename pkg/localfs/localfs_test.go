@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/fstab"
 )
 
 var (
@@ -197,28 +198,21 @@ func TestParseFound(t *testing.T) {
 	}
 }
 
-func TestParseFstab(t *testing.T) {
+func TestLines(t *testing.T) {
 	text := `# beo fstab
 $MASTER:/home /home nfs defaults 0 0
 /dev/vda1 swap swap defaults 0 0
-/dev/vda2	/scratch ext4 noatime 0 0   # local
+/dev/vda2	/scratch ext4 noatime,nonfatal 0 0   # local
 /dev/vda3 /data xfs defaults 0 0
 none /tmp tmpfs defaults 0 0
-/dev/vdb
 `
-	got, err := ParseFstab("fstab", []byte(text))
-	if err == nil || !strings.Contains(err.Error(), "fstab:7:") {
-		t.Errorf("err = %v, want fstab:7", err)
+	tab, err := fstab.Parse("fstab", []byte(text))
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := []Line{{"/dev/vda1", "swap", "swap", "defaults"}, {"/dev/vda2", "/scratch", "ext4", "noatime"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("ParseFstab = %+v, want %+v", got, want)
-	}
-}
-
-func TestMountOptions(t *testing.T) {
-	flags, data := MountOptions("defaults,noatime,ro,errors=remount-ro,nonfatal")
-	if flags == 0 || data != "errors=remount-ro" {
-		t.Errorf("MountOptions = %#x %q", flags, data)
+	ms, _ := tab.Resolve(fstab.Vars{})
+	want := []Line{{"/dev/vda1", "swap", "swap", ""}, {"/dev/vda2", "/scratch", "ext4", "noatime"}}
+	if got := Lines(ms); !reflect.DeepEqual(got, want) {
+		t.Errorf("Lines = %+v, want %+v", got, want)
 	}
 }

@@ -9,9 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 	"unsafe"
 
+	"github.com/beo-cluster/beo/pkg/fstab"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,59 +69,31 @@ func listed(file, dev string) bool {
 	return false
 }
 
-// mountFlags are the fstab options that are mount flags; the others are
-// passed to the filesystem.
-var mountFlags = map[string]uintptr{
-	"defaults": 0, "rw": 0, "ro": unix.MS_RDONLY, "nosuid": unix.MS_NOSUID, "nodev": unix.MS_NODEV,
-	"noexec": unix.MS_NOEXEC, "sync": unix.MS_SYNCHRONOUS, "noatime": unix.MS_NOATIME,
-	"nodiratime": unix.MS_NODIRATIME, "relatime": unix.MS_RELATIME, "dirsync": unix.MS_DIRSYNC,
-	"nofail": 0, "auto": 0, "noauto": 0, "nonfatal": 0,
-}
-
-// MountOptions splits fstab options into flags and the filesystem's data.
-func MountOptions(opts string) (uintptr, string) {
-	var flags uintptr
-	var data []string
-	for _, o := range strings.Split(opts, ",") {
-		if o == "" {
-			continue
-		}
-		if f, ok := mountFlags[o]; ok {
-			flags |= f
-			continue
-		}
-		data = append(data, o)
-	}
-	return flags, strings.Join(data, ",")
-}
-
-// moduleWait bounds how long Mount waits for a filesystem type to be
-// registered: the node loads ext4 with the modules it loads after
-// boot, in the background.
-const moduleWait = 60 * time.Second
-
-// Mount mounts dev on dir (made if missing) as typ with fstab options
-// opts. Already mounted there is success. While the kernel does not know
-// typ yet (ENODEV) it retries.
-func Mount(dev, dir, typ, opts, procMounts string) error {
+// Mount mounts dev on dir (made if missing) as typ with the resolved
+// fstab options opts (pkg/fstab KernelArgs: mount(2) flags and file
+// system data), as the node's boot-time mount does: it first has load
+// load the modules typ needs (fstab.Modules; pid1.LoadModules on a node,
+// whose kernel has no modprobe; nil: none). Already mounted there is
+// success.
+func Mount(dev, dir, typ, opts, procMounts string, load func(...string) error) error {
 	if mountedOn(procMounts, dev, dir) {
 		return nil
+	}
+	var lerr error
+	if names := fstab.Modules(typ); load != nil && len(names) > 0 {
+		lerr = load(names...)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	flags, data := MountOptions(opts)
-	deadline := time.Now().Add(moduleWait)
-	for {
-		err := unix.Mount(dev, dir, typ, flags, data)
-		if err == nil {
-			return nil
+	flags, data := fstab.KernelArgs(opts)
+	if err := unix.Mount(dev, dir, typ, flags, data); err != nil {
+		if lerr != nil {
+			err = fmt.Errorf("%w (loading modules: %v)", err, lerr)
 		}
-		if !errors.Is(err, unix.ENODEV) || time.Now().After(deadline) {
-			return fmt.Errorf("mount %s on %s (%s): %w", dev, dir, typ, err)
-		}
-		time.Sleep(250 * time.Millisecond)
+		return fmt.Errorf("mount %s on %s (%s): %w", dev, dir, typ, err)
 	}
+	return nil
 }
 
 func mountedOn(procMounts, dev, dir string) bool {

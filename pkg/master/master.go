@@ -170,6 +170,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/elfdeps"
 	"github.com/beo-cluster/beo/pkg/filecache"
 	"github.com/beo-cluster/beo/pkg/link"
+	"github.com/beo-cluster/beo/pkg/localfs"
 	"github.com/beo-cluster/beo/pkg/nodelog"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/wire"
@@ -208,8 +209,11 @@ type Config struct {
 	// before node_up (mounts.go). An error makes the node error.
 	Mounts       func(n int, addr netip.Addr) (ms []wire.Mount, notes []string, err error)
 	MountTimeout time.Duration
-	Log          *slog.Logger
-	Clock        func() time.Time
+	// Disks are the config's mkfs and fsck policies, for the lines on
+	// local partitions among Mounts (disks.go, pkg/localfs).
+	Disks localfs.Policy
+	Log   *slog.Logger
+	Clock func() time.Time
 	// Admin is a uid that may change nodes and the library list as root
 	// may: the user who runs a simulated cluster (beo sim). 0 = root only.
 	Admin uint32

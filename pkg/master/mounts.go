@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,11 +23,12 @@ const mountSlack = 5 * time.Second
 // mountFS gives node s its file systems (Config.Mounts: the node's fstab
 // lines, see pkg/fstab) while it is in boot, before libraries are staged
 // and node_up runs, and logs every line's outcome in node.N with its
-// file:line. It reports false — the node goes error — when the lines
+// file:line. Lines on local partitions are made or checked first, as
+// the config's mkfs and fsck policies say (disks.go). It reports false — the node goes error — when the lines
 // cannot be had (Mounts' error), a mount without nonfatal failed, or the
 // node stopped answering; a failed nonfatal mount is logged and the node
 // comes up. A node with no lines gets no OpMount at all.
-func (m *Master) mountFS(s *session, cfg Config) bool {
+func (m *Master) mountFS(ctx context.Context, s *session, cfg Config) bool {
 	if cfg.Mounts == nil {
 		return true
 	}
@@ -40,6 +42,11 @@ func (m *Master) mountFS(s *session, cfg Config) bool {
 		m.nodeLog(n, "fstab: %v; node error", err)
 		return false
 	}
+	start := m.clock()
+	ms, ok := m.prepareDisks(ctx, s, cfg, ms) // local partitions: mkfs, fsck (disks.go)
+	if !ok {
+		return false
+	}
 	if len(ms) == 0 {
 		return true
 	}
@@ -47,7 +54,6 @@ func (m *Master) mountFS(s *session, cfg Config) bool {
 	if timeout <= 0 {
 		timeout = DefaultMountTimeout
 	}
-	start := m.clock()
 	st, err := s.open(wire.Header{Op: wire.OpMount, Mount: &wire.Mounts{Mounts: ms, Timeout: timeout}})
 	if err != nil {
 		m.nodeLog(n, "mounts: %v; node error", err)

@@ -108,6 +108,11 @@ func mountNode(t *testing.T, mounts func(int, netip.Addr) ([]wire.Mount, []strin
 	}
 }
 
+// scratch is fstab line 2, /dev/vda2 on /scratch (ext4).
+func scratch(fatal bool) wire.Mount {
+	return wire.Mount{Source: "/dev/vda2", Target: "/scratch", Type: "ext4", Fatal: fatal, File: "/etc/beowulf/fstab", Line: 2}
+}
+
 func TestMountFS(t *testing.T) {
 	lines := []wire.Mount{
 		{Source: "10.54.0.1:/home", Target: "/home", Type: "nfs4", File: "/etc/beowulf/fstab", Line: 3},
@@ -161,10 +166,21 @@ func TestMountFS(t *testing.T) {
 			}
 			return ok(i, m)
 		}, nodes.Error, 1, []string{"mounts: /etc/beowulf/fstab:4 and after: the node stopped answering; node error"}, nil},
+		// A local partition is probed on the node before any mount (this
+		// fake node runs nothing: the probe fails), as pkg/localfs says.
+		{"local disk, fatal", give(append([]wire.Mount{scratch(true)}, lines...), nil, nil), ok, nodes.Error, 0, []string{
+			"/etc/beowulf/fstab:2: /dev/vda2: probe /dev/vda2: ", "; node error"}, []string{"fstab:3"}},
+		{"local disk, nonfatal", give(append([]wire.Mount{scratch(false)}, lines...), nil, nil), func(i int, m wire.Mount) wire.MountResult {
+			if m.Target == "/scratch" {
+				t.Errorf("the failed nonfatal local line was mounted")
+			}
+			return ok(i, m)
+		}, nodes.Up, 1, []string{"/etc/beowulf/fstab:2: nonfatal: /dev/vda2: probe /dev/vda2: ", "/etc/beowulf/fstab:3: mounted"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			state, log, streams := mountNode(t, tt.mounts, tt.answer)
+			t.Logf("node.0:\n%s", log)
 			if state != tt.state || streams != tt.streams {
 				t.Errorf("state %s after %d OpMount streams, want %s after %d\nnode.0:\n%s", state, streams, tt.state, tt.streams, log)
 			}

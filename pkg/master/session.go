@@ -236,7 +236,7 @@ func (m *Master) heartbeat(s *session, interval time.Duration) {
 func (m *Master) nodeUp(ctx context.Context, s *session) {
 	cfg := m.config()
 	n := s.node
-	if !m.mountFS(s, cfg) {
+	if !m.mountFS(ctx, s, cfg) {
 		m.setStateIfCurrent(s, nodes.Error)
 		return
 	}

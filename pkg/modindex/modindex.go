@@ -166,6 +166,42 @@ func ParseBuiltin(r io.Reader) (map[string]bool, error) {
 	return set, nil
 }
 
+// Only returns the module paths of g that only names need: the closure
+// of names (those g has) less every module some other module of g
+// depends on, in file order. Init leaves these for when a mount asks
+// (names: the file systems' modules), and the boot image builder
+// prepares them for that (initramfs).
+func (g *Graph) Only(names []string) ([]string, error) {
+	mine, _, err := g.Closure(names, nil)
+	if err != nil {
+		return nil, err
+	}
+	in := map[string]bool{}
+	for _, p := range mine {
+		in[p] = true
+	}
+	var others []string
+	for _, p := range g.order {
+		if !in[p] {
+			others = append(others, p)
+		}
+	}
+	need, _, err := g.Closure(others, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range need {
+		delete(in, p)
+	}
+	var out []string
+	for _, p := range g.order {
+		if in[p] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 // Closure returns the module paths needed to load names, dependencies
 // first (a module comes after everything it depends on), ties in file
 // order so the result does not depend on map order. Names in builtin

@@ -185,3 +185,21 @@ func FuzzParseDeps(f *testing.F) {
 		}
 	})
 }
+
+func TestOnly(t *testing.T) {
+	g, err := ParseDeps(strings.NewReader(`kernel/lib/crc16.ko:
+kernel/net/sunrpc/sunrpc.ko:
+kernel/fs/nfs/nfs.ko: kernel/net/sunrpc/sunrpc.ko
+kernel/fs/nfs/nfsv4.ko: kernel/fs/nfs/nfs.ko kernel/net/sunrpc/sunrpc.ko
+kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko
+kernel/drivers/x/x.ko: kernel/lib/crc16.ko
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := g.Only([]string{"nfsv4", "ext4", "not-there"})
+	want := []string{"kernel/net/sunrpc/sunrpc.ko", "kernel/fs/nfs/nfs.ko", "kernel/fs/nfs/nfsv4.ko", "kernel/fs/ext4/ext4.ko"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("Only = %v, %v; want %v (crc16: x needs it too)", got, err, want)
+	}
+}

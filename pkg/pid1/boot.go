@@ -257,6 +257,17 @@ func stage2(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	preloaded := make(chan struct{})
+	if mods := p.ModuleList(); len(mods) > 0 {
+		// What the node's fstab needs, loaded while the node gets its
+		// lease and rootfs and connects, not after the master asks.
+		go func() {
+			defer close(preloaded)
+			preload(log, mods)
+		}()
+	} else {
+		close(preloaded)
+	}
 	reaper := NewReaper(log)
 	defer reaper.Stop()
 	go signals(ctx, log, cfg.Power)
@@ -306,8 +317,14 @@ func stage2(ctx context.Context, cfg Config) error {
 			sv.run(ctx, s)
 		}
 	}
-	log.Info(ReadyMarker, "master", p.Master, "iface", l.iface, "addr", l.addr)
-	go loadRest(log, LaterModules, "/proc/modules")
+	// The wall clock, once: the kernel stamps the record with its
+	// uptime, the services' own logs carry the wall clock; this ties
+	// the two together.
+	log.Info(ReadyMarker, "master", p.Master, "iface", l.iface, "addr", l.addr, "clock", time.Now().UTC().Format(time.RFC3339Nano))
+	go func() {
+		<-preloaded // one background loader at a time: the fstab's first
+		loadRest(log, LaterModules, "/proc/modules")
+	}()
 	<-ctx.Done()
 	return nil
 }

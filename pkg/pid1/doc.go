@@ -47,8 +47,13 @@
 //     ReadyMarker ("node ready"); every service but bpslave runs at nice
 //     HelperNice, so bpslave gets the CPU first while it connects;
 //  11. load the modules left in /run in the background, from one thread
-//     at nice 19, then delete them (see loadRest); bpslave loads those
-//     a mount needs at once, from the same place (LoadModules);
+//     at nice 19, then delete them (see loadRest) — except the file
+//     systems' (the NFS client, ext4: onDemand), which stay there until
+//     the node's fstab asks: bpslave loads what a mount needs at once
+//     (LoadModules), and init starts on them at the very beginning of
+//     stage 2 when the kernel command line names them (beo.modules=,
+//     which the boot server writes from the node's fstab), so they load
+//     while the node gets its lease and rootfs and connects (preload);
 //  12. supervise: a service that exits is restarted after 0.5 s, doubling
 //     to 30 s while it keeps failing. When bpslave exits — killed,
 //     crashed, restarted — init first kills every job it started: they
@@ -72,6 +77,16 @@
 // CPU: every start of the 12 MB Go binary (stage 1, stage 2, four
 // services) costs 0.2–0.35 s under emulation, and stage 1's copy of it
 // into the node root 0.1–0.3 s.
+//
+// A node whose fstab has NFS lines pays for the NFS client's modules
+// (8 of them, 5.3 MB): under TCG with -icount shift=2 (250 million
+// instructions a second, deterministic) they took 8.3 s to load as
+// Debian ships them, 0.42 s as the boot image carries them (unsigned,
+// their trace eval maps and ftrace entries unnamed: initramfs
+// modprep.go); a node without such lines no longer loads them at all.
+// Loading ahead (preload) wins little under emulation, where the boot
+// leaves the CPU almost never idle: measured, it had loaded the two
+// smallest by the time bpslave connected.
 //
 // # Randomness
 //

@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/modindex"
+	"golang.org/x/sys/unix"
 )
 
 // The NFS client's chain as Debian 6.1's modules.dep lists it.
@@ -99,6 +101,33 @@ func TestLoadModules(t *testing.T) {
 			t.Errorf("loaded %v after %v; want fscache once netfs was live", k.loaded, time.Since(start))
 		}
 	})
+	t.Run("two loaders take turns: each module loaded once", func(t *testing.T) {
+		k := &fakeKernel{proc: filepath.Join(t.TempDir(), "modules")}
+		k.set()
+		dir := modTree(t)
+		slow := func(p string) error {
+			time.Sleep(5 * time.Millisecond)
+			return k.load(p)
+		}
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := loadNamed(dir, k.proc, []string{"nfsv4"}, 5*time.Second, slow); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		seen := map[string]int{}
+		for _, n := range k.loaded {
+			seen[n]++
+		}
+		if len(k.loaded) != 8 || len(seen) != 8 {
+			t.Errorf("loaded %v; want the 8 modules of nfsv4's chain once each", k.loaded)
+		}
+	})
 	t.Run("files gone: loaded by the background loader", func(t *testing.T) {
 		k := &fakeKernel{proc: filepath.Join(t.TempDir(), "modules")}
 		k.set("netfs 1 0 - Live 0x0", "fscache 1 0 - Live 0x0")
@@ -124,4 +153,31 @@ func TestLoadModules(t *testing.T) {
 			t.Error("no error for a path leaving the directory")
 		}
 	})
+}
+
+func TestBoost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("raising another thread's priority needs root")
+	}
+	tidc, done := make(chan int), make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
+		tidc <- unix.Gettid()
+		<-done
+		unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 0)
+	}()
+	tid := <-tidc
+	defer close(done)
+	file := filepath.Join(t.TempDir(), "preload.tid")
+	os.WriteFile(file, []byte(fmt.Sprintf("%d\n", tid)), 0o644)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	mine, _ := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	boost(file)
+	if got, _ := unix.Getpriority(unix.PRIO_PROCESS, tid); got != mine {
+		t.Errorf("the preloading thread's priority is %d after boost, want the caller's %d", got, mine)
+	}
+	boost(filepath.Join(t.TempDir(), "none")) // no preload: nothing to do
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/fstab"
 	"github.com/beo-cluster/beo/pkg/modindex"
 	"github.com/beo-cluster/beo/pkg/nodefs"
 	"github.com/u-root/u-root/pkg/kmodule"
@@ -31,7 +32,9 @@ import (
 //     modules.dep not yet loaded, as before this split — so a driver for
 //     hardware that shows up late (a SCSI disk behind ahci) or a
 //     bootmodule with no device alias still gets loaded — from a thread
-//     at nice 19, so it takes CPU only when bpslave and the others do not.
+//     at nice 19, so it takes CPU only when bpslave and the others do not;
+//     except the file systems' (onDemand), which wait for the fstab to
+//     ask for them (LoadModules, modload.go).
 
 // maxRounds bounds coldplug's repetitions (each round loads drivers for
 // the devices the previous one made appear).
@@ -110,21 +113,23 @@ func coldplug(log *slog.Logger, root string) {
 }
 
 // LaterModules is where stage 1 leaves the modules it did not load, for
-// loadRest in stage 2: under /run, a tmpfs that switch_root moves into
-// the node root, so nothing of them lands in the node's own tree (whose
-// /lib the rootfs may make a link to usr/lib).
+// loadRest and LoadModules in stage 2: under /run, a tmpfs that
+// switch_root moves into the node root, so nothing of them lands in the
+// node's own tree (whose /lib the rootfs may make a link to usr/lib).
 const LaterModules = "/run/beoclient/modules"
 
-// loadRest loads every module of dir/modules.dep that is not loaded yet,
-// in file order (dependencies first: the builder writes it so), from one
-// OS thread at nice 19, then deletes dir to give its RAM back. It is
-// meant to run in its own goroutine. procModules is /proc/modules.
+// loadRest loads every module of dir/modules.dep that is not loaded yet
+// and that not only mounts need (see onDemand: those wait for a mount,
+// LoadModules), in file order (dependencies first: the builder writes it
+// so), from one OS thread at nice 19, then deletes the files it loaded
+// to give their RAM back. It is meant to run in its own goroutine.
+// procModules is /proc/modules.
 func loadRest(log *slog.Logger, dir, procModules string) {
 	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine, nice and all
 	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19); err != nil {
 		log.Warn("background modules: nice", "err", err)
 	}
-	paths, err := depPaths(filepath.Join(dir, "modules.dep"))
+	g, err := modindex.ReadDeps(filepath.Join(dir, "modules.dep"))
 	if errors.Is(err, os.ErrNotExist) {
 		return // stage 1 left none
 	}
@@ -132,23 +137,49 @@ func loadRest(log *slog.Logger, dir, procModules string) {
 		log.Error("background modules", "err", err)
 		return
 	}
+	later, err := onDemand(g)
+	if err != nil {
+		log.Error("background modules", "err", err)
+		return
+	}
 	have := loadedModules(procModules)
 	start := time.Now()
 	loaded := 0
-	for _, mp := range paths {
-		if have[modindex.Name(mp)] {
+	for _, mp := range g.Paths() {
+		if later[mp] {
 			continue
 		}
-		if err := loadFile(filepath.Join(dir, mp)); err != nil {
-			log.Warn("module not loaded", "module", modindex.Name(mp), "err", err)
-			continue
+		if !have[modindex.Name(mp)] {
+			if err := loadFile(filepath.Join(dir, mp)); err != nil {
+				log.Warn("module not loaded", "module", modindex.Name(mp), "err", err)
+				continue
+			}
+			loaded++
 		}
-		loaded++
+		if err := os.Remove(filepath.Join(dir, mp)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Warn("background modules: free", "err", err)
+		}
 	}
-	log.Info("remaining kernel modules loaded", "count", loaded, "took", time.Since(start).Round(time.Millisecond))
-	if err := os.RemoveAll(dir); err != nil {
-		log.Warn("background modules: free", "err", err)
+	log.Info("remaining kernel modules loaded", "count", loaded, "left for mounts", len(later), "took", time.Since(start).Round(time.Millisecond))
+}
+
+// onDemand returns the module paths of g that only mounts need: the
+// modules fstab.MountModules names (the NFS client, ext4) and their
+// dependencies, less whatever another module depends on. A node loads
+// them when its fstab asks (LoadModules: a mount, or init's preload of
+// beo.modules=), not at boot: the NFS client alone is 8 modules, 5.3 MB,
+// 2.5–6 s of loading under emulation, on every node with or without an
+// NFS line.
+func onDemand(g *modindex.Graph) (map[string]bool, error) {
+	only, err := g.Only(fstab.MountModules())
+	if err != nil {
+		return nil, err
 	}
+	out := map[string]bool{}
+	for _, p := range only {
+		out[p] = true
+	}
+	return out, nil
 }
 
 // loadFile loads one module file (finit_module; EEXIST is success).

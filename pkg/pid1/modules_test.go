@@ -1,6 +1,7 @@
 package pid1
 
 import (
+	"github.com/beo-cluster/beo/pkg/modindex"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -208,29 +209,73 @@ func TestLoadRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Not a module: the kernel refuses it (or, unprivileged, finit_module
-	// does); loaded is skipped without being opened (it does not exist).
-	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("kernel/loaded.ko:\nkernel/junk.ko:\n"), 0o644)
+	// does); loaded is skipped without being opened (it is not there);
+	// the NFS client's chain is left for mounts, and kept.
+	dep := "kernel/loaded.ko:\nkernel/junk.ko:\n" + nfsDep
+	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644)
 	os.WriteFile(filepath.Join(dir, "kernel/junk.ko"), []byte("not an ELF file"), 0o644)
+	for _, l := range strings.Split(strings.TrimSpace(nfsDep), "\n") {
+		p, _, _ := strings.Cut(l, ":")
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), nil, 0o644)
+	}
 	proc := filepath.Join(t.TempDir(), "modules")
-	os.WriteFile(proc, []byte("loaded 16384 0 - Live 0x0\n"), 0o644)
+	// virtio_net is loaded already (coldplug): its copy goes.
+	os.WriteFile(proc, []byte("loaded 16384 0 - Live 0x0\nvirtio_net 16384 0 - Live 0x0\n"), 0o644)
 	var logs recorder
 	loadRest(slog.New(slog.NewTextHandler(&logs, nil)), dir, proc)
 	all := strings.Join(logs.recs, "")
-	for _, want := range []string{`msg="module not loaded" module=junk`, `msg="remaining kernel modules loaded" count=0`} {
+	for _, want := range []string{`msg="module not loaded" module=junk`, `msg="remaining kernel modules loaded" count=0 "left for mounts"=8`} {
 		if !strings.Contains(all, want) {
 			t.Errorf("log lacks %q:\n%s", want, all)
 		}
 	}
-	if strings.Contains(all, "module=loaded") {
-		t.Errorf("an already loaded module was tried:\n%s", all)
+	for _, tried := range []string{"module=loaded", "module=nfs", "module=sunrpc"} {
+		if strings.Contains(all, tried) {
+			t.Errorf("%s tried:\n%s", tried, all)
+		}
 	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("the module copy is still there (%v), want it deleted", err)
+	for _, kept := range []string{"modules.dep", "kernel/fs/nfs/nfsv4.ko", "kernel/net/sunrpc/sunrpc.ko", "kernel/junk.ko"} {
+		if _, err := os.Stat(filepath.Join(dir, kept)); err != nil {
+			t.Errorf("%s: %v, want it kept", kept, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kernel/drivers/net/virtio_net.ko")); !os.IsNotExist(err) {
+		t.Errorf("a loaded module's copy is still there (%v), want it deleted", err)
 	}
 	// Nothing left by stage 1: nothing to do, nothing logged.
 	logs = recorder{}
 	loadRest(slog.New(slog.NewTextHandler(&logs, nil)), filepath.Join(t.TempDir(), "none"), proc)
 	if len(logs.recs) != 0 {
 		t.Errorf("loadRest without modules logged %q", logs.recs)
+	}
+}
+
+func TestOnDemand(t *testing.T) {
+	// ext4's chain and the NFS client's are left for mounts; a module
+	// something else needs (crc16, here also wanted by a driver) is not.
+	dep := nfsDep + `kernel/lib/crc16.ko:
+kernel/fs/mbcache.ko:
+kernel/fs/jbd2/jbd2.ko:
+kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko
+kernel/crypto/crc32c_generic.ko:
+kernel/drivers/x/needs_crc16.ko: kernel/lib/crc16.ko
+`
+	g, err := modindex.ParseDeps(strings.NewReader(dep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := onDemand(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for p := range got {
+		names = append(names, modindex.Name(p))
+	}
+	slices.Sort(names)
+	want := []string{"crc32c_generic", "dns_resolver", "ext4", "fscache", "grace", "jbd2", "lockd", "mbcache", "netfs", "nfs", "nfsv4", "sunrpc"}
+	if !slices.Equal(names, want) {
+		t.Errorf("onDemand = %v, want %v", names, want)
 	}
 }

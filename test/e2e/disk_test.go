@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,30 +10,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/fstab"
 	"github.com/beo-cluster/beo/pkg/lab"
 )
 
 // Issue 12 item 4, local disks, on TestPXE's cluster: machine diskNode
 // has a virtio disk of diskSize bytes; the config asks for mkfs if_error.
+// diskLines are the local lines node 1's fstab gets once the disk is
+// partitioned.
 const (
 	diskNode   = 1
 	diskSize   = 1 << 30
 	diskConfig = "mkfs if_error\nfsck safe\n"
-	diskFstab  = "# local disk of node 1\n/dev/vda1 swap swap defaults 0 0\n/dev/vda2 /scratch ext4 defaults 0 0\n"
+	diskLines  = "# local disk of node 1\n/dev/vda1 swap swap defaults 0 0\n/dev/vda2 /scratch ext4 defaults 0 0\n"
 )
 
-// pxeDiskFiles are the fdisk and fstab files beofdisk reads.
+// pxeDiskFiles are the fdisk file beofdisk reads and node 1's fstab.
 type pxeDiskFiles struct{ fdisk, fstab string }
 
 // pxePartition runs before node 1's reboot: beofdisk -d writes the default
 // layout for the disk node 1 reports, a layout that does not fit is
 // refused with nothing written, and beofdisk -w writes the GPT, which
-// the node's kernel sees at once.
+// the node's kernel sees at once. Then node 1's own fstab (fstab.1: the
+// lines every node has, and the local ones) has the reboot set the disk
+// up as the node boots.
 func pxePartition(t *testing.T, ctx context.Context, c *lab.Cluster, exe, dir string) pxeDiskFiles {
-	f := pxeDiskFiles{fdisk: filepath.Join(dir, "fdisk"), fstab: filepath.Join(dir, "disk-fstab")} // not the lab's fstab, which the master mounts at boot
-	if err := os.WriteFile(f.fstab, []byte(diskFstab), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f := pxeDiskFiles{fdisk: filepath.Join(dir, "fdisk"), fstab: fstab.NodeFile(c.Fstab(), diskNode)}
 	t.Run("beofdisk -d and -w partition the node's disk", func(t *testing.T) {
 		out := pxeRun(t, ctx, exe, c.Socket, "beofdisk", "-d", "-f", f.fdisk)
 		b, err := os.ReadFile(f.fdisk)
@@ -61,55 +64,91 @@ func pxePartition(t *testing.T, ctx context.Context, c *lab.Cluster, exe, dir st
 			t.Errorf("node 1's kernel does not see the new partitions:\n%s", parts)
 		}
 	})
+	all, err := os.ReadFile(c.Fstab())
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.fstab, append(all, diskLines...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
-// pxeLocalDisk runs after node 1's reboot: beofdisk -s makes the
-// filesystem and swap (mkfs if_error), mounts /scratch and turns swap on;
-// a file written there survives another reboot, after which -s only
-// checks the filesystem (fsck safe) and makes nothing.
+// pxeLocalDisk runs after node 1's reboot, which made its filesystem and
+// swap as it booted (mkfs if_error: the partitions were blank), mounted
+// /scratch and turned swap on — no beofdisk -s. A file written there
+// survives another reboot, after which the boot only checks the
+// filesystem (fsck safe) and makes nothing. beofdisk -s, the same code
+// for nodes that are up, finds everything in use and leaves it.
 func pxeLocalDisk(t *testing.T, ctx context.Context, c *lab.Cluster, exe string, f pxeDiskFiles) {
-	t.Run("local disk: /scratch and swap after a reboot, a file survives the next", func(t *testing.T) {
-		setup := func() string {
-			out := pxeRun(t, ctx, exe, c.Socket, "beofdisk", "-s", "-config", c.Config, "-fstab", f.fstab, "-n", "1")
-			t.Logf("beofdisk -s:\n%s", out)
-			return out
+	t.Run("local disk: /scratch and swap set up at boot, a file survives the next", func(t *testing.T) {
+		where := func(i int) string { return fmt.Sprintf("%s:%d: ", f.fstab, i) }
+		nfsLines := strings.Count(strings.TrimSuffix(pxeFileText(t, f.fstab), diskLines), "\n")
+		swapLine, scratchLine := where(nfsLines+2), where(nfsLines+3)
+		nodeLog := func(since int) string {
+			b, _ := os.ReadFile(filepath.Join(c.LogDir, "node.1"))
+			return string(b[min(since, len(b)):])
 		}
-		swapOn := func() {
+		setUp := func(log string) {
 			t.Helper()
+			for _, want := range []string{swapLine + "mounted /dev/vda1 on swap (swap)", scratchLine + "mounted /dev/vda2 on /scratch (ext4)"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("node.1 lacks %q:\n%s", want, log)
+				}
+			}
 			if s := pxeRun(t, ctx, exe, c.Socket, "bpsh", "1", "cat", "/proc/swaps"); !strings.Contains(s, "/dev/vda1") {
 				t.Errorf("/proc/swaps on node 1:\n%s\nwant /dev/vda1", s)
 			}
-		}
-		out := setup()
-		for _, want := range []string{"mkswap /dev/vda1", "/dev/vda1: swap on", "mke2fs -q -F -t ext4 /dev/vda2", "/dev/vda2: mounted on /scratch"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("first beofdisk -s: no %q", want)
+			if m := pxeRun(t, ctx, exe, c.Socket, "bpsh", "1", "cat", "/proc/mounts"); !strings.Contains(m, "/dev/vda2 /scratch ext4") {
+				t.Fatalf("/scratch is not mounted on node 1:\n%s", m)
 			}
 		}
-		swapOn()
-		if m := pxeRun(t, ctx, exe, c.Socket, "bpsh", "1", "cat", "/proc/mounts"); !strings.Contains(m, "/dev/vda2 /scratch ext4") {
-			t.Fatalf("/scratch is not mounted on node 1:\n%s", m)
+		log := nodeLog(0)
+		for _, want := range []string{swapLine + "mkswap /dev/vda1", scratchLine + "mke2fs -q -F -t ext4 /dev/vda2"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("the boot after partitioning did not make the filesystems: node.1 lacks %q:\n%s", want, log)
+			}
 		}
+		setUp(log)
 		// The node's shell finds only what the node has: sync is shipped
 		// by a bpsh of its own.
 		pxeRun(t, ctx, exe, c.Socket, "bpsh", "1", "/bin/sh", "-c", "echo survives > /scratch/keep")
 		pxeRun(t, ctx, exe, c.Socket, "bpsh", "1", "sync")
 
-		pxeReboot(t, ctx, c, exe, diskNode)
+		// beofdisk -s on a node that is up: the same preparation, which
+		// finds both partitions in use and leaves them alone.
+		out := pxeRun(t, ctx, exe, c.Socket, "beofdisk", "-s", "-config", c.Config, "-fstab", c.Fstab(), "-n", "1")
+		t.Logf("beofdisk -s:\n%s", out)
+		for _, want := range []string{"/dev/vda1: in use, left alone", "/dev/vda2: in use, left alone", "/dev/vda2: mounted on /scratch"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("beofdisk -s on the set-up node: no %q", want)
+			}
+		}
 
-		out = setup()
-		if strings.Contains(out, "mke2fs") || strings.Contains(out, "mkswap") {
-			t.Errorf("second beofdisk -s made a filesystem again (mkfs if_error on a good one)")
+		mark := len(nodeLog(0))
+		pxeReboot(t, ctx, c, exe, diskNode)
+		log = nodeLog(mark)
+		if strings.Contains(log, "mke2fs") || strings.Contains(log, "mkswap") {
+			t.Errorf("the second boot made a filesystem again (mkfs if_error on a good one):\n%s", log)
 		}
-		if !strings.Contains(out, "e2fsck -p /dev/vda2: exit") {
-			t.Errorf("second beofdisk -s did not check /dev/vda2 (fsck safe)")
+		if !strings.Contains(log, scratchLine+"e2fsck -p /dev/vda2: exit") {
+			t.Errorf("the second boot did not check /dev/vda2 (fsck safe):\n%s", log)
 		}
-		swapOn()
+		setUp(log)
 		if got := pxeRun(t, ctx, exe, c.Socket, "bpsh", "1", "cat", "/scratch/keep"); got != "survives\n" {
 			t.Errorf("/scratch/keep after the reboot: %q, want \"survives\\n\"", got)
 		}
 	})
+}
+
+// pxeFileText is a file's text; the test fails if it cannot be read.
+func pxeFileText(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // pxeReboot reboots node n with bpctl -R and waits until it is up again.

@@ -239,7 +239,7 @@ func TestPXE(t *testing.T) {
 	pxeNFSTests(t, ctx, c, exe, nfs)
 	pxeMove(t, ctx, c, exe) // issue 14: process migration (move_test.go)
 	// Issue 12's local disks: node 1's disk is partitioned now, and its
-	// filesystems made after the reboot below.
+	// filesystems and swap made as it boots again below (its fstab.1).
 	disk := pxePartition(t, ctx, c, exe, dir)
 
 	t.Run("bpctl -R reboots and the node comes back", func(t *testing.T) {
