@@ -145,7 +145,7 @@ func loadRest(log *slog.Logger, dir, procModules string) {
 	have := loadedModules(procModules)
 	start := time.Now()
 	loaded := 0
-	for _, mp := range g.Paths() {
+	for _, mp := range softFirst(g.Paths(), later) {
 		if later[mp] {
 			continue
 		}
@@ -161,6 +161,43 @@ func loadRest(log *slog.Logger, dir, procModules string) {
 		}
 	}
 	log.Info("remaining kernel modules loaded", "count", loaded, "left for mounts", len(later), "took", time.Since(start).Round(time.Millisecond))
+}
+
+// softPre are the soft dependencies ("pre:" in modules.softdep) the
+// node must honour itself: libcrc32c asks the crypto API for "crc32c"
+// when it loads, and with no modprobe on the node that request fails —
+// so nf_tables (process migration's bootmodule) would not load while the
+// crc32c module waits for a mount that needs ext4.
+var softPre = map[string]string{"libcrc32c": "crc32c_generic"}
+
+// softFirst orders paths so that a module's soft dependency (softPre)
+// comes before it, taking the dependency out of later if a module loaded
+// now needs it.
+func softFirst(paths []string, later map[string]bool) []string {
+	byName := make(map[string]string, len(paths))
+	for _, p := range paths {
+		byName[modindex.Name(p)] = p
+	}
+	var first []string
+	for _, p := range paths {
+		if later[p] {
+			continue
+		}
+		if dep, ok := byName[softPre[modindex.Name(p)]]; ok {
+			delete(later, dep)
+			first = append(first, dep)
+		}
+	}
+	if len(first) == 0 {
+		return paths
+	}
+	out := append([]string{}, first...)
+	for _, p := range paths {
+		if !slices.Contains(first, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // onDemand returns the module paths of g that only mounts need: the

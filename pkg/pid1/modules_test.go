@@ -279,3 +279,24 @@ kernel/drivers/x/needs_crc16.ko: kernel/lib/crc16.ko
 		t.Errorf("onDemand = %v, want %v", names, want)
 	}
 }
+
+// TestSoftFirst: libcrc32c's soft dependency (the crc32c algorithm) is
+// loaded before it, even when it was left for a mount, so nf_tables
+// loads at boot on a node whose ext4 waits for its fstab.
+func TestSoftFirst(t *testing.T) {
+	paths := []string{"kernel/lib/libcrc32c.ko", "kernel/net/netfilter/nf_tables.ko", "kernel/crypto/crc32c_generic.ko", "kernel/fs/ext4/ext4.ko"}
+	later := map[string]bool{"kernel/crypto/crc32c_generic.ko": true, "kernel/fs/ext4/ext4.ko": true}
+	got := softFirst(paths, later)
+	want := []string{"kernel/crypto/crc32c_generic.ko", "kernel/lib/libcrc32c.ko", "kernel/net/netfilter/nf_tables.ko", "kernel/fs/ext4/ext4.ko"}
+	if !slices.Equal(got, want) {
+		t.Errorf("softFirst = %v, want %v", got, want)
+	}
+	if later["kernel/crypto/crc32c_generic.ko"] || !later["kernel/fs/ext4/ext4.ko"] {
+		t.Errorf("later = %v: crc32c_generic is needed now, ext4 still later", later)
+	}
+	// libcrc32c itself left for a mount: nothing moves.
+	later = map[string]bool{"kernel/lib/libcrc32c.ko": true, "kernel/crypto/crc32c_generic.ko": true}
+	if got := softFirst(paths, later); !slices.Equal(got, paths) || !later["kernel/crypto/crc32c_generic.ko"] {
+		t.Errorf("with libcrc32c for later: %v, later %v", got, later)
+	}
+}
