@@ -6,7 +6,7 @@
 // files; no file of the host's /etc or /var is read or written, and no
 // host network interface is touched.
 //
-//	beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-fstab default|none|FILE] [-user NAME] [-v] [command [args...]]
+//	beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-fstab default|none|FILE] [-qemu ARGS] [-user NAME] [-v] [command [args...]]
 //	beo lab -enter DIR [-user NAME] [command [args...]]
 //
 // With a command, lab waits until every node is up and runs the command
@@ -69,7 +69,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/lab"
 )
 
-const usage = "usage: beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-fstab default|none|FILE] [-user NAME] [-v] [command [args...]]\n       beo lab -enter DIR [-user NAME] [command [args...]]"
+const usage = "usage: beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-fstab default|none|FILE] [-qemu ARGS] [-user NAME] [-v] [command [args...]]\n       beo lab -enter DIR [-user NAME] [command [args...]]"
 
 // Run is the lab applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
@@ -83,6 +83,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	verbose := fs.Bool("v", false, "log the lab's steps to stderr")
 	timeline := fs.Bool("timeline", false, "print each node's boot timeline (qemu → DHCP → iPXE script → kernel → /init → bpslave → up) to stderr")
 	userName := fs.String("user", "", "run the command as this user (default: the caller)")
+	qemuArgs := fs.String("qemu", "", "more QEMU arguments for every node, e.g. \"-icount shift=2,sleep=on\" (the guest's clock then counts its instructions)")
 	fstabArg := fs.String("fstab", "default", "the nodes' fstab: default (the lab's DIR/home as every node's /home over NFS), none, or a file")
 	enterDir := fs.String("enter", "", "run the command (default: a shell) in the master's namespace of the running lab whose state directory is DIR")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
@@ -140,7 +141,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	}
 	start := time.Now()
 	fmt.Fprintf(stdio.Err, "lab: starting beo master and %s (state in %s)\n", applets.Plural(*n, "QEMU node"), d)
-	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: self, Dir: d, Listed: *n, Accel: *accel, Memory: *mem, Boot: true, Log: log, Fstab: fstab})
+	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: self, Dir: d, Listed: *n, Accel: *accel, Memory: *mem, Boot: true, Log: log, Fstab: fstab, QEMUArgs: strings.Fields(*qemuArgs)})
 	if err != nil {
 		return err
 	}

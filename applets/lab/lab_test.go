@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/beo-cluster/beo/applets"
@@ -30,5 +33,28 @@ func TestBadFlags(t *testing.T) {
 		if u.Msg != tt.msg {
 			t.Errorf("Run(%q) message %q, want %q", tt.args, u.Msg, tt.msg)
 		}
+	}
+}
+
+func TestLabFstab(t *testing.T) {
+	dir := t.TempDir()
+	var w bytes.Buffer
+	if got, err := labFstab("none", dir, &w); got != "" || err != nil {
+		t.Errorf("-fstab none: %q, %v", got, err)
+	}
+	file := filepath.Join(dir, "my-fstab")
+	os.WriteFile(file, []byte("$MASTER:/srv /srv nfs ro\n"), 0o644)
+	if got, err := labFstab(file, dir, &w); got != "$MASTER:/srv /srv nfs ro\n" || err != nil {
+		t.Errorf("-fstab FILE: %q, %v", got, err)
+	}
+	if _, err := labFstab(filepath.Join(dir, "missing"), dir, &w); err == nil {
+		t.Error("-fstab of a missing file: no error")
+	}
+	got, err := labFstab("default", dir, &w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "" && !strings.Contains(got, " /home nfs4 rw,nonfatal") || got == "" && !strings.Contains(w.String(), "nodes mount nothing") {
+		t.Errorf("-fstab default: %q, said %q", got, w.String())
 	}
 }

@@ -43,7 +43,9 @@ $MASTER:/opt      /opt      nfs     ro,nonfatal                 0 0
 #     $RAMDISK      /scratch  tmpfs   size=50%,mode=1777          0 0
 #   a file server on the cluster network (by address):
 #     10.54.0.2:/data /data   nfs     rw,hard                     0 0
-#   a local disk (see beofdisk):
+#   a local disk (partitioned by beofdisk -w): as the node boots, each
+#   partition is made or checked as the config's mkfs and fsck say, then
+#   mounted or swapped on (beofdisk -s does the same once it is up):
 #     /dev/sda2     none      swap    defaults                    0 0
 #     /dev/sda3     /scratch  ext4    defaults                    0 0
 `
