@@ -248,6 +248,7 @@ func (h *Head) masterConfig(cfg *config.Config, keys link.Keys) master.Config {
 	}
 	if h.nfsd != nil {
 		mc.Mounts = h.nfsd.Mounts
+		mc.UsrEtc = master.DefaultUsrEtc
 	}
 	if b := buildinfo.Hash(); b != "unstamped" {
 		mc.Build = b

@@ -201,8 +201,12 @@ type Config struct {
 	// before node_up (mounts.go). An error makes the node error.
 	Mounts       func(n int, addr netip.Addr) (ms []wire.Mount, notes []string, err error)
 	MountTimeout time.Duration
-	Log          *slog.Logger
-	Clock        func() time.Time
+	// UsrEtc are the master's /etc paths a node whose mounts mirror the
+	// master's /usr gets copies of before it mounts (UsrEtc,
+	// DefaultUsrEtc); nil = none.
+	UsrEtc []string
+	Log    *slog.Logger
+	Clock  func() time.Time
 	// Admin is a uid that may change nodes and the library list as root
 	// may: the user who runs a simulated cluster (beo sim). 0 = root only.
 	Admin uint32

@@ -181,3 +181,41 @@ func TestMountFS(t *testing.T) {
 		})
 	}
 }
+
+// TestUsrEtc: copies of the master's /etc paths (links, files, whole
+// directories) go to a node that mirrors the master's /usr, and only to
+// such a node.
+func TestUsrEtc(t *testing.T) {
+	dir := t.TempDir()
+	alt, ompi := filepath.Join(dir, "alternatives"), filepath.Join(dir, "openmpi")
+	os.Mkdir(alt, 0o755)
+	os.Mkdir(ompi, 0o755)
+	os.Symlink("/usr/bin/mpirun.openmpi", filepath.Join(alt, "mpirun"))
+	os.WriteFile(filepath.Join(ompi, "openmpi-mca-params.conf"), []byte("mtl = ^ofi\n"), 0o640)
+	os.WriteFile(filepath.Join(ompi, "huge"), make([]byte, maxEtcFile+1), 0o644)
+	paths := []string{alt, ompi, filepath.Join(dir, "missing")}
+	usr := wire.Mount{Source: "10.54.0.1:/usr", Target: "/usr", Type: "nfs4", Mirror: true}
+	home := wire.Mount{Source: "10.54.0.1:/home", Target: "/home", Type: "nfs4", Mirror: true}
+	elsewhere := wire.Mount{Source: "10.54.0.1:/usr", Target: "/mnt/usr", Type: "nfs4"}
+	got := UsrEtc(paths, []wire.Mount{home, usr})
+	want := []wire.EtcFile{
+		{Path: filepath.Join(alt, "mpirun"), Link: "/usr/bin/mpirun.openmpi"},
+		{Path: filepath.Join(ompi, "openmpi-mca-params.conf"), Data: []byte("mtl = ^ofi\n"), Mode: 0o640},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("/usr mirrored: got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].Path != want[i].Path || got[i].Link != want[i].Link || string(got[i].Data) != string(want[i].Data) || got[i].Mode != want[i].Mode {
+			t.Errorf("file %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for name, ms := range map[string][]wire.Mount{"no /usr": {home}, "/usr elsewhere": {elsewhere}} {
+		if got := UsrEtc(paths, ms); got != nil {
+			t.Errorf("%s: got %+v, want nothing", name, got)
+		}
+	}
+	if got := UsrEtc(nil, []wire.Mount{usr}); got != nil {
+		t.Errorf("no paths: got %+v", got)
+	}
+}
