@@ -32,8 +32,11 @@
 // wait forever for that proxy (see endHydra).
 //
 // Signals beorsh receives (INT, TERM, HUP, QUIT, USR1, USR2, CONT) are
-// sent to the remote command; if beorsh itself dies, the master hangs the
-// remote command up (SIGHUP). beorsh asks the kernel for SIGTERM when its
+// sent to the remote command; one that ends it is the caller's doing, not
+// a failure: beorsh then exits 128+N without a word, as a shell reports
+// a command killed by signal N (a launcher stopping its daemons at the
+// end of a job). If beorsh itself dies, the master hangs the remote
+// command up (SIGHUP). beorsh asks the kernel for SIGTERM when its
 // parent dies, so a launcher killed outright takes its daemons with it.
 package beorsh
 
@@ -46,6 +49,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/beo-cluster/beo/applets"
@@ -198,8 +202,8 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool,
 	if err := cmd.Start(); err != nil {
 		return 0, false, err
 	}
-	stop := forward(cmd)
-	defer stop()
+	fw := forward(cmd)
+	defer fw.stop()
 	err = cmd.Wait()
 	var ee *bproc.ExitError
 	switch {
@@ -207,6 +211,11 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool,
 		return 0, true, nil
 	case errors.As(err, &ee) && ee.Signal == 0:
 		return ee.Status, true, nil
+	case errors.As(err, &ee) && fw.passed(ee.Signal):
+		// Ended by a signal beorsh was sent and passed on: the launcher
+		// (or its death) stopping its daemon, which is no failure to
+		// report. The status a shell gives a command killed by it.
+		return 128 + int(ee.Signal), true, nil
 	}
 	return 0, true, err
 }
@@ -232,26 +241,42 @@ func loginEnv(me *user.User, caller []string) []string {
 	return env
 }
 
-// forward sends the signals beorsh receives to the remote command.
-func forward(cmd *bproc.Cmd) func() {
-	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+// forwarder sends the signals beorsh receives to the remote command and
+// remembers which it passed on.
+type forwarder struct {
+	ch   chan os.Signal
+	done chan struct{}
+	sent atomic.Uint64 // bit N: signal N was passed on
+}
+
+// forward starts passing cmd the signals beorsh receives.
+func forward(cmd *bproc.Cmd) *forwarder {
+	f := &forwarder{ch: make(chan os.Signal, 8), done: make(chan struct{})}
+	signal.Notify(f.ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT)
-	done := make(chan struct{})
 	go func() {
 		for {
 			select {
-			case <-done:
+			case <-f.done:
 				return
-			case s := <-ch:
-				cmd.Signal(s.(syscall.Signal))
+			case s := <-f.ch:
+				sig := s.(syscall.Signal)
+				f.sent.Or(1 << uint(sig))
+				cmd.Signal(sig)
 			}
 		}
 	}()
-	return func() {
-		signal.Stop(ch)
-		close(done)
-	}
+	return f
+}
+
+// passed reports whether beorsh passed signal s on.
+func (f *forwarder) passed(s syscall.Signal) bool {
+	return s > 0 && s < 64 && f.sent.Load()&(1<<uint(s)) != 0
+}
+
+func (f *forwarder) stop() {
+	signal.Stop(f.ch)
+	close(f.done)
 }
 
 // endHydra ends the MPICH launcher that called beorsh for a host it
