@@ -27,9 +27,10 @@
 // not the rest of the caller's environment: launchers pass what their
 // daemons need on the command line.
 //
-// A launch that fails before the command starts on the node ends an
-// MPICH mpiexec that called beorsh (SIGTERM), as hydra would otherwise
-// wait forever for that proxy (see endHydra).
+// A failure of beorsh's own — the command could not start on the node,
+// or the node was lost under it — ends an MPICH mpiexec that called
+// beorsh (SIGTERM), as hydra would otherwise wait forever for that
+// proxy (see endHydra).
 //
 // Signals beorsh receives (INT, TERM, HUP, QUIT, USR1, USR2, CONT) are
 // sent to the remote command; one that ends it is the caller's doing, not
@@ -80,12 +81,10 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if err != nil {
 		return &applets.Usage{Line: usage, Msg: err.Error()}
 	}
-	code, started, err := run(ctx, o, stdio)
+	code, err := run(ctx, o, stdio)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "beorsh: %s: %v\n", o.host, err)
-		if !started {
-			endHydra(ppid)
-		}
+		endHydra(ppid)
 		return &applets.Exit{Code: failed}
 	}
 	if code != 0 {
@@ -151,9 +150,8 @@ func parse(args []string) (opts, error) {
 	return o, nil
 }
 
-// run runs the command; started says whether it got as far as starting
-// on the node.
-func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool, err error) {
+// run runs the command and returns its exit status.
+func run(ctx context.Context, o opts, stdio applets.IO) (code int, err error) {
 	me, err := user.Current()
 	if err != nil { // not in the passwd file: what the environment says
 		me = &user.User{Uid: fmt.Sprint(os.Getuid()), Username: os.Getenv("USER"), HomeDir: os.Getenv("HOME")}
@@ -162,16 +160,16 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool,
 		}
 	}
 	if o.user != "" && o.user != me.Username && o.user != me.Uid {
-		return 0, false, fmt.Errorf("cannot run as %s: beorsh runs commands as the calling user (%s)", o.user, me.Username)
+		return 0, fmt.Errorf("cannot run as %s: beorsh runs commands as the calling user (%s)", o.user, me.Username)
 	}
 	cl, err := bproc.Dial(ctx, "")
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
 	defer cl.Close()
 	st, err := cl.Status(ctx)
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
 	addrs := map[int]string{}
 	for _, n := range st.Nodes {
@@ -185,9 +183,9 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool,
 	if err != nil {
 		var nn *nss.NotNodeError
 		if errors.As(err, &nn) {
-			return 0, false, errors.New(nn.Why)
+			return 0, errors.New(nn.Why)
 		}
-		return 0, false, err
+		return 0, err
 	}
 	cmd := cl.Command(node, "/bin/sh", "-c", o.line)
 	cmd.Env = loginEnv(me, os.Environ())
@@ -200,7 +198,7 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool,
 		cmd.Stdin = stdio.In
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, false, err
+		return 0, err
 	}
 	fw := forward(cmd)
 	defer fw.stop()
@@ -208,16 +206,16 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool,
 	var ee *bproc.ExitError
 	switch {
 	case err == nil:
-		return 0, true, nil
+		return 0, nil
 	case errors.As(err, &ee) && ee.Signal == 0:
-		return ee.Status, true, nil
+		return ee.Status, nil
 	case errors.As(err, &ee) && fw.passed(ee.Signal):
 		// Ended by a signal beorsh was sent and passed on: the launcher
 		// (or its death) stopping its daemon, which is no failure to
 		// report. The status a shell gives a command killed by it.
-		return 128 + int(ee.Signal), true, nil
+		return 128 + int(ee.Signal), nil
 	}
-	return 0, true, err
+	return 0, err
 }
 
 // loginEnv is the environment rsh would give: the account's, plus the
@@ -279,11 +277,14 @@ func (f *forwarder) stop() {
 	close(f.done)
 }
 
-// endHydra ends the MPICH launcher that called beorsh for a host it
-// could not start its proxy on. hydra (MPICH 4.0's mpiexec) waits
-// forever for a proxy that never started — with ssh as with beorsh —
-// once the launcher has failed; SIGTERM makes it stop the proxies that
-// did start and exit. Other parents are left to act on the exit status.
+// endHydra ends the MPICH launcher that called beorsh for a host whose
+// proxy could not start or was lost with its node. hydra (MPICH 4.0's
+// mpiexec) takes no notice of its launcher's exit status: it waits
+// forever for a proxy that never started (with ssh as with beorsh), and
+// for one on a node that lost power, whose control connection neither
+// closes nor answers. SIGTERM makes it stop the proxies it still reaches
+// and exit non-zero. Other parents (OpenMPI's mpirun) act on the exit
+// status themselves.
 func endHydra(ppid int) {
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", ppid))
 	if err != nil || !strings.HasPrefix(filepath.Base(exe), "mpiexec.hydra") || os.Getppid() != ppid {

@@ -201,6 +201,14 @@ type Config struct {
 	// before node_up (mounts.go). An error makes the node error.
 	Mounts       func(n int, addr netip.Addr) (ms []wire.Mount, notes []string, err error)
 	MountTimeout time.Duration
+	// ResetConns, if set, is called with the address of a node that went
+	// down because it stopped answering (no heartbeat), to end the master's
+	// processes' TCP connections to it (pkg/tcpreset): a node that lost
+	// power never closes them, and mpiexec, mpirun or any client waiting
+	// on one would wait for TCP's retransmissions to give up, a quarter of
+	// an hour. A session closed or refused (a reconnect, a reboot) is no
+	// loss: its node's kernel answers for its own connections.
+	ResetConns func(netip.Addr) (int, error)
 	// UsrEtc are the master's /etc paths a node whose mounts mirror the
 	// master's /usr gets copies of before it mounts (UsrEtc,
 	// DefaultUsrEtc); nil = none.
