@@ -36,15 +36,20 @@
 // sent to the remote command; one that ends it is the caller's doing, not
 // a failure: beorsh then exits 128+N without a word, as a shell reports
 // a command killed by signal N (a launcher stopping its daemons at the
-// end of a job). If beorsh itself dies, the master hangs the remote
-// command up (SIGHUP). beorsh asks the kernel for SIGTERM when its
-// parent dies, so a launcher killed outright takes its daemons with it.
+// end of a job). After INT, TERM or HUP beorsh waits at most stopGrace
+// for the command to end, then leaves all the same (128+N). When beorsh
+// is gone, the master hangs the remote command up (SIGHUP to its
+// process group, SIGKILL after the node's grace period): a command that
+// ignores TERM cannot outlive it. beorsh asks the kernel for SIGTERM
+// when its parent dies, so a launcher killed outright takes its daemons
+// with it.
 package beorsh
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"os/user"
@@ -52,6 +57,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
@@ -67,10 +73,14 @@ const failed = 255
 
 // Run is the beorsh applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
-	// The parent (mpirun, mpiexec) going away ends this too.
+	// The parent (mpirun, mpiexec) going away ends this too. It may have
+	// gone before the signal was asked for: hydra ends in milliseconds
+	// when another host's launch fails (endHydra), while this beorsh is
+	// still starting — it is then init's child, and the pipe of its
+	// output has no reader: it must not start a proxy nobody will stop.
 	ppid := os.Getppid()
 	unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
-	if os.Getppid() != ppid {
+	if os.Getppid() != ppid || ppid == 1 && unread(stdio.Out) {
 		return &applets.Exit{Code: failed}
 	}
 	o, err := parse(args)
@@ -81,6 +91,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if err != nil {
 		return &applets.Usage{Line: usage, Msg: err.Error()}
 	}
+	o.ppid = ppid
 	code, err := run(ctx, o, stdio)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "beorsh: %s: %v\n", o.host, err)
@@ -95,7 +106,19 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 
 var errHelp = errors.New("help")
 
+// unread reports whether w is a pipe nobody reads any more.
+func unread(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	p := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLOUT}}
+	n, err := unix.Poll(p, 0)
+	return err == nil && n == 1 && p[0].Revents&unix.POLLERR != 0
+}
+
 type opts struct {
+	ppid       int // the launcher
 	user, host string
 	nullIn     bool
 	line       string
@@ -200,9 +223,23 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, err error) {
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	fw := forward(cmd)
+	fw := forward(cmd, o.ppid)
 	defer fw.stop()
-	err = cmd.Wait()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+	case sig := <-fw.ending:
+		// Told to stop (the launcher ending, or dead): the command got the
+		// signal; one that ignores it (MPICH's proxy whose mpiexec is gone
+		// spins, catching TERM) is left to the hang-up beorsh's exit
+		// brings — SIGHUP, then SIGKILL after the node's grace period.
+		select {
+		case err = <-waited:
+		case <-time.After(stopGrace):
+			return 128 + int(sig), nil
+		}
+	}
 	var ee *bproc.ExitError
 	switch {
 	case err == nil:
@@ -239,28 +276,54 @@ func loginEnv(me *user.User, caller []string) []string {
 	return env
 }
 
+// stopGrace is how long beorsh waits, after passing on a signal that
+// asks it to stop, for the command to end before it leaves anyway.
+const stopGrace = 3 * time.Second
+
+// parentCheck is how often beorsh looks whether its launcher is gone.
+const parentCheck = time.Second
+
 // forwarder sends the signals beorsh receives to the remote command and
-// remembers which it passed on.
+// remembers which it passed on; ending gets the first of INT, TERM and
+// HUP.
 type forwarder struct {
-	ch   chan os.Signal
-	done chan struct{}
-	sent atomic.Uint64 // bit N: signal N was passed on
+	ch     chan os.Signal
+	done   chan struct{}
+	sent   atomic.Uint64 // bit N: signal N was passed on
+	ending chan syscall.Signal
 }
 
-// forward starts passing cmd the signals beorsh receives.
-func forward(cmd *bproc.Cmd) *forwarder {
-	f := &forwarder{ch: make(chan os.Signal, 8), done: make(chan struct{})}
+// forward starts passing cmd the signals beorsh receives. A launcher
+// (ppid) that is gone counts as a SIGTERM received: the parent-death
+// signal can be missed when it dies while beorsh starts.
+func forward(cmd *bproc.Cmd, ppid int) *forwarder {
+	f := &forwarder{ch: make(chan os.Signal, 8), done: make(chan struct{}), ending: make(chan syscall.Signal, 1)}
 	signal.Notify(f.ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT)
+	orphan := time.NewTicker(parentCheck)
 	go func() {
+		defer orphan.Stop()
 		for {
+			var s os.Signal
 			select {
 			case <-f.done:
 				return
-			case s := <-f.ch:
-				sig := s.(syscall.Signal)
-				f.sent.Or(1 << uint(sig))
-				cmd.Signal(sig)
+			case <-orphan.C:
+				if os.Getppid() == ppid {
+					continue
+				}
+				orphan.Stop()
+				s = syscall.SIGTERM
+			case s = <-f.ch:
+			}
+			sig := s.(syscall.Signal)
+			f.sent.Or(1 << uint(sig))
+			cmd.Signal(sig)
+			if sig == syscall.SIGINT || sig == syscall.SIGTERM || sig == syscall.SIGHUP {
+				select {
+				case f.ending <- sig:
+				default:
+				}
 			}
 		}
 	}()
