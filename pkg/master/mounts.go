@@ -90,7 +90,7 @@ func (m *Master) mountFS(s *session, cfg Config) bool {
 			m.nodeLog(n, "%s: nonfatal mount failed: %s", where, r.Err)
 		}
 	}
-	m.log.Info("node mounts done", "node", n, "count", len(ms), "files", len(files), "took", m.clock().Sub(start).Round(time.Millisecond))
+	m.log.Info("node mounts done", "node", n, "count", len(ms), "took", m.clock().Sub(start).Round(time.Millisecond), "etc_files", len(files))
 	return true
 }
 
