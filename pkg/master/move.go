@@ -211,7 +211,8 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	// 3. Commit: the next leg is ready before the source's exec ends.
 	x.moves.next <- nl
 	committed = true
-	if err := wire.Write(ck, wire.Verdict{Commit: true}); err == nil {
+	err = wire.Write(ck, wire.Verdict{Commit: true})
+	if err == nil {
 		var done wire.Result
 		if err = wire.Read(ck, &done); err == nil && done.Err != "" {
 			err = errors.New(done.Err) // it ended meanwhile: the copy must go
