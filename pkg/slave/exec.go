@@ -689,33 +689,7 @@ func (r *running) hangup() {
 func (ss *session) stage(st net.Conn, sg *wire.Stage) {
 	defer st.Close()
 	log := ss.log.With("node", ss.node, "op", "stage")
-	files := make([]fileRef, 0, len(sg.Files))
-	var bad error
-	for _, f := range sg.Files {
-		if err := checkRef(f.Path, f.Hash, f.Target); err != nil {
-			bad = err
-			break
-		}
-		files = append(files, fileRef{Path: f.Path, Hash: f.Hash, Target: f.Target, Mode: f.Mode})
-	}
-	files = ss.unmirrored(files)
-	need := []string{}
-	if bad == nil {
-		need = ss.missing(files)
-	}
-	if err := wire.Write(st, wire.Need{Hashes: need}); err != nil {
-		log.Warn("stage: need not delivered", "err", err)
-		return
-	}
-	err := bad
-	if err == nil {
-		if err = ss.receive(st, need); err != nil {
-			err = fmt.Errorf("%w: %w", errDesync, err)
-		}
-	}
-	if err == nil {
-		err = ss.placer.place(files)
-	}
+	placed, received, err := ss.fetch(st, sg.Files)
 	if err != nil {
 		log.Warn("stage failed", "err", err)
 		err = fmt.Errorf("stage: %w", err)
@@ -726,6 +700,6 @@ func (ss *session) stage(st net.Conn, sg *wire.Stage) {
 		wire.Write(st, ss.failure(err))
 		return
 	}
-	log.Info("staged", "files", len(files), "received", len(need))
+	log.Info("staged", "files", placed, "received", received)
 	wire.Write(st, wire.Result{})
 }

@@ -59,7 +59,7 @@ func (ss *session) checkpoint(st net.Conn, ck *wire.Checkpoint) {
 		log.Warn("checkpoint failed", "err", err)
 		wire.Write(st, wire.CheckpointReply{Err: ss.view(err), Code: wire.CodeOf(err)})
 	}
-	if err := ss.fetch(st, ck.Files); err != nil {
+	if _, _, err := ss.fetch(st, ck.Files); err != nil {
 		if errors.Is(err, errDesync) {
 			ss.refuse(st, err)
 			return
@@ -150,9 +150,11 @@ func (ss *session) checkpoint(st net.Conn, ck *wire.Checkpoint) {
 	wire.Write(st, wire.Result{})
 }
 
-// fetch receives and places files the master sends before an operation:
-// Need, each missing file's bytes, then placement — an exec's first half.
-func (ss *session) fetch(st net.Conn, refs []wire.FileRef) error {
+// fetch receives and places files the master sends before an operation
+// (a checkpoint's tool, bplib's stage): Need, each missing file's bytes,
+// then placement — an exec's first half. It returns how many files it
+// placed and how many it had to receive.
+func (ss *session) fetch(st net.Conn, refs []wire.FileRef) (placed, received int, err error) {
 	files := make([]fileRef, 0, len(refs))
 	var bad error
 	for _, f := range refs {
@@ -168,15 +170,15 @@ func (ss *session) fetch(st net.Conn, refs []wire.FileRef) error {
 		need = ss.missing(files)
 	}
 	if err := wire.Write(st, wire.Need{Hashes: need}); err != nil {
-		return err
+		return 0, 0, err
 	}
 	if bad != nil {
-		return bad
+		return 0, 0, bad
 	}
 	if err := ss.receive(st, need); err != nil {
-		return fmt.Errorf("%w: %w", errDesync, err)
+		return 0, 0, fmt.Errorf("%w: %w", errDesync, err)
 	}
-	return ss.placer.place(files)
+	return len(files), len(need), ss.placer.place(files)
 }
 
 // restore restores the checkpoint in img as r's process: child holds the
