@@ -53,7 +53,8 @@ func TestSupervisorKillsJobs(t *testing.T) {
 		}
 		return out
 	}
-	if !within(10*time.Second, func() bool { p, _ := jobs.Procs(); return len(p) == 1 }) {
+	// The script writes the group first and the pid file second: wait for both.
+	if !within(10*time.Second, func() bool { p, _ := jobs.Procs(); return len(p) == 1 && len(jobPids()) == 1 }) {
 		t.Fatal("the fake bpslave's job never entered the jobs group")
 	}
 	job := jobPids()[0]
