@@ -238,7 +238,7 @@ func TestPXE(t *testing.T) {
 	// Issue 12: the nodes' fstab and the master's NFS server.
 	pxeNFSTests(t, ctx, c, exe, nfs)
 	pxeModprobe(t, ctx, c, exe) // issue 12: the kernel's module helper (nfs_test.go)
-	pxeMove(t, ctx, c, exe) // issue 14: process migration (move_test.go)
+	pxeMove(t, ctx, c, exe)     // issue 14: process migration (move_test.go)
 	// Issue 12's local disks: node 1's disk is partitioned now, and its
 	// filesystems and swap made as it boots again below (its fstab.1).
 	disk := pxePartition(t, ctx, c, exe, dir)
