@@ -13,7 +13,7 @@
 // master. The settings each launcher needs:
 //
 //	OpenMPI (MCA parameters)              MPICH hydra (options)
-//	plm_rsh_agent = DIR/beorsh            -launcher rsh -launcher-exec DIR/beorsh
+//	plm_rsh_agent = DIR/beorsh : /beo/bin/beorsh   -launcher rsh -launcher-exec DIR/beorsh
 //	orte_default_hostfile = DIR/openmpi-hostfile   -f DIR/mpich-hostfile
 //	plm_rsh_no_tree_spawn = 1             -iface IFACE (the cluster interface, when known)
 //	orte_leave_session_attached = 1
