@@ -36,7 +36,10 @@
 // sent to the remote command; one that ends it is the caller's doing, not
 // a failure: beorsh then exits 128+N without a word, as a shell reports
 // a command killed by signal N (a launcher stopping its daemons at the
-// end of a job). After INT, TERM or HUP beorsh waits at most stopGrace
+// end of a job). When the launcher itself is gone the command is first
+// given orphanGrace to end by itself (orted cleans up after its job:
+// stopped mid-way, it leaves session directories whose names a later
+// job may draw again). After INT, TERM or HUP beorsh waits at most stopGrace
 // for the command to end, then leaves all the same (128+N). When beorsh
 // is gone, the master hangs the remote command up (SIGHUP to its
 // process group, SIGKILL after the node's grace period): a command that
@@ -283,6 +286,11 @@ const stopGrace = 3 * time.Second
 // parentCheck is how often beorsh looks whether its launcher is gone.
 const parentCheck = time.Second
 
+// orphanGrace is how long a command whose launcher has gone may take to
+// end by itself (a daemon cleaning up after its job) before beorsh
+// passes it SIGTERM.
+const orphanGrace = 5 * time.Second
+
 // forwarder sends the signals beorsh receives to the remote command and
 // remembers which it passed on; ending gets the first of INT, TERM and
 // HUP.
@@ -291,6 +299,9 @@ type forwarder struct {
 	done   chan struct{}
 	sent   atomic.Uint64 // bit N: signal N was passed on
 	ending chan syscall.Signal
+	// orphaned: the launcher is gone, and the command has orphanGrace
+	// to end by itself before beorsh passes it SIGTERM.
+	orphaned bool
 }
 
 // forward starts passing cmd the signals beorsh receives. A launcher
@@ -317,6 +328,21 @@ func forward(cmd *bproc.Cmd, ppid int) *forwarder {
 			case s = <-f.ch:
 			}
 			sig := s.(syscall.Signal)
+			if sig == syscall.SIGTERM && os.Getppid() != ppid && !f.orphaned {
+				// The launcher is gone (its parent-death signal, or found
+				// so): its daemon is ending on its own — orted removes its
+				// session directory after mpirun has gone — and is given
+				// orphanGrace before it is told to stop.
+				f.orphaned = true
+				go func() {
+					select {
+					case <-f.done:
+					case <-time.After(orphanGrace):
+						f.ch <- syscall.SIGTERM
+					}
+				}()
+				continue
+			}
 			f.sent.Or(1 << uint(sig))
 			cmd.Signal(sig)
 			if sig == syscall.SIGINT || sig == syscall.SIGTERM || sig == syscall.SIGHUP {
