@@ -68,24 +68,38 @@ func inNamespace(path string) error {
 	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
 		return err
 	}
-	pair := func(to string) (net.Conn, net.Conn, error) {
-		ln, err := net.Listen("tcp", to+":0")
+	// pair connects from the address from to a listener on listen
+	// (port 0; "" = dual stack, Go's "tcp" on ":0" as mpiexec's and most
+	// servers' listeners: its accepted socket is IPv6 with an IPv4-mapped
+	// peer) dialled at to.
+	pair := func(from, listen, to string) (client, server net.Conn, err error) {
+		ln, err := net.Listen("tcp", listen+":0")
 		if err != nil {
 			return nil, nil, err
 		}
 		defer ln.Close()
-		c, err := net.Dial("tcp", ln.Addr().String())
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", net.JoinHostPort(to, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)))
 		if err != nil {
 			return nil, nil, err
 		}
 		s, err := ln.Accept()
 		return c, s, err
 	}
-	c1, s1, err := pair("192.0.2.1")
+	// The "node" is 192.0.2.1, the "master" 192.0.2.2: each pair's server
+	// is the master's end.
+	c1, s1, err := pair("192.0.2.1", "192.0.2.2", "192.0.2.2")
 	if err != nil {
 		return err
 	}
-	c2, s2, err := pair("192.0.2.2")
+	c2, s2, err := pair("192.0.2.1", "", "192.0.2.2")
+	if err != nil {
+		return err
+	}
+	if a := s2.RemoteAddr().(*net.TCPAddr); a.IP.To4() == nil || a.IP.To16() == nil {
+		return fmt.Errorf("the dual-stack pair's peer is %v", a)
+	}
+	c3, s3, err := pair("192.0.2.2", "192.0.2.2", "192.0.2.2") // no node in it
 	if err != nil {
 		return err
 	}
@@ -93,22 +107,25 @@ func inNamespace(path string) error {
 	if err != nil {
 		return fmt.Errorf("Reset: %d, %w", n, err)
 	}
-	// Both ends of the connection to 192.0.2.1 have that peer.
+	// The master's ends whose peer is the node: s1 (IPv4) and s2 (dual
+	// stack). The node's own ends c1, c2 have the master as their peer.
 	if n != 2 {
 		return fmt.Errorf("Reset destroyed %d sockets, want 2", n)
 	}
-	for _, c := range []net.Conn{c1, s1} {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		// ECONNRESET when the other end's destruction (its RST) came first.
-		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNABORTED) && !errors.Is(err, syscall.ECONNRESET) {
-			return fmt.Errorf("read on a reset connection: %v, want ECONNABORTED", err)
+	for _, tc := range []struct {
+		c    net.Conn
+		want error
+	}{{s1, syscall.ECONNABORTED}, {s2, syscall.ECONNABORTED}, {c1, syscall.ECONNRESET}, {c2, syscall.ECONNRESET}} {
+		tc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := tc.c.Read(make([]byte, 1)); !errors.Is(err, tc.want) {
+			return fmt.Errorf("read on %v → %v after the reset: %v, want %v", tc.c.LocalAddr(), tc.c.RemoteAddr(), err, tc.want)
 		}
 	}
-	if _, err := c2.Write([]byte("x")); err != nil {
+	if _, err := c3.Write([]byte("x")); err != nil {
 		return fmt.Errorf("the other connection: %w", err)
 	}
-	s2.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := s2.Read(make([]byte, 1)); err != nil {
+	s3.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s3.Read(make([]byte, 1)); err != nil {
 		return fmt.Errorf("the other connection: %w", err)
 	}
 	return nil
