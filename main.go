@@ -49,6 +49,7 @@ import (
 	"github.com/beo-cluster/beo/applets/sim"
 	"github.com/beo-cluster/beo/applets/version"
 	"github.com/beo-cluster/beo/pkg/lab"
+	"github.com/beo-cluster/beo/pkg/pid1"
 	"github.com/beo-cluster/beo/pkg/slave"
 )
 
@@ -102,6 +103,11 @@ func main() {
 	if len(os.Args) > 0 && os.Args[0] == slave.SpawnArg0 {
 		slave.Spawn() // returns only if it could not exec, having told bpslave why
 		os.Exit(slave.SpawnFailed)
+	}
+	// The node kernel's module helper (pkg/pid1 modprobe.go): no applet,
+	// never listed.
+	if len(os.Args) > 0 && filepath.Base(os.Args[0]) == pid1.ModprobeArg0 {
+		os.Exit(pid1.Modprobe(os.Args[1:], os.Stderr))
 	}
 	// beo lab's helper that runs a user's command in the lab's namespace
 	// (pkg/lab enter.go): no applet, never listed.

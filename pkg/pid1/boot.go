@@ -251,6 +251,9 @@ func stage2(ctx context.Context, cfg Config) error {
 		os.Setenv(k, v)
 	}
 	log.Info("beoclient stage 2: node root")
+	if err := installModprobe(nodefs.Binary); err != nil {
+		log.Warn("the kernel's module helper", "err", err)
+	}
 	warmEntropy()
 	xidsFromInsecureRandom(log)
 	p, err := cfg.params()

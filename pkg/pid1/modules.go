@@ -415,6 +415,9 @@ func copyModules(root, dst string) error {
 	}
 	have := loadedModules(filepath.Join(root, "proc/modules"))
 	files := []string{"modules.dep"}
+	if _, err := os.Stat(filepath.Join(from, "modules.alias")); err == nil {
+		files = append(files, "modules.alias") // for the kernel's own requests (modprobe.go)
+	}
 	for _, p := range paths {
 		if !have[modindex.Name(p)] {
 			files = append(files, p)

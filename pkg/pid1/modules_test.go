@@ -156,7 +156,7 @@ func TestLoadedModulesAndCopy(t *testing.T) {
 		file string
 		want bool
 	}{
-		{"modules.dep", true}, {"kernel/c/sd-mod.ko", true},
+		{"modules.dep", true}, {"modules.alias", true}, {"kernel/c/sd-mod.ko", true},
 		{"kernel/a/virtio.ko", false}, {"kernel/b/virtio_net.ko", false}, // loaded: not needed later
 	} {
 		_, err := os.Stat(filepath.Join(dst, tc.file))

@@ -237,7 +237,8 @@ func TestPXE(t *testing.T) {
 
 	// Issue 12: the nodes' fstab and the master's NFS server.
 	pxeNFSTests(t, ctx, c, exe, nfs)
-	pxeMove(t, ctx, c, exe) // issue 14: process migration (move_test.go)
+	pxeModprobe(t, ctx, c, exe) // issue 12: the kernel's module helper (nfs_test.go)
+	pxeMove(t, ctx, c, exe)     // issue 14: process migration (move_test.go)
 	// Issue 13: the stock MPIs across the nodes (NFS /usr); it powers
 	// node 2 off and on, before the subtests that reboot node 1.
 	pxeMPITests(t, ctx, c, exe, nfs)
