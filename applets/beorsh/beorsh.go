@@ -95,6 +95,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		return &applets.Usage{Line: usage, Msg: err.Error()}
 	}
 	o.ppid = ppid
+	go outlive(ppid)
 	code, err := run(ctx, o, stdio)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "beorsh: %s: %v\n", o.host, err)
@@ -290,6 +291,21 @@ const parentCheck = time.Second
 // end by itself (a daemon cleaning up after its job) before beorsh
 // passes it SIGTERM.
 const orphanGrace = 5 * time.Second
+
+// outlive is beorsh's last word on never outliving its launcher
+// (ppid): once the launcher is gone, whatever beorsh is doing —
+// starting the command on a slow node, waiting for it, passing it a
+// signal — it exits when the command's orphanGrace and stopGrace are
+// over (status 128+SIGTERM, as if the launcher had stopped it). Its
+// exit closes its connection, and the master hangs the remote command
+// up (SIGHUP to its process group, SIGKILL after the node's grace).
+func outlive(ppid int) {
+	for os.Getppid() == ppid {
+		time.Sleep(parentCheck)
+	}
+	time.Sleep(orphanGrace + stopGrace + parentCheck)
+	os.Exit(128 + int(syscall.SIGTERM))
+}
 
 // forwarder sends the signals beorsh receives to the remote command and
 // remembers which it passed on; ending gets the first of INT, TERM and

@@ -288,7 +288,7 @@ func TestResetConnsOnLoss(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			got := 0
-			timeout := time.After(time.Second)
+			timeout := time.After(resetDelay + time.Second)
 		wait:
 			for {
 				select {

@@ -140,6 +140,10 @@ func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
 	}
 }
 
+// resetDelay is how long after a lost node's session ended its TCP
+// connections are reset (see nodeDown).
+const resetDelay = 2 * time.Second
+
 // nodeDown marks n down after its session ended, unless the admin sent it
 // to reboot, halt or power off: that state stays until it reports again.
 // A node lost (no heartbeat) has the master's TCP connections to it reset
@@ -158,6 +162,11 @@ func (m *Master) nodeDown(n int, why string, lost bool) {
 	if reset := m.config().ResetConns; reset != nil && lost {
 		if nd, ok := m.table.Get(n); ok && nd.Addr.IsValid() {
 			go func(addr netip.Addr) {
+				// The node's own streams ended with its session: a bpsh or
+				// beorsh on it says so first ("node N: connection lost"),
+				// before a launcher sees its own connections reset and
+				// takes its helpers down with it.
+				time.Sleep(resetDelay)
 				k, err := reset(addr)
 				if k > 0 || err != nil {
 					m.log.Info("connections to a down node reset", "node", n, "addr", addr, "count", k, "err", err)

@@ -431,7 +431,22 @@ func pxeProcsOf(uid uint32) []string {
 			continue
 		}
 		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		out = append(out, e.Name()+" "+strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " "))
+		line := e.Name() + " " + strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
+		// Why it is still there: its parent, state, signals, and where
+		// each thread waits.
+		status, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		for _, l := range strings.Split(string(status), "\n") {
+			if k, _, _ := strings.Cut(l, ":"); k == "State" || k == "PPid" || k == "SigIgn" || k == "SigCgt" || k == "SigPnd" || k == "ShdPnd" {
+				line += "\n    " + l
+			}
+		}
+		tasks, _ := os.ReadDir(filepath.Join("/proc", e.Name(), "task"))
+		var waits []string
+		for _, tk := range tasks {
+			w, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "task", tk.Name(), "wchan"))
+			waits = append(waits, string(w))
+		}
+		out = append(out, line+"\n    wchan: "+strings.Join(waits, " "))
 	}
 	return out
 }
