@@ -39,7 +39,7 @@ ROOT_SUITES := test/netns test/browser test/e2e
 test-root: build
 	@dirs="$$(for d in $(ROOT_SUITES); do [ -d $$d ] && echo ./$$d; done)"; \
 	if [ -n "$$dirs" ]; then \
-	  BEO_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 45m $$dirs; \
+	  BEO_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 75m $$dirs; \
 	else echo "no root suites yet"; fi
 
 check: lint test test-root

@@ -27,26 +27,40 @@
 // not the rest of the caller's environment: launchers pass what their
 // daemons need on the command line.
 //
-// A launch that fails before the command starts on the node ends an
-// MPICH mpiexec that called beorsh (SIGTERM), as hydra would otherwise
-// wait forever for that proxy (see endHydra).
+// A failure of beorsh's own — the command could not start on the node,
+// or the node was lost under it — ends an MPICH mpiexec that called
+// beorsh (SIGTERM), as hydra would otherwise wait forever for that
+// proxy (see endHydra).
 //
 // Signals beorsh receives (INT, TERM, HUP, QUIT, USR1, USR2, CONT) are
-// sent to the remote command; if beorsh itself dies, the master hangs the
-// remote command up (SIGHUP). beorsh asks the kernel for SIGTERM when its
-// parent dies, so a launcher killed outright takes its daemons with it.
+// sent to the remote command; one that ends it is the caller's doing, not
+// a failure: beorsh then exits 128+N without a word, as a shell reports
+// a command killed by signal N (a launcher stopping its daemons at the
+// end of a job). When the launcher itself is gone the command is first
+// given orphanGrace to end by itself (orted cleans up after its job:
+// stopped mid-way, it leaves session directories whose names a later
+// job may draw again). After INT, TERM or HUP beorsh waits at most stopGrace
+// for the command to end, then leaves all the same (128+N). When beorsh
+// is gone, the master hangs the remote command up (SIGHUP to its
+// process group, SIGKILL after the node's grace period): a command that
+// ignores TERM cannot outlive it. beorsh asks the kernel for SIGTERM
+// when its parent dies, so a launcher killed outright takes its daemons
+// with it.
 package beorsh
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
@@ -62,10 +76,14 @@ const failed = 255
 
 // Run is the beorsh applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
-	// The parent (mpirun, mpiexec) going away ends this too.
+	// The parent (mpirun, mpiexec) going away ends this too. It may have
+	// gone before the signal was asked for: hydra ends in milliseconds
+	// when another host's launch fails (endHydra), while this beorsh is
+	// still starting — it is then init's child, and the pipe of its
+	// output has no reader: it must not start a proxy nobody will stop.
 	ppid := os.Getppid()
 	unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
-	if os.Getppid() != ppid {
+	if os.Getppid() != ppid || ppid == 1 && unread(stdio.Out) {
 		return &applets.Exit{Code: failed}
 	}
 	o, err := parse(args)
@@ -76,12 +94,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if err != nil {
 		return &applets.Usage{Line: usage, Msg: err.Error()}
 	}
-	code, started, err := run(ctx, o, stdio)
+	o.ppid = ppid
+	go outlive(ppid)
+	code, err := run(ctx, o, stdio)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "beorsh: %s: %v\n", o.host, err)
-		if !started {
-			endHydra(ppid)
-		}
+		endHydra(ppid)
 		return &applets.Exit{Code: failed}
 	}
 	if code != 0 {
@@ -92,7 +110,19 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 
 var errHelp = errors.New("help")
 
+// unread reports whether w is a pipe nobody reads any more.
+func unread(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	p := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLOUT}}
+	n, err := unix.Poll(p, 0)
+	return err == nil && n == 1 && p[0].Revents&unix.POLLERR != 0
+}
+
 type opts struct {
+	ppid       int // the launcher
 	user, host string
 	nullIn     bool
 	line       string
@@ -147,9 +177,8 @@ func parse(args []string) (opts, error) {
 	return o, nil
 }
 
-// run runs the command; started says whether it got as far as starting
-// on the node.
-func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool, err error) {
+// run runs the command and returns its exit status.
+func run(ctx context.Context, o opts, stdio applets.IO) (code int, err error) {
 	me, err := user.Current()
 	if err != nil { // not in the passwd file: what the environment says
 		me = &user.User{Uid: fmt.Sprint(os.Getuid()), Username: os.Getenv("USER"), HomeDir: os.Getenv("HOME")}
@@ -158,16 +187,16 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool,
 		}
 	}
 	if o.user != "" && o.user != me.Username && o.user != me.Uid {
-		return 0, false, fmt.Errorf("cannot run as %s: beorsh runs commands as the calling user (%s)", o.user, me.Username)
+		return 0, fmt.Errorf("cannot run as %s: beorsh runs commands as the calling user (%s)", o.user, me.Username)
 	}
 	cl, err := bproc.Dial(ctx, "")
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
 	defer cl.Close()
 	st, err := cl.Status(ctx)
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
 	addrs := map[int]string{}
 	for _, n := range st.Nodes {
@@ -181,9 +210,9 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool,
 	if err != nil {
 		var nn *nss.NotNodeError
 		if errors.As(err, &nn) {
-			return 0, false, errors.New(nn.Why)
+			return 0, errors.New(nn.Why)
 		}
-		return 0, false, err
+		return 0, err
 	}
 	cmd := cl.Command(node, "/bin/sh", "-c", o.line)
 	cmd.Env = loginEnv(me, os.Environ())
@@ -196,19 +225,38 @@ func run(ctx context.Context, o opts, stdio applets.IO) (code int, started bool,
 		cmd.Stdin = stdio.In
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, false, err
+		return 0, err
 	}
-	stop := forward(cmd)
-	defer stop()
-	err = cmd.Wait()
+	fw := forward(cmd, o.ppid)
+	defer fw.stop()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+	case sig := <-fw.ending:
+		// Told to stop (the launcher ending, or dead): the command got the
+		// signal; one that ignores it (MPICH's proxy whose mpiexec is gone
+		// spins, catching TERM) is left to the hang-up beorsh's exit
+		// brings — SIGHUP, then SIGKILL after the node's grace period.
+		select {
+		case err = <-waited:
+		case <-time.After(stopGrace):
+			return 128 + int(sig), nil
+		}
+	}
 	var ee *bproc.ExitError
 	switch {
 	case err == nil:
-		return 0, true, nil
+		return 0, nil
 	case errors.As(err, &ee) && ee.Signal == 0:
-		return ee.Status, true, nil
+		return ee.Status, nil
+	case errors.As(err, &ee) && fw.passed(ee.Signal):
+		// Ended by a signal beorsh was sent and passed on: the launcher
+		// (or its death) stopping its daemon, which is no failure to
+		// report. The status a shell gives a command killed by it.
+		return 128 + int(ee.Signal), nil
 	}
-	return 0, true, err
+	return 0, err
 }
 
 // loginEnv is the environment rsh would give: the account's, plus the
@@ -232,33 +280,116 @@ func loginEnv(me *user.User, caller []string) []string {
 	return env
 }
 
-// forward sends the signals beorsh receives to the remote command.
-func forward(cmd *bproc.Cmd) func() {
-	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+// stopGrace is how long beorsh waits, after passing on a signal that
+// asks it to stop, for the command to end before it leaves anyway.
+const stopGrace = 3 * time.Second
+
+// parentCheck is how often beorsh looks whether its launcher is gone.
+const parentCheck = time.Second
+
+// orphanGrace is how long a command whose launcher has gone may take to
+// end by itself (a daemon cleaning up after its job) before beorsh
+// passes it SIGTERM.
+const orphanGrace = 5 * time.Second
+
+// outlive is beorsh's last word on never outliving its launcher
+// (ppid): once the launcher is gone, whatever beorsh is doing —
+// starting the command on a slow node, waiting for it, passing it a
+// signal — it exits when the command's orphanGrace and stopGrace are
+// over (status 128+SIGTERM, as if the launcher had stopped it). Its
+// exit closes its connection, and the master hangs the remote command
+// up (SIGHUP to its process group, SIGKILL after the node's grace).
+func outlive(ppid int) {
+	for os.Getppid() == ppid {
+		time.Sleep(parentCheck)
+	}
+	time.Sleep(orphanGrace + stopGrace + parentCheck)
+	os.Exit(128 + int(syscall.SIGTERM))
+}
+
+// forwarder sends the signals beorsh receives to the remote command and
+// remembers which it passed on; ending gets the first of INT, TERM and
+// HUP.
+type forwarder struct {
+	ch     chan os.Signal
+	done   chan struct{}
+	sent   atomic.Uint64 // bit N: signal N was passed on
+	ending chan syscall.Signal
+	// orphaned: the launcher is gone, and the command has orphanGrace
+	// to end by itself before beorsh passes it SIGTERM.
+	orphaned bool
+}
+
+// forward starts passing cmd the signals beorsh receives. A launcher
+// (ppid) that is gone counts as a SIGTERM received: the parent-death
+// signal can be missed when it dies while beorsh starts.
+func forward(cmd *bproc.Cmd, ppid int) *forwarder {
+	f := &forwarder{ch: make(chan os.Signal, 8), done: make(chan struct{}), ending: make(chan syscall.Signal, 1)}
+	signal.Notify(f.ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT)
-	done := make(chan struct{})
+	orphan := time.NewTicker(parentCheck)
 	go func() {
+		defer orphan.Stop()
 		for {
+			var s os.Signal
 			select {
-			case <-done:
+			case <-f.done:
 				return
-			case s := <-ch:
-				cmd.Signal(s.(syscall.Signal))
+			case <-orphan.C:
+				if os.Getppid() == ppid {
+					continue
+				}
+				orphan.Stop()
+				s = syscall.SIGTERM
+			case s = <-f.ch:
+			}
+			sig := s.(syscall.Signal)
+			if sig == syscall.SIGTERM && os.Getppid() != ppid && !f.orphaned {
+				// The launcher is gone (its parent-death signal, or found
+				// so): its daemon is ending on its own — orted removes its
+				// session directory after mpirun has gone — and is given
+				// orphanGrace before it is told to stop.
+				f.orphaned = true
+				go func() {
+					select {
+					case <-f.done:
+					case <-time.After(orphanGrace):
+						f.ch <- syscall.SIGTERM
+					}
+				}()
+				continue
+			}
+			f.sent.Or(1 << uint(sig))
+			cmd.Signal(sig)
+			if sig == syscall.SIGINT || sig == syscall.SIGTERM || sig == syscall.SIGHUP {
+				select {
+				case f.ending <- sig:
+				default:
+				}
 			}
 		}
 	}()
-	return func() {
-		signal.Stop(ch)
-		close(done)
-	}
+	return f
 }
 
-// endHydra ends the MPICH launcher that called beorsh for a host it
-// could not start its proxy on. hydra (MPICH 4.0's mpiexec) waits
-// forever for a proxy that never started — with ssh as with beorsh —
-// once the launcher has failed; SIGTERM makes it stop the proxies that
-// did start and exit. Other parents are left to act on the exit status.
+// passed reports whether beorsh passed signal s on.
+func (f *forwarder) passed(s syscall.Signal) bool {
+	return s > 0 && s < 64 && f.sent.Load()&(1<<uint(s)) != 0
+}
+
+func (f *forwarder) stop() {
+	signal.Stop(f.ch)
+	close(f.done)
+}
+
+// endHydra ends the MPICH launcher that called beorsh for a host whose
+// proxy could not start or was lost with its node. hydra (MPICH 4.0's
+// mpiexec) takes no notice of its launcher's exit status: it waits
+// forever for a proxy that never started (with ssh as with beorsh), and
+// for one on a node that lost power, whose control connection neither
+// closes nor answers. SIGTERM makes it stop the proxies it still reaches
+// and exit non-zero. Other parents (OpenMPI's mpirun) act on the exit
+// status themselves.
 func endHydra(ppid int) {
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", ppid))
 	if err != nil || !strings.HasPrefix(filepath.Base(exe), "mpiexec.hydra") || os.Getppid() != ppid {

@@ -25,6 +25,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/nodespec"
 	"github.com/beo-cluster/beo/pkg/ratelog"
 	"github.com/beo-cluster/beo/pkg/stats"
+	"github.com/beo-cluster/beo/pkg/tcpreset"
 )
 
 // Options are the head node's paths and addresses; zero values mean
@@ -261,6 +262,10 @@ func (h *Head) masterConfig(cfg *config.Config, keys link.Keys) master.Config {
 	}
 	if h.nfsd != nil {
 		mc.Mounts = h.nfsd.Mounts
+		mc.UsrEtc = master.DefaultUsrEtc
+	}
+	if os.Geteuid() == 0 {
+		mc.ResetConns = tcpreset.Reset
 	}
 	if b := buildinfo.Hash(); b != "unstamped" {
 		mc.Build = b

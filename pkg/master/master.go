@@ -212,8 +212,20 @@ type Config struct {
 	// Disks are the config's mkfs and fsck policies, for the lines on
 	// local partitions among Mounts (disks.go, pkg/localfs).
 	Disks localfs.Policy
-	Log   *slog.Logger
-	Clock func() time.Time
+	// ResetConns, if set, is called with the address of a node that went
+	// down because it stopped answering (no heartbeat), to end the master's
+	// processes' TCP connections to it (pkg/tcpreset): a node that lost
+	// power never closes them, and mpiexec, mpirun or any client waiting
+	// on one would wait for TCP's retransmissions to give up, a quarter of
+	// an hour. A session closed or refused (a reconnect, a reboot) is no
+	// loss: its node's kernel answers for its own connections.
+	ResetConns func(netip.Addr) (int, error)
+	// UsrEtc are the master's /etc paths a node whose mounts mirror the
+	// master's /usr gets copies of before it mounts (UsrEtc,
+	// DefaultUsrEtc); nil = none.
+	UsrEtc []string
+	Log    *slog.Logger
+	Clock  func() time.Time
 	// Admin is a uid that may change nodes and the library list as root
 	// may: the user who runs a simulated cluster (beo sim). 0 = root only.
 	Admin uint32

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/wire"
@@ -54,7 +58,8 @@ func (m *Master) mountFS(ctx context.Context, s *session, cfg Config) bool {
 	if timeout <= 0 {
 		timeout = DefaultMountTimeout
 	}
-	st, err := s.open(wire.Header{Op: wire.OpMount, Mount: &wire.Mounts{Mounts: ms, Timeout: timeout}})
+	files := UsrEtc(cfg.UsrEtc, ms)
+	st, err := s.open(wire.Header{Op: wire.OpMount, Mount: &wire.Mounts{Mounts: ms, Timeout: timeout, Files: files}})
 	if err != nil {
 		m.nodeLog(n, "mounts: %v; node error", err)
 		return false
@@ -91,6 +96,64 @@ func (m *Master) mountFS(ctx context.Context, s *session, cfg Config) bool {
 			m.nodeLog(n, "%s: nonfatal mount failed: %s", where, r.Err)
 		}
 	}
-	m.log.Info("node mounts done", "node", n, "count", len(ms), "took", m.clock().Sub(start).Round(time.Millisecond))
+	m.log.Info("node mounts done", "node", n, "count", len(ms), "took", m.clock().Sub(start).Round(time.Millisecond), "etc_files", len(files))
 	return true
+}
+
+// DefaultUsrEtc is what of the master's /etc goes to a node that
+// mirrors the master's /usr (Config.UsrEtc): the /etc entries Debian's
+// programs under /usr read at run time. /etc/alternatives holds the
+// targets of many links under /usr (mpirun, libblas.so.3, OpenMPI's
+// libpsm_infinipath.so.1); /etc/openmpi the system MCA parameters (on
+// Debian, exclusions such as mtl = ^ofi: without them a node's ranks
+// pick another transport than the master's and MPI_Init fails);
+// /etc/ucx and /etc/libibverbs.d the UCX and verbs configuration.
+var DefaultUsrEtc = []string{"/etc/alternatives", "/etc/openmpi", "/etc/ucx", "/etc/libibverbs.d"}
+
+// Bounds on what UsrEtc sends: a file larger than maxEtcFile is left
+// out, and so is everything after maxEtcTotal bytes of content.
+const (
+	maxEtcFile  = 256 << 10
+	maxEtcTotal = 2 << 20
+)
+
+// UsrEtc returns copies of the master's paths (files, symbolic links,
+// and directories walked whole) for a node whose mounts ms mirror the
+// master's /usr, at the same paths; nil when none does. A path that is
+// missing is skipped. Files that cannot be read or are too large are
+// left out (see maxEtcFile).
+func UsrEtc(paths []string, ms []wire.Mount) []wire.EtcFile {
+	if len(paths) == 0 || !slices.ContainsFunc(ms, func(m wire.Mount) bool {
+		return m.Mirror && (m.Target == "/usr" || m.Target == "/")
+	}) {
+		return nil
+	}
+	var out []wire.EtcFile
+	total := 0
+	for _, root := range paths {
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			switch {
+			case d.Type()&fs.ModeSymlink != 0:
+				if t, err := os.Readlink(p); err == nil {
+					out = append(out, wire.EtcFile{Path: p, Link: t})
+				}
+			case d.Type().IsRegular():
+				fi, err := d.Info()
+				if err != nil || fi.Size() > maxEtcFile || total+int(fi.Size()) > maxEtcTotal {
+					return nil
+				}
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return nil
+				}
+				total += len(b)
+				out = append(out, wire.EtcFile{Path: p, Data: b, Mode: fi.Mode().Perm()})
+			}
+			return nil
+		})
+	}
+	return out
 }

@@ -197,3 +197,113 @@ func TestMountFS(t *testing.T) {
 		})
 	}
 }
+
+// TestUsrEtc: copies of the master's /etc paths (links, files, whole
+// directories) go to a node that mirrors the master's /usr, and only to
+// such a node.
+func TestUsrEtc(t *testing.T) {
+	dir := t.TempDir()
+	alt, ompi := filepath.Join(dir, "alternatives"), filepath.Join(dir, "openmpi")
+	os.Mkdir(alt, 0o755)
+	os.Mkdir(ompi, 0o755)
+	os.Symlink("/usr/bin/mpirun.openmpi", filepath.Join(alt, "mpirun"))
+	os.WriteFile(filepath.Join(ompi, "openmpi-mca-params.conf"), []byte("mtl = ^ofi\n"), 0o640)
+	os.WriteFile(filepath.Join(ompi, "huge"), make([]byte, maxEtcFile+1), 0o644)
+	paths := []string{alt, ompi, filepath.Join(dir, "missing")}
+	usr := wire.Mount{Source: "10.54.0.1:/usr", Target: "/usr", Type: "nfs4", Mirror: true}
+	home := wire.Mount{Source: "10.54.0.1:/home", Target: "/home", Type: "nfs4", Mirror: true}
+	elsewhere := wire.Mount{Source: "10.54.0.1:/usr", Target: "/mnt/usr", Type: "nfs4"}
+	got := UsrEtc(paths, []wire.Mount{home, usr})
+	want := []wire.EtcFile{
+		{Path: filepath.Join(alt, "mpirun"), Link: "/usr/bin/mpirun.openmpi"},
+		{Path: filepath.Join(ompi, "openmpi-mca-params.conf"), Data: []byte("mtl = ^ofi\n"), Mode: 0o640},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("/usr mirrored: got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].Path != want[i].Path || got[i].Link != want[i].Link || string(got[i].Data) != string(want[i].Data) || got[i].Mode != want[i].Mode {
+			t.Errorf("file %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for name, ms := range map[string][]wire.Mount{"no /usr": {home}, "/usr elsewhere": {elsewhere}} {
+		if got := UsrEtc(paths, ms); got != nil {
+			t.Errorf("%s: got %+v, want nothing", name, got)
+		}
+	}
+	if got := UsrEtc(nil, []wire.Mount{usr}); got != nil {
+		t.Errorf("no paths: got %+v", got)
+	}
+}
+
+// TestResetConnsOnLoss: a node that stops answering the heartbeat has
+// the master's connections to it reset (Config.ResetConns); one whose
+// connection closes does not.
+func TestResetConnsOnLoss(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		close bool // the node closes its connection instead of going quiet
+		want  int
+	}{{"no heartbeat", false, 1}, {"connection closed", true, 0}} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			keys, _ := link.EnsureMasterKeys(dir)
+			nkeys, _ := link.NodeKeys(dir)
+			resets := make(chan netip.Addr, 4)
+			m, err := New(Config{
+				Nodes:       []NodeDef{{Num: 0, Addr: netip.MustParseAddr("127.0.0.1")}},
+				PingTimeout: 200 * time.Millisecond, Keys: keys, Log: slog.New(slog.DiscardHandler),
+				ResetConns: func(a netip.Addr) (int, error) { resets <- a; return 0, nil },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			nl, _ := net.Listen("tcp", "127.0.0.1:0")
+			served := make(chan struct{})
+			go func() { m.ServeNodes(ctx, nl); close(served) }()
+			defer func() { cancel(); <-served }()
+			mux, err := link.Dial(ctx, &net.Dialer{}, nl.Addr().String(), nkeys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mux.Close()
+			hello, _ := mux.OpenStream()
+			var reply wire.HelloReply
+			wire.Write(hello, wire.Header{Op: wire.OpHello, Hello: &wire.Hello{Version: wire.Version, Node: 0}})
+			if err := wire.Read(hello, &reply); err != nil || reply.Err != "" {
+				t.Fatalf("hello: %+v %v", reply, err)
+			}
+			if tt.close {
+				mux.Close()
+			} // else: never answer a ping
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if nd, _ := m.Table().Get(0); nd.State == nodes.Down {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("node 0 never went down")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			got := 0
+			timeout := time.After(resetDelay + time.Second)
+		wait:
+			for {
+				select {
+				case a := <-resets:
+					got++
+					if a != netip.MustParseAddr("127.0.0.1") {
+						t.Errorf("ResetConns(%v), want node 0's address", a)
+					}
+				case <-timeout:
+					break wait
+				}
+			}
+			if got != tt.want {
+				t.Errorf("ResetConns called %d times, want %d", got, tt.want)
+			}
+		})
+	}
+}

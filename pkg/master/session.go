@@ -27,13 +27,18 @@ type session struct {
 	once  sync.Once
 	done  chan struct{}
 	why   string
+	lost  bool // ended by the heartbeat: the node stopped answering
 
 	outs link.Outputs // output streams of the execs started on this session, by the master's id
 }
 
-func (s *session) close(why string) {
+func (s *session) close(why string) { s.end(why, false) }
+
+// end closes the session; lost says the node stopped answering (its
+// heartbeat), rather than the connection being closed or refused.
+func (s *session) end(why string, lost bool) {
 	s.once.Do(func() {
-		s.why = why
+		s.why, s.lost = why, lost
 		close(s.done)
 		s.mux.Close()
 	})
@@ -129,15 +134,21 @@ func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
 	if m.sessions[n] == s {
 		delete(m.sessions, n)
 		m.mu.Unlock()
-		m.nodeDown(n, s.why)
+		m.nodeDown(n, s.why, s.lost)
 	} else {
 		m.mu.Unlock()
 	}
 }
 
+// resetDelay is how long after a lost node's session ended its TCP
+// connections are reset (see nodeDown).
+const resetDelay = 2 * time.Second
+
 // nodeDown marks n down after its session ended, unless the admin sent it
 // to reboot, halt or power off: that state stays until it reports again.
-func (m *Master) nodeDown(n int, why string) {
+// A node lost (no heartbeat) has the master's TCP connections to it reset
+// (Config.ResetConns): nothing from it will ever close them.
+func (m *Master) nodeDown(n int, why string, lost bool) {
 	if nd, ok := m.table.Get(n); ok {
 		switch nd.State {
 		case nodes.Reboot, nodes.Halt, nodes.Pwroff:
@@ -148,6 +159,22 @@ func (m *Master) nodeDown(n int, why string) {
 	m.log.Info("node down", "node", n, "why", why)
 	m.nodeLog(n, "down: %s", why)
 	m.table.SetState(nodes.System, n, nodes.Down)
+	if reset := m.config().ResetConns; reset != nil && lost {
+		if nd, ok := m.table.Get(n); ok && nd.Addr.IsValid() {
+			go func(addr netip.Addr) {
+				// The node's own streams ended with its session: a bpsh or
+				// beorsh on it says so first ("node N: connection lost"),
+				// before a launcher sees its own connections reset and
+				// takes its helpers down with it.
+				time.Sleep(resetDelay)
+				k, err := reset(addr)
+				if k > 0 || err != nil {
+					m.log.Info("connections to a down node reset", "node", n, "addr", addr, "count", k, "err", err)
+					m.nodeLog(n, "%d TCP connections of the master's to %s reset (%v)", k, addr, err)
+				}
+			}(nd.Addr)
+		}
+	}
 }
 
 func acceptHello(ctx context.Context, mux *yamux.Session) (net.Conn, error) {
@@ -219,7 +246,7 @@ func (m *Master) heartbeat(s *session, interval time.Duration) {
 			m.pins.spoke(s.node, last)
 		case <-t.C:
 			if m.clock().Sub(last) > 2*interval {
-				s.close(fmt.Sprintf("no heartbeat for %s", m.clock().Sub(last).Round(time.Second)))
+				s.end(fmt.Sprintf("no heartbeat for %s", m.clock().Sub(last).Round(time.Second)), true)
 				return
 			}
 			seq++

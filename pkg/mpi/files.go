@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/beo-cluster/beo/pkg/atomicfile"
 	"github.com/beo-cluster/beo/pkg/beomap"
+	"github.com/beo-cluster/beo/pkg/nodefs"
 )
 
 // The runtime directory's files (see the package doc).
@@ -39,10 +41,23 @@ type Files struct {
 // Agent is the path of the beorsh link.
 func (f *Files) Agent() string { return filepath.Join(f.Dir, AgentName) }
 
+// NodeAgent is beorsh on a compute node: the applet link beside the node's
+// beo binary (nodefs.Binary).
+var NodeAgent = path.Join(path.Dir(nodefs.Binary), AgentName)
+
+// AgentList is OpenMPI's plm_rsh_agent: the runtime directory's beorsh,
+// then the node's (NodeAgent), as a list of agents to try in order
+// ("A : B"). mpirun uses the first; orted, which checks the agent it is
+// handed when it starts on a node even when it never launches through
+// it (no tree spawn), finds the second there, where the master's
+// runtime directory does not exist (orted would abort: "plm_rsh_agent
+// was set to a path that could not be found").
+func (f *Files) AgentList() string { return f.Agent() + " : " + NodeAgent }
+
 // Params are OpenMPI's settings, as MCA parameter names and values.
 func (f *Files) Params() [][2]string {
 	return [][2]string{
-		{"plm_rsh_agent", f.Agent()},
+		{"plm_rsh_agent", f.AgentList()},
 		{"plm_rsh_no_tree_spawn", "1"},
 		{"orte_leave_session_attached", "1"},
 		{"orte_no_vm", "1"},

@@ -13,11 +13,15 @@
 // master. The settings each launcher needs:
 //
 //	OpenMPI (MCA parameters)              MPICH hydra (options)
-//	plm_rsh_agent = DIR/beorsh            -launcher rsh -launcher-exec DIR/beorsh
+//	plm_rsh_agent = DIR/beorsh : /beo/bin/beorsh   -launcher rsh -launcher-exec DIR/beorsh
 //	orte_default_hostfile = DIR/openmpi-hostfile   -f DIR/mpich-hostfile
 //	plm_rsh_no_tree_spawn = 1             -iface IFACE (the cluster interface, when known)
 //	orte_leave_session_attached = 1
 //	orte_no_vm = 1
+//
+// The agent is a list for OpenMPI: mpirun takes the first, DIR/beorsh;
+// orted, which checks the agent it is handed when it starts on a node
+// (tree spawn or not), finds the node's own link (NodeAgent).
 //
 // No tree spawn: every orted is started from mpirun on the master, never
 // by another orted on a node, so nodes need no beorsh of their own.
@@ -31,6 +35,17 @@
 // `mpirun -np 1`). -iface: hydra's proxies connect
 // to the address of that interface, not to the launcher's host name,
 // which nodes may not resolve.
+//
+// # On the nodes
+//
+// The daemons and ranks run the master's /usr over NFS (the fstab), in
+// mpirun's working directory, which must have the same path there (the
+// users' /home). A node mirroring the master's /usr gets copies of
+// /etc/alternatives and /etc/openmpi with it (pkg/master UsrEtc): without
+// Debian's system MCA parameters the ranks on nodes chose other
+// transports than rank 0's. Debian 12's MPICH 4.0.2 (ch4:ucx) may
+// deadlock in MPI_Finalize over TCP when ranks run at very different
+// speeds; no setting here avoids it (README, "Parallel jobs and MPI").
 //
 // # The runtime directory
 //

@@ -74,7 +74,7 @@ func TestInstallRemove(t *testing.T) {
 	}
 	o, _ := os.ReadFile(sys.OpenMPI)
 	h, _ := os.ReadFile(sys.Hydra)
-	if !strings.Contains(string(o), "plm_rsh_agent = /run/beowulf/mpi/beorsh\n") || !strings.HasPrefix(string(o), "# Debian's\n") {
+	if !strings.Contains(string(o), "plm_rsh_agent = /run/beowulf/mpi/beorsh : /beo/bin/beorsh\n") || !strings.HasPrefix(string(o), "# Debian's\n") {
 		t.Errorf("OpenMPI file: %q", o)
 	}
 	if !strings.Contains(string(h), "-launcher rsh -launcher-exec /run/beowulf/mpi/beorsh -f /run/beowulf/mpi/mpich-hostfile -iface eth1\n") {
@@ -126,7 +126,7 @@ func TestFiles(t *testing.T) {
 		t.Errorf("updated hostfile: %q", h)
 	}
 	env, _ := os.ReadFile(filepath.Join(dir, EnvFile))
-	if !strings.Contains(string(env), "export OMPI_MCA_plm_rsh_agent="+dir+"/beorsh\n") || !strings.Contains(string(env), "export HYDRA_CONFIG_FILE="+dir+"/mpiexec.hydra.conf\n") {
+	if !strings.Contains(string(env), "export OMPI_MCA_plm_rsh_agent='"+dir+"/beorsh : /beo/bin/beorsh'\n") || !strings.Contains(string(env), "export HYDRA_CONFIG_FILE="+dir+"/mpiexec.hydra.conf\n") {
 		t.Errorf("env.sh: %q", env)
 	}
 	if err := f.Remove(); err != nil {

@@ -40,6 +40,12 @@ import (
 // may still complete later. A failed Fatal mount ends the list: the node
 // is going to error, and later lines may depend on it.
 //
+// Before the mounts, the node writes the files the request carries:
+// for a node that mirrors the master's /usr, copies of the /etc that
+// goes with it (master.UsrEtc: the alternatives links /usr points into,
+// OpenMPI's system parameters), so the master's programs behave on the
+// node as on the master.
+//
 // A successful Mirror mount (the master's PATH at PATH) is remembered:
 // from then on exec and stage leave out of what they ask the master for
 // every program and library file under it — the node reads the master's
@@ -57,6 +63,7 @@ func (ss *session) mount(st net.Conn, req *wire.Mounts) {
 	if timeout <= 0 {
 		timeout = DefaultMountTimeout
 	}
+	ss.files(req.Files)
 	var mirrors []string
 	for i, m := range req.Mounts {
 		start := time.Now()
@@ -81,6 +88,51 @@ func (ss *session) mount(st net.Conn, req *wire.Mounts) {
 		}
 	}
 	ss.setMirrors(mirrors)
+}
+
+// files writes the files a mount request carries (copies of the
+// master's /etc that go with its /usr, see master.UsrEtc), before the
+// mounts: a link may point into a tree not mounted yet. Each replaces
+// what is at its path, atomically (a temporary beside it, renamed); one
+// that cannot be written is logged, and the mounts go on.
+func (ss *session) files(fs []wire.EtcFile) {
+	made := 0
+	for _, f := range fs {
+		if !filepath.IsAbs(f.Path) || filepath.Clean(f.Path) != f.Path || f.Path == "/" {
+			ss.log.Warn("file refused", "node", ss.node, "path", f.Path)
+			continue
+		}
+		p := rooted(ss.cfg.Root, f.Path)
+		if f.Link != "" {
+			if cur, err := os.Readlink(p); err == nil && cur == f.Link {
+				made++
+				continue
+			}
+		}
+		tmp := p + ".beo-new"
+		os.Remove(tmp)
+		err := os.MkdirAll(filepath.Dir(p), 0o755)
+		if err == nil {
+			if f.Link != "" {
+				err = os.Symlink(f.Link, tmp)
+			} else {
+				err = os.WriteFile(tmp, f.Data, f.Mode.Perm())
+			}
+		}
+		if err == nil {
+			if err = os.Rename(tmp, p); err != nil {
+				os.Remove(tmp)
+			}
+		}
+		if err != nil {
+			ss.log.Warn("file not written", "node", ss.node, "path", f.Path, "err", err)
+			continue
+		}
+		made++
+	}
+	if len(fs) > 0 {
+		ss.log.Info("files of the master's /etc written", "node", ss.node, "count", made, "of", len(fs))
+	}
 }
 
 // mountOne carries out one mount (see above); already reports a target

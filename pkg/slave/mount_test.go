@@ -191,6 +191,54 @@ func TestMountMirror(t *testing.T) {
 	r.wait(t)
 }
 
+// TestMountFiles: the files a mount request carries (copies of the
+// master's /etc) are written before the mounts, replacing what was
+// there; a relative path is refused.
+func TestMountFiles(t *testing.T) {
+	m := newMaster(t, steady)
+	f := &fakeMounts{}
+	root := startSlave(t, m, f.config(filepath.Join(t.TempDir(), "none")))
+	alt := filepath.Join(root, "etc/alternatives")
+	os.MkdirAll(alt, 0o755)
+	os.Symlink("/old", filepath.Join(alt, "mpirun"))
+	var seen []string
+	f.act = func(source, target, fstype string) error {
+		seen, _ = filepath.Glob(filepath.Join(root, "etc/*/*"))
+		return nil
+	}
+	s := m.next(t)
+	res := s.mountList(t, wire.Mounts{
+		Mounts: []wire.Mount{{Source: "10.54.0.1:/usr", Target: "/usr", Type: "nfs4", Mirror: true, Fatal: true}},
+		Files: []wire.EtcFile{
+			{Path: "/etc/alternatives/mpirun", Link: "/usr/bin/mpirun.openmpi"},
+			{Path: "/etc/alternatives/libblas.so.3", Link: "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"},
+			{Path: "/etc/openmpi/openmpi-mca-params.conf", Data: []byte("mtl = ^ofi\n"), Mode: 0o644},
+			{Path: "etc/relative", Link: "/x"},
+		},
+	})
+	if len(res) != 1 || res[0].Err != "" {
+		t.Fatalf("mount: %+v", res)
+	}
+	if len(seen) != 3 {
+		t.Errorf("files when the mount ran: %v, want all three written before it", seen)
+	}
+	for name, want := range map[string]string{"mpirun": "/usr/bin/mpirun.openmpi", "libblas.so.3": "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"} {
+		if got, err := os.Readlink(filepath.Join(alt, name)); err != nil || got != want {
+			t.Errorf("%s → %q, %v; want %s", name, got, err, want)
+		}
+	}
+	p := filepath.Join(root, "etc/openmpi/openmpi-mca-params.conf")
+	if b, err := os.ReadFile(p); err != nil || string(b) != "mtl = ^ofi\n" {
+		t.Errorf("%s: %q, %v", p, b, err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("%s: mode %v, %v; want 0644", p, fi.Mode(), err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "etc/relative")); err == nil {
+		t.Error("a relative path was written")
+	}
+}
+
 func TestReadMountInfo(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "mi")
 	os.WriteFile(p, []byte("36 35 98:0 /mnt1 /mnt/a\\040b rw,noatime master:1 - ext3 /dev/root rw,errors=continue\nbroken line\n"), 0o644)

@@ -1,6 +1,9 @@
 package wire
 
-import "time"
+import (
+	"os"
+	"time"
+)
 
 // Op names what a stream is for.
 type Op string
@@ -127,6 +130,21 @@ type Mounts struct {
 	// Timeout bounds each mount attempt (0: the slave's default). A mount
 	// still hanging then is reported failed and left behind.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Files are files the node writes before it mounts: copies of the
+	// master's /etc that go with its /usr (Debian's alternatives links,
+	// OpenMPI's system parameters) for a node that mirrors the master's
+	// /usr (an older slave ignores the field: no files, as before).
+	Files []EtcFile `json:"files,omitempty"`
+}
+
+// EtcFile is a file a node writes at Path (absolute): a symbolic link to
+// Link when Link is set, else a regular file of Data with permission
+// bits Mode.
+type EtcFile struct {
+	Path string      `json:"path"`
+	Link string      `json:"link,omitempty"`
+	Data []byte      `json:"data,omitempty"`
+	Mode os.FileMode `json:"mode,omitempty"`
 }
 
 // Mount is one file system to mount: mount(2)'s source, target, type and

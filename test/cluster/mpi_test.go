@@ -574,3 +574,31 @@ func TestBeorshNames(t *testing.T) {
 		t.Errorf("another user: got %+v", r)
 	}
 }
+
+// TestBeorshEndsWithItsLauncher: a launcher that exits leaves no beorsh
+// and no remote command behind, even one that ignores SIGTERM: beorsh
+// gives the command its grace, passes TERM on, and leaves; its leaving
+// hangs the command up.
+func TestBeorshEndsWithItsLauncher(t *testing.T) {
+	c := start(t, 2)
+	secs := strconv.Itoa(3000 + os.Getpid()%1000) // names this test's remote sleep
+	launcher := exec.Command("sh", "-c", `beorsh n1 "trap '' TERM; exec sleep `+secs+`" & sleep 1`)
+	launcher.Env = userEnv(c) // its output: /dev/null, which beorsh keeps open
+	if err := launcher.Run(); err != nil {
+		t.Fatalf("launcher: %v", err)
+	}
+	left := func() []string {
+		var l []string
+		for _, p := range running(beoBin, "beorsh", "sleep") {
+			if strings.Contains(p, "beorsh n1") || strings.HasSuffix(p, "sleep "+secs) {
+				l = append(l, p)
+			}
+		}
+		return l
+	}
+	if len(left()) == 0 {
+		t.Fatal("neither beorsh nor its command seen running after the launcher left")
+	}
+	// orphanGrace + stopGrace is 8 s; the node's hang-up grace follows.
+	waitFor(t, "beorsh and its command gone after their launcher", 30*time.Second, func() bool { return len(left()) == 0 })
+}

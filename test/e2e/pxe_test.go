@@ -91,7 +91,7 @@ func TestPXE(t *testing.T) {
 	}
 	exe := netns.Beo(t)
 	pxeRequire(t, exe, "master", "beoboot", "bpsh", "bpcp", "bpctl", "bpstat", "beofdisk")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 35*time.Minute) // the MPI subtests power a node off and on twice
 	defer cancel()
 	dir := t.TempDir()
 	start := time.Now()
@@ -239,6 +239,9 @@ func TestPXE(t *testing.T) {
 	pxeNFSTests(t, ctx, c, exe, nfs)
 	pxeModprobe(t, ctx, c, exe) // issue 12: the kernel's module helper (nfs_test.go)
 	pxeMove(t, ctx, c, exe)     // issue 14: process migration (move_test.go)
+	// Issue 13: the stock MPIs across the nodes (NFS /usr); it powers
+	// node 2 off and on, before the subtests that reboot node 1.
+	pxeMPITests(t, ctx, c, exe, nfs)
 	// Issue 12's local disks: node 1's disk is partitioned now, and its
 	// filesystems and swap made as it boots again below (its fstab.1).
 	disk := pxePartition(t, ctx, c, exe, dir)
