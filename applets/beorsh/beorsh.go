@@ -95,7 +95,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		return &applets.Usage{Line: usage, Msg: err.Error()}
 	}
 	o.ppid = ppid
-	go outlive(ppid)
+	go outlive(ppid, stdio.Out)
 	code, err := run(ctx, o, stdio)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "beorsh: %s: %v\n", o.host, err)
@@ -299,8 +299,16 @@ const orphanGrace = 5 * time.Second
 // over (status 128+SIGTERM, as if the launcher had stopped it). Its
 // exit closes its connection, and the master hangs the remote command
 // up (SIGHUP to its process group, SIGKILL after the node's grace).
-func outlive(ppid int) {
-	for os.Getppid() == ppid {
+//
+// A beorsh whose launcher was gone before it could look (its parent
+// was init from the start: hydra ends within milliseconds of another
+// host's failed launch, while a slow node's beorsh is still starting)
+// has no parent to watch; its output is: the launcher read it, and once
+// nobody does (out is a pipe with no reader left) it is gone. The
+// pipe's read end may live on a moment in a sibling the launcher forked
+// after it, so Run's first look can miss it.
+func outlive(ppid int, out io.Writer) {
+	for os.Getppid() == ppid && !(ppid == 1 && unread(out)) {
 		time.Sleep(parentCheck)
 	}
 	time.Sleep(orphanGrace + stopGrace + parentCheck)

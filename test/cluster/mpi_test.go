@@ -602,3 +602,43 @@ func TestBeorshEndsWithItsLauncher(t *testing.T) {
 	// orphanGrace + stopGrace is 8 s; the node's hang-up grace follows.
 	waitFor(t, "beorsh and its command gone after their launcher", 30*time.Second, func() bool { return len(left()) == 0 })
 }
+
+// TestBeorshBornOrphan: a beorsh whose launcher is gone before it starts
+// (init's child from the start, as when hydra ends within milliseconds
+// of another host's failed launch) runs only as long as someone reads
+// its output: once the launcher's pipe has no reader, it and its
+// command end.
+func TestBeorshBornOrphan(t *testing.T) {
+	c := start(t, 2)
+	secs := strconv.Itoa(4000 + os.Getpid()%1000)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	launcher := exec.Command("sh", "-c", `beorsh n1 "exec sleep `+secs+`" &`)
+	launcher.Env, launcher.Stdout = userEnv(c), w
+	err = launcher.Run()
+	w.Close()
+	if err != nil {
+		t.Fatalf("launcher: %v", err)
+	}
+	left := func() []string {
+		var l []string
+		for _, p := range running(beoBin, "beorsh", "sleep") {
+			if strings.Contains(p, "beorsh n1") || strings.HasSuffix(p, "sleep "+secs) {
+				l = append(l, p)
+			}
+		}
+		return l
+	}
+	waitFor(t, "the remote command started", 30*time.Second, func() bool {
+		for _, p := range left() {
+			if !strings.Contains(p, "beorsh") {
+				return true
+			}
+		}
+		return false
+	})
+	r.Close() // the launcher's end of the pipe: nobody reads beorsh any more
+	waitFor(t, "beorsh and its command gone after their reader", 30*time.Second, func() bool { return len(left()) == 0 })
+}
