@@ -173,8 +173,13 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 			ss.log.Warn("before exec", "node", ss.node, "uid", ex.Cred.UID, "err", err)
 		}
 	}
-	dir, redir, err := ss.asCaller(ex)
-	if err != nil {
+	how := startHow{spawn: ss.needsSpawn(ex.Rlim)}
+	var dir string
+	var redir redirections
+	var err error
+	if how.lazyDir = ss.root && !how.spawn && ex.Restore == nil && !redirected(ex); how.lazyDir {
+		dir = ss.jobDir(ex) // checked by the child's own chdir, as the caller (start)
+	} else if dir, redir, err = ss.asCaller(ex); err != nil {
 		return nil, err
 	}
 	defer redir.close() // the child has its own copies once started
@@ -191,7 +196,7 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 			return nil, fmt.Errorf("%s: %w", ex.Path, err)
 		}
 	}
-	r, err := ss.start(ex, dir, &redir, in, img)
+	r, err := ss.start(ex, dir, &redir, in, img, how)
 	if err != nil {
 		if in != nil {
 			in.Close()
@@ -287,12 +292,7 @@ func (ss *session) asCaller(ex *wire.Exec) (string, redirections, error) {
 	dir := ss.cfg.Root
 	var r redirections
 	err := creds.Do(ex.Cred, func() error {
-		if ex.Dir != "" {
-			d := rooted(ss.cfg.Root, ex.Dir)
-			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-				dir = d
-			}
-		}
+		dir = ss.callerDir(ex)
 		var err error
 		if ex.Stdin != "" {
 			if r.in, err = os.Open(rooted(ss.cfg.Root, ex.Stdin)); err != nil {
@@ -320,6 +320,27 @@ func (ss *session) asCaller(ex *wire.Exec) (string, redirections, error) {
 	return dir, r, nil
 }
 
+// jobDir is where the job asks to run: Root+Dir, or Root.
+func (ss *session) jobDir(ex *wire.Exec) string {
+	if ex.Dir == "" {
+		return ss.cfg.Root
+	}
+	return rooted(ss.cfg.Root, ex.Dir)
+}
+
+// callerDir is jobDir if the calling thread's identity sees a directory
+// there, else Root.
+func (ss *session) callerDir(ex *wire.Exec) string {
+	d := ss.jobDir(ex)
+	if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+		return d
+	}
+	return ss.cfg.Root
+}
+
+// redirected reports whether the job has -I, -O or -E files.
+func redirected(ex *wire.Exec) bool { return ex.Stdin != "" || ex.Stdout != "" || ex.Stderr != "" }
+
 func create(p string) (*os.File, error) {
 	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 }
@@ -332,9 +353,25 @@ func dup(f *os.File) (*os.File, error) {
 	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
+// startHow is how start starts a process: through the exec trampoline
+// (spawn: other limits), and whether dir is still to be checked.
+//
+// lazyDir: dir is the job's own directory, not yet checked as the caller.
+// A root slave's direct start switches to the caller's uid, gid and
+// groups in the child before it changes to dir (SysProcAttr.Credential,
+// then Dir: Go's fork does them in that order), so the child's chdir is
+// the caller's own check — and a stricter one than asCaller's stat (it
+// also needs search permission on dir itself). Only if the start fails
+// is dir checked as the caller, and the start tried again in Root if
+// the caller cannot see dir: the outcome asCaller's check first would
+// have had, without borrowing the caller's identity for every job.
+type startHow struct {
+	spawn, lazyDir bool
+}
+
 // start forks the process with its stdio wired up and applies its rlimits.
 // Files it hands to the child are taken out of redir.
-func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.Conn, img string) (*running, error) {
+func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.Conn, img string, how startHow) (*running, error) {
 	r := &running{in: in, grace: hangupGrace}
 	var child [3]*os.File // the process's fds 0, 1, 2; closed here after the fork
 	defer func() {
@@ -399,7 +436,7 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 		}
 		return r, nil
 	}
-	if ss.needsSpawn(ex.Rlim) {
+	if how.spawn {
 		// Other limits: set before the switch (spawn_small.go, spawn.go).
 		p, err := ss.spawnAny(prog, ex, env, attr)
 		if err != nil {
@@ -412,6 +449,13 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 		attr.Sys.Credential = &syscall.Credential{Uid: ex.Cred.UID, Gid: ex.Cred.GID, Groups: ex.Cred.Groups}
 	}
 	p, err := startProcess(prog, ex.Argv, attr)
+	if err != nil && how.lazyDir {
+		var d string
+		if creds.Do(ex.Cred, func() error { d = ss.callerDir(ex); return nil }) == nil && d != attr.Dir {
+			attr.Dir = d // the caller cannot see dir: Root, as asCaller would have said
+			p, err = startProcess(prog, ex.Argv, attr)
+		}
+	}
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {

@@ -79,6 +79,14 @@ func TestExec(t *testing.T) {
 		{name: "as nobody not allowed", ex: wire.Exec{Path: "/secret/true", Argv: []string{"true"},
 			Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot,
 			wantErr: "node 3: /secret/true: permission denied"},
+		{name: "as nobody in its dir", prog: []string{"/usr/bin/pwd"}, ex: wire.Exec{Argv: []string{"pwd"}, Dir: "/sub",
+			Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot, wantOut: realRoot + "/sub\n"},
+		{name: "as nobody in a dir it cannot see is root", prog: []string{"/usr/bin/pwd"}, ex: wire.Exec{Argv: []string{"pwd"},
+			Dir: "/secret/inner", Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot, wantOut: realRoot + "\n"},
+		{name: "as nobody in a dir it sees but may not enter", prog: []string{"/usr/bin/pwd"}, ex: wire.Exec{Argv: []string{"pwd"},
+			Dir: "/sub/closed", Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot, wantErr: "permission denied"},
+		{name: "as nobody in a file is root", prog: []string{"/usr/bin/pwd"}, ex: wire.Exec{Argv: []string{"pwd"},
+			Dir: "/in.txt", Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot, wantOut: realRoot + "\n"},
 		{name: "missing program", ex: wire.Exec{Path: "/no/such/prog", Argv: []string{"prog"}},
 			wantErr: "node 3: /no/such/prog: no such file or directory"},
 	}
@@ -93,6 +101,12 @@ func TestExec(t *testing.T) {
 	}
 	if b, err := os.ReadFile("/bin/true"); err != nil || os.WriteFile(filepath.Join(root, "secret/true"), b, 0o755) != nil {
 		t.Fatalf("copy /bin/true: %v", err)
+	}
+	// Directories nobody cannot see, and may see but not enter.
+	for d, mode := range map[string]os.FileMode{"secret/inner": 0o755, "sub/closed": 0o700} {
+		if err := os.Mkdir(filepath.Join(root, d), mode); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
