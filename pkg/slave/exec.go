@@ -168,8 +168,9 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 	}
 	if h := ss.cfg.BeforeExec; h != nil && ss.root && ex.Cred.UID != 0 {
 		// The node learns the caller's user (kickback) before the program
-		// runs; without it the job still runs, only nameless.
-		if err := h(context.Background(), ex.Cred); err != nil {
+		// runs, once a while per user (users.go); without it the job
+		// still runs, only nameless.
+		if err := ss.users.ensure(context.Background(), ex.Cred, h); err != nil {
 			ss.log.Warn("before exec", "node", ss.node, "uid", ex.Cred.UID, "err", err)
 		}
 	}

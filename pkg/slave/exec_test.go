@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -350,6 +351,50 @@ func TestBeforeExec(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 1 || got[0] != 65534 {
 		t.Errorf("BeforeExec calls: got uids %v, want [65534] (none for root)", got)
+	}
+}
+
+// TestBeforeExecOncePerUser: a hook that succeeded is not called again
+// for the same user's next jobs (users.go); one that failed is, each
+// time.
+func TestBeforeExecOncePerUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run as another user")
+	}
+	var calls atomic.Int32
+	m := newMaster(t, steady)
+	root := startSlave(t, m, func(c *Config) {
+		c.BeforeExec = func(ctx context.Context, cr wire.Cred) error {
+			if calls.Add(1); cr.UID == 65533 {
+				return errors.New("no such user on the master")
+			}
+			return nil
+		}
+	})
+	for _, d := range []string{filepath.Dir(root), root} {
+		os.Chmod(d, 0o755)
+	}
+	s := m.next(t)
+	run := func(uid uint32) {
+		r := s.start(t, wire.Exec{Argv: []string{"true"}, Cred: wire.Cred{UID: uid, GID: uid}}, program(t, "/bin/true"), execOpts{})
+		if r.err != "" {
+			t.Fatalf("uid %d: start: %s", uid, r.err)
+		}
+		if res := r.wait(t); res.Status != 0 {
+			t.Errorf("uid %d: got %+v", uid, res)
+		}
+	}
+	for range 3 {
+		run(65534)
+	}
+	if got := calls.Load(); got != 1 {
+		t.Errorf("three jobs of uid 65534: %d BeforeExec calls, want 1", got)
+	}
+	for range 2 {
+		run(65533)
+	}
+	if got := calls.Load(); got != 3 {
+		t.Errorf("then two of uid 65533, whose call fails: %d calls in all, want 3", got)
 	}
 }
 
