@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/wire"
@@ -57,28 +58,30 @@ func TestKnownUsers(t *testing.T) {
 		}
 	}
 
-	// Concurrent jobs of a new user: one call, every job after it.
-	fail = false
-	before := calls.Load()
-	release := make(chan struct{})
-	slow := func(ctx context.Context, c wire.Cred) error {
-		<-release
-		return hook(ctx, c)
-	}
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := k.ensure(context.Background(), wire.Cred{UID: 2000, GID: 2000}, slow); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	time.Sleep(10 * time.Millisecond)
-	close(release)
-	wg.Wait()
-	if got := calls.Load() - before; got != 1 {
-		t.Errorf("16 concurrent jobs of one user: %d calls, want 1", got)
-	}
+	// Concurrent jobs of a new user: one call, every job after it. The
+	// bubble's Wait returns once all 16 are blocked — one in the call,
+	// the others on it — before the call is let go.
+	synctest.Test(t, func(t *testing.T) {
+		fail = false
+		before := calls.Load()
+		release := make(chan struct{})
+		slow := func(ctx context.Context, c wire.Cred) error {
+			<-release
+			return hook(ctx, c)
+		}
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				if err := k.ensure(context.Background(), wire.Cred{UID: 2000, GID: 2000}, slow); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		if got := calls.Load() - before; got != 1 {
+			t.Errorf("16 concurrent jobs of one user: %d calls, want 1", got)
+		}
+	})
 }
