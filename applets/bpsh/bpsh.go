@@ -38,6 +38,7 @@ package bpsh
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,6 +139,29 @@ func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.
 		return 0, err
 	}
 	defer cl.Close()
+	jo := job.Options{
+		NoIO: o.noIO, NullIn: o.nullIn, Line: o.line, Prefix: o.prefix, Seq: o.seq, Divider: o.divider,
+		Gather: o.gather, Buf: o.buf, RemoteIn: o.in, RemoteOut: o.out, RemoteErr: o.errf,
+	}
+	s := job.Streams{In: stdio.In, Out: stdio.Out, Err: stdio.Err}
+	if n, ok := oneNode(spec); ok {
+		// One node by number: the master checks it exists as it starts
+		// the process, so the cluster's states are asked for only if it
+		// does not — to say so as nodespec would have — and the run
+		// spares a round trip.
+		var bad error
+		jo.NoNode = func(int) bool {
+			if st, err := cl.States(ctx); err == nil {
+				_, bad = nodespec.Parse(spec, st)
+			}
+			return bad != nil
+		}
+		code := job.Run(ctx, cl, []int{n}, argv, jo, s)
+		if bad != nil {
+			return 0, bad
+		}
+		return code, nil
+	}
 	st, err := cl.States(ctx)
 	if err != nil {
 		return 0, err
@@ -149,8 +173,15 @@ func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.
 	if len(list) == 0 {
 		return 0, fmt.Errorf("no nodes match %q", spec)
 	}
-	return job.Run(ctx, cl, list, argv, job.Options{
-		NoIO: o.noIO, NullIn: o.nullIn, Line: o.line, Prefix: o.prefix, Seq: o.seq, Divider: o.divider,
-		Gather: o.gather, Buf: o.buf, RemoteIn: o.in, RemoteOut: o.out, RemoteErr: o.errf,
-	}, job.Streams{In: stdio.In, Out: stdio.Out, Err: stdio.Err}), nil
+	return job.Run(ctx, cl, list, argv, jo, s), nil
+}
+
+// oneNode reports whether spec is one compute node by its decimal
+// number, and which: the one spec the master can check by itself.
+func oneNode(spec string) (int, bool) {
+	if spec == "" || len(spec) > 9 || strings.Trim(spec, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(spec)
+	return n, err == nil
 }
