@@ -1,6 +1,7 @@
 package slave
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,7 +55,8 @@ const hangupGrace = 5 * time.Second
 //
 // The Need is always the first reply, so the master's reading order never
 // changes: a request refused outright (bad closure, an identity the slave
-// cannot take) gets an empty Need and then its Result{Err}. The process
+// cannot take) gets an empty Need and then its Result{Err}. An empty Need
+// may travel in one write with the reply after it (replies). The process
 // starts only once its stdin stream is there. Any failure before the start
 // is one Result{Err} naming the node.
 //
@@ -79,7 +81,8 @@ const hangupGrace = 5 * time.Second
 func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	defer st.Close()
 	log := ss.log.With("node", ss.node, "op", "exec", "id", ex.ID)
-	r, err := ss.prepare(st, ex)
+	rep := &replies{st: st}
+	r, err := ss.prepare(st, rep, ex)
 	if err != nil {
 		if stdinWanted(ex) {
 			ss.attach.Abandon(ex.ID)
@@ -89,13 +92,13 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 			ss.refuse(st, err) // the stream still carries file bytes
 			return
 		}
-		wire.Write(st, ss.failure(err))
+		rep.write(ss.failure(err))
 		return
 	}
 	defer ss.live.track(r)()
 	log = log.With("pid", r.pid)
 	log.Debug("started", "path", ex.Path, "uid", ex.Cred.UID) // a line per process is noise at Info
-	if err := wire.Write(st, wire.Started{PID: r.pid}); err != nil {
+	if err := rep.write(wire.Started{PID: r.pid}); err != nil {
 		r.hangup()
 	}
 	res := r.run(st, log)
@@ -117,6 +120,47 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	if err := wire.Write(st, res); err != nil {
 		log.Warn("result not delivered", "err", err)
 	}
+}
+
+// replies writes an exec's first replies on its stream. A Need that asks
+// for nothing (the node has every file: the usual case) is held back and
+// goes out in one write with the reply after it, Started or the
+// failure's Result — the same frames in the same order, so the master
+// wakes once for both instead of once each. A Need that asks for files
+// goes out at once, and so does the Need of an exec that waits for
+// anything more from the master before its start: a stdin stream (a
+// master may open it only once it has read the Need) or a restore's
+// image (sent after the Need).
+type replies struct {
+	st   net.Conn
+	held *wire.Need
+}
+
+// need sends n, or holds it back (see above).
+func (w *replies) need(n wire.Need, hold bool) error {
+	if hold && len(n.Hashes) == 0 {
+		w.held = &n
+		return nil
+	}
+	return wire.Write(w.st, n)
+}
+
+// write sends v, after the Need held back if there is one.
+func (w *replies) write(v any) error {
+	if w.held == nil {
+		return wire.Write(w.st, v)
+	}
+	var b bytes.Buffer
+	n := *w.held
+	w.held = nil
+	if err := wire.Write(&b, n); err != nil {
+		return err
+	}
+	if err := wire.Write(&b, v); err != nil {
+		return err
+	}
+	_, err := w.st.Write(b.Bytes())
+	return err
 }
 
 // errDesync marks a failure that leaves unread file bytes on the stream.
@@ -148,13 +192,13 @@ type running struct {
 }
 
 // prepare carries out steps 1–3 and returns the running process.
-func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
+func (ss *session) prepare(st net.Conn, rep *replies, ex *wire.Exec) (*running, error) {
 	files, bad := ss.check(ex)
 	need := ss.missing(files)
 	if bad != nil {
 		need = []string{} // nothing to send: the refusal follows
 	}
-	if err := wire.Write(st, wire.Need{Hashes: need}); err != nil {
+	if err := rep.need(wire.Need{Hashes: need}, ex.Restore == nil && !stdinWanted(ex)); err != nil {
 		return nil, fmt.Errorf("exec %s: %w", ex.Path, err)
 	}
 	if bad != nil {
