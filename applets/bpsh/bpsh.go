@@ -134,6 +134,10 @@ func splitArgs(args []string) (flags, rest []string) {
 }
 
 func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.IO) (int, error) {
+	// The job's signals are caught while the connection is made
+	// (job.Catch); the job waits for them before any process starts.
+	sig := job.Catch()
+	defer sig.Release() // unless the job took them over
 	cl, err := bproc.Dial(ctx, "")
 	if err != nil {
 		return 0, err
@@ -142,6 +146,7 @@ func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.
 	jo := job.Options{
 		NoIO: o.noIO, NullIn: o.nullIn, Line: o.line, Prefix: o.prefix, Seq: o.seq, Divider: o.divider,
 		Gather: o.gather, Buf: o.buf, RemoteIn: o.in, RemoteOut: o.out, RemoteErr: o.errf,
+		Signals: sig,
 	}
 	s := job.Streams{In: stdio.In, Out: stdio.Out, Err: stdio.Err}
 	if n, ok := oneNode(spec); ok {

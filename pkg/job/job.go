@@ -39,13 +39,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/beo-cluster/beo/pkg/bproc"
 )
@@ -80,6 +78,9 @@ type Options struct {
 	// checks it now and reports it itself, returning true; the process
 	// then counts as no failure here.
 	NoNode func(node int) bool
+	// Signals, if set, has caught the signals the job forwards since
+	// before Run (Catch); Run takes them over.
+	Signals *Catcher
 }
 
 // proc is one process of the job.
@@ -151,7 +152,7 @@ func Run(ctx context.Context, cl *bproc.Client, list []int, argv []string, o Opt
 		seq.start()
 	}
 	var stopped atomic.Bool
-	stopSignals := forwardSignals(procs, &stopped)
+	stopSignals := forwardSignals(o.Signals, procs, &stopped)
 	defer stopSignals()
 
 	runOne := func(p *proc) {
@@ -265,45 +266,6 @@ func fanIn(r io.Reader, procs []*proc, started, ended <-chan struct{}) {
 			}
 		}
 	}()
-}
-
-// forwardSignals relays signals this process receives to every remote
-// process; a terminating one sets stopped.
-func forwardSignals(procs []*proc, stopped *atomic.Bool) func() {
-	ch := make(chan os.Signal, 16)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
-		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGTSTP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case s := <-ch:
-				sig := s.(syscall.Signal)
-				switch sig {
-				case syscall.SIGTSTP:
-					sig = syscall.SIGSTOP
-				case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT:
-					stopped.Store(true)
-				}
-				for _, p := range procs {
-					if p.cmd.PID != 0 {
-						p.cmd.Signal(sig)
-					}
-				}
-				if s == syscall.SIGTSTP {
-					signal.Reset(syscall.SIGTSTP)
-					syscall.Kill(os.Getpid(), syscall.SIGTSTP)
-					signal.Notify(ch, syscall.SIGTSTP)
-				}
-			}
-		}
-	}()
-	return func() {
-		signal.Stop(ch)
-		close(done)
-	}
 }
 
 func envWithout(env []string, names ...string) []string {
