@@ -58,6 +58,11 @@ type opts struct {
 
 // Run is the bpsh applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
+	// The job's signals are caught from here on (job.Catch), while the
+	// flags are read and the connection is made; the job waits for them
+	// before any process starts.
+	sig := job.Catch()
+	defer sig.Release() // unless the job took them over
 	var o opts
 	fs := applets.NewFlagSet("bpsh", usage, stdio.Err)
 	fs.BoolVar(&o.all, "a", false, "run on all nodes that are up")
@@ -104,7 +109,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		return &applets.Usage{Line: usage, Msg: "-b wants a positive byte count"}
 	}
 	start := time.Now()
-	code, err := run(ctx, o, spec, rest, stdio)
+	code, err := run(ctx, o, spec, rest, stdio, sig)
 	if o.timing {
 		fmt.Fprintf(stdio.Err, "elapsed: %.3f s\n", time.Since(start).Seconds())
 	}
@@ -133,11 +138,7 @@ func splitArgs(args []string) (flags, rest []string) {
 	return args, nil
 }
 
-func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.IO) (int, error) {
-	// The job's signals are caught while the connection is made
-	// (job.Catch); the job waits for them before any process starts.
-	sig := job.Catch()
-	defer sig.Release() // unless the job took them over
+func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.IO, sig *job.Catcher) (int, error) {
 	cl, err := bproc.Dial(ctx, "")
 	if err != nil {
 		return 0, err

@@ -3,7 +3,7 @@
 # orphans) costs the job start path and the master host, in one run;
 # prints the markdown tables kept in bench/process/README.md:
 #
-#   sudo bench/process/ghosts.sh                      # RUNS=40 NODES=64 USERID=65534
+#   sudo bench/process/ghosts.sh                      # RUNS=40 ROUNDS=8 NODES=64 USERID=65534
 #   sudo env BASE=4dcb9d7 bench/process/ghosts.sh     # also the tree before, alternately
 #
 # Needs root (the simulated nodes run as root, so that a non-root user's
@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-40}
+ROUNDS=${ROUNDS:-8} # the floor and bpsh alternate, RUNS/ROUNDS runs at a time
 NODES=${NODES:-64}
 USERID=${USERID:-65534}
 if [ "$(id -u)" != 0 ]; then echo "bench/process/ghosts.sh: skipped: needs root"; exit 0; fi
@@ -67,12 +68,34 @@ chmod 755 "$W/aftersim" "$W"/basesim 2>/dev/null || true
 for s in "$W"/*sim; do BEO_SOCKET=$s/bpmaster.sock bpsh -a true; done # warm every node's cache
 cg=$(grep -o 'group=[^ ]*' "$W/aftersim/nodes/0.log" | head -1 || true)
 
-H() { # as NAME cmd...: hyperfine, as root or as USERID, into W/out/NAME.json
-  local as=$1 name=$2; shift 2
+P() { # as NAME_A CMD_A NAME_B CMD_B: the two commands in ROUNDS rounds of
+  # RUNS/ROUNDS runs each, A then B, into W/out/NAME_A.json and NAME_B.json
+  # (every run of every round): on a shared machine whose load drifts
+  # within a minute, a ratio of two commands timed a minute apart says
+  # more about the drift than about them.
+  local as=$1 na=$2 ca=$3 nb=$4 cb=$5 r
   local pre=""
   [ "$as" = user ] && pre=$AS
-  $pre hyperfine -N --warmup 3 -r "$RUNS" --export-json "$W/out/$name.json" "$@" >/dev/null 2>"$W/out/$name.err" \
-    || { echo "hyperfine $name failed:" >&2; cat "$W/out/$name.err" >&2; echo '{"results":[{"median":"nan","stddev":"nan"}]}' >"$W/out/$name.json"; }
+  for r in $(seq "$ROUNDS"); do
+    $pre hyperfine -N --warmup 1 -r $((RUNS / ROUNDS)) --export-json "$W/out/pair_${na}_$r.json" "$ca" "$cb" >/dev/null 2>"$W/out/$na.err" \
+      || { echo "hyperfine $na/$nb failed:" >&2; cat "$W/out/$na.err" >&2; }
+  done
+  python3 - "$W/out" "$na" "$nb" "$ROUNDS" <<'PY'
+import json, statistics, sys
+W, na, nb, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+times = {na: [], nb: []}
+for r in range(1, rounds + 1):
+    try:
+        res = json.load(open(f"{W}/pair_{na}_{r}.json"))["results"]
+    except Exception:
+        continue
+    for name, x in zip((na, nb), res):
+        times[name] += x["times"]
+for name, v in times.items():
+    out = {"median": statistics.median(v), "mean": statistics.mean(v), "stddev": statistics.stdev(v), "times": v} if len(v) > 1 \
+        else {"median": "nan", "mean": "nan", "stddev": "nan"}
+    json.dump({"results": [out]}, open(f"{W}/{name}.json", "w"))
+PY
 }
 B() { # as NAME cmd...: the BASE build and this tree alternately (ab.py)
   [ -n "${BASE:-}" ] || return 0
@@ -86,8 +109,7 @@ ln -s ../aftersim "$W/out/aftersim"
 export BEO_SOCKET=$W/aftersim/bpmaster.sock
 for as in user root; do
   log "bpsh 0 true as $as"
-  H "$as" "floor_$as" "fanout -n 1 -port $FANPORT"
-  H "$as" "bpsh_$as" "bpsh 0 true"
+  P "$as" "floor_$as" "fanout -n 1 -port $FANPORT" "bpsh_$as" "bpsh 0 true"
   B "$as" "ab_$as" "bpsh 0 true"
 done
 
@@ -98,9 +120,9 @@ done
 log "pkg/ghost BenchmarkGhosts"
 go test ./pkg/ghost -run '^$' -bench BenchmarkGhosts -benchtime 5x -count 3 2>/dev/null | grep '^BenchmarkGhosts' >"$W/out/spawner" || true
 
-python3 - "$W/out" "$NODES" "$USERID" "${BASE:-}" "$cg" <<'PY'
+python3 - "$W/out" "$NODES" "$USERID" "${BASE:-}" "$cg" "$ROUNDS" <<'PY'
 import json, os, re, statistics, sys
-W, nodes, uid, base, cg = sys.argv[1:]
+W, nodes, uid, base, cg, rounds = sys.argv[1:]
 def m(name):
     r = json.load(open(f"{W}/{name}.json"))["results"][0]
     return float(r.get("median", r["mean"])) * 1000, float(r["stddev"]) * 1000
@@ -109,7 +131,7 @@ def fmt(name):
     return f"{med:.1f} ± {sd:.1f} ms"
 print(f"Simulated nodes: {nodes}; jobs' cgroups: {cg or 'none'}.")
 print()
-print("| operation | beo | Go connect+fork+exec floor (same user, same run) | ratio | goal |")
+print(f"| operation | beo | Go connect+fork+exec floor (same user, same run; {rounds} rounds alternating) | ratio | goal |")
 print("|---|---|---|---|---|")
 for who, label in (("user", f"as uid {uid}"), ("root", "as root")):
     print(f"| `bpsh 0 true` {label} | {fmt('bpsh_'+who)} | {fmt('floor_'+who)} | {m('bpsh_'+who)[0]/m('floor_'+who)[0]:.2f}× | {'≤ 2.5×' if who == 'user' else ''} |")
