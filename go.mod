@@ -3,7 +3,6 @@ module github.com/beo-cluster/beo
 go 1.26.0
 
 require (
-	github.com/checkpoint-restore/go-criu/v7 v7.2.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/diskfs/go-diskfs v1.9.4
@@ -22,7 +21,6 @@ require (
 	golang.org/x/net v0.61.0
 	golang.org/x/sync v0.18.0
 	golang.org/x/sys v0.49.0
-	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -40,4 +38,5 @@ require (
 	github.com/pandatix/go-abnf v0.5.3 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/vishvananda/netns v0.0.5 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
