@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"sync"
 	"syscall"
 
 	"github.com/beo-cluster/beo/applets"
@@ -129,9 +130,34 @@ func run(argv []string, stdio applets.IO) int {
 		usage(stdio.Err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	ctx, stop := termContext()
 	defer stop()
 	return exitCode(name, a.run(ctx, args, stdio), stdio.Err)
+}
+
+// termContext is the applets' context: it ends on SIGTERM, as with
+// signal.NotifyContext, and stop lets the signal go. The signal is
+// registered on a goroutine of its own: the runtime's set-up of a
+// program's first caught signal — a thread for signals, and a round trip
+// to it — then runs beside the applet's own start instead of before it,
+// ~0.2 ms of every bpsh. A SIGTERM in that first instant ends the
+// process, as one before the registration always did.
+func termContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM)
+		defer signal.Stop(ch)
+		select {
+		case <-ch:
+			cancel()
+			<-stopped // caught, not the default, until stop
+		case <-stopped:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() { once.Do(func() { close(stopped) }); cancel() }
 }
 
 // pick returns the applet name and its arguments: basename(argv[0]) when it

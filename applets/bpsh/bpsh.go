@@ -38,6 +38,7 @@ package bpsh
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +58,11 @@ type opts struct {
 
 // Run is the bpsh applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
+	// The job's signals are caught from here on (job.Catch), while the
+	// flags are read and the connection is made; the job waits for them
+	// before any process starts.
+	sig := job.Catch()
+	defer sig.Release() // unless the job took them over
 	var o opts
 	fs := applets.NewFlagSet("bpsh", usage, stdio.Err)
 	fs.BoolVar(&o.all, "a", false, "run on all nodes that are up")
@@ -103,7 +109,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		return &applets.Usage{Line: usage, Msg: "-b wants a positive byte count"}
 	}
 	start := time.Now()
-	code, err := run(ctx, o, spec, rest, stdio)
+	code, err := run(ctx, o, spec, rest, stdio, sig)
 	if o.timing {
 		fmt.Fprintf(stdio.Err, "elapsed: %.3f s\n", time.Since(start).Seconds())
 	}
@@ -132,12 +138,36 @@ func splitArgs(args []string) (flags, rest []string) {
 	return args, nil
 }
 
-func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.IO) (int, error) {
+func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.IO, sig *job.Catcher) (int, error) {
 	cl, err := bproc.Dial(ctx, "")
 	if err != nil {
 		return 0, err
 	}
 	defer cl.Close()
+	jo := job.Options{
+		NoIO: o.noIO, NullIn: o.nullIn, Line: o.line, Prefix: o.prefix, Seq: o.seq, Divider: o.divider,
+		Gather: o.gather, Buf: o.buf, RemoteIn: o.in, RemoteOut: o.out, RemoteErr: o.errf,
+		Signals: sig,
+	}
+	s := job.Streams{In: stdio.In, Out: stdio.Out, Err: stdio.Err}
+	if n, ok := oneNode(spec); ok {
+		// One node by number: the master checks it exists as it starts
+		// the process, so the cluster's states are asked for only if it
+		// does not — to say so as nodespec would have — and the run
+		// spares a round trip.
+		var bad error
+		jo.NoNode = func(int) bool {
+			if st, err := cl.States(ctx); err == nil {
+				_, bad = nodespec.Parse(spec, st)
+			}
+			return bad != nil
+		}
+		code := job.Run(ctx, cl, []int{n}, argv, jo, s)
+		if bad != nil {
+			return 0, bad
+		}
+		return code, nil
+	}
 	st, err := cl.States(ctx)
 	if err != nil {
 		return 0, err
@@ -149,8 +179,15 @@ func run(ctx context.Context, o opts, spec string, argv []string, stdio applets.
 	if len(list) == 0 {
 		return 0, fmt.Errorf("no nodes match %q", spec)
 	}
-	return job.Run(ctx, cl, list, argv, job.Options{
-		NoIO: o.noIO, NullIn: o.nullIn, Line: o.line, Prefix: o.prefix, Seq: o.seq, Divider: o.divider,
-		Gather: o.gather, Buf: o.buf, RemoteIn: o.in, RemoteOut: o.out, RemoteErr: o.errf,
-	}, job.Streams{In: stdio.In, Out: stdio.Out, Err: stdio.Err}), nil
+	return job.Run(ctx, cl, list, argv, jo, s), nil
+}
+
+// oneNode reports whether spec is one compute node by its decimal
+// number, and which: the one spec the master can check by itself.
+func oneNode(spec string) (int, bool) {
+	if spec == "" || len(spec) > 9 || strings.Trim(spec, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(spec)
+	return n, err == nil
 }

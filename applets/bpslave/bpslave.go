@@ -200,7 +200,8 @@ func sendStats(ctx context.Context, log *slog.Logger, src netip.Addr, to netip.A
 
 // exitWithParent ends a simulated node when the process that started it
 // (beo sim) is gone. Pdeathsig cannot do this: Linux sends it when the
-// parent *thread* exits, and the master's creds.Do threads exit by design.
+// parent *thread* exits, and the master's threads may end (creds.Do ends
+// one whose borrowed identity it cannot put back).
 func exitWithParent(ctx context.Context, cancel context.CancelFunc) {
 	parent := unix.Getppid()
 	t := time.NewTicker(time.Second)

@@ -4,12 +4,16 @@
 # prints the markdown tables kept in bench/process/README.md:
 #
 #   sudo bench/process/ghosts.sh                      # RUNS=40 NODES=64 USERID=65534
-#   sudo env BASE=4dcb9d7 bench/process/ghosts.sh     # also the tree before, alternately
+#   sudo env BASE=4dcb9d7 bench/process/ghosts.sh     # also the tree before, in the same turns
+#
+# The floor, bpsh and (with BASE) the tree before's bpsh are timed in
+# turns, run after run (bench/process/interleave), so that the machine's
+# load, which drifts within seconds here, weighs on all of them alike.
 #
 # Needs root (the simulated nodes run as root, so that a non-root user's
 # job takes the path a real node's would: another uid, its own cgroup),
-# go, hyperfine, setpriv, python3. The timed commands run as USERID:
-# hyperfine itself is started as that user, so no wrapper is timed.
+# go, setpriv, python3. The timed commands run as USERID: interleave
+# itself is started as that user, so no wrapper is timed.
 # Everything it starts is killed by pid at exit, its temp dir removed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,7 +21,7 @@ RUNS=${RUNS:-40}
 NODES=${NODES:-64}
 USERID=${USERID:-65534}
 if [ "$(id -u)" != 0 ]; then echo "bench/process/ghosts.sh: skipped: needs root"; exit 0; fi
-for t in go hyperfine setpriv python3; do
+for t in go setpriv python3; do
   command -v "$t" >/dev/null || { echo "bench/process/ghosts.sh: skipped: $t missing"; exit 0; }
 done
 W=$(mktemp -d /tmp/beo-bench-ghosts.XXXXXX)
@@ -31,9 +35,6 @@ cleanup() {
 trap cleanup EXIT
 log() { echo "== $*" >&2; }
 AS="setpriv --reuid=$USERID --regid=$USERID --clear-groups"
-# A python3 the user may run (root's pyenv shims are not).
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 
 log "build"
 mkdir -p "$W/bin" "$W/out"
@@ -41,6 +42,7 @@ chmod 777 "$W/out"
 CGO_ENABLED=0 go build -trimpath -o "$W/bin/beo" .
 CGO_ENABLED=0 go build -o "$W/bin/fanout" ./bench/process/fanout
 CGO_ENABLED=0 go build -o "$W/bin/ghosts" ./bench/process/ghosts
+CGO_ENABLED=0 go build -o "$W/bin/interleave" ./bench/process/interleave
 ln -s beo "$W/bin/bpsh"
 chmod -R a+rX "$W/bin"
 if [ -n "${BASE:-}" ]; then
@@ -67,28 +69,20 @@ chmod 755 "$W/aftersim" "$W"/basesim 2>/dev/null || true
 for s in "$W"/*sim; do BEO_SOCKET=$s/bpmaster.sock bpsh -a true; done # warm every node's cache
 cg=$(grep -o 'group=[^ ]*' "$W/aftersim/nodes/0.log" | head -1 || true)
 
-H() { # as NAME cmd...: hyperfine, as root or as USERID, into W/out/NAME.json
-  local as=$1 name=$2; shift 2
+T() { # as: the floor, bpsh and (BASE) the tree before's bpsh, in turns,
+  # as root or as USERID, into W/out/{floor,bpsh,base}_AS.json
+  local as=$1
   local pre=""
   [ "$as" = user ] && pre=$AS
-  $pre hyperfine -N --warmup 3 -r "$RUNS" --export-json "$W/out/$name.json" "$@" >/dev/null 2>"$W/out/$name.err" \
-    || { echo "hyperfine $name failed:" >&2; cat "$W/out/$name.err" >&2; echo '{"results":[{"median":"nan","stddev":"nan"}]}' >"$W/out/$name.json"; }
+  local cmds=("floor_$as=fanout -n 1 -port $FANPORT" "bpsh_$as=bpsh 0 true")
+  [ -n "${BASE:-}" ] && cmds+=("base_$as=BEO_SOCKET=$W/basesim/bpmaster.sock $W/base/bin/bpsh 0 true")
+  $pre "$W/bin/interleave" -r "$RUNS" -w 3 -out "$W/out" "${cmds[@]}" 2>"$W/out/$as.err" \
+    || { echo "interleave ($as) failed:" >&2; cat "$W/out/$as.err" >&2; }
 }
-B() { # as NAME cmd...: the BASE build and this tree alternately (ab.py)
-  [ -n "${BASE:-}" ] || return 0
-  local as=$1 name=$2; shift 2
-  local pre=""
-  [ "$as" = user ] && pre=$AS
-  $pre "$PY" bench/process/ab.py "$W/out" "$name" "$RUNS" "$@"
-}
-ln -s ../aftersim "$W/out/aftersim"
-[ -n "${BASE:-}" ] && ln -s ../basesim "$W/out/basesim" && ln -s ../base "$W/out/base"
 export BEO_SOCKET=$W/aftersim/bpmaster.sock
 for as in user root; do
   log "bpsh 0 true as $as"
-  H "$as" "floor_$as" "fanout -n 1 -port $FANPORT"
-  H "$as" "bpsh_$as" "bpsh 0 true"
-  B "$as" "ab_$as" "bpsh 0 true"
+  T "$as"
 done
 
 log "ghosts of 1, 100 and 1000 remote processes (as uid $USERID)"
@@ -98,30 +92,35 @@ done
 log "pkg/ghost BenchmarkGhosts"
 go test ./pkg/ghost -run '^$' -bench BenchmarkGhosts -benchtime 5x -count 3 2>/dev/null | grep '^BenchmarkGhosts' >"$W/out/spawner" || true
 
-python3 - "$W/out" "$NODES" "$USERID" "${BASE:-}" "$cg" <<'PY'
+python3 - "$W/out" "$NODES" "$USERID" "${BASE:-}" "$cg" "$RUNS" <<'PY'
 import json, os, re, statistics, sys
-W, nodes, uid, base, cg = sys.argv[1:]
+W, nodes, uid, base, cg, runs = sys.argv[1:]
 def m(name):
-    r = json.load(open(f"{W}/{name}.json"))["results"][0]
-    return float(r.get("median", r["mean"])) * 1000, float(r["stddev"]) * 1000
+    try:
+        r = json.load(open(f"{W}/{name}.json"))["results"][0]
+        return float(r.get("median", r["mean"])) * 1000, float(r["stddev"]) * 1000
+    except Exception:
+        return float("nan"), float("nan")
 def fmt(name):
     med, sd = m(name)
     return f"{med:.1f} ± {sd:.1f} ms"
 print(f"Simulated nodes: {nodes}; jobs' cgroups: {cg or 'none'}.")
 print()
-print("| operation | beo | Go connect+fork+exec floor (same user, same run) | ratio | goal |")
+print(f"Medians of {runs} runs each, the commands of a row timed in turns (bench/process/interleave).")
+print()
+print("| operation | beo | Go connect+fork+exec floor (same user, same turns) | ratio | goal |")
 print("|---|---|---|---|---|")
 for who, label in (("user", f"as uid {uid}"), ("root", "as root")):
     print(f"| `bpsh 0 true` {label} | {fmt('bpsh_'+who)} | {fmt('floor_'+who)} | {m('bpsh_'+who)[0]/m('floor_'+who)[0]:.2f}× | {'≤ 2.5×' if who == 'user' else ''} |")
 if base:
     print()
-    print(f"Before/after, alternating (ab.py): BASE={base} against this tree, each on a {nodes}-node simulation of its own.")
+    print(f"Before/after in the same turns: BASE={base} against this tree, each on a {nodes}-node simulation of its own.")
     print()
-    print("| operation | before | after | after/before |")
-    print("|---|---|---|---|")
+    print("| operation | before | after | after/before | before ÷ floor | after ÷ floor |")
+    print("|---|---|---|---|---|---|")
     for who, label in (("user", f"as uid {uid}"), ("root", "as root")):
-        if os.path.exists(f"{W}/base_ab_{who}.json"):
-            print(f"| `bpsh 0 true` {label} | {fmt('base_ab_'+who)} | {fmt('after_ab_'+who)} | {m('after_ab_'+who)[0]/m('base_ab_'+who)[0]:.2f} |")
+        b, a, f = m('base_'+who)[0], m('bpsh_'+who)[0], m('floor_'+who)[0]
+        print(f"| `bpsh 0 true` {label} | {fmt('base_'+who)} | {fmt('bpsh_'+who)} | {a/b:.2f} | {b/f:.2f}× | {a/f:.2f}× |")
 print()
 print("| remote processes | all started | every one with its ghost | ghosts after the last start | ghost PSS each | ghost RSS each | client RSS |")
 print("|---|---|---|---|---|---|---|")

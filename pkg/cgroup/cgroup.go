@@ -34,6 +34,12 @@
 // cpu.stat every group has.
 //
 // Errors name the file. Nothing here is cached: a group is a directory.
+//
+// Control files are read and written with plain system calls (readFile,
+// write): open, read or write, close. os.ReadFile would also register
+// each one with the runtime's poller (cgroup files are pollable), and
+// take it off again — five more system calls for every file, and a job's
+// end reads several.
 package cgroup
 
 import (
@@ -174,7 +180,7 @@ func (g Group) Exists() bool {
 
 // Controllers lists the controllers available in g.
 func (g Group) Controllers() ([]string, error) {
-	b, err := os.ReadFile(g.file("cgroup.controllers"))
+	b, err := readFile(g.file("cgroup.controllers"))
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +237,7 @@ func (g Group) Add(pid int) error {
 // Procs lists the processes in g itself (not its children), in the
 // order the kernel gives: no zombies, no duplicates.
 func (g Group) Procs() ([]int, error) {
-	b, err := os.ReadFile(g.file("cgroup.procs"))
+	b, err := readFile(g.file("cgroup.procs"))
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +253,7 @@ func (g Group) Procs() ([]int, error) {
 // Populated reports whether g or any descendant holds a live process
 // (cgroup.events; a group of zombies is empty).
 func (g Group) Populated() (bool, error) {
-	b, err := os.ReadFile(g.file("cgroup.events"))
+	b, err := readFile(g.file("cgroup.events"))
 	if err != nil {
 		return false, err
 	}
@@ -300,15 +306,58 @@ func (g Group) Kill() error {
 
 // write writes s to an existing control file in one write(2).
 func write(path, s string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	fd, err := open(path, unix.O_WRONLY)
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteString(s)
-	if cerr := f.Close(); err == nil {
+	_, err = ignoringEINTR(func() (int, error) { return unix.Write(fd, []byte(s)) })
+	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
-	return err
+	if err != nil {
+		return &fs.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
+}
+
+// readFile reads a control file whole.
+func readFile(path string) ([]byte, error) {
+	fd, err := open(path, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 0, 512)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := ignoringEINTR(func() (int, error) { return unix.Read(fd, b[len(b):cap(b)]) })
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
+}
+
+func open(path string, mode int) (int, error) {
+	fd, err := ignoringEINTR(func() (int, error) { return unix.Open(path, mode|unix.O_CLOEXEC, 0) })
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, nil
+}
+
+func ignoringEINTR(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
 }
 
 // killRound kills every process in g's subtree and returns how many it
@@ -340,8 +389,13 @@ func (g Group) killRound() (int, error) {
 }
 
 // Remove kills what g holds, waits up to wait for it to be empty and
-// removes g and its descendants. A group already gone is no error.
+// removes g and its descendants. A group already gone is no error. An
+// empty group without children — a job's, once it ended — is removed by
+// one rmdir(2), which the kernel refuses (EBUSY) for any other.
 func (g Group) Remove(wait time.Duration) error {
+	if err := syscall.Rmdir(string(g)); err == nil || errors.Is(err, syscall.ENOENT) {
+		return nil
+	}
 	if !g.Exists() {
 		return nil
 	}

@@ -61,7 +61,7 @@ type Reader struct {
 func (r *Reader) Usage(g Group) (Usage, error) {
 	u := Usage{Memory: -1, MemoryPeak: -1, OOMKills: -1, Tasks: -1, TasksPeak: -1,
 		ReadBytes: -1, WriteBytes: -1, ReadOps: -1, WriteOps: -1}
-	b, err := os.ReadFile(g.file("cpu.stat"))
+	b, err := readFile(g.file("cpu.stat"))
 	if err != nil {
 		return u, err
 	}
@@ -95,7 +95,7 @@ func (r *Reader) read(g Group, name string) []byte {
 	if skip {
 		return nil
 	}
-	b, err := os.ReadFile(g.file(name))
+	b, err := readFile(g.file(name))
 	if errors.Is(err, fs.ErrNotExist) && Group(g).Exists() {
 		r.mu.Lock()
 		if r.absent == nil {

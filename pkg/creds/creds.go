@@ -13,11 +13,22 @@
 // them process-wide by repeating the call on every thread. Do issues the raw
 // setgroups, setfsgid and setfsuid system calls instead, which change only
 // the calling thread, and it does so on a fresh goroutine locked to its OS
-// thread. That goroutine runs fn and exits without unlocking, so the Go
-// runtime destroys the thread: no other goroutine is ever scheduled on a
-// thread carrying the borrowed identity. (Threads the runtime creates while
-// fn runs are cloned from its template thread, not from the locked one, so
-// they do not inherit the identity either.)
+// thread. When fn returns (or panics) that goroutine puts the thread's own
+// groups, fsgid and fsuid back and checks they took — setfsuid and
+// setfsgid report the value in force, so a second call tells — and only
+// then unlocks: the thread goes back to the runtime exactly as it was, and
+// no other goroutine is ever scheduled on a thread carrying the borrowed
+// identity. If the restore cannot be confirmed, the goroutine exits still
+// locked and the Go runtime destroys the thread instead. (Threads the
+// runtime creates while fn runs are cloned from its template thread, not
+// from the locked one, so they do not inherit the identity either.)
+//
+// Keeping the thread is what makes Do cheap: the goroutine usually runs
+// on the caller's own thread (the caller blocks on it), so a Do is a
+// dozen system calls. Ending the thread every time, as Do first did, cost
+// ~100 µs here — a new thread for the scheduler, and a context switch —
+// on every exec of a non-root caller, once on the master and once on the
+// node (BenchmarkDo).
 //
 // Only the filesystem identity (fsuid, fsgid, supplementary groups) is
 // borrowed. The effective uid stays 0, but a non-zero fsuid drops the
@@ -26,11 +37,11 @@
 // the user. fn must do its filesystem work on its own goroutine: anything it
 // hands to another goroutine runs as the process.
 //
-// Ending threads has one side effect to know about: Linux sends a child's
-// Pdeathsig when the *thread* that forked it exits (go.dev/issue/27505),
-// and that thread may be the very one a later Do takes and ends. A process
-// that uses Do must start Pdeathsig children from a goroutine locked to its
-// thread for the child's whole life, or not use Pdeathsig.
+// A thread whose restore failed still ends, and that has one side effect
+// to know about: Linux sends a child's Pdeathsig when the *thread* that
+// forked it exits (go.dev/issue/27505). A process that uses Do must start
+// Pdeathsig children from a goroutine locked to its thread for the
+// child's whole life, or not use Pdeathsig.
 //
 // When c is the process's own identity (uid, gid and groups), Do runs fn
 // on the calling goroutine: there is nothing to borrow, and a root caller
@@ -68,21 +79,27 @@ func Do(c wire.Cred, fn func() error) error {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		// Never unlocked: when this goroutine exits, its thread exits too.
 		runtime.LockOSThread()
-		if err := become(c); err != nil {
+		back, err := save()
+		if err != nil {
+			runtime.UnlockOSThread() // nothing was changed
 			done <- outcome{err: err}
 			return
 		}
 		var o outcome
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					o.panic = p
-				}
+		if o.err = become(c); o.err == nil {
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						o.panic = p
+					}
+				}()
+				o.err = fn()
 			}()
-			o.err = fn()
-		}()
+		}
+		if back.restore() == nil {
+			runtime.UnlockOSThread() // the thread is the process's again
+		} // else: exit locked, and the runtime destroys the thread
 		done <- o
 	}()
 	o := <-done
@@ -90,6 +107,67 @@ func Do(c wire.Cred, fn func() error) error {
 		panic(o.panic) // re-raised on the caller's goroutine, as if fn ran here
 	}
 	return o.err
+}
+
+// identity is a thread's filesystem identity, and its capabilities
+// (which a change of fsuid moves): what Do puts back.
+type identity struct {
+	uid, gid uint32
+	groups   []uint32
+	caps     [2]unix.CapUserData
+}
+
+// save reads the calling thread's filesystem identity. setfsuid and
+// setfsgid with an id that is never valid (-1) change nothing and return
+// the one in force.
+func save() (identity, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_GETGROUPS, 0, 0, 0)
+	if e != 0 {
+		return identity{}, fmt.Errorf("creds: getgroups: %w", e)
+	}
+	id := identity{groups: make([]uint32, n)}
+	if n > 0 {
+		m, _, e := unix.RawSyscall(unix.SYS_GETGROUPS, n, uintptr(unsafe.Pointer(&id.groups[0])), 0)
+		if e != 0 {
+			return identity{}, fmt.Errorf("creds: getgroups: %w", e)
+		}
+		id.groups = id.groups[:m]
+	}
+	uid, _, _ := unix.RawSyscall(unix.SYS_SETFSUID, ^uintptr(0), 0, 0)
+	gid, _, _ := unix.RawSyscall(unix.SYS_SETFSGID, ^uintptr(0), 0, 0)
+	id.uid, id.gid = uint32(uid), uint32(gid)
+	var err error
+	id.caps, err = capsOf()
+	return id, err
+}
+
+// capsOf reads the calling thread's capability sets.
+func capsOf() ([2]unix.CapUserData, error) {
+	var d [2]unix.CapUserData
+	h := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	if err := unix.Capget(&h, &d[0]); err != nil {
+		return d, fmt.Errorf("creds: capget: %w", err)
+	}
+	return d, nil
+}
+
+// restore puts the identity back on the calling thread and confirms it:
+// fsuid, groups and fsgid as save found them, and the capability sets
+// exactly as they were (setting fsuid 0 again re-enables the filesystem
+// capabilities from the permitted set, which is what they were for a
+// root daemon; if not, the thread is not given back).
+func (id identity) restore() error {
+	if err := become(wire.Cred{UID: id.uid, GID: id.gid, Groups: id.groups}); err != nil {
+		return err
+	}
+	caps, err := capsOf()
+	if err != nil {
+		return err
+	}
+	if caps != id.caps {
+		return fmt.Errorf("creds: capabilities %v after the restore, want %v", caps, id.caps)
+	}
+	return nil
 }
 
 // own reports whether c is exactly the identity this process's threads

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -87,6 +88,59 @@ func TestDoAsRoot(t *testing.T) {
 	}
 }
 
+// TestDoGivesThreadsBack: once Do has returned — fn having succeeded,
+// failed or panicked — no thread of the process carries the borrowed
+// identity: every thread's filesystem ids and groups are root's again.
+func TestDoGivesThreadsBack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: switching the filesystem identity")
+	}
+	c := wire.Cred{UID: nobody, GID: nobody, Groups: []uint32{nobody, 100}}
+	boom := errors.New("boom")
+	for i := range 50 {
+		var err error
+		func() {
+			defer func() {
+				if p := recover(); p != nil && p != "fn panicked" {
+					t.Errorf("recovered %v, want the panic of fn", p)
+				}
+			}()
+			err = creds.Do(c, func() error {
+				switch i % 3 {
+				case 1:
+					return boom
+				case 2:
+					panic("fn panicked")
+				}
+				_, err := os.Stat("/")
+				return err
+			})
+		}()
+		if i%3 == 1 && err != boom {
+			t.Fatalf("Do: got %v, want %v", err, boom)
+		}
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "status"))
+		if err != nil {
+			continue // ended meanwhile
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 5 && (f[0] == "Uid:" || f[0] == "Gid:") && f[4] != "0" {
+				t.Errorf("thread %s: %s: fs id %s, want 0", task.Name(), f[0], f[4])
+			}
+			if len(f) > 0 && f[0] == "Groups:" && strings.Contains(line, " 100") {
+				t.Errorf("thread %s still has the borrowed groups: %s", task.Name(), line)
+			}
+		}
+	}
+}
+
 func TestDoNotRoot(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("runs only as a non-root user")
@@ -106,5 +160,20 @@ func TestDoReturnsFnError(t *testing.T) {
 	got := creds.Do(wire.Cred{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}, func() error { return want })
 	if got != want {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// BenchmarkDo is the cost of one Do as another user (root only): what a
+// non-root caller's exec pays on the master (its closure) and on a node
+// (its working directory).
+func BenchmarkDo(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root: switching the filesystem identity")
+	}
+	c := wire.Cred{UID: nobody, GID: nobody, Groups: []uint32{nobody}}
+	for b.Loop() {
+		if err := creds.Do(c, func() error { _, err := os.Stat("/"); return err }); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -2,21 +2,31 @@
 // (Checkpoint/Restore In Userspace, Debian package criu), the engine of
 // beo's process migration (pkg/slave move.go, pkg/master move.go).
 //
-// It runs `criu swrk FD`, CRIU's RPC mode, one run per request, and
-// speaks its protobuf messages through go-criu's rpc package. The RPC mode
-// and not the command line, because a restore must be able to:
+// It runs CRIU's command line, one run per request:
+//
+//	criu dump    -D DIR -o dump.log -v4 --manage-cgroups=ignore -t PID -R
+//	criu restore -D DIR -o restore.log -v4 --manage-cgroups=ignore -d -S \
+//	             --pidfile restore.pid [--inherit-fd fd[N]:pipe:[INODE]]...
+//
+// which does everything a restore needs:
 //
 //   - hand the restored process this slave's own stdio pipes in place of
-//     the ones it had on the source node (inherit_fd: the pipes' ends
-//     are passed to CRIU as extra descriptors, which the command line
-//     could only do through a shell's redirections), and
-//   - make the restored tree a child of the caller (rst_sibling, RPC
-//     only), so bpslave waits for it, gets its exit status and kills it
-//     like a process it started itself.
+//     the ones it had on the source node (--inherit-fd: the pipes' ends
+//     are CRIU's descriptors 3, 4, …, passed as exec.Cmd.ExtraFiles), and
+//   - make the restored tree a child of the caller (--restore-sibling,
+//     with --restore-detached: CRIU leaves once the tree is restored and
+//     writes its root's pid to the pid file), so bpslave waits for it,
+//     gets its exit status and kills it like a process it started itself.
+//
+// The command line and not CRIU's RPC mode (criu swrk, protobuf
+// messages): a Go client of the RPC links the protobuf runtime and the
+// RPC's generated messages into beo, and their package inits (message
+// registration, and protobuf's detrand sampling the binary's own file)
+// ran at the start of every beo applet: ~0.4 ms of each `bpsh`.
 //
 // Runs are started with the caller's SysProcAttr, so CRIU — and with
-// manage_cgroups_mode ignore the restored tree — starts in the job's
-// cgroup (CLONE_INTO_CGROUP).
+// --manage-cgroups=ignore the restored tree — starts in the job's cgroup
+// (CLONE_INTO_CGROUP).
 //
 // What CRIU itself cannot move (README "Process migration"): an
 // established TCP connection, a socket to a process outside the tree,
@@ -39,9 +49,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/checkpoint-restore/go-criu/v7/rpc"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
 )
 
 // Log files CRIU writes in the image directory.
@@ -59,21 +67,13 @@ type Tool struct {
 }
 
 // Dump checkpoints the tree rooted at pid into dir and leaves it as it
-// was (leave_running). To keep the tree from running on after its
+// was (--leave-running). To keep the tree from running on after its
 // checkpoint, stop it first (SIGSTOP): CRIU records stopped tasks as
 // stopped and leaves them so, and the restored copy is stopped too.
-// (leave_stopped would say it, but the CRIU of Debian 12, 3.17, ignores
-// that RPC option and kills the tree after the dump.)
+// (--leave-stopped would say it, but the CRIU of Debian 12, 3.17, kills
+// the tree after the dump with it.)
 func (t Tool) Dump(ctx context.Context, pid int, dir string) error {
-	opts := &rpc.CriuOpts{
-		Pid:               proto.Int32(int32(pid)),
-		LogFile:           proto.String(DumpLog),
-		LogLevel:          proto.Int32(4),
-		ManageCgroupsMode: rpc.CriuCgMode_IGNORE.Enum(),
-		LeaveRunning:      proto.Bool(true),
-	}
-	_, err := t.run(ctx, rpc.CriuReqType_DUMP, opts, dir, DumpLog, nil)
-	return err
+	return t.run(ctx, "dump", dir, DumpLog, nil, "-t", strconv.Itoa(pid), "-R")
 }
 
 // Pipe is one pipe the restored process had, by inode number, and the
@@ -83,106 +83,61 @@ type Pipe struct {
 	File  *os.File
 }
 
+// restorePid is the file, in the image directory, a restore writes its
+// root's pid to.
+const restorePid = "restore.pid"
+
 // Restore restores the tree checkpointed in dir as a child of the caller
-// (rst_sibling) and returns the pid of its root. The process's pipes
-// named in pipes are replaced by those files.
+// (--restore-sibling) and returns the pid of its root. The process's
+// pipes named in pipes are replaced by those files.
 func (t Tool) Restore(ctx context.Context, dir string, pipes []Pipe) (int, error) {
-	opts := &rpc.CriuOpts{
-		LogFile:           proto.String(RestoreLog),
-		LogLevel:          proto.Int32(4),
-		RstSibling:        proto.Bool(true),
-		ManageCgroupsMode: rpc.CriuCgMode_IGNORE.Enum(),
-	}
+	args := []string{"-d", "-S", "--pidfile", restorePid}
 	var extra []*os.File
 	for _, p := range pipes {
-		// In CRIU's process fd 3 is the RPC socket, then these.
-		opts.InheritFd = append(opts.InheritFd, &rpc.InheritFd{
-			Key: proto.String(fmt.Sprintf("pipe:[%d]", p.Inode)),
-			Fd:  proto.Int32(int32(4 + len(extra))),
-		})
+		// CRIU's descriptor 3 is the first of its ExtraFiles.
+		args = append(args, "--inherit-fd", fmt.Sprintf("fd[%d]:pipe:[%d]", 3+len(extra), p.Inode))
 		extra = append(extra, p.File)
 	}
-	resp, err := t.run(ctx, rpc.CriuReqType_RESTORE, opts, dir, RestoreLog, extra)
-	if err != nil {
+	os.Remove(filepath.Join(dir, restorePid)) // one in the image would be stale
+	if err := t.run(ctx, "restore", dir, RestoreLog, extra, args...); err != nil {
 		return 0, err
 	}
-	pid := int(resp.GetRestore().GetPid())
-	if pid <= 0 {
+	b, err := os.ReadFile(filepath.Join(dir, restorePid))
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || perr != nil || pid <= 0 {
 		return 0, &Error{Op: "restore", Msg: "criu reported no pid"}
 	}
 	return pid, nil
 }
 
-// run sends one request to a new `criu swrk` and returns its answer.
-func (t Tool) run(ctx context.Context, typ rpc.CriuReqType, opts *rpc.CriuOpts, dir, logName string, extra []*os.File) (*rpc.CriuResp, error) {
-	op := strings.ToLower(typ.String())
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("criu %s: %w", op, err)
-	}
-	defer d.Close()
-	// CRIU opens the image directory as /proc/CALLER/fd/N: our own fd.
-	opts.ImagesDirFd = proto.Int32(int32(d.Fd()))
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("criu %s: socketpair: %w", op, err)
-	}
-	cln, srv := os.NewFile(uintptr(fds[0]), "criu-client"), os.NewFile(uintptr(fds[1]), "criu-server")
-	defer cln.Close()
-	cmd := exec.CommandContext(ctx, t.Path, "swrk", "3")
-	cmd.ExtraFiles = append([]*os.File{srv}, extra...)
+// run runs `criu OP` on the image directory dir, with args after the
+// options every run has, and extra as CRIU's descriptors 3, 4, ….
+func (t Tool) run(ctx context.Context, op, dir, logName string, extra []*os.File, args ...string) error {
+	argv := append([]string{op, "-D", dir, "-o", logName, "-v4", "--manage-cgroups=ignore"}, args...)
+	cmd := exec.CommandContext(ctx, t.Path, argv...)
+	cmd.ExtraFiles = extra
 	cmd.SysProcAttr = t.Sys
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	err = cmd.Start()
-	srv.Close()
-	if err != nil {
-		return nil, fmt.Errorf("criu %s: %w", op, err)
+	err := cmd.Run()
+	if err == nil {
+		return nil
 	}
-	resp, rerr := exchange(cln, &rpc.CriuReq{Type: typ.Enum(), Opts: opts})
-	cln.Close() // swrk exits once its socket closes
-	werr := cmd.Wait()
-	if rerr == nil && !resp.GetSuccess() {
-		rerr = errors.New(resp.GetCrErrmsg())
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return fmt.Errorf("criu %s: %w", op, err) // it did not run
 	}
-	if rerr != nil {
-		e := &Error{Op: op, Msg: rerr.Error(), Log: logErrors(filepath.Join(dir, logName))}
-		if t.KeepLog != "" {
-			if b, err := os.ReadFile(filepath.Join(dir, logName)); err == nil && os.WriteFile(t.KeepLog, b, 0o600) == nil {
-				e.LogFile = t.KeepLog
-			}
+	e := &Error{Op: op, Msg: strings.TrimSpace(stderr.String()), Log: logErrors(filepath.Join(dir, logName))}
+	if e.Msg == "" {
+		e.Msg = err.Error()
+	}
+	if t.KeepLog != "" {
+		if b, err := os.ReadFile(filepath.Join(dir, logName)); err == nil && os.WriteFile(t.KeepLog, b, 0o600) == nil {
+			e.LogFile = t.KeepLog
 		}
-		if werr != nil && stderr.Len() > 0 {
-			e.Log = append(e.Log, strings.TrimSpace(stderr.String()))
-		}
-		return nil, e
 	}
-	return resp, nil
-}
-
-// exchange writes req on the RPC socket and reads the one response.
-func exchange(sk *os.File, req *rpc.CriuReq) (*rpc.CriuResp, error) {
-	b, err := proto.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := sk.Write(b); err != nil {
-		return nil, fmt.Errorf("request: %w", err)
-	}
-	buf := make([]byte, 64<<10) // a seqpacket message is read whole
-	n, err := sk.Read(buf)
-	if err != nil {
-		return nil, fmt.Errorf("no answer from criu: %w", err)
-	}
-	var resp rpc.CriuResp
-	if err := proto.Unmarshal(buf[:n], &resp); err != nil {
-		return nil, fmt.Errorf("bad answer from criu: %w", err)
-	}
-	if resp.GetType() != req.GetType() {
-		return nil, fmt.Errorf("criu answered %v to %v", resp.GetType(), req.GetType())
-	}
-	return &resp, nil
+	return e
 }
 
 // Error is a failed CRIU run: its message and the error lines of its log.

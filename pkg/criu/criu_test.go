@@ -1,6 +1,9 @@
 package criu
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,5 +68,78 @@ func TestPipeInode(t *testing.T) {
 	defer f.Close()
 	if got := PipeInode(os.Getpid(), int(f.Fd())); got != 0 {
 		t.Errorf("PipeInode(/dev/null) = %d, want 0", got)
+	}
+}
+
+// fakeCRIU writes a stand-in for criu that records its arguments and
+// what its descriptor 3 is in the image directory (its working
+// directory), then does what script says.
+func fakeCRIU(t *testing.T, script string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "criu")
+	body := "#!/bin/sh\necho \"$@\" >args\nreadlink /proc/self/fd/3 >fd3 2>/dev/null\n" + script + "\n"
+	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func readTrim(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestCommandLine: what Dump and Restore ask of criu — the options, the
+// pipes as descriptors from 3 with their inodes, the restored root's pid
+// from the pid file — and a failed run's Error from its log and stderr.
+func TestCommandLine(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	tool := Tool{Path: fakeCRIU(t, "[ \"$1\" = restore ] && echo 4242 >restore.pid\nexit 0")}
+	if err := tool.Dump(ctx, 77, dir); err != nil {
+		t.Fatalf("Dump: %v", err)
+	}
+	if got, want := readTrim(t, filepath.Join(dir, "args")), "dump -D "+dir+" -o dump.log -v4 --manage-cgroups=ignore -t 77 -R"; got != want {
+		t.Errorf("dump args %q, want %q", got, want)
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	ino, err := FileInode(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := tool.Restore(ctx, dir, []Pipe{{Inode: 99, File: w}})
+	if err != nil || pid != 4242 {
+		t.Fatalf("Restore = %d, %v; want 4242", pid, err)
+	}
+	if got, want := readTrim(t, filepath.Join(dir, "args")),
+		"restore -D "+dir+" -o restore.log -v4 --manage-cgroups=ignore -d -S --pidfile restore.pid --inherit-fd fd[3]:pipe:[99]"; got != want {
+		t.Errorf("restore args %q, want %q", got, want)
+	}
+	if got, want := readTrim(t, filepath.Join(dir, "fd3")), fmt.Sprintf("pipe:[%d]", ino); got != want {
+		t.Errorf("criu's fd 3 is %q, want the pipe %q", got, want)
+	}
+
+	// A restore that wrote no pid file (the image's own is not taken).
+	os.WriteFile(filepath.Join(dir, "restore.pid"), []byte("1234\n"), 0o644)
+	if pid, err := (Tool{Path: fakeCRIU(t, "exit 0")}).Restore(ctx, dir, nil); err == nil {
+		t.Errorf("Restore without a pid file = %d, want an error", pid)
+	}
+
+	fail := Tool{Path: fakeCRIU(t, "echo '   16421: Error (criu/cr-restore.c:1469): Can'\"'\"'t fork for 143: File exists' >restore.log\necho boom >&2\nexit 1"),
+		KeepLog: filepath.Join(t.TempDir(), "kept.log")}
+	_, err = fail.Restore(ctx, dir, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Msg != "boom" || !strings.Contains(e.Error(), "Can't fork for 143: File exists") || e.LogFile != fail.KeepLog {
+		t.Errorf("failed restore: %#v (%v), want CRIU's stderr, its log's error and the kept log", e, err)
 	}
 }

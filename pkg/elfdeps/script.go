@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // shebangSize is how much of a script Linux reads for its #! line
@@ -123,7 +126,48 @@ func executable(root, p string) error {
 	return nil
 }
 
-// openFile opens a resolved name under root.
-func openFile(root, real string) (*os.File, error) {
-	return os.Open(filepath.Join(root, real))
+// openFile opens a resolved name under root for the header reads.
+func openFile(root, real string) (*headFile, error) {
+	p := filepath.Join(root, real)
+	for {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		switch {
+		case err == nil:
+			return &headFile{f: os.NewFile(uintptr(fd), p)}, nil
+		case err != unix.EINTR:
+			return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+		}
+	}
 }
+
+// headSize is how much of a file headFile reads at once: the ELF header,
+// the program headers and usually PT_INTERP lie in it, or a #! line.
+const headSize = 4096
+
+// headFile is a file opened for its headers (openFile). It reads its
+// first headSize bytes once and answers reads within them from memory:
+// debug/elf reads the headers piece by piece, a system call each, and
+// the master walks a program's closure for every exec. Reads past the
+// head go to the file. The file is opened without the runtime's poller
+// (os.NewFile of a blocking descriptor): os.Open would try to register
+// a regular file with it, four system calls for nothing.
+type headFile struct {
+	f    *os.File
+	head []byte // once read: the first headSize bytes, or the whole file
+	read bool
+}
+
+func (h *headFile) ReadAt(p []byte, off int64) (int, error) {
+	if !h.read {
+		h.read = true
+		b := make([]byte, headSize)
+		n, _ := h.f.ReadAt(b, 0) // a short or failed read: the file answers below
+		h.head = b[:n]
+	}
+	if off >= 0 && off+int64(len(p)) <= int64(len(h.head)) {
+		return copy(p, h.head[off:]), nil
+	}
+	return h.f.ReadAt(p, off)
+}
+
+func (h *headFile) Close() error { return h.f.Close() }

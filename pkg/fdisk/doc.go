@@ -1,6 +1,7 @@
 // Package fdisk is /etc/beowulf/fdisk, the partition tables beofdisk
 // writes to the compute nodes' local disks, and the code that writes one
-// table to one disk (on the node, through github.com/diskfs/go-diskfs).
+// table to one disk (on the node; the GPT itself encoded and decoded by
+// go-diskfs's partition/gpt package, the disk handled in disk.go).
 //
 // Scyld's beofdisk kept one partition description per disk geometry the
 // nodes reported; `beofdisk -d` wrote the default ones and `beofdisk -w`
@@ -35,7 +36,7 @@
 //
 // # Layout on the disk
 //
-// A GPT with a protective MBR (the tables go-diskfs writes). Each
+// A GPT with a protective MBR (as go-diskfs's gpt package writes it). Each
 // partition starts on a 1 MiB boundary, the first at 1 MiB; sizes are
 // rounded up to whole sectors; the last 33 sectors hold the backup GPT.
 // Plan computes that layout for a disk size and refuses one that does not
@@ -44,8 +45,8 @@
 // disk of every node first, and the node plans again against the size its
 // kernel reports, so a refused layout leaves every disk as it was.
 // Apply then writes the table and has the kernel re-read it (BLKRRPART,
-// or BLKPG partition by partition when the disk is busy), so the
-// partitions' device nodes appear without a reboot.
+// or BLKPG for each changed partition when the disk is busy: disk.go),
+// so the partitions' device nodes appear without a reboot.
 //
 // # Diagnostics
 //

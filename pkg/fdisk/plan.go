@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 )
 
@@ -84,18 +83,18 @@ func (d Disk) Plan(size, sector int64) ([]Extent, error) {
 // it. It plans first against the disk's own size and writes nothing when
 // the layout does not fit. It returns what it wrote.
 func Apply(path string, d Disk) ([]Extent, error) {
-	dk, err := diskfs.Open(path, diskfs.WithOpenMode(diskfs.ReadWriteExclusive))
+	dk, err := openDisk(path, true)
 	if err != nil {
 		return nil, err
 	}
 	defer dk.Close()
-	ext, err := d.Plan(dk.Size, dk.LogicalBlocksize)
+	ext, err := d.Plan(dk.size, dk.logical)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	t := &gpt.Table{
-		LogicalSectorSize:  int(dk.LogicalBlocksize),
-		PhysicalSectorSize: int(dk.PhysicalBlocksize),
+		LogicalSectorSize:  int(dk.logical),
+		PhysicalSectorSize: int(dk.physical),
 		ProtectiveMBR:      true,
 	}
 	for _, e := range ext {
@@ -108,7 +107,11 @@ func Apply(path string, d Disk) ([]Extent, error) {
 			Type: typ, Name: "beo-" + string(e.Type),
 		})
 	}
-	if err := dk.Partition(t); err != nil {
+	var old *gpt.Table
+	if dk.dev {
+		old, _ = dk.table() // what the kernel may still hold; none is fine
+	}
+	if err := dk.write(t, old); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return ext, nil
@@ -116,18 +119,14 @@ func Apply(path string, d Disk) ([]Extent, error) {
 
 // Read returns the partitions of the GPT on path (a device or an image).
 func Read(path string) ([]Extent, error) {
-	dk, err := diskfs.Open(path, diskfs.WithOpenMode(diskfs.ReadOnly))
+	dk, err := openDisk(path, false)
 	if err != nil {
 		return nil, err
 	}
 	defer dk.Close()
-	pt, err := dk.GetPartitionTable()
+	t, err := dk.table()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	t, ok := pt.(*gpt.Table)
-	if !ok {
-		return nil, fmt.Errorf("%s: not a GPT", path)
+		return nil, fmt.Errorf("%s: not a GPT: %w", path, err)
 	}
 	var out []Extent
 	for _, p := range t.Partitions {
@@ -138,7 +137,7 @@ func Read(path string) ([]Extent, error) {
 		if p.Type == gpt.LinuxSwap {
 			typ = Swap
 		}
-		out = append(out, Extent{Index: p.Index, Type: typ, Start: p.Start, End: p.End, Sector: dk.LogicalBlocksize})
+		out = append(out, Extent{Index: p.Index, Type: typ, Start: p.Start, End: p.End, Sector: dk.logical})
 	}
 	return out, nil
 }

@@ -39,13 +39,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/beo-cluster/beo/pkg/bproc"
 )
@@ -74,6 +72,15 @@ type Options struct {
 	// Env is the processes' environment before BPROC_RANK and
 	// BPROC_PROGNAME; nil means os.Environ().
 	Env []string
+	// NoNode, if set, is asked about each process that could not start
+	// because the master knows no such node (bproc.CodeNotFound for its
+	// node): a caller that sent the list unchecked (bpsh's one node)
+	// checks it now and reports it itself, returning true; the process
+	// then counts as no failure here.
+	NoNode func(node int) bool
+	// Signals, if set, has caught the signals the job forwards since
+	// before Run (Catch); Run takes them over.
+	Signals *Catcher
 }
 
 // proc is one process of the job.
@@ -133,19 +140,27 @@ func Run(ctx context.Context, cl *bproc.Client, list []int, argv []string, o Opt
 		}
 		procs[i] = p
 	}
+	// stdin is read once a process has started: a job none of whose
+	// processes can start leaves its caller's stdin unread.
+	started, ended := make(chan struct{}), make(chan struct{})
+	defer close(ended)
+	var startOnce sync.Once
 	if !o.NoIO && !o.NullIn && !o.OneByOne && o.RemoteIn == "" && s.In != nil && !DevNull(s.In) {
-		fanIn(s.In, procs)
+		fanIn(s.In, procs, started, ended)
 	}
 	if seq != nil {
 		seq.start()
 	}
 	var stopped atomic.Bool
-	stopSignals := forwardSignals(procs, &stopped)
+	stopSignals := forwardSignals(o.Signals, procs, &stopped)
 	defer stopSignals()
 
 	runOne := func(p *proc) {
 		p.ran = true
-		p.result = p.cmd.Run()
+		if p.result = p.cmd.Start(); p.result == nil {
+			startOnce.Do(func() { close(started) })
+			p.result = p.cmd.Wait()
+		}
 		if p.stdin != nil {
 			p.stdin.CloseWithError(io.ErrClosedPipe)
 		}
@@ -179,11 +194,12 @@ func Run(ctx context.Context, cl *bproc.Client, list []int, argv []string, o Opt
 		printGathered(s.Out, procs, func(p *proc) *gathered { return p.gout })
 		printGathered(s.Err, procs, func(p *proc) *gathered { return p.gerr })
 	}
-	return exitCode(procs, s.Err)
+	return exitCode(procs, s.Err, o.NoNode)
 }
 
-// exitCode reports failures and computes the job's status.
-func exitCode(procs []*proc, stderr io.Writer) int {
+// exitCode reports failures and computes the job's status; noNode (if
+// set) takes the processes whose node the master does not know.
+func exitCode(procs []*proc, stderr io.Writer, noNode func(int) bool) int {
 	code := 0
 	for _, p := range procs {
 		if !p.ran {
@@ -199,6 +215,7 @@ func exitCode(procs []*proc, stderr io.Writer) int {
 		case errors.As(p.result, &ee):
 			fmt.Fprintf(stderr, "%d: %s\n", ee.Node, ee.Reason())
 			c = 255
+		case errors.As(p.result, &ne) && ne.Code == bproc.CodeNotFound && ne.Node == p.node && noNode != nil && noNode(p.node):
 		case errors.As(p.result, &ne):
 			fmt.Fprintf(stderr, "%d: %s\n", ne.Node, ne.Msg)
 			c = 255
@@ -214,9 +231,10 @@ func exitCode(procs []*proc, stderr io.Writer) int {
 	return code
 }
 
-// fanIn duplicates r to every process's stdin. A slow node slows the
-// others: each gets every byte.
-func fanIn(r io.Reader, procs []*proc) {
+// fanIn duplicates r to every process's stdin, from the moment started
+// is closed (a process has started) until r ends or, without a start,
+// ended is. A slow node slows the others: each gets every byte.
+func fanIn(r io.Reader, procs []*proc, started, ended <-chan struct{}) {
 	ws := make([]*io.PipeWriter, 0, len(procs))
 	for _, p := range procs {
 		pr, pw := io.Pipe()
@@ -224,6 +242,14 @@ func fanIn(r io.Reader, procs []*proc) {
 		ws = append(ws, pw)
 	}
 	go func() {
+		select {
+		case <-started:
+		case <-ended:
+			for _, w := range ws {
+				w.Close()
+			}
+			return
+		}
 		buf := make([]byte, 64<<10)
 		for {
 			n, err := r.Read(buf)
@@ -240,45 +266,6 @@ func fanIn(r io.Reader, procs []*proc) {
 			}
 		}
 	}()
-}
-
-// forwardSignals relays signals this process receives to every remote
-// process; a terminating one sets stopped.
-func forwardSignals(procs []*proc, stopped *atomic.Bool) func() {
-	ch := make(chan os.Signal, 16)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
-		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGTSTP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case s := <-ch:
-				sig := s.(syscall.Signal)
-				switch sig {
-				case syscall.SIGTSTP:
-					sig = syscall.SIGSTOP
-				case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT:
-					stopped.Store(true)
-				}
-				for _, p := range procs {
-					if p.cmd.PID != 0 {
-						p.cmd.Signal(sig)
-					}
-				}
-				if s == syscall.SIGTSTP {
-					signal.Reset(syscall.SIGTSTP)
-					syscall.Kill(os.Getpid(), syscall.SIGTSTP)
-					signal.Notify(ch, syscall.SIGTSTP)
-				}
-			}
-		}
-	}()
-	return func() {
-		signal.Stop(ch)
-		close(done)
-	}
 }
 
 func envWithout(env []string, names ...string) []string {

@@ -296,12 +296,12 @@ func usable(root, v string) bool {
 	return err == nil && fi.IsDir()
 }
 
-var numRun = regexp.MustCompile(`\d+|\D+`)
+var numRun = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\d+|\D+`) }) // compiled on first use, not at every beo start
 
 // versionLess compares kernel versions with digit runs as numbers
 // (6.1.0-10 after 6.1.0-9).
 func versionLess(a, b string) bool {
-	pa, pb := numRun.FindAllString(a, -1), numRun.FindAllString(b, -1)
+	pa, pb := numRun().FindAllString(a, -1), numRun().FindAllString(b, -1)
 	for i := 0; i < len(pa) && i < len(pb); i++ {
 		if pa[i] == pb[i] {
 			continue

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/bootparam"
@@ -91,7 +92,7 @@ func (c *Cluster) Timeline(m *Machine) []Moment {
 		Moment{MomentFetched, fetched, "node log"})
 	var kernel, init time.Time
 	for _, l := range m.Lines() {
-		if s := printkStamp.FindStringSubmatch(l.Text); s != nil {
+		if s := printkStamp().FindStringSubmatch(l.Text); s != nil {
 			if f, err := strconv.ParseFloat(s[1], 64); err == nil {
 				if k := l.T.Add(-time.Duration(f * float64(time.Second))); kernel.IsZero() || k.Before(kernel) {
 					kernel = k
@@ -121,7 +122,7 @@ func (c *Cluster) Timeline(m *Machine) []Moment {
 	return append(marks, Moment{MomentBoot, boot, "watch"}, Moment{MomentUp, up, "watch"})
 }
 
-var printkStamp = regexp.MustCompile(`^\[\s*(\d+\.\d+)\]`)
+var printkStamp = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\[\s*(\d+\.\d+)\]`) }) // compiled on first use, not at every beo start
 
 // FormatTimeline prints marks as a table: each moment relative to the
 // first, and the phase that ended there.

@@ -1,6 +1,7 @@
 package slave
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,7 +55,8 @@ const hangupGrace = 5 * time.Second
 //
 // The Need is always the first reply, so the master's reading order never
 // changes: a request refused outright (bad closure, an identity the slave
-// cannot take) gets an empty Need and then its Result{Err}. The process
+// cannot take) gets an empty Need and then its Result{Err}. An empty Need
+// may travel in one write with the reply after it (replies). The process
 // starts only once its stdin stream is there. Any failure before the start
 // is one Result{Err} naming the node.
 //
@@ -79,7 +81,8 @@ const hangupGrace = 5 * time.Second
 func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	defer st.Close()
 	log := ss.log.With("node", ss.node, "op", "exec", "id", ex.ID)
-	r, err := ss.prepare(st, ex)
+	rep := &replies{st: st}
+	r, err := ss.prepare(st, rep, ex)
 	if err != nil {
 		if stdinWanted(ex) {
 			ss.attach.Abandon(ex.ID)
@@ -89,13 +92,13 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 			ss.refuse(st, err) // the stream still carries file bytes
 			return
 		}
-		wire.Write(st, ss.failure(err))
+		rep.write(ss.failure(err))
 		return
 	}
 	defer ss.live.track(r)()
 	log = log.With("pid", r.pid)
 	log.Debug("started", "path", ex.Path, "uid", ex.Cred.UID) // a line per process is noise at Info
-	if err := wire.Write(st, wire.Started{PID: r.pid}); err != nil {
+	if err := rep.write(wire.Started{PID: r.pid}); err != nil {
 		r.hangup()
 	}
 	res := r.run(st, log)
@@ -117,6 +120,47 @@ func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	if err := wire.Write(st, res); err != nil {
 		log.Warn("result not delivered", "err", err)
 	}
+}
+
+// replies writes an exec's first replies on its stream. A Need that asks
+// for nothing (the node has every file: the usual case) is held back and
+// goes out in one write with the reply after it, Started or the
+// failure's Result — the same frames in the same order, so the master
+// wakes once for both instead of once each. A Need that asks for files
+// goes out at once, and so does the Need of an exec that waits for
+// anything more from the master before its start: a stdin stream (a
+// master may open it only once it has read the Need) or a restore's
+// image (sent after the Need).
+type replies struct {
+	st   net.Conn
+	held *wire.Need
+}
+
+// need sends n, or holds it back (see above).
+func (w *replies) need(n wire.Need, hold bool) error {
+	if hold && len(n.Hashes) == 0 {
+		w.held = &n
+		return nil
+	}
+	return wire.Write(w.st, n)
+}
+
+// write sends v, after the Need held back if there is one.
+func (w *replies) write(v any) error {
+	if w.held == nil {
+		return wire.Write(w.st, v)
+	}
+	var b bytes.Buffer
+	n := *w.held
+	w.held = nil
+	if err := wire.Write(&b, n); err != nil {
+		return err
+	}
+	if err := wire.Write(&b, v); err != nil {
+		return err
+	}
+	_, err := w.st.Write(b.Bytes())
+	return err
 }
 
 // errDesync marks a failure that leaves unread file bytes on the stream.
@@ -148,13 +192,13 @@ type running struct {
 }
 
 // prepare carries out steps 1–3 and returns the running process.
-func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
+func (ss *session) prepare(st net.Conn, rep *replies, ex *wire.Exec) (*running, error) {
 	files, bad := ss.check(ex)
 	need := ss.missing(files)
 	if bad != nil {
 		need = []string{} // nothing to send: the refusal follows
 	}
-	if err := wire.Write(st, wire.Need{Hashes: need}); err != nil {
+	if err := rep.need(wire.Need{Hashes: need}, ex.Restore == nil && !stdinWanted(ex)); err != nil {
 		return nil, fmt.Errorf("exec %s: %w", ex.Path, err)
 	}
 	if bad != nil {
@@ -168,13 +212,19 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 	}
 	if h := ss.cfg.BeforeExec; h != nil && ss.root && ex.Cred.UID != 0 {
 		// The node learns the caller's user (kickback) before the program
-		// runs; without it the job still runs, only nameless.
-		if err := h(context.Background(), ex.Cred); err != nil {
+		// runs, once a while per user (users.go); without it the job
+		// still runs, only nameless.
+		if err := ss.users.ensure(context.Background(), ex.Cred, h); err != nil {
 			ss.log.Warn("before exec", "node", ss.node, "uid", ex.Cred.UID, "err", err)
 		}
 	}
-	dir, redir, err := ss.asCaller(ex)
-	if err != nil {
+	how := startHow{spawn: ss.needsSpawn(ex.Rlim)}
+	var dir string
+	var redir redirections
+	var err error
+	if how.lazyDir = ss.root && !how.spawn && ex.Restore == nil && !redirected(ex); how.lazyDir {
+		dir = ss.jobDir(ex) // checked by the child's own chdir, as the caller (start)
+	} else if dir, redir, err = ss.asCaller(ex); err != nil {
 		return nil, err
 	}
 	defer redir.close() // the child has its own copies once started
@@ -191,7 +241,7 @@ func (ss *session) prepare(st net.Conn, ex *wire.Exec) (*running, error) {
 			return nil, fmt.Errorf("%s: %w", ex.Path, err)
 		}
 	}
-	r, err := ss.start(ex, dir, &redir, in, img)
+	r, err := ss.start(ex, dir, &redir, in, img, how)
 	if err != nil {
 		if in != nil {
 			in.Close()
@@ -287,12 +337,7 @@ func (ss *session) asCaller(ex *wire.Exec) (string, redirections, error) {
 	dir := ss.cfg.Root
 	var r redirections
 	err := creds.Do(ex.Cred, func() error {
-		if ex.Dir != "" {
-			d := rooted(ss.cfg.Root, ex.Dir)
-			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-				dir = d
-			}
-		}
+		dir = ss.callerDir(ex)
 		var err error
 		if ex.Stdin != "" {
 			if r.in, err = os.Open(rooted(ss.cfg.Root, ex.Stdin)); err != nil {
@@ -320,6 +365,27 @@ func (ss *session) asCaller(ex *wire.Exec) (string, redirections, error) {
 	return dir, r, nil
 }
 
+// jobDir is where the job asks to run: Root+Dir, or Root.
+func (ss *session) jobDir(ex *wire.Exec) string {
+	if ex.Dir == "" {
+		return ss.cfg.Root
+	}
+	return rooted(ss.cfg.Root, ex.Dir)
+}
+
+// callerDir is jobDir if the calling thread's identity sees a directory
+// there, else Root.
+func (ss *session) callerDir(ex *wire.Exec) string {
+	d := ss.jobDir(ex)
+	if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+		return d
+	}
+	return ss.cfg.Root
+}
+
+// redirected reports whether the job has -I, -O or -E files.
+func redirected(ex *wire.Exec) bool { return ex.Stdin != "" || ex.Stdout != "" || ex.Stderr != "" }
+
 func create(p string) (*os.File, error) {
 	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 }
@@ -332,9 +398,25 @@ func dup(f *os.File) (*os.File, error) {
 	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
+// startHow is how start starts a process: through the exec trampoline
+// (spawn: other limits), and whether dir is still to be checked.
+//
+// lazyDir: dir is the job's own directory, not yet checked as the caller.
+// A root slave's direct start switches to the caller's uid, gid and
+// groups in the child before it changes to dir (SysProcAttr.Credential,
+// then Dir: Go's fork does them in that order), so the child's chdir is
+// the caller's own check — and a stricter one than asCaller's stat (it
+// also needs search permission on dir itself). Only if the start fails
+// is dir checked as the caller, and the start tried again in Root if
+// the caller cannot see dir: the outcome asCaller's check first would
+// have had, without borrowing the caller's identity for every job.
+type startHow struct {
+	spawn, lazyDir bool
+}
+
 // start forks the process with its stdio wired up and applies its rlimits.
 // Files it hands to the child are taken out of redir.
-func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.Conn, img string) (*running, error) {
+func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.Conn, img string, how startHow) (*running, error) {
 	r := &running{in: in, grace: hangupGrace}
 	var child [3]*os.File // the process's fds 0, 1, 2; closed here after the fork
 	defer func() {
@@ -399,7 +481,7 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 		}
 		return r, nil
 	}
-	if ss.needsSpawn(ex.Rlim) {
+	if how.spawn {
 		// Other limits: set before the switch (spawn_small.go, spawn.go).
 		p, err := ss.spawnAny(prog, ex, env, attr)
 		if err != nil {
@@ -412,6 +494,13 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 		attr.Sys.Credential = &syscall.Credential{Uid: ex.Cred.UID, Gid: ex.Cred.GID, Groups: ex.Cred.Groups}
 	}
 	p, err := startProcess(prog, ex.Argv, attr)
+	if err != nil && how.lazyDir {
+		var d string
+		if creds.Do(ex.Cred, func() error { d = ss.callerDir(ex); return nil }) == nil && d != attr.Dir {
+			attr.Dir = d // the caller cannot see dir: Root, as asCaller would have said
+			p, err = startProcess(prog, ex.Argv, attr)
+		}
+	}
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {

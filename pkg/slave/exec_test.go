@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,6 +80,14 @@ func TestExec(t *testing.T) {
 		{name: "as nobody not allowed", ex: wire.Exec{Path: "/secret/true", Argv: []string{"true"},
 			Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot,
 			wantErr: "node 3: /secret/true: permission denied"},
+		{name: "as nobody in its dir", prog: []string{"/usr/bin/pwd"}, ex: wire.Exec{Argv: []string{"pwd"}, Dir: "/sub",
+			Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot, wantOut: realRoot + "/sub\n"},
+		{name: "as nobody in a dir it cannot see is root", prog: []string{"/usr/bin/pwd"}, ex: wire.Exec{Argv: []string{"pwd"},
+			Dir: "/secret/inner", Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot, wantOut: realRoot + "\n"},
+		{name: "as nobody in a dir it sees but may not enter", prog: []string{"/usr/bin/pwd"}, ex: wire.Exec{Argv: []string{"pwd"},
+			Dir: "/sub/closed", Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot, wantErr: "permission denied"},
+		{name: "as nobody in a file is root", prog: []string{"/usr/bin/pwd"}, ex: wire.Exec{Argv: []string{"pwd"},
+			Dir: "/in.txt", Cred: wire.Cred{UID: 65534, GID: 65534}}, skip: !isRoot, wantOut: realRoot + "\n"},
 		{name: "missing program", ex: wire.Exec{Path: "/no/such/prog", Argv: []string{"prog"}},
 			wantErr: "node 3: /no/such/prog: no such file or directory"},
 	}
@@ -93,6 +102,12 @@ func TestExec(t *testing.T) {
 	}
 	if b, err := os.ReadFile("/bin/true"); err != nil || os.WriteFile(filepath.Join(root, "secret/true"), b, 0o755) != nil {
 		t.Fatalf("copy /bin/true: %v", err)
+	}
+	// Directories nobody cannot see, and may see but not enter.
+	for d, mode := range map[string]os.FileMode{"secret/inner": 0o755, "sub/closed": 0o700} {
+		if err := os.Mkdir(filepath.Join(root, d), mode); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,6 +351,50 @@ func TestBeforeExec(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 1 || got[0] != 65534 {
 		t.Errorf("BeforeExec calls: got uids %v, want [65534] (none for root)", got)
+	}
+}
+
+// TestBeforeExecOncePerUser: a hook that succeeded is not called again
+// for the same user's next jobs (users.go); one that failed is, each
+// time.
+func TestBeforeExecOncePerUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run as another user")
+	}
+	var calls atomic.Int32
+	m := newMaster(t, steady)
+	root := startSlave(t, m, func(c *Config) {
+		c.BeforeExec = func(ctx context.Context, cr wire.Cred) error {
+			if calls.Add(1); cr.UID == 65533 {
+				return errors.New("no such user on the master")
+			}
+			return nil
+		}
+	})
+	for _, d := range []string{filepath.Dir(root), root} {
+		os.Chmod(d, 0o755)
+	}
+	s := m.next(t)
+	run := func(uid uint32) {
+		r := s.start(t, wire.Exec{Argv: []string{"true"}, Cred: wire.Cred{UID: uid, GID: uid}}, program(t, "/bin/true"), execOpts{})
+		if r.err != "" {
+			t.Fatalf("uid %d: start: %s", uid, r.err)
+		}
+		if res := r.wait(t); res.Status != 0 {
+			t.Errorf("uid %d: got %+v", uid, res)
+		}
+	}
+	for range 3 {
+		run(65534)
+	}
+	if got := calls.Load(); got != 1 {
+		t.Errorf("three jobs of uid 65534: %d BeforeExec calls, want 1", got)
+	}
+	for range 2 {
+		run(65533)
+	}
+	if got := calls.Load(); got != 3 {
+		t.Errorf("then two of uid 65533, whose call fails: %d calls in all, want 3", got)
 	}
 }
 

@@ -38,7 +38,7 @@ import (
 // exec's files arrive as usual — the program's closure and CRIU's, so
 // every file the program maps is where it was — then the image; the job
 // gets its stdio pipes and cgroup as any exec, and CRIU, started in that
-// cgroup, restores the tree as bpslave's own child (rst_sibling), with
+// cgroup, restores the tree as bpslave's own child (--restore-sibling), with
 // the job's pipes in place of the ones it had. From there on the job is
 // like one started here: its output streams, signals, Updates and
 // Result.

@@ -118,9 +118,10 @@ type Config struct {
 	Power func(action string) error
 	// Cache stores program files by content; nil = filecache.Open(CacheDir).
 	Cache *filecache.Cache
-	// BeforeExec, if set, runs before each process a root slave starts
-	// as a non-root user, with that user's credentials: a real node asks
-	// its kickbackproxy for the user's passwd and group entries there. An
+	// BeforeExec, if set, runs before a process a root slave starts as a
+	// non-root user, with that user's credentials: a real node asks its
+	// kickbackproxy for the user's passwd and group entries there. A
+	// success holds for that credential for a minute (users.go). An
 	// error is logged; the process runs anyway.
 	BeforeExec func(ctx context.Context, c wire.Cred) error
 	// SpawnExe is a binary that runs Spawn when started as SpawnArg0 (the
@@ -265,4 +266,5 @@ type slave struct {
 
 	small     smallSpawner // the small exec trampoline (spawn_small.go)
 	smallWarn sync.Once
+	users     knownUsers // the jobs' users BeforeExec made known (users.go)
 }
