@@ -243,7 +243,7 @@ func pxeMPITests(t *testing.T, ctx context.Context, c *lab.Cluster, exe string, 
 
 // pxeMPIFinalizeWait is how long hello may take after every rank has
 // printed before pxeMPIHello calls it hung (a run takes 5–15 s here).
-const pxeMPIFinalizeWait = 90 * time.Second
+const pxeMPIFinalizeWait = 45 * time.Second
 
 // pxeMPIHello runs hello on 4 ranks with no hostfile. A job still
 // running pxeMPIFinalizeWait after all four ranks printed their line is
