@@ -51,9 +51,11 @@ func installModprobe(binary string) error {
 // Modprobe is the kernel's module helper (see above): args are what
 // follows argv[0], `-q -- NAME` as the kernel passes them (other
 // modprobe options are accepted and ignored). It returns the exit
-// status: 0 when every name is loaded or built in, 1 otherwise, the
-// reason written to kmsg (the kernel gives its helper no output; kmsg
-// reaches node.N's log through beoklogd) and, without -q, to errOut.
+// status: 0 when the modules NAME resolves to are loaded (or built in),
+// 1 otherwise, the reason written to kmsg (the kernel gives its helper
+// no output; beoklogd sends kmsg to the master's messages.N) and,
+// without -q, to errOut. As with kmod, any user can make the kernel ask
+// (a mount, a socket family); only modules the initrd carries load.
 func Modprobe(args []string, errOut io.Writer) int {
 	var kmsg io.Writer = io.Discard
 	if f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
