@@ -56,6 +56,12 @@ type Tool struct {
 	Sys  *syscall.SysProcAttr // how to start it (nil: as is)
 	// KeepLog, if set, is where a failed run's whole log is kept.
 	KeepLog string
+	// LoadModules, if set, is called with Modules before each run. A
+	// node loads its bootmodules in the background once it is up
+	// (pkg/pid1), so a move soon after a boot would otherwise find tun
+	// or nf_tables missing and fail; its error is not fatal (CRIU then
+	// says what is missing).
+	LoadModules func(names ...string) error
 }
 
 // Dump checkpoints the tree rooted at pid into dir and leaves it as it
@@ -116,6 +122,9 @@ func (t Tool) Restore(ctx context.Context, dir string, pipes []Pipe) (int, error
 // run sends one request to a new `criu swrk` and returns its answer.
 func (t Tool) run(ctx context.Context, typ rpc.CriuReqType, opts *rpc.CriuOpts, dir, logName string, extra []*os.File) (*rpc.CriuResp, error) {
 	op := strings.ToLower(typ.String())
+	if t.LoadModules != nil {
+		t.LoadModules(Modules...)
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("criu %s: %w", op, err)

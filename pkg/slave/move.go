@@ -107,7 +107,7 @@ func (ss *session) checkpoint(st net.Conn, ck *wire.Checkpoint) {
 			return
 		}
 	}
-	tool := criu.Tool{Path: rooted(ss.cfg.Root, ck.Tool), KeepLog: filepath.Join(os.TempDir(), "beo-checkpoint.log")}
+	tool := criu.Tool{Path: rooted(ss.cfg.Root, ck.Tool), KeepLog: filepath.Join(os.TempDir(), "beo-checkpoint.log"), LoadModules: ss.criuModules}
 	took := time.Now()
 	if err := tool.Dump(context.Background(), r.pid, dir); err != nil {
 		r.resumeIf(reply.Continue)
@@ -197,7 +197,7 @@ func (ss *session) restore(r *running, ex *wire.Exec, img string, child [3]*os.F
 	// CRIU runs as bpslave (root), in the job's cgroup; the process it
 	// restores has its own identity from the image.
 	t := criu.Tool{Path: rooted(ss.cfg.Root, ex.Restore.Tool), Sys: &syscall.SysProcAttr{UseCgroupFD: sys.UseCgroupFD, CgroupFD: sys.CgroupFD},
-		KeepLog: filepath.Join(os.TempDir(), "beo-restore.log")}
+		KeepLog: filepath.Join(os.TempDir(), "beo-restore.log"), LoadModules: ss.criuModules}
 	restoreMu.Lock()
 	undo := overcommit()
 	pid, err := t.Restore(context.Background(), img, pipes)
@@ -213,6 +213,24 @@ func (ss *session) restore(r *running, ex *wire.Exec, img string, child [3]*os.F
 	}
 	r.proc, r.pid, r.argv = p, pid, ex.Argv
 	return nil
+}
+
+// criuModules loads the kernel modules CRIU needs (criu.Modules) from
+// the node's initrd before a checkpoint or a restore: init loads the
+// config's bootmodules in the background after the node is up, and a
+// move right after a boot found tun missing ("Unable to create tun").
+// Modules already loaded cost a read of /proc/modules.
+func (ss *session) criuModules(names ...string) error {
+	load := ss.cfg.LoadModules
+	if load == nil {
+		return nil
+	}
+	start := time.Now()
+	err := load(names...)
+	if d := time.Since(start); err != nil || d > 100*time.Millisecond {
+		ss.log.Info("kernel modules for CRIU", "node", ss.node, "took", d.Round(time.Millisecond), "err", err)
+	}
+	return err
 }
 
 // restoreMu makes restores on this node one at a time (overcommit).
