@@ -188,8 +188,8 @@ func TestMove(t *testing.T) {
 
 // phaseTable prints where the moves' time went, medians.
 func phaseTable(sizes []int, got map[string][]sample) {
-	fmt.Printf("\nWhere bpmove's time went (the master's log; medians): the source's checkpoint (of it CRIU's dump and the tar, the source's log), the image node 0 → master, the files node 1 lacked, the image master → node 1, CRIU's restore\n\n")
-	fmt.Printf("| resident | target's cache | bpmove | checkpoint | (dump + tar) | upload | files | download | restore |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("\nWhere bpmove's time went (the master's log; medians): the source's checkpoint (of it CRIU's dump, the source's log), the image node 0 → master (the tar streamed from the dump), the files node 1 lacked, the image master → node 1, CRIU's restore\n\n")
+	fmt.Printf("| resident | target's cache | bpmove | checkpoint | (CRIU dump) | upload | files | download | restore |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, size := range sizes {
 		for _, kind := range []string{"without", "with"} {
 			ss := got[fmt.Sprintf("%d %s", size, kind)]
