@@ -163,7 +163,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	}
 	var modules func(...string) error
 	if !*simulated {
-		modules = pid1.LoadModules // the initrd's modules, for the fstab's file systems
+		modules = pid1.LoadModules // the initrd's modules, for the fstab's file systems and CRIU
 	}
 	err = slave.Run(ctx, slave.Config{
 		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache, Cgroup: *cgroup, SpreadPIDs: *pids,

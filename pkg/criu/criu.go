@@ -64,6 +64,12 @@ type Tool struct {
 	Sys  *syscall.SysProcAttr // how to start it (nil: as is)
 	// KeepLog, if set, is where a failed run's whole log is kept.
 	KeepLog string
+	// LoadModules, if set, is called with Modules before each run. A
+	// node loads its bootmodules in the background once it is up
+	// (pkg/pid1), so a move soon after a boot would otherwise find tun
+	// or nf_tables missing and fail; its error is not fatal (CRIU then
+	// says what is missing).
+	LoadModules func(names ...string) error
 }
 
 // Dump checkpoints the tree rooted at pid into dir and leaves it as it
@@ -113,6 +119,9 @@ func (t Tool) Restore(ctx context.Context, dir string, pipes []Pipe) (int, error
 // run runs `criu OP` on the image directory dir, with args after the
 // options every run has, and extra as CRIU's descriptors 3, 4, ….
 func (t Tool) run(ctx context.Context, op, dir, logName string, extra []*os.File, args ...string) error {
+	if t.LoadModules != nil {
+		t.LoadModules(Modules...)
+	}
 	argv := append([]string{op, "-D", dir, "-o", logName, "-v4", "--manage-cgroups=ignore"}, args...)
 	cmd := exec.CommandContext(ctx, t.Path, argv...)
 	cmd.ExtraFiles = extra

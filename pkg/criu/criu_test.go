@@ -143,3 +143,24 @@ func TestCommandLine(t *testing.T) {
 		t.Errorf("failed restore: %#v (%v), want CRIU's stderr, its log's error and the kept log", e, err)
 	}
 }
+
+// TestToolLoadsModules: every run first asks for the modules CRIU needs
+// (a node loads its bootmodules in the background after it is up, and a
+// move right after a boot found tun missing), even one that then fails.
+func TestToolLoadsModules(t *testing.T) {
+	var got [][]string
+	tool := Tool{Path: filepath.Join(t.TempDir(), "no-criu"), LoadModules: func(names ...string) error {
+		got = append(got, names)
+		return nil
+	}}
+	dir := t.TempDir()
+	if err := tool.Dump(t.Context(), os.Getpid(), dir); err == nil {
+		t.Fatal("Dump with no criu program succeeded")
+	}
+	if _, err := tool.Restore(t.Context(), dir, nil); err == nil {
+		t.Fatal("Restore with no criu program succeeded")
+	}
+	if len(got) != 2 || strings.Join(got[0], " ") != strings.Join(Modules, " ") || strings.Join(got[1], " ") != strings.Join(Modules, " ") {
+		t.Errorf("LoadModules calls %q, want Modules twice (%q)", got, Modules)
+	}
+}

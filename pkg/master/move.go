@@ -161,6 +161,8 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", tool, err)
 	}
+	var ph movePhases
+	began := time.Now()
 	committed := false
 	if x.stdin != nil {
 		x.stdin.hold() // the client's stdin waits here until the process runs somewhere
@@ -190,6 +192,7 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	if rep.Err != "" {
 		return 0, wire.NodeErrorf(src, rep.Code, "cannot move pid %d: %s", x.r.proc.PID, rep.Err)
 	}
+	ph.checkpoint = time.Since(began)
 	img, err := os.CreateTemp("", "beo-move-*.img")
 	if err != nil {
 		return 0, err
@@ -199,11 +202,12 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	if _, err := io.CopyN(img, ck, rep.Size); err != nil {
 		return 0, wire.NodeErrorf(src, wire.CodeNodeDown, "checkpoint image: %w", err)
 	}
+	ph.upload = time.Since(began) - ph.checkpoint
 	// From here, every failure lets the source continue (its Verdict
 	// never says Commit: closing ck does it).
 
 	// 2. Restore on the target.
-	nl, err := x.restoreOn(ctx, target, tool, toolFiles, toolReals, rep, img)
+	nl, err := x.restoreOn(ctx, target, tool, toolFiles, toolReals, rep, img, &ph)
 	if err != nil {
 		return 0, fmt.Errorf("pid %d stays on node %d: %w", x.r.proc.PID, src, err)
 	}
@@ -232,13 +236,24 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	case <-nl.switched:
 	case <-ctx.Done():
 	}
-	m.log.Info("moved", "pid", x.r.proc.PID, "from", src, "to", target, "ghost", x.r.proc.Ghost, "image", rep.Size)
+	m.log.Info("moved", "pid", x.r.proc.PID, "from", src, "to", target, "ghost", x.r.proc.Ghost, "image", rep.Size,
+		"took", time.Since(began), "checkpoint", ph.checkpoint, "upload", ph.upload, "files", ph.files, "download", ph.download, "restore", ph.restore)
 	return nl.pid, nil
 }
 
+// movePhases is where a move's time went, for its log line: the
+// checkpoint (the source receives CRIU if it lacks it, stops, dumps and
+// packs the tree), the image's upload to the master, the program's and
+// CRIU's files the target lacked, the image's download (the target
+// unpacks it as it arrives), and the restore (CRIU on the target, until
+// the copy runs).
+type movePhases struct {
+	checkpoint, upload, files, download, restore time.Duration
+}
+
 // restoreOn restores the checkpoint (rep, img) on node target as a new
-// exec of x's process and returns it, started.
-func (x *execution) restoreOn(ctx context.Context, target int, tool string, toolFiles []wire.FileRef, toolReals map[string]string, rep wire.CheckpointReply, img *os.File) (*nextLeg, error) {
+// exec of x's process and returns it, started; ph gets the phases' times.
+func (x *execution) restoreOn(ctx context.Context, target int, tool string, toolFiles []wire.FileRef, toolReals map[string]string, rep wire.CheckpointReply, img *os.File, ph *movePhases) (*nextLeg, error) {
 	m := x.m
 	t, err := m.session(target)
 	if err != nil {
@@ -281,19 +296,23 @@ func (x *execution) restoreOn(ctx context.Context, target int, tool string, tool
 			return nil, err
 		}
 	}
+	began := time.Now()
 	if _, err := m.sendFiles(t, nl.nd, reals); err != nil {
 		return nil, err
 	}
+	ph.files = time.Since(began)
 	if _, err := img.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
 	if _, err := io.CopyN(nl.nd, img, rep.Size); err != nil {
 		return nil, wire.NodeErrorf(target, wire.CodeNodeDown, "restore: %w", err)
 	}
+	ph.download = time.Since(began) - ph.files
 	var st wire.ExecReply
 	if err := wire.Read(nl.nd, &st); err != nil {
 		return nil, wire.NodeErrorf(target, wire.CodeNodeDown, "restore: %w", err)
 	}
+	ph.restore = time.Since(began) - ph.files - ph.download
 	if st.Failed() {
 		return nil, wire.NodeErrorf(target, st.Code, "%s", st.Err)
 	}

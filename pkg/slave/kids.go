@@ -94,7 +94,10 @@ func (r *running) watchKids(st net.Conn, log *slog.Logger) *kidWatch {
 					nextUsage = age + r.every
 				}
 				wait = min(2*wait, kidMax)
-				t.Reset(wait)
+				// The next look comes at the next usage reading at the
+				// latest: the readings keep their interval while the
+				// looks space out.
+				t.Reset(max(min(wait, nextUsage-time.Since(r.meter.start)), time.Millisecond))
 			}
 			if (len(ch) > 0 || use != nil) && !r.wasMoved() { // a moved job's processes live on elsewhere (move.go)
 				if err := wire.Write(st, wire.Event{Update: &wire.Update{Procs: ch, Usage: use}}); err != nil {
