@@ -338,6 +338,14 @@ func (ss *session) asCaller(ex *wire.Exec) (string, redirections, error) {
 	var r redirections
 	err := creds.Do(ex.Cred, func() error {
 		dir = ss.callerDir(ex)
+		// The exec trampolines are started in dir by the slave, before
+		// they take the caller's identity: the caller's right to enter
+		// it (search permission, as chdir checks) is checked here.
+		if dir != ss.cfg.Root {
+			if err := unix.Faccessat(unix.AT_FDCWD, dir, unix.X_OK, unix.AT_EACCESS); err != nil {
+				return &os.PathError{Op: "chdir", Path: ex.Dir, Err: err}
+			}
+		}
 		var err error
 		if ex.Stdin != "" {
 			if r.in, err = os.Open(rooted(ss.cfg.Root, ex.Stdin)); err != nil {

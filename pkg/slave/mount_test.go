@@ -201,9 +201,10 @@ func TestMountFiles(t *testing.T) {
 	alt := filepath.Join(root, "etc/alternatives")
 	os.MkdirAll(alt, 0o755)
 	os.Symlink("/old", filepath.Join(alt, "mpirun"))
-	var seen []string
+	seenc := make(chan []string, 1) // the mount runs on a goroutine of its own
 	f.act = func(source, target, fstype string) error {
-		seen, _ = filepath.Glob(filepath.Join(root, "etc/*/*"))
+		seen, _ := filepath.Glob(filepath.Join(root, "etc/*/*"))
+		seenc <- seen
 		return nil
 	}
 	s := m.next(t)
@@ -219,7 +220,7 @@ func TestMountFiles(t *testing.T) {
 	if len(res) != 1 || res[0].Err != "" {
 		t.Fatalf("mount: %+v", res)
 	}
-	if len(seen) != 3 {
+	if seen := <-seenc; len(seen) != 3 {
 		t.Errorf("files when the mount ran: %v, want all three written before it", seen)
 	}
 	for name, want := range map[string]string{"mpirun": "/usr/bin/mpirun.openmpi", "libblas.so.3": "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"} {
