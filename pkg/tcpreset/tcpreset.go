@@ -50,7 +50,7 @@ func Reset(addr netip.Addr) (int, error) {
 	n := 0
 	var errs []error
 	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		socks, err := netlink.SocketDiagTCP(fam)
+		socks, err := list(fam)
 		if err != nil {
 			return n, fmt.Errorf("tcpreset: list: %w", err)
 		}
@@ -76,4 +76,20 @@ func Reset(addr netip.Addr) (int, error) {
 		return n, fmt.Errorf("tcpreset: destroy: %w", errors.Join(errs...))
 	}
 	return n, nil
+}
+
+// list dumps the namespace's TCP sockets of family. A dump the kernel
+// says was interrupted (the table changed under it) is taken again, up
+// to three times; then what it returned is used: a socket it missed was
+// opened or closed while it ran.
+func list(family uint8) ([]*netlink.Socket, error) {
+	for try := 1; ; try++ {
+		socks, err := netlink.SocketDiagTCP(family)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || try == 3 {
+			if errors.Is(err, netlink.ErrDumpInterrupted) {
+				err = nil
+			}
+			return socks, err
+		}
+	}
 }
