@@ -61,6 +61,7 @@ func (f *Files) Params() [][2]string {
 		{"plm_rsh_no_tree_spawn", "1"},
 		{"orte_leave_session_attached", "1"},
 		{"orte_no_vm", "1"},
+		{"rmaps_base_oversubscribe", "1"},
 		{"orte_default_hostfile", filepath.Join(f.Dir, OpenMPIHosts)},
 	}
 }

@@ -18,6 +18,7 @@
 //	plm_rsh_no_tree_spawn = 1             -iface IFACE (the cluster interface, when known)
 //	orte_leave_session_attached = 1
 //	orte_no_vm = 1
+//	rmaps_base_oversubscribe = 1
 //
 // The agent is a list for OpenMPI: mpirun takes the first, DIR/beorsh;
 // orted, which checks the agent it is handed when it starts on a node
@@ -32,7 +33,11 @@
 // that dies takes its daemons with it. No VM: ORTE starts daemons only
 // on the nodes the job's ranks go to, not on every node of the default
 // hostfile (its "virtual machine": all the cluster's nodes for
-// `mpirun -np 1`). -iface: hydra's proxies connect
+// `mpirun -np 1`). Oversubscribe: more ranks than the hostfile's slots
+// (CPUs) are placed anyway, after every slot has one, as beomap does and
+// as hydra does by itself — OpenMPI would refuse `mpirun -np 16` on
+// twelve CPUs; `mpirun --nooversubscribe` (or beomap's NO_OVER with a
+// beomap hostfile) refuses instead. -iface: hydra's proxies connect
 // to the address of that interface, not to the launcher's host name,
 // which nodes may not resolve.
 //

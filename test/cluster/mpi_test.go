@@ -238,6 +238,15 @@ func TestMPIStockLaunchers(t *testing.T) {
 				t.Errorf("placement %s, want %s", formatMap(got), want)
 			}
 		})
+		t.Run(l.name+" default hostfile, more ranks than CPUs", func(t *testing.T) {
+			// 4 CPUs (the master's slot, one per node): placed anyway,
+			// as beomap oversubscribes when it must.
+			r := runUser(t, who, dir, env, 90*time.Second, l.run, l.np, "7", hello[l.name])
+			if r.code != 0 {
+				t.Fatalf("%s %s 7: exit %d\nstdout %s\nstderr %s", l.run, l.np, r.code, r.out, r.err)
+			}
+			placement(t, r.out, 7)
+		})
 		t.Run(l.name+" beomap hostfile", func(t *testing.T) {
 			m := runUser(t, who, dir, env, 30*time.Second, "beomap", "--np", "5", "--no-local")
 			hf := runUser(t, who, dir, env, 30*time.Second, "beomap", "--np", "5", "--no-local", "--hostfile", l.name)
