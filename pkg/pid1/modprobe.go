@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/beo-cluster/beo/pkg/nodefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,7 +56,8 @@ func installModprobe(binary string) error {
 // 1 otherwise, the reason written to kmsg (the kernel gives its helper
 // no output; beoklogd sends kmsg to the master's messages.N) and,
 // without -q, to errOut. As with kmod, any user can make the kernel ask
-// (a mount, a socket family); only modules the initrd carries load.
+// (a mount, a socket family); only modules the initrd carries load, or
+// what the distribution's modprobe finds (kmod).
 func Modprobe(args []string, errOut io.Writer) int {
 	var kmsg io.Writer = io.Discard
 	if f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
@@ -64,11 +66,34 @@ func Modprobe(args []string, errOut io.Writer) int {
 	}
 	return modprobe(args, errOut, kmsg, func(name string) ([]string, error) {
 		mods, err := resolve(LaterModules, name)
+		if errors.Is(err, errNoModule) {
+			kmod(args) // returns only if there is none
+		}
 		if err != nil {
 			return nil, err
 		}
 		return mods, LoadModules(mods...)
 	})
+}
+
+// kmod hands a request the initrd cannot answer to the distribution's
+// modprobe, when the node has one with modules for its kernel: a node
+// whose fstab mounts the master's /usr, and whose master runs the
+// nodes' kernel, has every module the master has (/lib/modules is
+// /usr/lib/modules). It returns only when there is none.
+func kmod(args []string) {
+	rel, err := release()
+	if err != nil {
+		return
+	}
+	if _, err := os.Stat(filepath.Join("/lib/modules", rel, "modules.dep")); err != nil {
+		return
+	}
+	for _, p := range []string{"/usr/sbin/modprobe", "/sbin/modprobe"} {
+		if t, err := filepath.EvalSymlinks(p); err == nil && filepath.Base(t) != filepath.Base(nodefs.Binary) {
+			unix.Exec(p, append([]string{p}, args...), os.Environ())
+		}
+	}
 }
 
 // modprobe is Modprobe with its effects: kmsg gets one record per call,
