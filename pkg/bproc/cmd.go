@@ -54,6 +54,7 @@ type Cmd struct {
 	started bool
 	waited  bool
 	gh      *cmdGhosts // its ghosts (ghosts.go)
+	fk      forks      // the copies its process forked (fork.go)
 }
 
 // ExitError reports a remote process that exited non-zero or by a signal.
@@ -99,7 +100,7 @@ func (cmd *Cmd) Start() error {
 	if cmd.started {
 		return errors.New("bproc: already started")
 	}
-	if cmd.lookErr != nil || cmd.Node == -1 {
+	if cmd.lookErr != nil || (cmd.Node == -1 && cmd.fk.id == 0) {
 		// On a node, -1 is the master, and a program this node has
 		// no copy of the master resolves (on its PATH).
 		where, err := cmd.c.Where(context.Background())
@@ -134,6 +135,7 @@ func (cmd *Cmd) Start() error {
 		Node:    cmd.Node, Path: cmd.Path, Argv: cmd.Args, Env: env, Dir: dir, Rlim: rl,
 		NoIO: cmd.NoIO, Stdin: cmd.RemoteStdin, Stdout: cmd.RemoteStdout, Stderr: cmd.RemoteStderr,
 		NoStdin: cmd.Stdin == nil || cmd.RemoteStdin != "",
+		Fork:    cmd.fk.id,
 	}
 	ex.ID = cmd.c.nextID.Add(1)
 	cmd.id = ex.ID
@@ -202,7 +204,7 @@ func (cmd *Cmd) relay(fd int, s net.Conn) {
 	if w == nil {
 		w = io.Discard
 	}
-	io.Copy(w, s)
+	io.Copy(cmd.fk.writer(fd, w), s)
 	s.Close()
 }
 
@@ -233,6 +235,7 @@ func (cmd *Cmd) Wait() error {
 		// it was written: Wait returns with all of their bytes written.
 		lost = cmd.c.outs.Finish(cmd.id, cmd.out, r.Opened, cmd.c.outputWait, cmd.c.sess.CloseChan())
 	}
+	cmd.fk.wait() // the copies its process forked, and their output
 	switch {
 	case err != nil:
 		return onNode(cmd.Node, cmd.c.fail(fmt.Errorf("lost the process: %w", err)))
@@ -258,6 +261,7 @@ func (cmd *Cmd) Signal(sig syscall.Signal) error {
 	err := wire.Write(cmd.ctl, wire.Signal{Sig: int(sig)})
 	cmd.wmu.Unlock()
 	cmd.holdGhosts(sig) // stopped or resumed: its ghosts too (ghosts.go)
+	cmd.fk.signal(sig)  // and the copies its process forked (fork.go)
 	return err
 }
 

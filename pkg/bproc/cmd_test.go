@@ -31,6 +31,7 @@ type fakeMaster struct {
 	// ghost (ghosts_test.go): the frames the client sent, and when to end.
 	frames  chan wire.Signal
 	proceed chan struct{}
+	adopted chan struct{} // fork_test.go: the client adopted the copy
 }
 
 // startFake runs a fake master and returns a client of it.
@@ -42,7 +43,7 @@ func startFake(t *testing.T) (*Client, *fakeMaster) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	m := &fakeMaster{t: t, shown: make(chan struct{}, 1), frames: make(chan wire.Signal, 8), proceed: make(chan struct{})}
+	m := &fakeMaster{t: t, shown: make(chan struct{}, 1), frames: make(chan wire.Signal, 8), proceed: make(chan struct{}), adopted: make(chan struct{})}
 	ready := make(chan struct{})
 	go func() {
 		c, err := ln.Accept()
@@ -83,6 +84,10 @@ func (m *fakeMaster) serve(st net.Conn) {
 		return
 	}
 	id := h.Exec.ID
+	if h.Exec.Fork == forkID {
+		m.copied(st, h.Exec)
+		return
+	}
 	switch h.Exec.Argv[1] {
 	case "old", "new": // a master of another wire Version
 		v := wire.Version - 1
@@ -96,6 +101,8 @@ func (m *fakeMaster) serve(st net.Conn) {
 		return
 	case "ghost":
 		m.ghosts(st)
+	case "fork":
+		m.fork(st, h.Exec)
 	case "missing":
 		wire.Write(st, wire.Started{PID: 1})
 		wire.Write(st, wire.Result{Opened: wire.OpenedStderr})

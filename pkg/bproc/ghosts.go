@@ -106,6 +106,9 @@ func (cmd *Cmd) write(v any) error {
 
 // update applies what the node reported of the job's processes.
 func (cmd *Cmd) update(u *wire.Update) {
+	if u.Fork != nil {
+		cmd.adopt(u.Fork) // fork.go
+	}
 	gh := cmd.gh
 	if gh == nil {
 		return

@@ -23,9 +23,8 @@ import (
 // to another process, a file the new node does not have) fails the
 // move with CRIU's reason, and the process goes on where it was.
 //
-// bproc_rfork has no Go counterpart: a Go program cannot fork (its
-// runtime's threads do not survive fork(2)). Start the work on the node
-// with Command instead, or move the caller with Move.
+// bproc_rfork is Rfork: the same checkpoint, restored on the other
+// node while the original continues (fork.go; pkg/master fork.go).
 
 // Move moves the remote process pid on node to node target and returns
 // its pid there.
@@ -61,32 +60,75 @@ var ErrNotMoved = errors.New("not moved")
 // whole process is stopped: it stops itself, so that it holds no
 // connection to be checkpointed, and the master continues it.
 func Move(ctx context.Context, target int) error {
+	from, w, err := moveSelf(ctx, wire.Move{Target: target, Self: true})
+	if err != nil || from == target {
+		return err
+	}
+	if w.Node != target {
+		return &NodeError{Node: w.Node, Code: CodeInternal, Msg: "could not move to node " + strconv.Itoa(target) + " (see the master's log)", Err: ErrNotMoved}
+	}
+	return nil
+}
+
+// Rfork forks the calling process onto node target, as libbproc's
+// bproc_rfork: a copy of the process — its memory, open files, threads
+// and where it is in its code — runs on target, and both return from
+// Rfork, the copy with 0 and the caller with the copy's pid on target.
+// That pid is the caller's own: CRIU restores a process under its pid,
+// so a node holds one copy of a process at most. The copy's stdin is
+// /dev/null; its output goes where the caller's goes (the bpsh that
+// started the caller adopts it, with a ghost of its own, and waits for
+// it). What cannot move cannot be copied either (Move; README "Process
+// migration"): then Rfork returns an error and no copy runs. The caller
+// must be a process bpsh (or Command) started on a node, and is stopped
+// while its copy is made.
+func Rfork(ctx context.Context, target int) (int, error) {
+	from, w, err := moveSelf(ctx, wire.Move{Target: target, Self: true, Fork: true})
+	switch {
+	case err != nil:
+		return 0, err
+	case from == target:
+		return 0, &NodeError{Node: target, Code: CodeInvalid, Msg: "rfork: the process runs there already, and a node holds one copy of it at most (its pid)"}
+	case w.Node != from:
+		return 0, nil // the copy
+	case w.Forked == nil || w.Forked.Node != target:
+		return 0, &NodeError{Node: target, Code: CodeInternal, Msg: "rfork: no copy was made (see the master's log)"}
+	case w.Forked.Err != "":
+		return 0, remoteOn(target, wire.Result{Err: "rfork: " + w.Forked.Err, Code: w.Forked.Code})
+	}
+	return w.Forked.PID, nil
+}
+
+// moveSelf asks the master to move or fork (mv) the calling process,
+// stops it until the master continues it, and returns the node it was on
+// and the master's Where once continued. It returns at once, with no
+// Where, if the process is on mv.Target already.
+func moveSelf(ctx context.Context, mv wire.Move) (from int, w wire.Where, err error) {
+	verb := "move"
+	if mv.Fork {
+		verb = "rfork"
+	}
 	c, err := Dial(ctx, "")
 	if err != nil {
-		return err
+		return 0, w, err
 	}
-	from, err := c.Where(ctx)
-	if err != nil {
+	if from, err = c.Where(ctx); err != nil || from == mv.Target {
 		c.Close()
-		return err
-	}
-	if from == target {
-		c.Close()
-		return nil
+		return from, w, err
 	}
 	var r wire.Result
-	err = c.call(ctx, wire.Header{Op: wire.OpMove, Move: &wire.Move{Target: target, Self: true}}, &r)
+	err = c.call(ctx, wire.Header{Op: wire.OpMove, Move: &mv}, &r)
 	c.Close() // nothing of this connection may be left to checkpoint
 	if err != nil {
-		return err
+		return from, w, err
 	}
 	if err := remote(r); err != nil {
-		return err
+		return from, w, err
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGSTOP); err != nil {
-		return fmt.Errorf("move: stop: %w", err)
+		return from, w, fmt.Errorf("%s: stop: %w", verb, err)
 	}
-	// Continued: here, or on target.
+	// Continued: here, or on mv.Target.
 	for try := 0; ; try++ {
 		c, err = Dial(ctx, "")
 		if err == nil {
@@ -96,19 +138,18 @@ func Move(ctx context.Context, target int) error {
 		// after a restore the process may race nothing, but be patient
 		// with a busy node.
 		if try == 20 || ctx.Err() != nil {
-			return fmt.Errorf("move: after the move: %w", err)
+			return from, w, fmt.Errorf("%s: continued: %w", verb, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	defer c.Close()
-	now, err := c.Where(ctx)
-	if err != nil {
-		return fmt.Errorf("move: after the move: %w", err)
+	if err := c.call(ctx, wire.Header{Op: wire.OpWhere}, &w); err != nil {
+		return from, w, fmt.Errorf("%s: continued: %w", verb, err)
 	}
-	if now != target {
-		return &NodeError{Node: now, Code: CodeInternal, Msg: "could not move to node " + strconv.Itoa(target) + " (see the master's log)", Err: ErrNotMoved}
+	if w.Err != "" {
+		return from, w, fmt.Errorf("%s: continued: %s", verb, w.Err)
 	}
-	return nil
+	return from, w, nil
 }
 
 // Execmove replaces the calling process with program path run on node,

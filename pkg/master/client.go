@@ -131,7 +131,7 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 	case wire.OpStatus:
 		wire.Write(st, m.status())
 	case wire.OpWhere:
-		wire.Write(st, wire.Where{Node: who.where()})
+		wire.Write(st, wire.Where{Node: who.where(), Forked: m.takeForked(who)})
 	case wire.OpStates:
 		wire.Write(st, m.states())
 	case wire.OpWatch:

@@ -66,6 +66,9 @@ func (r *relay) signal(sig int) error {
 func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec) {
 	x := &execution{m: m, c: c, cl: cl, node: ex.Node, cid: ex.ID, moves: moves{next: make(chan *nextLeg, 1)}}
 	defer x.close()
+	if ex.Fork != 0 {
+		ex.NoStdin = true // the copy reads /dev/null (fork.go)
+	}
 	if !ex.NoIO && !ex.NoStdin {
 		if !c.att.Expect(x.cid) {
 			wire.Write(cl, wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeInvalid, "exec id %d is already in use", x.cid)))
@@ -73,18 +76,31 @@ func (m *Master) exec(ctx context.Context, c *client, cl net.Conn, ex wire.Exec)
 		}
 		x.expecting = true
 	}
-	if err := x.resolve(ctx, ex); err != nil {
+	resolve := x.resolve
+	if ex.Fork != 0 {
+		resolve = x.adopt // a process's forked copy (fork.go)
+	}
+	if err := resolve(ctx, ex); err != nil {
+		x.adopted(0, err)
 		x.fail(err)
 		return
 	}
 	st, err := x.start()
 	if err != nil {
+		x.adopted(0, err)
 		x.fail(err)
 		return
 	}
 	if st.Failed() {
+		x.adopted(0, st.Failure())
 		wire.Write(cl, st.Result)
 		return
+	}
+	if x.fork != nil {
+		x.adopted(st.PID, nil)
+		if x.ex.Restore.Continue {
+			x.r.signal(int(syscall.SIGCONT))
+		}
 	}
 	res, ok := x.relay(ctx, st.Started)
 	for ok && res.Moved { // its process runs on another node now (move.go)
@@ -117,8 +133,10 @@ type execution struct {
 	stdin       *switchWriter // where the client's stdin goes: in, or after a move the next node's
 	running     bool          // in m.procs and the client's ghosts
 	omu         sync.Mutex
-	couts       [2]net.Conn // the client's output streams, opened at the first output
-	moves       moves       // move.go
+	couts       [2]net.Conn  // the client's output streams, opened at the first output
+	moves       moves        // move.go
+	fork        *stagedFork  // the fork this exec adopts (fork.go)
+	forked      *wire.Forked // the process's last fork's outcome, until it asks (fork.go); under Master.mu
 	done        chan struct{}
 	unghost     func()
 }
@@ -183,6 +201,11 @@ func (x *execution) start() (wire.ExecReply, error) {
 	sent, err := x.m.sendFiles(s, nd, x.r.reals)
 	if err != nil {
 		return st, err
+	}
+	if x.fork != nil { // a forked copy's image follows its files (fork.go)
+		if err := sendImage(nd, x.fork.cp); err != nil {
+			return st, wire.NodeErrorf(x.node, wire.CodeNodeDown, "%w", err)
+		}
 	}
 	if x.expecting {
 		x.expecting = false

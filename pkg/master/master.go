@@ -262,6 +262,7 @@ type Master struct {
 	byAddr   map[netip.Addr]int
 	sessions map[int]*session
 	procs    map[uint64]*relay
+	forks    map[uint64]*stagedFork // checkpoints awaiting adoption (fork.go)
 	libs     []string
 
 	started time.Time
@@ -300,6 +301,7 @@ func New(cfg Config) (*Master, error) {
 		started:  cfg.Clock(),
 		sessions: map[int]*session{},
 		procs:    map[uint64]*relay{},
+		forks:    map[uint64]*stagedFork{},
 		sends:    make(chan struct{}, cfg.MaxSends),
 		asUser:   asUser{run: creds.Do},
 		conns:    conns{max: cfg.ConnsPerUID},

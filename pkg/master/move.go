@@ -43,7 +43,9 @@ import (
 // A process that asks to move itself (Move.Self, bproc.Move) stops
 // itself once answered, so that it holds no connection to be
 // checkpointed; the master waits for it to stop and continues it with
-// SIGCONT on whichever node it is on afterwards.
+// SIGCONT on whichever node it is on afterwards. A fork (Move.Fork,
+// bproc.Rfork) is the same checkpoint, restored while the source goes on
+// (fork.go).
 
 // moveTimeout bounds a whole move.
 const moveTimeout = 5 * time.Minute
@@ -85,6 +87,10 @@ func (m *Master) move(ctx context.Context, who caller, st net.Conn, mv wire.Move
 	}
 	wire.Write(st, wire.Result{})
 	st.Close()
+	if mv.Fork {
+		x.forkTo(context.WithoutCancel(ctx), mv.Target) // fork.go
+		return
+	}
 	if _, err := x.moveTo(context.WithoutCancel(ctx), mv.Target, true); err != nil {
 		m.log.Warn("move failed", "pid", x.r.proc.PID, "node", x.node, "target", mv.Target, "err", err)
 		x.r.signal(int(syscall.SIGCONT)) // it stopped itself to move
@@ -95,9 +101,12 @@ func (m *Master) move(ctx context.Context, who caller, st net.Conn, mv wire.Move
 // caller may move it there.
 func (m *Master) moving(who caller, mv wire.Move) (*execution, error) {
 	k := wire.Kill{Node: mv.Node, PID: mv.PID, Ghost: mv.Ghost}
+	if mv.Fork && !mv.Self {
+		return nil, wire.Errorf(wire.CodeInvalid, "only a process itself can fork")
+	}
 	if mv.Self {
 		if !who.remote {
-			return nil, wire.Errorf(wire.CodeInvalid, "only a process on a node can move itself")
+			return nil, wire.Errorf(wire.CodeInvalid, "only a process on a node can move or fork itself")
 		}
 		k = wire.Kill{Node: who.node, PID: who.nodePID}
 	}
@@ -147,22 +156,6 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	x.moves.mu.Lock()
 	defer x.moves.mu.Unlock()
 	m, src := x.m, x.node
-	if target == src {
-		return 0, wire.NodeErrorf(target, wire.CodeInvalid, "pid %d already runs there", x.r.proc.PID)
-	}
-	if x.stdin == nil && !x.ex.NoIO && !x.ex.NoStdin {
-		return 0, wire.NodeErrorf(src, wire.CodeRefused, "pid %d is still starting", x.r.proc.PID)
-	}
-	tool, err := criuPath()
-	if err != nil {
-		return 0, err
-	}
-	toolFiles, toolReals, err := m.closure(tool)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", tool, err)
-	}
-	var ph movePhases
-	began := time.Now()
 	committed := false
 	if x.stdin != nil {
 		x.stdin.hold() // the client's stdin waits here until the process runs somewhere
@@ -174,40 +167,16 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	}
 
 	// 1. Checkpoint on the source.
-	ck, err := x.s.open(wire.Header{Op: wire.OpCheckpoint, Checkpoint: &wire.Checkpoint{
-		ID: x.ex.ID, Tool: tool, Self: self, Files: toolFiles}})
+	cp, err := x.checkpoint(ctx, target, self)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("pid %d stays on node %d: %w", x.r.proc.PID, src, err)
 	}
-	defer ck.Close()
-	stopCtx := context.AfterFunc(ctx, func() { ck.SetDeadline(time.Now()) })
-	defer stopCtx()
-	if _, err := m.sendFiles(x.s, ck, toolReals); err != nil {
-		return 0, err
-	}
-	var rep wire.CheckpointReply
-	if err := wire.Read(ck, &rep); err != nil {
-		return 0, wire.NodeErrorf(src, wire.CodeNodeDown, "checkpoint: %w", err)
-	}
-	if rep.Err != "" {
-		return 0, wire.NodeErrorf(src, rep.Code, "cannot move pid %d: %s", x.r.proc.PID, rep.Err)
-	}
-	ph.checkpoint = time.Since(began)
-	img, err := os.CreateTemp("", "beo-move-*.img")
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(img.Name())
-	defer img.Close()
-	if _, err := io.CopyN(img, ck, rep.Size); err != nil {
-		return 0, wire.NodeErrorf(src, wire.CodeNodeDown, "checkpoint image: %w", err)
-	}
-	ph.upload = time.Since(began) - ph.checkpoint
+	defer cp.close()
 	// From here, every failure lets the source continue (its Verdict
 	// never says Commit: closing ck does it).
 
 	// 2. Restore on the target.
-	nl, err := x.restoreOn(ctx, target, tool, toolFiles, toolReals, rep, img, &ph)
+	nl, err := x.restoreOn(ctx, target, cp)
 	if err != nil {
 		return 0, fmt.Errorf("pid %d stays on node %d: %w", x.r.proc.PID, src, err)
 	}
@@ -215,10 +184,10 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	// 3. Commit: the next leg is ready before the source's exec ends.
 	x.moves.next <- nl
 	committed = true
-	err = wire.Write(ck, wire.Verdict{Commit: true})
+	err = wire.Write(cp.ck, wire.Verdict{Commit: true})
 	if err == nil {
 		var done wire.Result
-		if err = wire.Read(ck, &done); err == nil && done.Err != "" {
+		if err = wire.Read(cp.ck, &done); err == nil && done.Err != "" {
 			err = errors.New(done.Err) // it ended meanwhile: the copy must go
 		}
 	}
@@ -236,9 +205,93 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	case <-nl.switched:
 	case <-ctx.Done():
 	}
-	m.log.Info("moved", "pid", x.r.proc.PID, "from", src, "to", target, "ghost", x.r.proc.Ghost, "image", rep.Size,
-		"took", time.Since(began), "checkpoint", ph.checkpoint, "upload", ph.upload, "files", ph.files, "download", ph.download, "restore", ph.restore)
+	ph := cp.ph
+	m.log.Info("moved", "pid", x.r.proc.PID, "from", src, "to", target, "ghost", x.r.proc.Ghost, "image", cp.rep.Size,
+		"took", time.Since(cp.began), "checkpoint", ph.checkpoint, "upload", ph.upload, "files", ph.files, "download", ph.download, "restore", ph.restore)
 	return nl.pid, nil
+}
+
+// checkpointed is a process checkpointed on its node for a move or a
+// fork: the checkpoint's stream (ck: the source waits on it for its
+// Verdict, and continues when it closes without Commit), its reply, the
+// image read to a file, and the CRIU program and closure the target
+// gets with it.
+type checkpointed struct {
+	ck        net.Conn
+	stopCtx   func() bool
+	rep       wire.CheckpointReply
+	img       *os.File
+	tool      string
+	toolFiles []wire.FileRef
+	toolReals map[string]string
+	began     time.Time
+	ph        movePhases
+}
+
+func (cp *checkpointed) close() {
+	cp.stopCtx()
+	cp.ck.Close()
+	if cp.img != nil {
+		cp.img.Close()
+		os.Remove(cp.img.Name())
+	}
+}
+
+// checkpoint checkpoints x's process on its node, for a copy on target,
+// and reads the image; the process stays stopped there until cp's
+// Verdict, or until cp is closed. self: the process stopped itself.
+func (x *execution) checkpoint(ctx context.Context, target int, self bool) (*checkpointed, error) {
+	m, src := x.m, x.node
+	if target == src {
+		return nil, wire.NodeErrorf(target, wire.CodeInvalid, "pid %d already runs there", x.r.proc.PID)
+	}
+	if x.stdin == nil && !x.ex.NoIO && !x.ex.NoStdin {
+		return nil, wire.NodeErrorf(src, wire.CodeRefused, "pid %d is still starting", x.r.proc.PID)
+	}
+	tool, err := criuPath()
+	if err != nil {
+		return nil, err
+	}
+	cp := &checkpointed{began: time.Now(), tool: tool}
+	if cp.toolFiles, cp.toolReals, err = m.closure(tool); err != nil {
+		return nil, fmt.Errorf("%s: %w", tool, err)
+	}
+	ck, err := x.s.open(wire.Header{Op: wire.OpCheckpoint, Checkpoint: &wire.Checkpoint{
+		ID: x.ex.ID, Tool: tool, Self: self, Files: cp.toolFiles}})
+	if err != nil {
+		return nil, err
+	}
+	cp.ck = ck
+	cp.stopCtx = context.AfterFunc(ctx, func() { ck.SetDeadline(time.Now()) })
+	if err := cp.read(m, x.s); err != nil {
+		cp.close()
+		return nil, err
+	}
+	return cp, nil
+}
+
+// read sends the checkpoint tool's files the node lacks and reads the
+// node's reply and the image.
+func (cp *checkpointed) read(m *Master, s *session) error {
+	if _, err := m.sendFiles(s, cp.ck, cp.toolReals); err != nil {
+		return err
+	}
+	if err := wire.Read(cp.ck, &cp.rep); err != nil {
+		return wire.NodeErrorf(s.node, wire.CodeNodeDown, "checkpoint: %w", err)
+	}
+	if cp.rep.Err != "" {
+		return wire.NodeErrorf(s.node, cp.rep.Code, "%s", cp.rep.Err)
+	}
+	cp.ph.checkpoint = time.Since(cp.began)
+	var err error
+	if cp.img, err = os.CreateTemp("", "beo-move-*.img"); err != nil {
+		return err
+	}
+	if _, err := io.CopyN(cp.img, cp.ck, cp.rep.Size); err != nil {
+		return wire.NodeErrorf(s.node, wire.CodeNodeDown, "checkpoint image: %w", err)
+	}
+	cp.ph.upload = time.Since(cp.began) - cp.ph.checkpoint
+	return nil
 }
 
 // movePhases is where a move's time went, for its log line: the
@@ -251,26 +304,42 @@ type movePhases struct {
 	checkpoint, upload, files, download, restore time.Duration
 }
 
-// restoreOn restores the checkpoint (rep, img) on node target as a new
-// exec of x's process and returns it, started; ph gets the phases' times.
-func (x *execution) restoreOn(ctx context.Context, target int, tool string, toolFiles []wire.FileRef, toolReals map[string]string, rep wire.CheckpointReply, img *os.File, ph *movePhases) (*nextLeg, error) {
+// restoreExec is the exec that restores checkpoint cp of x's process
+// on node target, and where to read its files from.
+func (x *execution) restoreExec(target int, cp *checkpointed) (wire.Exec, map[string]string) {
+	ex := x.ex
+	ex.ID = x.m.nextID.Add(1)
+	ex.Node = target
+	ex.Files = append(append([]wire.FileRef{}, x.ex.Files...), cp.toolFiles...)
+	ex.Restore = &wire.Restore{Tool: cp.tool, Size: cp.rep.Size, Pipes: cp.rep.Pipes, Continue: cp.rep.Continue, Cgroup: cp.rep.Cgroup}
+	reals := make(map[string]string, len(x.r.reals)+len(cp.toolReals))
+	for h, p := range x.r.reals {
+		reals[h] = p
+	}
+	for h, p := range cp.toolReals {
+		reals[h] = p
+	}
+	return ex, reals
+}
+
+// sendImage sends checkpoint cp's image on a restore's exec stream,
+// after its files.
+func sendImage(nd net.Conn, cp *checkpointed) error {
+	if _, err := io.Copy(nd, io.NewSectionReader(cp.img, 0, cp.rep.Size)); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
+}
+
+// restoreOn restores checkpoint cp on node target as a new exec of x's
+// process and returns it, started.
+func (x *execution) restoreOn(ctx context.Context, target int, cp *checkpointed) (*nextLeg, error) {
 	m := x.m
 	t, err := m.session(target)
 	if err != nil {
 		return nil, err
 	}
-	ex := x.ex
-	ex.ID = m.nextID.Add(1)
-	ex.Node = target
-	ex.Files = append(append([]wire.FileRef{}, x.ex.Files...), toolFiles...)
-	ex.Restore = &wire.Restore{Tool: tool, Size: rep.Size, Pipes: rep.Pipes, Continue: rep.Continue, Cgroup: rep.Cgroup}
-	reals := make(map[string]string, len(x.r.reals)+len(toolReals))
-	for h, p := range x.r.reals {
-		reals[h] = p
-	}
-	for h, p := range toolReals {
-		reals[h] = p
-	}
+	ex, reals := x.restoreExec(target, cp)
 	nl := &nextLeg{s: t, ex: ex, drained: make(chan struct{}), switched: make(chan struct{}), endJob: m.jobs.start(target, x.r.owner)}
 	ok := false
 	defer func() {
@@ -296,16 +365,14 @@ func (x *execution) restoreOn(ctx context.Context, target int, tool string, tool
 			return nil, err
 		}
 	}
+	ph := &cp.ph
 	began := time.Now()
 	if _, err := m.sendFiles(t, nl.nd, reals); err != nil {
 		return nil, err
 	}
 	ph.files = time.Since(began)
-	if _, err := img.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	if _, err := io.CopyN(nl.nd, img, rep.Size); err != nil {
-		return nil, wire.NodeErrorf(target, wire.CodeNodeDown, "restore: %w", err)
+	if err := sendImage(nl.nd, cp); err != nil {
+		return nil, wire.NodeErrorf(target, wire.CodeNodeDown, "%w", err)
 	}
 	ph.download = time.Since(began) - ph.files
 	var st wire.ExecReply

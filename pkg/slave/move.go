@@ -96,13 +96,21 @@ func (ss *session) checkpoint(st net.Conn, ck *wire.Checkpoint) {
 	// must not fall behind the original. CRIU records the tasks as
 	// stopped, so the restored copy waits for the master's SIGCONT too.
 	reply := wire.CheckpointReply{Pipes: r.pipes(), Continue: ck.Self || !stopped(r.pid)}
+	// A process that stopped itself is continued by the master if this
+	// fails before the image is sent: after the master has noted why,
+	// which the process asks it once continued (bproc.Rfork).
+	resume := func() {
+		if !ck.Self {
+			r.resumeIf(reply.Continue)
+		}
+	}
 	if r.cg != nil {
 		reply.Cgroup = filepath.Base(string(r.cg.g))
 	}
 	if !ck.Self {
 		r.stop()
 		if err := waitStopped(r.pid, selfStopTimeout); err != nil {
-			r.resumeIf(reply.Continue)
+			resume()
 			fail(err)
 			return
 		}
@@ -110,24 +118,24 @@ func (ss *session) checkpoint(st net.Conn, ck *wire.Checkpoint) {
 	tool := criu.Tool{Path: rooted(ss.cfg.Root, ck.Tool), KeepLog: filepath.Join(os.TempDir(), "beo-checkpoint.log"), LoadModules: ss.criuModules}
 	took := time.Now()
 	if err := tool.Dump(context.Background(), r.pid, dir); err != nil {
-		r.resumeIf(reply.Continue)
+		resume()
 		fail(err)
 		return
 	}
 	files, size, err := listImage(dir)
 	if err != nil {
-		r.resumeIf(reply.Continue)
+		resume()
 		fail(err)
 		return
 	}
 	reply.Size = size
 	log.Info("checkpointed", "pid", r.pid, "bytes", reply.Size, "took", time.Since(took))
 	if err := wire.Write(st, reply); err != nil {
-		r.resumeIf(reply.Continue)
+		resume()
 		return
 	}
 	if err := writeImage(&exactWriter{w: st, left: size}, files); err != nil {
-		r.resumeIf(reply.Continue)
+		resume()
 		log.Warn("checkpoint not delivered: the process continues here", "err", err)
 		return // closing st tells the master: its read of the image fails
 	}

@@ -62,12 +62,40 @@ type Header struct {
 // (SIGSTOP) once the master has answered; the process continues, on
 // Target if the move succeeded, when the master sends it SIGCONT. The answer is a Result; after a move its Status is the
 // process's new pid on Target.
+//
+// Fork (with Self: bproc.Rfork, libbproc's bproc_rfork): a copy of the
+// process is made on Target and the process stays where it is. The
+// master answers at once, as for Self; the process stops itself and is
+// continued where it was once its copy runs on Target (or could not be
+// made), and asks OpWhere, whose Forked says which. The copy is
+// continued on Target: it is the child, whose Where names Target.
 type Move struct {
 	Node   int  `json:"node"`
 	PID    int  `json:"pid"`
 	Ghost  int  `json:"ghost,omitempty"`
 	Target int  `json:"target"`
 	Self   bool `json:"self,omitempty"`
+	Fork   bool `json:"fork,omitempty"`
+}
+
+// Fork tells a client that the process of its exec forked a copy of
+// itself onto Node (master → client, in an Update; Move.Fork). The
+// client adopts the copy: it runs an exec (OpRun) whose Exec.Fork is
+// ID, which relays the copy as any remote process — its output with the
+// client's, its own ghost, its own exit status. A copy no client adopts
+// within a few seconds is not made.
+type Fork struct {
+	ID   uint64 `json:"id"`
+	Node int    `json:"node"`
+}
+
+// Forked is a process's own last rfork (Where.Forked): its copy's pid on
+// Node, or why there is none (Err, Code).
+type Forked struct {
+	Node int    `json:"node"`
+	PID  int    `json:"pid,omitempty"`
+	Err  string `json:"err,omitempty"`
+	Code Code   `json:"code,omitempty"`
 }
 
 // Checkpoint asks a slave to checkpoint job ID's process tree (master →
@@ -181,10 +209,14 @@ type Client struct {
 // Where answers OpWhere: the node the asking client runs on, -1 for the
 // master itself. Err and Code as in Result (a master that does not know
 // the op answers a Result: Err set).
+//
+// Forked is set, once, for a process on a node that forked a copy of
+// itself (Move.Fork) since it last asked.
 type Where struct {
-	Node int    `json:"node"`
-	Err  string `json:"err,omitempty"`
-	Code Code   `json:"code,omitempty"`
+	Node   int     `json:"node"`
+	Forked *Forked `json:"forked,omitempty"`
+	Err    string  `json:"err,omitempty"`
+	Code   Code    `json:"code,omitempty"`
 }
 
 // Refuse is the master's one stream on a client connection it will not
@@ -290,6 +322,12 @@ type Exec struct {
 	Ghost int `json:"ghost,omitempty"`
 	// Restore (master → slave only): restore a moved process, see Restore.
 	Restore *Restore `json:"restore,omitempty"`
+	// Fork (client → master, OpRun): adopt the forked copy the master
+	// announced with this id (Update.Fork) instead of starting Path: it
+	// runs as the process it was copied from, with that exec's program,
+	// arguments, environment and directory, whatever this Exec says of
+	// them. Its stdin is /dev/null (NoStdin is implied).
+	Fork uint64 `json:"fork,omitempty"`
 }
 
 // Need lists the closure hashes a slave does not have cached.
@@ -387,6 +425,9 @@ type Update struct {
 	// Moved (master → client): the job's process now runs on node
 	// *Moved (OpMove); Procs names it with its pid there.
 	Moved *int `json:"moved,omitempty"`
+	// Fork (master → client): the job's process forked a copy of itself
+	// onto another node, for the client to adopt (see Fork).
+	Fork *Fork `json:"fork,omitempty"`
 	// Usage (node → master only) is what the job has used so far: sent
 	// about a second into the job and then every usage interval of the
 	// node (pkg/slave usage.go). The master keeps the latest for beostat

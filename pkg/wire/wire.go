@@ -194,6 +194,11 @@ import (
 // closed; OpWhere is answered CodeVersion, which pkg/bproc reads as "on
 // the master").
 //
+// Move.Fork, Update.Fork, Exec.Fork and Where.Forked (rfork) did not
+// bump it: optional fields of one build's master and clients; a client
+// that ignores an Update.Fork adopts no copy, and the fork fails with
+// that reason after a few seconds.
+//
 // Update.Usage and Result.Usage (job accounting) did not bump it: they
 // are optional fields, which a peer that does not know them skips, and
 // master and nodes are one build anyway (Hello). Clients never see an

@@ -25,7 +25,8 @@ var moveConfig = "bootmodule " + strings.Join(criu.Modules, " ") + "\n"
 
 // pxeMove proves process migration on QEMU nodes 0 and 1, as a user:
 // bpmove moves a running process keeping its ghost, output and exit
-// status; a process moves itself with bproc.Move; a process that cannot
+// status; a process moves itself with bproc.Move, and forks a copy of
+// itself onto another node with bproc.Rfork; a process that cannot
 // move (a file the target lacks) stays where it is, running; and
 // another user may not move a process.
 func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
@@ -64,6 +65,42 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 			job.expect(t, 7, 6, "moved to node 1\n")
 		})
 
+		t.Run("bproc.Rfork: a copy runs on another node", func(t *testing.T) {
+			job := pxeStart(t, ctx, as, bin, c.Socket, "bpsh", "0", mover, "-fork", "1", "-before", "3", "-after", "3", "-copy-after", "25", "-every", "200ms")
+			pxeGhostOn(t, ctx, c, bin, job, mover, 1) // the copy's own ghost
+			job.wait(t)
+			if !strings.Contains(job.stdout.String(), "forked: pid ") {
+				t.Errorf("the original did not print its copy's pid:\n%s\nstderr: %s", job.stdout.String(), job.stderr.String())
+			}
+			copied := job.copyLines(t)
+			job.expect(t, 7, 6, "")
+			want := "copy on node 1\n"
+			for i := 3; i < 28; i++ {
+				want += fmt.Sprintf("copy line %d\n", i)
+			}
+			if copied != want {
+				t.Errorf("the copy printed:\n%s\nwant \"copy on node 1\" and copy line 3 … 27, in order", copied)
+			}
+		})
+
+		t.Run("what cannot be copied is not, and the process runs on", func(t *testing.T) {
+			held := fmt.Sprintf("/tmp/mover-held-%d", time.Now().UnixNano())
+			job := pxeStart(t, ctx, as, bin, c.Socket, "bpsh", "1", mover, "-keep", held, "-fork", "0", "-before", "2", "-after", "2")
+			if copied := job.copyLines(t); copied != "" {
+				t.Errorf("a copy ran:\n%s", copied)
+			}
+			out := job.stdout.String()
+			i := strings.Index(out, "rfork: ")
+			if i < 0 {
+				t.Fatalf("rfork of a process holding a file node 0 lacks did not fail:\n%s", out)
+			}
+			line := out[i : i+strings.IndexByte(out[i:], '\n')+1]
+			if !strings.Contains(line, strings.TrimPrefix(held, "/")) {
+				t.Errorf("rfork's error %q does not name the file node 0 lacks", line)
+			}
+			job.expect(t, 7, 4, line)
+		})
+
 		t.Run("what cannot move stays and runs on", func(t *testing.T) {
 			// A file only node 1 has: the restore on node 0 cannot
 			// open it, and the process goes on on node 1.
@@ -76,6 +113,16 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 			}
 			if g := pxeGhostOn(t, ctx, c, bin, job, mover, 1); g != ghost {
 				t.Errorf("after a failed move the ghost is %d, want %d", g, ghost)
+			}
+			job.expect(t, 7, 30, "")
+		})
+
+		t.Run("an established TCP connection cannot move", func(t *testing.T) {
+			job := pxeStart(t, ctx, as, bin, c.Socket, "bpsh", "0", mover, "-hold", "-before", "0", "-after", "30", "-every", "100ms")
+			ghost := pxeGhostOn(t, ctx, c, bin, job, mover, 0)
+			out, err := pxeOutput(ctx, as, bin, c.Socket, "bpmove", strconv.Itoa(ghost), "1")
+			if err == nil || !strings.Contains(err.Error(), "established TCP connection") || !strings.Contains(err.Error(), "stays on node 0") {
+				t.Errorf("bpmove of a process holding a TCP connection: %q, %v; want a failure naming the connection and node 0", out, err)
 			}
 			job.expect(t, 7, 30, "")
 		})
@@ -135,6 +182,41 @@ func pxeStart(t *testing.T, ctx context.Context, cred *syscall.Credential, exe, 
 }
 
 func (j *pxeJob) kill() { j.cmd.Process.Kill(); <-j.done }
+
+// wait waits (bounded) for the job to end.
+func (j *pxeJob) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-j.done:
+		j.done <- err // for expect
+		return err
+	case <-time.After(3 * time.Minute):
+		j.kill()
+		t.Fatalf("%s: still running after 3 minutes", j.name)
+		return nil
+	}
+}
+
+// copyLines waits for the job to end, takes the lines a forked copy of
+// the mover printed (those starting "copy ") out of its output and
+// returns them.
+func (j *pxeJob) copyLines(t *testing.T) string {
+	t.Helper()
+	j.wait(t)
+	var own, copied strings.Builder
+	for _, l := range strings.SplitAfter(j.stdout.String(), "\n") {
+		switch {
+		case strings.HasPrefix(l, "copy "):
+			copied.WriteString(l)
+		case strings.HasPrefix(l, "forked: pid ") && strings.HasSuffix(l, " on node 1\n"):
+		default:
+			own.WriteString(l)
+		}
+	}
+	j.stdout.Reset()
+	j.stdout.WriteString(own.String())
+	return copied.String()
+}
 
 // expect waits (bounded) for the job to end and checks its exit status,
 // that it printed "line 0" … "line N-1" in order, each once, and extra

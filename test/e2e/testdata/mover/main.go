@@ -4,6 +4,11 @@
 // and exits with status 7 after -after more lines, so a test sees that
 // its output, stdin-less life and exit status went on across the move.
 // Without -to it only counts (a process bpmove moves from outside).
+// -fork N forks a copy onto node N after -before lines instead
+// (bproc.Rfork): the original prints "forked: pid P on node N" and goes
+// on as above; the copy prints "copy on node N", then -copy-after lines
+// "copy line I" (I going on from the original's count) and exits with
+// status 5.
 // -hold keeps an established TCP connection (to itself, over loopback)
 // open all along; -keep FILE creates FILE and keeps it open: a file the
 // node it would move to does not have.
@@ -27,6 +32,8 @@ func main() {
 	every := flag.Duration("every", 200*time.Millisecond, "time between lines")
 	hold := flag.Bool("hold", false, "hold an established TCP connection")
 	keep := flag.String("keep", "", "create this file and keep it open (a file another node lacks)")
+	fork := flag.Int("fork", -2, "node to fork a copy onto after -before lines (-2: never)")
+	copyAfter := flag.Int("copy-after", 3, "lines the copy prints")
 	flag.Parse()
 	if *keep != "" {
 		f, err := os.Create(*keep)
@@ -58,9 +65,10 @@ func main() {
 		defer s.Close()
 	}
 	n := 0
+	prefix := ""
 	count := func(k int) {
 		for range k {
-			fmt.Printf("line %d\n", n)
+			fmt.Printf("%sline %d\n", prefix, n)
 			n++
 			time.Sleep(*every)
 		}
@@ -79,6 +87,27 @@ func main() {
 			where, _ := c.Where(context.Background())
 			c.Close()
 			fmt.Printf("moved to node %d\n", where)
+		}
+	}
+	if *fork != -2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		pid, err := bproc.Rfork(ctx, *fork)
+		cancel()
+		switch {
+		case err != nil:
+			fmt.Printf("rfork: %v\n", err)
+		case pid == 0:
+			where := -2
+			if c, err := bproc.Dial(context.Background(), ""); err == nil {
+				where, _ = c.Where(context.Background())
+				c.Close()
+			}
+			fmt.Printf("copy on node %d\n", where)
+			prefix = "copy "
+			count(*copyAfter)
+			os.Exit(5)
+		default:
+			fmt.Printf("forked: pid %d on node %d\n", pid, *fork)
 		}
 	}
 	count(*after)
