@@ -169,7 +169,7 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	// 1. Checkpoint on the source.
 	cp, err := x.checkpoint(ctx, target, self)
 	if err != nil {
-		return 0, fmt.Errorf("pid %d stays on node %d: %w", x.r.proc.PID, src, err)
+		return 0, x.stays(src, err)
 	}
 	defer cp.close()
 	// From here, every failure lets the source continue (its Verdict
@@ -178,7 +178,7 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	// 2. Restore on the target.
 	nl, err := x.restoreOn(ctx, target, cp)
 	if err != nil {
-		return 0, fmt.Errorf("pid %d stays on node %d: %w", x.r.proc.PID, src, err)
+		return 0, x.stays(src, err)
 	}
 
 	// 3. Commit: the next leg is ready before the source's exec ends.
@@ -209,6 +209,16 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	m.log.Info("moved", "pid", x.r.proc.PID, "from", src, "to", target, "ghost", x.r.proc.Ghost, "image", cp.rep.Size,
 		"took", time.Since(cp.began), "checkpoint", ph.checkpoint, "upload", ph.upload, "files", ph.files, "download", ph.download, "restore", ph.restore)
 	return nl.pid, nil
+}
+
+// stays is a move's failure err, saying that the process goes on where
+// it was; still about the node it is about (the context inside, as
+// wire.Fail wants it).
+func (x *execution) stays(src int, err error) error {
+	if e, ok := err.(*wire.Error); ok && e.Node != nil {
+		return &wire.Error{Code: wire.CodeOf(err), Node: e.Node, Err: fmt.Errorf("pid %d stays on node %d: %w", x.r.proc.PID, src, e.Err)}
+	}
+	return fmt.Errorf("pid %d stays on node %d: %w", x.r.proc.PID, src, err)
 }
 
 // checkpointed is a process checkpointed on its node for a move or a

@@ -81,6 +81,13 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 			if copied != want {
 				t.Errorf("the copy printed:\n%s\nwant \"copy on node 1\" and copy line 3 … 27, in order", copied)
 			}
+			if b, err := os.ReadFile(c.Master.Log); err == nil { // what the fork took, for the record
+				for _, l := range strings.Split(string(b), "\n") {
+					if strings.Contains(l, "msg=forked") {
+						t.Log(l)
+					}
+				}
+			}
 		})
 
 		t.Run("what cannot be copied is not, and the process runs on", func(t *testing.T) {
