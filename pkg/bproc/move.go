@@ -70,6 +70,11 @@ func Move(ctx context.Context, target int) error {
 	return nil
 }
 
+// forkWait bounds how long Rfork waits for the outcome of a fork once
+// continued: the master's bound on a fork (pkg/master moveTimeout) and
+// then some.
+const forkWait = 6 * time.Minute
+
 // Rfork forks the calling process onto node target, as libbproc's
 // bproc_rfork: a copy of the process — its memory, open files, threads
 // and where it is in its code — runs on target, and both return from
@@ -84,6 +89,20 @@ func Move(ctx context.Context, target int) error {
 // while its copy is made.
 func Rfork(ctx context.Context, target int) (int, error) {
 	from, w, err := moveSelf(ctx, wire.Move{Target: target, Self: true, Fork: true})
+	// Continued before the master had the outcome (CRIU lets a process
+	// it could not checkpoint run on before it gives up): it comes within
+	// the master's bound on a fork.
+	for wait := time.Now().Add(forkWait); err == nil && from != target && w.Node == from && w.Forked == nil; {
+		if time.Now().After(wait) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("rfork: waiting for the outcome: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+		w, err = whereNow(ctx)
+	}
 	switch {
 	case err != nil:
 		return 0, err
@@ -94,7 +113,7 @@ func Rfork(ctx context.Context, target int) (int, error) {
 	case w.Forked == nil || w.Forked.Node != target:
 		return 0, &NodeError{Node: target, Code: CodeInternal, Msg: "rfork: no copy was made (see the master's log)"}
 	case w.Forked.Err != "":
-		return 0, remoteOn(target, wire.Result{Err: "rfork: " + w.Forked.Err, Code: w.Forked.Code})
+		return 0, remoteOn(target, wire.Result{Err: "rfork: " + w.Forked.Err, Code: w.Forked.Code, Node: w.Forked.ErrNode})
 	}
 	return w.Forked.PID, nil
 }
@@ -129,27 +148,38 @@ func moveSelf(ctx context.Context, mv wire.Move) (from int, w wire.Where, err er
 		return from, w, fmt.Errorf("%s: stop: %w", verb, err)
 	}
 	// Continued: here, or on mv.Target.
+	if w, err = whereNow(ctx); err != nil {
+		return from, w, fmt.Errorf("%s: continued: %w", verb, err)
+	}
+	return from, w, nil
+}
+
+// whereNow asks the master, on a new connection, where the calling
+// process runs and how its last fork went (wire.Where).
+func whereNow(ctx context.Context) (wire.Where, error) {
+	var w wire.Where
+	var c *Client
+	var err error
 	for try := 0; ; try++ {
-		c, err = Dial(ctx, "")
-		if err == nil {
+		if c, err = Dial(ctx, ""); err == nil {
 			break
 		}
 		// The node's bpslave socket is there from its boot on; a moment
 		// after a restore the process may race nothing, but be patient
 		// with a busy node.
 		if try == 20 || ctx.Err() != nil {
-			return from, w, fmt.Errorf("%s: continued: %w", verb, err)
+			return w, err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	defer c.Close()
 	if err := c.call(ctx, wire.Header{Op: wire.OpWhere}, &w); err != nil {
-		return from, w, fmt.Errorf("%s: continued: %w", verb, err)
+		return w, err
 	}
 	if w.Err != "" {
-		return from, w, fmt.Errorf("%s: continued: %s", verb, w.Err)
+		return w, errors.New(w.Err)
 	}
-	return from, w, nil
+	return w, nil
 }
 
 // Execmove replaces the calling process with program path run on node,

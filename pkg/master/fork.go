@@ -12,12 +12,13 @@ import (
 // bproc_rfork). A fork is a move whose source is not killed:
 //
 //  1. the process, which stopped itself, is checkpointed on its node
-//     (move.go checkpoint) and stays stopped there;
+//     (move.go checkpoint) and stays stopped there, its image waiting on
+//     the checkpoint's stream;
 //  2. its client is told to adopt a copy (Update.Fork on the exec's
 //     stream); the client runs an exec whose Exec.Fork names it (adopt),
-//     which restores the image on the target node as a process of its
-//     own — its own exec, ghost, output streams (to the client's output)
-//     and exit status — and continues it there;
+//     to which the master relays the image, restored on the target node
+//     as a process of its own — its own exec, ghost, output streams (to
+//     the client's output) and exit status — and continued there;
 //  3. the fork's outcome (the copy's pid, or why there is none) is kept
 //     for the process, which is then continued where it was and reads it
 //     with its next OpWhere (Where.Forked).
@@ -32,7 +33,7 @@ type stagedFork struct {
 	target int
 	cp     *checkpointed
 	// adopted gets the adopting exec's start: the copy's pid or why it
-	// did not start (taken once, by forkTo).
+	// did not start (taken once, by copyTo).
 	adopted chan forkStart
 	claimed chan struct{} // closed once an exec took it
 }
@@ -52,7 +53,7 @@ func (x *execution) forkTo(ctx context.Context, target int) {
 	if err != nil {
 		m.log.Warn("fork failed", "pid", x.r.proc.PID, "node", x.node, "target", target, "err", err)
 		r := wire.Fail(wire.OnNode(target, err))
-		f.Err, f.Code = r.Err, r.Code
+		f.Err, f.Code, f.ErrNode = r.Err, r.Code, r.Node
 	}
 	m.mu.Lock()
 	x.forked = f
@@ -108,7 +109,7 @@ func (x *execution) copyTo(ctx context.Context, target int) (int, error) {
 	}
 	if st.err == nil {
 		m.log.Info("forked", "pid", x.r.proc.PID, "node", x.node, "to", target, "copy", st.pid, "image", cp.rep.Size,
-			"took", time.Since(cp.began), "checkpoint", cp.ph.checkpoint, "upload", cp.ph.upload)
+			"took", time.Since(cp.began), "checkpoint", cp.ph.checkpoint)
 	}
 	return st.pid, st.err
 }

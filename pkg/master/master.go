@@ -382,11 +382,33 @@ func tableNodes(defs []NodeDef) []nodes.Node {
 	return out
 }
 
-// ServeNodes accepts bpslave connections on ln until ctx ends.
+// ServeNodes accepts bpslave connections on ln until ctx ends. Then it
+// ends every session and waits, up to stopWait, for their last words
+// (node.N's "down" lines, the nodes' states): a master restarted in the
+// same state directory, or a test removing it, does not race them.
 func (m *Master) ServeNodes(ctx context.Context, ln net.Listener) error {
-	defer m.closeAll()
-	return accept.Loop(ctx, ln, m.log, "nodes", func(c net.Conn) { go m.nodeConn(ctx, c) })
+	var conns sync.WaitGroup
+	defer func() {
+		m.closeAll()
+		done := make(chan struct{})
+		go func() { conns.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(stopWait):
+			m.log.Warn("node sessions still ending", "after", stopWait)
+		}
+	}()
+	return accept.Loop(ctx, ln, m.log, "nodes", func(c net.Conn) {
+		conns.Add(1)
+		go func() {
+			defer conns.Done()
+			m.nodeConn(ctx, c)
+		}()
+	})
 }
+
+// stopWait bounds how long ServeNodes waits for the sessions it ended.
+const stopWait = 5 * time.Second
 
 func (m *Master) closeAll() {
 	m.mu.Lock()

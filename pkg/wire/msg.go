@@ -90,12 +90,14 @@ type Fork struct {
 }
 
 // Forked is a process's own last rfork (Where.Forked): its copy's pid on
-// Node, or why there is none (Err, Code).
+// Node, or why there is none (Err, Code, and ErrNode the node the
+// failure is about, as Result's).
 type Forked struct {
-	Node int    `json:"node"`
-	PID  int    `json:"pid,omitempty"`
-	Err  string `json:"err,omitempty"`
-	Code Code   `json:"code,omitempty"`
+	Node    int    `json:"node"`
+	PID     int    `json:"pid,omitempty"`
+	Err     string `json:"err,omitempty"`
+	Code    Code   `json:"code,omitempty"`
+	ErrNode *int   `json:"err_node,omitempty"`
 }
 
 // Checkpoint asks a slave to checkpoint job ID's process tree (master →

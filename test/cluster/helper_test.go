@@ -33,8 +33,13 @@ const helperEnv = "BEO_CLUSTER_HELPER"
 //	the master reading them (no check here first, unlike bpcp); print
 //	"ok" or "err: " and the error.
 //	hold SOCKET N: see helpHold.
+//	rfork N: see helpRfork (run on a node).
 func helper(role string) int {
 	args := strings.Fields(role)
+	if len(args) == 2 && args[0] == "rfork" {
+		n, _ := strconv.Atoi(args[1])
+		return helpRfork(n)
+	}
 	if len(args) == 3 && args[0] == "hold" {
 		n, _ := strconv.Atoi(args[2])
 		return helpHold(args[1], n)
@@ -218,4 +223,25 @@ func junkDialer(network string) *net.Dialer {
 		d.LocalAddr = &net.TCPAddr{IP: sim.NodeAddr(0).AsSlice()}
 	}
 	return d
+}
+
+// helpRfork forks this process onto node n (bproc.Rfork) and says what
+// happened: "rfork failed: ERR", "forked PID" (the original) or "copy"
+// (the copy, which exits 5); the original then prints "goes on" and
+// exits 0.
+func helpRfork(n int) int {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pid, err := bproc.Rfork(ctx, n)
+	switch {
+	case err != nil:
+		fmt.Println("rfork failed:", err)
+	case pid == 0:
+		fmt.Println("copy")
+		return 5
+	default:
+		fmt.Println("forked", pid)
+	}
+	fmt.Println("goes on")
+	return 0
 }

@@ -74,3 +74,46 @@ func TestMoveRefusals(t *testing.T) {
 		t.Errorf("output after a failed move:\n%s\nwant ready, line 0 … line 199", out.String())
 	}
 }
+
+// TestRforkRefusals: bproc.Rfork where no copy can be made returns why
+// to the process, which goes on where it was and nothing else runs: on
+// the simulated nodes CRIU cannot checkpoint (they share the host's
+// kernel), a process on the master cannot fork onto a node, and a node
+// holds one copy of a process (its pid) — so not its own. (A copy that
+// runs: test/e2e TestPXE "process migration".)
+func TestRforkRefusals(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: a node's own client socket (node views)")
+	}
+	c := start(t, 2)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no checkpoint on a simulated node", []string{"bpsh", "0", self}, "rfork failed: node 0: rfork: "},
+		{"onto its own node", []string{"bpsh", "0", self}, "runs there already"},
+		{"from the master", []string{self}, "only a process on a node can move or fork itself"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := "1"
+			if tc.name == "onto its own node" {
+				target = "0"
+			}
+			t.Setenv(helperEnv, "rfork "+target)
+			r := run(t, c, nil, tc.args[0], tc.args[1:]...)
+			if r.code != 0 || !strings.Contains(r.out, tc.want) || !strings.HasSuffix(r.out, "goes on\n") || strings.Contains("\n"+r.out, "\ncopy\n") {
+				t.Errorf("%v: %+v; want exit 0, %q, and the process going on alone", tc.args, r, tc.want)
+			}
+			t.Log(strings.TrimSpace(r.out))
+		})
+	}
+	cl := client(t, c)
+	if procs, err := cl.Procs(context.Background()); err != nil || len(procs) != 0 {
+		t.Errorf("remote processes left: %+v, %v", procs, err)
+	}
+}
