@@ -36,12 +36,12 @@ type sample struct {
 	move, dump time.Duration
 	image      int64
 	load       float64
-	// The master's phases (its "moved" log line): checkpoint, files,
-	// transfer, restore.
-	phases [4]time.Duration
+	// The master's phases (its "moved" log line): checkpoint, upload,
+	// files, download, restore.
+	phases [5]time.Duration
 }
 
-var phaseNames = [4]string{"checkpoint", "files", "transfer", "restore"}
+var phaseNames = [5]string{"checkpoint", "upload", "files", "download", "restore"}
 
 // floor is one raw-link measurement of the image's bytes: node 0 →
 // master and master → node 1, each timed by the node; and bpcp of as
@@ -189,7 +189,7 @@ func TestMove(t *testing.T) {
 // phaseTable prints where the moves' time went, medians.
 func phaseTable(sizes []int, got map[string][]sample) {
 	fmt.Printf("\nWhere bpmove's time went (the master's log; medians): the source's checkpoint (of it CRIU's dump, the source's log), the image node 0 → master (the tar streamed from the dump), the files node 1 lacked, the image master → node 1, CRIU's restore\n\n")
-	fmt.Printf("| resident | target's cache | bpmove | checkpoint | (CRIU dump) | files | transfer | restore |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| resident | target's cache | bpmove | checkpoint | (CRIU dump) | upload | files | download | restore |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, size := range sizes {
 		for _, kind := range []string{"without", "with"} {
 			ss := got[fmt.Sprintf("%d %s", size, kind)]
@@ -303,7 +303,7 @@ func (j *job) output() string {
 var (
 	ready = regexp.MustCompile(`^ready `)
 	tick  = regexp.MustCompile(`^tick `)
-	moved = regexp.MustCompile(`msg=moved .* image=(\d+) took=\S+ checkpoint=(\S+) files=(\S+) transfer=(\S+) restore=(\S+)`)
+	moved = regexp.MustCompile(`msg=moved .* image=(\d+) took=\S+ checkpoint=(\S+) upload=(\S+) files=(\S+) download=(\S+) restore=(\S+)`)
 	dump  = regexp.MustCompile(`msg=checkpointed .* took=(\S+)`)
 )
 

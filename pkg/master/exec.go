@@ -203,8 +203,8 @@ func (x *execution) start() (wire.ExecReply, error) {
 		return st, err
 	}
 	if x.fork != nil { // a forked copy's image follows its files (fork.go)
-		if err := sendImage(nd, x.node, x.fork.cp); err != nil {
-			return st, err
+		if err := sendImage(nd, x.fork.cp); err != nil {
+			return st, wire.NodeErrorf(x.node, wire.CodeNodeDown, "%w", err)
 		}
 	}
 	if x.expecting {

@@ -12,11 +12,11 @@ import (
 // bproc_rfork). A fork is a move whose source is not killed:
 //
 //  1. the process, which stopped itself, is checkpointed on its node
-//     (move.go checkpoint) and stays stopped there, its image waiting on
-//     the checkpoint's stream;
+//     (move.go checkpoint) and stays stopped there, the master holding
+//     its image;
 //  2. its client is told to adopt a copy (Update.Fork on the exec's
 //     stream); the client runs an exec whose Exec.Fork names it (adopt),
-//     to which the master relays the image, restored on the target node
+//     to which the master sends the image, restored on the target node
 //     as a process of its own — its own exec, ghost, output streams (to
 //     the client's output) and exit status — and continued there;
 //  3. the fork's outcome (the copy's pid, or why there is none) is kept
@@ -109,7 +109,7 @@ func (x *execution) copyTo(ctx context.Context, target int) (int, error) {
 	}
 	if st.err == nil {
 		m.log.Info("forked", "pid", x.r.proc.PID, "node", x.node, "to", target, "copy", st.pid, "image", cp.rep.Size,
-			"took", time.Since(cp.began), "checkpoint", cp.ph.checkpoint)
+			"took", time.Since(cp.began), "checkpoint", cp.ph.checkpoint, "upload", cp.ph.upload)
 	}
 	return st.pid, st.err
 }

@@ -207,7 +207,7 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	}
 	ph := cp.ph
 	m.log.Info("moved", "pid", x.r.proc.PID, "from", src, "to", target, "ghost", x.r.proc.Ghost, "image", cp.rep.Size,
-		"took", time.Since(cp.began), "checkpoint", ph.checkpoint, "files", ph.files, "transfer", ph.transfer, "restore", ph.restore)
+		"took", time.Since(cp.began), "checkpoint", ph.checkpoint, "upload", ph.upload, "files", ph.files, "download", ph.download, "restore", ph.restore)
 	return nl.pid, nil
 }
 
@@ -222,15 +222,15 @@ func (x *execution) stays(src int, err error) error {
 }
 
 // checkpointed is a process checkpointed on its node for a move or a
-// fork: the checkpoint's stream (ck: the image follows the reply on it,
-// then the source waits on it for its Verdict, and continues when it
-// closes without Commit), its reply, and the CRIU program and closure
-// the target gets with the image.
+// fork: the checkpoint's stream (ck: the source waits on it for its
+// Verdict, and continues when it closes without Commit), its reply, the
+// image read to a file, and the CRIU program and closure the target
+// gets with it.
 type checkpointed struct {
 	ck        net.Conn
 	stopCtx   func() bool
 	rep       wire.CheckpointReply
-	src       int // the node it is on
+	img       *os.File
 	tool      string
 	toolFiles []wire.FileRef
 	toolReals map[string]string
@@ -241,12 +241,15 @@ type checkpointed struct {
 func (cp *checkpointed) close() {
 	cp.stopCtx()
 	cp.ck.Close()
+	if cp.img != nil {
+		cp.img.Close()
+		os.Remove(cp.img.Name())
+	}
 }
 
-// checkpoint checkpoints x's process on its node, for a copy on target;
-// the image is to be relayed from cp (sendImage), and the process stays
-// stopped there until cp's Verdict, or until cp is closed. self: the
-// process stopped itself.
+// checkpoint checkpoints x's process on its node, for a copy on target,
+// and reads the image; the process stays stopped there until cp's
+// Verdict, or until cp is closed. self: the process stopped itself.
 func (x *execution) checkpoint(ctx context.Context, target int, self bool) (*checkpointed, error) {
 	m, src := x.m, x.node
 	if target == src {
@@ -259,7 +262,7 @@ func (x *execution) checkpoint(ctx context.Context, target int, self bool) (*che
 	if err != nil {
 		return nil, err
 	}
-	cp := &checkpointed{began: time.Now(), tool: tool, src: src}
+	cp := &checkpointed{began: time.Now(), tool: tool}
 	if cp.toolFiles, cp.toolReals, err = m.closure(tool); err != nil {
 		return nil, fmt.Errorf("%s: %w", tool, err)
 	}
@@ -278,7 +281,7 @@ func (x *execution) checkpoint(ctx context.Context, target int, self bool) (*che
 }
 
 // read sends the checkpoint tool's files the node lacks and reads the
-// node's reply.
+// node's reply and the image.
 func (cp *checkpointed) read(m *Master, s *session) error {
 	if _, err := m.sendFiles(s, cp.ck, cp.toolReals); err != nil {
 		return err
@@ -290,17 +293,25 @@ func (cp *checkpointed) read(m *Master, s *session) error {
 		return wire.NodeErrorf(s.node, cp.rep.Code, "%s", cp.rep.Err)
 	}
 	cp.ph.checkpoint = time.Since(cp.began)
+	var err error
+	if cp.img, err = os.CreateTemp("", "beo-move-*.img"); err != nil {
+		return err
+	}
+	if _, err := io.CopyN(cp.img, cp.ck, cp.rep.Size); err != nil {
+		return wire.NodeErrorf(s.node, wire.CodeNodeDown, "checkpoint image: %w", err)
+	}
+	cp.ph.upload = time.Since(cp.began) - cp.ph.checkpoint
 	return nil
 }
 
 // movePhases is where a move's time went, for its log line: the
-// checkpoint (the source receives CRIU if it lacks it, stops and dumps
-// the tree), the program's and CRIU's files the target lacked, the
-// image's transfer (relayed by the master as it comes: the source sends
-// it from the dump's files, the target unpacks it as it arrives), and
-// the restore (CRIU on the target, until the copy runs).
+// checkpoint (the source receives CRIU if it lacks it, stops, dumps and
+// packs the tree), the image's upload to the master, the program's and
+// CRIU's files the target lacked, the image's download (the target
+// unpacks it as it arrives), and the restore (CRIU on the target, until
+// the copy runs).
 type movePhases struct {
-	checkpoint, files, transfer, restore time.Duration
+	checkpoint, upload, files, download, restore time.Duration
 }
 
 // restoreExec is the exec that restores checkpoint cp of x's process
@@ -321,34 +332,13 @@ func (x *execution) restoreExec(target int, cp *checkpointed) (wire.Exec, map[st
 	return ex, reals
 }
 
-// sendImage relays checkpoint cp's image from its node to a restore's
-// exec stream on node target, after the restore's files; a failure is
-// about the node whose stream failed. The image is relayed once.
-func sendImage(nd net.Conn, target int, cp *checkpointed) error {
-	from := &readErr{r: cp.ck}
-	if _, err := io.CopyN(nd, from, cp.rep.Size); err != nil {
-		if from.err != nil {
-			return wire.NodeErrorf(cp.src, wire.CodeNodeDown, "checkpoint image: %w", from.err)
-		}
-		return wire.NodeErrorf(target, wire.CodeNodeDown, "restore: %w", err)
+// sendImage sends checkpoint cp's image on a restore's exec stream,
+// after its files.
+func sendImage(nd net.Conn, cp *checkpointed) error {
+	if _, err := io.Copy(nd, io.NewSectionReader(cp.img, 0, cp.rep.Size)); err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
 	return nil
-}
-
-// readErr remembers its reader's error.
-type readErr struct {
-	r   io.Reader
-	err error
-}
-
-func (r *readErr) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF {
-		r.err = err
-	} else if err == io.EOF {
-		r.err = io.ErrUnexpectedEOF // CopyN asks for no more than the image
-	}
-	return n, err
 }
 
 // restoreOn restores checkpoint cp on node target as a new exec of x's
@@ -391,15 +381,15 @@ func (x *execution) restoreOn(ctx context.Context, target int, cp *checkpointed)
 		return nil, err
 	}
 	ph.files = time.Since(began)
-	if err := sendImage(nl.nd, target, cp); err != nil {
-		return nil, err
+	if err := sendImage(nl.nd, cp); err != nil {
+		return nil, wire.NodeErrorf(target, wire.CodeNodeDown, "%w", err)
 	}
-	ph.transfer = time.Since(began) - ph.files
+	ph.download = time.Since(began) - ph.files
 	var st wire.ExecReply
 	if err := wire.Read(nl.nd, &st); err != nil {
 		return nil, wire.NodeErrorf(target, wire.CodeNodeDown, "restore: %w", err)
 	}
-	ph.restore = time.Since(began) - ph.files - ph.transfer
+	ph.restore = time.Since(began) - ph.files - ph.download
 	if st.Failed() {
 		return nil, wire.NodeErrorf(target, st.Code, "%s", st.Err)
 	}
