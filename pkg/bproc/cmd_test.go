@@ -32,6 +32,7 @@ type fakeMaster struct {
 	frames  chan wire.Signal
 	proceed chan struct{}
 	adopted chan struct{} // fork_test.go: the client adopted the copy
+	kidGone chan struct{} // ghosts_test.go: report the second child gone
 }
 
 // startFake runs a fake master and returns a client of it.
@@ -43,7 +44,7 @@ func startFake(t *testing.T) (*Client, *fakeMaster) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	m := &fakeMaster{t: t, shown: make(chan struct{}, 1), frames: make(chan wire.Signal, 8), proceed: make(chan struct{}), adopted: make(chan struct{})}
+	m := &fakeMaster{t: t, shown: make(chan struct{}, 1), frames: make(chan wire.Signal, 8), proceed: make(chan struct{}), adopted: make(chan struct{}), kidGone: make(chan struct{})}
 	ready := make(chan struct{})
 	go func() {
 		c, err := ln.Accept()

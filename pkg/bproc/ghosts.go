@@ -141,7 +141,9 @@ func (cmd *Cmd) update(u *wire.Update) {
 			}
 		case p.Gone:
 			if g := gh.kids[p.PID]; g != nil {
-				g.Exit(0) // its status went to its parent on the node
+				// As it ended, if its node knew (its parent there
+				// has its status too); else 0.
+				endAs(g, wire.Result{Status: p.Status, Signal: p.Signal}, false)
 				delete(gh.kids, p.PID)
 			}
 		case gh.kids[p.PID] != nil:

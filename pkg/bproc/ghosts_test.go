@@ -35,6 +35,10 @@ func (m *fakeMaster) ghosts(st net.Conn) {
 	read() // a signal to the job's process
 	read() // one to the child
 	wire.Write(st, wire.Event{Update: &wire.Update{Procs: []wire.ProcChange{{PID: 4242, Argv: []string{"newprog", "y"}}}}})
+	wire.Write(st, wire.Event{Update: &wire.Update{Procs: []wire.ProcChange{{PID: 4444, Argv: []string{"kid2"}}}}})
+	read() // its ghost
+	<-m.kidGone
+	wire.Write(st, wire.Event{Update: &wire.Update{Procs: []wire.ProcChange{{PID: 4444, Gone: true, Status: 4}}}})
 	<-m.proceed
 	wire.Write(st, wire.Result{Status: 3})
 }
@@ -106,7 +110,19 @@ func TestGhosts(t *testing.T) {
 	if got := procFile(main.Ghost, "cmdline"); got != "newprog y [node 0]" {
 		t.Errorf("after the exec the ghost shows %q", got)
 	}
+	if k2 := frame(); k2.PID != 4444 || k2.Ghost == 0 {
+		t.Fatalf("frame %+v: want the ghost of the second child 4444", k2)
+	}
+	cmd.gh.mu.Lock()
+	kid2G := cmd.gh.kids[4444]
+	cmd.gh.mu.Unlock()
+	close(m.kidGone)
+	if ws, err := kid2G.Status(); err != nil || !ws.Exited() || ws.ExitStatus() != 4 {
+		t.Errorf("the second child's ghost ended %v %v; want exit status 4, as the child (its node's report)", ws, err)
+	}
+	cmd.gh.mu.Lock()
 	mainG, kidG := cmd.gh.main, cmd.gh.kids[4343]
+	cmd.gh.mu.Unlock()
 	close(m.proceed)
 	var ee *ExitError
 	if err := <-waited; !errors.As(err, &ee) || ee.Status != 3 {

@@ -175,6 +175,7 @@ type running struct {
 	stdin *os.File      // our end of the stdin pipe, or nil
 	outs  [2]*os.File   // our ends of the stdout/stderr pipes, or nil
 	cg    *jobGroup     // the job's cgroup, or nil (cgroup.go)
+	exits *exitLog      // the node's process exits (exits.go), or nil
 	argv  []string      // as started (kids.go)
 	meter meter         // its accounting (usage.go)
 	every time.Duration // between usage readings after the first (Config.UsageInterval)
@@ -425,7 +426,7 @@ type startHow struct {
 // start forks the process with its stdio wired up and applies its rlimits.
 // Files it hands to the child are taken out of redir.
 func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.Conn, img string, how startHow) (*running, error) {
-	r := &running{in: in, grace: hangupGrace}
+	r := &running{in: in, grace: hangupGrace, exits: ss.exits}
 	var child [3]*os.File // the process's fds 0, 1, 2; closed here after the fork
 	defer func() {
 		for _, f := range child {

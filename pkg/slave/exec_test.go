@@ -542,3 +542,27 @@ func TestExecOutputBeforeExit(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestExecChildStatus: a child the job forks on the node is reported
+// gone with how it ended — its exit code, or the signal that killed it —
+// from the kernel's process connector (exits.go), though bpslave is not
+// its parent: its ghost ends the same way.
+func TestExecChildStatus(t *testing.T) {
+	if os.Geteuid() != 0 || !jobsInCgroups() {
+		t.Skip("needs root and jobs in cgroups: the process connector, the job's children")
+	}
+	m := newMaster(t, steady)
+	startSlave(t, m)
+	s := m.next(t)
+	sh := program(t, "/bin/sh")
+	r := s.start(t, wire.Exec{Argv: []string{"sh", "-c",
+		`sh -c 'sleep 0.4; exit 3' & sleep 30 & k=$!; sleep 0.8; kill -TERM $k; sleep 1.5`}}, sh, execOpts{})
+	if r.err != "" {
+		t.Fatalf("start: %s", r.err)
+	}
+	r.until(t, "the child that exits 3", func(u wire.ProcChange) bool { return u.Gone && u.Status == 3 })
+	r.until(t, "the child killed by SIGTERM", func(u wire.ProcChange) bool { return u.Gone && u.Signal == int(syscall.SIGTERM) })
+	if res := r.wait(t); res != (wire.Result{}) {
+		t.Errorf("the job: %+v, want status 0", res)
+	}
+}

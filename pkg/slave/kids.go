@@ -27,7 +27,8 @@ import (
 // stream for what changed: a process that appeared (reported once it
 // was seen twice in a row with the same command line, so that the
 // `sleep 0.05` of a shell loop gets no ghost of a few milliseconds), one
-// that exec'd, one that is gone. The job's own process is reported only
+// that exec'd, one that is gone (with its exit status, from the kernel's
+// process connector: exits.go). The job's own process is reported only
 // when it exec's (`sh -c 'exec prog'`), and Gone when it exits while
 // processes it left keep the job going (they hold its output), so that
 // its ghost ends then; a job whose process was its last has nothing
@@ -116,11 +117,25 @@ func (w *kidWatch) exited(pid int, ws syscall.WaitStatus, err error) {
 	if w == nil || err != nil {
 		return
 	}
+	w.exit <- ended(pid, ws)
+}
+
+// ended is the report of pid's end with ws.
+func ended(pid int, ws syscall.WaitStatus) wire.ProcChange {
 	e := wire.ProcChange{PID: pid, Gone: true, Status: ws.ExitStatus()}
 	if ws.Signaled() {
 		e.Status, e.Signal = 0, int(ws.Signal())
 	}
-	w.exit <- e
+	return e
+}
+
+// gone is the report of a child gone from the job: how it ended if the
+// kernel said so by until (exits.go), else only that it is gone.
+func gone(pid int, exits *exitLog, until time.Time) wire.ProcChange {
+	if ws, ok := exits.status(pid, until); ok {
+		return ended(pid, ws)
+	}
+	return wire.ProcChange{PID: pid, Gone: true}
 }
 
 // goesOn reports whether processes of the job are left after its own
@@ -168,6 +183,9 @@ func (r *running) changes(k *kids) []wire.ProcChange {
 			out = append(out, wire.ProcChange{PID: pid, Argv: splitLine(line)})
 			continue
 		}
+		if _, ok := k.pending[pid]; !ok {
+			r.exits.forget(pid) // an exit known for the pid was another process's
+		}
 		k.pending[pid] = line
 	}
 	for pid := range k.pending {
@@ -175,10 +193,11 @@ func (r *running) changes(k *kids) []wire.ProcChange {
 			delete(k.pending, pid)
 		}
 	}
+	until := time.Now().Add(exitWait)
 	for pid := range k.told {
 		if !seen[pid] && pid != r.pid { // the job's process ends with the Result
 			delete(k.told, pid)
-			out = append(out, wire.ProcChange{PID: pid, Gone: true})
+			out = append(out, gone(pid, r.exits, until))
 		}
 	}
 	slices.SortFunc(out, func(a, b wire.ProcChange) int { return a.PID - b.PID })

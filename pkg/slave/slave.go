@@ -210,6 +210,9 @@ func Run(ctx context.Context, cfg Config) error {
 		jobs:   openJobs(cfg.Cgroup, cfg.Log),
 	}
 	defer s.jobs.close()
+	if s.root && s.jobs.base != "" { // children are found in the jobs' cgroups (kids.go)
+		s.exits = openExits(ctx, cfg.Log)
+	}
 	defer s.work.Wait() // every stream handler and process watcher
 	if cfg.ClientSocket != "" {
 		s.serveClients(ctx)
@@ -262,6 +265,7 @@ type slave struct {
 	cur     atomic.Pointer[session] // the session with the master, nil between sessions
 	lastErr atomic.Pointer[string]  // why the last session ended or failed
 	jobs    *jobGroups              // each job's cgroup (cgroup.go)
+	exits   *exitLog                // the node's recent process exits, for children's ghosts (exits.go); nil: unknown
 	live    live                    // the jobs running (orphans.go)
 
 	small     smallSpawner // the small exec trampoline (spawn_small.go)

@@ -485,8 +485,8 @@ type ProcChange struct {
 	PID    int      `json:"pid"`
 	Argv   []string `json:"argv,omitempty"`
 	Gone   bool     `json:"gone,omitempty"`
-	Status int      `json:"status,omitempty"` // the job's process: its exit code
-	Signal int      `json:"signal,omitempty"` // the job's process: the signal that killed it
+	Status int      `json:"status,omitempty"` // Gone: its exit code (a child's if the node knows it)
+	Signal int      `json:"signal,omitempty"` // Gone: the signal that killed it
 }
 
 // Event is what a reader of an exec stream decodes after Started: an
