@@ -21,6 +21,11 @@
 // it runs on the master, through it, as the caller; and a program the
 // node has no copy of is looked up on the master's PATH.
 //
+// A process on a node moves itself with Move, forks a copy of itself
+// onto another node with Rfork and becomes a program run on a node with
+// Execmove — libbproc's bproc_move, bproc_rfork and bproc_execmove
+// (move.go, fork.go); Client.Move and MoveGhost move another process.
+//
 // What it takes and returns are its own types (Status, NodeInfo, Proc,
 // File, Control, Rlimit; the errors NodeError, Error, ExitError),
 // converted from and to pkg/wire's messages here: the protocol is this
