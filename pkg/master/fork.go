@@ -70,6 +70,11 @@ func (x *execution) copyTo(ctx context.Context, target int) (int, error) {
 	x.moves.mu.Lock() // one move or fork of a process at a time
 	defer x.moves.mu.Unlock()
 	m := x.m
+	done, err := m.moveSlot(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	cp, err := x.checkpoint(ctx, target, true)
 	if err != nil {
 		return 0, err

@@ -265,16 +265,17 @@ type Master struct {
 	forks    map[uint64]*stagedFork // checkpoints awaiting adoption (fork.go)
 	libs     []string
 
-	started time.Time
-	nextID  atomic.Uint64
-	jobs    jobs
-	ledger  *acct.Ledger  // finished jobs (acct.go)
-	sends   chan struct{} // one token per file transfer in flight (MaxSends)
-	blobs   blobs
-	asUser  asUser // file work as a caller, PerUser at once
-	conns   conns  // client connections held, per uid
-	pins    pins   // node ↔ key
-	initd   initD  // init.d entries already warned about
+	started   time.Time
+	nextID    atomic.Uint64
+	jobs      jobs
+	ledger    *acct.Ledger  // finished jobs (acct.go)
+	sends     chan struct{} // one token per file transfer in flight (MaxSends)
+	moveSlots chan struct{} // one token per move or fork in flight (move.go maxMoves)
+	blobs     blobs
+	asUser    asUser // file work as a caller, PerUser at once
+	conns     conns  // client connections held, per uid
+	pins      pins   // node ↔ key
+	initd     initD  // init.d entries already warned about
 
 	// socket is the clients' socket (ServeClients), for BEO_SOCKET (local.go).
 	socket atomic.Pointer[string]
@@ -295,18 +296,19 @@ func New(cfg Config) (*Master, error) {
 		cfg.MaxSends = DefaultMaxSends
 	}
 	m := &Master{
-		log:      cfg.Log,
-		clock:    cfg.Clock,
-		hasher:   &filecache.Hasher{},
-		started:  cfg.Clock(),
-		sessions: map[int]*session{},
-		procs:    map[uint64]*relay{},
-		forks:    map[uint64]*stagedFork{},
-		sends:    make(chan struct{}, cfg.MaxSends),
-		asUser:   asUser{run: creds.Do},
-		conns:    conns{max: cfg.ConnsPerUID},
-		pins:     pins{dir: pinDir(cfg.KeyDir)},
-		ledger:   acct.NewLedger(acct.Config{Path: cfg.Accounting, Max: cfg.AccountingMax, Log: cfg.Log}),
+		log:       cfg.Log,
+		clock:     cfg.Clock,
+		hasher:    &filecache.Hasher{},
+		started:   cfg.Clock(),
+		sessions:  map[int]*session{},
+		procs:     map[uint64]*relay{},
+		forks:     map[uint64]*stagedFork{},
+		sends:     make(chan struct{}, cfg.MaxSends),
+		moveSlots: make(chan struct{}, maxMoves),
+		asUser:    asUser{run: creds.Do},
+		conns:     conns{max: cfg.ConnsPerUID},
+		pins:      pins{dir: pinDir(cfg.KeyDir)},
+		ledger:    acct.NewLedger(acct.Config{Path: cfg.Accounting, Max: cfg.AccountingMax, Log: cfg.Log}),
 	}
 	ld, err := elfdeps.ReadCache("/")
 	if err != nil {

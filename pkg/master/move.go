@@ -50,6 +50,23 @@ import (
 // moveTimeout bounds a whole move.
 const moveTimeout = 5 * time.Minute
 
+// maxMoves is how many moves and forks the master carries out at once;
+// more wait their turn (within moveTimeout). Each holds a checkpoint
+// image in the master's temporary directory: users moving many big
+// processes at once must not fill it.
+const maxMoves = 4
+
+// moveSlot waits for a turn to move or fork (maxMoves) and returns
+// what gives it back.
+func (m *Master) moveSlot(ctx context.Context) (func(), error) {
+	select {
+	case m.moveSlots <- struct{}{}:
+		return func() { <-m.moveSlots }, nil
+	case <-ctx.Done():
+		return nil, wire.Errorf(wire.CodeRefused, "%d moves or forks in flight took longer than %v", maxMoves, moveTimeout)
+	}
+}
+
 // moves serialises the moves of one exec and hands the next leg from
 // the mover to the exec's relay loop.
 type moves struct {
@@ -156,6 +173,11 @@ func (x *execution) moveTo(ctx context.Context, target int, self bool) (int, err
 	x.moves.mu.Lock()
 	defer x.moves.mu.Unlock()
 	m, src := x.m, x.node
+	done, err := m.moveSlot(ctx)
+	if err != nil {
+		return 0, x.stays(src, err)
+	}
+	defer done()
 	committed := false
 	if x.stdin != nil {
 		x.stdin.hold() // the client's stdin waits here until the process runs somewhere

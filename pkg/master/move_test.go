@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"io"
 	"net"
 	"testing"
@@ -43,5 +44,41 @@ func TestSwitchWriter(t *testing.T) {
 	go sw.Close()
 	if _, err := newB.Read(buf); err != io.EOF {
 		t.Errorf("after Close the new stream reads %v, want EOF", err)
+	}
+}
+
+// TestMoveSlots: at most maxMoves moves or forks at once; the next one
+// waits for a turn, and gives up when its time is up.
+func TestMoveSlots(t *testing.T) {
+	m := &Master{moveSlots: make(chan struct{}, maxMoves)}
+	var done []func()
+	for range maxMoves {
+		d, err := m.moveSlot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := m.moveSlot(ctx); err == nil {
+		t.Fatalf("move %d got a turn with %d in flight", maxMoves+1, maxMoves)
+	}
+	got := make(chan error, 1)
+	go func() {
+		d, err := m.moveSlot(context.Background())
+		if err == nil {
+			d()
+		}
+		got <- err
+	}()
+	done[0]()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Errorf("after one ended: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a move waiting for a turn did not get the one freed")
 	}
 }
