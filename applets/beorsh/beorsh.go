@@ -99,6 +99,9 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	code, err := run(ctx, o, stdio)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "beorsh: %s: %v\n", o.host, err)
+		// hydra relays this message from a pipe, and drops what it has
+		// not read when it ends: let it read first.
+		drain(stdio.Err, drainWait)
 		endHydra(ppid)
 		return &applets.Exit{Code: failed}
 	}
@@ -388,6 +391,28 @@ func (f *forwarder) passed(s syscall.Signal) bool {
 func (f *forwarder) stop() {
 	signal.Stop(f.ch)
 	close(f.done)
+}
+
+// drainWait bounds how long beorsh waits for its launcher to read its
+// last message.
+const drainWait = 2 * time.Second
+
+// drain waits, up to limit, until the pipe w writes to holds nothing
+// unread (TIOCINQ, which is FIONREAD, counts a pipe's bytes from either end). Anything
+// but a pipe returns at once.
+func drain(w io.Writer, limit time.Duration) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return
+	}
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if n, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCINQ); err != nil || n == 0 {
+			return
+		}
+	}
 }
 
 // endHydra ends the MPICH launcher that called beorsh for a host whose
