@@ -92,10 +92,7 @@ func Rfork(ctx context.Context, target int) (int, error) {
 	// Continued before the master had the outcome (CRIU lets a process
 	// it could not checkpoint run on before it gives up): it comes within
 	// the master's bound on a fork.
-	for wait := time.Now().Add(forkWait); err == nil && from != target && w.Node == from && w.Forked == nil; {
-		if time.Now().After(wait) {
-			break
-		}
+	for deadline := time.Now().Add(forkWait); err == nil && from != target && w.Node == from && w.Forked == nil && time.Now().Before(deadline); {
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("rfork: waiting for the outcome: %w", ctx.Err())

@@ -85,26 +85,17 @@ func (x *execution) copyTo(ctx context.Context, target int) (int, error) {
 	m.mu.Lock()
 	m.forks[id] = sf
 	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.forks, id)
-		m.mu.Unlock()
-	}()
 	if err := wire.Write(x.cl, wire.Event{Update: &wire.Update{Fork: &wire.Fork{ID: id, Node: target}}}); err != nil {
+		m.unstage(id)
 		return 0, wire.Errorf(wire.CodeInternal, "the process's client is gone: %v", err)
 	}
 	select {
 	case <-sf.claimed:
 	case <-time.After(attachTimeout):
-		if m.unstage(id) {
-			return 0, wire.Errorf(wire.CodeInternal, "the process's client did not adopt its copy within %v (a client older than rfork?)", attachTimeout)
-		}
-		<-sf.claimed // taken meanwhile
 	case <-ctx.Done():
-		if m.unstage(id) {
-			return 0, ctx.Err()
-		}
-		<-sf.claimed
+	}
+	if m.unstage(id) { // else an exec claimed it, and answers on adopted
+		return 0, wire.Errorf(wire.CodeInternal, "the process's client did not adopt its copy within %v (a client older than rfork?)", attachTimeout)
 	}
 	var st forkStart
 	select {

@@ -46,7 +46,7 @@ type exitRec struct {
 // if it cannot (the reason is logged once).
 func openExits(ctx context.Context, log *slog.Logger) *exitLog {
 	e := &exitLog{st: map[int]exitRec{}, more: make(chan struct{})}
-	events, errs, err := e.listen(ctx)
+	events, errs, err := listenExits(ctx)
 	if err != nil {
 		log.Info("children's exit statuses unknown: their ghosts exit 0", "err", err)
 		return nil
@@ -71,7 +71,7 @@ func openExits(ctx context.Context, log *slog.Logger) *exitLog {
 				return
 			}
 			var err error
-			if events, errs, err = e.listen(ctx); err != nil {
+			if events, errs, err = listenExits(ctx); err != nil {
 				log.Info("children's exit statuses unknown from now on", "err", err)
 				return
 			}
@@ -80,8 +80,8 @@ func openExits(ctx context.Context, log *slog.Logger) *exitLog {
 	return e
 }
 
-// listen subscribes to the process connector until ctx ends.
-func (e *exitLog) listen(ctx context.Context) (<-chan netlink.ProcEvent, <-chan error, error) {
+// listenExits subscribes to the process connector until ctx ends.
+func listenExits(ctx context.Context) (<-chan netlink.ProcEvent, <-chan error, error) {
 	events := make(chan netlink.ProcEvent, 256)
 	errs := make(chan error, 1)
 	if err := netlink.ProcEventMonitor(events, ctx.Done(), errs); err != nil {

@@ -91,20 +91,17 @@ func TestRforkRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name string
-		args []string
-		want string
+		name   string
+		args   []string
+		target string
+		want   string
 	}{
-		{"no checkpoint on a simulated node", []string{"bpsh", "0", self}, "rfork failed: node 0: rfork: "},
-		{"onto its own node", []string{"bpsh", "0", self}, "runs there already"},
-		{"from the master", []string{self}, "only a process on a node can move or fork itself"},
+		{"no checkpoint on a simulated node", []string{"bpsh", "0", self}, "1", "rfork failed: node 0: rfork: "},
+		{"onto its own node", []string{"bpsh", "0", self}, "0", "runs there already"},
+		{"from the master", []string{self}, "1", "only a process on a node can move or fork itself"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			target := "1"
-			if tc.name == "onto its own node" {
-				target = "0"
-			}
-			t.Setenv(helperEnv, "rfork "+target)
+			t.Setenv(helperEnv, "rfork "+tc.target)
 			r := run(t, c, nil, tc.args[0], tc.args[1:]...)
 			if r.code != 0 || !strings.Contains(r.out, tc.want) || !strings.HasSuffix(r.out, "goes on\n") || strings.Contains("\n"+r.out, "\ncopy\n") {
 				t.Errorf("%v: %+v; want exit 0, %q, and the process going on alone", tc.args, r, tc.want)
