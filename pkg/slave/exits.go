@@ -1,13 +1,18 @@
 package slave
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"log/slog"
+	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
 )
 
 // Exit statuses of a job's children, for their ghosts (kids.go).
@@ -45,33 +50,23 @@ type exitRec struct {
 // openExits listens to the kernel's process exits until ctx ends; nil
 // if it cannot (the reason is logged once).
 func openExits(ctx context.Context, log *slog.Logger) *exitLog {
-	e := &exitLog{st: map[int]exitRec{}, more: make(chan struct{})}
-	events, errs, err := listenExits(ctx)
+	sock, err := subscribeExits(ctx)
 	if err != nil {
 		log.Info("children's exit statuses unknown: their ghosts exit 0", "err", err)
 		return nil
 	}
+	e := &exitLog{st: map[int]exitRec{}, more: make(chan struct{})}
 	go func() {
 		for {
-			select {
-			case ev, ok := <-events:
-				if ok {
-					if x, isExit := ev.Msg.(*netlink.ExitProcEvent); isExit && x.ProcessPid == x.ProcessTgid {
-						e.record(int(x.ProcessTgid), syscall.WaitStatus(x.ExitCode))
-					}
-					continue
-				}
-			case err := <-errs:
-				log.Debug("process connector", "err", err)
-			}
-			// The listener ended: lost events (the socket's buffer
-			// overflowed under a burst of exits: those children's
-			// ghosts exit 0), or ctx. Listen anew.
+			err := e.read(sock)
+			// The socket failed: lost events (its buffer overflowed
+			// under a burst of exits: those children's ghosts exit 0),
+			// or ctx closed it. Subscribe anew.
+			log.Debug("process connector", "err", err)
 			if ctx.Err() != nil {
 				return
 			}
-			var err error
-			if events, errs, err = listenExits(ctx); err != nil {
+			if sock, err = subscribeExits(ctx); err != nil {
 				log.Info("children's exit statuses unknown from now on", "err", err)
 				return
 			}
@@ -80,14 +75,61 @@ func openExits(ctx context.Context, log *slog.Logger) *exitLog {
 	return e
 }
 
-// listenExits subscribes to the process connector until ctx ends.
-func listenExits(ctx context.Context) (<-chan netlink.ProcEvent, <-chan error, error) {
-	events := make(chan netlink.ProcEvent, 256)
-	errs := make(chan error, 1)
-	if err := netlink.ProcEventMonitor(events, ctx.Done(), errs); err != nil {
-		return nil, nil, err
+// subscribeExits subscribes to the process connector's events, the
+// socket closed when ctx ends. (netlink.ProcEventMonitor does the same
+// but first opens route, xfrm and netfilter sockets it never uses: on a
+// node without xfrm_user the kernel asks for that module, and the
+// monitor fails.)
+func subscribeExits(ctx context.Context) (*nl.NetlinkSocket, error) {
+	sock, err := nl.Subscribe(unix.NETLINK_CONNECTOR, netlink.CN_IDX_PROC)
+	if err != nil {
+		return nil, err
 	}
-	return events, errs, nil
+	req := nl.NetlinkRequest{NlMsghdr: unix.NlMsghdr{Type: unix.NLMSG_DONE, Len: unix.SizeofNlMsghdr, Pid: uint32(os.Getpid())}}
+	req.AddData(nl.NewCnMsg(netlink.CN_IDX_PROC, netlink.CN_VAL_PROC, netlink.PROC_CN_MCAST_LISTEN))
+	if err := sock.Send(&req); err != nil {
+		sock.Close()
+		return nil, err
+	}
+	context.AfterFunc(ctx, sock.Close)
+	return sock, nil
+}
+
+// read records the exits the socket reports until it fails.
+func (e *exitLog) read(sock *nl.NetlinkSocket) error {
+	for {
+		msgs, from, err := sock.Receive()
+		if err != nil {
+			return err
+		}
+		if from.Pid != nl.PidKernel {
+			continue
+		}
+		for _, m := range msgs {
+			if x, ok := exitOf(m); ok && x.ProcessPid == x.ProcessTgid {
+				e.record(int(x.ProcessTgid), syscall.WaitStatus(x.ExitCode))
+			}
+		}
+	}
+}
+
+// exitOf decodes a process connector message (cn_msg, proc_event) if
+// it reports an exit, with the library's types.
+func exitOf(m syscall.NetlinkMessage) (netlink.ExitProcEvent, bool) {
+	var (
+		x  netlink.ExitProcEvent
+		h  netlink.ProcEventHeader
+		cm nl.CnMsg
+	)
+	if m.Header.Type != unix.NLMSG_DONE {
+		return x, false
+	}
+	r := bytes.NewReader(m.Data)
+	order := nl.NativeEndian()
+	if binary.Read(r, order, &cm) != nil || binary.Read(r, order, &h) != nil || h.What != netlink.PROC_EVENT_EXIT {
+		return x, false
+	}
+	return x, binary.Read(r, order, &x) == nil
 }
 
 // record notes that pid ended with ws.
