@@ -31,7 +31,7 @@
 //	                          loads at boot what its devices ask for);
 //	                          the file systems' modules (NFS, ext4)
 //	                          without their signature and with their
-//	                          trace eval maps unnamed, for a fast load
+//	                          trace eval maps renamed, for a fast load
 //	                          (modprep.go; as shipped where the kernel
 //	                          refuses unsigned modules)
 //	/proc /sys /run /tmp /etc /newroot   mount points

@@ -36,9 +36,13 @@ import (
 // Without the three they load in 0.42 s (1.3 s with ftrace's setup
 // left in). So the builder carries these modules without their
 // signature and with the _ftrace_eval_map and __mcount_loc sections
-// unnamed (their section headers' names set to the empty string: the
-// kernel finds neither and skips that work; the bytes stay, laid out and
-// relocated as before). What that costs:
+// renamed (each section header's name moved one byte on, to
+// "ftrace_eval_map" and "_mcount_loc": the kernel finds neither and skips
+// that work; the bytes stay, laid out and relocated as before, and still
+// under a name of their own in /sys/module/M/sections — the empty name an
+// earlier build gave both made the kernel warn, with a call trace on the
+// console, of a duplicate file there and drop the module's sections
+// directory). What that costs:
 //
 //   - the kernel logs once "module verification failed: signature and/or
 //     required key missing - tainting kernel" and sets taint E. The check
@@ -57,7 +61,17 @@ import (
 //     function, nothing next to an RPC.
 //
 // A kernel that refuses unsigned modules — CONFIG_MODULE_SIG_FORCE, or a
-// lockdown forced by its config — gets them as shipped (keepSignatures),// sigMarker ends a module file that carries an appended signature.
+// lockdown forced by its config — gets them as shipped (keepSignatures),
+// as does one whose config the builder cannot read (it cannot tell), and
+// nodes whose kernel command line (the config's kernelcommandline) says
+// module.sig_enforce=1 or lockdown= (Options.SignedModules, set by
+// ForCluster). A node under Secure Boot locks its kernel down too: give
+// it module.sig_enforce=1 (the node's mount error says so). Only
+// these modules are changed: the NIC and disk drivers a node needs to
+// boot at all are carried as shipped, so a node whose kernel refuses
+// them still comes up and says why its mounts fail.
+
+// sigMarker ends a module file that carries an appended signature.
 const sigMarker = "~Module signature appended~\n"
 
 // sigInfoLen is the size of the kernel's struct module_signature, which
@@ -82,10 +96,14 @@ func stripSignature(b []byte) ([]byte, bool, error) {
 	return b[:end-sigInfoLen-int(n)], true, nil
 }
 
-// unnameSection sets the name of b's section called name to the empty
-// string (offset 0 of the section name table, which ELF reserves for
-// it), and reports whether b had such a section. b is modified in place.
-func unnameSection(b []byte, name string) (bool, error) {
+// renameSection renames b's section called name to name without its
+// first byte (its header's sh_name moved one byte on in the section name
+// table: a name's tail is a name too), and reports whether b had such a
+// section. b is modified in place.
+func renameSection(b []byte, name string) (bool, error) {
+	if len(name) < 2 {
+		return false, fmt.Errorf("section name %q: too short to rename", name)
+	}
 	f, err := elf.NewFile(bytes.NewReader(b))
 	if err != nil {
 		return false, err
@@ -115,7 +133,8 @@ func unnameSection(b []byte, name string) (bool, error) {
 		if off+4 > uint64(len(b)) {
 			return false, fmt.Errorf("section header %d outside the file", i)
 		}
-		f.ByteOrder.PutUint32(b[off:], 0) // sh_name comes first in both classes
+		shName := f.ByteOrder.Uint32(b[off:]) // sh_name comes first in both classes
+		f.ByteOrder.PutUint32(b[off:], shName+1)
 		found = true
 	}
 	return found, nil
@@ -123,7 +142,7 @@ func unnameSection(b []byte, name string) (bool, error) {
 
 // prepareModule is what the builder does to a file system's module (see
 // above): b without its signature, its eval maps and ftrace's list of
-// function entries unnamed.
+// function entries renamed out of the kernel's sight.
 func prepareModule(b []byte) ([]byte, error) {
 	b, _, err := stripSignature(b)
 	if err != nil {
@@ -131,7 +150,7 @@ func prepareModule(b []byte) ([]byte, error) {
 	}
 	b = bytes.Clone(b)
 	for _, sec := range []string{"_ftrace_eval_map", "__mcount_loc"} {
-		if _, err := unnameSection(b, sec); err != nil {
+		if _, err := renameSection(b, sec); err != nil {
 			return nil, err
 		}
 	}

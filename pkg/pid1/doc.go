@@ -82,7 +82,7 @@
 // (8 of them, 5.3 MB): under TCG with -icount shift=2 (250 million
 // instructions a second, deterministic) they took 8.3 s to load as
 // Debian ships them, 0.42 s as the boot image carries them (unsigned,
-// their trace eval maps and ftrace entries unnamed: initramfs
+// their trace eval maps and ftrace entries renamed: initramfs
 // modprep.go); a node without such lines no longer loads them at all.
 // Loading ahead (preload) wins little under emulation, where the boot
 // leaves the CPU almost never idle: measured, it had loaded the two
