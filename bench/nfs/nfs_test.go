@@ -139,6 +139,10 @@ func boot(t *testing.T, ctx context.Context, exe, kernel, fstab string) (*lab.Cl
 	if s.up == 0 {
 		s.up = time.Since(start)
 	}
+	if d := os.Getenv("KEEP_SERIAL"); d != "" {
+		b, _ := os.ReadFile(c.Machines[0].Serial)
+		os.WriteFile(fmt.Sprintf("%s/serial-%d.log", d, time.Now().UnixNano()), b, 0o644)
+	}
 	s.modules, s.preload = modules(c)
 	s.guestConnected, s.guestDone = guestPhases(c)
 	return c, s

@@ -59,7 +59,13 @@
 // (there is no mount.nfs helper on a node), so Resolve writes the options
 // that helper would: addr=SERVER and clientaddr=NODE, and for nfs4, or
 // nfs without vers=/nfsvers= (or with a 4.x one), type nfs4 with
-// vers=4.2 unless a version is given. An nfs line with vers=2 or 3 stays
+// vers=4.2 unless a version is given. Lines without sec= get sec=sys
+// (AUTH_SYS, what beo's exports ask for): a node has no rpc.gssd and no
+// Kerberos keytab, so it could not use another flavor anyway, and a
+// mount with no flavor given makes the kernel probe the server's list,
+// asking for the RPCSEC_GSS module (rpc-auth-6) once for each Kerberos
+// flavor the server offers — a helper started and failing each time,
+// 0.3 s of a booting node's mounts under emulation. An nfs line with vers=2 or 3 stays
 // nfs (the server then needs rpcbind and mountd; beo's own NFS server,
 // pkg/nfs, speaks NFSv4 only). A line whose SOURCE is $MASTER:/PATH (or
 // the master's address) asks the master to export PATH: rw unless the

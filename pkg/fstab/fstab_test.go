@@ -131,7 +131,7 @@ func TestResolve(t *testing.T) {
 none /proc proc defaults 0 0
 $MASTER:/home /home nfs rw,nonfatal 0 0
 $MASTER:/usr /usr nfs4 ro,vers=4.1
-10.54.0.2:/data /data nfs vers=3,nolock
+10.54.0.2:/data /data nfs vers=3,nolock,sec=krb5
 10.54.0.1:/srv/home /home nfs ro,addr=$MASTER,x-beo=1
 $RAMDISK /scratch ramfs size=1m
 none /skip tmpfs noauto
@@ -142,10 +142,10 @@ oops
 	want := []Mount{
 		{File: f, Line: 1, Source: "tmpfs", Target: "/", Type: "tmpfs", Options: "", Fatal: true},
 		{File: f, Line: 2, Source: "none", Target: "/proc", Type: "proc", Options: "", Fatal: true},
-		{File: f, Line: 3, Source: "10.54.0.1:/home", Target: "/home", Type: "nfs4", Options: "rw,vers=4.2,addr=10.54.0.1,clientaddr=10.54.0.105", Export: "/home", Mirror: true},
-		{File: f, Line: 4, Source: "10.54.0.1:/usr", Target: "/usr", Type: "nfs4", Options: "ro,vers=4.1,addr=10.54.0.1,clientaddr=10.54.0.105", Fatal: true, Export: "/usr", Mirror: true},
-		{File: f, Line: 5, Source: "10.54.0.2:/data", Target: "/data", Type: "nfs", Options: "vers=3,nolock,addr=10.54.0.2,clientaddr=10.54.0.105", Fatal: true},
-		{File: f, Line: 6, Source: "10.54.0.1:/srv/home", Target: "/home", Type: "nfs4", Options: "ro,addr=10.54.0.1,vers=4.2,clientaddr=10.54.0.105", Fatal: true, Export: "/srv/home"},
+		{File: f, Line: 3, Source: "10.54.0.1:/home", Target: "/home", Type: "nfs4", Options: "rw,vers=4.2,addr=10.54.0.1,clientaddr=10.54.0.105,sec=sys", Export: "/home", Mirror: true},
+		{File: f, Line: 4, Source: "10.54.0.1:/usr", Target: "/usr", Type: "nfs4", Options: "ro,vers=4.1,addr=10.54.0.1,clientaddr=10.54.0.105,sec=sys", Fatal: true, Export: "/usr", Mirror: true},
+		{File: f, Line: 5, Source: "10.54.0.2:/data", Target: "/data", Type: "nfs", Options: "vers=3,nolock,sec=krb5,addr=10.54.0.2,clientaddr=10.54.0.105", Fatal: true},
+		{File: f, Line: 6, Source: "10.54.0.1:/srv/home", Target: "/home", Type: "nfs4", Options: "ro,addr=10.54.0.1,vers=4.2,clientaddr=10.54.0.105,sec=sys", Fatal: true, Export: "/srv/home"},
 		{File: f, Line: 7, Source: "ramfs", Target: "/scratch", Type: "ramfs", Options: "size=1m", Fatal: true},
 	}
 	if len(got) != len(want) {

@@ -83,7 +83,8 @@ func (t *Table) Resolve(v Vars) (ms []Mount, bad []Entry) {
 }
 
 // nfsOptions completes an NFS line's options the way mount.nfs would for
-// the kernel: version 4.2 by default (type nfs4), addr= and clientaddr=.
+// the kernel: version 4.2 by default (type nfs4), addr=, clientaddr= and
+// sec=sys (see the package doc, NFS).
 func nfsOptions(typ string, opts []string, server string, node netip.Addr) (string, []string) {
 	vers := ""
 	for _, o := range opts {
@@ -105,6 +106,9 @@ func nfsOptions(typ string, opts []string, server string, node netip.Addr) (stri
 	}
 	if node.IsValid() && !hasKey(opts, "clientaddr") {
 		opts = append(opts, "clientaddr="+node.Unmap().String())
+	}
+	if !hasKey(opts, "sec") {
+		opts = append(opts, "sec=sys")
 	}
 	return typ, opts
 }
