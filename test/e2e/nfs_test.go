@@ -186,6 +186,10 @@ func pxeNFSTests(t *testing.T, ctx context.Context, c *lab.Cluster, exe string, 
 		}
 	})
 
+	t.Run("a node-side child's ghost exits as the child did", func(t *testing.T) {
+		pxeKidStatus(t, ctx, c, exe)
+	})
+
 	t.Run("a missing export: a fatal line makes the node error, a nonfatal one is logged", func(t *testing.T) {
 		file := c.Fstab() + ".2"
 		defer func() {
@@ -353,4 +357,33 @@ func pxeModprobe(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) 
 			t.Error(err)
 		}
 	})
+}
+
+// pxeKidStatus proves on a real node what the host's kernel cannot: a
+// child that a job forks on the node has a ghost on the master that ends
+// with the child's own exit status (bpslave takes it from the node
+// kernel's process connector, pkg/slave exits.go). bpsh reaps its ghosts
+// with wait4, so strace of bpsh shows each ghost's status. Node 0 runs
+// sleep from its NFS /usr (nothing sends a job's children).
+func pxeKidStatus(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		t.Fatalf("strace (Debian's strace, which .ci/run installs): %v", err)
+	}
+	trace := filepath.Join(t.TempDir(), "strace")
+	cmd := exec.CommandContext(ctx, strace, "-f", "-qq", "-e", "trace=wait4", "-e", "signal=none", "-o", trace,
+		exe, "bpsh", "0", "sh", "-c", "(sleep 2; exit 3) & wait; exit 0")
+	cmd.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("strace bpsh 0 sh -c …: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The subshell exits 3, sleep and the main sh 0: one ghost must have
+	// been reaped with status 3.
+	if !strings.Contains(string(b), "WEXITSTATUS(s) == 3}") {
+		t.Errorf("no ghost of bpsh 0 sh -c '(sleep 2; exit 3) & wait' exited 3 (the subshell's status); its wait4 calls:\n%s", b)
+	}
 }
