@@ -565,4 +565,16 @@ func TestExecChildStatus(t *testing.T) {
 	if res := r.wait(t); res != (wire.Result{}) {
 		t.Errorf("the job: %+v, want status 0", res)
 	}
+	// A parent that waits for its child ends right after it, between
+	// two of the watcher's looks (50, 150, 350, 750 ms…): the child's
+	// end still comes before the Result (the last look), or its ghost
+	// would be killed with the job.
+	r = s.start(t, wire.Exec{Argv: []string{"sh", "-c", `sh -c 'sleep 0.6; exit 5' & wait`}}, sh, execOpts{})
+	if r.err != "" {
+		t.Fatalf("start: %s", r.err)
+	}
+	r.until(t, "the child that exits 5 just before its parent", func(u wire.ProcChange) bool { return u.Gone && u.Status == 5 })
+	if res := r.wait(t); res != (wire.Result{}) {
+		t.Errorf("the job: %+v, want status 0", res)
+	}
 }

@@ -77,6 +77,15 @@ func (r *running) watchKids(st net.Conn, log *slog.Logger) *kidWatch {
 			var use *wire.Usage
 			select {
 			case <-w.done:
+				// A last look: a child that ended since the one before
+				// (`sh -c 'child & wait'` ends right after it) is reported
+				// gone with its status; its ghost would otherwise be killed
+				// with the job's Result.
+				if looked && !r.wasMoved() {
+					if ch := r.lastLook(&k); len(ch) > 0 {
+						wire.Write(st, wire.Event{Update: &wire.Update{Procs: ch}})
+					}
+				}
 				return
 			case e := <-w.exit:
 				if !looked || !r.goesOn() {
@@ -193,6 +202,32 @@ func (r *running) changes(k *kids) []wire.ProcChange {
 			delete(k.pending, pid)
 		}
 	}
+	out = append(out, r.goneFrom(k, seen)...)
+	slices.SortFunc(out, func(a, b wire.ProcChange) int { return a.PID - b.PID })
+	return out
+}
+
+// lastLook is the last look at a job that is ending: the reported processes
+// gone from its cgroup since the look before. What is still there dies
+// with the job, and its ghosts with the Result.
+func (r *running) lastLook(k *kids) []wire.ProcChange {
+	pids, err := r.cg.g.Procs()
+	if err != nil {
+		return nil
+	}
+	seen := make(map[int]bool, len(pids))
+	for _, pid := range pids {
+		seen[pid] = true
+	}
+	out := r.goneFrom(k, seen)
+	slices.SortFunc(out, func(a, b wire.ProcChange) int { return a.PID - b.PID })
+	return out
+}
+
+// goneFrom forgets, and returns as gone (with their statuses, exits.go),
+// the reported processes not in seen.
+func (r *running) goneFrom(k *kids, seen map[int]bool) []wire.ProcChange {
+	var out []wire.ProcChange
 	until := time.Now().Add(exitWait)
 	for pid := range k.told {
 		if !seen[pid] && pid != r.pid { // the job's process ends with the Result
@@ -200,7 +235,6 @@ func (r *running) changes(k *kids) []wire.ProcChange {
 			out = append(out, gone(pid, r.exits, until))
 		}
 	}
-	slices.SortFunc(out, func(a, b wire.ProcChange) int { return a.PID - b.PID })
 	return out
 }
 
