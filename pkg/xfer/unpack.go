@@ -13,8 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Unpack reads a tar stream from r into dst; see the package doc for
@@ -326,15 +329,18 @@ func (u *unpacker) file(root *os.Root, name, display string, h *tar.Header) (err
 	if err := notDir(root, name, display); err != nil {
 		return err
 	}
-	tmp, f, err := createTemp(root, name)
-	if err != nil {
-		return named(display, err)
+	tmp := "" // the file has no name while its data arrives (createUnnamed)
+	f := createUnnamed(root, name)
+	if f == nil {
+		if tmp, f, err = createTemp(root, name); err != nil {
+			return named(display, err)
+		}
 	}
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
-		if err != nil {
+		if err != nil && tmp != "" {
 			root.Remove(tmp)
 		}
 	}()
@@ -354,6 +360,11 @@ func (u *unpacker) file(root *os.Root, name, display string, h *tar.Header) (err
 	}
 	if err := f.Sync(); err != nil {
 		return named(display, err)
+	}
+	if tmp == "" {
+		if tmp, err = nameTemp(root, name, f); err != nil {
+			return named(display, err)
+		}
 	}
 	err = f.Close()
 	f = nil
@@ -571,6 +582,57 @@ func createTemp(root *os.Root, name string) (string, *os.File, error) {
 		return tmp, f, err
 	}
 	return "", nil, fmt.Errorf("no free temporary name")
+}
+
+// procFD is where the kernel shows a process's open files; nameTemp
+// links an unnamed file through it (linkat with AT_EMPTY_PATH would need
+// CAP_DAC_READ_SEARCH).
+const procFD = "/proc/self/fd/"
+
+// canName reports whether procFD is there to name unnamed files with.
+var canName = sync.OnceValue(func() bool {
+	_, err := os.Stat(procFD)
+	return err == nil
+})
+
+// createUnnamed opens a file without a name (O_TMPFILE) in name's
+// directory, or returns nil where that cannot be (a filesystem without
+// O_TMPFILE, such as NFS, or no /proc): a file's data then arrives under
+// its temporary name. An unnamed file whose writer dies mid-copy (a
+// SIGKILLed bpcp, a crashed bpslave) is freed by the kernel, where a
+// named temporary would stay behind, holding a diskless node's memory.
+func createUnnamed(root *os.Root, name string) *os.File {
+	if !canName() {
+		return nil
+	}
+	f, err := root.OpenFile(path.Dir(name), unix.O_TMPFILE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+// nameTemp gives the unnamed file f a temporary name next to name, once
+// its data is whole, and returns that name.
+func nameTemp(root *os.Root, name string, f *os.File) (string, error) {
+	d, err := root.Open(path.Dir(name))
+	if err != nil {
+		return "", err
+	}
+	defer d.Close()
+	src := procFD + strconv.Itoa(int(f.Fd()))
+	for range 100 {
+		tmp := tempName(name)
+		err := unix.Linkat(unix.AT_FDCWD, src, int(d.Fd()), path.Base(tmp), unix.AT_SYMLINK_FOLLOW)
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return "", &os.LinkError{Op: "link", Old: src, New: tmp, Err: err}
+		}
+		return tmp, nil
+	}
+	return "", fmt.Errorf("no free temporary name")
 }
 
 // tempName is a temporary name in name's directory: ".beo-BASE-RANDOM",

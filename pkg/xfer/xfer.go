@@ -49,7 +49,11 @@
 // The stream lands in two phases. Staging: every regular file and link is
 // written to a temporary name (".beo-NAME-RANDOM") in its target directory,
 // a file's data fsynced (its writeback started every 8 MiB as it arrives,
-// so the fsync waits for little) and its mode, owner and times set there;
+// so the fsync waits for little) and its mode, owner and times set there.
+// Where the filesystem allows (O_TMPFILE: tmpfs, ext4, xfs, btrfs; not
+// NFS) a file's data arrives in a file without a name, which gets its
+// temporary name only once whole and fsynced: a receiver killed mid-file
+// (SIGKILL, where no rollback runs) leaves nothing, the kernel frees it;
 // directories are created as they come (mode 0700 while they fill; 0755,
 // left as is, for parents the archive does not list). Commit,
 // only after the end-of-archive marker was read: each temporary is renamed

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // tree describes files under a directory: "name" → content, "name/" →
@@ -292,6 +295,35 @@ func TestAtomic(t *testing.T) {
 		must(t, Unpack(bytes.NewReader(two), out, Options{}))
 		sameTree(t, readTree(t, out), tree{"a": strings.Repeat("A", 3000), "b": "bee"})
 	})
+}
+
+// TestUnnamedWhileArriving: a file's data has no name in its directory
+// while it arrives (O_TMPFILE), so a receiver killed then (SIGKILL: no
+// rollback runs) leaves nothing behind; it gets its temporary name only
+// once whole, and its own name at the commit.
+func TestUnnamedWhileArriving(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	mkTree(t, src, tree{"a": strings.Repeat("A", 300000)})
+	data := pack(t, []string{filepath.Join(src, "a")}, Options{})
+	out := t.TempDir()
+	f, err := os.OpenFile(out, unix.O_TMPFILE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Skipf("%s: no O_TMPFILE here (%v): files arrive under their temporary names", out, err)
+	}
+	f.Close()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- Unpack(pr, filepath.Join(out, "a"), Options{}) }()
+	pw.Write(data[:512+100000]) // the header and part of the data: returns once Unpack has read it
+	if names := readTree(t, out); len(names) != 0 {
+		t.Errorf("while the data arrives %s holds %v, want nothing", out, slices.Collect(maps.Keys(names)))
+	}
+	pw.Write(data[512+100000:])
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, readTree(t, out), tree{"a": strings.Repeat("A", 300000)})
 }
 
 // PackFailure: a file that vanishes after Scan ends the stream without its
