@@ -183,7 +183,7 @@ func TestMountsNoServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []wire.Mount{
-		{Source: "10.54.0.1:" + home, Target: "/home", Type: "nfs4", Options: "rw,vers=4.2,addr=10.54.0.1,clientaddr=10.54.0.100", File: base, Line: 1},
+		{Source: "10.54.0.1:" + home, Target: "/home", Type: "nfs4", Options: "rw,vers=4.2,addr=10.54.0.1,clientaddr=10.54.0.100,sec=sys", File: base, Line: 1},
 		{Source: "none", Target: "/proc", Type: "proc", Fatal: true, File: base, Line: 2},
 	}
 	if !reflect.DeepEqual(ms, want) {

@@ -166,7 +166,7 @@ func TestBpcpAtomic(t *testing.T) {
 	if err := kill.Start(); err != nil {
 		t.Fatal(err)
 	}
-	temps := func() int { return countPrefixed(filepath.Dir(target), ".beo-big") }
+	temps := func() int { return staged(c, 0, "", ".beo-big") }
 	waitFor(t, "a temporary on the node", 20*time.Second, func() bool { return temps() > 0 })
 	kill.Process.Kill()
 	kill.Wait()
@@ -423,16 +423,7 @@ func TestBpcpSourceFailsMidway(t *testing.T) {
 			os.Chmod(filepath.Join(dst, "tree"), 0o777)
 			os.WriteFile(filepath.Join(dst, "tree/a"), []byte("old a"), 0o644)
 			os.WriteFile(filepath.Join(dst, "tree/b"), []byte("old b"), 0o644)
-			temps := func() int {
-				n := 0
-				ents, _ := os.ReadDir(filepath.Join(dst, "tree"))
-				for _, e := range ents {
-					if strings.HasPrefix(e.Name(), ".beo-") {
-						n++
-					}
-				}
-				return n
-			}
+			temps := func() int { return staged(c, 0, filepath.Join(tc.name, "tree"), ".beo-") }
 
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
@@ -486,7 +477,7 @@ func TestPutFilesCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cl.PutFiles(ctx, bproc.File{Node: 0, Path: "/huge", Sources: []string{huge}}) }()
-	temps := func() int { return countPrefixed(filepath.Dir(target), ".beo-huge") }
+	temps := func() int { return staged(c, 0, "", ".beo-huge") }
 	waitFor(t, "a temporary on the node", 20*time.Second, func() bool { return temps() > 0 })
 	cancel()
 	select {
@@ -508,17 +499,37 @@ func TestPutFilesCancel(t *testing.T) {
 	}
 }
 
-// countPrefixed counts the entries of dir whose names start with prefix
-// (a copy's temporaries: ".beo-NAME-…").
-func countPrefixed(dir, prefix string) int {
-	n := 0
-	ents, _ := os.ReadDir(dir)
+// staged counts the copies being received into directory rel of node n:
+// its entries whose names start with prefix (a copy's temporaries:
+// ".beo-NAME-…"), and the files without a name open there (pkg/xfer
+// receives a file's data unnamed, O_TMPFILE, where the filesystem
+// allows: /proc/PID/fd shows it as "DIR/#INODE (deleted)", DIR the
+// node's directory or, as root, its view: sim.ViewDirs) in any process
+// this test may look into.
+func staged(c *sim.Cluster, n int, rel, prefix string) int {
+	upper := filepath.Join(c.Dir, "nodes", strconv.Itoa(n))
+	view, _ := sim.ViewDirs(upper)
+	dirs := []string{filepath.Join(upper, rel), filepath.Join(view, rel)}
+	count := 0
+	ents, _ := os.ReadDir(dirs[0])
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), prefix) {
-			n++
+			count++
 		}
 	}
-	return n
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		l, err := os.Readlink(fd)
+		if err != nil || !strings.HasSuffix(l, " (deleted)") {
+			continue
+		}
+		for _, d := range dirs {
+			if strings.HasPrefix(l, d+"/#") {
+				count++
+			}
+		}
+	}
+	return count
 }
 
 // TestSimNodeView: a simulated node's jobs see what bpcp put on that
