@@ -47,7 +47,8 @@
 // beside its target and renamed over it only once the whole stream has
 // arrived intact, so an interrupted copy (Ctrl-C, a node going down, an
 // unreadable source) leaves every old file as it was and no temporary
-// behind. Local sources are checked (exist, readable, -r for directories)
+// behind — even a receiver killed outright, where the filesystem can hold
+// a file's data without a name while it arrives (pkg/xfer). Local sources are checked (exist, readable, -r for directories)
 // before anything is sent.
 //
 // Errors name the node and the file: "bpcp: node 3: /tmp/x: no such file
