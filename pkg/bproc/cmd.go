@@ -62,17 +62,29 @@ type ExitError struct {
 	Node   int
 	Status int
 	Signal syscall.Signal
+	// OOMKills counts the job's processes the node kernel's OOM killer
+	// killed (its cgroup's memory.events: wire.Usage), 0 when none or
+	// unknown: a SIGKILL out of nowhere is then named for what it was.
+	OOMKills int64
 }
 
 func (e *ExitError) Error() string { return fmt.Sprintf("node %d: %s", e.Node, e.Reason()) }
 
 // Reason is Error without the node: "exit status 3", "killed by signal 9
-// (killed)".
+// (killed)", and when the node ran out of memory "killed by signal 9
+// (killed): out of memory, the kernel killed 1 process of the job".
 func (e *ExitError) Reason() string {
+	why := fmt.Sprintf("exit status %d", e.Status)
 	if e.Signal != 0 {
-		return fmt.Sprintf("killed by signal %d (%v)", int(e.Signal), e.Signal)
+		why = fmt.Sprintf("killed by signal %d (%v)", int(e.Signal), e.Signal)
 	}
-	return fmt.Sprintf("exit status %d", e.Status)
+	switch {
+	case e.OOMKills == 1:
+		why += ": out of memory, the kernel killed 1 process of the job"
+	case e.OOMKills > 1:
+		why += fmt.Sprintf(": out of memory, the kernel killed %d processes of the job", e.OOMKills)
+	}
+	return why
 }
 
 // Command returns a Cmd running name with args on node. name is resolved on
@@ -244,7 +256,11 @@ func (cmd *Cmd) Wait() error {
 	case lost != nil:
 		return onNode(cmd.Node, fmt.Errorf("output lost: %w", lost))
 	case r.Signal != 0 || r.Status != 0:
-		return &ExitError{Node: cmd.Node, Status: r.Status, Signal: syscall.Signal(r.Signal)}
+		ee := &ExitError{Node: cmd.Node, Status: r.Status, Signal: syscall.Signal(r.Signal)}
+		if r.Usage != nil && r.Usage.OOMKills > 0 {
+			ee.OOMKills = r.Usage.OOMKills
+		}
+		return ee
 	}
 	return nil
 }

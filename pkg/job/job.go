@@ -212,6 +212,9 @@ func exitCode(procs []*proc, stderr io.Writer, noNode func(int) bool) int {
 		case p.result == nil:
 		case errors.As(p.result, &ee) && ee.Signal == 0:
 			c = ee.Status
+			if ee.OOMKills > 0 { // a process of the job was killed: say why, keep the status
+				fmt.Fprintf(stderr, "%d: %s\n", ee.Node, ee.Reason())
+			}
 		case errors.As(p.result, &ee):
 			fmt.Fprintf(stderr, "%d: %s\n", ee.Node, ee.Reason())
 			c = 255

@@ -538,6 +538,21 @@ func pxeNodeSide(t *testing.T, ctx context.Context, c *lab.Cluster, exe, release
 	})
 
 	pxeAccounting(t, ctx, c, exe) // acct_test.go
+	t.Run("a job that runs the node out of memory is told so", func(t *testing.T) {
+		// sh doubles a string until the node's memory is gone: the
+		// kernel's OOM killer takes the job (the largest process), the
+		// node stays up, and bpsh names the cause (its cgroup's
+		// memory.events) instead of a bare SIGKILL.
+		out, err := pxeOutput(ctx, nil, exe, c.Socket, "bpsh", "2", "sh", "-c", `x=aaaaaaaaaaaaaaaa; while :; do x=$x$x; done`)
+		want := "2: killed by signal 9 (killed): out of memory, the kernel killed 1 process of the job"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bpsh 2 sh -c <a memory hog>: %q, %v; want an error saying %q", out, err, want)
+		}
+		if got := strings.TrimSpace(pxeRun(t, ctx, exe, c.Socket, "bpsh", "2", "echo", "still here")); got != "still here" {
+			t.Errorf("node 2 after the OOM kill: %q", got)
+		}
+	})
+
 	t.Run("a job has its own cgroup and dies with its bpslave", func(t *testing.T) {
 		pxeJobsDie(t, ctx, c, exe)
 	})
