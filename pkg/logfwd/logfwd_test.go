@@ -3,6 +3,7 @@ package logfwd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -344,5 +345,49 @@ func TestLineYear(t *testing.T) {
 	m := Message{Time: time.Date(0, 12, 31, 23, 59, 59, 0, time.UTC), Host: "n1", Text: "x"}
 	if got, want := string((&Receiver{}).Line(netip.Addr{}, m, now)), "2026-12-31T23:59:59.000000+00:00 n1 x\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestReceiverMaxFile: a sender's file never grows past MaxFile; the
+// lines before a move are in FILE.1 (one generation), and the new file
+// starts by saying so. A flood costs at most twice MaxFile.
+func TestReceiverMaxFile(t *testing.T) {
+	dir := t.TempDir()
+	r := &Receiver{Dir: dir, MaxFile: 4096, Node: func(netip.Addr) (int, bool) { return 3, true }}
+	src := netip.MustParseAddr("10.0.0.3")
+	for i := range 1000 {
+		if err := r.Handle(src, fmt.Appendf(nil, "<13>n3 flood: message %04d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cur, err := os.ReadFile(filepath.Join(dir, "messages.3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(filepath.Join(dir, "messages.3.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cur) > 4096 || len(old) > 4096 {
+		t.Errorf("messages.3 %d bytes, messages.3.1 %d: want each at most MaxFile (4096)", len(cur), len(old))
+	}
+	lines := strings.Split(strings.TrimSuffix(string(cur), "\n"), "\n")
+	if !strings.Contains(lines[0], " n3 beo-logs: this file reached 4096 bytes: the lines before this one are in messages.3.1") {
+		t.Errorf("messages.3 starts with %q, want the note of the move", lines[0])
+	}
+	if last := lines[len(lines)-1]; !strings.HasSuffix(last, "flood: message 0999") {
+		t.Errorf("messages.3 ends with %q, want the last message", last)
+	}
+	// Nothing lost between the two files: the old one ends where the new
+	// one's messages begin.
+	oldLines := strings.Split(strings.TrimSuffix(string(old), "\n"), "\n")
+	var a, b int
+	fmt.Sscanf(oldLines[len(oldLines)-1][strings.LastIndex(oldLines[len(oldLines)-1], " ")+1:], "%d", &a)
+	fmt.Sscanf(lines[1][strings.LastIndex(lines[1], " ")+1:], "%d", &b)
+	if b != a+1 {
+		t.Errorf("messages.3.1 ends at message %d, messages.3 goes on at %d", a, b)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 2 {
+		t.Errorf("files %v, want messages.3 and messages.3.1", files)
 	}
 }

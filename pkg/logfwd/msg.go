@@ -54,7 +54,9 @@
 // reception; control characters are written as #ooo (as rsyslog does), so
 // no datagram can forge a line. Datagrams that are not syslog messages are
 // counted and dropped. Files are opened for each message (O_APPEND), so
-// log rotation needs no signal.
+// log rotation needs no signal. A file that would grow past
+// Receiver.MaxFile (32 MiB) is moved to FILE.1 first: a node flooding the
+// receiver cannot fill the master's disk.
 package logfwd
 
 import (

@@ -23,6 +23,10 @@ const recvBuffer = 4 << 20
 // DefaultDir is where Receiver writes.
 const DefaultDir = "/var/log/beowulf"
 
+// DefaultMaxFile is the size a sender's file may reach before Receiver
+// moves it aside (see Receiver.MaxFile).
+const DefaultMaxFile = 32 << 20
+
 // Receiver is the master's syslog receiver for when no syslog daemon
 // listens (see the package doc).
 type Receiver struct {
@@ -32,6 +36,13 @@ type Receiver struct {
 	Node func(netip.Addr) (int, bool)
 	Now  func() time.Time // default time.Now
 	Log  *slog.Logger
+	// MaxFile bounds a sender's file (default DefaultMaxFile): a message
+	// that would take it past this size first moves it to FILE.1
+	// (replacing the one before) and starts FILE again with a line that
+	// says so. Anyone on a node can send syslog datagrams, so a flood
+	// costs the master at most twice this much disk per sender, and the
+	// last MaxFile bytes of what it said are always there.
+	MaxFile int64
 
 	bad atomic.Uint64
 }
@@ -107,10 +118,39 @@ func (r *Receiver) Handle(src netip.Addr, b []byte) error {
 	if r.Now != nil {
 		now = r.Now()
 	}
-	line := r.Line(src, m, now)
-	f, err := os.OpenFile(r.File(src), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	return r.write(r.File(src), r.Line(src, m, now), func() []byte {
+		host := m.Host
+		if host == "" {
+			host = src.String()
+		}
+		return r.Line(src, Message{Host: host, Tag: "beo-logs", Text: fmt.Sprintf(
+			"this file reached %d bytes: the lines before this one are in %s.1", r.maxFile(), filepath.Base(r.File(src)))}, now)
+	})
+}
+
+func (r *Receiver) maxFile() int64 {
+	if r.MaxFile <= 0 {
+		return DefaultMaxFile
+	}
+	return r.MaxFile
+}
+
+// write appends line to path, moving path to path.1 first if line would
+// take it past MaxFile; the new file starts with note().
+func (r *Receiver) write(path string, line []byte, note func() []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return err
+	}
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && fi.Size()+int64(len(line)) > r.maxFile() {
+		f.Close()
+		if err := os.Rename(path, path+".1"); err != nil {
+			return err
+		}
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640); err != nil {
+			return err
+		}
+		line = append(note(), line...)
 	}
 	_, err = f.Write(line)
 	if cerr := f.Close(); err == nil {
