@@ -269,6 +269,34 @@ func TestNewMAC(t *testing.T) {
 	}
 }
 
+// TestMadeUpMACs: a flood of DHCP requests with made-up MACs gets no
+// answer and stops growing the files once each list holds maxRecorded
+// MACs — the config's ignore lines on a full cluster, the
+// unknown-addresses file under nodeassign off — while a node of the
+// config is still answered.
+func TestMadeUpMACs(t *testing.T) {
+	for _, extra := range []string{"node 3 52:54:00:00:00:04\n", "nodeassign off\n"} {
+		t.Run(strings.TrimSpace(extra), func(t *testing.T) {
+			s, dir := testServer(t, baseConfig+extra)
+			for i := range maxRecorded + 20 {
+				m := net.HardwareAddr{0x02, 0xbe, 0x0f, 0, byte(i >> 8), byte(i)}
+				if resp, _ := s.Answer(packet(t, m)); resp != nil {
+					t.Fatalf("made-up MAC %s answered %s", m, resp.YourIPAddr)
+				}
+			}
+			cfg, _ := os.ReadFile(filepath.Join(dir, "config"))
+			unk, _ := os.ReadFile(filepath.Join(dir, "unknown_addresses"))
+			ignores, unknowns := strings.Count(string(cfg), "\nignore "), strings.Count(string(unk), "\n")
+			if full := map[bool]int{true: unknowns, false: ignores}[strings.HasPrefix(extra, "nodeassign off")]; full != maxRecorded || ignores > maxRecorded || unknowns > maxRecorded {
+				t.Errorf("%d ignore lines in the config, %d unknown addresses: want the list that grows at its cap, %d", ignores, unknowns, maxRecorded)
+			}
+			if resp, _ := s.Answer(packet(t, mustMAC("52:54:00:00:00:01"))); resp == nil || resp.YourIPAddr.String() != "10.99.0.100" {
+				t.Errorf("node 0 after the flood: %v, want 10.99.0.100", resp)
+			}
+		})
+	}
+}
+
 func TestNewMACAfterHandEdit(t *testing.T) {
 	s, dir := testServer(t, baseConfig)
 	path := filepath.Join(dir, "config")

@@ -183,9 +183,9 @@ func (s *Server) identify(m config.MAC, assign bool) (who, bool) {
 // under nodeassign off it records m in the unknown-addresses file.
 func (s *Server) assign(m config.MAC) (config.Match, error) {
 	var got config.Match
-	var added bool
+	var added, full bool
 	err := s.edit("new MAC "+m.String(), func(f *config.File) (bool, error) {
-		added = false
+		added, full = false, false
 		cfg := f.Config()
 		if got = cfg.Lookup(m); got.Kind != config.KindUnknown {
 			return false, nil // someone (another packet, an admin) was first
@@ -193,6 +193,9 @@ func (s *Server) assign(m config.MAC) (config.Match, error) {
 		n, ok := cfg.NextNode()
 		switch {
 		case !ok && cfg.NodeAssign() == config.AssignOff:
+			return false, nil
+		case !ok && len(cfg.Ignored()) >= maxRecorded:
+			full = true
 			return false, nil
 		case !ok:
 			if err := f.AppendIgnore(m); err != nil {
@@ -215,8 +218,14 @@ func (s *Server) assign(m config.MAC) (config.Match, error) {
 		s.dialog(who{mac: m, kind: config.KindNode, node: got.Node}, "%s added to the config as node %d", m, got.Node)
 	case added:
 		s.log.Info("new MAC ignored: no node number left; ignore line added to the config", "mac", m, "line", got.Line)
+	case full:
+		s.log.Warn("new MAC ignored and not recorded: no node number left, and the config already has the most ignore lines beoserv adds (a flood of made-up MACs?)", "mac", m, "max", maxRecorded)
 	case got.Kind == config.KindUnknown:
 		fresh, err := s.unknown.Add(m)
+		if errors.Is(err, errListFull) {
+			s.log.Warn("unknown MAC not answered and not recorded: the unknown-addresses file is full (a flood of made-up MACs?)", "mac", m, "file", s.unknown.path, "max", maxRecorded)
+			return got, nil
+		}
 		if err != nil {
 			return got, err
 		}

@@ -18,7 +18,10 @@
 //     Scyld's beoserv classified new nodes past the node count "ignored";
 //     under `nodeassign off` the MAC is recorded once in the
 //     unknown-addresses file (/var/beowulf/unknown_addresses, one MAC per
-//     line, rewritten atomically). Either way it gets no answer.
+//     line, rewritten atomically). Either way it gets no answer. Each of
+//     the two lists takes at most 1024 MACs this way (maxRecorded): past
+//     that a new MAC is only logged, so a flood of made-up MACs cannot
+//     grow the config or keep rewriting it.
 //
 // Addresses are a pure function of the config, so there is no lease
 // database: firmware PXE, iPXE and the node's own init all get the same
