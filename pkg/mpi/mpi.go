@@ -33,8 +33,11 @@
 // that dies takes its daemons with it. No VM: ORTE starts daemons only
 // on the nodes the job's ranks go to, not on every node of the default
 // hostfile (its "virtual machine": all the cluster's nodes for
-// `mpirun -np 1`). Oversubscribe: more ranks than the hostfile's slots
-// (CPUs) are placed anyway, after every slot has one, as beomap does and
+// `mpirun -np 1`); the price: OpenMPI 4.1's mpirun crashes when a
+// program's MPI_Comm_spawn needs a node without a daemon yet, so a
+// program that spawns runs with `--mca orte_no_vm 0` (README).
+// Oversubscribe: more ranks than the hostfile's slots (CPUs) are placed
+// anyway, after every slot has one, as beomap does and
 // as hydra does by itself — OpenMPI would refuse `mpirun -np 16` on
 // twelve CPUs; `mpirun --nooversubscribe` (or beomap's NO_OVER with a
 // beomap hostfile) refuses instead. -iface: hydra's proxies connect

@@ -281,6 +281,56 @@ func TestMPIStockLaunchers(t *testing.T) {
 	}
 }
 
+// spawnC spawns two copies of itself with MPI_Comm_spawn; the first
+// sends the parents 42 over the intercommunicator.
+const spawnC = `#include <mpi.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+	MPI_Comm parent, child;
+	int rank, v = 0;
+	MPI_Init(&argc, &argv);
+	MPI_Comm_get_parent(&parent);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	if (parent == MPI_COMM_NULL) {
+		MPI_Comm_spawn(argv[0], MPI_ARGV_NULL, 2, MPI_INFO_NULL, 0, MPI_COMM_WORLD, &child, MPI_ERRCODES_IGNORE);
+		if (rank == 0) {
+			MPI_Recv(&v, 1, MPI_INT, 0, 7, child, MPI_STATUS_IGNORE);
+			printf("parent got %d\n", v);
+		}
+		MPI_Comm_disconnect(&child);
+	} else {
+		if (rank == 0) { v = 42; MPI_Send(&v, 1, MPI_INT, 0, 7, parent); }
+		MPI_Comm_disconnect(&parent);
+	}
+	MPI_Finalize();
+	return 0;
+}
+`
+
+// TestMPISpawn: a program that calls MPI_Comm_spawn runs with the stock
+// OpenMPI mpirun through beorsh given `--mca orte_no_vm 0`, as the README
+// says (with beo's default orte_no_vm = 1, OpenMPI 4.1's mpirun crashes
+// when the spawned processes need a node without a daemon).
+func TestMPISpawn(t *testing.T) {
+	if _, err := exec.LookPath("mpicc.openmpi"); err != nil {
+		t.Skipf("mpicc.openmpi not installed (Debian: libopenmpi-dev): %v", err)
+	}
+	c := startWith(t, sim.Options{Nodes: 2}, 2)
+	who := mpiUser(t, c)
+	dir := progDir(t, c)
+	src, bin := filepath.Join(dir, "spawn.c"), filepath.Join(dir, "spawn")
+	if err := os.WriteFile(src, []byte(spawnC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command("mpicc.openmpi", "-O", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("mpicc.openmpi: %v\n%s", err, b)
+	}
+	r := runUser(t, who, dir, userEnv(c), 90*time.Second, "mpirun.openmpi", "--mca", "orte_no_vm", "0", "-np", "2", bin)
+	if r.code != 0 || !strings.Contains(r.out, "parent got 42") {
+		t.Errorf("mpirun --mca orte_no_vm 0 -np 2 spawn: exit %d\nstdout %s\nstderr %s", r.code, r.out, r.err)
+	}
+}
+
 // TestMPINodeCrash: a node that dies mid-job ends the job with a
 // non-zero status naming the node, and no daemon or rank of the job is
 // left running anywhere.
