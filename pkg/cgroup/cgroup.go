@@ -220,6 +220,16 @@ func contains(l []string, s string) bool {
 	return false
 }
 
+// SetMax writes a limit file of g (memory.max, pids.max): v, or "max"
+// when v is negative.
+func (g Group) SetMax(file string, v int64) error {
+	s := "max"
+	if v >= 0 {
+		s = strconv.FormatInt(v, 10)
+	}
+	return write(g.file(file), s)
+}
+
 // Open opens g for SysProcAttr.CgroupFD (clone3 CLONE_INTO_CGROUP).
 func (g Group) Open() (*os.File, error) {
 	fd, err := unix.Open(string(g), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
