@@ -553,6 +553,26 @@ func pxeNodeSide(t *testing.T, ctx context.Context, c *lab.Cluster, exe, release
 		}
 	})
 
+	t.Run("a fork bomb leaves the node up", func(t *testing.T) {
+		// Without the jobs group's limits (pkg/slave cgroup.go) the
+		// node-wide OOM killer took bpslave and the node went down.
+		bctx, bcancel := context.WithTimeout(ctx, 15*time.Second)
+		defer bcancel()
+		pxeOutput(bctx, nil, exe, c.Socket, "bpsh", "2", "sh", "-c", `f(){ f | f & }; f; while :; do :; done`) // ends with its context
+		if err := pxePoll(ctx, 60*time.Second, func() error {
+			out, err := pxeOutput(ctx, nil, exe, c.Socket, "bpsh", "2", "echo", "still here")
+			if err != nil || strings.TrimSpace(out) != "still here" {
+				return fmt.Errorf("node 2 after a fork bomb: %q, %v", out, err)
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+		if st := pxeRun(t, ctx, exe, c.Socket, "bpstat", "2"); !strings.Contains(st, " up ") {
+			t.Errorf("bpstat 2 after a fork bomb:\n%s", st)
+		}
+	})
+
 	t.Run("a job has its own cgroup and dies with its bpslave", func(t *testing.T) {
 		pxeJobsDie(t, ctx, c, exe)
 	})
