@@ -87,7 +87,12 @@ func startWith(t *testing.T, o sim.Options, up int) *sim.Cluster {
 		o.Exe = beoBin
 	}
 	if o.PingTimeout == 0 {
-		o.PingTimeout = 4 * time.Second
+		// A node gets two pings (every half of this) to answer: under
+		// the race detector, beside other packages' tests, 64 MiB of
+		// output on the same session once kept a pong out for longer
+		// than 4 s and the node was declared down mid-job. Tests of a
+		// silent node set their own.
+		o.PingTimeout = 10 * time.Second
 	}
 	c, err := sim.Start(context.Background(), o)
 	if err != nil {
