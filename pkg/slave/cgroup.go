@@ -96,13 +96,16 @@ func openJobs(spec string, log *slog.Logger) *jobGroups {
 	on, err := base.Enable(jobControllers...)
 	log.Info("jobs run in cgroups", "group", base, "controllers", on, "refused", err)
 	j.base = base
-	if r, err := readRoom(); err == nil {
-		mem, pids := r.forJobs()
-		merr := base.SetMax("memory.max", mem)
-		perr := base.SetMax("pids.max", pids)
-		log.Info("jobs' limits: the node keeps room for its own services", "memory_max", mem, "pids_max", pids,
-			"refused", errors.Join(merr, perr))
+	r, err := readRoom()
+	if err != nil {
+		log.Warn("jobs run without limits: the node keeps no room for its own services", "err", err)
+		return j
 	}
+	mem, pids := r.forJobs()
+	merr := base.SetMax("memory.max", mem)
+	perr := base.SetMax("pids.max", pids)
+	log.Info("jobs' limits: the node keeps room for its own services", "memory_max", mem, "pids_max", pids,
+		"refused", errors.Join(merr, perr))
 	return j
 }
 
