@@ -75,6 +75,7 @@ type Client struct {
 	spawner    ghost.Spawner                // the ghosts of its processes (ghosts.go)
 	noGhosts   atomic.Bool
 	running    atomic.Int64 // commands with ghosts arranged, not yet waited for
+	kidGhosts  atomic.Int64 // live ghosts of node-side children, all commands (maxKidGhosts)
 }
 
 // RefusedError is the master's refusal to serve a connection: the

@@ -23,7 +23,8 @@ import (
 // reaches its remote process alone; when the remote process ends its
 // ghost ends the same way (exit code or signal), and the children still
 // running when the job ends die with it, ghosts included. The master is
-// told each ghost's pid (bpstat -p, -P).
+// told each ghost's pid (bpstat -p, -P). A client keeps at most
+// maxKidGhosts (4096) children's ghosts at once.
 //
 // The ghost of the job's own process starts ghostDelay after Started,
 // plus ghostPerCmd for each command the client is running, only if the
@@ -36,6 +37,15 @@ const (
 	ghostDelay  = 50 * time.Millisecond
 	ghostPerCmd = time.Millisecond
 )
+
+// maxKidGhosts bounds the ghosts of node-side children one client keeps
+// at once, over all its commands: a job that forks thousands of
+// processes on a node (a fork bomb its node's limits contain; a `bpsh
+// -a` of one on every node) must not fill the master's process table
+// with as many ghosts. Past it a new child gets none: ps on the master
+// does not show it, and it still dies with its job. A variable for the
+// tests.
+var maxKidGhosts int64 = 4096
 
 // ghostWait bounds how long Wait waits for the ghosts to be reaped
 // once told to end: they end in microseconds.
@@ -145,12 +155,15 @@ func (cmd *Cmd) update(u *wire.Update) {
 				// has its status too); else 0.
 				endAs(g, wire.Result{Status: p.Status, Signal: p.Signal}, false)
 				delete(gh.kids, p.PID)
+				cmd.c.kidGhosts.Add(-1)
 			}
 		case gh.kids[p.PID] != nil:
 			gh.kids[p.PID].Exec(cmd.ghostArgv(p.Argv))
+		case cmd.c.kidGhosts.Load() >= maxKidGhosts: // no ghost for it
 		default:
 			if g := cmd.ghostLocked(p.PID, p.Argv); g != nil {
 				gh.kids[p.PID] = g
+				cmd.c.kidGhosts.Add(1)
 			}
 		}
 	}
@@ -179,6 +192,8 @@ func (cmd *Cmd) endGhosts(r wire.Result, lost bool) {
 		g.Die(syscall.SIGKILL)
 		all = append(all, g)
 	}
+	cmd.c.kidGhosts.Add(-int64(len(gh.kids)))
+	clear(gh.kids)
 	gh.mu.Unlock()
 	deadline := time.After(ghostWait)
 	for _, g := range all {

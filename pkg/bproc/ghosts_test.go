@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -134,4 +137,44 @@ func TestGhosts(t *testing.T) {
 	if ws, err := kidG.Status(); err != nil || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Errorf("the child's ghost ended %v %v; want killed with the job", ws, err)
 	}
+}
+
+// TestKidGhostsBounded: a client keeps at most maxKidGhosts ghosts of
+// node-side children at once; a child past that gets none, and a ghost
+// that ends (its child gone, or its job over) makes room again.
+func TestKidGhostsBounded(t *testing.T) {
+	var probe ghost.Spawner
+	if err := probe.Check(); err != nil {
+		t.Skip(err)
+	}
+	defer func(n int64) { maxKidGhosts = n }(maxKidGhosts)
+	maxKidGhosts = 2
+	ctl, master := net.Pipe()
+	defer ctl.Close()
+	go io.Copy(io.Discard, master) // the ghosts' pids, as the master would read them
+	c := &Client{}
+	cmd := &Cmd{Node: 1, PID: 100, c: c, ctl: ctl, gh: &cmdGhosts{kids: map[int]*ghost.Ghost{}, timer: time.NewTimer(time.Hour)}}
+	kids := func(pids ...int) *wire.Update {
+		u := &wire.Update{}
+		for _, p := range pids {
+			u.Procs = append(u.Procs, wire.ProcChange{PID: p, Argv: []string{"kid"}})
+		}
+		return u
+	}
+	check := func(when string, want ...int) {
+		t.Helper()
+		cmd.gh.mu.Lock()
+		got := slices.Sorted(maps.Keys(cmd.gh.kids))
+		cmd.gh.mu.Unlock()
+		if !slices.Equal(got, want) || c.kidGhosts.Load() != int64(len(want)) {
+			t.Errorf("%s: ghosts of %v (count %d), want %v", when, got, c.kidGhosts.Load(), want)
+		}
+	}
+	cmd.update(kids(101, 102, 103))
+	check("three children, room for two", 101, 102)
+	cmd.update(&wire.Update{Procs: []wire.ProcChange{{PID: 101, Gone: true}}})
+	cmd.update(kids(104))
+	check("one gone, another new", 102, 104)
+	cmd.endGhosts(wire.Result{}, false)
+	check("the job over")
 }
