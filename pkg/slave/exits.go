@@ -50,7 +50,7 @@ type exitRec struct {
 // openExits listens to the kernel's process exits until ctx ends; nil
 // if it cannot (the reason is logged once).
 func openExits(ctx context.Context, log *slog.Logger) *exitLog {
-	sock, err := subscribeExits(ctx)
+	sock, err := subscribeExits()
 	if err != nil {
 		log.Info("children's exit statuses unknown: their ghosts exit 0", "err", err)
 		return nil
@@ -58,15 +58,19 @@ func openExits(ctx context.Context, log *slog.Logger) *exitLog {
 	e := &exitLog{st: map[int]exitRec{}, more: make(chan struct{})}
 	go func() {
 		for {
+			stop := context.AfterFunc(ctx, sock.Close) // ends the read
 			err := e.read(sock)
-			// The socket failed: lost events (its buffer overflowed
-			// under a burst of exits: those children's ghosts exit 0),
-			// or ctx closed it. Subscribe anew.
+			if stop() { // the socket failed by itself: closed before the next
+				sock.Close()
+			}
+			// Lost events (its buffer overflowed under a burst of
+			// exits: those children's ghosts exit 0), or ctx closed it.
+			// Subscribe anew.
 			log.Debug("process connector", "err", err)
 			if ctx.Err() != nil {
 				return
 			}
-			if sock, err = subscribeExits(ctx); err != nil {
+			if sock, err = subscribeExits(); err != nil {
 				log.Info("children's exit statuses unknown from now on", "err", err)
 				return
 			}
@@ -75,12 +79,12 @@ func openExits(ctx context.Context, log *slog.Logger) *exitLog {
 	return e
 }
 
-// subscribeExits subscribes to the process connector's events, the
-// socket closed when ctx ends. (netlink.ProcEventMonitor does the same
+// subscribeExits subscribes to the process connector's events.
+// (netlink.ProcEventMonitor does the same
 // but first opens route, xfrm and netfilter sockets it never uses: on a
 // node without xfrm_user the kernel asks for that module, and the
 // monitor fails.)
-func subscribeExits(ctx context.Context) (*nl.NetlinkSocket, error) {
+func subscribeExits() (*nl.NetlinkSocket, error) {
 	sock, err := nl.Subscribe(unix.NETLINK_CONNECTOR, netlink.CN_IDX_PROC)
 	if err != nil {
 		return nil, err
@@ -91,7 +95,6 @@ func subscribeExits(ctx context.Context) (*nl.NetlinkSocket, error) {
 		sock.Close()
 		return nil, err
 	}
-	context.AfterFunc(ctx, sock.Close)
 	return sock, nil
 }
 
