@@ -330,11 +330,13 @@ func (u *unpacker) file(root *os.Root, name, display string, h *tar.Header) (err
 		return err
 	}
 	tmp := "" // the file has no name while its data arrives (createUnnamed)
-	f := createUnnamed(root, name)
+	f, dir := createUnnamed(root, name)
 	if f == nil {
 		if tmp, f, err = createTemp(root, name); err != nil {
 			return named(display, err)
 		}
+	} else {
+		defer dir.Close()
 	}
 	defer func() {
 		if f != nil {
@@ -362,7 +364,7 @@ func (u *unpacker) file(root *os.Root, name, display string, h *tar.Header) (err
 		return named(display, err)
 	}
 	if tmp == "" {
-		if tmp, err = nameTemp(root, name, f); err != nil {
+		if tmp, err = nameTemp(dir, name, f); err != nil {
 			return named(display, err)
 		}
 	}
@@ -596,34 +598,35 @@ var canName = sync.OnceValue(func() bool {
 })
 
 // createUnnamed opens a file without a name (O_TMPFILE) in name's
-// directory, or returns nil where that cannot be (a filesystem without
-// O_TMPFILE, such as NFS, or no /proc): a file's data then arrives under
-// its temporary name. An unnamed file whose writer dies mid-copy (a
-// SIGKILLed bpcp, a crashed bpslave) is freed by the kernel, where a
-// named temporary would stay behind, holding a diskless node's memory.
-func createUnnamed(root *os.Root, name string) *os.File {
+// directory, and that directory, to name it in (nameTemp); nil, nil
+// where that cannot be (a filesystem without O_TMPFILE, such as NFS, or
+// no /proc): a file's data then arrives under its temporary name. An
+// unnamed file whose writer dies mid-copy (a SIGKILLed bpcp, a crashed
+// bpslave) is freed by the kernel, where a named temporary would stay
+// behind, holding a diskless node's memory.
+func createUnnamed(root *os.Root, name string) (f, dir *os.File) {
 	if !canName() {
-		return nil
+		return nil, nil
 	}
-	f, err := root.OpenFile(path.Dir(name), unix.O_TMPFILE|os.O_RDWR, 0o600)
+	dir, err := root.Open(path.Dir(name))
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	return f
+	fd, err := unix.Openat(int(dir.Fd()), ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		dir.Close()
+		return nil, nil
+	}
+	return os.NewFile(uintptr(fd), path.Join(dir.Name(), "(unnamed)")), dir
 }
 
-// nameTemp gives the unnamed file f a temporary name next to name, once
-// its data is whole, and returns that name.
-func nameTemp(root *os.Root, name string, f *os.File) (string, error) {
-	d, err := root.Open(path.Dir(name))
-	if err != nil {
-		return "", err
-	}
-	defer d.Close()
+// nameTemp gives the unnamed file f a temporary name in dir, next to
+// name, once its data is whole, and returns that name.
+func nameTemp(dir *os.File, name string, f *os.File) (string, error) {
 	src := procFD + strconv.Itoa(int(f.Fd()))
 	for range 100 {
 		tmp := tempName(name)
-		err := unix.Linkat(unix.AT_FDCWD, src, int(d.Fd()), path.Base(tmp), unix.AT_SYMLINK_FOLLOW)
+		err := unix.Linkat(unix.AT_FDCWD, src, int(dir.Fd()), path.Base(tmp), unix.AT_SYMLINK_FOLLOW)
 		if errors.Is(err, unix.EEXIST) {
 			continue
 		}
