@@ -118,13 +118,14 @@ func (r *Receiver) Handle(src netip.Addr, b []byte) error {
 	if r.Now != nil {
 		now = r.Now()
 	}
-	return r.write(r.File(src), r.Line(src, m, now), func() []byte {
+	path := r.File(src)
+	return r.write(path, r.Line(src, m, now), func() []byte {
 		host := m.Host
 		if host == "" {
 			host = src.String()
 		}
 		return r.Line(src, Message{Host: host, Tag: "beo-logs", Text: fmt.Sprintf(
-			"this file reached %d bytes: the lines before this one are in %s.1", r.maxFile(), filepath.Base(r.File(src)))}, now)
+			"this file reached %d bytes: the lines before this one are in %s.1", r.maxFile(), filepath.Base(path))}, now)
 	})
 }
 

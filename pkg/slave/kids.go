@@ -219,9 +219,7 @@ func (r *running) lastLook(k *kids) []wire.ProcChange {
 	for _, pid := range pids {
 		seen[pid] = true
 	}
-	out := r.goneFrom(k, seen)
-	slices.SortFunc(out, func(a, b wire.ProcChange) int { return a.PID - b.PID })
-	return out
+	return r.goneFrom(k, seen)
 }
 
 // goneFrom forgets, and returns as gone (with their statuses, exits.go),
