@@ -124,12 +124,16 @@ func openJobs(spec string, log *slog.Logger) *jobGroups {
 //
 // What the jobs get: the memory available when the slave starts
 // (MemAvailable: what the kernel, the node's files in its RAM root and
-// the services already use is not there), less a sixteenth of the
-// node's memory — at least 32 MiB, at most 1 GiB — for the services to
-// grow; and all but 512 of the processes and threads the kernel allows
-// (the lower of pid_max and threads-max).
+// the services already use is not there), less an eighth of the node's
+// memory — at least 64 MiB, at most 1 GiB — for the services and for
+// what the kernel takes under a job's load without charging it to the
+// job; and all but 512 of the processes and threads the kernel allows
+// (the lower of pid_max and threads-max). A sixteenth, at least 32 MiB,
+// was not enough: a non-root user's fork bomb on a 256 MiB QEMU node
+// still ran the node out of memory in 1 of 4 runs, its group at its
+// limit (122 MiB), and the node-wide OOM killer took bpslave.
 const (
-	memKeepMin = 32 << 20
+	memKeepMin = 64 << 20
 	memKeepMax = 1 << 30
 	pidsKeep   = 512
 	jobsMin    = 64 // processes; and MiB of memory
@@ -143,7 +147,7 @@ type room struct {
 
 // forJobs returns the jobs group's memory.max and pids.max.
 func (r room) forJobs() (mem, pids int64) {
-	keep := min(max(r.total/16, memKeepMin), memKeepMax)
+	keep := min(max(r.total/8, memKeepMin), memKeepMax)
 	return max(r.avail-keep, jobsMin<<20), max(r.pids-pidsKeep, jobsMin)
 }
 

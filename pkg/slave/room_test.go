@@ -3,16 +3,16 @@ package slave
 import "testing"
 
 // TestRoomForJobs: what the jobs group may take of a node — the memory
-// available less a sixteenth of the node's (32 MiB to 1 GiB), and all
-// but 512 of the processes.
+// available less an eighth of the node's (64 MiB to 1 GiB), and all but
+// 512 of the processes.
 func TestRoomForJobs(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		r               room
 		wantMem, wantPs int64
 	}{
-		{"QEMU node, 256 MiB", room{total: 205 << 20, avail: 140 << 20, pids: 1939}, 108 << 20, 1427},
-		{"4 GiB", room{total: 4 << 30, avail: 3 << 30, pids: 32768}, 3<<30 - 256<<20, 32256},
+		{"QEMU node, 256 MiB", room{total: 205 << 20, avail: 150 << 20, pids: 1939}, 86 << 20, 1427},
+		{"4 GiB", room{total: 4 << 30, avail: 3 << 30, pids: 32768}, 3<<30 - 512<<20, 32256},
 		{"256 GiB", room{total: 256 << 30, avail: 250 << 30, pids: 4194304}, 249 << 30, 4193792},
 		{"tiny", room{total: 96 << 20, avail: 40 << 20, pids: 300}, 64 << 20, 64},
 	} {
