@@ -114,6 +114,8 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 		if d, err = os.MkdirTemp("", "beo-lab-"); err != nil {
 			return err
 		}
+	} else if err := os.MkdirAll(d, 0o755); err != nil {
+		return fmt.Errorf("-dir: %w", err)
 	}
 	defer func() {
 		if *keep {
