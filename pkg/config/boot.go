@@ -172,6 +172,16 @@ func (p *parser) boot(line int, a attr, args []string) {
 	p.c.perNode = append(p.c.perNode, nodeSetting{nodes: nodes, attr: a, set: s})
 }
 
+// Command line lengths: x86 Linux keeps 2047 bytes of its command line
+// (COMMAND_LINE_SIZE 2048 with the NUL) and drops the rest without a
+// word; a kernelcommandline may use all but the room the boot server's
+// own parameters need (pkg/bootparam: beo.master=, the ports, rootfs,
+// syslog_server=, beo.modules= with the fstab's file systems).
+const (
+	kernelCmdline = 2047
+	MaxCmdline    = kernelCmdline - 512
+)
+
 // value parses the VALUE of a boot setting: one path (kernel, initrd) or
 // the rest of the line joined by single spaces (command line); "none"
 // alone means do not provide one.
@@ -186,6 +196,11 @@ func (p *parser) value(line int, a attr, args []string, what string) (Setting, b
 		return s, true
 	case a == attrCmdLine:
 		s.Value = strings.Join(args, " ")
+		if len(s.Value) > MaxCmdline {
+			p.errorf(line, "%s: %d bytes; at most %d: a Linux kernel keeps %d bytes of its command line, and the boot server appends its own parameters (beo.master=…, up to %d bytes) after these, which the kernel would cut off",
+				what, len(s.Value), MaxCmdline, kernelCmdline, kernelCmdline-MaxCmdline)
+			return s, false
+		}
 		return s, true
 	case len(args) > 1:
 		p.errorf(line, "%s: too many arguments; want one path or none", what)

@@ -121,6 +121,8 @@ func TestDiagnostics(t *testing.T) {
 				{3, Error, "kernelcommandline: missing value after node spec 15; usage: kernelcommandline [NODES] ARGS...|none"}, {4, Error, "class x kernelimage: missing value"},
 				{5, Error, "a line without a node number needs a MAC"},
 				{6, Error, "boot-sequence pxe needs a boot-stage"}}},
+		{"kernel command line too long", base + "kernelcommandline " + strings.Repeat("x", MaxCmdline) + "\nclass big kernelcommandline " + strings.Repeat("y ", MaxCmdline/2+2) + "\n", nil,
+			[]want{{4, Error, "class big kernelcommandline: 1537 bytes; at most 1535: a Linux kernel keeps 2047 bytes"}}},
 		{"too many arguments", "nodes 1 2\nkernelimage 1 /a /b\nnodename n%N 1 g x\ninterface eth0 eth1\n", nil,
 			[]want{{1, Error, "too many arguments; usage: nodes N"}, {2, Error, "kernelimage: too many arguments"},
 				{3, Error, "too many arguments; usage: nodename"}, {4, Error, "too many arguments; usage: interface"}}},

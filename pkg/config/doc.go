@@ -97,7 +97,9 @@
 // default; with NODES (a number 15, a range 10-20, or a comma list 1,3,10-20)
 // they set those nodes. For kernelcommandline the first token is NODES
 // only when shaped like one; the command line is the rest of the line,
-// joined by single spaces. A value of `none` means "do not provide one",
+// joined by single spaces, at most MaxCmdline bytes (the kernel keeps
+// 2047 and the boot server appends its own parameters). A value of
+// `none` means "do not provide one",
 // which differs from unset (no line at all: the boot server's own
 // choice, beoboot's output). A node's effective setting (NodeSpec) is, from
 // weakest to strongest: the default, its class, then every NODES line that

@@ -201,6 +201,7 @@ func TestMountFiles(t *testing.T) {
 	alt := filepath.Join(root, "etc/alternatives")
 	os.MkdirAll(alt, 0o755)
 	os.Symlink("/old", filepath.Join(alt, "mpirun"))
+	os.WriteFile(filepath.Join(alt, "mpicc"), []byte("a file where a link goes"), 0o644)
 	seenc := make(chan []string, 1) // the mount runs on a goroutine of its own
 	f.act = func(source, target, fstype string) error {
 		seen, _ := filepath.Glob(filepath.Join(root, "etc/*/*"))
@@ -213,6 +214,8 @@ func TestMountFiles(t *testing.T) {
 		Files: []wire.EtcFile{
 			{Path: "/etc/alternatives/mpirun", Link: "/usr/bin/mpirun.openmpi"},
 			{Path: "/etc/alternatives/libblas.so.3", Link: "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"},
+			{Path: "/etc/alternatives/mpicc", Link: "/usr/bin/mpicc.openmpi"},
+			{Path: "/etc/ucx/new/link", Link: "/usr/x"},
 			{Path: "/etc/openmpi/openmpi-mca-params.conf", Data: []byte("mtl = ^ofi\n"), Mode: 0o644},
 			{Path: "etc/relative", Link: "/x"},
 		},
@@ -220,11 +223,12 @@ func TestMountFiles(t *testing.T) {
 	if len(res) != 1 || res[0].Err != "" {
 		t.Fatalf("mount: %+v", res)
 	}
-	if seen := <-seenc; len(seen) != 3 {
-		t.Errorf("files when the mount ran: %v, want all three written before it", seen)
+	if seen := <-seenc; len(seen) != 5 {
+		t.Errorf("files when the mount ran: %v, want all five written before it", seen)
 	}
-	for name, want := range map[string]string{"mpirun": "/usr/bin/mpirun.openmpi", "libblas.so.3": "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"} {
-		if got, err := os.Readlink(filepath.Join(alt, name)); err != nil || got != want {
+	for name, want := range map[string]string{"alternatives/mpirun": "/usr/bin/mpirun.openmpi", "alternatives/libblas.so.3": "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3",
+		"alternatives/mpicc": "/usr/bin/mpicc.openmpi", "ucx/new/link": "/usr/x"} {
+		if got, err := os.Readlink(filepath.Join(root, "etc", name)); err != nil || got != want {
 			t.Errorf("%s → %q, %v; want %s", name, got, err, want)
 		}
 	}
