@@ -12,6 +12,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -79,7 +80,8 @@ func openExits(ctx context.Context, log *slog.Logger) *exitLog {
 	return e
 }
 
-// subscribeExits subscribes to the process connector's events.
+// subscribeExits subscribes to the process connector's events, of
+// which exitsOnly lets only processes' exits through.
 // (netlink.ProcEventMonitor does the same
 // but first opens route, xfrm and netfilter sockets it never uses: on a
 // node without xfrm_user the kernel asks for that module, and the
@@ -89,6 +91,13 @@ func subscribeExits() (*nl.NetlinkSocket, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := exitsOnly(sock.GetFd()); err != nil {
+		sock.Close()
+		return nil, err
+	}
+	// Room for a burst of exits between two reads (about 5000; the
+	// default holds a few hundred). Only what is queued takes memory.
+	unix.SetsockoptInt(sock.GetFd(), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
 	req := nl.NetlinkRequest{NlMsghdr: unix.NlMsghdr{Type: unix.NLMSG_DONE, Len: unix.SizeofNlMsghdr, Pid: uint32(os.Getpid())}}
 	req.AddData(nl.NewCnMsg(netlink.CN_IDX_PROC, netlink.CN_VAL_PROC, netlink.PROC_CN_MCAST_LISTEN))
 	if err := sock.Send(&req); err != nil {
@@ -96,6 +105,48 @@ func subscribeExits() (*nl.NetlinkSocket, error) {
 		return nil, err
 	}
 	return sock, nil
+}
+
+// The connector reports every fork, exec, exit, uid, sid, comm and
+// thread exit of every process on the node, and the slave wants only
+// processes' exits. exitsOnly attaches a socket filter that drops the
+// rest in the kernel, before it is queued: a job that forks and execs
+// without pause (a shell loop, make) then wakes bpslave once a process
+// instead of three or more times and a thread exit each, and its burst
+// is less likely to overflow the socket's buffer (which loses exits,
+// and so children's statuses). Offsets are from the netlink header:
+// nlmsghdr (16 bytes), cn_msg (20), then proc_event: what, cpu,
+// timestamp_ns, and for an exit process_pid, process_tgid. A classic
+// BPF load reads big-endian, so the constant is the native bytes of
+// PROC_EVENT_EXIT read that way; a message too short for a load is
+// dropped.
+const (
+	offWhat = unix.SizeofNlMsghdr + 20
+	offPid  = offWhat + 16
+	offTgid = offPid + 4
+)
+
+func exitsOnly(fd int) error {
+	var b [4]byte
+	nl.NativeEndian().PutUint32(b[:], netlink.PROC_EVENT_EXIT)
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: offWhat, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(b[:]), SkipTrue: 4},
+		bpf.LoadAbsolute{Off: offTgid, Size: 4},
+		bpf.TAX{},
+		bpf.LoadAbsolute{Off: offPid, Size: 4},
+		bpf.JumpIfX{Cond: bpf.JumpEqual, SkipTrue: 1}, // a process, not one of its threads
+		bpf.RetConstant{Val: 0},
+		bpf.RetConstant{Val: 0xffff},
+	})
+	if err != nil {
+		return err
+	}
+	f := make([]unix.SockFilter, len(prog))
+	for i, in := range prog {
+		f[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]})
 }
 
 // read records the exits the socket reports until it fails.
