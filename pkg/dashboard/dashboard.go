@@ -19,7 +19,8 @@
 //	GET /metrics       Prometheus text exposition format 0.0.4
 //
 // Every other method gets 405 (GET patterns also answer HEAD): nothing
-// here changes anything. The listener
+// here changes anything. A request whose Host is a dotted name other
+// than this machine's gets 403, against DNS rebinding (hostAllowed). The listener
 // is the caller's: `beo master` serves it on its beostatus address
 // (127.0.0.1:5546 by default, see applets/recvstats).
 //
@@ -42,6 +43,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/nodes"
@@ -68,12 +74,16 @@ type Config struct {
 	// Coalesce is how long /api/events gathers changes before sending
 	// them (default 100 ms).
 	Coalesce time.Duration
+	// Hosts are dotted names requests may carry in Host besides this
+	// machine's host name (hostAllowed).
+	Hosts []string
 }
 
 // Server serves the dashboard, the JSON API and /metrics.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg   Config
+	mux   *http.ServeMux
+	hosts []string // dotted names Host may carry (hostAllowed)
 }
 
 // New returns a Server; mount it with http.Serve(ln, s).
@@ -91,6 +101,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.Coalesce = 100 * time.Millisecond
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	if h, err := os.Hostname(); err == nil {
+		s.hosts = append(s.hosts, strings.ToLower(h))
+	}
+	for _, h := range cfg.Hosts {
+		s.hosts = append(s.hosts, strings.TrimSuffix(strings.ToLower(h), "."))
+	}
 	s.mux.HandleFunc("GET /{$}", s.page)
 	s.mux.HandleFunc("GET /api/stats", s.apiStats)
 	s.mux.HandleFunc("GET /api/jobs", s.apiJobs)
@@ -102,7 +118,36 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if !s.hostAllowed(r.Host) {
+		http.Error(w, "beostatus: refused Host "+strconv.Quote(r.Host)+": reach the dashboard by address, localhost, a name without a dot or this machine's host name", http.StatusForbidden)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// hostAllowed guards against DNS rebinding: a web page the head node's
+// browser loads from a domain its author controls can point that
+// domain at 127.0.0.1 and read the loopback dashboard — every node, the
+// jobs of every user — as its own origin. Such a page's requests carry
+// its domain in Host, so the dashboard answers only names no outsider
+// decides the address of: an address (any; CORS keeps a foreign origin
+// from reading one), no Host (HTTP/1.0), localhost and *.localhost, a
+// name without a dot (resolved by /etc/hosts or the site's search
+// domain: "master", "head"), and this machine's host name (Config.Hosts
+// adds others).
+func (s *Server) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	if host == "" || !strings.Contains(host, ".") || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	return slices.Contains(s.hosts, host)
 }
 
 // Serve serves HTTP on ln until ctx ends, then closes it; open event

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -362,4 +363,36 @@ func parseMetrics(t *testing.T, body string) (map[string]int, func(string, map[s
 		series[name] = len(f.Metric)
 	}
 	return series, value
+}
+
+// TestRebindingGuard: a page that points its own domain at the
+// dashboard's address gets 403; addresses, localhost, dotless names,
+// the host name and Config.Hosts get the dashboard.
+func TestRebindingGuard(t *testing.T) {
+	tab := nodes.New(nil, nodes.Node{Num: 0, Addr: addr(0)})
+	rcv, err := stats.NewReceiver(stats.Config{Resolve: func(netip.Addr) (int, bool) { return 0, false }, Table: tab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Table: tab, Stats: rcv, Hosts: []string{"Head.Example.ORG."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostname, _ := os.Hostname()
+	for host, want := range map[string]int{
+		"127.0.0.1:5546": 200, "[::1]:5546": 200, "10.54.0.1": 200, "": 200,
+		"localhost:5546": 200, "LOCALHOST": 200, "beo.localhost:5546": 200, "master:5546": 200,
+		hostname + ":5546": 200, "head.example.org": 200, "head.example.org.:5546": 200,
+		"rebind.attacker.example:5546": 403, "127.0.0.1.nip.io": 403, "localhost.attacker.example": 403,
+	} {
+		for _, path := range []string{"/api/stats", "/api/jobs", "/metrics", "/"} {
+			r := httptest.NewRequest("GET", path, nil)
+			r.Host = host
+			w := httptest.NewRecorder()
+			d.ServeHTTP(w, r)
+			if w.Code != want {
+				t.Errorf("GET %s with Host %q: %d, want %d (%s)", path, host, w.Code, want, strings.TrimSpace(w.Body.String()))
+			}
+		}
+	}
 }
