@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/beo-cluster/beo/applets"
@@ -49,7 +50,7 @@ import (
 
 const (
 	usage       = "usage: bpmaster [-config FILE] [-listen ADDR] [-socket PATH] [-keys DIR] [-logdir DIR] [-node-up PROG] [-init-d DIR] [-libs FILE]"
-	masterUsage = "usage: beo master [reload|status [-socket PATH]] | beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-mpi] [-stats ADDR] [-status ADDR] [-kernel PATH] [-fstab FILE] [-nfs auto|kernel|ganesha|none]"
+	masterUsage = "usage: beo master [reload|status [-socket PATH]] | beo master [bpmaster flags] [-iface NAME] [-bootdir DIR] [-tftproot DIR] [-unknown FILE] [-http PORT] [-dhcp-port N] [-tftp-port N] [-no-ra] [-no-boot] [-names-root DIR] [-mpi] [-stats ADDR] [-status ADDR] [-status-names NAMES] [-kernel PATH] [-fstab FILE] [-nfs auto|kernel|ganesha|none]"
 )
 
 // Run is the bpmaster applet: bpmaster alone.
@@ -102,6 +103,14 @@ func runMaster(ctx context.Context, args []string, stdio applets.IO, names []str
 	fs.BoolVar(&noBoot, "no-boot", false, "run no boot server")
 	fs.StringVar(&o.Stats, "stats", "config", "recvstats UDP address (config = :PORT of `server beostats`; \"\" = none)")
 	fs.StringVar(&o.Status, "status", dashboard.DefaultAddr, "beostatus dashboard and /metrics address (\"\" = none)")
+	fs.Func("status-names", "comma-separated dotted names (head.example.org) the dashboard answers besides addresses, localhost, dotless names and the host name", func(v string) error {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				o.StatusNames = append(o.StatusNames, n)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&o.Kernel, "kernel", "", "kernel for the boot package (default: the running kernel's image)")
 	fs.StringVar(&o.NamesRoot, "names-root", "/", "write the cluster's names into ROOT/etc/{hosts,ethers,netgroup} (\"\" = don't)")
 	fs.StringVar(&o.Fstab, "fstab", fstab.DefaultPath, "what nodes mount (FILE.N for node N; \"\" or no file = nothing)")

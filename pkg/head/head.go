@@ -53,6 +53,9 @@ type Options struct {
 	// TCP address (/, /api/stats, /api/events, /metrics); "" serves none.
 	// The dashboard needs recvstats.
 	Stats, Status string
+	// StatusNames are the dotted names the dashboard answers besides
+	// this machine's host name (dashboard.Config.Hosts).
+	StatusNames []string
 	// Kernel is the kernel image the boot package is built with ("" = the
 	// running kernel's); Applets the names that get /bin links on nodes.
 	// With Boot, New brings the boot package in Boot.BootDir up to date

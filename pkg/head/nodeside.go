@@ -105,7 +105,7 @@ func (h *Head) monitorDaemons() error {
 	if o.Status == "" {
 		return nil
 	}
-	dash, err := dashboard.New(dashboard.Config{Table: m.Table(), Stats: rcv, Jobs: m, Log: o.Log})
+	dash, err := dashboard.New(dashboard.Config{Table: m.Table(), Stats: rcv, Jobs: m, Log: o.Log, Hosts: o.StatusNames})
 	if err != nil {
 		return err
 	}
