@@ -8,7 +8,9 @@
 //	beostatus [-url MASTER_URL] [-listen ADDR]
 //
 // It prints the URL to open. Only GET and HEAD pass: the dashboard is
-// read-only.
+// read-only. It refuses what the dashboard refuses (dashboard.Hosts, a
+// guard against DNS rebinding) itself, since the master sees only its
+// own address in the requests it relays.
 package beostatus
 
 import (
@@ -65,7 +67,12 @@ func Serve(ctx context.Context, ln net.Listener, target *url.URL) error {
 		},
 		FlushInterval: -1, // Server-Sent Events
 	}
+	hosts := dashboard.NewHosts()
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hosts.Allowed(r.Host) { // the master's check sees only target.Host
+			dashboard.Refuse(w, r)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "read-only: GET only", http.StatusMethodNotAllowed)

@@ -51,6 +51,16 @@ func TestProxy(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST = %s, want 405", resp.Status)
 	}
+	req, _ := http.NewRequest("GET", base+"/api/jobs", nil)
+	req.Host = "rebind.attacker.example" // a page that pointed its domain here
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("GET with a foreign Host = %s, want 403", resp.Status)
+	}
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err = c.Get(base + "/api/events")
 	if err != nil {

@@ -20,7 +20,7 @@
 //
 // Every other method gets 405 (GET patterns also answer HEAD): nothing
 // here changes anything. A request whose Host is a dotted name other
-// than this machine's gets 403, against DNS rebinding (hostAllowed). The listener
+// than this machine's gets 403, against DNS rebinding (Hosts). The listener
 // is the caller's: `beo master` serves it on its beostatus address
 // (127.0.0.1:5546 by default, see applets/recvstats).
 //
@@ -75,7 +75,7 @@ type Config struct {
 	// them (default 100 ms).
 	Coalesce time.Duration
 	// Hosts are dotted names requests may carry in Host besides this
-	// machine's host name (hostAllowed).
+	// machine's host name (see Hosts).
 	Hosts []string
 }
 
@@ -83,7 +83,7 @@ type Config struct {
 type Server struct {
 	cfg   Config
 	mux   *http.ServeMux
-	hosts []string // dotted names Host may carry (hostAllowed)
+	hosts Hosts
 }
 
 // New returns a Server; mount it with http.Serve(ln, s).
@@ -101,12 +101,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Coalesce = 100 * time.Millisecond
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
-	if h, err := os.Hostname(); err == nil {
-		s.hosts = append(s.hosts, strings.ToLower(h))
-	}
-	for _, h := range cfg.Hosts {
-		s.hosts = append(s.hosts, strings.TrimSuffix(strings.ToLower(h), "."))
-	}
+	s.hosts = NewHosts(cfg.Hosts...)
 	s.mux.HandleFunc("GET /{$}", s.page)
 	s.mux.HandleFunc("GET /api/stats", s.apiStats)
 	s.mux.HandleFunc("GET /api/jobs", s.apiJobs)
@@ -118,27 +113,43 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if !s.hostAllowed(r.Host) {
-		http.Error(w, "beostatus: refused Host "+strconv.Quote(r.Host)+": reach the dashboard by address, localhost, a name without a dot or this machine's host name", http.StatusForbidden)
+	if !s.hosts.Allowed(r.Host) {
+		Refuse(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
-// hostAllowed guards against DNS rebinding: a web page the head node's
+// Hosts guards against DNS rebinding: a web page the head node's
 // browser loads from a domain its author controls can point that
-// domain at 127.0.0.1 and read the loopback dashboard — every node, the
+// domain at 127.0.0.1 and read a loopback dashboard — every node, the
 // jobs of every user — as its own origin. Such a page's requests carry
-// its domain in Host, so the dashboard answers only names no outsider
-// decides the address of: an address (any; CORS keeps a foreign origin
-// from reading one), no Host (HTTP/1.0), localhost and *.localhost, a
-// name without a dot (resolved by /etc/hosts or the site's search
-// domain: "master", "head"), and this machine's host name (Config.Hosts
-// adds others).
-func (s *Server) hostAllowed(hostport string) bool {
+// its domain in Host, so the dashboard (and beostatus, which relays it)
+// answers only names no outsider decides the address of: an address
+// (any; CORS keeps a foreign origin from reading one), no Host
+// (HTTP/1.0), localhost and *.localhost, a name without a dot (resolved
+// by /etc/hosts or the site's search domain: "master", "head"), this
+// machine's host name, and the names listed.
+type Hosts []string
+
+// NewHosts returns the host name and extra, lower case, without a
+// trailing dot.
+func NewHosts(extra ...string) Hosts {
+	var h Hosts
+	if name, err := os.Hostname(); err == nil {
+		extra = append(extra, name)
+	}
+	for _, n := range extra {
+		h = append(h, strings.TrimSuffix(strings.ToLower(n), "."))
+	}
+	return h
+}
+
+// Allowed reports whether a request with Host hostport may be answered.
+func (h Hosts) Allowed(hostport string) bool {
 	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
+	if name, _, err := net.SplitHostPort(hostport); err == nil {
+		host = name
 	}
 	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
 	if _, err := netip.ParseAddr(host); err == nil {
@@ -147,7 +158,12 @@ func (s *Server) hostAllowed(hostport string) bool {
 	if host == "" || !strings.Contains(host, ".") || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
-	return slices.Contains(s.hosts, host)
+	return slices.Contains(h, host)
+}
+
+// Refuse answers 403 for a request Allowed refused.
+func Refuse(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, "beostatus: refused Host "+strconv.Quote(r.Host)+": reach the dashboard by address, localhost, a name without a dot or this machine's host name", http.StatusForbidden)
 }
 
 // Serve serves HTTP on ln until ctx ends, then closes it; open event
