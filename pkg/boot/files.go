@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/config"
@@ -89,13 +90,67 @@ func (s *Server) serveTFTP(ctx context.Context, conn *net.UDPConn) error {
 	return fmt.Errorf("boot: tftp: %w", err)
 }
 
+// Bounds on TFTP transfers in flight: each holds a socket and two
+// 64 KiB buffers until its client has acknowledged the last block, or
+// for the retries' timeouts (10 s and more) when it never does. A host
+// on the cluster network — a user's job on a node needs no privilege
+// for it — sending read requests it never acknowledges could otherwise
+// hold thousands at once and run the master out of memory. Firmware
+// fetches one file at a time (a size probe first), so a few per client
+// address are plenty; more are refused with a TFTP error, and the
+// client's firmware retries.
+const (
+	maxTFTP        = 256
+	maxTFTPPerPeer = 4
+)
+
+// tftpSlots counts the transfers in flight, in all and by client address.
+type tftpSlots struct {
+	mu     sync.Mutex
+	all    int
+	byPeer map[netip.Addr]int
+}
+
+// take claims a slot for a transfer to peer; release gives it back.
+func (t *tftpSlots) take(peer netip.Addr) (release func(), err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.all >= maxTFTP:
+		return nil, fmt.Errorf("busy: %d transfers in flight", t.all)
+	case t.byPeer[peer] >= maxTFTPPerPeer:
+		return nil, fmt.Errorf("busy: %d transfers in flight to %s", t.byPeer[peer], peer)
+	}
+	if t.byPeer == nil {
+		t.byPeer = make(map[netip.Addr]int)
+	}
+	t.all++
+	t.byPeer[peer]++
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.all--
+		if t.byPeer[peer]--; t.byPeer[peer] == 0 {
+			delete(t.byPeer, peer)
+		}
+	}, nil
+}
+
 // tftpRead answers one TFTP read request.
 func (s *Server) tftpRead(name string, rf io.ReaderFrom) error {
 	peer := ""
+	var from netip.Addr
 	if r, ok := rf.(interface{ RemoteAddr() net.UDPAddr }); ok {
 		a := r.RemoteAddr()
 		peer = a.String()
+		from = a.AddrPort().Addr().Unmap()
 	}
+	release, err := s.transfers.take(from)
+	if err != nil {
+		s.log.Warn("tftp refused", "file", name, "peer", peer, "err", err)
+		return err
+	}
+	defer release()
 	f, fi, err := openIn(s.tftp, name)
 	if err != nil {
 		s.log.Warn("tftp refused", "file", name, "peer", peer, "err", err)

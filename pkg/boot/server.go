@@ -106,10 +106,11 @@ type Server struct {
 	forward bool                     // the config's ipforward when the server started
 	dns     atomic.Pointer[[]net.IP] // the master's DNS servers, for ipforward answers
 
-	boot    *os.Root // BootDir, nil when it does not exist
-	tftp    *os.Root // TFTPRoot, nil when it does not exist
-	unknown *unknownList
-	logs    nodelog.Log // the node logs, Who "beoserv"
+	boot      *os.Root  // BootDir, nil when it does not exist
+	tftp      *os.Root  // TFTPRoot, nil when it does not exist
+	transfers tftpSlots // TFTP transfers in flight
+	unknown   *unknownList
+	logs      nodelog.Log // the node logs, Who "beoserv"
 }
 
 // view is one adopted config and what is derived from it.
