@@ -92,3 +92,72 @@ func TestTemporary(t *testing.T) {
 		}
 	}
 }
+
+// TestPerAddr: connections over the bound from one address are closed
+// at once; other addresses are served; a closed connection frees its place.
+func TestPerAddr(t *testing.T) {
+	inner, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := PerAddr(inner, 2, nil, "test")
+	defer ln.Close()
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func(from string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp4", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// closedByServer: the server end closed c without a byte.
+	closedByServer := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+	}
+	a1, a2, a3 := dial("127.0.0.1"), dial("127.0.0.1"), dial("127.0.0.1")
+	defer a1.Close()
+	defer a2.Close()
+	defer a3.Close()
+	if !closedByServer(a3) {
+		t.Error("a third connection from 127.0.0.1 was kept")
+	}
+	b := dial("127.0.0.2")
+	defer b.Close()
+	got := map[string]int{}
+	for range 3 {
+		select {
+		case c := <-accepted:
+			got[c.RemoteAddr().(*net.TCPAddr).IP.String()]++
+			defer c.Close()
+			if c.RemoteAddr().String() == a1.LocalAddr().String() {
+				c.Close() // frees a place for 127.0.0.1
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("accepted %v, want two from 127.0.0.1 and one from 127.0.0.2", got)
+		}
+	}
+	if got["127.0.0.1"] != 2 || got["127.0.0.2"] != 1 {
+		t.Errorf("accepted %v, want two from 127.0.0.1 and one from 127.0.0.2", got)
+	}
+	a4 := dial("127.0.0.1")
+	defer a4.Close()
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Error("a place freed by a close was not given to the next connection")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/accept"
 	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/pin/tftp/v3"
 )
@@ -189,7 +190,14 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+// maxHTTPPerAddr bounds the boot HTTP connections open at once from one
+// address: iPXE and beoclient fetch one file at a time, and a host that
+// opens connections it never reads from (slow to send the request, or
+// never taking the answer) holds its own places only.
+const maxHTTPPerAddr = 16
+
 func (s *Server) serveHTTP(ctx context.Context, l net.Listener) error {
+	l = accept.PerAddr(l, maxHTTPPerAddr, s.log, "boot http")
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -400,6 +400,10 @@ func (m *Master) ServeNodes(ctx context.Context, ln net.Listener) error {
 			m.log.Warn("node sessions still ending", "after", stopWait)
 		}
 	}()
+	// A node keeps one connection; anyone on a node (no privilege
+	// needed) can open more from its address, each a handshake for up
+	// to 10 s: PerAddr keeps a flood of them to that node's places.
+	ln = accept.PerAddr(ln, maxConnsPerNode, m.log, "nodes")
 	return accept.Loop(ctx, ln, m.log, "nodes", func(c net.Conn) {
 		conns.Add(1)
 		go func() {
@@ -408,6 +412,10 @@ func (m *Master) ServeNodes(ctx context.Context, ln net.Listener) error {
 		}()
 	})
 }
+
+// maxConnsPerNode bounds the connections open at once from one node's
+// address: its session, one that replaces it, and handshakes.
+const maxConnsPerNode = 8
 
 // stopWait bounds how long ServeNodes waits for the sessions it ended.
 const stopWait = 5 * time.Second

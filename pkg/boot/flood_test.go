@@ -3,6 +3,7 @@ package boot
 import (
 	"context"
 	"encoding/binary"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -74,5 +75,50 @@ func TestTFTPFlood(t *testing.T) {
 	want := maxTFTP - maxTFTPPerPeer
 	if data, refused := flood(1, peers, maxTFTPPerPeer); data != want || refused != peers*maxTFTPPerPeer-want {
 		t.Errorf("%d more clients: %d transfers, %d refused; want %d in flight in all", peers, data, refused, maxTFTP)
+	}
+}
+
+// TestHTTPPerAddr: one address gets maxHTTPPerAddr boot HTTP
+// connections at once; the next is closed unanswered, and another
+// address is still served.
+func TestHTTPPerAddr(t *testing.T) {
+	s, _ := testServer(t, "nodes 4\niprange 10.99.0.100 10.99.0.103\n")
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.serveHTTP(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	dial := func(from string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// get asks for the kernel on c and reports whether an answer came.
+	get := func(c net.Conn) bool {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("GET /boot/kernel HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			return false
+		}
+		b := make([]byte, 12)
+		n, _ := io.ReadFull(c, b)
+		return n == 12 && string(b) == "HTTP/1.1 200"
+	}
+	for i := range maxHTTPPerAddr {
+		if c := dial("127.0.0.1"); !get(c) {
+			t.Fatalf("connection %d from 127.0.0.1 not answered", i+1)
+		}
+	}
+	if get(dial("127.0.0.1")) {
+		t.Errorf("connection %d from 127.0.0.1 answered", maxHTTPPerAddr+1)
+	}
+	if !get(dial("127.0.0.2")) {
+		t.Error("127.0.0.2 not answered")
 	}
 }
