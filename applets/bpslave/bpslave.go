@@ -81,7 +81,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	cgroup := fs.String("cgroup", "", `cgroup v2 directory for the jobs' groups ("": beo-jobs under bpslave's own; "none": no cgroups)`)
 	statsTo := fs.String("stats", "", "also send this host's stats to recvstats at HOST:PORT, from -src (beo sim's nodes)")
 	statsEvery := fs.Duration("stats-interval", stats.DefaultInterval, "time between stats samples (with -stats)")
-	pids := fs.Bool("pidspace", false, "this host is a node of its own (a real node): give its jobs a pid range of their own, so processes can move here keeping their pids")
+	pids := fs.Bool("pidspace", false, "this host is a node of its own (a real node): give its jobs a pid range of their own, so processes can move here keeping their pids, and sessions of their own, so a move's checkpoint holds a job's whole session")
 	usageEvery := fs.Duration("usage-interval", slave.DefaultUsageInterval, "time between a running job's usage reports to the master, after the first")
 	clients := fs.String("clients", "", "the node's client socket, relayed to the master (default ROOT"+bproc.DefaultSocket+"; \"none\": no socket)")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
@@ -166,7 +166,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		modules = pid1.LoadModules // the initrd's modules, for the fstab's file systems and CRIU
 	}
 	err = slave.Run(ctx, slave.Config{
-		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache, Cgroup: *cgroup, SpreadPIDs: *pids,
+		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache, Cgroup: *cgroup, SpreadPIDs: *pids, JobSessions: *pids,
 		Build: buildinfo.Hash(), Log: log,
 		Dialer: d, Power: power, BeforeExec: before, Connected: connected, LoadModules: modules,
 		ClientSocket: *clients, UsageInterval: *usageEvery,

@@ -33,8 +33,9 @@ const hangupGrace = 5 * time.Second
 //     NoStdin.
 //  3. Start Root+Path with Argv and exactly Env, in Root+Dir (or Root if
 //     the caller cannot see that directory), as the caller, leading its
-//     own session and process group (so a checkpoint of it holds its
-//     whole session: move.go), in a cgroup of its own (cgroup.go), every
+//     own session on a real node (so a checkpoint of it holds its whole
+//     session: move.go) or its own process group on beo sim's (jobSys),
+//     in a cgroup of its own (cgroup.go), every
 //     signal at its default disposition and none blocked (signals.go);
 //     apply the rlimits; reply Started.
 //  4. Deliver Signal frames to the group (or, with PID, to that one
@@ -482,7 +483,7 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 	}
 	env := ss.jobEnv(ex.Env) // never nil: nil would mean "inherit bpslave's"
 	prog := rooted(ss.cfg.Root, ex.Path)
-	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: &syscall.SysProcAttr{Setsid: true}}
+	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: ss.jobSys()}
 	r.cg.use(attr.Sys)
 	if img != "" {
 		if err := ss.restore(r, ex, img, child, attr.Sys); err != nil {
@@ -800,4 +801,24 @@ func (ss *session) stage(st net.Conn, sg *wire.Stage) {
 	}
 	log.Info("staged", "files", placed, "received", received)
 	wire.Write(st, wire.Result{})
+}
+
+// jobSys is how a job's process starts: leading a session of its own on
+// a real node (Config.JobSessions), so that a checkpoint of it holds its
+// whole session (move.go; CRIU refuses a tree whose session leader is
+// outside it); leading a process group of its own in bpslave's session
+// on beo sim's nodes, where nothing moves. There every job would
+// otherwise be a session, and so, with the kernel's autogroup
+// scheduling (sched_autogroup_enabled, on in Debian), a scheduling
+// group of its own: 64 simulated nodes' busy MPI ranks took 64 shares
+// of the host's CPU against one for the master, its slaves and the
+// user's mpirun, which then waited 30 s for its ranks' exchange and lost
+// the nodes' heartbeats (bench/mpi/README). A real node's jobs run in
+// its jobs cgroup, which autogrouping leaves alone, and have the node's
+// CPUs to themselves.
+func (ss *session) jobSys() *syscall.SysProcAttr {
+	if ss.cfg.JobSessions {
+		return &syscall.SysProcAttr{Setsid: true}
+	}
+	return &syscall.SysProcAttr{Setpgid: true}
 }

@@ -578,3 +578,32 @@ func TestExecChildStatus(t *testing.T) {
 		t.Errorf("the job: %+v, want status 0", res)
 	}
 }
+
+// TestJobSession: a job leads a process group of its own, and a session
+// of its own only with Config.JobSessions (a real node: moves need it);
+// on beo sim's nodes it stays in bpslave's session (exec.go jobSys).
+func TestJobSession(t *testing.T) {
+	for _, sessions := range []bool{false, true} {
+		m := newMaster(t, steady)
+		startSlave(t, m, func(c *Config) { c.JobSessions = sessions })
+		s := m.next(t)
+		// The shell's own /proc/self/stat: pid, (comm), state, ppid, pgrp, session.
+		r := s.start(t, wire.Exec{Argv: []string{"sh", "-c", "read -r l < /proc/self/stat; echo $l"}}, program(t, "/bin/sh"), execOpts{})
+		if r.err != "" {
+			t.Fatal(r.err)
+		}
+		res := r.wait(t)
+		out := r.stdout.String()
+		f := strings.Fields(out)
+		if res.Status != 0 || len(f) < 6 {
+			t.Fatalf("sessions %v: %q, %+v", sessions, out, res)
+		}
+		pid, pgrp, sid := f[0], f[4], f[5]
+		if pgrp != pid {
+			t.Errorf("sessions %v: process group %s, want its own (%s)", sessions, pgrp, pid)
+		}
+		if leads := sid == pid; leads != sessions {
+			t.Errorf("sessions %v: session %s of pid %s: leads it %v, want %v", sessions, sid, pid, leads, sessions)
+		}
+	}
+}

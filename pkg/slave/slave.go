@@ -151,6 +151,9 @@ type Config struct {
 	// SpreadPIDs: this node has a kernel of its own (a real node):
 	// give its jobs a pid range of their own (pids.go).
 	SpreadPIDs bool
+	// JobSessions: each job leads a session of its own, as moves need
+	// (exec.go jobSys); a real node's bpslave sets it, beo sim's do not.
+	JobSessions bool
 	// UsageInterval is how often a running job's accounting is sent to
 	// the master after the first, a second in (usage.go); 0 =
 	// DefaultUsageInterval.

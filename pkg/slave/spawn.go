@@ -225,11 +225,13 @@ func spawn(exe, prog string, argv, env []string, cred wire.Cred, rl []wire.Rlimi
 	return nil, f.err()
 }
 
-// trampolineSys is the trampoline's own start: a session (and process
-// group) of its own, and the job's cgroup from its birth (cgroup.go) if sys names one.
+// trampolineSys is the trampoline's own start: the session or process
+// group of its own that the job's sys asks for (exec.go jobSys), and
+// the job's cgroup from its birth (cgroup.go) if sys names one.
 func trampolineSys(sys *syscall.SysProcAttr) *syscall.SysProcAttr {
-	t := &syscall.SysProcAttr{Setsid: true}
+	t := &syscall.SysProcAttr{Setpgid: true}
 	if sys != nil {
+		t.Setsid, t.Setpgid = sys.Setsid, !sys.Setsid
 		t.UseCgroupFD, t.CgroupFD = sys.UseCgroupFD, sys.CgroupFD
 	}
 	return t
