@@ -18,17 +18,14 @@ func PerAddr(ln net.Listener, max int, log *slog.Logger, what string) net.Listen
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &perAddr{Listener: ln, max: max, log: log, what: what, open: make(map[netip.Addr]int)}
+	return &perAddr{Listener: ln, slots: Slots{Max: max}, log: log, what: what}
 }
 
 type perAddr struct {
 	net.Listener
-	max  int
-	log  *slog.Logger
-	what string
-
-	mu   sync.Mutex
-	open map[netip.Addr]int
+	slots Slots
+	log   *slog.Logger
+	what  string
 }
 
 func (l *perAddr) Accept() (net.Conn, error) {
@@ -38,27 +35,43 @@ func (l *perAddr) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		a := remoteAddr(c)
-		l.mu.Lock()
-		n := l.open[a]
-		if n < l.max {
-			l.open[a] = n + 1
-		}
-		l.mu.Unlock()
-		if n >= l.max {
+		release, n := l.slots.Take(a)
+		if release == nil {
 			l.log.Warn("refused connection: too many from one address", "listener", l.what, "peer", a, "open", n)
 			c.Close()
 			continue
 		}
-		return &counted{Conn: c, release: sync.OnceFunc(func() { l.release(a) })}, nil
+		return &counted{Conn: c, release: sync.OnceFunc(release)}, nil
 	}
 }
 
-func (l *perAddr) release(a netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.open[a]--; l.open[a] <= 0 {
-		delete(l.open, a)
+// Slots counts what is in use by address, at most Max per address.
+// The zero value with Max set is ready.
+type Slots struct {
+	Max  int
+	mu   sync.Mutex
+	used map[netip.Addr]int
+}
+
+// Take claims one of a's places and returns its release; nil and the
+// count in use when a has none left.
+func (s *Slots) Take(a netip.Addr) (release func(), n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n = s.used[a]; n >= s.Max {
+		return nil, n
 	}
+	if s.used == nil {
+		s.used = make(map[netip.Addr]int)
+	}
+	s.used[a] = n + 1
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.used[a]--; s.used[a] <= 0 {
+			delete(s.used, a)
+		}
+	}, n
 }
 
 // remoteAddr is c's peer address; the zero Addr (one shared count) when

@@ -109,31 +109,26 @@ const (
 type tftpSlots struct {
 	mu     sync.Mutex
 	all    int
-	byPeer map[netip.Addr]int
+	byPeer accept.Slots // Max maxTFTPPerPeer (New)
 }
 
 // take claims a slot for a transfer to peer; release gives it back.
 func (t *tftpSlots) take(peer netip.Addr) (release func(), err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	switch {
-	case t.all >= maxTFTP:
+	if t.all >= maxTFTP {
 		return nil, fmt.Errorf("busy: %d transfers in flight", t.all)
-	case t.byPeer[peer] >= maxTFTPPerPeer:
-		return nil, fmt.Errorf("busy: %d transfers in flight to %s", t.byPeer[peer], peer)
 	}
-	if t.byPeer == nil {
-		t.byPeer = make(map[netip.Addr]int)
+	releasePeer, n := t.byPeer.Take(peer)
+	if releasePeer == nil {
+		return nil, fmt.Errorf("busy: %d transfers in flight to %s", n, peer)
 	}
 	t.all++
-	t.byPeer[peer]++
 	return func() {
+		releasePeer()
 		t.mu.Lock()
-		defer t.mu.Unlock()
 		t.all--
-		if t.byPeer[peer]--; t.byPeer[peer] == 0 {
-			delete(t.byPeer, peer)
-		}
+		t.mu.Unlock()
 	}, nil
 }
 

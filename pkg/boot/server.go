@@ -145,6 +145,7 @@ func New(o Options) (*Server, error) {
 		o.LeaseTime = DefaultLeaseTime
 	}
 	s := &Server{o: o, log: o.Log, clock: o.Clock, addr: o.Addr}
+	s.transfers.byPeer.Max = maxTFTPPerPeer
 	if !s.addr.IsValid() {
 		p, err := config.InterfaceAddr(o.Iface)
 		if err != nil {
