@@ -9,6 +9,10 @@ PKG       := github.com/beo-cluster/beo/pkg/buildinfo
 LDFLAGS   := -s -w -X $(PKG).version=$(VERSION) -X $(PKG).hash=$(BUILDHASH)
 FUZZTIME  ?= 30s
 STATICCHECK_VERSION := v0.8.2
+# gotestsum runs go test as it is (its verbose output as it goes) and
+# repeats every failed test's messages at the end, where a long log's
+# tail — what CI keeps — shows them.
+GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0 --format standard-verbose --
 
 .PHONY: all build check test test-root lint fuzz bench demo clean help install
 
@@ -30,7 +34,7 @@ build:
 # The root suites (ROOT_SUITES below) have their own target: they boot VMs
 # and build namespaces, and run against the built binary.
 test:
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -E '/test/(netns|browser|e2e)$$')
+	$(GOTESTSUM) -race -count=1 $$($(GO) list ./... | grep -v -E '/test/(netns|browser|e2e)$$')
 
 # Root suites: each directory that exists is run; they need root and the
 # Debian packages .ci/run installs (netns: iproute2 busybox atftp curl nftables
@@ -39,7 +43,7 @@ ROOT_SUITES := test/netns test/browser test/e2e
 test-root: build
 	@dirs="$$(for d in $(ROOT_SUITES); do [ -d $$d ] && echo ./$$d; done)"; \
 	if [ -n "$$dirs" ]; then \
-	  BEO_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 75m $$dirs; \
+	  BEO_BIN=$(CURDIR)/$(BIN) $(GOTESTSUM) -count=1 -timeout 75m $$dirs; \
 	else echo "no root suites yet"; fi
 
 check: lint test test-root

@@ -103,8 +103,15 @@ func TestPXE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	booted := false
 	defer func() {
-		if t.Failed() {
+		switch {
+		case t.Failed() && booted:
+			// In a subtest of its own, which passes: `make test-root`'s
+			// summary of failures (gotestsum) then ends with the failed
+			// subtests' own messages, not with these logs.
+			t.Run("the lab's logs, for the failure above", func(t *testing.T) { pxeKeep(t, c) })
+		case t.Failed():
 			pxeKeep(t, c)
 		}
 		if err := c.Close(); err != nil {
@@ -121,6 +128,7 @@ func TestPXE(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("3 nodes up %v after start", time.Since(start).Round(100*time.Millisecond))
+	booted = true
 	for _, m := range c.Machines {
 		t.Logf("%s timeline:\n%s", m.VM.Name, lab.FormatTimeline(c.Timeline(m)))
 	}
