@@ -47,6 +47,15 @@ func (r *relay) signal(sig int) error {
 	return wire.Write(r.node, wire.Signal{Sig: sig})
 }
 
+// resumeStopped continues the process, which stops itself to move or
+// fork, once it has stopped (wire.Signal.Stopped): a failed move can
+// end before the process has stopped.
+func (r *relay) resumeStopped() error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	return wire.Write(r.node, wire.Signal{Sig: int(syscall.SIGCONT), Stopped: true})
+}
+
 // exec runs a client's process on its node and relays it to the end; c
 // is the client's connection, cl the stream of this exec on it.
 // The client's stdin stream (unless NoIO or NoStdin) comes on the same

@@ -2,7 +2,6 @@ package master
 
 import (
 	"context"
-	"syscall"
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/wire"
@@ -58,7 +57,7 @@ func (x *execution) forkTo(ctx context.Context, target int) {
 	m.mu.Lock()
 	x.forked = f
 	m.mu.Unlock()
-	x.r.signal(int(syscall.SIGCONT)) // it stopped itself to fork
+	x.r.resumeStopped() // it stops itself to fork
 }
 
 // copyTo checkpoints x's process, has its client adopt the copy on target,

@@ -110,7 +110,7 @@ func (m *Master) move(ctx context.Context, who caller, st net.Conn, mv wire.Move
 	}
 	if _, err := x.moveTo(context.WithoutCancel(ctx), mv.Target, true); err != nil {
 		m.log.Warn("move failed", "pid", x.r.proc.PID, "node", x.node, "target", mv.Target, "err", err)
-		x.r.signal(int(syscall.SIGCONT)) // it stopped itself to move
+		x.r.resumeStopped() // it stops itself to move
 	}
 }
 

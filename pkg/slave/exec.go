@@ -624,8 +624,19 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 				continue
 			}
 			send := r.signal
-			if sg.PID != 0 { // one process, from its ghost (kids.go)
+			switch {
+			case sg.PID != 0: // one process, from its ghost (kids.go)
 				send = func(s syscall.Signal) error { return r.signalOne(sg.PID, s) }
+			case sg.Stopped: // once it has stopped itself (a failed move)
+				go func() {
+					// Not stopped within the bound: something continued
+					// it already (the checkpoint's end does, on most
+					// failures), and it runs.
+					if waitStopped(r.pid, selfStopTimeout) == nil {
+						r.signal(syscall.Signal(sg.Sig))
+					}
+				}()
+				continue
 			}
 			if err := send(syscall.Signal(sg.Sig)); err != nil {
 				log.Debug("signal", "sig", sg.Sig, "err", err)

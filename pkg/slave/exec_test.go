@@ -607,3 +607,23 @@ func TestJobSession(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeStopped: the continue of a process that stops itself to
+// move or fork (wire.Signal.Stopped, after a failed move) reaches it
+// once it has stopped, even when it comes first: a plain SIGCONT before
+// the stop would be lost, and the process stopped for good.
+func TestResumeStopped(t *testing.T) {
+	m := newMaster(t, steady)
+	startSlave(t, m)
+	s := m.next(t)
+	r := s.start(t, wire.Exec{Argv: []string{"sh", "-c", "sleep 0.3; kill -STOP $$; echo resumed"}}, program(t, "/bin/sh"), execOpts{})
+	if r.err != "" {
+		t.Fatal(r.err)
+	}
+	if err := wire.Write(r.st, wire.Signal{Sig: int(syscall.SIGCONT), Stopped: true}); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.wait(t); res != (wire.Result{}) || r.stdout.String() != "resumed\n" {
+		t.Errorf("got %+v, output %q; want status 0, \"resumed\"", res, r.stdout.String())
+	}
+}

@@ -410,11 +410,17 @@ func OpenedFD(fd int) uint8 { return 1 << (fd - 1) }
 // job (the job's own process, or a child on the node an Update named:
 // what a ghost forwards). From a client, Sig 0 with Ghost set is no
 // signal: it tells the master the pid of the ghost standing for PID
-// (the job's process if PID is 0), for bpstat -p.
+// (the job's process if PID is 0), for bpstat -p. From the master,
+// Stopped is the continue of a process that stops itself to move or
+// fork (pkg/bproc moveSelf) after the move failed: the node sends it
+// once the job's process has stopped, since a SIGCONT that came before
+// the stop would be lost and leave the process stopped for good; if it
+// does not stop within a few seconds, it runs, and nothing is sent.
 type Signal struct {
-	Sig   int `json:"sig"`
-	PID   int `json:"pid,omitempty"`
-	Ghost int `json:"ghost,omitempty"`
+	Sig     int  `json:"sig"`
+	PID     int  `json:"pid,omitempty"`
+	Ghost   int  `json:"ghost,omitempty"`
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // Update is a frame an exec stream may carry between Started and the
