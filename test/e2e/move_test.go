@@ -41,6 +41,7 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 		as := &syscall.Credential{Uid: u.uid, Gid: u.gid}
 
 		t.Run("bpmove: ghost, output and exit status stay", func(t *testing.T) {
+			pxeMoveLogs(t, ctx, c, bin)
 			job := pxeStart(t, ctx, as, bin, c.Socket, "bpsh", "0", mover, "-before", "0", "-after", "40", "-every", "100ms")
 			ghost := pxeGhostOn(t, ctx, c, bin, job, mover, 0)
 			out, err := pxeOutput(ctx, as, bin, c.Socket, "bpmove", strconv.Itoa(ghost), "1")
@@ -61,11 +62,13 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 		})
 
 		t.Run("bproc.Move: a process moves itself", func(t *testing.T) {
+			pxeMoveLogs(t, ctx, c, bin)
 			job := pxeStart(t, ctx, as, bin, c.Socket, "bpsh", "0", mover, "-to", "1", "-before", "3", "-after", "3")
 			job.expect(t, 7, 6, "moved to node 1\n")
 		})
 
 		t.Run("bproc.Rfork: a copy runs on another node", func(t *testing.T) {
+			pxeMoveLogs(t, ctx, c, bin)
 			job := pxeStart(t, ctx, as, bin, c.Socket, "bpsh", "0", mover, "-fork", "1", "-before", "3", "-after", "3", "-copy-after", "25", "-every", "200ms")
 			pxeGhostOn(t, ctx, c, bin, job, mover, 1) // the copy's own ghost
 			job.wait(t)
@@ -91,6 +94,7 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 		})
 
 		t.Run("what cannot be copied is not, and the process runs on", func(t *testing.T) {
+			pxeMoveLogs(t, ctx, c, bin)
 			held := fmt.Sprintf("/tmp/mover-held-%d", time.Now().UnixNano())
 			job := pxeStart(t, ctx, as, bin, c.Socket, "bpsh", "1", mover, "-keep", held, "-fork", "0", "-before", "2", "-after", "2")
 			if copied := job.copyLines(t); copied != "" {
@@ -109,6 +113,7 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 		})
 
 		t.Run("what cannot move stays and runs on", func(t *testing.T) {
+			pxeMoveLogs(t, ctx, c, bin)
 			// A file only node 1 has: the restore on node 0 cannot
 			// open it, and the process goes on on node 1.
 			held := fmt.Sprintf("/tmp/mover-held-%d", time.Now().UnixNano())
@@ -125,6 +130,7 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 		})
 
 		t.Run("an established TCP connection cannot move", func(t *testing.T) {
+			pxeMoveLogs(t, ctx, c, bin)
 			job := pxeStart(t, ctx, as, bin, c.Socket, "bpsh", "0", mover, "-hold", "-before", "0", "-after", "30", "-every", "100ms")
 			ghost := pxeGhostOn(t, ctx, c, bin, job, mover, 0)
 			out, err := pxeOutput(ctx, as, bin, c.Socket, "bpmove", strconv.Itoa(ghost), "1")
@@ -135,6 +141,7 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 		})
 
 		t.Run("another user may not move it", func(t *testing.T) {
+			pxeMoveLogs(t, ctx, c, bin)
 			job := pxeStart(t, ctx, nil, bin, c.Socket, "bpsh", "0", mover, "-before", "0", "-after", "20", "-every", "100ms")
 			ghost := pxeGhostOn(t, ctx, c, bin, job, mover, 0)
 			_, err := pxeOutput(ctx, as, bin, c.Socket, "bpmove", strconv.Itoa(ghost), "1")
@@ -143,6 +150,41 @@ func pxeMove(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
 			}
 			job.expect(t, 7, 20, "")
 		})
+	})
+}
+
+// pxeMoveLogs has a failed migration subtest log what explains it: the
+// master's lines on moves and forks, and the errors of the last CRIU
+// dump and restore on nodes 0 and 1 (pkg/slave keeps their logs).
+func pxeMoveLogs(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		if b, err := os.ReadFile(c.Master.Log); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "move") || strings.Contains(l, "fork") || strings.Contains(l, "checkpoint") {
+					t.Log(l)
+				}
+			}
+		}
+		dir := t.TempDir()
+		for _, n := range []string{"0", "1"} {
+			for _, f := range []string{"beo-checkpoint.log", "beo-restore.log"} {
+				local := filepath.Join(dir, n+"-"+f)
+				if _, err := pxeOutput(ctx, nil, exe, c.Socket, "bpcp", n+":/tmp/"+f, local); err != nil {
+					continue // no such run on that node
+				}
+				b, _ := os.ReadFile(local)
+				var errs []string
+				for _, l := range strings.Split(string(b), "\n") {
+					if strings.Contains(l, "Error") || strings.Contains(l, "Warn") {
+						errs = append(errs, l)
+					}
+				}
+				t.Logf("node %s /tmp/%s, its errors and warnings:\n%s", n, f, strings.Join(errs, "\n"))
+			}
+		}
 	})
 }
 
