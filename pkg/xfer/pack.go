@@ -2,6 +2,7 @@ package xfer
 
 import (
 	"archive/tar"
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Plan is the checked list of entries Pack writes for a set of sources.
@@ -193,10 +196,10 @@ func (e entry) write(tw *tar.Writer) error {
 	h.ModTime = e.fi.ModTime().Truncate(time.Second)
 	h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
 	h.Uname, h.Gname = "", ""
-	if err := tw.WriteHeader(h); err != nil {
-		return fmt.Errorf("%s: write archive: %w", e.path, err)
-	}
 	if !e.fi.Mode().IsRegular() {
+		if err := tw.WriteHeader(h); err != nil {
+			return fmt.Errorf("%s: write archive: %w", e.path, err)
+		}
 		return nil
 	}
 	f, err := openRegular(e.path)
@@ -204,12 +207,49 @@ func (e entry) write(tw *tar.Writer) error {
 		return err
 	}
 	defer f.Close()
-	n, err := copyBulk(tw, io.LimitReader(f, e.fi.Size()))
+	var body io.Reader = io.LimitReader(f, h.Size)
+	if sizeUnknown(f) {
+		b, err := io.ReadAll(io.LimitReader(f, pseudoMax+1))
+		switch {
+		case err != nil:
+			return named(e.path, err)
+		case len(b) > pseudoMax:
+			return fmt.Errorf("%s: a kernel file of over %d MiB: not copied", e.path, pseudoMax>>20)
+		}
+		h.Size, body = int64(len(b)), bytes.NewReader(b)
+	}
+	if err := tw.WriteHeader(h); err != nil {
+		return fmt.Errorf("%s: write archive: %w", e.path, err)
+	}
+	n, err := copyBulk(tw, body)
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.path, bare(err))
 	}
-	if n != e.fi.Size() {
+	if n != h.Size {
 		return fmt.Errorf("%s: shrank while being copied", e.path)
 	}
 	return nil
+}
+
+// pseudoMax bounds what is read of a file whose size stat does not
+// tell (sizeUnknown).
+const pseudoMax = 16 << 20
+
+// sizeUnknown reports whether f's size says nothing of its content: a
+// file on a kernel pseudo filesystem (/proc/cpuinfo is 0 bytes, a /sys
+// attribute 4096, whatever they hold) or one stat calls empty. Its
+// content is then read whole first, and its length is the size
+// copied; `bpcp 3:/proc/cpuinfo .` copies what cat would print.
+func sizeUnknown(f *os.File) bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return false
+	}
+	switch st.Type {
+	case unix.PROC_SUPER_MAGIC, unix.SYSFS_MAGIC, unix.CGROUP_SUPER_MAGIC, unix.CGROUP2_SUPER_MAGIC,
+		unix.DEBUGFS_MAGIC, unix.TRACEFS_MAGIC, unix.SECURITYFS_MAGIC, unix.EFIVARFS_MAGIC, unix.BPF_FS_MAGIC:
+		return true
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Size() == 0
 }

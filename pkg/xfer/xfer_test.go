@@ -640,3 +640,22 @@ func TestReplaceLarge(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestKernelFiles: a file of /proc or /sys, whose size stat does not
+// tell (0 bytes, or 4096), is copied with what reading it gives, as cp
+// copies it; bpcp of /proc/cpuinfo landed an empty file.
+func TestKernelFiles(t *testing.T) {
+	for _, src := range []string{"/proc/self/limits", "/proc/version", "/sys/devices/system/cpu/online"} {
+		want, err := os.ReadFile(src)
+		if err != nil || len(want) == 0 {
+			t.Logf("%s: %v: not on this machine", src, err)
+			continue
+		}
+		dst := filepath.Join(t.TempDir(), "copy")
+		must(t, Unpack(bytes.NewReader(pack(t, []string{src}, Options{})), dst, Options{}))
+		got, err := os.ReadFile(dst)
+		if err != nil || len(got) == 0 || (src != "/proc/self/limits" && !bytes.Equal(got, want)) {
+			t.Errorf("%s copied as %q, %v; want %q", src, got, err, want)
+		}
+	}
+}
