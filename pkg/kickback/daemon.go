@@ -43,8 +43,15 @@ type Daemon struct {
 	names  nss.Data
 }
 
-// maxConns bounds the connections served at once.
-const maxConns = 512
+// maxConns bounds the connections served at once; maxPerAddr those
+// from one address. A node's proxy asks one question per connection,
+// rarely two at once, and each connection may stay idle for
+// Config.Idle: with the per-address bound, a user on a node who holds
+// connections open takes that node's places, not every node's names.
+const (
+	maxConns   = 512
+	maxPerAddr = 16
+)
 
 // New checks cfg and returns a daemon.
 func New(cfg Config) (*Daemon, error) {
@@ -80,6 +87,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sem := make(chan struct{}, maxConns)
+	ln = accept.PerAddr(ln, maxPerAddr, d.cfg.Log, "kickback")
 	return accept.Loop(ctx, ln, d.cfg.Log, "kickback", func(c net.Conn) {
 		select {
 		case sem <- struct{}{}:

@@ -282,3 +282,26 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("after bad input: %v", err)
 	}
 }
+
+// TestPerAddr: connections held open from one address (a user on a
+// node) take that address's places only: another node is still
+// answered.
+func TestPerAddr(t *testing.T) {
+	f := startDaemon(t)
+	for range maxPerAddr {
+		c, err := from("127.0.0.13").Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	// The next one from that address is closed unanswered.
+	c := Client{Addr: f.addr, Dialer: from("127.0.0.13"), Timeout: 5 * time.Second}
+	if _, err := c.Names(context.Background()); err == nil {
+		t.Errorf("connection %d from 127.0.0.13 answered", maxPerAddr+1)
+	}
+	c.Dialer = from("127.0.0.12")
+	if d, err := c.Names(context.Background()); err != nil || len(d.Hosts) == 0 {
+		t.Errorf("127.0.0.12 behind a flood from 127.0.0.13: %+v, %v", d, err)
+	}
+}
