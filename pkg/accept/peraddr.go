@@ -1,6 +1,7 @@
 package accept
 
 import (
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -95,12 +96,11 @@ func (c *counted) Close() error {
 }
 
 // CloseWrite passes a half close on, for net/http and io.Copy.
-func (c *counted) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
+func (c *counted) CloseWrite() error { return closeWrite(c.Conn) }
+
+// ReadFrom keeps the connection's own ReadFrom (sendfile for a file:
+// net/http serves files through it) in reach.
+func (c *counted) ReadFrom(r io.Reader) (int64, error) { return copyTo(c.Conn, r) }
 
 // Unwrap returns the connection underneath.
 func (c *counted) Unwrap() net.Conn { return c.Conn }

@@ -191,8 +191,12 @@ func (s *Server) Handler() http.Handler {
 // never taking the answer) holds its own places only.
 const maxHTTPPerAddr = 16
 
+// httpStall is how long an answer may make no progress (a client that
+// stopped reading) before its connection is dropped (accept.Stall).
+const httpStall = time.Minute
+
 func (s *Server) serveHTTP(ctx context.Context, l net.Listener) error {
-	l = accept.PerAddr(l, maxHTTPPerAddr, s.log, "boot http")
+	l = accept.Stall(accept.PerAddr(l, maxHTTPPerAddr, s.log, "boot http"), httpStall)
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
