@@ -47,6 +47,15 @@ func (r *relay) signal(sig int) error {
 	return wire.Write(r.node, wire.Signal{Sig: sig})
 }
 
+// hangup tells the node the process's client is gone: it hangs the job
+// up (wire.Signal.Hangup: SIGHUP, then SIGKILL after a grace period, as
+// local.go does on the master) and its Result still comes.
+func (r *relay) hangup() error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	return wire.Write(r.node, wire.Signal{Hangup: true})
+}
+
 // resumeStopped continues the process, which stops itself to move or
 // fork, once it has stopped (wire.Signal.Stopped): a failed move can
 // end before the process has stopped.
@@ -239,13 +248,20 @@ func (x *execution) start() (wire.ExecReply, error) {
 // opens to the client (link.Outputs runs it on the stream's goroutine).
 // The client's stream stays open until finish: after a move (move.go)
 // the next node's output continues on it.
+//
+// Once the client is gone, what the node still sends is read and
+// dropped, never left unread: the node sends the Result only after the
+// process's output is delivered, and a stream nobody reads would hold
+// that — and the exec, its bpstat -p line and the node's relay — for
+// ever (`bpsh N seq 1 100000000 | head -2` did).
 func (x *execution) output(fd int, nd net.Conn) {
 	defer nd.Close()
-	o := x.clientOutput(fd)
-	if o == nil {
-		return // the client is gone: the process gets a broken pipe
+	if o := x.clientOutput(fd); o != nil {
+		if _, err := io.Copy(o, nd); err == nil {
+			return
+		}
 	}
-	io.Copy(o, nd)
+	io.Copy(io.Discard, nd)
 }
 
 // clientOutput opens the client's stream for output fd, once.
@@ -289,7 +305,7 @@ func (x *execution) relay(ctx context.Context, st wire.Started) (res wire.Result
 	x.unghost = m.ghostOf(ctx, x.c, r)
 	x.running = true
 	if err := wire.Write(x.cl, st); err != nil {
-		r.signal(int(syscall.SIGHUP))
+		r.hangup()
 	}
 	// Signals from the client go to the node; the client going away is a hangup.
 	x.done = make(chan struct{})
@@ -300,7 +316,7 @@ func (x *execution) relay(ctx context.Context, st wire.Started) (res wire.Result
 				select {
 				case <-done:
 				default:
-					r.signal(int(syscall.SIGHUP))
+					r.hangup()
 				}
 				return
 			}

@@ -625,6 +625,9 @@ func (r *running) run(st net.Conn, log *slog.Logger) wire.Result {
 			}
 			send := r.signal
 			switch {
+			case sg.Hangup: // its client is gone
+				r.hangup()
+				continue
 			case sg.PID != 0: // one process, from its ghost (kids.go)
 				send = func(s syscall.Signal) error { return r.signalOne(sg.PID, s) }
 			case sg.Stopped: // once it has stopped itself (a failed move)

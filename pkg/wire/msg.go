@@ -416,11 +416,16 @@ func OpenedFD(fd int) uint8 { return 1 << (fd - 1) }
 // once the job's process has stopped, since a SIGCONT that came before
 // the stop would be lost and leave the process stopped for good; if it
 // does not stop within a few seconds, it runs, and nothing is sent.
+// Hangup (from the master, no Sig) is the client gone: the node hangs
+// the job up as it does when the master is gone — SIGHUP and SIGCONT,
+// the whole job killed a grace period later if it still runs, its
+// output dropped from then on — and still sends the Result.
 type Signal struct {
 	Sig     int  `json:"sig"`
 	PID     int  `json:"pid,omitempty"`
 	Ghost   int  `json:"ghost,omitempty"`
 	Stopped bool `json:"stopped,omitempty"`
+	Hangup  bool `json:"hangup,omitempty"`
 }
 
 // Update is a frame an exec stream may carry between Started and the

@@ -1,15 +1,18 @@
 package cluster
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/sim"
 )
 
@@ -146,4 +149,47 @@ func nodeFile(t *testing.T, c *sim.Cluster, n int, name string) (onNode, onHost 
 	}
 	onNode = fmt.Sprintf("/tmp/%s-%d-%s", t.Name(), os.Getpid(), name)
 	return onNode, filepath.Join(c.Dir, "nodes", strconv.Itoa(n), onNode)
+}
+
+// TestClientGoneEndsJob: a bpsh that dies while its job's output backs
+// up (`bpsh 0 seq 1 100000000 | head -2`: head exits, bpsh dies of
+// SIGPIPE) takes its job with it — the master lists it no more within
+// moments, or within the node's hangup grace for a job that ignores
+// SIGHUP. Before, the job's output stream was left unread, so its
+// Result never came: the master listed it, and held its exec, for ever.
+func TestClientGoneEndsJob(t *testing.T) {
+	c := start(t, 1)
+	for _, tc := range []struct {
+		name, script string
+		within       time.Duration
+	}{
+		{"it writes on", "echo ready; exec yes", 3 * time.Second},
+		{"it ignores SIGHUP", "trap '' HUP; echo ready; exec yes", 15 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			job := exec.CommandContext(ctx, "bpsh", "0", "sh", "-c", tc.script)
+			job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+			out, err := job.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := job.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if l, err := bufio.NewReader(out).ReadString('\n'); l != "ready\n" {
+				job.Process.Kill()
+				t.Fatalf("first line %q, %v", l, err)
+			}
+			time.Sleep(300 * time.Millisecond) // its output backs up: nobody reads it
+			job.Process.Kill()
+			job.Wait()
+			cl := client(t, c)
+			waitFor(t, "the master lists no process", tc.within, func() bool {
+				ps, err := cl.Procs(ctx)
+				return err == nil && len(ps) == 0
+			})
+		})
+	}
 }
