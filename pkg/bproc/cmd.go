@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/beo-cluster/beo/pkg/elfdeps"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
@@ -284,6 +285,9 @@ func (cmd *Cmd) Signal(sig syscall.Signal) error {
 func (cmd *Cmd) startLocal() error {
 	l := exec.Command(cmd.Path, cmd.Args[1:]...)
 	l.Args = cmd.Args
+	if elfdeps.NeedsShell(cmd.Path) { // a script without #!, as execvp runs it
+		l.Path, l.Args = elfdeps.Shell, elfdeps.ShellArgv(cmd.Path, cmd.Args)
+	}
 	l.Env, l.Dir = cmd.Env, cmd.Dir
 	if !cmd.NoIO {
 		l.Stdin, l.Stdout, l.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr

@@ -372,10 +372,16 @@ func TestClosure(t *testing.T) {
 			wantErr: "interpreter",
 		},
 		{
-			name:    "not a program",
-			tree:    map[string]any{"/etc/motd": "hello\n"},
-			prog:    "/etc/motd",
-			wantErr: "not an ELF file or a #! script",
+			name: "a script without #! runs with /bin/sh, as execvp runs it",
+			tree: map[string]any{"/home/u/job": "echo hello\n"},
+			prog: "/home/u/job",
+			want: []string{"/home/u/job", "/bin/sh", ld, libc},
+		},
+		{
+			name:    "an interpreter that is no program",
+			tree:    map[string]any{"/usr/local/bin/s": "#!/etc/motd\n", "/etc/motd": "hello\n"},
+			prog:    "/usr/local/bin/s",
+			wantErr: "/etc/motd: not an ELF file or a #! script",
 		},
 		{
 			name:    "missing program",

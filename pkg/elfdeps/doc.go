@@ -105,7 +105,11 @@
 // closure, parsed as Linux does (first line, at most 256 bytes, one
 // optional argument, up to 4 nested interpreters). For `#!/usr/bin/env
 // NAME` with Options.Path set, NAME's closure is added as well. An ELF
-// file without PT_INTERP (static, or static-pie) is just itself.
+// file without PT_INTERP (static, or static-pie) is just itself. A
+// program that is neither (a shell script without "#!") gets itself and
+// /bin/sh's closure: the kernel refuses to run it, and execvp(3) and
+// shells run it with /bin/sh, as the one who starts it must too
+// (IsProgram, Shell).
 //
 // # Not done
 //

@@ -1,10 +1,13 @@
 package elfdeps
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+
+	"golang.org/x/sys/unix"
 )
 
 // File is one name the kernel or the loader opens to start the program.
@@ -158,8 +161,46 @@ func (c *closure) program(name string, depth int) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		return c.elf(name, r, o)
+	case depth == 0:
+		// A script without #!: the kernel refuses it (ENOEXEC) and
+		// execvp(3) and every shell run it with /bin/sh instead.
+		c.add(name, r)
+		return c.program(Shell, depth+1)
 	}
 	return fmt.Errorf("%s: not an ELF file or a #! script", name)
+}
+
+// Shell runs a program that is neither an ELF file nor a #! script, as
+// execvp(3) does: `Shell PROGRAM ARGS…`.
+const Shell = "/bin/sh"
+
+// NeedsShell reports whether the regular file at file is one the kernel
+// refuses to run (neither ELF nor #!: ENOEXEC), which Shell must run
+// instead (ShellArgv). An unreadable file, or one that is not regular,
+// is left to exec to report. A fifo does not block the look.
+func NeedsShell(file string) bool {
+	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false
+	}
+	head := make([]byte, 4)
+	n, err := unix.Pread(fd, head, 0)
+	return err == nil && !bytes.HasPrefix(head[:n], []byte("#!")) && !bytes.HasPrefix(head[:n], []byte("\x7fELF"))
+}
+
+// ShellArgv is the command line that runs program path (argv its own)
+// with Shell, as execvp(3) runs a file the kernel refuses.
+func ShellArgv(path string, argv []string) []string {
+	out := []string{Shell, path}
+	if len(argv) > 1 {
+		out = append(out, argv[1:]...)
+	}
+	return out
 }
 
 // env follows `#!/usr/bin/env NAME`: NAME is looked up on opts.Path and

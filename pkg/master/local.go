@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/elfdeps"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/nodespec"
 	"github.com/beo-cluster/beo/pkg/wire"
@@ -262,6 +263,8 @@ func (m *Master) startLocal(ctx context.Context, who caller, ex wire.Exec) (_ *l
 	env := m.localEnv(ex.Env)
 	p := &localProc{path: ex.Path}
 	dir := "/"
+	var run string // what starts: p.path, or the shell that runs it
+	argv := ex.Argv
 	var child [3]*os.File // the process's ends, closed here once it has them
 	var ours []*os.File   // ours, closed here on failure
 	defer func() {
@@ -289,7 +292,10 @@ func (m *Master) startLocal(ctx context.Context, who caller, ex wire.Exec) (_ *l
 		if err != nil {
 			return err
 		}
-		p.path = prog
+		p.path, run = prog, prog
+		if elfdeps.NeedsShell(prog) { // a script without #!, as execvp runs it
+			run, argv = elfdeps.Shell, elfdeps.ShellArgv(prog, ex.Argv)
+		}
 		for fd, name := range []string{ex.Stdin, ex.Stdout, ex.Stderr} {
 			if name == "" {
 				continue
@@ -338,7 +344,7 @@ func (m *Master) startLocal(ctx context.Context, who caller, ex wire.Exec) (_ *l
 	if os.Geteuid() == 0 {
 		sys.Credential = &syscall.Credential{Uid: who.cred.UID, Gid: who.cred.GID, Groups: who.cred.Groups}
 	}
-	proc, err := os.StartProcess(p.path, ex.Argv, &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: sys})
+	proc, err := os.StartProcess(run, argv, &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: sys})
 	if err != nil {
 		return nil, wire.NodeErrorf(nodespec.Master, wire.CodeOf(err), "%s: %w", ex.Path, err)
 	}

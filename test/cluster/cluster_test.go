@@ -125,6 +125,12 @@ func runAs(t *testing.T, c *sim.Cluster, cred *syscall.Credential, stdin io.Read
 func TestBpshBasics(t *testing.T) {
 	c := start(t, 3)
 	host, _ := os.Hostname()
+	// A script without #!: the kernel refuses it, execvp and shells run
+	// it with /bin/sh, and so does bpsh (the master ships /bin/sh too).
+	script := filepath.Join(t.TempDir(), "job")
+	if err := os.WriteFile(script, []byte("echo $0 $1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -143,6 +149,8 @@ func TestBpshBasics(t *testing.T) {
 			result{out: "0\t" + strings.Repeat("-", 69) + "\nx\n1\t" + strings.Repeat("-", 69) + "\nx\n"}},
 		{"signal death", []string{"1", "sh", "-c", "kill -9 $$"}, "", result{code: 255, err: "1: killed by signal 9 (killed)\n"}},
 		{"master runs locally", []string{"-1", "echo", "here"}, "", result{out: "here\n"}},
+		{"a script without #!", []string{"1", script, "x"}, "", result{out: script + " x\n"}},
+		{"a script without #! on the master", []string{"-1", script, "y"}, "", result{out: script + " y\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := run(t, c, strings.NewReader(tc.in), "bpsh", tc.args...)
