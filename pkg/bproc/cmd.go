@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/beo-cluster/beo/pkg/elfdeps"
@@ -54,8 +55,9 @@ type Cmd struct {
 	wmu     sync.Mutex // serialises frames written on ctl
 	started bool
 	waited  bool
-	gh      *cmdGhosts // its ghosts (ghosts.go)
-	fk      forks      // the copies its process forked (fork.go)
+	gh      *cmdGhosts            // its ghosts (ghosts.go)
+	fk      forks                 // the copies its process forked (fork.go)
+	outErr  atomic.Pointer[error] // the first failed write to Stdout or Stderr
 }
 
 // ExitError reports a remote process that exited non-zero or by a signal.
@@ -217,8 +219,34 @@ func (cmd *Cmd) relay(fd int, s net.Conn) {
 	if w == nil {
 		w = io.Discard
 	}
-	io.Copy(cmd.fk.writer(fd, w), s)
+	fw := &failWriter{w: cmd.fk.writer(fd, w)}
+	io.Copy(fw, s)
+	if fw.err != nil {
+		// Where the output goes failed (a full disk, a closed pipe).
+		// The rest is read and dropped — a stream left unread would
+		// hold the process, the master and Wait — and the process gets
+		// SIGPIPE, as a writer whose reader went away; Wait reports
+		// the failure.
+		if cmd.outErr.CompareAndSwap(nil, &fw.err) {
+			go cmd.Signal(syscall.SIGPIPE)
+		}
+		io.Copy(io.Discard, s)
+	}
 	s.Close()
+}
+
+// failWriter passes writes on to w and keeps the first failure.
+type failWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // Wait waits for the remote process to exit and its output to arrive. A
@@ -256,6 +284,8 @@ func (cmd *Cmd) Wait() error {
 		return remoteOn(cmd.Node, r)
 	case lost != nil:
 		return onNode(cmd.Node, fmt.Errorf("output lost: %w", lost))
+	case cmd.outErr.Load() != nil:
+		return onNode(cmd.Node, fmt.Errorf("its output could not be written: %w", *cmd.outErr.Load()))
 	case r.Signal != 0 || r.Status != 0:
 		ee := &ExitError{Node: cmd.Node, Status: r.Status, Signal: syscall.Signal(r.Signal)}
 		if r.Usage != nil && r.Usage.OOMKills > 0 {

@@ -193,3 +193,36 @@ func TestClientGoneEndsJob(t *testing.T) {
 		})
 	}
 }
+
+// TestOutputWriteFails: bpsh whose own output cannot be written (here
+// /dev/full: a full disk) ends at once with an error that says so, and
+// the job with it (SIGPIPE). Before, bpsh stopped reading the job's
+// output: `bpsh 0 yes > /dev/full` hung until killed, and then for 5
+// minutes more, and a job with little output "succeeded" without it.
+func TestOutputWriteFails(t *testing.T) {
+	c := start(t, 1)
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer full.Close()
+	for _, script := range []string{"exec yes", "echo a; sleep 1; echo b"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		job := exec.CommandContext(ctx, "bpsh", "0", "sh", "-c", script)
+		job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+		var errb strings.Builder
+		job.Stdout, job.Stderr = full, &errb
+		start := time.Now()
+		err := job.Run()
+		timedOut := ctx.Err() != nil
+		cancel()
+		if took := time.Since(start); timedOut || err == nil || !strings.Contains(errb.String(), "no space left on device") {
+			t.Errorf("bpsh 0 sh -c %q > /dev/full: %v after %v, stderr %q; want a failure naming the full device, at once", script, err, took.Round(time.Millisecond), errb.String())
+		}
+	}
+	cl := client(t, c)
+	waitFor(t, "the master lists no process", 5*time.Second, func() bool {
+		ps, err := cl.Procs(context.Background())
+		return err == nil && len(ps) == 0
+	})
+}
