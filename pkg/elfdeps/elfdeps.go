@@ -25,6 +25,10 @@ type File struct {
 	// setgid, sticky) of a regular file.
 	Size int64
 	Mode fs.FileMode
+	// Shell marks a program that is neither ELF nor #! (a shell script
+	// without its first line): the kernel refuses it, and it runs as
+	// ShellArgv says, with Shell, whose closure follows it.
+	Shell bool
 }
 
 // Symlink is a symbolic link to recreate on the node.
@@ -165,6 +169,7 @@ func (c *closure) program(name string, depth int) error {
 		// A script without #!: the kernel refuses it (ENOEXEC) and
 		// execvp(3) and every shell run it with /bin/sh instead.
 		c.add(name, r)
+		c.files[len(c.files)-1].Shell = true
 		return c.program(Shell, depth+1)
 	}
 	return fmt.Errorf("%s: not an ELF file or a #! script", name)
@@ -176,8 +181,10 @@ const Shell = "/bin/sh"
 
 // NeedsShell reports whether the regular file at file is one the kernel
 // refuses to run (neither ELF nor #!: ENOEXEC), which Shell must run
-// instead (ShellArgv). An unreadable file, or one that is not regular,
-// is left to exec to report. A fifo does not block the look.
+// instead (ShellArgv): what File.Shell says, for a program started
+// where it is, without its closure. An unreadable file, or one that is
+// not regular, is left to exec to report. A fifo does not block the
+// look.
 func NeedsShell(file string) bool {
 	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -182,16 +182,19 @@ func (x *execution) resolve(ctx context.Context, ex wire.Exec) error {
 		ex.Path = p
 	}
 	id := m.nextID.Add(1)
-	r, files, err := m.prepare(ctx, who, x.c.memo, id, ex)
+	r, prog, err := m.prepare(ctx, who, x.c.memo, id, ex)
 	if err != nil {
 		return err
+	}
+	if prog.shell { // a script without #!: the node runs it as execvp would
+		ex.Path, ex.Argv = elfdeps.Shell, elfdeps.ShellArgv(ex.Path, ex.Argv)
 	}
 	x.endJob = m.jobs.start(ex.Node, who.cred.UID)
 	s, err := m.session(ex.Node)
 	if err != nil {
 		return err
 	}
-	ex.ID, ex.Cred, ex.Files, ex.Ghost = id, who.cred, files, who.pid
+	ex.ID, ex.Cred, ex.Files, ex.Ghost = id, who.cred, prog.files, who.pid
 	x.ex, x.r, x.s = ex, r, s
 	return nil
 }
@@ -381,21 +384,21 @@ func (x *execution) close() {
 
 // prepare checks the caller may run on the node and resolves the program's
 // closure reading files as the caller (remembered per connection: memo).
-func (m *Master) prepare(ctx context.Context, who caller, memo *closureMemo, id uint64, ex wire.Exec) (*relay, []wire.FileRef, error) {
+func (m *Master) prepare(ctx context.Context, who caller, memo *closureMemo, id uint64, ex wire.Exec) (*relay, program, error) {
 	if err := m.mayUse(who, ex.Node); err != nil {
-		return nil, nil, err
+		return nil, program{}, err
 	}
 	if len(ex.Argv) == 0 || ex.Path == "" {
-		return nil, nil, wire.NodeErrorf(ex.Node, wire.CodeInvalid, "empty command")
+		return nil, program{}, wire.NodeErrorf(ex.Node, wire.CodeInvalid, "empty command")
 	}
-	files, reals, err := m.resolve(ctx, who, memo, ex.Path)
+	prog, err := m.resolve(ctx, who, memo, ex.Path)
 	if err != nil {
-		return nil, nil, wire.NodeErrorf(ex.Node, "", "%s: %w", ex.Path, err)
+		return nil, program{}, wire.NodeErrorf(ex.Node, "", "%s: %w", ex.Path, err)
 	}
-	r := &relay{id: id, owner: who.cred.UID, reals: reals, proc: wire.Proc{
+	r := &relay{id: id, owner: who.cred.UID, reals: prog.reals, proc: wire.Proc{
 		Node: ex.Node, Ghost: who.pid, Client: who.pid, UID: who.cred.UID, Argv: ex.Argv,
 	}}
-	return r, files, nil
+	return r, prog, nil
 }
 
 // syscallAccess checks that the (thread's) fs identity may execute path.
@@ -426,13 +429,22 @@ func syscallAccess(path string) error {
 	return nil
 }
 
+// program is what an exec of a program sends its node: its files (a
+// closure's, with their content hashes), where to read each hash from,
+// and whether it runs with elfdeps.Shell (a script without #!).
+type program struct {
+	files []wire.FileRef
+	reals map[string]string // content hash → file to read it from
+	shell bool
+}
+
 // closure resolves path's files and their content hashes, and where to
 // read each hash from. Each file is sent once under its real path; the
 // symlinks the loader follows to reach it travel as Target entries.
-func (m *Master) closure(path string) ([]wire.FileRef, map[string]string, error) {
+func (m *Master) closure(path string) (program, error) {
 	fs, err := elfdeps.Closure("/", path, elfdeps.Options{Cache: m.ldcache})
 	if err != nil {
-		return nil, nil, err
+		return program{}, err
 	}
 	out := make([]wire.FileRef, 0, len(fs))
 	reals := make(map[string]string, len(fs))
@@ -440,7 +452,7 @@ func (m *Master) closure(path string) ([]wire.FileRef, map[string]string, error)
 	for _, f := range fs {
 		h, err := m.hasher.Hash(f.Real)
 		if err != nil {
-			return nil, nil, err
+			return program{}, err
 		}
 		reals[h] = f.Real
 		out = append(out, wire.FileRef{Path: f.Real, Hash: h, Size: f.Size, Mode: uint32(f.Mode.Perm())})
@@ -451,7 +463,7 @@ func (m *Master) closure(path string) ([]wire.FileRef, map[string]string, error)
 			}
 		}
 	}
-	return out, reals, nil
+	return program{files: out, reals: reals, shell: len(fs) > 0 && fs[0].Shell}, nil
 }
 
 // sendFiles answers the slave's Need with the file contents and returns

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // memoTTL bounds how long a remembered closure is trusted without being
@@ -33,12 +31,11 @@ type closureMemo struct {
 }
 
 type memoEntry struct {
-	done  chan struct{} // closed once resolved
-	at    time.Time
-	files []wire.FileRef
-	reals map[string]string
-	stat  []fileStamp // the program, then every real file
-	err   error
+	done chan struct{} // closed once resolved
+	at   time.Time
+	program
+	stat []fileStamp // the program, then every real file
+	err  error
 }
 
 type fileStamp struct {
@@ -84,7 +81,7 @@ func (e *memoEntry) valid(now time.Time) bool {
 
 // resolve returns path's closure for the caller: remembered, or resolved
 // as the caller (which also checks the caller may execute path).
-func (m *Master) resolve(ctx context.Context, who caller, memo *closureMemo, path string) ([]wire.FileRef, map[string]string, error) {
+func (m *Master) resolve(ctx context.Context, who caller, memo *closureMemo, path string) (program, error) {
 	for {
 		memo.mu.Lock()
 		if memo.m == nil {
@@ -103,17 +100,17 @@ func (m *Master) resolve(ctx context.Context, who caller, memo *closureMemo, pat
 				}
 				memo.mu.Unlock()
 			}
-			return e.files, e.reals, e.err
+			return e.program, e.err
 		}
 		memo.mu.Unlock()
 		select {
 		case <-e.done: // resolved before this exec asked: check it still holds
 			if e.valid(m.clock()) {
-				return e.files, e.reals, nil
+				return e.program, nil
 			}
 		default: // being resolved for a concurrent exec: as fresh as for that one
 			<-e.done
-			return e.files, e.reals, e.err
+			return e.program, e.err
 		}
 		memo.mu.Lock()
 		if memo.m[path] == e {
@@ -137,7 +134,7 @@ func (m *Master) fill(ctx context.Context, who caller, e *memoEntry, path string
 			return err
 		}
 		var err error
-		e.files, e.reals, err = m.closure(path)
+		e.program, err = m.closure(path)
 		return err
 	})
 	if e.err != nil {

@@ -44,8 +44,8 @@ func TestClosureMemo(t *testing.T) {
 	walks := func() uint64 { h, mi := m.hasher.Stats(); return h + mi }
 	memo := &closureMemo{}
 	resolve := func() error {
-		files, reals, err := m.resolve(context.Background(), me(), memo, prog)
-		if err == nil && (len(files) == 0 || len(reals) == 0) {
+		p, err := m.resolve(context.Background(), me(), memo, prog)
+		if err == nil && (len(p.files) == 0 || len(p.reals) == 0) {
 			t.Fatalf("resolve: empty closure")
 		}
 		return err
@@ -111,7 +111,7 @@ func TestClosureMemoConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, err := m.resolve(context.Background(), me(), memo, prog)
+			_, err := m.resolve(context.Background(), me(), memo, prog)
 			errs <- err
 		}()
 	}
@@ -123,12 +123,12 @@ func TestClosureMemoConcurrent(t *testing.T) {
 		}
 	}
 	h, mi := m.hasher.Stats()
-	fresh, _, err := (&Master{hasher: m.hasher, ldcache: m.ldcache}).closure(prog)
+	fresh, err := (&Master{hasher: m.hasher, ldcache: m.ldcache}).closure(prog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	files := 0
-	for _, f := range fresh {
+	for _, f := range fresh.files {
 		if f.Target == "" {
 			files++
 		}

@@ -285,9 +285,11 @@ func (x *execution) checkpoint(ctx context.Context, target int, self bool) (*che
 		return nil, err
 	}
 	cp := &checkpointed{began: time.Now(), tool: tool}
-	if cp.toolFiles, cp.toolReals, err = m.closure(tool); err != nil {
+	prog, err := m.closure(tool)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tool, err)
 	}
+	cp.toolFiles, cp.toolReals = prog.files, prog.reals
 	ck, err := x.s.open(wire.Header{Op: wire.OpCheckpoint, Checkpoint: &wire.Checkpoint{
 		ID: x.ex.ID, Tool: tool, Self: self, Files: cp.toolFiles}})
 	if err != nil {

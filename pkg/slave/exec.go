@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/creds"
-	"github.com/beo-cluster/beo/pkg/elfdeps"
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
@@ -484,9 +483,6 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 	}
 	env := ss.jobEnv(ex.Env) // never nil: nil would mean "inherit bpslave's"
 	prog := rooted(ss.cfg.Root, ex.Path)
-	if img == "" {
-		prog, ex = viaShell(ss.cfg.Root, prog, ex)
-	}
 	attr := &os.ProcAttr{Dir: dir, Env: env, Files: child[:], Sys: ss.jobSys()}
 	r.cg.use(attr.Sys)
 	if img != "" {
@@ -524,18 +520,6 @@ func (ss *session) start(ex *wire.Exec, dir string, redir *redirections, in net.
 	}
 	r.started(p, ex.Argv, ss.cfg.UsageInterval)
 	return r, nil
-}
-
-// viaShell is how prog, ex's program under root, starts: itself, or a
-// script without #! as `/bin/sh PATH ARGS…` (elfdeps.NeedsShell), as
-// execvp(3) and shells start it; the master sent /bin/sh with it.
-func viaShell(root, prog string, ex *wire.Exec) (string, *wire.Exec) {
-	if !elfdeps.NeedsShell(prog) {
-		return prog, ex
-	}
-	sh := *ex
-	sh.Argv = elfdeps.ShellArgv(ex.Path, ex.Argv)
-	return rooted(root, elfdeps.Shell), &sh
 }
 
 // started records the started process.
