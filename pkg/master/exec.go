@@ -41,28 +41,26 @@ type relay struct {
 	ended       bool // booked as finished (acct.go): no longer a running job
 }
 
-func (r *relay) signal(sig int) error {
+// send writes sg on the exec stream to the node.
+func (r *relay) send(sg wire.Signal) error {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
-	return wire.Write(r.node, wire.Signal{Sig: sig})
+	return wire.Write(r.node, sg)
 }
+
+// signal sends sig to the job's process group on its node.
+func (r *relay) signal(sig int) error { return r.send(wire.Signal{Sig: sig}) }
 
 // hangup tells the node the process's client is gone: it hangs the job
 // up (wire.Signal.Hangup: SIGHUP, then SIGKILL after a grace period, as
 // local.go does on the master) and its Result still comes.
-func (r *relay) hangup() error {
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	return wire.Write(r.node, wire.Signal{Hangup: true})
-}
+func (r *relay) hangup() error { return r.send(wire.Signal{Hangup: true}) }
 
 // resumeStopped continues the process, which stops itself to move or
 // fork, once it has stopped (wire.Signal.Stopped): a failed move can
 // end before the process has stopped.
 func (r *relay) resumeStopped() error {
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	return wire.Write(r.node, wire.Signal{Sig: int(syscall.SIGCONT), Stopped: true})
+	return r.send(wire.Signal{Sig: int(syscall.SIGCONT), Stopped: true})
 }
 
 // exec runs a client's process on its node and relays it to the end; c

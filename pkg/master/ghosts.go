@@ -95,11 +95,7 @@ func (m *Master) fromClient(r *relay, sg wire.Signal) {
 }
 
 // signalPID sends sig to one process of the job on its node.
-func (r *relay) signalPID(sig, pid int) error {
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	return wire.Write(r.node, wire.Signal{Sig: sig, PID: pid})
-}
+func (r *relay) signalPID(sig, pid int) error { return r.send(wire.Signal{Sig: sig, PID: pid}) }
 
 // procsLocked lists every record; m.mu is held.
 func (m *Master) procsLocked() []wire.Proc {
