@@ -208,7 +208,7 @@ func (e entry) write(tw *tar.Writer) error {
 	}
 	defer f.Close()
 	var body io.Reader = io.LimitReader(f, h.Size)
-	if sizeUnknown(f) {
+	if sizeUnknown(f, h.Size) {
 		b, err := io.ReadAll(io.LimitReader(f, pseudoMax+1))
 		switch {
 		case err != nil:
@@ -235,12 +235,16 @@ func (e entry) write(tw *tar.Writer) error {
 // tell (sizeUnknown).
 const pseudoMax = 16 << 20
 
-// sizeUnknown reports whether f's size says nothing of its content: a
-// file on a kernel pseudo filesystem (/proc/cpuinfo is 0 bytes, a /sys
-// attribute 4096, whatever they hold) or one stat calls empty. Its
+// sizeUnknown reports whether f's size, as stat gave it, says nothing of
+// its content: a file stat calls empty, or one on a kernel pseudo
+// filesystem (/proc/cpuinfo is 0 bytes, a /sys attribute 4096, whatever
+// they hold). Its
 // content is then read whole first, and its length is the size
 // copied; `bpcp 3:/proc/cpuinfo .` copies what cat would print.
-func sizeUnknown(f *os.File) bool {
+func sizeUnknown(f *os.File, size int64) bool {
+	if size == 0 {
+		return true
+	}
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
 		return false
@@ -250,6 +254,5 @@ func sizeUnknown(f *os.File) bool {
 		unix.DEBUGFS_MAGIC, unix.TRACEFS_MAGIC, unix.SECURITYFS_MAGIC, unix.EFIVARFS_MAGIC, unix.BPF_FS_MAGIC:
 		return true
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Size() == 0
+	return false
 }
