@@ -120,7 +120,7 @@ func runMaster(ctx context.Context, args []string, stdio applets.IO, names []str
 		return err
 	}
 	sys := mpi.FindSystem(ctx)
-	o.MPISystem = &sys
+	o.MPISystem, o.MPIMTL = &sys, sys.MTL("/dev")
 	if fs.NArg() != 0 {
 		return &applets.Usage{Line: masterUsage, Msg: "unexpected arguments"}
 	}

@@ -75,7 +75,8 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if err := applets.Links(ctx, self, bin); err != nil {
 		return err
 	}
-	c, err := sim.Start(ctx, sim.Options{Nodes: *n, Dir: d, PingTimeout: time.Duration(*ping) * time.Second, Stats: *withStats, HostView: !*views, Log: log})
+	c, err := sim.Start(ctx, sim.Options{Nodes: *n, Dir: d, PingTimeout: time.Duration(*ping) * time.Second, Stats: *withStats, HostView: !*views, Log: log,
+		MPIMTL: mpi.FindSystem(ctx).MTL("/dev")})
 	if err != nil {
 		return err
 	}

@@ -74,10 +74,12 @@ type Options struct {
 	// = this executable). MPISystem, if set, are the installed MPIs'
 	// system-wide settings files: with MPI the head installs its settings
 	// there while it runs (beo master -mpi), without it removes any it
-	// finds. nil leaves them alone (beo sim, tests).
+	// finds. nil leaves them alone (beo sim, tests). MPIMTL is the
+	// OpenMPI mtl parameter the settings carry ("" = none; see mpi.MTL).
 	MPIDir, Exe string
 	MPI         bool
 	MPISystem   *mpi.System
+	MPIMTL      string
 }
 
 // Head is a composed head node: its config, bpmaster, and every other

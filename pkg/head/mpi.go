@@ -40,7 +40,7 @@ func (h *Head) mpiFiles(rcv *stats.Receiver) error {
 			return err
 		}
 	}
-	f := &mpi.Files{Dir: dir, Exe: exe}
+	f := &mpi.Files{Dir: dir, Exe: exe, MTL: o.MPIMTL}
 	if o.Boot != nil {
 		f.Iface = o.Boot.Iface
 	}

@@ -53,12 +53,11 @@ func (c *Cluster) UserEnv() []string {
 // HomeEnv names the lab's home directory (the nodes' /home) when it has
 // one.
 func UserEnv(dir string) []string {
-	f := mpi.Files{Dir: filepath.Join(dir, "mpi")}
 	env := []string{bproc.SocketEnv + "=" + filepath.Join(dir, "bpmaster.sock"), dashboard.URLEnv + "=" + dashboard.DefaultURL}
 	if fi, err := os.Stat(HomeDir(dir)); err == nil && fi.IsDir() {
 		env = append(env, HomeEnv+"="+HomeDir(dir))
 	}
-	return append(env, f.Env()...)
+	return append(env, mpi.DirEnv(filepath.Join(dir, "mpi"))...)
 }
 
 // HomeEnv is the variable that tells a lab user's command where on the

@@ -34,6 +34,7 @@ type Files struct {
 	Dir   string // the directory; created if missing
 	Exe   string // the beo binary the beorsh link points to
 	Iface string // the cluster interface for hydra's -iface; "" for none
+	MTL   string // OpenMPI's mtl parameter (see MTL); "" leaves the installed one
 
 	last map[string][]byte // what Update wrote, so unchanged files are left alone
 }
@@ -56,7 +57,7 @@ func (f *Files) AgentList() string { return f.Agent() + " : " + NodeAgent }
 
 // Params are OpenMPI's settings, as MCA parameter names and values.
 func (f *Files) Params() [][2]string {
-	return [][2]string{
+	p := [][2]string{
 		{"plm_rsh_agent", f.AgentList()},
 		{"plm_rsh_no_tree_spawn", "1"},
 		{"orte_leave_session_attached", "1"},
@@ -64,6 +65,10 @@ func (f *Files) Params() [][2]string {
 		{"rmaps_base_oversubscribe", "1"},
 		{"orte_default_hostfile", filepath.Join(f.Dir, OpenMPIHosts)},
 	}
+	if f.MTL != "" {
+		p = append(p, [2]string{"mtl", f.MTL})
+	}
+	return p
 }
 
 // ParamsText is OpenMPI's settings in its parameter-file syntax.
@@ -89,12 +94,21 @@ func (f *Files) HydraText() []byte {
 // OpenMPI's parameters as OMPI_MCA_ variables (which override its
 // parameter files, as the command line overrides them), and
 // HYDRA_CONFIG_FILE.
-func (f *Files) Env() []string {
+func (f *Files) Env() []string { return env(f.Dir, f.Params()) }
+
+// DirEnv is the environment of the runtime directory dir that a master
+// keeps: Env from the parameters it wrote there (none before it has).
+func DirEnv(dir string) []string {
+	src, _ := os.ReadFile(filepath.Join(dir, OpenMPIParams))
+	return env(dir, ParseParams(src))
+}
+
+func env(dir string, params [][2]string) []string {
 	var env []string
-	for _, p := range f.Params() {
+	for _, p := range params {
 		env = append(env, ompiEnvPrefix+p[0]+"="+p[1])
 	}
-	return append(env, hydraConfigEnv+"="+filepath.Join(f.Dir, HydraConf))
+	return append(env, hydraConfigEnv+"="+filepath.Join(dir, HydraConf))
 }
 
 // EnvText is env.sh: Env as a shell script.

@@ -19,6 +19,7 @@
 //	orte_leave_session_attached = 1
 //	orte_no_vm = 1
 //	rmaps_base_oversubscribe = 1
+//	mtl = ^ofi,psm2,psm (see MTL)
 //
 // The agent is a list for OpenMPI: mpirun takes the first, DIR/beorsh;
 // orted, which checks the agent it is handed when it starts on a node
@@ -42,7 +43,9 @@
 // twelve CPUs; `mpirun --nooversubscribe` (or beomap's NO_OVER with a
 // beomap hostfile) refuses instead. -iface: hydra's proxies connect
 // to the address of that interface, not to the launcher's host name,
-// which nodes may not resolve.
+// which nodes may not resolve. mtl: the installed exclusions plus the
+// PSM transports of fabrics the master has no adapter of, which every
+// rank's MPI_Init would otherwise load and probe (MTL).
 //
 // # On the nodes
 //

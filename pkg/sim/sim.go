@@ -73,6 +73,9 @@ type Options struct {
 	HostView      bool
 	Stats         bool
 	StatsInterval time.Duration
+	// MPIMTL is the OpenMPI mtl parameter of the launchers' settings
+	// (head.Options.MPIMTL).
+	MPIMTL string
 }
 
 // StatsIntervalFor is the stats interval of an n-node simulation: the
@@ -202,7 +205,7 @@ func (c *Cluster) startMaster() error {
 			NodeUp: o.NodeUp, InitD: o.InitD, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
 			Stats: c.Stats, Status: strings.TrimPrefix(c.StatsURL, "http://"),
 			Admin: uint32(os.Getuid()), // the user running the simulation administers it
-			Exe:   o.Exe, MPIDir: c.MPIDir(),
+			Exe:   o.Exe, MPIDir: c.MPIDir(), MPIMTL: o.MPIMTL,
 			Ready: func(net.Addr, string) { close(ready) },
 		})
 		if err == nil {
@@ -229,10 +232,7 @@ func (c *Cluster) MPIDir() string { return filepath.Join(c.Dir, "mpi") }
 // MPIEnv is the environment that points the stock mpirun (OpenMPI) and
 // mpirun.mpich (hydra) at the simulated nodes: what MPIDir's env.sh
 // exports.
-func (c *Cluster) MPIEnv() []string {
-	f := mpi.Files{Dir: c.MPIDir(), Exe: c.opts.Exe}
-	return f.Env()
-}
+func (c *Cluster) MPIEnv() []string { return mpi.DirEnv(c.MPIDir()) }
 
 // RestartMaster stops the master and starts a new one on the same
 // addresses, as a master host restarting bpmaster would; every node is
