@@ -76,12 +76,12 @@ func SystemParam(path, name string) string {
 	if src, err = removeBlock(src); err != nil {
 		return ""
 	}
-	return lookup(ParseParams(src), name)
+	return lookup(parseParams(src), name)
 }
 
-// ParseParams reads OpenMPI's parameter-file syntax: `name = value`
+// parseParams reads OpenMPI's parameter-file syntax: `name = value`
 // lines; blank lines and # comments skipped.
-func ParseParams(src []byte) [][2]string {
+func parseParams(src []byte) [][2]string {
 	var out [][2]string
 	sc := bufio.NewScanner(bytes.NewReader(src))
 	for sc.Scan() {

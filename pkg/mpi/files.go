@@ -100,7 +100,7 @@ func (f *Files) Env() []string { return env(f.Dir, f.Params()) }
 // keeps: Env from the parameters it wrote there (none before it has).
 func DirEnv(dir string) []string {
 	src, _ := os.ReadFile(filepath.Join(dir, OpenMPIParams))
-	return env(dir, ParseParams(src))
+	return env(dir, parseParams(src))
 }
 
 func env(dir string, params [][2]string) []string {
