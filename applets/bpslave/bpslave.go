@@ -65,7 +65,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-usage-interval D] [-clients PATH|none] [-pidspace]"
+const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-usage-interval D] [-clients PATH|none] [-client-bin DIR] [-pidspace]"
 
 // Run is the bpslave applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -84,6 +84,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	pids := fs.Bool("pidspace", false, "this host is a node of its own (a real node): give its jobs a pid range of their own, so processes can move here keeping their pids, and sessions of their own, so a move's checkpoint holds a job's whole session")
 	usageEvery := fs.Duration("usage-interval", slave.DefaultUsageInterval, "time between a running job's usage reports to the master, after the first")
 	clients := fs.String("clients", "", "the node's client socket, relayed to the master (default ROOT"+bproc.DefaultSocket+"; \"none\": no socket)")
+	clientBin := fs.String("client-bin", "", "the node's client commands (bpsh, bpcp, bpstat …): appended to every job's PATH that lacks it")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
 	}
@@ -169,7 +170,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache, Cgroup: *cgroup, SpreadPIDs: *pids, JobSessions: *pids,
 		Build: buildinfo.Hash(), Log: log,
 		Dialer: d, Power: power, BeforeExec: before, Connected: connected, LoadModules: modules,
-		ClientSocket: *clients, UsageInterval: *usageEvery,
+		ClientSocket: *clients, ClientBin: *clientBin, UsageInterval: *usageEvery,
 	})
 	select {
 	case a := <-acted:

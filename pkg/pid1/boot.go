@@ -56,7 +56,8 @@ func DefaultServices() []Service {
 		{Name: "beoklogd", Early: true, Nice: HelperNice},
 		{Name: "bpslave", Args: func(p bootparam.Params) []string {
 			return []string{"-m", net.JoinHostPort(p.Master.String(), strconv.Itoa(int(p.BProc))),
-				"-keys", nodefs.KeysDir, "-root", "/", "-cgroup", nodefs.JobsCgroup, "-pidspace"}
+				"-keys", nodefs.KeysDir, "-root", "/", "-cgroup", nodefs.JobsCgroup, "-pidspace",
+				"-client-bin", filepath.Dir(nodefs.Binary)}
 		}, Exited: KillJobs(cgroup.Group(nodefs.JobsCgroup))},
 		{Name: "sendstats", Nice: HelperNice},
 		{Name: "kickbackproxy", Nice: HelperNice},

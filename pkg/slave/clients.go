@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -163,14 +164,20 @@ func refuseClient(c net.Conn, reason string) {
 const socketEnv = "BEO_SOCKET"
 
 // jobEnv is the environment a job starts with: the caller's, its
-// BEO_SOCKET the node's client socket when there is one. Never nil: nil
-// would mean "inherit bpslave's".
+// BEO_SOCKET the node's client socket when there is one, its PATH
+// ending in ClientBin (a PATH that is missing or empty is left so).
+// Never nil: nil would mean "inherit bpslave's".
 func (s *slave) jobEnv(env []string) []string {
 	out := make([]string, 0, len(env)+1)
 	for _, e := range env {
-		if s.cfg.ClientSocket == "" || !strings.HasPrefix(e, socketEnv+"=") {
-			out = append(out, e)
+		if s.cfg.ClientSocket != "" && strings.HasPrefix(e, socketEnv+"=") {
+			continue
 		}
+		if p, ok := strings.CutPrefix(e, "PATH="); ok && s.cfg.ClientBin != "" && p != "" &&
+			!slices.Contains(filepath.SplitList(p), s.cfg.ClientBin) {
+			e += string(filepath.ListSeparator) + s.cfg.ClientBin
+		}
+		out = append(out, e)
 	}
 	if s.cfg.ClientSocket != "" {
 		out = append(out, socketEnv+"="+s.cfg.ClientSocket)

@@ -52,4 +52,17 @@ func TestJobEnv(t *testing.T) {
 	if got := s.jobEnv(nil); got == nil || len(got) != 0 {
 		t.Errorf("no socket, no env: got %#v, want empty, not nil", got)
 	}
+	// The node's client commands come last on a PATH that lacks them.
+	s.cfg.ClientBin = "/beo/bin"
+	for in, want := range map[string]string{
+		"PATH=/usr/bin:/bin":          "PATH=/usr/bin:/bin:/beo/bin",
+		"PATH=/beo/bin:/usr/bin":      "PATH=/beo/bin:/usr/bin",
+		"PATH=/usr/bin:/beo/bin:/bin": "PATH=/usr/bin:/beo/bin:/bin",
+		"PATH=":                       "PATH=", // empty: left as the caller meant it
+		"MYPATH=/x":                   "MYPATH=/x",
+	} {
+		if got := s.jobEnv([]string{in}); !slices.Equal(got, []string{want}) {
+			t.Errorf("jobEnv(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

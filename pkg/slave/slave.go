@@ -143,6 +143,12 @@ type Config struct {
 	// bpcp …) reach the master through this slave (clients.go): the
 	// node's bproc.DefaultSocket, as the node's processes see it.
 	ClientSocket string
+	// ClientBin, if set, is the directory of this node's client commands
+	// (the applet links beside its beo binary): appended to the PATH a
+	// job brings when that PATH does not name it, so a script running
+	// on the node finds bpcp, bpsh or bpstat by name whatever the
+	// master's PATH holds. Last, it shadows nothing the caller has.
+	ClientBin string
 	// Cgroup is the cgroup v2 directory each job gets a group of its own
 	// in (cgroup.go): made by whoever supervises bpslave, which kills it
 	// when bpslave dies. "" makes beo-jobs under bpslave's own cgroup;
