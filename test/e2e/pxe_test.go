@@ -309,6 +309,7 @@ func TestPXE(t *testing.T) {
 	})
 
 	pxeLocalDisk(t, ctx, c, exe, disk)
+	pxeMasterRestart(t, ctx, c, exe, nfs) // last: it replaces c.Master
 }
 
 // pxeLeftUp reports whether node n was seen in a state other than up
