@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/lab"
 )
 
@@ -33,13 +32,7 @@ func pxeMasterRestart(t *testing.T, ctx context.Context, c *lab.Cluster, exe str
 			return f
 		}
 		before := uptime()
-		job := exec.CommandContext(ctx, exe, "bpsh", "0", "sleep", "1000")
-		job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
-		if err := job.Start(); err != nil {
-			t.Fatal(err)
-		}
-		jobDone := make(chan error, 1)
-		go func() { jobDone <- job.Wait() }()
+		job := pxeStart(t, ctx, nil, exe, c.Socket, "bpsh", "0", "sleep", "1000")
 		if err := pxePoll(ctx, 30*time.Second, func() error {
 			if out, _ := pxeOutput(ctx, nil, exe, c.Socket, "bpstat", "-p"); !strings.Contains(out, "sleep 1000") {
 				return errors.New("the job is not running yet")
@@ -53,7 +46,7 @@ func pxeMasterRestart(t *testing.T, ctx context.Context, c *lab.Cluster, exe str
 		c.Master.Stop(30 * time.Second)
 		t.Logf("beo master stopped in %v (%v)", time.Since(since).Round(time.Millisecond), c.Master.Err())
 		select {
-		case err := <-jobDone:
+		case err := <-job.done:
 			if err == nil {
 				t.Errorf("bpsh of a job whose master stopped exited 0")
 			}
@@ -76,16 +69,16 @@ func pxeMasterRestart(t *testing.T, ctx context.Context, c *lab.Cluster, exe str
 		}
 		// The old master's job was hung up on the node when its session
 		// ended (SIGHUP, SIGKILL 5 s later): nothing of it is left.
-		script := `for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' < $f 2>/dev/null; echo; done | grep -c '^sleep 1000 ' || true`
 		if err := pxePoll(ctx, 20*time.Second, func() error {
-			out, err := pxeOutput(ctx, nil, exe, c.Socket, "bpsh", "0", "/bin/sh", "-c", script)
-			if err != nil {
+			out, err := pxeOutput(ctx, nil, exe, c.Socket, "bpsh", "0", "pgrep", "-a", "-f", "^sleep 1000$")
+			var ee *exec.ExitError
+			switch {
+			case errors.As(err, &ee) && ee.ExitCode() == 1: // none
+				return nil
+			case err != nil:
 				return err
 			}
-			if n := strings.TrimSpace(out); n != "0" {
-				return fmt.Errorf("%s sleep 1000 still on node 0", n)
-			}
-			return nil
+			return fmt.Errorf("still on node 0: %s", strings.TrimSpace(out))
 		}); err != nil {
 			t.Errorf("the old master's job: %v", err)
 		}
