@@ -1,9 +1,11 @@
 // Package bpslave implements the bpslave applet: the compute node daemon
 // that connects to bpmaster and runs what it sends (see pkg/slave).
 //
-//	bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-usage-interval D] [-clients PATH|none] [-pidspace]
+//	bpslave -m HOST:PORT[,HOST:PORT…] [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-usage-interval D] [-clients PATH|none] [-pidspace]
 //
-// On a real node beoclient (PID 1) starts it with -root / and the keys the
+// -m names bpmaster; several, comma-separated, are the node's masters in
+// the config's masterorder, primary first (pkg/slave masters.go). On a
+// real node beoclient (PID 1) starts it with -root / and the keys the
 // boot image carries. A simulated node (beo sim) passes -sim, a private
 // -root, and -src, the loopback address the master maps to its number.
 //
@@ -49,6 +51,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,12 +68,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = "usage: bpslave -m HOST:PORT [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-usage-interval D] [-clients PATH|none] [-client-bin DIR] [-pidspace]"
+const usage = "usage: bpslave -m HOST:PORT[,HOST:PORT…] [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-usage-interval D] [-clients PATH|none] [-client-bin DIR] [-pidspace]"
 
 // Run is the bpslave applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	fs := applets.NewFlagSet("bpslave", usage, stdio.Err)
-	master := fs.String("m", "", "bpmaster address HOST:PORT (required)")
+	master := fs.String("m", "", "bpmaster address HOST:PORT, or several comma-separated, primary first (required)")
 	node := fs.Int("n", -1, "this node's number (-1: the master decides from the node's address)")
 	keys := fs.String("keys", "/etc/beowulf/keys", "directory holding node.key and master.pub")
 	root := fs.String("root", "/", "the node's filesystem root")
@@ -93,6 +96,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		return &applets.Usage{Line: usage, Msg: "unexpected arguments"}
 	case *master == "":
 		return &applets.Usage{Line: usage, Msg: "-m HOST:PORT is required"}
+	}
+	masters := strings.Split(*master, ",")
+	for _, m := range masters {
+		if _, _, err := net.SplitHostPort(m); err != nil {
+			return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-m %q: want HOST:PORT, comma-separated", m)}
+		}
 	}
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
 	srcIP, err := applets.AddrFlag(usage, "src", *src)
@@ -167,7 +176,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		modules = pid1.LoadModules // the initrd's modules, for the fstab's file systems and CRIU
 	}
 	err = slave.Run(ctx, slave.Config{
-		Master: *master, Keys: k, Node: *node, Root: *root, CacheDir: *cache, Cgroup: *cgroup, SpreadPIDs: *pids, JobSessions: *pids,
+		Masters: masters, Keys: k, Node: *node, Root: *root, CacheDir: *cache, Cgroup: *cgroup, SpreadPIDs: *pids, JobSessions: *pids,
 		Build: buildinfo.Hash(), Log: log,
 		Dialer: d, Power: power, BeforeExec: before, Connected: connected, LoadModules: modules,
 		ClientSocket: *clients, ClientBin: *clientBin, UsageInterval: *usageEvery,

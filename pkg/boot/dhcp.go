@@ -265,7 +265,7 @@ func (s *Server) Answer(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr) {
 		return nil, nil
 	}
 	w, ok := s.identify(m, true)
-	if !ok {
+	if !ok || w.kind == config.KindNode && !s.answers(s.Config(), w, mt.String()) {
 		return nil, nil
 	}
 	kind := classify(req)

@@ -104,6 +104,7 @@ func (s *Server) Cmdline(cfg *config.Config, spec config.NodeSpec) string {
 	ports := cfg.Ports()
 	p := bootparam.Defaults()
 	p.Master = s.addr.Addr()
+	p.Masters = masterList(cfg, spec.Num)
 	p.BProc, p.Stats, p.Kickback = ports.BProc, ports.BeoStats, ports.Kickback
 	if s.httpPort > 0 {
 		p.HTTP = uint16(s.httpPort)

@@ -81,6 +81,10 @@ type Options struct {
 	// command line (beo.modules=), so the node loads them while it
 	// boots rather than when the master asks for its mounts.
 	Modules func(node int) []string
+	// MasterUp, if set, reports whether the master at an address (one
+	// before this one in a node's masterorder) is up; by default its
+	// bpmaster port is dialed (masters.go).
+	MasterUp func(netip.Addr) bool
 }
 
 // Addrs are where a running Server listens.
@@ -111,6 +115,7 @@ type Server struct {
 	transfers tftpSlots // TFTP transfers in flight
 	unknown   *unknownList
 	logs      nodelog.Log // the node logs, Who "beoserv"
+	probe     masterProbe // the masters before this one (masters.go)
 }
 
 // view is one adopted config and what is derived from it.

@@ -6,7 +6,11 @@
 //
 // # Options
 //
-//	beo.master=IP            the master's address on the cluster network
+//	beo.master=IP            the master's address on the cluster network (the
+//	                         one that served this boot)
+//	beo.masters=IP1,IP2,…    the node's masters, primary first, when it has
+//	                         several (the config's masterorder): bpslave
+//	                         connects to every one (pkg/slave masters.go)
 //	beo.bproc=PORT           bpmaster's TCP port (933; config `server bproc`)
 //	beo.http=PORT            the boot server's HTTP port (80; `server http`)
 //	beo.rootfs=PATH          the rootfs archive's URL path on that HTTP server
@@ -54,6 +58,7 @@ const (
 // Params are the beo options of one node's kernel command line.
 type Params struct {
 	Master       netip.Addr
+	Masters      string // comma list of the node's masters, primary first; "" = Master alone
 	BProc        uint16
 	HTTP         uint16
 	Rootfs       string // URL path on the master's HTTP server
@@ -79,6 +84,9 @@ func (p Params) String() string {
 	var b []string
 	if p.Master.IsValid() {
 		b = append(b, "beo.master="+p.Master.String())
+	}
+	if p.Masters != "" {
+		b = append(b, "beo.masters="+p.Masters)
 	}
 	b = append(b,
 		"beo.bproc="+strconv.Itoa(int(p.BProc)),
@@ -116,6 +124,13 @@ func Parse(cmdline string) (Params, error) {
 		switch k {
 		case "beo.master":
 			p.Master, err = netip.ParseAddr(v)
+		case "beo.masters":
+			for _, m := range strings.Split(v, ",") {
+				if _, err = netip.ParseAddr(m); err != nil {
+					break
+				}
+			}
+			p.Masters = v
 		case "beo.bproc":
 			p.BProc, err = port(v)
 		case "beo.http":
@@ -157,6 +172,21 @@ func port(s string) (uint16, error) {
 		return 0, fmt.Errorf("bad port %q", s)
 	}
 	return uint16(n), nil
+}
+
+// MasterList returns the node's masters, primary first: Masters (an
+// entry that is no address left out), or Master alone.
+func (p Params) MasterList() []netip.Addr {
+	var l []netip.Addr
+	for _, m := range strings.Split(p.Masters, ",") {
+		if a, err := netip.ParseAddr(m); err == nil {
+			l = append(l, a)
+		}
+	}
+	if len(l) == 0 {
+		return []netip.Addr{p.Master}
+	}
+	return l
 }
 
 // ModuleList returns Modules as a list (nil for none).

@@ -9,6 +9,7 @@ func (p *parser) check(opt Options) {
 	p.checkNodes()
 	p.checkRanges(opt.Masters)
 	p.assignHosts(opt.Masters)
+	p.checkMasterOrder(opt.Masters)
 }
 
 func (p *parser) checkNodes() {

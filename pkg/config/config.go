@@ -111,6 +111,8 @@ type Config struct {
 	forward    bool // ipforward
 	mkfs       Mkfs
 	fsck       Fsck
+
+	masterOrders []masterOrder // masterorder lines, in file order
 }
 
 // nodeLine is one `node` line.

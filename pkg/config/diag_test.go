@@ -169,6 +169,15 @@ func TestDiagnostics(t *testing.T) {
 			[]want{{1, Error, `mkfs: bad policy "sometimes" (want never, if_error or always)`}, {2, Error, "too many arguments; usage: mkfs never|if_error|always"},
 				{3, Error, `fsck: bad policy "quick" (want never, safe or full)`}, {4, Error, "missing arguments; usage: fsck never|safe|full"},
 				{6, Warning, "mkfs repeated; overrides line 5"}}},
+		{"masterorder", base + "masterorder 0-19 10.54.1.1 10.54.1.2\nmasterorder 10-40 10.54.1.2\nmasterorder - 10.54.1.1 10.54.1.1\n" +
+			"masterorder x 10.54.1.1\nmasterorder 20-31 master\nmasterorder 3\nmasterorder 41 10.54.0.130\n", []netip.Addr{netip.MustParseAddr("10.54.1.1")},
+			[]want{{4, Warning, "masterorder: node 10 already has its masters from line 3; that line wins for it"},
+				{5, Error, "masterorder: master 10.54.1.1 listed twice"},
+				{6, Error, `masterorder: bad node spec "x"`}, {7, Error, `masterorder: master "master"`},
+				{8, Error, "missing arguments; usage: masterorder NODES|- MASTER_IP"},
+				{9, Error, "masterorder: master 10.54.0.130 lies in the range 10.54.0.100 10.54.0.131 of line 2"}}},
+		{"masterorder without this master", base + "masterorder - 10.54.1.1 10.54.1.2\n", []netip.Addr{netip.MustParseAddr("10.54.1.3")},
+			[]want{{3, Warning, "masterorder: no line names this master (10.54.1.3); it serves none of the nodes they cover"}}},
 		{"comments and CRLF", "# comment\r\n\r\n  nodes 4 # four\r\niprange 10.54.0.100 10.54.0.103#x\r\n", nil, nil},
 	}
 	for _, tt := range tests {

@@ -154,6 +154,8 @@ func (p *parser) directive(line int, name string, args []string) {
 		p.ipForward(line, args)
 	case "mkfs":
 		p.mkfsPolicy(line, args)
+	case "masterorder":
+		p.masterOrder(line, args)
 	case "fsck":
 		p.fsckPolicy(line, args)
 	default:

@@ -157,6 +157,41 @@ func TestAccessors(t *testing.T) {
 	}
 }
 
+func TestMasterOrder(t *testing.T) {
+	c := mustParse(t, "nodes 40\niprange 10.54.0.100 10.54.0.139\nmasterorder 0-19 10.54.1.1 10.54.1.2\nmasterorder 20-39 10.54.1.2 10.54.1.1\n")
+	a, b, other := netip.MustParseAddr("10.54.1.1"), netip.MustParseAddr("10.54.1.2"), netip.MustParseAddr("10.54.1.3")
+	for _, tc := range []struct {
+		node       int
+		order      []netip.Addr
+		rankA, rankB, rankOther int
+	}{
+		{0, []netip.Addr{a, b}, 0, 1, -1},
+		{19, []netip.Addr{a, b}, 0, 1, -1},
+		{20, []netip.Addr{b, a}, 1, 0, -1},
+		{39, []netip.Addr{b, a}, 1, 0, -1},
+	} {
+		if got := c.MasterOrder(tc.node); !reflect.DeepEqual(got, tc.order) {
+			t.Errorf("node %d: MasterOrder = %v, want %v", tc.node, got, tc.order)
+		}
+		if ra, rb, ro := c.MasterRank(tc.node, a), c.MasterRank(tc.node, b), c.MasterRank(tc.node, other); ra != tc.rankA || rb != tc.rankB || ro != tc.rankOther {
+			t.Errorf("node %d: ranks %d %d %d, want %d %d %d", tc.node, ra, rb, ro, tc.rankA, tc.rankB, tc.rankOther)
+		}
+	}
+	if got := c.Masters(); !reflect.DeepEqual(got, []netip.Addr{a, b}) || !c.MultiMaster() {
+		t.Errorf("Masters = %v, MultiMaster %v; want [a b], true", got, c.MultiMaster())
+	}
+	// Without masterorder every master is each node's only one.
+	single := mustParse(t, "iprange 10.54.0.100 10.54.0.103\n")
+	if single.MasterOrder(0) != nil || single.MasterRank(0, other) != 0 || single.MultiMaster() {
+		t.Error("no masterorder: want no order, rank 0, not multi-master")
+	}
+	// "-" is every node; the first line covering a node wins.
+	all := mustParse(t, "iprange 10.54.0.100 10.54.0.103\nmasterorder - 10.54.1.2 10.54.1.1\nmasterorder 1 10.54.1.1\n")
+	if got := all.MasterOrder(1); !reflect.DeepEqual(got, []netip.Addr{b, a}) {
+		t.Errorf("masterorder -: node 1 got %v, want [b a]", got)
+	}
+}
+
 func checkStrings(t *testing.T, what string, got []string, want ...string) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {

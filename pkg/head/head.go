@@ -280,6 +280,9 @@ func (h *Head) masterConfig(cfg *config.Config, keys link.Keys) master.Config {
 	} else if o.Boot != nil {
 		mc.MasterAddr = o.Boot.Addr.Addr().String()
 	}
+	if cfg.MultiMaster() {
+		mc.Masters, mc.Peers = cfg.MasterOrder, cfg.Masters()
+	}
 	for n := 0; n < cfg.NodeCount(); n++ {
 		a, ok := cfg.NodeAddr(n)
 		if !ok {

@@ -188,7 +188,17 @@ type NodeDef struct {
 type Config struct {
 	Nodes       []NodeDef
 	PingTimeout time.Duration // two silent PingTimeout/2 intervals → down
-	MasterAddr  string        // shown by bpstat -l as node -1
+	MasterAddr  string        // shown by bpstat -l as node -1; this master in Masters' lists
+	// Masters, if set, gives node n's masters, primary first (the
+	// config's masterorder); nil or an empty list: this master is its
+	// only one. A node whose list does not name MasterAddr is refused;
+	// one that says it has its primary elsewhere (Hello.Secondary) is
+	// shown "[up]" and neither set up nor used (session.go).
+	Masters func(n int) []netip.Addr
+	// Peers are the masters Masters names: a connection from one (a boot
+	// server asking whether this master is up, pkg/boot) is closed
+	// without a log line.
+	Peers []netip.Addr
 	Keys        link.Keys     // the master's own; Peer unset (nodes are checked against pins)
 	KeyDir      string        // where node keys are pinned (KeyDir/nodes/N.pub); "" = in memory
 	Build       string        // refuse nodes with another build ("" accepts any)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -68,6 +69,10 @@ func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
 	n, ok := m.byAddr[addr]
 	cfg := m.cfg
 	m.mu.Unlock()
+	if !ok && slices.Contains(cfg.Peers, addr) {
+		c.Close() // another master's probe (pkg/boot)
+		return
+	}
 	if !ok {
 		m.log.Warn("refused connection: not a configured node address", "addr", addr)
 		c.Close()
@@ -103,6 +108,8 @@ func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
 		reply.Err, reply.Code = fmt.Sprintf("build %s, master runs build %s", h.Hello.Build, cfg.Build), wire.CodeVersion
 	case h.Hello.Node >= 0 && h.Hello.Node != n:
 		reply.Err = fmt.Sprintf("address %s belongs to node %d, not %d", addr, n, h.Hello.Node)
+	case !ourNode(cfg, n):
+		reply.Err = fmt.Sprintf("masterorder gives node %d the masters %v, not this one (%s)", n, cfg.Masters(n), cfg.MasterAddr)
 	default:
 		reply.Err = m.admitKey(n, addr, key)
 	}
@@ -123,10 +130,21 @@ func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
 	if old != nil {
 		old.close("replaced by a new connection")
 	}
-	m.log.Info("node connected", "node", n, "addr", addr, "host", h.Hello.Hostname)
-	m.nodeLog(n, "connected from %s (macs %v, build %s)", addr, h.Hello.MACs, h.Hello.Build)
-	m.table.SetState(nodes.System, n, nodes.Boot)
-	go m.nodeUp(ctx, s)
+	if h.Hello.Secondary {
+		// Its primary master set it up and runs its jobs; here it is
+		// only seen: up, shown "[up]", refused to everyone (pkg/nodes).
+		m.log.Info("node connected; its primary master is another", "node", n, "addr", addr, "host", h.Hello.Hostname)
+		m.nodeLog(n, "connected from %s as a secondary: its primary master is another (macs %v, build %s)", addr, h.Hello.MACs, h.Hello.Build)
+		m.table.SetSecondary(nodes.System, n, true)
+		m.table.SetState(nodes.System, n, nodes.Boot)
+		m.table.SetState(nodes.System, n, nodes.Up)
+	} else {
+		m.log.Info("node connected", "node", n, "addr", addr, "host", h.Hello.Hostname)
+		m.nodeLog(n, "connected from %s (macs %v, build %s)", addr, h.Hello.MACs, h.Hello.Build)
+		m.table.SetSecondary(nodes.System, n, false) // a secondary session it replaced
+		m.table.SetState(nodes.System, n, nodes.Boot)
+		go m.nodeUp(ctx, s)
+	}
 	go m.heartbeat(s, interval)
 	go m.serveNodeStreams(s)
 	<-s.done
@@ -138,6 +156,20 @@ func (m *Master) nodeConn(ctx context.Context, c net.Conn) {
 	} else {
 		m.mu.Unlock()
 	}
+}
+
+// ourNode reports whether this master is one of node n's masters
+// (Config.Masters; every node is ours without a list).
+func ourNode(cfg Config, n int) bool {
+	if cfg.Masters == nil {
+		return true
+	}
+	order := cfg.Masters(n)
+	if len(order) == 0 {
+		return true
+	}
+	self, err := netip.ParseAddr(cfg.MasterAddr)
+	return err == nil && slices.Contains(order, self.Unmap())
 }
 
 // resetDelay is how long after a lost node's session ended its TCP

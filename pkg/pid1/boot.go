@@ -55,7 +55,11 @@ func DefaultServices() []Service {
 	return []Service{
 		{Name: "beoklogd", Early: true, Nice: HelperNice},
 		{Name: "bpslave", Args: func(p bootparam.Params) []string {
-			return []string{"-m", net.JoinHostPort(p.Master.String(), strconv.Itoa(int(p.BProc))),
+			var ms []string
+			for _, a := range p.MasterList() {
+				ms = append(ms, net.JoinHostPort(a.String(), strconv.Itoa(int(p.BProc))))
+			}
+			return []string{"-m", strings.Join(ms, ","),
 				"-keys", nodefs.KeysDir, "-root", "/", "-cgroup", nodefs.JobsCgroup, "-pidspace",
 				"-client-bin", filepath.Dir(nodefs.Binary)}
 		}, Exited: KillJobs(cgroup.Group(nodefs.JobsCgroup))},

@@ -76,7 +76,19 @@ type Options struct {
 	// MPIMTL is the OpenMPI mtl parameter of the launchers' settings
 	// (head.Options.MPIMTL).
 	MPIMTL string
+	// Masters is how many masters run (default 1), each in this process
+	// on a loopback address of its own (master i at MasterAddr(i), the
+	// config's port): the config gets `masterorder - ` and their
+	// addresses, first primary, unless MasterOrder gives the config's
+	// masterorder lines itself. Master i > 0 keeps its state in
+	// DIR/masterI with a copy of master 0's key, as the masters of a
+	// real cluster share theirs (see pkg/config, "Multiple masters").
+	Masters     int
+	MasterOrder string
 }
+
+// MasterAddr is simulated master i's address: 127.0.0.1 + i.
+func MasterAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{127, 0, 0, byte(1 + i)}) }
 
 // StatsIntervalFor is the stats interval of an n-node simulation: the
 // 5 s of a real node, longer from 64 nodes on, so that the host reads
@@ -87,9 +99,9 @@ func StatsIntervalFor(n int) time.Duration {
 
 // Cluster is a running simulation.
 type Cluster struct {
-	Socket string // export as BEO_SOCKET for clients
+	Socket string // export as BEO_SOCKET for clients (master 0's)
 	Dir    string
-	Master string // the master's node listener, host:port
+	Master string // master 0's node listener, host:port
 	// With Options.Stats: the dashboard's URL (export as BEOSTAT_URL) and
 	// recvstats' address, host:port; else "".
 	StatsURL, Stats string
@@ -105,9 +117,15 @@ type Cluster struct {
 	ctx    context.Context    // the nodes' context
 
 	mmu     sync.Mutex
-	mstop   context.CancelFunc // ends the current master
-	done    chan error         // the current master's result
+	masters []*simMaster // by index; master 0 is Master and Socket
 	cfgPath string
+}
+
+// simMaster is one of the simulation's masters.
+type simMaster struct {
+	listen, socket, dir string // dir: its state (keys, logs, libraries)
+	stop                context.CancelFunc // ends it; nil when stopped
+	done                chan error         // its result
 }
 
 // Views reports whether each node runs in its own view (view.go).
@@ -165,12 +183,33 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			return nil, fmt.Errorf("sim: %w", err)
 		}
 	}
+	if o.Masters < 1 {
+		o.Masters = 1
+	}
+	text := Config(o.Nodes, port, o.PingTimeout)
+	if o.Masters > 1 && o.MasterOrder == "" {
+		o.MasterOrder = "masterorder -"
+		for i := range o.Masters {
+			o.MasterOrder += " " + MasterAddr(i).String()
+		}
+	}
+	if o.MasterOrder != "" {
+		text += o.MasterOrder + "\n"
+	}
 	cfgPath := filepath.Join(o.Dir, "config")
-	if err := os.WriteFile(cfgPath, []byte(Config(o.Nodes, port, o.PingTimeout)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	c := &Cluster{Socket: filepath.Join(o.Dir, "bpmaster.sock"), Dir: o.Dir, opts: o, cfgPath: cfgPath,
 		Master: fmt.Sprintf("127.0.0.1:%d", port), slaves: map[int]*exec.Cmd{}, views: os.Geteuid() == 0 && !o.HostView}
+	for i := range o.Masters {
+		m := &simMaster{listen: netip.AddrPortFrom(MasterAddr(i), uint16(port)).String(), socket: c.Socket, dir: o.Dir}
+		if i > 0 {
+			m.dir = filepath.Join(o.Dir, "master"+strconv.Itoa(i))
+			m.socket = filepath.Join(m.dir, "bpmaster.sock")
+		}
+		c.masters = append(c.masters, m)
+	}
 	if !c.views {
 		o.Log.Info("sim: no node views", "why", errNoView)
 	}
@@ -179,9 +218,11 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	c.ctx, c.stop = context.WithCancel(ctx)
 	c.cg = makeGroups(o.Log)
-	if err := c.startMaster(); err != nil {
-		c.stop()
-		return nil, err
+	for i := range c.masters {
+		if err := c.StartMaster(i); err != nil {
+			c.Stop()
+			return nil, err
+		}
 	}
 	for n := 0; n < o.Nodes; n++ {
 		if err := c.startNode(c.ctx, n); err != nil {
@@ -192,22 +233,40 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	return c, nil
 }
 
-// startMaster runs the master in this process and returns once it listens.
-func (c *Cluster) startMaster() error {
+// StartMaster runs master i in this process and returns once it
+// listens; a master already running is left alone.
+func (c *Cluster) StartMaster(i int) error {
+	c.mmu.Lock()
+	m := c.masters[i]
+	running := m.stop != nil
+	c.mmu.Unlock()
+	if running {
+		return nil
+	}
+	keys := filepath.Join(m.dir, "keys")
+	if i > 0 { // the cluster's key, as a real cluster's masters share it
+		if err := copyMasterKey(filepath.Join(c.Dir, "keys"), keys); err != nil {
+			return fmt.Errorf("sim: master %d: %w", i, err)
+		}
+	}
 	mctx, cancel := context.WithCancel(c.ctx)
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	o := c.opts
+	ho := head.Options{
+		Config: c.cfgPath, Listen: m.listen, Socket: m.socket,
+		Keys: keys, LogDir: filepath.Join(m.dir, "log"),
+		NodeUp: o.NodeUp, InitD: o.InitD, Libs: filepath.Join(m.dir, "libraries"), Log: o.Log.With("master", i),
+		Admin: uint32(os.Getuid()), // the user running the simulation administers it
+		Exe:   o.Exe, MPIDir: filepath.Join(m.dir, "mpi"), MPIMTL: o.MPIMTL,
+		Ready: func(net.Addr, string) { close(ready) },
+	}
+	if i == 0 {
+		ho.Log = o.Log
+		ho.Stats, ho.Status = c.Stats, strings.TrimPrefix(c.StatsURL, "http://")
+	}
 	go func() {
-		h, err := head.New(mctx, head.Options{
-			Config: c.cfgPath, Listen: c.Master, Socket: c.Socket,
-			Keys: filepath.Join(o.Dir, "keys"), LogDir: filepath.Join(o.Dir, "log"),
-			NodeUp: o.NodeUp, InitD: o.InitD, Libs: filepath.Join(o.Dir, "libraries"), Log: o.Log,
-			Stats: c.Stats, Status: strings.TrimPrefix(c.StatsURL, "http://"),
-			Admin: uint32(os.Getuid()), // the user running the simulation administers it
-			Exe:   o.Exe, MPIDir: c.MPIDir(), MPIMTL: o.MPIMTL,
-			Ready: func(net.Addr, string) { close(ready) },
-		})
+		h, err := head.New(mctx, ho)
 		if err == nil {
 			err = h.Serve(mctx)
 		}
@@ -217,11 +276,34 @@ func (c *Cluster) startMaster() error {
 	case <-ready:
 	case err := <-done:
 		cancel()
-		return fmt.Errorf("sim: master: %w", err)
+		return fmt.Errorf("sim: master %d: %w", i, err)
 	}
 	c.mmu.Lock()
-	c.mstop, c.done = cancel, done
+	m.stop, m.done = cancel, done
 	c.mmu.Unlock()
+	return nil
+}
+
+// MasterSocket is master i's client socket (Socket for master 0).
+func (c *Cluster) MasterSocket(i int) string { return c.masters[i].socket }
+
+// copyMasterKey puts the master key pair of dir from into dir to.
+func copyMasterKey(from, to string) error {
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		perm os.FileMode
+	}{{link.MasterKeyFile, 0o600}, {link.MasterPubFile, 0o644}} {
+		b, err := os.ReadFile(filepath.Join(from, f.name))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(to, f.name), b, f.perm); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -234,20 +316,23 @@ func (c *Cluster) MPIDir() string { return filepath.Join(c.Dir, "mpi") }
 // exports.
 func (c *Cluster) MPIEnv() []string { return mpi.DirEnv(c.MPIDir()) }
 
-// RestartMaster stops the master and starts a new one on the same
+// RestartMaster stops master 0 and starts a new one on the same
 // addresses, as a master host restarting bpmaster would; every node is
 // down in the new master until it reconnects by itself.
 func (c *Cluster) RestartMaster() error {
-	if err := c.stopMaster(); err != nil {
+	if err := c.StopMaster(0); err != nil {
 		return err
 	}
-	return c.startMaster()
+	return c.StartMaster(0)
 }
 
-func (c *Cluster) stopMaster() error {
+// StopMaster stops master i (a master host going away); StartMaster
+// starts it again.
+func (c *Cluster) StopMaster(i int) error {
 	c.mmu.Lock()
-	stop, done := c.mstop, c.done
-	c.mstop, c.done = nil, nil
+	m := c.masters[i]
+	stop, done := m.stop, m.done
+	m.stop, m.done = nil, nil
 	c.mmu.Unlock()
 	if stop == nil {
 		return nil
@@ -302,7 +387,11 @@ func (c *Cluster) startNode(ctx context.Context, n int) error {
 	if jobs == "" {
 		cgArg = "none"
 	}
-	args := []string{"bpslave", "-sim", "-m", c.Master, "-n", strconv.Itoa(n),
+	ms := make([]string, len(c.masters))
+	for i, m := range c.masters {
+		ms[i] = m.listen
+	}
+	args := []string{"bpslave", "-sim", "-m", strings.Join(ms, ","), "-n", strconv.Itoa(n),
 		"-src", NodeAddr(n).String(), "-keys", keys, "-root", root, "-cgroup", cgArg}
 	if c.views {
 		args = append(args, "-view")
@@ -495,9 +584,13 @@ func statsPorts() (udp, tcp string, err error) {
 	return udp, tcp, nil
 }
 
-// Stop ends the master and every node it started, by pid.
+// Stop ends the masters and every node it started, by pid.
 func (c *Cluster) Stop() error {
-	err := c.stopMaster()
+	var errs []error
+	for i := range c.masters {
+		errs = append(errs, c.StopMaster(i))
+	}
+	err := errors.Join(errs...)
 	c.stop()
 	c.mu.Lock()
 	for _, cmd := range c.slaves {

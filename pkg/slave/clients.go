@@ -109,7 +109,7 @@ func (s *slave) clientConn(ctx context.Context, c net.Conn) {
 		if e := s.lastErr.Load(); e != nil {
 			why = *e
 		}
-		refuseClient(c, fmt.Sprintf("this node has no connection to bpmaster at %s: %s", s.cfg.Master, why))
+		refuseClient(c, fmt.Sprintf("this node has no connection to bpmaster at %s: %s", strings.Join(s.cfg.Masters, " or "), why))
 		return
 	}
 	st, err := ss.mux.OpenStream()
@@ -122,7 +122,7 @@ func (s *slave) clientConn(ctx context.Context, c net.Conn) {
 		if st != nil {
 			st.Close()
 		}
-		refuseClient(c, fmt.Sprintf("node %d: relay to bpmaster at %s: %v", ss.node, s.cfg.Master, err))
+		refuseClient(c, fmt.Sprintf("node %d: relay to bpmaster at %s: %v", ss.node, ss.master, err))
 		return
 	}
 	defer st.Close()

@@ -25,39 +25,55 @@ const (
 	defaultPing   = 30 * time.Second // if the master announces no interval
 )
 
-// session is one connection to the master.
+// session is one connection to a master.
 type session struct {
 	*slave
-	node   int // as the master knows this node
-	mux    *yamux.Session
-	attach *link.Rendezvous
+	node   int    // as the master knows this node
+	master string // host:port
+	// secondary: this node's primary master is another; this one only
+	// sees it (masters.go) and every stream it opens is refused.
+	secondary bool
+	mux       *yamux.Session
+	attach    *link.Rendezvous
 }
 
-// session dials the master and serves it until the connection ends.
-// accepted reports whether the master accepted the hello.
-func (s *slave) session(ctx context.Context) (accepted bool, err error) {
+// session dials master i (of Config.Masters) and serves it until the
+// connection ends; accepted reports whether the master accepted the
+// hello. A primary session carries the node's jobs and its clients, and
+// its end kills them; a secondary one only answers the heartbeat.
+func (s *slave) session(ctx context.Context, i int, secondary bool) (accepted bool, err error) {
+	master := s.cfg.Masters[i]
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	mux, err := link.Dial(dctx, s.cfg.Dialer, s.cfg.Master, s.cfg.Keys)
+	mux, err := link.Dial(dctx, s.cfg.Dialer, master, s.cfg.Keys)
 	cancel()
 	if err != nil {
-		return false, fmt.Errorf("node %d: dial master %s: %w", s.cfg.Node, s.cfg.Master, err)
+		return false, fmt.Errorf("node %d: dial master %s: %w", s.cfg.Node, master, err)
 	}
 	defer mux.Close()
 	stop := context.AfterFunc(ctx, func() { mux.Close() })
 	defer stop()
 
-	hello, reply, err := s.hello(mux)
+	hello, reply, err := s.hello(mux, secondary)
 	if err != nil {
 		return false, err
 	}
-	s.spreadPIDs(reply.Node) // before any job of this session starts
-	ss := &session{slave: s, node: reply.Node, mux: mux, attach: link.NewRendezvous(attachTimeout, link.WriteTimeout)}
+	ss := &session{slave: s, node: reply.Node, master: master, secondary: secondary, mux: mux,
+		attach: link.NewRendezvous(attachTimeout, link.WriteTimeout)}
 	defer ss.attach.Close()
-	s.cur.Store(ss) // clients on the node are relayed on it (clients.go)
-	defer s.cur.CompareAndSwap(ss, nil)
-	s.log.Info("connected to master", "node", ss.node, "master", s.cfg.Master, "ping", reply.PingInterval)
-	if s.cfg.Connected != nil {
-		s.cfg.Connected(ss.node)
+	if secondary {
+		s.seen.Add(1)
+		defer s.seen.Add(-1)
+		s.log.Info("connected to a secondary master", "node", ss.node, "master", master)
+	} else {
+		s.primary.Store(int32(i))
+		s.interval.Store(int64(reply.PingInterval))
+		s.spreadPIDs(reply.Node) // before any job of this session starts
+		s.cur.Store(ss)          // clients on the node are relayed on it (clients.go)
+		defer s.cur.CompareAndSwap(ss, nil)
+		s.log.Info("connected to master", "node", ss.node, "master", master, "ping", reply.PingInterval)
+		if s.cfg.Connected != nil {
+			s.cfg.Connected(ss.node)
+		}
 	}
 
 	beat := make(chan error, 1)
@@ -79,6 +95,9 @@ func (s *slave) session(ctx context.Context) (accepted bool, err error) {
 	}
 	mux.Close()
 	err = <-beat
+	if secondary {
+		return true, err
+	}
 	why := fmt.Sprint(err)
 	if ctx.Err() != nil {
 		why = "bpslave stopping"
@@ -87,9 +106,9 @@ func (s *slave) session(ctx context.Context) (accepted bool, err error) {
 	return true, err
 }
 
-// hello introduces this node and returns the hello stream and the
-// master's answer.
-func (s *slave) hello(mux *yamux.Session) (net.Conn, wire.HelloReply, error) {
+// hello introduces this node (as a secondary: its primary master is
+// another) and returns the hello stream and the master's answer.
+func (s *slave) hello(mux *yamux.Session, secondary bool) (net.Conn, wire.HelloReply, error) {
 	var reply wire.HelloReply
 	st, err := mux.OpenStream()
 	if err != nil {
@@ -97,7 +116,7 @@ func (s *slave) hello(mux *yamux.Session) (net.Conn, wire.HelloReply, error) {
 	}
 	host, _ := os.Hostname()
 	h := wire.Header{Op: wire.OpHello, Hello: &wire.Hello{
-		Version: wire.Version, Build: s.cfg.Build, Node: s.cfg.Node, MACs: macs(), Hostname: host,
+		Version: wire.Version, Build: s.cfg.Build, Node: s.cfg.Node, MACs: macs(), Hostname: host, Secondary: secondary,
 	}}
 	st.SetDeadline(time.Now().Add(helloTimeout))
 	if err := wire.Write(st, h); err != nil {
@@ -158,6 +177,9 @@ func (ss *session) serve(st net.Conn) {
 	}
 	st.SetReadDeadline(time.Time{})
 	switch {
+	case ss.secondary:
+		ss.log.Warn("refused a secondary master's stream", "node", ss.node, "master", ss.master, "op", h.Op)
+		ss.refuse(st, wire.Errorf(wire.CodePermission, "node %d obeys only its primary master, %s", ss.node, ss.primaryName()))
 	case h.Op == wire.OpExec && h.Exec != nil:
 		ss.exec(st, h.Exec)
 	case h.Op == wire.OpAttach && h.Attach != nil && h.Attach.FD == 0: // output streams are the node's to open

@@ -94,6 +94,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +106,9 @@ import (
 
 // Config is what bpslave runs on.
 type Config struct {
-	Master   string    // host:port of bpmaster
+	// Masters are bpmaster's host:port: one, or several, primary first
+	// (the config's masterorder; see masters.go).
+	Masters  []string
 	Keys     link.Keys // own = node.key, peer = master.pub
 	Node     int       // the node number this slave believes it is; -1 = let the master decide from my address
 	Root     string    // the node's filesystem view: "/" on a real node, a private dir on a simulated one
@@ -172,11 +175,11 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
-// Run serves the master at cfg.Master until ctx ends, reconnecting
+// Run serves the master (cfg.Masters) until ctx ends, reconnecting
 // whenever a session ends. It returns nil when ctx ends, or an error if
 // cfg cannot work at all.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Master == "" {
+	if len(cfg.Masters) == 0 || slices.Contains(cfg.Masters, "") {
 		return errors.New("bpslave: no master address")
 	}
 	if cfg.Root == "" {
@@ -226,29 +229,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.ClientSocket != "" {
 		s.serveClients(ctx)
 	}
-	wait := minBackoff
-	for {
-		accepted, err := s.session(ctx)
-		if ctx.Err() != nil {
-			return nil
+	s.primary.Store(-1)
+	for i := range cfg.Masters {
+		if len(cfg.Masters) == 1 {
+			break // no secondary master
 		}
-		if err != nil {
-			msg := err.Error()
-			s.lastErr.Store(&msg)
-		}
-		if accepted {
-			wait = minBackoff
-		}
-		s.log.Warn("session ended; reconnecting", "node", cfg.Node, "master", cfg.Master, "err", err, "in", wait)
-		t := time.NewTimer(jitter(wait))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		wait = min(2*wait, maxBackoff)
+		s.work.Add(1)
+		go func() {
+			defer s.work.Done()
+			s.secondary(ctx, i)
+		}()
 	}
+	s.servePrimary(ctx)
+	return nil
 }
 
 // jitter spreads d over [d/2, 3d/2) so a rack of nodes does not redial in
@@ -271,7 +264,15 @@ type slave struct {
 	placer  *placer
 	mirrors atomic.Pointer[[]string] // node paths holding the master's own trees (mount.go)
 
-	cur     atomic.Pointer[session] // the session with the master, nil between sessions
+	cur     atomic.Pointer[session] // the session with the primary master, nil between sessions
+	primary atomic.Int32            // index in Config.Masters of the primary master, -1 until one accepted
+	// interval is the primary master's ping interval, as it last said
+	// (time.Duration); seen counts the secondary masters connected now
+	// (masters.go).
+	interval atomic.Int64
+	seen     atomic.Int32
+	// reparentOnce: "cannot re-parent" is said once.
+	reparentOnce sync.Once
 	lastErr atomic.Pointer[string]  // why the last session ended or failed
 	jobs    *jobGroups              // each job's cgroup (cgroup.go)
 	exits   *exitLog                // the node's recent process exits, for children's ghosts (exits.go); nil: unknown

@@ -64,7 +64,13 @@ type conn struct {
 
 func newMaster(t *testing.T, interval time.Duration) *fakeMaster {
 	t.Helper()
-	dir := t.TempDir()
+	return newMasterKeys(t, interval, t.TempDir())
+}
+
+// newMasterKeys is newMaster with the master key in dir (made there if
+// missing): the masters of one cluster share theirs.
+func newMasterKeys(t *testing.T, interval time.Duration, dir string) *fakeMaster {
+	t.Helper()
 	keys, err := link.EnsureMasterKeys(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +198,7 @@ func startSlave(t *testing.T, m *fakeMaster, opts ...func(*Config)) (root string
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	cfg := Config{
-		Master: m.ln.Addr().String(), Keys: keys, Node: -1, Root: root,
+		Masters: []string{m.ln.Addr().String()}, Keys: keys, Node: -1, Root: root,
 		CacheDir: filepath.Join(t.TempDir(), "cache"), Build: "test",
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

@@ -244,6 +244,10 @@ type Hello struct {
 	Node     int      `json:"node"` // the node number the slave believes it is; -1 = ask the master
 	MACs     []string `json:"macs,omitempty"`
 	Hostname string   `json:"hostname,omitempty"`
+	// Secondary: the node has its primary master elsewhere (config
+	// masterorder) and connects here only to be seen ("[up]"); it
+	// obeys nothing this master sends.
+	Secondary bool `json:"secondary,omitempty"`
 }
 
 // HelloReply accepts (Err == "") or refuses a node; Code is CodeVersion
