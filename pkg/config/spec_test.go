@@ -161,8 +161,8 @@ func TestMasterOrder(t *testing.T) {
 	c := mustParse(t, "nodes 40\niprange 10.54.0.100 10.54.0.139\nmasterorder 0-19 10.54.1.1 10.54.1.2\nmasterorder 20-39 10.54.1.2 10.54.1.1\n")
 	a, b, other := netip.MustParseAddr("10.54.1.1"), netip.MustParseAddr("10.54.1.2"), netip.MustParseAddr("10.54.1.3")
 	for _, tc := range []struct {
-		node       int
-		order      []netip.Addr
+		node                    int
+		order                   []netip.Addr
 		rankA, rankB, rankOther int
 	}{
 		{0, []netip.Addr{a, b}, 0, 1, -1},

@@ -198,12 +198,12 @@ type Config struct {
 	// Peers are the masters Masters names: a connection from one (a boot
 	// server asking whether this master is up, pkg/boot) is closed
 	// without a log line.
-	Peers []netip.Addr
-	Keys        link.Keys     // the master's own; Peer unset (nodes are checked against pins)
-	KeyDir      string        // where node keys are pinned (KeyDir/nodes/N.pub); "" = in memory
-	Build       string        // refuse nodes with another build ("" accepts any)
-	NodeUp      string        // node_up program; "" marks nodes up at once
-	LogDir      string        // per-node logs node.N; "" = none
+	Peers  []netip.Addr
+	Keys   link.Keys // the master's own; Peer unset (nodes are checked against pins)
+	KeyDir string    // where node keys are pinned (KeyDir/nodes/N.pub); "" = in memory
+	Build  string    // refuse nodes with another build ("" accepts any)
+	NodeUp string    // node_up program; "" marks nodes up at once
+	LogDir string    // per-node logs node.N; "" = none
 	// Accounting is the accounting log: a line per finished job
 	// (pkg/acct; "" = none, the master keeps its totals and the latest
 	// jobs in memory all the same), rotated past AccountingMax bytes

@@ -123,7 +123,7 @@ type Cluster struct {
 
 // simMaster is one of the simulation's masters.
 type simMaster struct {
-	listen, socket, dir string // dir: its state (keys, logs, libraries)
+	listen, socket, dir string             // dir: its state (keys, logs, libraries)
 	stop                context.CancelFunc // ends it; nil when stopped
 	done                chan error         // its result
 }

@@ -273,10 +273,10 @@ type slave struct {
 	seen     atomic.Int32
 	// reparentOnce: "cannot re-parent" is said once.
 	reparentOnce sync.Once
-	lastErr atomic.Pointer[string]  // why the last session ended or failed
-	jobs    *jobGroups              // each job's cgroup (cgroup.go)
-	exits   *exitLog                // the node's recent process exits, for children's ghosts (exits.go); nil: unknown
-	live    live                    // the jobs running (orphans.go)
+	lastErr      atomic.Pointer[string] // why the last session ended or failed
+	jobs         *jobGroups             // each job's cgroup (cgroup.go)
+	exits        *exitLog               // the node's recent process exits, for children's ghosts (exits.go); nil: unknown
+	live         live                   // the jobs running (orphans.go)
 
 	small     smallSpawner // the small exec trampoline (spawn_small.go)
 	smallWarn sync.Once
