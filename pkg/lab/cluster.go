@@ -302,19 +302,23 @@ func DefaultFstab(dir string) (fstab, why string, err error) {
 
 // waitMaster waits until bpmaster answers on its socket, or the master
 // exits, or 60 s pass.
-func (c *Cluster) waitMaster(ctx context.Context) error {
+func (c *Cluster) waitMaster(ctx context.Context) error { return waitSocket(ctx, c.Master, c.Socket) }
+
+// waitSocket waits until the bpmaster p runs answers on socket, or p
+// exits, or 60 s pass.
+func waitSocket(ctx context.Context, p *Proc, socket string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
-		if cl, err := bproc.Dial(ctx, c.Socket); err == nil {
+		if cl, err := bproc.Dial(ctx, socket); err == nil {
 			cl.Close()
 			return nil
 		}
 		select {
-		case <-c.Master.Done():
-			return fmt.Errorf("beo master exited (%v):\n%s", c.Master.Err(), Tail(c.Master.Log, 20))
+		case <-p.Done():
+			return fmt.Errorf("beo master exited (%v):\n%s", p.Err(), Tail(p.Log, 20))
 		case <-ctx.Done():
-			return fmt.Errorf("beo master not answering on %s: %w\n%s", c.Socket, ctx.Err(), Tail(c.Master.Log, 20))
+			return fmt.Errorf("beo master not answering on %s: %w\n%s", socket, ctx.Err(), Tail(p.Log, 20))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

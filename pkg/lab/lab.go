@@ -109,6 +109,7 @@ type Lab struct {
 	mu     sync.Mutex
 	procs  []*Proc
 	taps   int
+	peers  []string // namespaces of Peer hosts, deleted by Close
 	closed bool
 }
 
@@ -258,12 +259,13 @@ func (p *Proc) Stop(grace time.Duration) {
 // environment. Output goes to DIR/NAME.log. The process lives until it
 // exits or the lab is closed.
 func (l *Lab) Start(name string, argv []string, env []string) (*Proc, error) {
-	return l.start(name, argv, env, nil)
+	return l.start(l.NS, name, argv, env, nil)
 }
 
-// start is Start with an optional stdout (QEMU's serial port); stderr, and
-// stdout when out is nil, go to the log.
-func (l *Lab) start(name string, argv []string, env []string, out *os.File) (*Proc, error) {
+// start is Start in namespace ns (the lab's or a Peer's) with an
+// optional stdout (QEMU's serial port); stderr, and stdout when out is
+// nil, go to the log.
+func (l *Lab) start(ns, name string, argv []string, env []string, out *os.File) (*Proc, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("empty command")
 	}
@@ -278,7 +280,7 @@ func (l *Lab) start(name string, argv []string, env []string, out *os.File) (*Pr
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	defer logf.Close() // the child holds its own copy
-	cmd := exec.Command("ip", append([]string{"netns", "exec", l.NS}, argv...)...)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if out != nil {
 		cmd.Stdout = out
@@ -323,7 +325,11 @@ func (l *Lab) Close() error {
 	wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := ip(ctx, "netns", "del", l.NS)
+	var errs []error
+	for _, ns := range l.peers {
+		errs = append(errs, ip(ctx, "netns", "del", ns))
+	}
+	err := errors.Join(append(errs, ip(ctx, "netns", "del", l.NS))...)
 	l.log.Info("lab closed", "ns", l.NS, "err", err)
 	return err
 }

@@ -147,7 +147,7 @@ func (l *Lab) Boot(ctx context.Context, vm VM) (*Machine, error) {
 		serial.Close()
 		return nil, fmt.Errorf("%s: %w", vm.Name, err)
 	}
-	p, err := l.start(vm.Name, append([]string{QEMU}, vm.Args(tap)...), nil, w)
+	p, err := l.start(l.NS, vm.Name, append([]string{QEMU}, vm.Args(tap)...), nil, w)
 	w.Close()
 	if err != nil {
 		r.Close()

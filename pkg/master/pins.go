@@ -31,7 +31,7 @@ type pins struct {
 	dir string
 
 	mu     sync.Mutex
-	keys   map[int]ed25519.PublicKey // loaded or made pins
+	keys   map[int]ed25519.PublicKey // the pins when dir is "" (else on disk)
 	booted map[int]time.Time         // the node's last network boot seen
 	proved map[int]time.Time         // the last time its pinned key spoke (a session's last pong)
 	noted  map[int]time.Time         // last refusal written to node.N
@@ -127,13 +127,13 @@ func (p *pins) noteRefusal(n int, now time.Time) bool {
 
 func (p *pins) path(n int) string { return filepath.Join(p.dir, strconv.Itoa(n)+".pub") }
 
-// load returns n's pin, nil if it has none; p.mu is held.
+// load returns n's pin, nil if it has none; p.mu is held. A pin on
+// disk is read at every check: the masters of one cluster share their
+// key directory (see the package doc, "Multiple masters"), and a pin
+// another master renewed counts here too.
 func (p *pins) load(n int) (ed25519.PublicKey, error) {
-	if k, ok := p.keys[n]; ok {
-		return k, nil
-	}
 	if p.dir == "" {
-		return nil, nil
+		return p.keys[n], nil
 	}
 	b, err := os.ReadFile(p.path(n))
 	if errors.Is(err, os.ErrNotExist) {
@@ -154,7 +154,6 @@ func (p *pins) load(n int) (ed25519.PublicKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: not an ed25519 key", p.path(n))
 	}
-	p.remember(n, ek)
 	return ek, nil
 }
 
@@ -171,16 +170,13 @@ func (p *pins) store(n int, k ed25519.PublicKey) error {
 		if err := atomicfile.WriteFile(p.path(n), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
 			return fmt.Errorf("node %d: pin key: %w", n, err)
 		}
+		return nil
 	}
-	p.remember(n, k)
-	return nil
-}
-
-func (p *pins) remember(n int, k ed25519.PublicKey) {
 	if p.keys == nil {
 		p.keys = map[int]ed25519.PublicKey{}
 	}
 	p.keys[n] = k
+	return nil
 }
 
 // Fingerprint names a key in ssh-keygen -l's style: SHA256: and the

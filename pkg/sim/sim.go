@@ -81,8 +81,8 @@ type Options struct {
 	// config's port): the config gets `masterorder - ` and their
 	// addresses, first primary, unless MasterOrder gives the config's
 	// masterorder lines itself. Master i > 0 keeps its state in
-	// DIR/masterI with a copy of master 0's key, as the masters of a
-	// real cluster share theirs (see pkg/config, "Multiple masters").
+	// DIR/masterI, but for the key directory, which the masters of a
+	// cluster share (see pkg/config, "Multiple masters").
 	Masters     int
 	MasterOrder string
 }
@@ -243,19 +243,13 @@ func (c *Cluster) StartMaster(i int) error {
 	if running {
 		return nil
 	}
-	keys := filepath.Join(m.dir, "keys")
-	if i > 0 { // the cluster's key, as a real cluster's masters share it
-		if err := copyMasterKey(filepath.Join(c.Dir, "keys"), keys); err != nil {
-			return fmt.Errorf("sim: master %d: %w", i, err)
-		}
-	}
 	mctx, cancel := context.WithCancel(c.ctx)
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	o := c.opts
 	ho := head.Options{
 		Config: c.cfgPath, Listen: m.listen, Socket: m.socket,
-		Keys: keys, LogDir: filepath.Join(m.dir, "log"),
+		Keys: filepath.Join(c.Dir, "keys"), LogDir: filepath.Join(m.dir, "log"), // the masters share their keys
 		NodeUp: o.NodeUp, InitD: o.InitD, Libs: filepath.Join(m.dir, "libraries"), Log: o.Log.With("master", i),
 		Admin: uint32(os.Getuid()), // the user running the simulation administers it
 		Exe:   o.Exe, MPIDir: filepath.Join(m.dir, "mpi"), MPIMTL: o.MPIMTL,
@@ -286,26 +280,6 @@ func (c *Cluster) StartMaster(i int) error {
 
 // MasterSocket is master i's client socket (Socket for master 0).
 func (c *Cluster) MasterSocket(i int) string { return c.masters[i].socket }
-
-// copyMasterKey puts the master key pair of dir from into dir to.
-func copyMasterKey(from, to string) error {
-	if err := os.MkdirAll(to, 0o700); err != nil {
-		return err
-	}
-	for _, f := range []struct {
-		name string
-		perm os.FileMode
-	}{{link.MasterKeyFile, 0o600}, {link.MasterPubFile, 0o644}} {
-		b, err := os.ReadFile(filepath.Join(from, f.name))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(to, f.name), b, f.perm); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // MPIDir is the MPI launchers' directory the master keeps (pkg/mpi):
 // DIR/mpi.
