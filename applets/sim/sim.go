@@ -2,13 +2,18 @@
 // (see pkg/sim) for trying beo without hardware, for test/cluster and for
 // measuring scale.
 //
-//	beo sim [-n NODES] [-dir DIR] [-ping SECONDS] [-wait DURATION] [-stats=false] [-v] [command [args...]]
+//	beo sim [-n NODES] [-masters M] [-dir DIR] [-ping SECONDS] [-wait DURATION] [-stats=false] [-v] [command [args...]]
 //
 // The user who runs it administers the simulated cluster (bpctl, bplib),
 // as root administers a real one. Unless -stats=false, the master also
 // runs recvstats and the beostatus dashboard on loopback and every node
 // sends its stats, so beostat works; the applet links (beo, bpsh, bpstat,
 // …) are made in DIR/bin.
+//
+// -masters M runs M masters (on 127.0.0.1, 127.0.0.2, …) with
+// `masterorder -` and their addresses: every node is up on the first
+// and [up] on the others (pkg/sim; pkg/config, "Multiple masters"); the
+// others' client sockets are DIR/masterI/bpmaster.sock.
 //
 // With a command, sim starts the cluster, waits for every node to be up
 // (and to have sent stats), runs the command with BEO_SOCKET,
@@ -37,12 +42,13 @@ import (
 	"github.com/beo-cluster/beo/pkg/sim"
 )
 
-const usage = "usage: beo sim [-n NODES] [-dir DIR] [-ping SECONDS] [-wait DURATION] [-stats=false] [-v] [command [args...]]"
+const usage = "usage: beo sim [-n NODES] [-masters M] [-dir DIR] [-ping SECONDS] [-wait DURATION] [-stats=false] [-v] [command [args...]]"
 
 // Run is the sim applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	fs := applets.NewFlagSet("sim", usage, stdio.Err)
 	n := fs.Int("n", 4, "number of simulated nodes")
+	masters := fs.Int("masters", 1, "number of masters (masterorder -, the first primary; the others' sockets in DIR/masterI)")
 	dir := fs.String("dir", "", "state directory (default: a new temporary directory, removed at exit)")
 	ping := fs.Int("ping", 20, "pingtimeout in seconds")
 	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for every node to be up")
@@ -51,6 +57,9 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	verbose := fs.Bool("v", false, "log the master's events to stderr")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
+	}
+	if *masters < 1 || *masters > 254 {
+		return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-masters %d: want 1 to 254", *masters)}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -75,7 +84,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if err := applets.Links(ctx, self, bin); err != nil {
 		return err
 	}
-	c, err := sim.Start(ctx, sim.Options{Nodes: *n, Dir: d, PingTimeout: time.Duration(*ping) * time.Second, Stats: *withStats, HostView: !*views, Log: log,
+	c, err := sim.Start(ctx, sim.Options{Nodes: *n, Dir: d, PingTimeout: time.Duration(*ping) * time.Second, Stats: *withStats, HostView: !*views, Log: log, Masters: *masters,
 		MPIMTL: mpi.FindSystem(ctx).MTL("/dev")})
 	if err != nil {
 		return err
@@ -105,6 +114,9 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		fmt.Fprintf(stdio.Out, " PATH=%s:$PATH\n  . %s   # mpirun and mpirun.mpich on the nodes\n  bpstat; bpsh -a -p uname -r", bin, mpiEnv)
 		if c.StatsURL != "" {
 			fmt.Fprintf(stdio.Out, "; beostat -b\nDashboard: %s/", c.StatsURL)
+		}
+		for i := 1; i < *masters; i++ {
+			fmt.Fprintf(stdio.Out, "\nMaster %d (%s, nodes [up] there): %s=%s", i, sim.MasterAddr(i), bproc.SocketEnv, c.MasterSocket(i))
 		}
 		fmt.Fprintf(stdio.Out, "\nCtrl-C stops the cluster.\n")
 		<-ctx.Done()

@@ -40,6 +40,7 @@
 //	ipforward [yes|no]                route the cluster network out (see below)
 //	mkfs never|if_error|always        when nodes' local filesystems are made
 //	fsck never|safe|full              how they are checked before mounting
+//	masterorder NODES|- MASTER_IP…    the nodes' masters, primary first (see below)
 //
 // Addresses are IPv4 (the nodes boot over DHCPv4). MACs are 6-byte
 // Ethernet addresses in any form net.ParseMAC accepts, in any case.
@@ -181,6 +182,52 @@
 // A partition already mounted (or swapped on) is left as it is. Swap is
 // never checked; mkfs decides when mkswap runs.
 //
+// # Multiple masters
+//
+// Up to Scyld's four (beo sets no limit) masters may share one cluster
+// network, as Scyld's did: each runs `beo master` with the same config
+// (one shared file, or identical copies) and the same key directory
+// (/etc/beowulf/keys: the cluster's master key, which the nodes' boot
+// image trusts, and the node pins, which each master reads at every
+// check, so one renewed by another counts), and the same users and
+// groups. `masterorder NODES MASTER_IP…` (NODES a node spec as above, or
+// `-` for every node) lists those nodes' masters in order; the first line
+// that covers a node wins (a later overlapping line draws a warning). A
+// node no line covers has one master, whichever answers it; a master
+// that is not among a node's masters never answers it or accepts it.
+// `masterorder 0-19 10.1.1.1` and `masterorder 20-39 10.1.1.2` split
+// the nodes between two masters (static partitioning); `masterorder -
+// 10.1.1.1 10.1.1.2` makes 10.1.1.1 every node's primary and 10.1.1.2
+// the one that takes over (active-passive); `masterorder 0-19 10.1.1.1
+// 10.1.1.2` with `masterorder 20-39 10.1.1.2 10.1.1.1` does both
+// (active-active). What follows (pkg/boot masters.go, pkg/slave
+// masters.go, pkg/master):
+//
+//   - A node's boot is answered by its first master that is up: a later
+//     master answers only while its bpmaster port finds every earlier one
+//     down. The answer's kernel command line names all of the node's
+//     masters (beo.masters=).
+//   - The node connects to each of its masters. The first that accepts
+//     it is its primary: there it is up, runs jobs, takes bpctl. Every
+//     other master shows it "[up]" and can neither run on it nor control
+//     it: the master refuses (controlled by another master), and so does
+//     the node, which obeys only its primary.
+//   - A node whose primary has been unreachable for two ping intervals
+//     (pingtimeout: what that master takes to call it down) while
+//     another of its masters is connected reboots — Scyld's cold
+//     re-parenting — and boots from, and becomes a node of, the first of
+//     its masters that is up. Its jobs end with the session they ran
+//     under, as at any master loss. A master that restarts within that
+//     time keeps its nodes.
+//   - `bpctl -S NODES -R` on the new primary, once the first master is
+//     back, sends nodes home the same way.
+//
+// Each master keeps its own node logs and state, and runs its own NFS
+// server for the nodes it is primary of ($MASTER in an fstab is the
+// master that booted the node). The master that answers a new MAC adds
+// it to the config (nodeassign); with copies rather than one shared
+// file, list every node's MAC instead, so the copies stay the same.
+//
 // # Diagnostics
 //
 // Every problem is a Diag, printed "file:line: message", of Warning or
@@ -200,7 +247,7 @@
 // classes, bad boot-sequence or stage, duplicate MACs (naming both lines)
 // and node numbers, node numbers or addresses out of range, overlapping
 // ranges, ranges holding a master address, host addresses outside every
-// hostrange. A line with a malformed or duplicate item or an unknown class
+// hostrange, masterorder masters inside a node or host range. A line with a malformed or duplicate item or an unknown class
 // is left out of the Config; a line breaking a whole-file rule (numbers,
 // ranges, host addresses) stays in. Parse returns the Config either way,
 // with a *DiagError when any error exists.

@@ -83,6 +83,15 @@ nodeassign append
 # router and the master's DNS servers. Read when beo master starts.
 #   ipforward
 
+# --- Several masters -------------------------------------------------------
+
+# The masters of one cluster share this file and /etc/beowulf/keys. Each
+# line gives nodes (or - for all) their masters, primary first: a node is
+# up on its primary and [up] on the others, and reboots into the next one
+# up when its primary is gone for pingtimeout.
+#   masterorder 0-31 10.99.0.1 10.99.0.2
+#   masterorder 32-63 10.99.0.2 10.99.0.1
+
 # --- Local disks -----------------------------------------------------------
 
 # What a node does to a local partition that /etc/beowulf/fstab mounts (or

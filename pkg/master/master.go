@@ -19,6 +19,14 @@
 // session; the node reconnects by itself. When the master starts, every
 // node is down.
 //
+// With several masters (the config's masterorder, Config.Masters) a
+// master refuses a node whose masters it is not among, and a node that
+// says its primary is another (Hello.Secondary) is neither mounted nor
+// run through node_up: it goes straight to up, marked Secondary, which
+// bpstat shows "[up]" and pkg/nodes refuses to everyone. The masters of
+// a cluster share the key directory: a pin is read from disk at every
+// check, so one another master renewed counts here (pins.go).
+//
 // # Node identity
 //
 // Every node has its own ed25519 key, made by the node (bpslave, at its
