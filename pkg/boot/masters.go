@@ -23,7 +23,8 @@ import (
 // of DHCP packets costs one connection to each master before this one.
 const masterUpFor = 2 * time.Second
 
-// masterProbe remembers recent answers of DialMaster.
+// masterProbe dials the masters before this one, remembering each
+// answer for masterUpFor.
 type masterProbe struct {
 	mu   sync.Mutex
 	seen map[netip.AddrPort]probed
@@ -71,12 +72,12 @@ func (s *Server) answers(cfg *config.Config, w who, what string) bool {
 		s.dialog(w, "%s %s not answered: masterorder gives node %d the masters %v, not this one (%s)", what, w.mac, w.node, order, self)
 		return false
 	}
-	port := cfg.Ports().BProc
+	up := s.o.MasterUp
+	if up == nil {
+		port := cfg.Ports().BProc
+		up = func(a netip.Addr) bool { return s.probe.up(netip.AddrPortFrom(a, port), s.clock()) }
+	}
 	for _, a := range order[:i] {
-		up := s.o.MasterUp
-		if up == nil {
-			up = func(a netip.Addr) bool { return s.probe.up(netip.AddrPortFrom(a, port), s.clock()) }
-		}
 		if up(a) {
 			s.dialog(w, "%s %s not answered: master %s, before this one in its masterorder, is up", what, w.mac, a)
 			if s.o.OnBoot != nil {

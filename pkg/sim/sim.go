@@ -25,7 +25,9 @@
 // DIR/nodes/N/etc/beowulf/keys, where a real node keeps it, and the
 // master pins it as it does a real node's. RestartMaster stops the in-process master and starts a new
 // one on the same addresses (a master restart: every node starts down and
-// reconnects by itself).
+// reconnects by itself). With Options.Masters several masters run, each
+// on its own loopback address, and every node connects to all of them:
+// StopMaster and StartMaster take one away and bring it back.
 package sim
 
 import (
@@ -78,13 +80,11 @@ type Options struct {
 	MPIMTL string
 	// Masters is how many masters run (default 1), each in this process
 	// on a loopback address of its own (master i at MasterAddr(i), the
-	// config's port): the config gets `masterorder - ` and their
-	// addresses, first primary, unless MasterOrder gives the config's
-	// masterorder lines itself. Master i > 0 keeps its state in
-	// DIR/masterI, but for the key directory, which the masters of a
-	// cluster share (see pkg/config, "Multiple masters").
-	Masters     int
-	MasterOrder string
+	// config's port); with more than one the config gets `masterorder -`
+	// and their addresses, the first primary. Master i > 0 keeps its
+	// state in DIR/masterI, but for the key directory, which the masters
+	// of a cluster share (see pkg/config, "Multiple masters").
+	Masters int
 }
 
 // MasterAddr is simulated master i's address: 127.0.0.1 + i.
@@ -123,7 +123,7 @@ type Cluster struct {
 
 // simMaster is one of the simulation's masters.
 type simMaster struct {
-	listen, socket, dir string             // dir: its state (keys, logs, libraries)
+	listen, socket, dir string             // dir: its state (logs, libraries, MPI files)
 	stop                context.CancelFunc // ends it; nil when stopped
 	done                chan error         // its result
 }
@@ -187,14 +187,12 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		o.Masters = 1
 	}
 	text := Config(o.Nodes, port, o.PingTimeout)
-	if o.Masters > 1 && o.MasterOrder == "" {
-		o.MasterOrder = "masterorder -"
+	if o.Masters > 1 {
+		text += "masterorder -"
 		for i := range o.Masters {
-			o.MasterOrder += " " + MasterAddr(i).String()
+			text += " " + MasterAddr(i).String()
 		}
-	}
-	if o.MasterOrder != "" {
-		text += o.MasterOrder + "\n"
+		text += "\n"
 	}
 	cfgPath := filepath.Join(o.Dir, "config")
 	if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {

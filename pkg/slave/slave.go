@@ -230,15 +230,14 @@ func Run(ctx context.Context, cfg Config) error {
 		s.serveClients(ctx)
 	}
 	s.primary.Store(-1)
-	for i := range cfg.Masters {
-		if len(cfg.Masters) == 1 {
-			break // no secondary master
+	if len(cfg.Masters) > 1 {
+		for i := range cfg.Masters {
+			s.work.Add(1)
+			go func() {
+				defer s.work.Done()
+				s.secondary(ctx, i)
+			}()
 		}
-		s.work.Add(1)
-		go func() {
-			defer s.work.Done()
-			s.secondary(ctx, i)
-		}()
 	}
 	s.servePrimary(ctx)
 	return nil
