@@ -53,6 +53,24 @@ ignore 52:54:00:aa:bb:cc line=18
 	}
 }
 
+// TestCheckMasterOrder: each set of nodes with the same masters, once,
+// primary first; nodes no line covers are "-".
+func TestCheckMasterOrder(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "config")
+	text := "nodes 6\niprange 10.54.0.100 10.54.0.105\nmasterorder 0-1,4 10.54.1.1 10.54.1.2\nmasterorder 2 10.54.1.2 10.54.1.1\n"
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := run("check", "-master", "10.54.1.1", p)
+	if err != nil || stderr != "" {
+		t.Fatalf("check: %v\n%s", err, stderr)
+	}
+	want := "masterorder 0-1,4 10.54.1.1,10.54.1.2\nmasterorder 2 10.54.1.2,10.54.1.1\nmasterorder 3,5 -\n"
+	if !strings.HasSuffix(stdout, want) {
+		t.Errorf("stdout ends:\n%s\nwant it to end with\n%s", stdout, want)
+	}
+}
+
 func TestCheckErrors(t *testing.T) {
 	stdout, stderr, err := run("check", "-master=10.54.0.250,10.54.0.1", "testdata/broken.conf")
 	if err == nil || err.Error() != "4 errors" {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/beo-cluster/beo/pkg/config"
+	"github.com/beo-cluster/beo/pkg/nodespec"
 )
 
 // report prints what c means, one keyword-led line per item.
@@ -40,6 +41,9 @@ func report(w io.Writer, c *config.Config) error {
 	if m := c.BootModules(); len(m) > 0 {
 		fmt.Fprintf(b, "bootmodule %s\n", strings.Join(m, " "))
 	}
+	if c.MultiMaster() {
+		masterOrders(b, c)
+	}
 	for _, n := range c.Nodes() {
 		fmt.Fprintf(b, "node %d addr=%s mac=%s class=%s sequence=%s stage=%s kernel=%s initrd=%s cmdline=%s names=%s line=%d\n",
 			n.Num, addrText(n.Addr), macList(n.MACs), word(n.Class), n.Sequence, n.Stage,
@@ -56,6 +60,32 @@ func report(w io.Writer, c *config.Config) error {
 		fmt.Fprintf(b, "ignore %s line=%d\n", m, c.Lookup(m).Line)
 	}
 	return b.Flush()
+}
+
+// masterOrders prints, for each list of masters some nodes have, those
+// nodes (folded) and the list, primary first ("-" for nodes no
+// masterorder line covers: whichever master answers them).
+func masterOrders(w io.Writer, c *config.Config) {
+	var keys []string
+	byOrder := map[string][]int{}
+	for n := range c.NodeCount() {
+		ms := c.MasterOrder(n)
+		k := "-"
+		if len(ms) > 0 {
+			s := make([]string, len(ms))
+			for i, a := range ms {
+				s[i] = a.String()
+			}
+			k = strings.Join(s, ",")
+		}
+		if _, ok := byOrder[k]; !ok {
+			keys = append(keys, k)
+		}
+		byOrder[k] = append(byOrder[k], n)
+	}
+	for _, k := range keys {
+		fmt.Fprintf(w, "masterorder %s %s\n", nodespec.Fold(byOrder[k]), k)
+	}
 }
 
 // word returns s as one token: "-" when empty, Go-quoted when it holds
