@@ -13,7 +13,9 @@
 // (default 10.99.0.1/24, where the built-in config expects the master).
 // Every VM gets its own tap in the namespace, enslaved to the bridge.
 // Nothing is created outside the namespace, so deleting it removes every
-// link, address and route the lab made.
+// link, address and route the lab made. Peer adds another host to the
+// cluster network (a second master: peer.go), in a namespace of its own
+// joined to the bridge by a veth pair; Close deletes it too.
 //
 // # Processes
 //

@@ -15,7 +15,8 @@ import (
 
 // TestMultipleMasters runs two masters over the same two nodes
 // (masterorder - A B): each node is up on A, its primary, and [up] on B,
-// which can neither run nor control it; when A goes away the nodes
+// which can neither run nor control it; B going away leaves A's jobs
+// alone; when A goes away the nodes
 // re-parent to B (a simulated reboot) and run B's jobs; A back shows
 // them [up]; bpctl -R on B sends a node back to A.
 func TestMultipleMasters(t *testing.T) {
@@ -43,6 +44,22 @@ func TestMultipleMasters(t *testing.T) {
 	if r := on(t, b, "beomap", "--np", "2"); r.code == 0 {
 		t.Errorf("beomap on B placed ranks on A's nodes: %+v", r)
 	}
+
+	// B going away leaves A's jobs alone; B back sees the nodes again.
+	job := make(chan result, 1)
+	go func() { job <- on(t, a, "bpsh", "0", "sh", "-c", "sleep 2; echo done") }()
+	time.Sleep(500 * time.Millisecond)
+	if err := c.StopMaster(1); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-job; r.code != 0 || r.out != "done\n" {
+		t.Errorf("a job on A while B stopped: %+v; want it to finish", r)
+	}
+	if err := c.StartMaster(1); err != nil {
+		t.Fatal(err)
+	}
+	waitStates(t, b, "[up]", "[up]")
+	waitStates(t, a, "up", "up")
 
 	// A goes away: two ping intervals later each node reboots into B.
 	if err := c.StopMaster(0); err != nil {
