@@ -207,8 +207,8 @@
 //     master answers only while its bpmaster port finds every earlier one
 //     down. The answer's kernel command line names all of the node's
 //     masters (beo.masters=).
-//   - The node connects to each of its masters. The first that accepts
-//     it is its primary: there it is up, runs jobs, takes bpctl. Every
+//   - The node connects to each of its masters. The one that booted it
+//     is its primary: there it is up, runs jobs, takes bpctl. Every
 //     other master shows it "[up]" and can neither run on it nor control
 //     it: the master refuses (controlled by another master), and so does
 //     the node, which obeys only its primary.

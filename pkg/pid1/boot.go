@@ -55,9 +55,13 @@ func DefaultServices() []Service {
 	return []Service{
 		{Name: "beoklogd", Early: true, Nice: HelperNice},
 		{Name: "bpslave", Args: func(p bootparam.Params) []string {
-			var ms []string
+			// The master that booted the node is its primary (pkg/slave
+			// masters.go): first, then its other masters in order.
+			ms := []string{net.JoinHostPort(p.Master.String(), strconv.Itoa(int(p.BProc)))}
 			for _, a := range p.MasterList() {
-				ms = append(ms, net.JoinHostPort(a.String(), strconv.Itoa(int(p.BProc))))
+				if a != p.Master {
+					ms = append(ms, net.JoinHostPort(a.String(), strconv.Itoa(int(p.BProc))))
+				}
 			}
 			return []string{"-m", strings.Join(ms, ","),
 				"-keys", nodefs.KeysDir, "-root", "/", "-cgroup", nodefs.JobsCgroup, "-pidspace",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -336,4 +337,27 @@ func FuzzUnpack(f *testing.F) {
 			t.Fatalf("archive wrote outside its root: %q", names)
 		}
 	})
+}
+
+// TestSlaveMasters: bpslave is given the master that booted the node
+// first (its primary), then the node's other masters in order.
+func TestSlaveMasters(t *testing.T) {
+	p := bootparam.Defaults()
+	p.Master = netip.MustParseAddr("10.99.0.2")
+	for _, tc := range []struct{ masters, want string }{
+		{"", "10.99.0.2:933"},
+		{"10.99.0.1,10.99.0.2", "10.99.0.2:933,10.99.0.1:933"},
+		{"10.99.0.2,10.99.0.3,10.99.0.1", "10.99.0.2:933,10.99.0.3:933,10.99.0.1:933"},
+	} {
+		p.Masters = tc.masters
+		var args []string
+		for _, s := range DefaultServices() {
+			if s.Name == "bpslave" {
+				args = s.Args(p)
+			}
+		}
+		if len(args) < 2 || args[0] != "-m" || args[1] != tc.want {
+			t.Errorf("beo.masters=%q: bpslave %q, want -m %s", tc.masters, args, tc.want)
+		}
+	}
 }

@@ -359,11 +359,7 @@ func (c *Cluster) startNode(ctx context.Context, n int) error {
 	if jobs == "" {
 		cgArg = "none"
 	}
-	ms := make([]string, len(c.masters))
-	for i, m := range c.masters {
-		ms[i] = m.listen
-	}
-	args := []string{"bpslave", "-sim", "-m", strings.Join(ms, ","), "-n", strconv.Itoa(n),
+	args := []string{"bpslave", "-sim", "-m", c.nodeMasters(), "-n", strconv.Itoa(n),
 		"-src", NodeAddr(n).String(), "-keys", keys, "-root", root, "-cgroup", cgArg}
 	if c.views {
 		args = append(args, "-view")
@@ -408,6 +404,24 @@ func (c *Cluster) startNode(ctx context.Context, n int) error {
 		}
 	}()
 	return nil
+}
+
+// nodeMasters is bpslave's -m for a node starting now: the first master
+// that runs, as the first boot server up would have booted it (its
+// primary: pkg/slave masters.go), then the others in order.
+func (c *Cluster) nodeMasters() string {
+	c.mmu.Lock()
+	defer c.mmu.Unlock()
+	var first []string
+	var rest []string
+	for _, m := range c.masters {
+		if first == nil && m.stop != nil {
+			first = []string{m.listen}
+		} else {
+			rest = append(rest, m.listen)
+		}
+	}
+	return strings.Join(append(first, rest...), ",")
 }
 
 // Kill kills node n's bpslave (a crashed node); it comes back after a second.

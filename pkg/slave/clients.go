@@ -109,7 +109,7 @@ func (s *slave) clientConn(ctx context.Context, c net.Conn) {
 		if e := s.lastErr.Load(); e != nil {
 			why = *e
 		}
-		refuseClient(c, fmt.Sprintf("this node has no connection to bpmaster at %s: %s", strings.Join(s.cfg.Masters, " or "), why))
+		refuseClient(c, fmt.Sprintf("this node has no connection to bpmaster at %s: %s", s.cfg.Masters[0], why))
 		return
 	}
 	st, err := ss.mux.OpenStream()

@@ -10,8 +10,7 @@ import (
 
 // TestSeveralMasters: with masters A and B (primary first), A gets the
 // primary session and B a secondary one that every request is refused
-// on; a B that was down when the node chose comes in as a secondary
-// later; the node with only B answering at start takes B as primary.
+// on.
 func TestSeveralMasters(t *testing.T) {
 	a := newMaster(t, steady)
 	b := newMasterKeys(t, steady, a.keyDir)
@@ -42,14 +41,32 @@ func TestSeveralMasters(t *testing.T) {
 	}
 }
 
-func TestFirstMasterDown(t *testing.T) {
+// TestPrimaryRefusing: the master that booted the node (first) refusing
+// it for a while — its session from before a reboot still open — is
+// retried; the next master never becomes the primary meanwhile.
+func TestPrimaryRefusing(t *testing.T) {
 	a := newMaster(t, steady)
 	b := newMasterKeys(t, steady, a.keyDir)
-	dead := a.ln.Addr().String()
-	a.ln.Close() // A is down when the node starts
-	startSlave(t, b, func(c *Config) { c.Masters = []string{dead, b.ln.Addr().String()} })
-	if s := b.next(t); s.hello.Secondary {
-		t.Fatal("B, the only master up, got a secondary session; want it primary")
+	a.refuse.Store("node 3 is connected with its pinned key")
+	startSlave(t, a, func(c *Config) { c.Masters = []string{a.ln.Addr().String(), b.ln.Addr().String()} })
+	if s := b.next(t); !s.hello.Secondary {
+		t.Fatal("B got a primary session while A, the node's first master, refused it")
+	}
+	deadline := time.Now().Add(wait)
+	for a.hellos.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not retry A")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.refuse.Store("")
+	if s := a.next(t); s.hello.Secondary {
+		t.Fatal("A, once it accepts, got a secondary session")
+	}
+	select {
+	case s := <-b.sessions:
+		t.Errorf("B got another session (secondary %v)", s.hello.Secondary)
+	default:
 	}
 }
 

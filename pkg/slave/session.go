@@ -37,12 +37,13 @@ type session struct {
 	attach    *link.Rendezvous
 }
 
-// session dials master i (of Config.Masters) and serves it until the
+// session dials master i of Config.Masters and serves it until the
 // connection ends; accepted reports whether the master accepted the
-// hello. A primary session carries the node's jobs and its clients, and
-// its end kills them; a secondary one only answers the heartbeat.
-func (s *slave) session(ctx context.Context, i int, secondary bool) (accepted bool, err error) {
-	master := s.cfg.Masters[i]
+// hello. Master 0's session is the primary one: it carries the node's
+// jobs and its clients, and its end kills them. Any other is secondary
+// and only answers the heartbeat (masters.go).
+func (s *slave) session(ctx context.Context, i int) (accepted bool, err error) {
+	master, secondary := s.cfg.Masters[i], i > 0
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	mux, err := link.Dial(dctx, s.cfg.Dialer, master, s.cfg.Keys)
 	cancel()
@@ -65,7 +66,6 @@ func (s *slave) session(ctx context.Context, i int, secondary bool) (accepted bo
 		defer s.seen.Add(-1)
 		s.log.Info("connected to a secondary master", "node", ss.node, "master", master)
 	} else {
-		s.primary.Store(int32(i))
 		s.interval.Store(int64(reply.PingInterval))
 		s.spreadPIDs(reply.Node) // before any job of this session starts
 		s.cur.Store(ss)          // clients on the node are relayed on it (clients.go)
@@ -179,7 +179,7 @@ func (ss *session) serve(st net.Conn) {
 	switch {
 	case ss.secondary:
 		ss.log.Warn("refused a secondary master's stream", "node", ss.node, "master", ss.master, "op", h.Op)
-		ss.refuse(st, wire.Errorf(wire.CodePermission, "node %d obeys only its primary master, %s", ss.node, ss.primaryName()))
+		ss.refuse(st, wire.Errorf(wire.CodePermission, "node %d obeys only its primary master, %s", ss.node, ss.cfg.Masters[0]))
 	case h.Op == wire.OpExec && h.Exec != nil:
 		ss.exec(st, h.Exec)
 	case h.Op == wire.OpAttach && h.Attach != nil && h.Attach.FD == 0: // output streams are the node's to open

@@ -106,8 +106,9 @@ import (
 
 // Config is what bpslave runs on.
 type Config struct {
-	// Masters are bpmaster's host:port: one, or several, primary first
-	// (the config's masterorder; see masters.go).
+	// Masters are bpmaster's host:port: one, or several (the config's
+	// masterorder), the primary — the master that booted the node —
+	// first (see masters.go).
 	Masters  []string
 	Keys     link.Keys // own = node.key, peer = master.pub
 	Node     int       // the node number this slave believes it is; -1 = let the master decide from my address
@@ -229,15 +230,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.ClientSocket != "" {
 		s.serveClients(ctx)
 	}
-	s.primary.Store(-1)
-	if len(cfg.Masters) > 1 {
-		for i := range cfg.Masters {
-			s.work.Add(1)
-			go func() {
-				defer s.work.Done()
-				s.secondary(ctx, i)
-			}()
-		}
+	for i := 1; i < len(cfg.Masters); i++ {
+		s.work.Add(1)
+		go func() {
+			defer s.work.Done()
+			s.secondary(ctx, i)
+		}()
 	}
 	s.servePrimary(ctx)
 	return nil
@@ -263,8 +261,7 @@ type slave struct {
 	placer  *placer
 	mirrors atomic.Pointer[[]string] // node paths holding the master's own trees (mount.go)
 
-	cur     atomic.Pointer[session] // the session with the primary master, nil between sessions
-	primary atomic.Int32            // index in Config.Masters of the primary master, -1 until one accepted
+	cur atomic.Pointer[session] // the session with the primary master, nil between sessions
 	// interval is the primary master's ping interval, as it last said
 	// (time.Duration); seen counts the secondary masters connected now
 	// (masters.go).
