@@ -56,13 +56,13 @@ func (p *Peer) Start(name string, argv []string, env []string) (*Proc, error) {
 }
 
 // StartMaster starts a second `beo master` of the cluster on peer p, as
-// an admin adds a master to a Scyld cluster: the same config file (its
-// masterorder lines say which nodes each master has), the same key
-// directory (the cluster's master key and node pins, which the masters
-// of a cluster share), and everything else of its own under Dir/NAME —
-// logs, socket, boot package. It serves no NFS (the
-// lab's one NFS server is the first master's): nodes it takes mount
-// nothing from it. Its socket is returned once it answers.
+// an admin adds a master to a Scyld cluster: the first master's
+// arguments (MasterArgs: the same config file, whose masterorder lines
+// say which nodes each master has; the same key directory, with the
+// cluster's master key and node pins, which the masters of a cluster
+// share; the same fstab, served by an NFS server of its own), but for
+// its socket, logs, boot package and unknown-addresses file, which are
+// its own under Dir/NAME. Its socket is returned once it answers.
 func (c *Cluster) StartMaster(ctx context.Context, p *Peer, name string) (proc *Proc, socket string, err error) {
 	dir := filepath.Join(c.Dir, name)
 	socket = filepath.Join(dir, "bpmaster.sock")
@@ -70,20 +70,13 @@ func (c *Cluster) StartMaster(ctx context.Context, p *Peer, name string) (proc *
 	if err := os.MkdirAll(boot, 0o755); err != nil {
 		return nil, "", err
 	}
-	args := []string{c.o.Exe, "master",
-		"-config", c.Config,
+	// The last of a repeated flag wins.
+	args := append([]string{c.o.Exe, "master"}, c.MasterArgs()...)
+	args = append(args,
 		"-socket", socket,
-		"-keys", filepath.Join(c.Dir, "keys"),
 		"-logdir", filepath.Join(dir, "log"),
-		"-libs", filepath.Join(c.Dir, "libraries"),
-		"-node-up", "",
 		"-bootdir", boot,
-		"-unknown", filepath.Join(dir, "unknown_addresses"),
-		"-names-root=",
-		"-kernel", c.o.Kernel,
-		"-fstab", c.Fstab(),
-		"-nfs", "none",
-	}
+		"-unknown", filepath.Join(dir, "unknown_addresses"))
 	proc, err = p.Start(name, args, nil)
 	if err != nil {
 		return nil, "", err

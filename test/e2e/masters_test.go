@@ -23,7 +23,8 @@ import (
 // silent while A is up), is up on A and [up] on B, which can neither
 // run nor control it. A stops: two ping intervals later the node
 // reboots and B, finding A down, answers its boot — a cold re-parenting
-// to B. A back sees it [up]; `bpctl -R` on B sends it home to A.
+// to B, whose NFS server now gives it /home. A back sees it [up];
+// `bpctl -R` on B sends it home to A.
 func TestMultiMaster(t *testing.T) {
 	if err := lab.Check(true); err != nil {
 		t.Skip(err)
@@ -37,8 +38,15 @@ func TestMultiMaster(t *testing.T) {
 	defer cancel()
 	accel, _ := pxeAccel()
 	const a, b = "10.99.0.1", "10.99.0.2"
-	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: exe, Dir: t.TempDir(), Listed: 1, Kernel: kernel, Boot: true,
-		Accel: accel, Log: pxeLogger(t), Config: "pingtimeout 10\nmasterorder - " + a + " " + b + "\n"})
+	dir := t.TempDir()
+	// Every master serves the lab's home directory as the node's /home:
+	// the node mounts it from the master that booted it.
+	fstab, noNFS, err := lab.DefaultFstab(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: exe, Dir: dir, Listed: 1, Kernel: kernel, Boot: true,
+		Accel: accel, Log: pxeLogger(t), Fstab: fstab, Config: "pingtimeout 10\nmasterorder - " + a + " " + b + "\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +100,18 @@ func TestMultiMaster(t *testing.T) {
 	t.Logf("node 0 up on B %v after A stopped", time.Since(since).Round(100*time.Millisecond))
 	if got := pxeRun(t, ctx, exe, sockB, "bpsh", "0", "cat", "/proc/cmdline"); !strings.Contains(got, "beo.master="+b) {
 		t.Errorf("after re-parenting, node 0 booted with %q; want beo.master=%s", got, b)
+	}
+	if noNFS != "" {
+		t.Logf("no NFS check: %s", noNFS)
+	} else {
+		// A job of B's writes /home on the node: NFS from B.
+		pxeRun(t, ctx, exe, sockB, "bpsh", "0", "sh", "-c", "echo from B > /home/via-b")
+		if got, err := os.ReadFile(filepath.Join(lab.HomeDir(dir), "via-b")); err != nil || string(got) != "from B\n" {
+			t.Errorf("a file node 0 wrote to /home under B: %q, %v", got, err)
+		}
+		if m := pxeRun(t, ctx, exe, sockB, "bpsh", "0", "grep", " /home ", "/proc/mounts"); !strings.HasPrefix(m, b+":") {
+			t.Errorf("node 0's /home under B: %q, want it mounted from %s", m, b)
+		}
 	}
 
 	// A back: the node is [up] there, B keeps it.
