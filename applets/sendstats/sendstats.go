@@ -7,7 +7,9 @@
 //
 // Without MASTER it reads the master's address and the stats port from the
 // kernel command line (beo.master=, beo.stats=; pkg/bootparam), as on a
-// compute node. PORT defaults to 5545. The master identifies the sender by
+// compute node, and reports to each of the node's masters when it has
+// several (beo.masters=), so a secondary master's beostat shows its
+// "[up]" nodes too. PORT defaults to 5545. The master identifies the sender by
 // its source address, so on a multi-homed host -bind picks the address on
 // the cluster network.
 package sendstats
@@ -49,7 +51,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if *claim < -1 {
 		return &applets.Usage{Line: usage, Msg: "claim must be a node number or -1"}
 	}
-	target, err := masterAddr(fs.Arg(0), *cmdline)
+	targets, err := masterAddrs(fs.Arg(0), *cmdline)
 	if err != nil {
 		return err
 	}
@@ -61,34 +63,54 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if bindIP.IsValid() {
 		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(bindIP, 0))
 	}
-	conn, err := net.DialUDP("udp", laddr, net.UDPAddrFromAddrPort(target))
-	if err != nil {
-		return fmt.Errorf("dial %s: %w", target, err)
-	}
-	defer conn.Close()
 	log := slog.New(slog.NewTextHandler(stdio.Err, nil))
-	log.Info("sendstats", "master", target, "from", conn.LocalAddr(), "interval", *interval)
+	var conns []net.Conn
+	for _, target := range targets {
+		conn, err := net.DialUDP("udp", laddr, net.UDPAddrFromAddrPort(target))
+		if err != nil {
+			return fmt.Errorf("dial %s: %w", target, err)
+		}
+		defer conn.Close()
+		log.Info("sendstats", "master", target, "from", conn.LocalAddr(), "interval", *interval)
+		conns = append(conns, conn)
+	}
 	s := stats.Sender{Collector: stats.Collector{Proc: *proc}, Claim: *claim, Interval: *interval, Log: log}
-	return s.Serve(ctx, conn)
+	return s.Serve(ctx, conns...)
 }
 
-// masterAddr is arg (HOST or HOST:PORT, port 5545 by default) or, when
-// arg is empty, the master and port the kernel command line names.
-func masterAddr(arg, cmdline string) (netip.AddrPort, error) {
+// masterAddrs is arg (HOST or HOST:PORT, port 5545 by default) or, when
+// arg is empty, the masters and port the kernel command line names: the
+// one that booted the node first.
+func masterAddrs(arg, cmdline string) ([]netip.AddrPort, error) {
 	if arg == "" {
 		b, err := os.ReadFile(cmdline)
 		if err != nil {
-			return netip.AddrPort{}, fmt.Errorf("no MASTER given and %w", err)
+			return nil, fmt.Errorf("no MASTER given and %w", err)
 		}
 		p, err := bootparam.Parse(string(b))
 		if err != nil {
-			return netip.AddrPort{}, err
+			return nil, err
 		}
 		if !p.Master.IsValid() {
-			return netip.AddrPort{}, &applets.Usage{Line: usage, Msg: "no MASTER given and no beo.master= on the kernel command line"}
+			return nil, &applets.Usage{Line: usage, Msg: "no MASTER given and no beo.master= on the kernel command line"}
 		}
-		return netip.AddrPortFrom(p.Master, p.Stats), nil
+		all := []netip.AddrPort{netip.AddrPortFrom(p.Master, p.Stats)}
+		for _, m := range p.MasterList() {
+			if m != p.Master {
+				all = append(all, netip.AddrPortFrom(m, p.Stats))
+			}
+		}
+		return all, nil
 	}
+	a, err := masterAddr(arg)
+	if err != nil {
+		return nil, err
+	}
+	return []netip.AddrPort{a}, nil
+}
+
+// masterAddr is arg: HOST or HOST:PORT, port 5545 by default.
+func masterAddr(arg string) (netip.AddrPort, error) {
 	if ap, err := netip.ParseAddrPort(arg); err == nil {
 		return ap, nil
 	}

@@ -25,8 +25,9 @@ type Sender struct {
 // Serve sends a sample at once and then every Interval until ctx ends. A
 // failed collection or send is logged and retried at the next tick: the
 // master may simply not be up yet (ICMP port unreachable makes the next
-// write fail with ECONNREFUSED).
-func (s Sender) Serve(ctx context.Context, conn net.Conn) error {
+// write fail with ECONNREFUSED). Each sample goes to every conn: a node
+// with several masters reports to each of them.
+func (s Sender) Serve(ctx context.Context, conns ...net.Conn) error {
 	iv := s.Interval
 	if iv <= 0 {
 		iv = DefaultInterval
@@ -44,13 +45,16 @@ func (s Sender) Serve(ctx context.Context, conn net.Conn) error {
 		b, err := s.once(buf[:0], seq, iv)
 		if err == nil {
 			buf = b
-			if _, err = conn.Write(b); err != nil {
-				err = fmt.Errorf("send to %s: %w", conn.RemoteAddr(), err)
+			for _, c := range conns {
+				if _, werr := c.Write(b); werr != nil {
+					log.Warn("sendstats", "err", fmt.Errorf("send to %s: %w", c.RemoteAddr(), werr))
+					err = werr
+				}
 			}
-		}
-		if err != nil {
+		} else {
 			log.Warn("sendstats", "err", err)
-		} else if s.Sent != nil {
+		}
+		if err == nil && s.Sent != nil {
 			s.Sent(seq)
 		}
 		select {

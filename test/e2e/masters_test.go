@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/lab"
 	"github.com/beo-cluster/beo/test/netns"
 )
@@ -91,6 +92,19 @@ func TestMultiMaster(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(c.Dir, "master-b", "log", "node.0")); !strings.Contains(string(b), "not answered: master "+a+", before this one in its masterorder, is up") {
 		t.Errorf("B's node.0 does not say it left the node's boot to A:\n%s", b)
+	}
+	// The node reports its stats to B too: B's beostat shows it.
+	if err := pxePoll(ctx, time.Minute, func() error {
+		out, err := peer.Output(ctx, exe, "beostat", "-url", dashboard.DefaultURL)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "Node 0 ([up]) ") || !strings.Contains(out, "\n  load ") {
+			return fmt.Errorf("B's beostat:\n%s", out)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 
 	// A goes away: the node re-parents to B.
