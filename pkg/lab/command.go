@@ -18,11 +18,15 @@ import (
 // Unlike Start, the caller runs and waits for the command; it is not
 // stopped by Close. It gets SIGKILL when its starter's thread dies, like
 // the lab's own processes.
-func (l *Lab) Command(ctx context.Context, argv ...string) *exec.Cmd { return nsCommand(ctx, l.NS, argv) }
+func (l *Lab) Command(ctx context.Context, argv ...string) *exec.Cmd {
+	return nsCommand(ctx, l.NS, argv)
+}
 
 // Output runs argv in the namespace (see Command) and returns its stdout;
 // a failure's error carries the exit status and stderr.
-func (l *Lab) Output(ctx context.Context, argv ...string) (string, error) { return nsOutput(ctx, l.NS, argv) }
+func (l *Lab) Output(ctx context.Context, argv ...string) (string, error) {
+	return nsOutput(ctx, l.NS, argv)
+}
 
 // Output is Lab.Output in the peer's namespace: what listens only there,
 // such as a second master's dashboard.
