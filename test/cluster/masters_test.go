@@ -133,3 +133,34 @@ func waitStates(t *testing.T, sock string, want ...string) {
 		}
 	}
 }
+
+// TestThreeMasters: a node re-parents down its masterorder one master at
+// a time — A gone, B takes it; B gone, C — and keeps its last primary
+// when the others come back.
+func TestThreeMasters(t *testing.T) {
+	c := startWith(t, sim.Options{Nodes: 1, Masters: 3, PingTimeout: 4 * time.Second}, 1)
+	a, b, cc := c.MasterSocket(0), c.MasterSocket(1), c.MasterSocket(2)
+	waitStates(t, a, "up")
+	waitStates(t, b, "[up]")
+	waitStates(t, cc, "[up]")
+	if err := c.StopMaster(0); err != nil {
+		t.Fatal(err)
+	}
+	waitStates(t, b, "up")
+	waitStates(t, cc, "[up]")
+	if err := c.StopMaster(1); err != nil {
+		t.Fatal(err)
+	}
+	waitStates(t, cc, "up")
+	if r := on(t, cc, "bpsh", "0", "echo", "on C"); r.code != 0 || r.out != "on C\n" {
+		t.Errorf("bpsh 0 on C: %+v", r)
+	}
+	for i := range 2 {
+		if err := c.StartMaster(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStates(t, a, "[up]")
+	waitStates(t, b, "[up]")
+	waitStates(t, cc, "up")
+}
