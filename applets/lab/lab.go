@@ -6,7 +6,7 @@
 // files; no file of the host's /etc or /var is read or written, and no
 // host network interface is touched.
 //
-//	beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-fstab default|none|FILE] [-qemu ARGS] [-user NAME] [-v] [command [args...]]
+//	beo lab [-n NODES] [-masters M] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-fstab default|none|FILE] [-qemu ARGS] [-user NAME] [-v] [command [args...]]
 //	beo lab -enter DIR [-user NAME] [command [args...]]
 //
 // With a command, lab waits until every node is up and runs the command
@@ -44,6 +44,14 @@
 // nodes mount nothing (the lab says so). -fstab none gives them no
 // fstab; -fstab FILE uses FILE (fstab(5) lines, $MASTER for the master).
 //
+// -masters M (2 to 4) adds masters at 10.99.0.2 … on the cluster network,
+// each in a namespace of its own (pkg/lab Peer), sharing the config —
+// which gets `masterorder -` and their addresses, 10.99.0.1 first — the
+// keys and the fstab, and each with its own NFS server, socket
+// (DIR/master-I/bpmaster.sock) and logs: the nodes are up on the first
+// and [up] on the others, and re-parent to the next one a minute after
+// the first stops (pkg/config, "Multiple masters").
+//
 // It needs root and qemu-system-x86_64; without them it says so (`make demo`
 // falls back to `beo sim`).
 package lab
@@ -54,6 +62,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"os/user"
@@ -69,12 +78,13 @@ import (
 	"github.com/beo-cluster/beo/pkg/lab"
 )
 
-const usage = "usage: beo lab [-n NODES] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-fstab default|none|FILE] [-qemu ARGS] [-user NAME] [-v] [command [args...]]\n       beo lab -enter DIR [-user NAME] [command [args...]]"
+const usage = "usage: beo lab [-n NODES] [-masters M] [-keep] [-dir DIR] [-accel kvm|tcg] [-mem SIZE] [-wait DURATION] [-timeline] [-fstab default|none|FILE] [-qemu ARGS] [-user NAME] [-v] [command [args...]]\n       beo lab -enter DIR [-user NAME] [command [args...]]"
 
 // Run is the lab applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	fs := applets.NewFlagSet("lab", usage, stdio.Err)
 	n := fs.Int("n", 2, "number of QEMU nodes (each needs ~250 MB of RAM)")
+	masters := fs.Int("masters", 1, "number of masters, 1 to 4 (masterorder -: 10.99.0.1 first, then 10.99.0.2 …)")
 	keep := fs.Bool("keep", false, "keep the state directory (logs, serial consoles) and print its path")
 	dir := fs.String("dir", "", "state directory (default: a new temporary directory)")
 	accel := fs.String("accel", "", "QEMU accelerator kvm or tcg (default: probe KVM, else tcg; $"+lab.AccelEnv+")")
@@ -98,6 +108,9 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	}
 	if *n < 1 || *n > 64 {
 		return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-n %d: want 1 to 64", *n)}
+	}
+	if *masters < 1 || *masters > 4 {
+		return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-masters %d: want 1 to 4", *masters)}
 	}
 	if *accel != "" && *accel != "kvm" && *accel != "tcg" {
 		return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-accel %q: want kvm or tcg", *accel)}
@@ -143,7 +156,8 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 	}
 	start := time.Now()
 	fmt.Fprintf(stdio.Err, "lab: starting beo master and %s (state in %s)\n", applets.Plural(*n, "QEMU node"), d)
-	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: self, Dir: d, Listed: *n, Accel: *accel, Memory: *mem, Boot: true, Log: log, Fstab: fstab, QEMUArgs: strings.Fields(*qemuArgs)})
+	c, err := lab.StartCluster(ctx, lab.ClusterOptions{Exe: self, Dir: d, Listed: *n, Accel: *accel, Memory: *mem, Boot: true, Log: log, Fstab: fstab,
+		QEMUArgs: strings.Fields(*qemuArgs), Config: masterOrder(*masters)})
 	if err != nil {
 		return err
 	}
@@ -152,6 +166,18 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 			err = cerr
 		}
 	}()
+	var others []string // the other masters' sockets
+	for i := 1; i < *masters; i++ {
+		p, err := c.Lab.Peer(ctx, "m"+strconv.Itoa(i), netip.PrefixFrom(labMaster(i), lab.DefaultAddr.Bits()))
+		if err != nil {
+			return err
+		}
+		_, sock, err := c.StartMaster(ctx, p, "master-"+strconv.Itoa(i))
+		if err != nil {
+			return err
+		}
+		others = append(others, sock)
+	}
 	fmt.Fprintf(stdio.Err, "lab: namespace %s, accelerator %s (%s)\n", c.Lab.NS, c.Accel, c.AccelWhy)
 	if err := os.WriteFile(filepath.Join(d, lab.NamespaceFile), []byte(c.Lab.NS+"\n"), 0o644); err != nil {
 		return err
@@ -204,9 +230,13 @@ func Run(ctx context.Context, args []string, stdio applets.IO) (err error) {
 		if fstab != "" && *fstabArg == "default" {
 			home = fmt.Sprintf("Every node's /home is %s here:\n  bpsh 0 sh -c 'echo hi > /home/x'; cat %s/x\n", lab.HomeDir(d), lab.HomeDir(d))
 		}
-		fmt.Fprintf(stdio.Out, "%s up. In another shell:\n  export %s %s PATH=%s:$PATH\n  bpstat; bpsh -a -p uname -r; beostat -b\n%s"+
+		more := ""
+		for i, sock := range others {
+			more += fmt.Sprintf("Master %s (the nodes are [up] there): %s=%s bpstat\n", labMaster(i+1), bproc.SocketEnv, sock)
+		}
+		fmt.Fprintf(stdio.Out, "%s up. In another shell:\n  export %s %s PATH=%s:$PATH\n  bpstat; bpsh -a -p uname -r; beostat -b\n%s%s"+
 			"A shell where the master is (mpirun, names n0 …), as any user:\n  sudo %s lab -enter %s [-user NAME]\nDashboard: %s/\nCtrl-C stops the cluster.\n",
-			applets.Plural(*n, "node"), vars[0], vars[1], bin, home, self, d, statsURL)
+			applets.Plural(*n, "node"), vars[0], vars[1], bin, home, more, self, d, statsURL)
 		<-ctx.Done()
 		return nil
 	}
@@ -333,6 +363,25 @@ func lookupUser(name string) (lab.User, error) {
 // the caller's (for -user, a login's: HOME, USER, LOGNAME, SHELL from
 // the password file, and the caller's PATH, TERM and locale), the lab's
 // socket, dashboard and MPI settings, and the links first on PATH.
+// labMaster is master i's address: 10.99.0.1 (the lab's) + i.
+func labMaster(i int) netip.Addr {
+	a := lab.DefaultAddr.Addr().As4()
+	a[3] += byte(i)
+	return netip.AddrFrom4(a)
+}
+
+// masterOrder is the config lines -masters m adds: none for one master.
+func masterOrder(m int) string {
+	if m < 2 {
+		return ""
+	}
+	line := "masterorder -"
+	for i := range m {
+		line += " " + labMaster(i).String()
+	}
+	return line + "\n"
+}
+
 func userEnv(who lab.User, dir string) []string {
 	var env []string
 	path := os.Getenv("PATH")

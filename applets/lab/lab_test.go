@@ -20,6 +20,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-n", "0"}, "-n 0: want 1 to 64"},
 		{[]string{"-n", "65"}, "-n 65: want 1 to 64"},
 		{[]string{"-accel", "hvf"}, `-accel "hvf": want kvm or tcg`},
+		{[]string{"-masters", "5"}, "-masters 5: want 1 to 4"},
+		{[]string{"-masters", "0"}, "-masters 0: want 1 to 4"},
 		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
 	}
 	for _, tt := range tests {
@@ -33,6 +35,15 @@ func TestBadFlags(t *testing.T) {
 		if u.Msg != tt.msg {
 			t.Errorf("Run(%q) message %q, want %q", tt.args, u.Msg, tt.msg)
 		}
+	}
+}
+
+func TestMasterOrder(t *testing.T) {
+	if got := masterOrder(1); got != "" {
+		t.Errorf("one master: %q, want no line", got)
+	}
+	if got, want := masterOrder(3), "masterorder - 10.99.0.1 10.99.0.2 10.99.0.3\n"; got != want {
+		t.Errorf("three masters: %q, want %q", got, want)
 	}
 }
 
