@@ -94,11 +94,9 @@ func masterAddrs(arg, cmdline string) ([]netip.AddrPort, error) {
 		if !p.Master.IsValid() {
 			return nil, &applets.Usage{Line: usage, Msg: "no MASTER given and no beo.master= on the kernel command line"}
 		}
-		all := []netip.AddrPort{netip.AddrPortFrom(p.Master, p.Stats)}
+		var all []netip.AddrPort
 		for _, m := range p.MasterList() {
-			if m != p.Master {
-				all = append(all, netip.AddrPortFrom(m, p.Stats))
-			}
+			all = append(all, netip.AddrPortFrom(m, p.Stats))
 		}
 		return all, nil
 	}

@@ -174,17 +174,15 @@ func port(s string) (uint16, error) {
 	return uint16(n), nil
 }
 
-// MasterList returns the node's masters, primary first: Masters (an
-// entry that is no address left out), or Master alone.
+// MasterList returns the node's masters: Master, the one that booted it
+// (its primary: pkg/slave masters.go), then the others of Masters in
+// their order (an entry that is no address left out).
 func (p Params) MasterList() []netip.Addr {
-	var l []netip.Addr
+	l := []netip.Addr{p.Master}
 	for _, m := range strings.Split(p.Masters, ",") {
-		if a, err := netip.ParseAddr(m); err == nil {
+		if a, err := netip.ParseAddr(m); err == nil && a != p.Master {
 			l = append(l, a)
 		}
-	}
-	if len(l) == 0 {
-		return []netip.Addr{p.Master}
 	}
 	return l
 }

@@ -2,6 +2,7 @@ package bootparam
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +41,28 @@ func TestParseDefaultsAndErrors(t *testing.T) {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q): no error", bad)
 		}
+	}
+}
+
+func TestMasters(t *testing.T) {
+	p, err := Parse("beo.master=10.99.0.2 beo.masters=10.99.0.1,10.99.0.2,10.99.0.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range p.MasterList() {
+		got = append(got, a.String())
+	}
+	if strings.Join(got, " ") != "10.99.0.2 10.99.0.1 10.99.0.3" {
+		t.Errorf("MasterList = %v, want the booting master first, then the others in order", got)
+	}
+	if s := p.String(); !strings.Contains(s, "beo.masters=10.99.0.1,10.99.0.2,10.99.0.3") {
+		t.Errorf("String() = %q lacks beo.masters=", s)
+	}
+	if one, _ := Parse("beo.master=10.99.0.1"); len(one.MasterList()) != 1 || strings.Contains(one.String(), "beo.masters") {
+		t.Errorf("one master: MasterList %v, String %q", one.MasterList(), one.String())
+	}
+	if _, err := Parse("beo.master=10.99.0.1 beo.masters=10.99.0.1,master"); err == nil || !strings.Contains(err.Error(), "beo.masters=") {
+		t.Errorf("a name in beo.masters: %v, want an error naming it", err)
 	}
 }

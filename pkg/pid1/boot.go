@@ -55,13 +55,9 @@ func DefaultServices() []Service {
 	return []Service{
 		{Name: "beoklogd", Early: true, Nice: HelperNice},
 		{Name: "bpslave", Args: func(p bootparam.Params) []string {
-			// The master that booted the node is its primary (pkg/slave
-			// masters.go): first, then its other masters in order.
-			ms := []string{net.JoinHostPort(p.Master.String(), strconv.Itoa(int(p.BProc)))}
+			var ms []string // the primary first (bootparam MasterList)
 			for _, a := range p.MasterList() {
-				if a != p.Master {
-					ms = append(ms, net.JoinHostPort(a.String(), strconv.Itoa(int(p.BProc))))
-				}
+				ms = append(ms, net.JoinHostPort(a.String(), strconv.Itoa(int(p.BProc))))
 			}
 			return []string{"-m", strings.Join(ms, ","),
 				"-keys", nodefs.KeysDir, "-root", "/", "-cgroup", nodefs.JobsCgroup, "-pidspace",
