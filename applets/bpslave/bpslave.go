@@ -3,8 +3,9 @@
 //
 //	bpslave -m HOST:PORT[,HOST:PORT…] [-n NODE] [-keys DIR] [-root DIR] [-cache DIR] [-cgroup DIR|none] [-src ADDR] [-sim [-view]] [-stats HOST:PORT [-stats-interval D]] [-usage-interval D] [-clients PATH|none] [-pidspace]
 //
-// -m names bpmaster; several, comma-separated, are the node's masters in
-// the config's masterorder, primary first (pkg/slave masters.go). On a
+// -m names bpmaster; several, comma-separated, are the node's masters
+// (the config's masterorder), its primary — the one that booted it —
+// first (pkg/slave masters.go). On a
 // real node beoclient (PID 1) starts it with -root / and the keys the
 // boot image carries. A simulated node (beo sim) passes -sim, a private
 // -root, and -src, the loopback address the master maps to its number.

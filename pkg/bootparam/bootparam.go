@@ -8,9 +8,10 @@
 //
 //	beo.master=IP            the master's address on the cluster network (the
 //	                         one that served this boot)
-//	beo.masters=IP1,IP2,…    the node's masters, primary first, when it has
-//	                         several (the config's masterorder): bpslave
-//	                         connects to every one (pkg/slave masters.go)
+//	beo.masters=IP1,IP2,…    the node's masters when it has several, in
+//	                         the config's masterorder: bpslave connects to
+//	                         every one, beo.master being its primary
+//	                         (MasterList; pkg/slave masters.go)
 //	beo.bproc=PORT           bpmaster's TCP port (933; config `server bproc`)
 //	beo.http=PORT            the boot server's HTTP port (80; `server http`)
 //	beo.rootfs=PATH          the rootfs archive's URL path on that HTTP server
@@ -58,7 +59,7 @@ const (
 // Params are the beo options of one node's kernel command line.
 type Params struct {
 	Master       netip.Addr
-	Masters      string // comma list of the node's masters, primary first; "" = Master alone
+	Masters      string // comma list of the node's masters in masterorder; "" = Master alone
 	BProc        uint16
 	HTTP         uint16
 	Rootfs       string // URL path on the master's HTTP server

@@ -129,8 +129,8 @@ func (p *pins) path(n int) string { return filepath.Join(p.dir, strconv.Itoa(n)+
 
 // load returns n's pin, nil if it has none; p.mu is held. A pin on
 // disk is read at every check: the masters of one cluster share their
-// key directory (see the package doc, "Multiple masters"), and a pin
-// another master renewed counts here too.
+// key directory (pkg/config, "Multiple masters"), and a pin another
+// master renewed counts here too.
 func (p *pins) load(n int) (ed25519.PublicKey, error) {
 	if p.dir == "" {
 		return p.keys[n], nil
