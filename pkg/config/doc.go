@@ -184,8 +184,8 @@
 //
 // # Multiple masters
 //
-// Up to Scyld's four (beo sets no limit) masters may share one cluster
-// network, as Scyld's did: each runs `beo master` with the same config
+// Several masters (Scyld allowed four; beo sets no limit) may share one
+// cluster network, as Scyld's did: each runs `beo master` with the same config
 // (one shared file, or identical copies) and the same key directory
 // (/etc/beowulf/keys: the cluster's master key, which the nodes' boot
 // image trusts, and the node pins, which each master reads at every
@@ -211,7 +211,8 @@
 //     is its primary: there it is up, runs jobs, takes bpctl. Every
 //     other master shows it "[up]" and can neither run on it nor control
 //     it: the master refuses (controlled by another master), and so does
-//     the node, which obeys only its primary.
+//     the node, which obeys only its primary. Its stats go to every one
+//     of them (sendstats), so each one's beostat shows it.
 //   - A node whose primary has been unreachable for two ping intervals
 //     (pingtimeout: what that master takes to call it down) while
 //     another of its masters is connected reboots — Scyld's cold
@@ -247,9 +248,10 @@
 // classes, bad boot-sequence or stage, duplicate MACs (naming both lines)
 // and node numbers, node numbers or addresses out of range, overlapping
 // ranges, ranges holding a master address, host addresses outside every
-// hostrange, masterorder masters inside a node or host range. A line with a malformed or duplicate item or an unknown class
-// is left out of the Config; a line breaking a whole-file rule (numbers,
-// ranges, host addresses) stays in. Parse returns the Config either way,
+// hostrange, masterorder masters inside a node or host range. A line
+// with a malformed or duplicate item or an unknown class is left out of
+// the Config; a line breaking a whole-file rule (numbers, ranges, host
+// addresses) stays in. Parse returns the Config either way,
 // with a *DiagError when any error exists.
 //
 // # Editing
