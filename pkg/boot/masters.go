@@ -24,37 +24,61 @@ import (
 const masterUpFor = 2 * time.Second
 
 // masterProbe dials the masters before this one, remembering each
-// answer for masterUpFor.
+// answer for masterUpFor. One dial per master is in flight at a time:
+// requests that come while it runs wait for its answer, so a flood of
+// DHCP packets while an earlier master's host is dead (each dial then
+// takes its full second) makes one connection attempt, not one per
+// packet.
 type masterProbe struct {
+	dial func(addr string) error // nil: a TCP connection, within a second
+
 	mu   sync.Mutex
-	seen map[netip.AddrPort]probed
+	seen map[netip.AddrPort]*probed
 }
 
 type probed struct {
-	at time.Time
-	up bool
+	at   time.Time
+	up   bool
+	done chan struct{} // closed when the dial is over and up is set
 }
 
 // up reports whether bpmaster answers at a, dialing at most once every
 // masterUpFor.
 func (p *masterProbe) up(a netip.AddrPort, now time.Time) bool {
 	p.mu.Lock()
-	r, ok := p.seen[a]
-	p.mu.Unlock()
-	if ok && now.Sub(r.at) < masterUpFor {
-		return r.up
+	r := p.seen[a]
+	if r == nil || now.Sub(r.at) >= masterUpFor {
+		r = &probed{at: now, done: make(chan struct{})}
+		if p.seen == nil {
+			p.seen = map[netip.AddrPort]*probed{}
+		}
+		p.seen[a] = r
+		p.mu.Unlock()
+		dial := p.dial
+		if dial == nil {
+			dial = dialMaster
+		}
+		err := dial(a.String())
+		p.mu.Lock()
+		r.up = err == nil
+		close(r.done)
+		p.mu.Unlock()
+		return err == nil
 	}
-	c, err := net.DialTimeout("tcp", a.String(), time.Second)
+	p.mu.Unlock()
+	<-r.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return r.up
+}
+
+// dialMaster connects to bpmaster at addr and hangs up.
+func dialMaster(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err == nil {
 		c.Close()
 	}
-	p.mu.Lock()
-	if p.seen == nil {
-		p.seen = map[netip.AddrPort]probed{}
-	}
-	p.seen[a] = probed{at: now, up: err == nil}
-	p.mu.Unlock()
-	return err == nil
+	return err
 }
 
 // answers reports whether this server answers node w's boot (see the top

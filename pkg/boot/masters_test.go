@@ -1,11 +1,14 @@
 package boot
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,7 +77,8 @@ func TestMasterOrder(t *testing.T) {
 }
 
 // TestMasterProbe: the default MasterUp dials the master's bpmaster
-// port, and one answer stands for masterUpFor.
+// port, one answer stands for masterUpFor, and requests that come while
+// a dial runs share it.
 func TestMasterProbe(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -92,5 +96,28 @@ func TestMasterProbe(t *testing.T) {
 	}
 	if p.up(ap, now.Add(masterUpFor)) {
 		t.Error("after masterUpFor, nothing listening: want down")
+	}
+
+	// A master whose host is dead: each dial takes its full timeout. A
+	// hundred requests at once (a DHCP flood) make one dial.
+	var dials atomic.Int32
+	dead := masterProbe{dial: func(string) error {
+		dials.Add(1)
+		time.Sleep(200 * time.Millisecond)
+		return errors.New("i/o timeout")
+	}}
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if dead.up(ap, now) {
+				t.Error("a dead master: want down")
+			}
+		}()
+	}
+	wg.Wait()
+	if n := dials.Load(); n != 1 {
+		t.Errorf("100 requests at once dialed %d times; want them to share one dial", n)
 	}
 }
