@@ -16,9 +16,9 @@ import (
 // TestMultipleMasters runs two masters over the same two nodes
 // (masterorder - A B): each node is up on A, its primary, and [up] on B,
 // which can neither run nor control it; B going away leaves A's jobs
-// alone; when A goes away the nodes
-// re-parent to B (a simulated reboot) and run B's jobs; A back shows
-// them [up]; bpctl -R on B sends a node back to A.
+// alone; when A goes away the nodes re-parent to B (a simulated reboot)
+// and run B's jobs; A back shows them [up]; bpctl -R on B sends a node
+// back to A.
 func TestMultipleMasters(t *testing.T) {
 	c := startWith(t, sim.Options{Nodes: 2, Masters: 2, PingTimeout: 4 * time.Second}, 2)
 	a, b := c.MasterSocket(0), c.MasterSocket(1)
@@ -46,14 +46,21 @@ func TestMultipleMasters(t *testing.T) {
 	}
 
 	// B going away leaves A's jobs alone; B back sees the nodes again.
-	job := make(chan result, 1)
-	go func() { job <- on(t, a, "bpsh", "0", "sh", "-c", "sleep 2; echo done") }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	job := exec.CommandContext(ctx, "bpsh", "0", "sh", "-c", "sleep 2; echo done")
+	job.Env = append(os.Environ(), bproc.SocketEnv+"="+a)
+	var jobOut bytes.Buffer
+	job.Stdout = &jobOut
+	if err := job.Start(); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(500 * time.Millisecond)
 	if err := c.StopMaster(1); err != nil {
 		t.Fatal(err)
 	}
-	if r := <-job; r.code != 0 || r.out != "done\n" {
-		t.Errorf("a job on A while B stopped: %+v; want it to finish", r)
+	if err := job.Wait(); err != nil || jobOut.String() != "done\n" {
+		t.Errorf("a job on A while B stopped: %q, %v; want it to finish", jobOut.String(), err)
 	}
 	if err := c.StartMaster(1); err != nil {
 		t.Fatal(err)
