@@ -74,8 +74,8 @@ func TestMultiMaster(t *testing.T) {
 	}
 	sockA := c.Socket
 	boot := time.Now()
-	waitState(t, ctx, exe, sockA, "up", 4*time.Minute)
-	waitState(t, ctx, exe, sockB, "[up]", time.Minute)
+	waitState(t, ctx, sockA, "up", 4*time.Minute)
+	waitState(t, ctx, sockB, "[up]", time.Minute)
 	t.Logf("node 0 up on A and [up] on B %v after the masters started", time.Since(boot).Round(100*time.Millisecond))
 
 	cmdline := pxeRun(t, ctx, exe, sockA, "bpsh", "0", "cat", "/proc/cmdline")
@@ -90,8 +90,8 @@ func TestMultiMaster(t *testing.T) {
 	if out, err := pxeOutput(ctx, nil, exe, sockB, "bpctl", "-S", "0", "-R"); err == nil {
 		t.Errorf("bpctl -S 0 -R on B while A is its primary: %q, want refused", out)
 	}
-	if b, _ := os.ReadFile(filepath.Join(c.Dir, "master-b", "log", "node.0")); !strings.Contains(string(b), "not answered: master "+a+", before this one in its masterorder, is up") {
-		t.Errorf("B's node.0 does not say it left the node's boot to A:\n%s", b)
+	if log, _ := os.ReadFile(filepath.Join(c.Dir, "master-b", "log", "node.0")); !strings.Contains(string(log), "not answered: master "+a+", before this one in its masterorder, is up") {
+		t.Errorf("B's node.0 does not say it left the node's boot to A:\n%s", log)
 	}
 	// The node reports its stats to B too: B's beostat shows it.
 	if err := pxePoll(ctx, time.Minute, func() error {
@@ -110,7 +110,7 @@ func TestMultiMaster(t *testing.T) {
 	// A goes away: the node re-parents to B.
 	since := time.Now()
 	c.Master.Stop(30 * time.Second)
-	waitState(t, ctx, exe, sockB, "up", 5*time.Minute)
+	waitState(t, ctx, sockB, "up", 5*time.Minute)
 	t.Logf("node 0 up on B %v after A stopped", time.Since(since).Round(100*time.Millisecond))
 	if got := pxeRun(t, ctx, exe, sockB, "bpsh", "0", "cat", "/proc/cmdline"); !strings.Contains(got, "beo.master="+b) {
 		t.Errorf("after re-parenting, node 0 booted with %q; want beo.master=%s", got, b)
@@ -134,22 +134,27 @@ func TestMultiMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Master = m
-	waitState(t, ctx, exe, sockA, "[up]", 2*time.Minute)
+	waitState(t, ctx, sockA, "[up]", 2*time.Minute)
 	pxeRun(t, ctx, exe, sockB, "bpsh", "0", "true")
 
 	// bpctl -R on B: the node reboots, and its first master takes it.
 	since = time.Now()
 	pxeRun(t, ctx, exe, sockB, "bpctl", "-S", "0", "-R")
-	waitState(t, ctx, exe, sockA, "up", 5*time.Minute)
-	waitState(t, ctx, exe, sockB, "[up]", time.Minute)
+	waitState(t, ctx, sockA, "up", 5*time.Minute)
+	waitState(t, ctx, sockB, "[up]", time.Minute)
 	t.Logf("node 0 back on A %v after bpctl -R on B", time.Since(since).Round(100*time.Millisecond))
 	if got := pxeRun(t, ctx, exe, sockA, "bpsh", "0", "cat", "/proc/cmdline"); !strings.Contains(got, "beo.master="+a) {
 		t.Errorf("back on A, node 0 booted with %q; want beo.master=%s", got, a)
 	}
+	if noNFS == "" {
+		if m := pxeRun(t, ctx, exe, sockA, "bpsh", "0", "grep", " /home ", "/proc/mounts"); !strings.HasPrefix(m, a+":") {
+			t.Errorf("node 0's /home back on A: %q, want it mounted from %s", m, a)
+		}
+	}
 }
 
 // waitState waits until the master at socket shows node 0 in state want.
-func waitState(t *testing.T, ctx context.Context, exe, socket, want string, d time.Duration) {
+func waitState(t *testing.T, ctx context.Context, socket, want string, d time.Duration) {
 	t.Helper()
 	last := "unknown"
 	if err := pxePoll(ctx, d, func() error {
