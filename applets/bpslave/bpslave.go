@@ -52,6 +52,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,9 +100,12 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		return &applets.Usage{Line: usage, Msg: "-m HOST:PORT is required"}
 	}
 	masters := strings.Split(*master, ",")
-	for _, m := range masters {
+	for i, m := range masters {
 		if _, _, err := net.SplitHostPort(m); err != nil {
 			return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-m %q: want HOST:PORT, comma-separated", m)}
+		}
+		if slices.Contains(masters[:i], m) {
+			return &applets.Usage{Line: usage, Msg: fmt.Sprintf("-m: %s listed twice", m)}
 		}
 	}
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}

@@ -26,6 +26,9 @@ func TestRunArgs(t *testing.T) {
 		{"bad stats address", []string{"-m", "h:1", "-stats", "nope"}, true, `-stats "nope": want IP:PORT`},
 		{"stats too often", []string{"-m", "h:1", "-stats", "127.0.0.1:5545", "-stats-interval", "1ms"}, true, "-stats-interval must be at least 100ms"},
 		{"no keys", []string{"-m", "h:1", "-keys", missing}, false, "no such file or directory"},
+		{"a master without a port", []string{"-m", "h:1,g"}, true, `-m "g": want HOST:PORT, comma-separated`},
+		{"a master twice", []string{"-m", "h:1,g:1,h:1"}, true, "-m: h:1 listed twice"},
+		{"several masters", []string{"-m", "h:1,g:1", "-keys", missing}, false, "no such file or directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
