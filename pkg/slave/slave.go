@@ -183,6 +183,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if len(cfg.Masters) == 0 || slices.Contains(cfg.Masters, "") {
 		return errors.New("bpslave: no master address")
 	}
+	for i, m := range cfg.Masters {
+		if slices.Contains(cfg.Masters[:i], m) {
+			return fmt.Errorf("bpslave: master %s listed twice", m)
+		}
+	}
 	if cfg.Root == "" {
 		cfg.Root = "/"
 	}
