@@ -235,10 +235,35 @@ func noNodes(nodes []Node, excluded map[int]bool) error {
 	case len(nodes) == 0:
 		return errors.New("no compute nodes in the cluster")
 	case usable == 0:
-		return fmt.Errorf("none of the %s is up and usable by you", plural(len(nodes), "node", "nodes"))
+		return fmt.Errorf("none of the %s is up and usable by you%s", plural(len(nodes), "node", "nodes"), whys(nodes))
 	default:
 		return fmt.Errorf("every usable node (%d) is excluded", ex)
 	}
+}
+
+// whys sums up why nodes are not usable, most common first:
+// " (3: not up ([up]), 1: not up (down))"; "" when no node says.
+func whys(nodes []Node) string {
+	count := map[string]int{}
+	var order []string
+	for _, n := range nodes {
+		if n.Why == "" {
+			continue
+		}
+		if count[n.Why] == 0 {
+			order = append(order, n.Why)
+		}
+		count[n.Why]++
+	}
+	if len(order) == 0 {
+		return ""
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return count[b] - count[a] })
+	parts := make([]string, len(order))
+	for i, w := range order {
+		parts[i] = fmt.Sprintf("%d: %s", count[w], w)
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // Format writes a map as Scyld did: node numbers joined by colons.

@@ -59,6 +59,13 @@ func TestCompute(t *testing.T) {
 		{"no nodes, master only", Params{NP: 1}, nil, "-1", ""},
 		{"no usable node", Params{NP: 2},
 			with(idle(2, 1), func(ns []Node) { ns[0].Usable = false; ns[1].Usable = false }), "", "none of the 2 nodes is up and usable by you"},
+		{"why no node is usable", Params{NP: 2},
+			with(idle(3, 1), func(ns []Node) {
+				for i := range ns {
+					ns[i].Usable, ns[i].Why = false, "not up ([up])"
+				}
+				ns[1].Why = "not up (down)"
+			}), "", "none of the 3 nodes is up and usable by you (2: not up ([up]), 1: not up (down))"},
 		{"everything excluded", Params{NP: 2, Exclude: []int{0, 1}}, idle(2, 1), "", "every usable node (2) is excluded"},
 		{"map as given", Params{Map: []int{2, -1, 2}, NP: 9, NoLocal: true}, idle(3, 1), "2:-1:2", ""},
 		{"map with an unusable node", Params{Map: []int{0, 1}},
