@@ -3,7 +3,6 @@ package boot
 import (
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -86,12 +85,8 @@ func dialMaster(addr string) error {
 // network-booting: OnBoot hears of it, so this master accepts the key
 // the node makes for its new boot when it connects as a secondary.
 func (s *Server) answers(cfg *config.Config, w who, what string) bool {
-	order := cfg.MasterOrder(w.node)
-	if order == nil {
-		return true
-	}
 	self := s.addr.Addr()
-	i := slices.Index(order, self)
+	i, order := cfg.MasterRank(w.node, self), cfg.MasterOrder(w.node)
 	if i < 0 {
 		s.dialog(w, "%s %s not answered: masterorder gives node %d the masters %v, not this one (%s)", what, w.mac, w.node, order, self)
 		return false

@@ -98,20 +98,8 @@ func TestMultipleMasters(t *testing.T) {
 // on runs a client command against the master whose socket is sock.
 func on(t *testing.T, sock, name string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), bproc.SocketEnv+"="+sock)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s %v: %v", name, args, err)
-	}
-	return result{o.String(), e.String(), code}
+	env := append(os.Environ(), bproc.SocketEnv+"="+sock)
+	return runUser(t, nil, "/", env, 30*time.Second, append([]string{name}, args...)...)
 }
 
 // waitStates waits until the master at sock shows node i in want[i].
