@@ -74,6 +74,7 @@ import (
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/lab"
 )
@@ -372,14 +373,11 @@ func labMaster(i int) netip.Addr {
 
 // masterOrder is the config lines -masters m adds: none for one master.
 func masterOrder(m int) string {
-	if m < 2 {
-		return ""
+	masters := make([]netip.Addr, m)
+	for i := range masters {
+		masters[i] = labMaster(i)
 	}
-	line := "masterorder -"
-	for i := range m {
-		line += " " + labMaster(i).String()
-	}
-	return line + "\n"
+	return config.MasterOrderLine(masters...)
 }
 
 func userEnv(who lab.User, dir string) []string {

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // This file parses masterorder, the multiple-masters directive (see the
@@ -128,6 +129,21 @@ func (c *Config) Masters() []netip.Addr {
 		}
 	}
 	return all
+}
+
+// MasterOrderLine is the line that gives every node the masters, the
+// first primary: "masterorder - A B\n"; "" for fewer than two (one
+// master needs no line).
+func MasterOrderLine(masters ...netip.Addr) string {
+	if len(masters) < 2 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("masterorder -")
+	for _, a := range masters {
+		b.WriteString(" " + a.String())
+	}
+	return b.String() + "\n"
 }
 
 // MultiMaster reports whether any masterorder line exists.

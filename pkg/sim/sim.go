@@ -48,6 +48,7 @@ import (
 
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/cgroup"
+	"github.com/beo-cluster/beo/pkg/config"
 	"github.com/beo-cluster/beo/pkg/dashboard"
 	"github.com/beo-cluster/beo/pkg/head"
 	"github.com/beo-cluster/beo/pkg/link"
@@ -186,14 +187,11 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if o.Masters < 1 {
 		o.Masters = 1
 	}
-	text := Config(o.Nodes, port, o.PingTimeout)
-	if o.Masters > 1 {
-		text += "masterorder -"
-		for i := range o.Masters {
-			text += " " + MasterAddr(i).String()
-		}
-		text += "\n"
+	var masters []netip.Addr
+	for i := range o.Masters {
+		masters = append(masters, MasterAddr(i))
 	}
+	text := Config(o.Nodes, port, o.PingTimeout) + config.MasterOrderLine(masters...)
 	cfgPath := filepath.Join(o.Dir, "config")
 	if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
