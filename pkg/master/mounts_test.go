@@ -16,6 +16,7 @@ import (
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/wire"
+	"github.com/hashicorp/yamux"
 )
 
 // mountNode connects a fake node 0 to a master whose Config.Mounts is
@@ -238,13 +239,15 @@ func TestUsrEtc(t *testing.T) {
 
 // TestResetConnsOnLoss: a node that stops answering the heartbeat has
 // the master's connections to it reset (Config.ResetConns); one whose
-// connection closes does not.
+// connection closes does not, nor one back with a new session before
+// the reset is due (a reset would end that session's connection too).
 func TestResetConnsOnLoss(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		close bool // the node closes its connection instead of going quiet
+		back  bool // and connects again at once, after it is down
 		want  int
-	}{{"no heartbeat", false, 1}, {"connection closed", true, 0}} {
+	}{{"no heartbeat", false, false, 1}, {"connection closed", true, false, 0}, {"back before the reset", false, true, 0}} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			keys, _ := link.EnsureMasterKeys(dir)
@@ -263,17 +266,21 @@ func TestResetConnsOnLoss(t *testing.T) {
 			served := make(chan struct{})
 			go func() { m.ServeNodes(ctx, nl); close(served) }()
 			defer func() { cancel(); <-served }()
-			mux, err := link.Dial(ctx, &net.Dialer{}, nl.Addr().String(), nkeys)
-			if err != nil {
-				t.Fatal(err)
+			connect := func() (*yamux.Session, net.Conn) {
+				mux, err := link.Dial(ctx, &net.Dialer{}, nl.Addr().String(), nkeys)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { mux.Close() })
+				hello, _ := mux.OpenStream()
+				var reply wire.HelloReply
+				wire.Write(hello, wire.Header{Op: wire.OpHello, Hello: &wire.Hello{Version: wire.Version, Node: 0}})
+				if err := wire.Read(hello, &reply); err != nil || reply.Err != "" {
+					t.Fatalf("hello: %+v %v", reply, err)
+				}
+				return mux, hello
 			}
-			defer mux.Close()
-			hello, _ := mux.OpenStream()
-			var reply wire.HelloReply
-			wire.Write(hello, wire.Header{Op: wire.OpHello, Hello: &wire.Hello{Version: wire.Version, Node: 0}})
-			if err := wire.Read(hello, &reply); err != nil || reply.Err != "" {
-				t.Fatalf("hello: %+v %v", reply, err)
-			}
+			mux, _ := connect()
 			if tt.close {
 				mux.Close()
 			} // else: never answer a ping
@@ -286,6 +293,17 @@ func TestResetConnsOnLoss(t *testing.T) {
 					t.Fatal("node 0 never went down")
 				}
 				time.Sleep(10 * time.Millisecond)
+			}
+			if tt.back { // a node that answers its pings this time
+				_, hello := connect()
+				go func() {
+					for {
+						var p wire.Ping
+						if wire.Read(hello, &p) != nil || wire.Write(hello, wire.Pong{Seq: p.Seq}) != nil {
+							return
+						}
+					}
+				}()
 			}
 			got := 0
 			timeout := time.After(resetDelay + time.Second)

@@ -199,6 +199,13 @@ func (m *Master) nodeDown(n int, why string, lost bool) {
 				// before a launcher sees its own connections reset and
 				// takes its helpers down with it.
 				time.Sleep(resetDelay)
+				if m.connected(n) {
+					// Back already (a reboot quicker than our heartbeat
+					// noticed it was gone): its new session's connection
+					// is among those a reset would end, and the old ones
+					// its kernel has answered for.
+					return
+				}
 				k, err := reset(addr)
 				if k > 0 || err != nil {
 					m.log.Info("connections to a down node reset", "node", n, "addr", addr, "count", k, "err", err)
@@ -207,6 +214,14 @@ func (m *Master) nodeDown(n int, why string, lost bool) {
 			}(nd.Addr)
 		}
 	}
+}
+
+// connected reports whether node n has a session now.
+func (m *Master) connected(n int) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.sessions[n]
+	return ok
 }
 
 func acceptHello(ctx context.Context, mux *yamux.Session) (net.Conn, error) {
