@@ -138,17 +138,23 @@ func SocketPath(path string) string {
 
 // Dial connects to bpmaster's unix socket (see SocketPath).
 func Dial(ctx context.Context, path string) (*Client, error) {
+	c, _, err := dial(ctx, path)
+	return c, err
+}
+
+// dial is Dial, also returning the connection under the client.
+func dial(ctx context.Context, path string) (*Client, net.Conn, error) {
 	path = SocketPath(path)
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("%w (%s): %w", ErrNoMaster, path, err)
+		return nil, nil, fmt.Errorf("%w (%s): %w", ErrNoMaster, path, err)
 	}
 	c, err := NewClient(conn)
 	if err != nil {
-		return nil, fmt.Errorf("session with %s: %w", path, err)
+		return nil, nil, fmt.Errorf("session with %s: %w", path, err)
 	}
-	return c, nil
+	return c, conn, nil
 }
 
 // NewClient is a client on conn, a connection to bpmaster made some

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -124,10 +125,11 @@ func moveSelf(ctx context.Context, mv wire.Move) (from int, w wire.Where, err er
 	if mv.Fork {
 		verb = "rfork"
 	}
-	c, err := Dial(ctx, "")
+	c, conn, err := dial(ctx, "")
 	if err != nil {
 		return 0, w, err
 	}
+	sock := socketInode(conn)
 	if from, err = c.Where(ctx); err != nil || from == mv.Target {
 		c.Close()
 		return from, w, err
@@ -138,6 +140,10 @@ func moveSelf(ctx context.Context, mv wire.Move) (from int, w wire.Where, err er
 	if err != nil {
 		return from, w, err
 	}
+	// Close may return while the session's own shutdown (the master
+	// ended it first) is still closing the socket: CRIU would find it
+	// open, a socket to a process outside, and refuse the checkpoint.
+	waitClosed(sock, time.Second)
 	if err := remote(r); err != nil {
 		return from, w, err
 	}
@@ -149,6 +155,51 @@ func moveSelf(ctx context.Context, mv wire.Move) (from int, w wire.Where, err er
 		return from, w, fmt.Errorf("%s: continued: %w", verb, err)
 	}
 	return from, w, nil
+}
+
+// socketInode returns the inode of conn's socket (0 when unknown).
+func socketInode(conn net.Conn) uint64 {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var ino uint64
+	raw.Control(func(fd uintptr) {
+		var st syscall.Stat_t
+		if syscall.Fstat(int(fd), &st) == nil {
+			ino = st.Ino
+		}
+	})
+	return ino
+}
+
+// waitClosed waits, at most limit, until no descriptor of this process
+// is the socket with inode ino.
+func waitClosed(ino uint64, limit time.Duration) {
+	if ino == 0 {
+		return
+	}
+	name := fmt.Sprintf("socket:[%d]", ino)
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			return
+		}
+		open := false
+		for _, e := range ents {
+			if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); l == name {
+				open = true
+				break
+			}
+		}
+		if !open {
+			return
+		}
+	}
 }
 
 // whereNow asks the master, on a new connection, where the calling
