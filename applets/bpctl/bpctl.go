@@ -1,6 +1,6 @@
 // Package bpctl implements bpctl, BProc's node control command.
 //
-//	bpctl -S nodespec [-s state] [-R|-H|-P] [-m mode] [-u user] [-g group] [--forget-key] [--reconnect] [-a]
+//	bpctl -S nodespec [-s state] [-R|-H|-P] [-m mode] [-u user] [-g group] [--forget-key] [--reconnect] [-a] [-S nodespec …]
 //	bpctl -M -a
 //
 // -S names the nodes (any node spec: 3, 0-4, allup, …); -M the master
@@ -12,12 +12,22 @@
 // (user name or uid), -g the group (group name or gid), --forget-key drops
 // the key the master pinned for the node (a replaced board: its next key
 // is trusted on first use, see pkg/master), --reconnect drops the node's
-// connection so it reconnects. Whatever order they are given in, they are
-// carried out in this order — state, power, mode, user, group, forget-key,
-// reconnect — node by node, by one request to the master, which checks
-// that the caller is root (or, in a beo sim, the user running it) and
-// answers with the first error (printed as it comes: "bpctl: permission
-// denied: only root may change nodes").
+// connection so it reconnects.
+//
+// As in BProc, the actions act on the nodes of the -S (or -M) before
+// them: `bpctl -S 0 -s unavailable -S 1 -s error` makes node 0
+// unavailable and node 1 in error. Actions given before the first -S
+// belong to it. The -S groups are carried out one after another, each
+// after reading the node table again (so `-S allerror` sees what the
+// group before it did); within a group, whatever order the actions are
+// given in, they are carried out in this order — state, power, mode,
+// user, group, forget-key, reconnect — node by node, by one request to
+// the master, which checks that the caller is root (or, in a beo sim, the
+// user running it) and answers with the first error (printed as it comes:
+// "bpctl: permission denied: only root may change nodes"). An action given
+// twice in one group counts once, with its last value. Every group is
+// checked before the first is carried out, so a typo in the last group
+// changes nothing.
 //
 // -a prints each node's address, one line per node, "N ADDR" ("-" when the
 // node has none), after the actions if there are any.
@@ -28,7 +38,6 @@ package bpctl
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os/user"
@@ -40,26 +49,22 @@ import (
 	"github.com/beo-cluster/beo/pkg/nodespec"
 )
 
-const usage = "usage: bpctl -S nodespec|-M [-s state] [-R|-H|-P] [-m mode] [-u user] [-g group] [--forget-key] [--reconnect] [-a]"
+const usage = "usage: bpctl -S nodespec|-M [-s state] [-R|-H|-P] [-m mode] [-u user] [-g group] [--forget-key] [--reconnect] [-a] [-S nodespec … ]"
 
-type opts struct {
-	spec         string
-	master       bool
-	state        string
-	reboot, halt bool
-	pwroff       bool
-	mode         string
-	user, group  string
-	reconnect    bool
-	forgetKey    bool
-	addr         bool
-	ctl          bproc.Control // the actions, resolved
-	anyAction    bool
+// step is one -S (or -M) and the actions given after it, up to the next
+// -S or -M.
+type step struct {
+	spec      string
+	master    bool
+	set       map[string]string // the flags given, by name: the last value of each
+	ctl       bproc.Control     // the actions, resolved
+	anyAction bool
+	addr      bool
 }
 
 // Run is the bpctl applet.
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
-	o, err := parse(args, stdio.Err, user.Lookup, user.LookupGroup)
+	steps, err := parse(args, stdio.Err, user.Lookup, user.LookupGroup)
 	if err != nil {
 		return err
 	}
@@ -72,95 +77,179 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if err != nil {
 		return err
 	}
+	for _, s := range steps { // a bad spec anywhere changes nothing
+		if !s.master {
+			if _, err := nodespec.Parse(s.spec, bproc.StatesOf(st)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range steps {
+		if err := s.run(ctx, cl, stdio.Out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run carries out one step. The status is read for each: a step's spec
+// (allup, allerror, …) sees what the steps before it changed.
+func (s step) run(ctx context.Context, cl *bproc.Client, out io.Writer) error {
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
 	list := []int{nodespec.Master}
-	if !o.master {
-		if list, err = nodespec.Parse(o.spec, bproc.StatesOf(st)); err != nil {
+	if !s.master {
+		if list, err = nodespec.Parse(s.spec, bproc.StatesOf(st)); err != nil {
 			return err
 		}
 		list = unique(list)
 	}
-	if o.anyAction && len(list) > 0 {
+	if s.anyAction && len(list) > 0 {
 		for _, n := range list {
 			if n == nodespec.Master {
 				return fmt.Errorf("the master (-1) cannot be changed with bpctl")
 			}
 		}
-		ctl := o.ctl
+		ctl := s.ctl
 		ctl.Nodes = list
 		if err := cl.Control(ctx, ctl); err != nil {
 			return err
 		}
 	}
-	if o.addr {
-		return writeAddrs(stdio.Out, st, list)
+	if s.addr {
+		return writeAddrs(out, st, list)
 	}
 	return nil
 }
 
-// parse reads the command line and resolves the actions into o.ctl.
-func parse(args []string, errOut io.Writer, lookupUser func(string) (*user.User, error),
-	lookupGroup func(string) (*user.Group, error)) (opts, error) {
-	var o opts
-	fs := applets.NewFlagSet("bpctl", usage, errOut)
-	fs.StringVar(&o.spec, "S", "", "the nodes to act on (a node spec)")
-	fs.BoolVar(&o.master, "M", false, "act on the master")
-	fs.StringVar(&o.state, "s", "", "set the state: up, unavailable, error, reboot, halt, pwroff")
-	fs.BoolVar(&o.reboot, "R", false, "reboot")
-	fs.BoolVar(&o.halt, "H", false, "halt")
-	fs.BoolVar(&o.pwroff, "P", false, "power off")
-	fs.StringVar(&o.mode, "m", "", "set the mode (octal; the execute bits matter)")
-	fs.StringVar(&o.user, "u", "", "set the owner (user name or uid)")
-	fs.StringVar(&o.group, "g", "", "set the group (group name or gid)")
-	fs.BoolVar(&o.reconnect, "reconnect", false, "make the node reconnect")
-	fs.BoolVar(&o.forgetKey, "forget-key", false, "forget the node's pinned key (a replaced board)")
-	fs.BoolVar(&o.addr, "a", false, "print the address of each node")
-	if err := applets.ParseFlags(fs, usage, args); err != nil {
-		return o, err
+// actionFlags are bpctl's actions that take a value, and boolFlags those
+// that do not, with their help.
+var (
+	actionFlags = []struct{ name, help string }{
+		{"s", "set the state: up, unavailable, error, reboot, halt, pwroff"},
+		{"m", "set the mode (octal; the execute bits matter)"},
+		{"u", "set the owner (user name or uid)"},
+		{"g", "set the group (group name or gid)"},
 	}
-	bad := func(format string, a ...any) (opts, error) {
-		return o, &applets.Usage{Line: usage, Msg: fmt.Sprintf(format, a...)}
+	boolFlags = []struct{ name, help string }{
+		{"R", "reboot"},
+		{"H", "halt"},
+		{"P", "power off"},
+		{"reconnect", "make the node reconnect"},
+		{"forget-key", "forget the node's pinned key (a replaced board)"},
+		{"a", "print the address of each node"},
+	}
+)
+
+// parse reads the command line into its steps, each with its actions
+// resolved. Actions given before the first -S or -M belong to it.
+func parse(args []string, errOut io.Writer, lookupUser func(string) (*user.User, error),
+	lookupGroup func(string) (*user.Group, error)) ([]step, error) {
+	var steps []step
+	var pending map[string]string // actions before the first -S/-M
+	cur := func() map[string]string {
+		if len(steps) == 0 {
+			if pending == nil {
+				pending = map[string]string{}
+			}
+			return pending
+		}
+		return steps[len(steps)-1].set
+	}
+	begin := func(s step) {
+		s.set = map[string]string{}
+		if len(steps) == 0 {
+			for k, v := range pending {
+				s.set[k] = v
+			}
+		}
+		steps = append(steps, s)
+	}
+	fs := applets.NewFlagSet("bpctl", usage, errOut)
+	fs.Func("S", "the nodes the actions after it act on (a node spec)", func(v string) error {
+		begin(step{spec: v})
+		return nil
+	})
+	fs.BoolFunc("M", "act on the master", func(string) error {
+		begin(step{master: true})
+		return nil
+	})
+	for _, f := range actionFlags {
+		fs.Func(f.name, f.help, func(v string) error {
+			cur()[f.name] = v
+			return nil
+		})
+	}
+	for _, f := range boolFlags {
+		fs.BoolFunc(f.name, f.help, func(string) error {
+			cur()[f.name] = "true"
+			return nil
+		})
+	}
+	if err := applets.ParseFlags(fs, usage, args); err != nil {
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return bad("unexpected argument %q", fs.Arg(0))
+		return nil, &applets.Usage{Line: usage, Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	switch {
-	case set["S"] && o.master:
-		return bad("-S and -M exclude each other")
-	case !set["S"] && !o.master:
-		return bad("say which nodes: -S nodespec, or -M for the master")
+	if len(steps) == 0 {
+		return nil, &applets.Usage{Line: usage, Msg: "say which nodes: -S nodespec, or -M for the master"}
 	}
+	for i := range steps {
+		if err := steps[i].resolve(lookupUser, lookupGroup); err != nil {
+			if len(steps) > 1 {
+				err.Msg = stepName(steps[i]) + ": " + err.Msg
+			}
+			return nil, err
+		}
+	}
+	return steps, nil
+}
+
+// stepName names a step in an error: "-S 3" or "-M".
+func stepName(s step) string {
+	if s.master {
+		return "-M"
+	}
+	return "-S " + s.spec
+}
+
+// resolve checks s's actions and fills in s.ctl.
+func (s *step) resolve(lookupUser func(string) (*user.User, error),
+	lookupGroup func(string) (*user.Group, error)) *applets.Usage {
+	bad := func(format string, a ...any) *applets.Usage {
+		return &applets.Usage{Line: usage, Msg: fmt.Sprintf(format, a...)}
+	}
+	set := s.set
 	power := 0
-	for _, p := range []struct {
-		on   bool
-		name string
-	}{{o.reboot, "reboot"}, {o.halt, "halt"}, {o.pwroff, "pwroff"}} {
-		if p.on {
+	for _, p := range []struct{ flag, name string }{{"R", "reboot"}, {"H", "halt"}, {"P", "pwroff"}} {
+		if _, on := set[p.flag]; on {
 			power++
-			o.ctl.Power = p.name
+			s.ctl.Power = p.name
 		}
 	}
 	if power > 1 {
 		return bad("-R, -H and -P exclude each other")
 	}
-	if set["s"] {
-		st, err := nodes.ParseState(o.state)
+	if v, ok := set["s"]; ok {
+		st, err := nodes.ParseState(v)
 		if err != nil {
 			return bad("-s: %v", err)
 		}
-		o.ctl.State = st.String()
+		s.ctl.State = st.String()
 	}
-	if set["m"] {
-		m, err := strconv.ParseUint(o.mode, 8, 32)
+	if v, ok := set["m"]; ok {
+		m, err := strconv.ParseUint(v, 8, 32)
 		if err != nil || m > 0o777 {
-			return bad("-m %q: want an octal mode such as 0111", o.mode)
+			return bad("-m %q: want an octal mode such as 0111", v)
 		}
 		m32 := uint32(m)
-		o.ctl.Mode = &m32
+		s.ctl.Mode = &m32
 	}
-	if set["u"] {
-		id, err := resolve(o.user, func(name string) (string, error) {
+	if v, ok := set["u"]; ok {
+		id, err := resolve(v, func(name string) (string, error) {
 			u, err := lookupUser(name)
 			if err != nil {
 				return "", err
@@ -168,12 +257,12 @@ func parse(args []string, errOut io.Writer, lookupUser func(string) (*user.User,
 			return u.Uid, nil
 		})
 		if err != nil {
-			return bad("-u %q: no such user", o.user)
+			return bad("-u %q: no such user", v)
 		}
-		o.ctl.UID = &id
+		s.ctl.UID = &id
 	}
-	if set["g"] {
-		id, err := resolve(o.group, func(name string) (string, error) {
+	if v, ok := set["g"]; ok {
+		id, err := resolve(v, func(name string) (string, error) {
 			g, err := lookupGroup(name)
 			if err != nil {
 				return "", err
@@ -181,20 +270,21 @@ func parse(args []string, errOut io.Writer, lookupUser func(string) (*user.User,
 			return g.Gid, nil
 		})
 		if err != nil {
-			return bad("-g %q: no such group", o.group)
+			return bad("-g %q: no such group", v)
 		}
-		o.ctl.GID = &id
+		s.ctl.GID = &id
 	}
-	o.ctl.Reconnect = o.reconnect
-	o.ctl.ForgetKey = o.forgetKey
-	o.anyAction = set["s"] || power > 0 || set["m"] || set["u"] || set["g"] || o.reconnect || o.forgetKey
-	if o.master && o.anyAction {
+	_, s.ctl.Reconnect = set["reconnect"]
+	_, s.ctl.ForgetKey = set["forget-key"]
+	_, s.addr = set["a"]
+	s.anyAction = s.ctl.State != "" || power > 0 || s.ctl.Mode != nil || s.ctl.UID != nil || s.ctl.GID != nil || s.ctl.Reconnect || s.ctl.ForgetKey
+	if s.master && s.anyAction {
 		return bad("-M takes only -a: the master's state, mode and owner cannot be changed")
 	}
-	if !o.anyAction && !o.addr {
+	if !s.anyAction && !s.addr {
 		return bad("nothing to do: give an action or -a")
 	}
-	return o, nil
+	return nil
 }
 
 // resolve reads a name (looked up first, as chown does) or a number.
@@ -207,6 +297,10 @@ func resolve(s string, lookup func(string) (string, error)) (uint32, error) {
 		return uint32(n), err
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
+	if err == nil && n == 1<<32-1 {
+		// (uid_t)-1 is chown's "leave unchanged", no one's id.
+		return 0, fmt.Errorf("%d is no id", n)
+	}
 	return uint32(n), err
 }
 

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os/user"
+	"strings"
 	"testing"
 
 	"github.com/beo-cluster/beo/applets"
@@ -52,14 +54,21 @@ func TestParse(t *testing.T) {
 		{[]string{"-S", "allup", "-g", "hpc", "--reconnect", "-u", "forrest", "-m", "0100", "-R", "-s", "error", "-a"},
 			bproc.Control{State: "error", Power: "reboot", Mode: u32(0o100), UID: u32(1000), GID: u32(9220), Reconnect: true}, true, false},
 		{[]string{"-S", "-1", "-a"}, bproc.Control{}, true, false},
+		{[]string{"-a", "-S", "3"}, bproc.Control{}, true, false}, // before the first -S: its own
+		{[]string{"-S", "3", "-s", "up", "-s", "error"}, bproc.Control{State: "error"}, false, false},
 		{[]string{"-M", "-a"}, bproc.Control{}, true, true},
 	}
 	for _, tt := range tests {
-		o, err := parse(tt.args, io.Discard, lookupUser, lookupGroup)
+		steps, err := parse(tt.args, io.Discard, lookupUser, lookupGroup)
 		if err != nil {
 			t.Errorf("bpctl %q: %v", tt.args, err)
 			continue
 		}
+		if len(steps) != 1 {
+			t.Errorf("bpctl %q: %d steps, want 1", tt.args, len(steps))
+			continue
+		}
+		o := steps[0]
 		got, _ := json.Marshal(o.ctl)
 		want, _ := json.Marshal(tt.want)
 		if !bytes.Equal(got, want) || o.addr != tt.addr || o.master != tt.master {
@@ -82,6 +91,9 @@ func TestParseErrors(t *testing.T) {
 		{"-S", "3", "-g", "nogroup?"},
 		{"-M", "-s", "up"}, // the master takes only -a
 		{"-S", "3", "-s", "up", "extra"},
+		{"-S", "3", "-u", "4294967295"}, // (uid_t)-1
+		{"-S", "3", "-s", "up", "-S", "4"}, // the second group does nothing
+		{"-S", "3", "-s", "up", "-S", "4", "-R", "-P"},
 		{"-S"},
 		{"-Z"},
 	} {
@@ -90,6 +102,32 @@ func TestParseErrors(t *testing.T) {
 		if !errors.As(err, &u) {
 			t.Errorf("bpctl %q: got %v, want a usage error", args, err)
 		}
+	}
+}
+
+// TestParseSteps: each group's actions act on its own -S (BProc's order).
+func TestParseSteps(t *testing.T) {
+	steps, err := parse([]string{"-S", "0", "-s", "unavailable", "-S", "1", "-a", "-s", "error", "-M", "-a", "-S", "2-3", "-R"},
+		io.Discard, lookupUser, lookupGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range steps {
+		got = append(got, fmt.Sprintf("%s addr=%v state=%q power=%q", stepName(s), s.addr, s.ctl.State, s.ctl.Power))
+	}
+	want := []string{
+		`-S 0 addr=false state="unavailable" power=""`,
+		`-S 1 addr=true state="error" power=""`,
+		`-M addr=true state="" power=""`,
+		`-S 2-3 addr=false state="" power="reboot"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	_, err = parse([]string{"-S", "0", "-s", "up", "-S", "1", "-s", "sleepy"}, io.Discard, lookupUser, lookupGroup)
+	if err == nil || !strings.Contains(err.Error(), "-S 1: -s") {
+		t.Errorf("a bad second group: got %v, want it named", err)
 	}
 }
 

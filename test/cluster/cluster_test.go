@@ -267,12 +267,28 @@ func TestBpctlState(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("bpctl changes need root")
 	}
-	c := start(t, 2)
+	c := start(t, 3)
 	if r := run(t, c, nil, "bpctl", "-S", "1", "-s", "unavailable"); r.code != 0 {
 		t.Fatalf("bpctl: %+v", r)
 	}
 	if r := run(t, c, nil, "bpstat", "-s", "1"); r.out != "unavailable\n" {
 		t.Errorf("after bpctl -s unavailable: got %q", r.out)
+	}
+	// Each group's actions act on its own -S, in order; the third group's
+	// class sees what the first two did.
+	r := run(t, c, nil, "bpctl", "-S", "0", "-s", "error", "-S", "1", "-s", "up", "-S", "allerror", "-a", "-S", "2", "-s", "unavailable")
+	if r.code != 0 || !strings.HasPrefix(r.out, "0 ") || strings.Count(r.out, "\n") != 1 {
+		t.Fatalf("bpctl with four groups: %+v", r)
+	}
+	if r := run(t, c, nil, "bpstat", "-s", "0-2"); r.out != "error\nup\nunavailable\n" {
+		t.Errorf("after bpctl -S 0 -s error -S 1 -s up -S 2 -s unavailable: got %q", r.out)
+	}
+	// A bad spec in a later group: nothing is changed.
+	if r := run(t, c, nil, "bpctl", "-S", "0", "-s", "up", "-S", "9", "-s", "up"); r.code == 0 || !strings.Contains(r.err, "9") {
+		t.Errorf("bpctl with a bad second spec: %+v", r)
+	}
+	if r := run(t, c, nil, "bpstat", "-s", "0"); r.out != "error\n" {
+		t.Errorf("a bad second spec changed node 0: got %q", r.out)
 	}
 }
 
