@@ -91,7 +91,7 @@ func TestParseErrors(t *testing.T) {
 		{"-S", "3", "-g", "nogroup?"},
 		{"-M", "-s", "up"}, // the master takes only -a
 		{"-S", "3", "-s", "up", "extra"},
-		{"-S", "3", "-u", "4294967295"}, // (uid_t)-1
+		{"-S", "3", "-u", "4294967295"},    // (uid_t)-1
 		{"-S", "3", "-s", "up", "-S", "4"}, // the second group does nothing
 		{"-S", "3", "-s", "up", "-S", "4", "-R", "-P"},
 		{"-S"},
