@@ -75,6 +75,8 @@ type unpacker struct {
 	roots  []*os.Root
 	staged []staged
 	dirs   []dirMeta
+
+	inPlaceMeta []inPlaceMeta // -p's attributes for in-place files
 	known  map[known]bool // directories known to exist
 }
 
@@ -83,11 +85,14 @@ type known struct {
 	name string
 }
 
-// staged is a temporary waiting to be renamed over its target.
+// staged is a temporary waiting to be renamed over its target, or (into
+// set) data waiting to be written into its target in place.
 type staged struct {
 	root      *os.Root
 	tmp, name string // relative to root
 	display   string
+	into      *os.File // the target, open for writing: written in place
+	data      *os.File // what into gets: a file without a name
 }
 
 // dirMeta is a directory to finish after the commit, or to remove on
@@ -324,19 +329,39 @@ func notDir(root *os.Root, name, display string) error {
 	return nil
 }
 
-// file stages a regular file: its data in a temporary next to name.
+// file stages a regular file: its data in a temporary next to name,
+// or where the target must be written in place (see existing), in a
+// file without a name in the temporary directory.
 func (u *unpacker) file(root *os.Root, name, display string, h *tar.Header) (err error) {
-	if err := notDir(root, name, display); err != nil {
+	old, into, err := existing(root, name, display)
+	if err != nil {
 		return err
 	}
+	if old != nil && !old.Mode().IsRegular() {
+		return u.special(into, display)
+	}
+	inPlace := into != nil && links(old) > 1
 	tmp := "" // the file has no name while its data arrives (createUnnamed)
-	f, dir := createUnnamed(root, name)
-	if f == nil {
-		if tmp, f, err = createTemp(root, name); err != nil {
-			return named(display, err)
+	var f, dir *os.File
+	if !inPlace {
+		if f, dir = createUnnamed(root, name); f == nil {
+			tmp, f, err = createTemp(root, name)
+			if into != nil && (errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+				inPlace, err = true, nil // a file the caller may write, in a directory they may not
+			}
+			if err != nil {
+				into.Close()
+				return named(display, err)
+			}
+		} else {
+			defer dir.Close()
 		}
-	} else {
-		defer dir.Close()
+	}
+	if inPlace {
+		return u.inPlace(root, name, display, h, into)
+	}
+	if into != nil {
+		into.Close()
 	}
 	defer func() {
 		if f != nil {
@@ -352,12 +377,18 @@ func (u *unpacker) file(root *os.Root, name, display string, h *tar.Header) (err
 		}
 		return named(display, err)
 	}
-	if u.opts.Preserve { // before chmod: chown clears set-id bits
+	mode := u.mode(h)
+	switch {
+	case u.opts.Preserve: // before chmod: chown clears set-id bits
 		if err := chown(f.Chown, h); err != nil {
 			return named(display, err)
 		}
+	case old != nil: // the file it replaces keeps its owner and mode, as with cp
+		st := old.Sys().(*syscall.Stat_t)
+		chown(f.Chown, &tar.Header{Uid: int(st.Uid), Gid: int(st.Gid)})
+		mode = old.Mode() & fs.ModePerm
 	}
-	if err := f.Chmod(u.mode(h)); err != nil {
+	if err := f.Chmod(mode); err != nil {
 		return named(display, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -380,6 +411,147 @@ func (u *unpacker) file(root *os.Root, name, display string, h *tar.Header) (err
 	}
 	u.staged = append(u.staged, staged{root: root, tmp: tmp, name: name, display: display})
 	return nil
+}
+
+// existing looks at what is at name now. A regular file is returned with
+// into, the file opened for writing (nil when the file is being executed:
+// it is then replaced, never written). Writing it must be allowed, as cp
+// would need: a rename could replace a file its owner made read-only.
+// A device or a fifo is returned with into open for writing too (a fifo
+// needs a reader); a directory or a socket is refused. Nothing there:
+// nil, nil.
+func existing(root *os.Root, name, display string) (fs.FileInfo, *os.File, error) {
+	fi, err := root.Lstat(name)
+	switch {
+	case err != nil:
+		return nil, nil, nil // nothing there, or nothing to know: creating will tell
+	case fi.IsDir():
+		return nil, nil, fmt.Errorf("%s: cannot overwrite a directory with a non-directory", display)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return nil, nil, nil // replaced by the rename, never written through
+	case fi.Mode()&fs.ModeSocket != 0:
+		return nil, nil, fmt.Errorf("%s: is a socket", display)
+	}
+	// O_NONBLOCK: a fifo without a reader is an error (ENXIO), not a wait.
+	f, err := root.OpenFile(name, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	switch {
+	case errors.Is(err, syscall.ETXTBSY):
+		return fi, nil, nil
+	case errors.Is(err, syscall.ENXIO):
+		return nil, nil, fmt.Errorf("%s: a fifo no process is reading", display)
+	case err != nil:
+		return nil, nil, named(display, err)
+	}
+	if err := clearNonblock(f); err != nil {
+		f.Close()
+		return nil, nil, named(display, err)
+	}
+	return fi, f, nil
+}
+
+// clearNonblock makes writes to f wait again (a fifo whose reader is slow).
+func clearNonblock(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetNonblock(int(fd), false) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+// links is fi's link count.
+func links(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
+}
+
+// special writes the data of one file into a device or a fifo as it
+// arrives, as cp does: what is there cannot be replaced whole, and
+// replacing it with a regular file (bpcp x /dev/null as root) would break
+// the system. Its mode, owner and times are left alone.
+func (u *unpacker) special(into *os.File, display string) error {
+	defer into.Close()
+	if _, err := copyBulk(into, u.rd); err != nil {
+		if errors.Is(err, ErrTruncated) {
+			return fmt.Errorf("%s: %w", display, err)
+		}
+		return named(display, err)
+	}
+	return nil
+}
+
+// inPlace stages a file that must be written into its target rather than
+// replace it: one with other hard links (they keep seeing it, as with cp),
+// or one the caller may write in a directory they may not. Its data waits
+// whole in a file without a name in the temporary directory, so a cut
+// transfer leaves the target untouched; commit then writes it in.
+func (u *unpacker) inPlace(root *os.Root, name, display string, h *tar.Header, into *os.File) (err error) {
+	data, err := anonymousTemp()
+	if err != nil {
+		into.Close()
+		return named(display, err)
+	}
+	defer func() {
+		if err != nil {
+			into.Close()
+			data.Close()
+		}
+	}()
+	if _, err := copyBulk(data, u.rd); err != nil {
+		if errors.Is(err, ErrTruncated) {
+			return fmt.Errorf("%s: %w", display, err)
+		}
+		return named(display, err)
+	}
+	u.staged = append(u.staged, staged{root: root, name: name, display: display, into: into, data: data})
+	if !u.opts.Preserve {
+		return nil
+	}
+	u.inPlaceMeta = append(u.inPlaceMeta, inPlaceMeta{len(u.staged) - 1, h})
+	return nil
+}
+
+// inPlaceMeta is an in-place file's header, for -p's attributes after
+// the commit wrote it.
+type inPlaceMeta struct {
+	i int
+	h *tar.Header
+}
+
+// anonymousTemp is a file without a name in the temporary directory.
+func anonymousTemp() (*os.File, error) {
+	dir := os.TempDir()
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return os.NewFile(uintptr(fd), filepath.Join(dir, "(unnamed)")), nil
+	}
+	f, err := os.CreateTemp(dir, ".beo-xfer-")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+// writeIn writes a staged in-place file into its target.
+func (s staged) writeIn() error {
+	defer s.into.Close()
+	defer s.data.Close()
+	if _, err := s.data.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := s.into.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := copyBulk(s.into, s.data); err != nil {
+		return err
+	}
+	return s.into.Sync()
 }
 
 // symlink stages a symbolic link under a temporary name.
@@ -494,11 +666,30 @@ func (u *unpacker) commit() error {
 		}
 	}()
 	for i, s := range u.staged {
+		if s.into != nil {
+			if err := s.writeIn(); err != nil {
+				u.staged = u.staged[i+1:]
+				return named(s.display, err)
+			}
+			continue
+		}
 		if f := holdReplaced(s.root, s.name); f != nil {
 			held = append(held, f)
 		}
 		if err := s.root.Rename(s.tmp, s.name); err != nil {
 			u.staged = u.staged[i:] // the rest are removed by the rollback
+			return named(s.display, err)
+		}
+	}
+	for _, m := range u.inPlaceMeta {
+		s := u.staged[m.i]
+		if err := chown(func(uid, gid int) error { return s.root.Lchown(s.name, uid, gid) }, m.h); err != nil {
+			return named(s.display, err)
+		}
+		if err := s.root.Chmod(s.name, u.mode(m.h)); err != nil {
+			return named(s.display, err)
+		}
+		if err := s.root.Chtimes(s.name, atime(m.h), m.h.ModTime); err != nil {
 			return named(s.display, err)
 		}
 	}
@@ -564,6 +755,11 @@ func (u *unpacker) finish(d dirMeta) error {
 // created (deepest first; one that is not empty is left).
 func (u *unpacker) rollback() {
 	for _, s := range u.staged {
+		if s.into != nil {
+			s.into.Close()
+			s.data.Close()
+			continue
+		}
 		s.root.Remove(s.tmp)
 	}
 	for _, d := range slices.Backward(u.dirs) {

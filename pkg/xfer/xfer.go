@@ -62,7 +62,27 @@
 // error, a refused name) removes every temporary and every directory
 // Unpack created, leaving dst exactly as it was; a failure during the
 // commit leaves the files renamed so far, each of them whole. An old file
-// is never truncated or partly overwritten.
+// is never truncated or partly overwritten by a cut transfer.
+//
+// What is already at a file's target is treated as cp treats it:
+//
+//   - a regular file must be writable by the caller (a read-only file is
+//     "permission denied", not replaced), and the file that replaces it
+//     keeps its mode, and its owner and group where the writer may give
+//     them (root), unless Preserve says otherwise. One being executed
+//     (ETXTBSY) is replaced, as install(1) does, so a new version of a
+//     running program can be copied out.
+//   - a file with other hard links, or one the caller may write in a
+//     directory they may not (no temporary can be made there), is written
+//     in place, so the links and the directory stay as they are: its data
+//     waits whole in a file without a name in the temporary directory
+//     (os.TempDir) and is written into the target at the commit. A cut
+//     transfer leaves it untouched; a write that fails at the commit (a
+//     full disk) leaves it partly written, as it would cp.
+//   - a device or a fifo is written into as the data arrives and is never
+//     replaced (bpcp x /dev/null must not delete /dev/null); a fifo needs
+//     a reader already ("a fifo no process is reading"), and Preserve
+//     leaves its mode, owner and times alone. A socket is refused.
 //
 // Without Preserve a file's mode is the archive's masked by 0777 (no umask
 // is applied: cp -p's mode minus set-id bits), its mtime is now, its owner

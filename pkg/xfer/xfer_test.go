@@ -659,3 +659,118 @@ func TestKernelFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecialTarget: a device or a fifo at the target is written into,
+// as cp does, never replaced by a regular file (bpcp x /dev/null).
+func TestSpecialTarget(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	mkTree(t, src, tree{"f": "to the fifo"})
+	data := pack(t, []string{filepath.Join(src, "f")}, Options{})
+	out := t.TempDir()
+	fifo := filepath.Join(out, "fifo")
+	must(t, unix.Mkfifo(fifo, 0o600))
+	if err := Unpack(bytes.NewReader(data), fifo, Options{}); err == nil || !strings.Contains(err.Error(), "no process is reading") {
+		t.Errorf("a fifo without a reader: got %v", err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		r, err := os.OpenFile(fifo, os.O_RDONLY, 0)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer r.Close()
+		b, _ := io.ReadAll(r)
+		got <- string(b)
+	}()
+	// Until the reader has the fifo open, Unpack refuses; retry briefly.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := Unpack(bytes.NewReader(data), fifo, Options{Preserve: true})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("into a fifo being read: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := <-got; s != "to the fifo" {
+		t.Errorf("the fifo's reader got %q", s)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		t.Errorf("the fifo is no longer one: %v %v", fi.Mode(), err)
+	}
+	if os.Geteuid() != 0 {
+		return // mknod needs root; CI's test run has it
+	}
+	null := filepath.Join(out, "null")
+	must(t, unix.Mknod(null, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
+	before, err := os.Lstat(null)
+	must(t, err)
+	must(t, Unpack(bytes.NewReader(data), null, Options{Preserve: true}))
+	fi, err := os.Lstat(null)
+	must(t, err)
+	if fi.Mode() != before.Mode() || !os.SameFile(fi, before) {
+		t.Errorf("the device %v became %v", before.Mode(), fi.Mode())
+	}
+}
+
+// TestExistingTarget: a file that is replaced keeps its owner and mode
+// (without -p), one with other hard links is written in place so they
+// see it too, whole or not at all, and one the caller may not write is
+// refused, as cp does.
+func TestExistingTarget(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	mkTree(t, src, tree{"f": "new content"})
+	must(t, os.Chmod(filepath.Join(src, "f"), 0o755))
+	data := pack(t, []string{filepath.Join(src, "f")}, Options{})
+
+	out := t.TempDir()
+	dst := filepath.Join(out, "f")
+	must(t, os.WriteFile(dst, []byte("old"), 0o640))
+	must(t, Unpack(bytes.NewReader(data), dst, Options{}))
+	fi, err := os.Stat(dst)
+	must(t, err)
+	if fi.Mode().Perm() != 0o640 {
+		t.Errorf("replaced file's mode: got %v, want 0640", fi.Mode().Perm())
+	}
+
+	// Hard links: a cut stream leaves both as they were, a whole one
+	// reaches both.
+	other := filepath.Join(out, "other")
+	must(t, os.Link(dst, other))
+	cut := &failAfter{r: bytes.NewReader(data), n: 512 + 5, err: io.EOF}
+	if err := Unpack(cut, dst, Options{}); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("cut stream: got %v", err)
+	}
+	for _, p := range []string{dst, other} {
+		if b, _ := os.ReadFile(p); string(b) != "new content" {
+			t.Errorf("after a cut stream %s holds %q", p, b)
+		}
+	}
+	must(t, os.WriteFile(dst, []byte("old old old old old"), 0o640))
+	must(t, Unpack(bytes.NewReader(data), dst, Options{}))
+	for _, p := range []string{dst, other} {
+		if b, _ := os.ReadFile(p); string(b) != "new content" {
+			t.Errorf("%s holds %q, want the new content", p, b)
+		}
+	}
+	a, _ := os.Stat(dst)
+	b, _ := os.Stat(other)
+	if !os.SameFile(a, b) {
+		t.Errorf("the hard link was broken")
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 2 {
+		t.Errorf("left behind: %v", ents)
+	}
+
+	if os.Geteuid() == 0 {
+		return // root may write anything
+	}
+	ro := filepath.Join(out, "ro")
+	must(t, os.WriteFile(ro, []byte("mine, read-only"), 0o444))
+	if err := Unpack(bytes.NewReader(data), ro, Options{}); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("a read-only file: got %v, want permission denied", err)
+	}
+}
