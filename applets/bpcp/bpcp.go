@@ -11,8 +11,11 @@
 // while a plain path is the node's. Naming the master needs the master:
 // bpcp fails when it cannot reach it rather than copy anywhere else. An operand whose text
 // before the first colon is not a node is a local path ("backup:2024" is a
-// file); write ./3:x for a local file really named "3:x". A node path is
-// absolute on the node; a relative one is taken from the node's "/".
+// file); write ./3:x for a local file really named "3:x". An operand
+// whose text before the colon reads as several nodes (3-4:x, all:x) is an
+// error: bpcp copies one node's file. A relative node path is taken from
+// the caller's working directory, as bpsh runs a command there: in
+// /home/u/run, `bpcp data 3:data` writes /home/u/run/data on node 3.
 //
 // Every copy is one tar stream (pkg/xfer) from the sources to the
 // destination: local sources are packed here, node sources are fetched
@@ -71,6 +74,7 @@ import (
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/bproc"
+	"github.com/beo-cluster/beo/pkg/nodes"
 	"github.com/beo-cluster/beo/pkg/nodespec"
 	"github.com/beo-cluster/beo/pkg/xfer"
 )
@@ -111,11 +115,19 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if fs.NArg() < 2 {
 		return &applets.Usage{Line: usage, Msg: "need a source and a destination"}
 	}
+	cwd, _ := os.Getwd()
 	var ops []operand
 	for _, a := range fs.Args() {
 		op, err := parseOperand(a)
 		if err != nil {
 			return &applets.Usage{Line: usage, Msg: err.Error()}
+		}
+		if op.spec != "" && !path.IsAbs(op.path) && cwd != "" {
+			slash := strings.HasSuffix(op.path, "/") // "must be a directory" (pkg/xfer)
+			op.path = path.Join(cwd, op.path)        // as bpsh runs there
+			if slash {
+				op.path += "/"
+			}
 		}
 		ops = append(ops, op)
 	}
@@ -139,12 +151,28 @@ func parseOperand(s string) (operand, error) {
 	}
 	n, isNode := singleNode(prefix)
 	if !isNode {
+		if nodeList(prefix) {
+			return operand{}, fmt.Errorf("%s: bpcp copies to and from one node at a time, not %q (write ./%s for a local file)", s, prefix, s)
+		}
 		return operand{node: nodespec.Master, path: s}, nil
 	}
 	if file == "" {
 		return operand{}, fmt.Errorf("%s: no path after the node", s)
 	}
 	return operand{node: n, path: file, spec: prefix}, nil
+}
+
+// nodeList reports whether s reads as a node spec of several nodes (3-4,
+// 0,2, .1-.3, all, allup) rather than a file name.
+func nodeList(s string) bool {
+	l := strings.ToLower(s)
+	if class, ok := strings.CutPrefix(l, "all"); ok {
+		class = strings.TrimPrefix(class, "not")
+		if _, err := nodes.ParseState(class); class == "" || err == nil {
+			return true
+		}
+	}
+	return strings.ContainsAny(l, "0123456789") && strings.ContainsAny(l, ",-") && strings.Trim(l, "0123456789.n,-") == ""
 }
 
 // singleNode reads one node as bpsh's node specs write it: N, .N, nN,

@@ -31,7 +31,8 @@ func TestParseOperand(t *testing.T) {
 		{"./3:x", -1, "./3:x"},
 		{":x", -1, ":x"},
 		{"n:x", -1, "n:x"},
-		{"3-4:x", -1, "3-4:x"}, // a range is not one node: a local name
+		{"./3-4:x", -1, "./3-4:x"},
+		{"alliance:x", -1, "alliance:x"},
 		{"3:a:b", 3, "a:b"},
 	}
 	for _, tt := range tests {
@@ -40,7 +41,7 @@ func TestParseOperand(t *testing.T) {
 			t.Errorf("parseOperand(%q): got %+v %v, want node %d path %q", tt.in, got, err, tt.node, tt.path)
 		}
 	}
-	for _, bad := range []string{"", "3:"} {
+	for _, bad := range []string{"", "3:", "3-4:x", "0,1:/tmp/x", "all:/tmp", "allup:/tmp", ".1-.3:x"} {
 		if _, err := parseOperand(bad); err == nil {
 			t.Errorf("parseOperand(%q): no error", bad)
 		}

@@ -75,6 +75,14 @@ func TestBpcp(t *testing.T) {
 	if l, err := os.Readlink(filepath.Join(back, "tree/link")); l != "a" {
 		t.Errorf("symlink after the round trip: got %q, %v", l, err)
 	}
+	// A relative node path is taken from the caller's directory, as bpsh
+	// runs there.
+	if r := runIn(t, c, "/tmp", nil, nil, "bpcp", filepath.Join(src, "one"), "0:rel"); r.code != 0 {
+		t.Fatalf("bpcp to a relative node path: %+v", r)
+	}
+	if b, err := os.ReadFile(node(0, "tmp/rel")); string(b) != "one" {
+		t.Errorf("bpcp one 0:rel from /tmp: node 0's /tmp/rel holds %q, %v", b, err)
+	}
 	// Several sources into a directory on a node.
 	os.MkdirAll(node(1, "many"), 0o755)
 	if r := run(t, c, nil, "bpcp", filepath.Join(src, "one"), "0:/kept", "1:/many"); r.code != 0 {
@@ -94,6 +102,7 @@ func TestBpcp(t *testing.T) {
 		{[]string{filepath.Join(src, "one"), "1:/no/such/dir/x"}, []string{"node 1", "/no/such/dir"}},
 		{[]string{filepath.Join(src, "absent"), "1:/x"}, []string{"absent"}},
 		{[]string{filepath.Join(src, "one"), "9:/x"}, []string{"9"}},
+		{[]string{filepath.Join(src, "one"), "0-1:/x"}, []string{"one node at a time"}},
 	} {
 		r := run(t, c, nil, "bpcp", tc.args...)
 		for _, w := range tc.want {
