@@ -264,7 +264,12 @@ func (m *Master) serveNodeStreams(s *session) {
 }
 
 // heartbeat pings every interval; two intervals without a Pong end the
-// session.
+// session. The silence counts only while the master was pinging: a
+// tick that comes late (the master's host or process stalled: a VM
+// paused, SIGSTOP, swapping) sent no ping meanwhile, so the node is
+// given a fresh two intervals from then rather than blamed for the
+// master's own silence, which would have ended every node's session
+// and job at once.
 func (m *Master) heartbeat(s *session, interval time.Duration) {
 	pongs := make(chan uint64, 4)
 	go func() {
@@ -284,6 +289,7 @@ func (m *Master) heartbeat(s *session, interval time.Duration) {
 	defer t.Stop()
 	var seq uint64
 	last := m.clock()
+	tick := last
 	for {
 		select {
 		case <-s.done:
@@ -292,6 +298,12 @@ func (m *Master) heartbeat(s *session, interval time.Duration) {
 			last = m.clock()
 			m.pins.spoke(s.node, last)
 		case <-t.C:
+			now := m.clock()
+			if now.Sub(tick) > 3*interval/2 && now.Sub(last) > 2*interval {
+				m.log.Warn("heartbeat: the master was stalled; the node gets a fresh timeout", "node", s.node, "stalled", now.Sub(tick).Round(time.Second))
+				last = now
+			}
+			tick = now
 			if m.clock().Sub(last) > 2*interval {
 				s.end(fmt.Sprintf("no heartbeat for %s", m.clock().Sub(last).Round(time.Second)), true)
 				return
