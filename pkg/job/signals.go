@@ -80,11 +80,21 @@ func (c *Catcher) Release() {
 // start) — and catches it on ch again if the process goes on. The signal
 // is sent to this thread alone, which takes it on its way back from the
 // system call, so the action is over before the signal is caught again.
+//
+// A stop signal (SIGTSTP: Ctrl-Z) is the exception: the Go runtime keeps
+// its handler after Reset and drops a SIGTSTP nobody is notified of (its
+// signal table marks the default as one to ignore), so bpsh never
+// stopped and the terminal stayed with it, its job stopped. The process
+// stops itself with SIGSTOP instead, as the kernel's default would.
 func asUncaught(ch chan os.Signal, sig syscall.Signal) {
 	signal.Reset(sig)
-	runtime.LockOSThread()
-	syscall.Tgkill(os.Getpid(), syscall.Gettid(), sig)
-	runtime.UnlockOSThread()
+	if sig == syscall.SIGTSTP {
+		syscall.Kill(os.Getpid(), syscall.SIGSTOP) // the kernel stops every thread now
+	} else {
+		runtime.LockOSThread()
+		syscall.Tgkill(os.Getpid(), syscall.Gettid(), sig)
+		runtime.UnlockOSThread()
+	}
 	signal.Notify(ch, sig)
 }
 

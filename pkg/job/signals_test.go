@@ -72,3 +72,40 @@ func TestCatchBeforeStart(t *testing.T) {
 		})
 	}
 }
+
+// TestStopBeforeStart: SIGTSTP caught before the job starts stops the
+// process (Ctrl-Z), and SIGCONT (fg) lets it go on.
+func TestStopBeforeStart(t *testing.T) {
+	if s := os.Getenv("BEO_JOB_CATCH_CHILD"); s != "" {
+		var n int
+		fmt.Sscan(s, &n)
+		catchChild(syscall.Signal(n))
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStopBeforeStart$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("BEO_JOB_CATCH_CHILD=%d", int(syscall.SIGTSTP)))
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan bool, 1)
+	go func() {
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(cmd.Process.Pid, &ws, syscall.WUNTRACED, nil)
+		stopped <- err == nil && ws.Stopped()
+	}()
+	select {
+	case ok := <-stopped:
+		if !ok {
+			t.Fatalf("the child ended instead of stopping (output %q)", out.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("SIGTSTP did not stop the child")
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "went on") {
+		t.Errorf("after SIGCONT: %v, output %q", err, out.String())
+	}
+}

@@ -491,11 +491,12 @@ func TestCtrlCAndStop(t *testing.T) {
 		}
 		return true
 	})
-	// A shell sends SIGCONT (fg) once it saw bpsh itself stop. Here bpsh
-	// may not stop at all (SIGTSTP is discarded in an orphaned process
-	// group), or stop only after a SIGCONT sent the moment the remote
-	// processes stopped, which that SIGCONT then cannot undo: send it
-	// until it takes, as a user pressing fg again would.
+	// bpsh itself stops too, so the shell gets the terminal back.
+	waitFor(t, "bpsh stopped", 10*time.Second, func() bool { return procState(job.Process.Pid) == "T" })
+	// A shell sends SIGCONT (fg) once it saw bpsh itself stop. A SIGCONT
+	// sent the moment the remote processes stopped may come before bpsh
+	// has stopped, and then cannot undo that: send it until it takes, as
+	// a user pressing fg again would.
 	waitFor(t, "remote processes running again", 10*time.Second, func() bool {
 		job.Process.Signal(syscall.SIGCONT)
 		for _, p := range ps {
