@@ -52,8 +52,10 @@
 // in the form `2006-01-02T15:04:05.000000+00:00 HOSTNAME TAG: MSG`, the
 // time being the message's own when it carries one, else the time of
 // reception; control characters are written as #ooo (as rsyslog does), so
-// no datagram can forge a line. Datagrams that are not syslog messages are
-// counted and dropped. Files are opened for each message (O_APPEND), so
+// no datagram can forge a line. A datagram without a valid <PRI> is kept
+// as the text of a user.notice message (RFC 3164 §4.3.3), as rsyslog
+// keeps it, rather than dropped. Files are opened for each message
+// (O_APPEND), so
 // log rotation needs no signal. A file that would grow past
 // Receiver.MaxFile (32 MiB) is moved to FILE.1 first: a node flooding the
 // receiver cannot fill the master's disk.
@@ -70,6 +72,7 @@ import (
 
 	syslog "github.com/leodido/go-syslog/v4"
 	"github.com/leodido/go-syslog/v4/rfc3164"
+	"github.com/leodido/go-syslog/v4/rfc5424"
 )
 
 // MaxPacket is RFC 3164's limit on a datagram.
@@ -114,11 +117,22 @@ var ErrNotSyslog = errors.New("not a syslog message")
 // Parse reads an RFC 3164 message, applying the relay rule for a missing
 // TIMESTAMP (the Time of the result is then zero). Input without a valid
 // <PRI> is ErrNotSyslog.
+//
+// Control characters other than newline (an escape sequence, a NUL) are
+// written as #ooo first, as rsyslog does on reception: the RFC 3164
+// machine refuses them, and a colour code in a program's message cost
+// the whole message. A message in RFC 5424's form (`<PRI>1 TIMESTAMP
+// HOST APP PROCID MSGID SD MSG`, logger --rfc5424) is read as one.
 func Parse(b []byte) (Message, error) {
-	b = bytes.TrimRight(b, "\n\x00")
+	b = escapeControls(bytes.TrimRight(b, "\n\x00"))
 	pri, rest, ok := cutPRI(b)
 	if !ok {
 		return Message{}, fmt.Errorf("%w: no <PRI>", ErrNotSyslog)
+	}
+	if bytes.HasPrefix(rest, []byte("1 ")) {
+		if m, err := parse5424(pri, b); err == nil {
+			return m, nil
+		}
 	}
 	p := rfc3164.NewParser(rfc3164.WithEmbeddedNewlines(), rfc3164.WithLenientDay())
 	stamped := true
@@ -150,6 +164,54 @@ func Parse(b []byte) (Message, error) {
 	}
 	return m, nil
 }
+
+// parse5424 reads an RFC 5424 message. Its structured data is left out,
+// as rsyslog's traditional file format does.
+func parse5424(pri int, b []byte) (Message, error) {
+	sm, err := rfc5424.NewParser(rfc5424.WithBestEffort()).Parse(b)
+	if err != nil {
+		return Message{}, err
+	}
+	m5, ok := sm.(*rfc5424.SyslogMessage)
+	if !ok || m5 == nil {
+		return Message{}, errors.New("no message")
+	}
+	m := Message{Priority: pri}
+	if m5.Timestamp != nil {
+		m.Time = *m5.Timestamp
+	}
+	if m5.Hostname != nil {
+		m.Host = *m5.Hostname
+	}
+	if m5.Appname != nil {
+		m.Tag = *m5.Appname
+		if m5.ProcID != nil {
+			m.Tag += "[" + *m5.ProcID + "]"
+		}
+	}
+	if m5.Message != nil {
+		m.Text = strings.TrimPrefix(*m5.Message, "\ufeff") // RFC 5424's BOM
+	}
+	return m, nil
+}
+
+// escapeControls writes the control characters of b but newline as #ooo.
+func escapeControls(b []byte) []byte {
+	if !bytes.ContainsFunc(b, func(r rune) bool { return isControl(r) }) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for _, c := range b {
+		if isControl(rune(c)) {
+			out = fmt.Appendf(out, "#%03o", c)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func isControl(r rune) bool { return (r < 0x20 && r != '\n') || r == 0x7f }
 
 func parse(p syslog.Machine, b []byte) (*rfc3164.SyslogMessage, error) {
 	m, err := p.Parse(b)
@@ -184,9 +246,10 @@ func cutPRI(b []byte) (int, []byte, bool) {
 	return n, b[end+1:], true
 }
 
-// ParseLocal reads a datagram a local program sent to /dev/log: Parse,
-// and when that fails, the relay rule for a missing PRI — the whole
-// datagram is the text of a user.notice message.
+// ParseLocal reads a datagram a local program sent to /dev/log, or one
+// the Receiver got: Parse, and when that fails, the relay rule for a
+// missing PRI (RFC 3164 §4.3.3) — the whole datagram is the text of a
+// user.notice message.
 func ParseLocal(b []byte) Message {
 	if m, err := Parse(b); err == nil {
 		return m

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -43,12 +42,7 @@ type Receiver struct {
 	// costs the master at most twice this much disk per sender, and the
 	// last MaxFile bytes of what it said are always there.
 	MaxFile int64
-
-	bad atomic.Uint64
 }
-
-// Bad returns how many datagrams were dropped as not syslog.
-func (r *Receiver) Bad() uint64 { return r.bad.Load() }
 
 // Serve receives datagrams on pc until ctx ends; it closes pc.
 func (r *Receiver) Serve(ctx context.Context, pc net.PacketConn) error {
@@ -103,17 +97,10 @@ func (r *Receiver) File(src netip.Addr) string {
 	return filepath.Join(r.dir(), "messages.other")
 }
 
-// Handle writes one datagram from src. A datagram that is not syslog is
-// counted and dropped (the error is returned only for the first and then
-// every 1024th, to keep a flood out of the master's own log).
+// Handle writes one datagram from src; one without a <PRI> is the text
+// of a user.notice message (ParseLocal).
 func (r *Receiver) Handle(src netip.Addr, b []byte) error {
-	m, err := Parse(b)
-	if err != nil {
-		if n := r.bad.Add(1); n == 1 || n%1024 == 0 {
-			return fmt.Errorf("dropped %d datagrams that are not syslog, latest: %w", n, err)
-		}
-		return nil
-	}
+	m := ParseLocal(b)
 	now := time.Now()
 	if r.Now != nil {
 		now = r.Now()
