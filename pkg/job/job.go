@@ -7,8 +7,8 @@
 // stdin is duplicated to every process (unless NullIn or NoIO, or it is
 // /dev/null: then the processes read /dev/null and no stream is opened);
 // stdout and stderr come back separately, as they come (Line: whole lines;
-// Prefix: each line after "%3d: " and its node), node by node in list
-// order (Seq, with a divider line before each under Divider), or gathered
+// Prefix: each line after "%3d: " and its node), node by node in node
+// number order (Seq, with a divider line before each under Divider), or gathered
 // (Gather): every process's output is kept (Buf bytes in memory, the rest
 // in an unlinked temporary file) and, once all have ended, each distinct
 // output is printed once under the list of nodes that produced it, as
@@ -34,12 +34,14 @@
 package job
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,7 +62,7 @@ type Options struct {
 	NullIn   bool // remote stdin from /dev/null (bpsh -n)
 	Line     bool // whole lines only (bpsh -L)
 	Prefix   bool // "%3d: " before each line (bpsh -p); implies Line
-	Seq      bool // output node by node, in list order (bpsh -s)
+	Seq      bool // output node by node, by node number (bpsh -s; one node's ranks in rank order)
 	Divider  bool // a divider line before each node's output (bpsh -d); implies Seq
 	Gather   bool // each distinct output once, with its nodes (bpsh -g)
 	OneByOne bool // one process after another (mpprun)
@@ -134,11 +136,15 @@ func Run(ctx context.Context, cl *bproc.Client, list []int, argv []string, o Opt
 			p.out = newOutput(n, s.Out, outLock, o, seq)
 			p.err = newOutput(n, s.Err, errLock, o, seq)
 			cmd.Stdout, cmd.Stderr = p.out, p.err
-			if seq != nil {
-				seq.add(p, o.Divider)
-			}
 		}
 		procs[i] = p
+	}
+	if seq != nil { // by node number, as BProc's bpsh -s sorts them
+		byNode := slices.Clone(procs)
+		slices.SortStableFunc(byNode, func(a, b *proc) int { return cmp.Compare(a.node, b.node) })
+		for _, p := range byNode {
+			seq.add(p, o.Divider)
+		}
 	}
 	// stdin is read once a process has started: a job none of whose
 	// processes can start leaves its caller's stdin unread.
