@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,12 +53,14 @@ type Cmd struct {
 	stdin   net.Conn
 	out     *link.Output // where the master's output streams land (unless NoIO)
 	local   *exec.Cmd
-	wmu     sync.Mutex // serialises frames written on ctl
-	started bool
-	waited  bool
-	gh      *cmdGhosts            // its ghosts (ghosts.go)
-	fk      forks                 // the copies its process forked (fork.go)
-	outErr  atomic.Pointer[error] // the first failed write to Stdout or Stderr
+	// releaseLocal frees the thread that started local (startPinned).
+	releaseLocal func()
+	wmu          sync.Mutex // serialises frames written on ctl
+	started      bool
+	waited       bool
+	gh           *cmdGhosts            // its ghosts (ghosts.go)
+	fk           forks                 // the copies its process forked (fork.go)
+	outErr       atomic.Pointer[error] // the first failed write to Stdout or Stderr
 }
 
 // ExitError reports a remote process that exited non-zero or by a signal.
@@ -322,7 +325,9 @@ func (cmd *Cmd) startLocal() error {
 	if !cmd.NoIO {
 		l.Stdin, l.Stdout, l.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
 	}
-	l.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a local process ends with the program that started it
+	// (bpsh, beorun SIGKILLed), as its remote ones do on their nodes.
+	l.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	for _, r := range []struct {
 		path string
 		in   bool
@@ -343,15 +348,40 @@ func (cmd *Cmd) startLocal() error {
 		}
 		l.Stdin = f
 	}
-	if err := l.Start(); err != nil {
+	release, err := startPinned(l)
+	if err != nil {
 		return onNode(-1, err)
 	}
-	cmd.local, cmd.PID = l, l.Process.Pid
+	cmd.local, cmd.PID, cmd.releaseLocal = l, l.Process.Pid, release
 	return nil
+}
+
+// startPinned starts l from a thread locked to its goroutine until
+// release is called (after Wait). The kernel sends Pdeathsig when the
+// thread that forked the child ends, not the process, and the Go runtime
+// ends a thread whose goroutine exits while locked to it; a thread held
+// for the child's life is one that ends only with the process.
+func startPinned(l *exec.Cmd) (release func(), err error) {
+	errc := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := l.Start()
+		errc <- err
+		if err == nil {
+			<-done
+		}
+	}()
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	return sync.OnceFunc(func() { close(done) }), nil
 }
 
 func (cmd *Cmd) waitLocal() error {
 	err := cmd.local.Wait()
+	cmd.releaseLocal()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		ws := ee.Sys().(syscall.WaitStatus)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/beo-cluster/beo/pkg/bproc"
 	"github.com/beo-cluster/beo/pkg/sim"
+	"github.com/beo-cluster/beo/test/testio"
 )
 
 // runIn is runAs from directory dir.
@@ -664,4 +665,42 @@ func tail(s string) string {
 		return s[len(s)-300:]
 	}
 	return s
+}
+
+// TestLocalRankEndsWithLauncher: a process a job runs on the master (node
+// -1: bpsh -1, beorun's rank 0) ends when the launcher is SIGKILLed, as
+// its processes on the nodes do; it is not left behind under init.
+func TestLocalRankEndsWithLauncher(t *testing.T) {
+	c := start(t, 1)
+	for _, args := range [][]string{
+		{"bpsh", "-1", "sh", "-c", "echo ready; exec sleep 141"},
+		{"beorun", "--map", "-1:0", "sh", "-c", "echo ready; exec sleep 142"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		job := exec.CommandContext(ctx, args[0], args[1:]...)
+		job.Env = append(os.Environ(), bproc.SocketEnv+"="+c.Socket)
+		out := &testio.Buffer{}
+		job.Stdout = out
+		if err := job.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, args[0]+" ready", 10*time.Second, func() bool { return strings.Contains(out.String(), "ready") })
+		var local int
+		waitFor(t, "the local sleep", 10*time.Second, func() bool {
+			for _, k := range children(job.Process.Pid) {
+				if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", k)); strings.HasSuffix(exe, "/sleep") { // not a ghost
+					local = k
+					return true
+				}
+			}
+			return false
+		})
+		job.Process.Kill()
+		job.Wait()
+		waitFor(t, args[0]+"'s local process gone after its SIGKILL", 10*time.Second, func() bool {
+			st := procState(local)
+			return st == "" || st == "Z"
+		})
+		cancel()
+	}
 }
