@@ -142,7 +142,7 @@ func parse(args []string) (opts, error) {
 			i++
 			break
 		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
+		if !strings.HasPrefix(a, "-") || a == "-" || a == "-1" { // -1: the master, a host
 			break
 		}
 		switch a {

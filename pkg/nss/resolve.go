@@ -166,10 +166,28 @@ func (r *Resolver) byAddr(name string, a netip.Addr) (int, bool, error) {
 			}
 		}
 	}
-	if a.IsLoopback() || local(a) {
+	if hostLoopback(a) || local(a) {
 		return -1, true, nil
 	}
 	return 0, false, nil
+}
+
+// hostLoopback reports whether a is a loopback address that names this
+// host: ::1, 127.0.0.0/24 (127.0.0.1, and beo sim's masters at 127.0.0.1+i)
+// and 127.0.1.0/24 (Debian's /etc/hosts gives the host name 127.0.1.1).
+// The rest of 127/8 is no name of the master: beo sim's nodes live there
+// (127.1.0.0+N), and an address in that block that is not a node must not
+// quietly run a job's ranks on the master.
+func hostLoopback(a netip.Addr) bool {
+	if a == netip.IPv6Loopback() {
+		return true
+	}
+	for _, p := range []netip.Prefix{netip.MustParsePrefix("127.0.0.0/24"), netip.MustParsePrefix("127.0.1.0/24")} {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // local reports whether a is an address of this host.
