@@ -100,27 +100,54 @@ type Job struct {
 // CPUPct the average over the job's life.
 type Record struct {
 	Job
-	Ended  time.Time `json:"ended"`
-	Status int       `json:"status"`           // exit code
-	Signal int       `json:"signal,omitempty"` // the signal that killed it
+	Ended time.Time `json:"ended"`
+	// Status is the exit code; for a job killed by a signal 128+N, as a
+	// shell reports it, and 255 for one with no exit status (Err), as
+	// bpsh exits: a log filtered on status != 0 finds every failure.
+	Status int `json:"status"`
+	Signal int `json:"signal,omitempty"` // the signal that killed it
 	// Err says why the job has no exit status: the node was lost, the
 	// node could not wait for it.
 	Err string `json:"err,omitempty"`
 }
 
+// NoStatus is Record.Status for a job that has no exit status.
+const NoStatus = 255
+
+// ExitStatus is the Status of a job that exited with status, was killed
+// by signal (0: none), or has no status because of err ("": it has one).
+func ExitStatus(status, signal int, err string) int {
+	switch {
+	case err != "":
+		return NoStatus
+	case signal != 0:
+		return 128 + signal
+	}
+	return status
+}
+
 // CPUPct is the CPU use, in % of one CPU, between two readings of a
-// job: prev nil (or not older), since its start; cur nil, -1.
+// job: prev nil (or not older), since its start; cur nil, -1. A window
+// shorter than MinCPUWindow is -1 too: the CPU a job's start costs
+// (its exec, before its clock starts) makes a few milliseconds' rate
+// meaningless — `hostname` showed 122% for 0.00 s of CPU.
 func CPUPct(prev, cur *wire.Usage) float64 {
 	switch {
 	case cur == nil:
 		return -1
 	case prev != nil && cur.At > prev.At:
+		if cur.At-prev.At < MinCPUWindow {
+			return -1
+		}
 		return 100 * float64(max(cur.CPU-prev.CPU, 0)) / float64(cur.At-prev.At)
-	case cur.At > 0:
+	case cur.At >= MinCPUWindow:
 		return 100 * float64(cur.CPU) / float64(cur.At)
 	}
 	return -1
 }
+
+// MinCPUWindow is the shortest time CPUPct makes a rate of.
+const MinCPUWindow = 100 * time.Millisecond
 
 // Comm is the short name of a command, for labels and narrow columns:
 // the last element of argv[0], at most 32 bytes, valid UTF-8.

@@ -28,9 +28,23 @@ func TestCPUPct(t *testing.T) {
 		{"same age: since the start", u(time.Second, time.Second), u(time.Second, time.Second), 100},
 		{"a counter going back reads 0", u(time.Second, 2*time.Second), u(2*time.Second, time.Second), 0},
 		{"age 0", nil, u(0, 0), -1},
+		{"a few milliseconds old: too short to tell", nil, u(3*time.Millisecond, 4*time.Millisecond), -1},
+		{"readings too close together", u(time.Second, time.Second), u(time.Second+time.Millisecond, time.Second), -1},
 	} {
 		if got := CPUPct(tc.prev, tc.cur); got != tc.want {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		status, signal int
+		err            string
+		want           int
+	}{{0, 0, "", 0}, {3, 0, "", 3}, {0, 9, "", 137}, {0, 0, "connection lost", 255}, {0, 9, "lost", 255}} {
+		if got := ExitStatus(tc.status, tc.signal, tc.err); got != tc.want {
+			t.Errorf("ExitStatus(%d, %d, %q): got %d, want %d", tc.status, tc.signal, tc.err, got, tc.want)
 		}
 	}
 }

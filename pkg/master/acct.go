@@ -74,7 +74,7 @@ func (m *Master) book(r *relay, res wire.Result) acct.Record {
 		j.Usage = res.Usage
 	}
 	j.CPUPct = acct.CPUPct(nil, j.Usage) // over its whole life
-	rec := acct.Record{Job: j, Ended: m.clock(), Status: res.Status, Signal: res.Signal, Err: res.Err}
+	rec := acct.Record{Job: j, Ended: m.clock(), Status: acct.ExitStatus(res.Status, res.Signal, res.Err), Signal: res.Signal, Err: res.Err}
 	m.ledger.Book(rec)
 	return rec
 }
