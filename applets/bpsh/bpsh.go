@@ -99,6 +99,9 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 		}
 		spec, rest = rest[0], rest[1:]
 	}
+	if len(rest) > 0 && rest[0] == "--" { // bpsh 0 -- cmd: the command's words start here
+		rest = rest[1:]
+	}
 	if len(rest) == 0 {
 		return &applets.Usage{Line: usage, Msg: "missing command"}
 	}
@@ -123,11 +126,16 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 }
 
 // splitArgs separates bpsh's own flags from the node spec and command, so
-// that the node spec -1 (the master) is not taken for a flag.
+// that the node spec -1 (the master) is not taken for a flag. A "--"
+// ends the flags and is dropped; one after the node spec is dropped too
+// (bpsh -p 0 -- echo -x).
 func splitArgs(args []string) (flags, rest []string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "--" || !strings.HasPrefix(a, "-") || len(a) < 2 || (a[1] >= '0' && a[1] <= '9') {
+		if a == "--" {
+			return args[:i], args[i+1:]
+		}
+		if !strings.HasPrefix(a, "-") || len(a) < 2 || (a[1] >= '0' && a[1] <= '9') {
 			return args[:i], args[i:]
 		}
 		switch strings.TrimLeft(a, "-") {

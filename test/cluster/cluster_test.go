@@ -145,6 +145,8 @@ func TestBpshBasics(t *testing.T) {
 		{"stdin to every node", []string{"-p", "-s", "0,2", "cat"}, "x\n", result{out: "  0: x\n  2: x\n"}},
 		{"prefix sequential", []string{"-a", "-p", "-s", "sh", "-c", "echo $BPROC_RANK $BPROC_PROGNAME"}, "",
 			result{out: "  0: 0 sh\n  1: 1 sh\n  2: 2 sh\n"}},
+		{"-- ends the flags", []string{"-p", "--", "1", "echo", "x"}, "", result{out: "  1: x\n"}},
+		{"-- after the node", []string{"-p", "1", "--", "echo", "-x"}, "", result{out: "  1: -x\n"}},
 		{"sequential by node number", []string{"-p", "-s", "2,0,1,0", "sh", "-c", "echo $BPROC_RANK"}, "",
 			result{out: "  0: 1\n  0: 3\n  1: 2\n  2: 0\n"}},
 		{"divider", []string{"-d", "0-1", "echo", "x"}, "",
