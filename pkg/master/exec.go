@@ -223,7 +223,7 @@ func (x *execution) start() (wire.ExecReply, error) {
 	}
 	if x.fork != nil { // a forked copy's image follows its files (fork.go)
 		if err := sendImage(nd, x.fork.cp); err != nil {
-			return st, wire.NodeErrorf(x.node, wire.CodeNodeDown, "%w", err)
+			return st, s.downErr("send image", err)
 		}
 	}
 	if x.expecting {
@@ -239,7 +239,7 @@ func (x *execution) start() (wire.ExecReply, error) {
 		}()
 	}
 	if err := wire.Read(nd, &st); err != nil {
-		return st, wire.NodeErrorf(x.node, wire.CodeNodeDown, "%w", err)
+		return st, s.downErr("exec", err)
 	}
 	st.Sent = sent
 	return st, nil
@@ -328,7 +328,7 @@ func (x *execution) relay(ctx context.Context, st wire.Started) (res wire.Result
 		}
 	}(x.done)
 	if err := m.readResult(x.nd, x.cl, x.r, &res); err != nil { // and the Updates before it (ghosts.go)
-		return wire.Fail(wire.NodeErrorf(x.node, wire.CodeNodeDown, "connection lost while running %s (pid %d)", x.ex.Path, st.PID)), false
+		return wire.Fail(x.s.downErr(fmt.Sprintf("connection lost while running %s (pid %d)", x.ex.Path, st.PID), err)), false
 	}
 	return res, true
 }
@@ -471,7 +471,7 @@ func (m *Master) closure(path string) (program, error) {
 func (m *Master) sendFiles(s *session, nd net.Conn, reals map[string]string) (int64, error) {
 	var need wire.Need
 	if err := wire.Read(nd, &need); err != nil {
-		return 0, wire.NodeErrorf(s.node, wire.CodeNodeDown, "exec: %w", err)
+		return 0, s.downErr("exec", err)
 	}
 	if len(need.Hashes) == 0 {
 		return 0, nil

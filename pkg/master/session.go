@@ -2,7 +2,9 @@ package master
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -43,6 +45,21 @@ func (s *session) end(why string, lost bool) {
 		close(s.done)
 		s.mux.Close()
 	})
+}
+
+// downErr is the error of what failed on one of s's streams with err.
+// When the session has ended, its end says why (the node was lost:
+// "no heartbeat for 21s") rather than the stream's EOF.
+func (s *session) downErr(what string, err error) error {
+	select {
+	case <-s.done:
+		return wire.NodeErrorf(s.node, wire.CodeNodeDown, "%s: node lost: %s", what, s.why)
+	default:
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+			return wire.NodeErrorf(s.node, wire.CodeNodeDown, "%s", what) // the connection's end: nothing more to say
+		}
+		return wire.NodeErrorf(s.node, wire.CodeNodeDown, "%s: %w", what, err)
+	}
 }
 
 // open starts a stream to the node with header h.
