@@ -328,7 +328,7 @@ func (x *execution) relay(ctx context.Context, st wire.Started) (res wire.Result
 		}
 	}(x.done)
 	if err := m.readResult(x.nd, x.cl, x.r, &res); err != nil { // and the Updates before it (ghosts.go)
-		return wire.Fail(x.s.downErr(fmt.Sprintf("connection lost while running %s (pid %d)", x.ex.Path, st.PID), err)), false
+		return wire.Fail(x.s.downErr(fmt.Sprintf("running %s (pid %d)", x.ex.Path, st.PID), err)), false
 	}
 	return res, true
 }

@@ -487,7 +487,7 @@ func (x *execution) nextLeg(ctx context.Context, res wire.Result) (wire.Result, 
 	}
 	var next wire.Result
 	if err := x.m.readResult(x.nd, x.cl, x.r, &next); err != nil {
-		return wire.Fail(wire.NodeErrorf(x.node, wire.CodeNodeDown, "connection lost while running %s (pid %d)", x.ex.Path, nl.pid)), false
+		return wire.Fail(wire.NodeErrorf(x.node, wire.CodeNodeDown, "running %s (pid %d): connection lost", x.ex.Path, nl.pid)), false
 	}
 	return next, true
 }

@@ -93,7 +93,7 @@ func (m *Master) putSources(ctx context.Context, who caller, cl net.Conn, f wire
 		defer close(answered)
 		var r wire.Result
 		if err := wire.Read(nd, &r); err != nil {
-			nodeErr = wire.NodeErrorf(f.Node, wire.CodeNodeDown, "put %s: %w", f.Path, err)
+			nodeErr = s.downErr("put "+f.Path, err)
 		} else {
 			nodeErr = r.Failure()
 		}

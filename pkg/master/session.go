@@ -48,15 +48,15 @@ func (s *session) end(why string, lost bool) {
 }
 
 // downErr is the error of what failed on one of s's streams with err.
-// When the session has ended, its end says why (the node was lost:
-// "no heartbeat for 21s") rather than the stream's EOF.
+// When the session has ended, its end says why the node is gone ("node
+// lost (no heartbeat for 21s)") rather than the stream's EOF.
 func (s *session) downErr(what string, err error) error {
 	select {
 	case <-s.done:
-		return wire.NodeErrorf(s.node, wire.CodeNodeDown, "%s: node lost: %s", what, s.why)
+		return wire.NodeErrorf(s.node, wire.CodeNodeDown, "%s: node lost (%s)", what, s.why)
 	default:
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-			return wire.NodeErrorf(s.node, wire.CodeNodeDown, "%s", what) // the connection's end: nothing more to say
+			return wire.NodeErrorf(s.node, wire.CodeNodeDown, "%s: connection lost", what)
 		}
 		return wire.NodeErrorf(s.node, wire.CodeNodeDown, "%s: %w", what, err)
 	}

@@ -63,7 +63,7 @@ func TestHeartbeat(t *testing.T) {
 	stopped := time.Now()
 	defer syscall.Kill(pid, syscall.SIGCONT)
 	// A command started meanwhile fails once the node is lost, saying so.
-	if r := run(t, c, nil, "bpsh", "1", "true"); r.code != 255 || !strings.Contains(r.err, "1: exec: node lost: no heartbeat") {
+	if r := run(t, c, nil, "bpsh", "1", "true"); r.code != 255 || !strings.Contains(r.err, "1: exec: node lost (no heartbeat") {
 		t.Errorf("bpsh to the silent node: got %+v, want it lost for want of a heartbeat", r)
 	}
 	waitState(t, c, 1, "down", 10*time.Second)
