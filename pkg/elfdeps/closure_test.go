@@ -384,6 +384,18 @@ func TestClosure(t *testing.T) {
 			wantErr: "/etc/motd: not an ELF file or a #! script",
 		},
 		{
+			name:    "a truncated ELF file",
+			tree:    map[string]any{"/bin/t": "\x7fELF\x02\x01\x01junk"},
+			prog:    "/bin/t",
+			wantErr: "not a valid ELF file (truncated)",
+		},
+		{
+			name:    "a script whose interpreter is missing",
+			tree:    map[string]any{"/bin/s": "#!/nonexistent/interp -x\n"},
+			prog:    "/bin/s",
+			wantErr: "interpreter /nonexistent/interp: no such file or directory",
+		},
+		{
 			name:    "missing program",
 			tree:    map[string]any{},
 			prog:    "/bin/nope",
@@ -398,6 +410,9 @@ func TestClosure(t *testing.T) {
 			if tt.wantErr != "" || tt.missing != nil {
 				if err == nil {
 					t.Fatalf("Closure = %v, want error", paths(files))
+				}
+				if strings.Contains(err.Error(), tt.prog+":") {
+					t.Errorf("error %q names the program, which the caller does", err)
 				}
 				if !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("error %q, want it to contain %q", err, tt.wantErr)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 
@@ -87,7 +88,7 @@ func Closure(root, name string, opts Options) ([]File, error) {
 	opts.Dir = path.Clean("/" + opts.Dir)
 	c := &closure{root: root, opts: opts, seen: map[string]bool{}}
 	if err := c.program(abs(opts.Dir, name), 0); err != nil {
-		return nil, fmt.Errorf("elfdeps: %s: %w", name, err)
+		return nil, err
 	}
 	return c.files, nil
 }
@@ -115,14 +116,19 @@ func (c *closure) add(name string, r resolved) {
 	})
 }
 
-// open resolves name and checks it is a regular file.
+// open resolves name and checks it is a regular file. Its errors do not
+// name the file: the caller does.
 func (c *closure) open(name string) (resolved, error) {
 	r, err := resolve(c.root, name)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return resolved{}, pe.Err // "no such file or directory", whichever component
+		}
 		return resolved{}, err
 	}
 	if !r.info.Mode().IsRegular() {
-		return resolved{}, fmt.Errorf("%s: not a regular file (%v)", name, r.info.Mode().Type())
+		return resolved{}, fmt.Errorf("not a regular file (%v)", r.info.Mode().Type())
 	}
 	return r, nil
 }
@@ -132,7 +138,10 @@ func (c *closure) open(name string) (resolved, error) {
 const maxScripts = 4
 
 // program adds an executable's closure: an ELF program's, or a script's
-// and its interpreter's.
+// and its interpreter's. An error about name itself does not name it
+// (Closure's caller names the program; an interpreter is named by the
+// script's error): "/tmp/s: interpreter /no/sh: no such file or
+// directory", not the path three times.
 func (c *closure) program(name string, depth int) error {
 	r, err := c.open(name)
 	if err != nil {
@@ -153,16 +162,19 @@ func (c *closure) program(name string, depth int) error {
 		c.add(name, r)
 		interp, arg, err := shebang(f)
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return err
 		}
 		if err := c.program(abs(c.opts.Dir, interp), depth+1); err != nil {
-			return err
+			return fmt.Errorf("interpreter %s: %w", interp, err)
 		}
 		return c.env(interp, arg, depth)
 	case n == 4 && string(magic[:]) == "\x7fELF":
 		o, err := readObject(f)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return errors.New("not a valid ELF file (truncated)")
+		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return err
 		}
 		return c.elf(name, r, o)
 	case depth == 0:
@@ -172,7 +184,7 @@ func (c *closure) program(name string, depth int) error {
 		c.files[len(c.files)-1].Shell = true
 		return c.program(Shell, depth+1)
 	}
-	return fmt.Errorf("%s: not an ELF file or a #! script", name)
+	return errors.New("not an ELF file or a #! script")
 }
 
 // Shell runs a program that is neither an ELF file nor a #! script, as
