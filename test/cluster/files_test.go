@@ -430,8 +430,12 @@ func TestBpcpSourceFailsMidway(t *testing.T) {
 			os.MkdirAll(filepath.Join(dst, "tree"), 0o777)
 			os.Chmod(dst, 0o777)
 			os.Chmod(filepath.Join(dst, "tree"), 0o777)
-			os.WriteFile(filepath.Join(dst, "tree/a"), []byte("old a"), 0o644)
-			os.WriteFile(filepath.Join(dst, "tree/b"), []byte("old b"), 0o644)
+			// Files the copy may replace: writable by its user, as cp
+			// would need them (pkg/xfer).
+			for f, data := range map[string]string{"tree/a": "old a", "tree/b": "old b"} {
+				os.WriteFile(filepath.Join(dst, f), []byte(data), 0o666)
+				os.Chmod(filepath.Join(dst, f), 0o666)
+			}
 			temps := func() int { return staged(c, 0, filepath.Join(tc.name, "tree"), ".beo-") }
 
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
