@@ -1,7 +1,7 @@
 // Package config implements `beo config`, the admin's view of
 // /etc/beowulf/config:
 //
-//	beo config check [-master ADDR[,ADDR...]] [FILE]
+//	beo config check [-master ADDR[/BITS][,ADDR...]] [-m MODULES] [FILE]
 //	beo config example
 //	beo config fstab-example
 //
@@ -9,7 +9,24 @@
 // diagnostic to stderr as "file:line: warning|error: message". Ranges are
 // checked against the master's addresses: those given with -master
 // (repeatable, or a comma list), else the IPv4 addresses of the file's
-// interface lines found on this machine.
+// interface lines found on this machine. An address given as ADDR/BITS
+// (and an interface's address, always) names the cluster network too:
+// a range holding its network or broadcast address is an error; without
+// one, a range holding an x.x.x.0 or x.x.x.255 address draws a warning.
+//
+// It also looks at the master as the boot image build would (see
+// pkg/config, Options): a bootmodule that the module tree -m MODULES
+// (default, as beoboot's: /lib/modules/RELEASE of the running kernel)
+// neither has in its modules.dep nor built in is an error — with no
+// modules.dep there, names are not checked; a -m tree must have one —
+// and a kernelimage or initrdimage file missing here draws a warning.
+// The fstab's file system types are checked against the running
+// kernel's /proc/filesystems and the tree's kernel/fs modules, besides
+// the common ones.
+//
+// FILE, and every fstab beside it, must be a regular file (a symlink to
+// one is fine) of at most 16 MiB (config.MaxFileSize): a device, a FIFO
+// or a larger file is refused with an error naming it.
 //
 // Then it prints what the file means to stdout, one line per item, each
 // starting with a keyword so scripts can grep it; values with spaces are
@@ -64,7 +81,7 @@ import (
 )
 
 // usage lists the subcommands.
-const usage = "usage: beo config check [-master ADDR[,ADDR...]] [FILE] | beo config example | beo config fstab-example"
+const usage = "usage: beo config check [-master ADDR[/BITS][,ADDR...]] [-m MODULES] [FILE] | beo config example | beo config fstab-example"
 
 // Run dispatches on the subcommand, args[0].
 func Run(ctx context.Context, args []string, stdio applets.IO) error {
@@ -92,32 +109,51 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	return &applets.Usage{Line: usage, Msg: fmt.Sprintf("unknown subcommand %q", args[0])}
 }
 
-// addrList is a -master flag: repeatable, each a comma list.
-type addrList []netip.Addr
+// masterList is a -master flag: repeatable, each a comma list of
+// addresses, each optionally with its network's prefix length
+// (10.54.0.1/24).
+type masterList struct {
+	addrs []netip.Addr
+	nets  []netip.Prefix
+}
 
-func (l *addrList) String() string {
-	s := make([]string, len(*l))
-	for i, a := range *l {
+func (l *masterList) String() string {
+	s := make([]string, len(l.addrs))
+	for i, a := range l.addrs {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ",")
 }
 
-func (l *addrList) Set(v string) error {
+func (l *masterList) Set(v string) error {
 	for _, s := range strings.Split(v, ",") {
-		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		s = strings.TrimSpace(s)
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil || !p.Addr().Unmap().Is4() {
+				return fmt.Errorf("bad address/prefix %q", s)
+			}
+			if p.Addr().Is4In6() {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			l.addrs = append(l.addrs, p.Addr())
+			l.nets = append(l.nets, p)
+			continue
+		}
+		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return fmt.Errorf("bad address %q", s)
 		}
-		*l = append(*l, a.Unmap())
+		l.addrs = append(l.addrs, a.Unmap())
 	}
 	return nil
 }
 
 func check(args []string, stdio applets.IO) error {
 	fs := applets.NewFlagSet("config check", usage, stdio.Err)
-	var masters addrList
-	fs.Var(&masters, "master", "the master's cluster `address`es (repeatable or comma-separated); default: those of the interface lines")
+	var masters masterList
+	fs.Var(&masters, "master", "the master's cluster `address`es, each optionally ADDR/BITS to name its network (repeatable or comma-separated); default: those of the interface lines")
+	modules := fs.String("m", "", "the nodes' module `tree`, as beoboot -m (default: /lib/modules/RELEASE of the running kernel; none there: module names are not checked)")
 	if err := applets.ParseFlags(fs, usage, args); err != nil {
 		return err
 	}
@@ -129,18 +165,23 @@ func check(args []string, stdio applets.IO) error {
 	default:
 		return &applets.Usage{Line: usage, Msg: "too many arguments"}
 	}
-	data, err := os.ReadFile(path)
+	data, err := config.ReadFile(path)
 	if errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("%w (`beo config example > %s` writes a commented config to start from)", err, path)
 	}
 	if err != nil {
 		return err
 	}
-	if len(masters) == 0 {
+	kern, err := loadKernel(*modules, stdio.Err)
+	if err != nil {
+		return err
+	}
+	if len(masters.addrs) == 0 {
 		first, _ := config.Parse(path, data, config.Options{})
 		masters = interfaceAddrs(first.Interfaces(), stdio.Err)
 	}
-	c, _ := config.Parse(path, data, config.Options{Masters: masters})
+	opt := config.Options{Masters: masters.addrs, Networks: masters.nets, Module: kern.modules(), Stat: os.Stat}
+	c, _ := config.Parse(path, data, opt)
 	nerr := 0
 	for _, d := range c.Diags() {
 		fmt.Fprintf(stdio.Err, "%s:%d: %s: %s\n", d.File, d.Line, d.Severity, d.Msg)
@@ -151,7 +192,7 @@ func check(args []string, stdio applets.IO) error {
 	if err := report(stdio.Out, c); err != nil {
 		return err
 	}
-	nerr += checkFstab(path, c, stdio.Out, stdio.Err)
+	nerr += checkFstab(path, c, fstab.Options{KnownType: kern.fsType}, stdio.Out, stdio.Err)
 	switch nerr {
 	case 0:
 		return nil
@@ -161,10 +202,10 @@ func check(args []string, stdio applets.IO) error {
 	return fmt.Errorf("%d errors", nerr)
 }
 
-// interfaceAddrs returns the IPv4 addresses of the named interfaces that
-// exist here, and notes on w when it finds none.
-func interfaceAddrs(names []string, w io.Writer) addrList {
-	var addrs addrList
+// interfaceAddrs returns the IPv4 addresses, with their networks, of the
+// named interfaces that exist here, and notes on w when it finds none.
+func interfaceAddrs(names []string, w io.Writer) masterList {
+	var l masterList
 	for _, name := range names {
 		ifc, err := net.InterfaceByName(name)
 		if err != nil {
@@ -177,7 +218,10 @@ func interfaceAddrs(names []string, w io.Writer) addrList {
 		for _, ia := range ifAddrs {
 			if n, ok := ia.(*net.IPNet); ok {
 				if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap().Is4() {
-					addrs = append(addrs, a.Unmap())
+					l.addrs = append(l.addrs, a.Unmap())
+					if ones, bits := n.Mask.Size(); bits == 32 || bits == 128 {
+						l.nets = append(l.nets, netip.PrefixFrom(a.Unmap(), ones-(bits-32)))
+					}
 				}
 			}
 		}
@@ -185,9 +229,9 @@ func interfaceAddrs(names []string, w io.Writer) addrList {
 	switch {
 	case len(names) == 0:
 		fmt.Fprintln(w, "note: no interface line and no -master: ranges not checked against the master's address")
-	case len(addrs) == 0:
+	case len(l.addrs) == 0:
 		fmt.Fprintf(w, "note: no IPv4 address on interface %s here: ranges not checked against the master's address (use -master)\n",
 			strings.Join(names, ", "))
 	}
-	return addrs
+	return l
 }

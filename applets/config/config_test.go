@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/beo-cluster/beo/applets"
 	"github.com/beo-cluster/beo/pkg/config"
@@ -24,8 +27,19 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("check: %v\n%s", err, stderr)
 	}
-	if want := "testdata/cluster.conf:8: warning: server tcp is deprecated; use server beofs2\n"; stderr != want {
-		t.Errorf("stderr: got %q, want %q", stderr, want)
+	wantErr := "testdata/cluster.conf:8: warning: server tcp is deprecated; use server beofs2\n"
+	// The boot images the fixture names are looked for on this host.
+	for _, im := range []struct {
+		line       int
+		attr, path string
+	}{{9, "kernelimage", "/boot/vmlinuz-6.1.0-18-amd64"}, {10, "initrdimage", "/var/beowulf/boot/computenode.initrd"},
+		{12, "kernelimage", "/var/beowulf/boot/vmlinuz-centos5u4_amd64"}} {
+		if _, err := os.Stat(im.path); err != nil {
+			wantErr += fmt.Sprintf("testdata/cluster.conf:%d: warning: %s %s: no such file or directory; nodes booting it would fail\n", im.line, im.attr, im.path)
+		}
+	}
+	if stderr != wantErr {
+		t.Errorf("stderr: got %q, want %q", stderr, wantErr)
 	}
 	want := `nodes 8
 iprange 10.54.0.100 10.54.0.107
@@ -216,5 +230,116 @@ func TestCheckFstab(t *testing.T) {
 	}
 	if strings.Contains(stderr, dir+"/fstab:") {
 		t.Errorf("the example fstab has diagnostics:\n%s", stderr)
+	}
+}
+
+// TestCheckRefusesFiles: check reads only regular files (through
+// symlinks) of bounded size, config and fstab alike, and never blocks.
+func TestCheckRefusesFiles(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "config")
+	if err := os.WriteFile(conf, []byte(config.DefaultText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "config")
+	if err := os.Symlink(conf, link); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fstab.3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runBounded := func(args ...string) (string, string, error) {
+		type result struct {
+			out, errOut string
+			err         error
+		}
+		done := make(chan result, 1)
+		go func() {
+			o, e, err := run(args...)
+			done <- result{o, e, err}
+		}()
+		select {
+		case r := <-done:
+			return r.out, r.errOut, r.err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q blocks", args)
+		}
+		return "", "", nil
+	}
+	for _, tt := range []struct{ path, want string }{
+		{"/dev/zero", "/dev/zero: not a regular file (a character device); refusing to read it"},
+		{fifo, fifo + ": not a regular file (a FIFO)"},
+		{dir, dir + ": not a regular file (a directory)"},
+	} {
+		if _, _, err := runBounded("check", "-master", "10.99.0.1", tt.path); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("check %s: got %v, want an error containing %q", tt.path, err, tt.want)
+		}
+	}
+	// A symlinked config works; the FIFO fstab.3 beside the real file is
+	// an error naming it.
+	if _, stderr, err := runBounded("check", "-master", "10.99.0.1", link); err != nil || stderr != "" {
+		t.Errorf("check through a symlink: got %v\n%s", err, stderr)
+	}
+	_, stderr, err := runBounded("check", "-master", "10.99.0.1", conf)
+	if err == nil || err.Error() != "1 error" {
+		t.Errorf("check with a FIFO fstab.3: got %v, want 1 error", err)
+	}
+	if want := dir + "/fstab.3: error: not a regular file (a FIFO); refusing to read it\n"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr:\n%s\nwant it to hold %q", stderr, want)
+	}
+}
+
+// TestCheckKernel: with a module tree (-m, as beoboot's), bootmodule
+// names the tree lacks are errors, and fstab types its file systems
+// provide are known.
+func TestCheckKernel(t *testing.T) {
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "6.1.0-test")
+	os.MkdirAll(tree, 0o755)
+	deps := "kernel/drivers/net/ethernet/intel/e1000/e1000.ko.xz:\nkernel/fs/zonefs/zonefs.ko.xz:\n"
+	if err := os.WriteFile(filepath.Join(tree, "modules.dep"), []byte(deps), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(tree, "modules.builtin"), []byte("kernel/drivers/block/virtio_blk.ko\n"), 0o644)
+	conf := filepath.Join(dir, "config")
+	os.WriteFile(conf, []byte(config.DefaultText+"bootmodule e1000 virtio-blk\nbootmodule nosuchmodule_xyz\nkernelimage 64-70 none\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "fstab"), []byte("/dev/sda3 /a zonefs\n/dev/sda4 /b bogusfs\n"), 0o644)
+	_, stderr, err := run("check", "-master", "10.99.0.1/24", "-m", tree, conf)
+	if err == nil || err.Error() != "1 error" {
+		t.Errorf("got %v, want 1 error", err)
+	}
+	want := conf + ":10: error: bootmodule nosuchmodule_xyz: no such module in the nodes' kernel (not in its modules.dep nor built in); building the boot image would fail\n" +
+		conf + ":11: warning: kernelimage 64-70: the cluster has nodes 0-63; the line applies to no node\n" +
+		dir + `/fstab:2: warning: unknown file system type "bogusfs": the mount fails unless the node's kernel has it (built in or a module)` + "\n"
+	if stderr != want {
+		t.Errorf("stderr:\n%s\nwant\n%s", stderr, want)
+	}
+	if _, _, err := run("check", "-master", "10.99.0.1", "-m", filepath.Join(dir, "none"), conf); err == nil || !strings.Contains(err.Error(), "modules.dep") {
+		t.Errorf("-m without a modules.dep: got %v, want an error", err)
+	}
+}
+
+// TestCheckNetwork: -master ADDR/BITS names the cluster network, whose
+// network and broadcast addresses no range may hold.
+func TestCheckNetwork(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(p, []byte("nodes 8\niprange 10.54.0.250 10.54.1.5\n"), 0o644)
+	if _, stderr, err := run("check", "-master", "10.54.0.1/16", p); err != nil || stderr != "" {
+		t.Errorf("in a /16: got %v\n%s", err, stderr)
+	}
+	_, stderr, err := run("check", "-master", "10.54.0.1/24", p)
+	if want := p + ":2: error: iprange 10.54.0.250 10.54.1.5 holds 10.54.0.255, the broadcast address of the cluster network 10.54.0.0/24\n"; err == nil || stderr != want {
+		t.Errorf("in a /24: got %v\n%s\nwant\n%s", err, stderr, want)
+	}
+	_, stderr, _ = run("check", "-master", "10.54.0.1", p)
+	if want := "holds 10.54.0.255, the network or broadcast address of a /24"; !strings.Contains(stderr, want) {
+		t.Errorf("no network: stderr\n%s\nwant it to hold %q", stderr, want)
+	}
+	if _, _, err := run("check", "-master", "10.54.0.1/33", p); err == nil {
+		t.Error("-master 10.54.0.1/33: got no error")
 	}
 }

@@ -16,11 +16,13 @@ import (
 // checkFstab checks the fstab files beside the config file at path — the
 // DIR/fstab every node reads and each DIR/fstab.N — printing each
 // diagnostic to errw as "file:line: severity: message" and a line per
-// file to out ("fstab FILE mounts=N", N the lines that mount). A
+// file to out ("fstab FILE mounts=N", N the lines that mount). A file
+// that cannot be read — not a regular file, or larger than
+// config.MaxFileSize (config.ReadFile) — is an error. A
 // fstab.NAME whose NAME is not a node number is named with a warning
 // (no node reads it); so is a node number the config does not have. It
 // returns the number of errors.
-func checkFstab(path string, c *config.Config, out, errw io.Writer) (nerr int) {
+func checkFstab(path string, c *config.Config, opt fstab.Options, out, errw io.Writer) (nerr int) {
 	base := filepath.Join(filepath.Dir(path), "fstab")
 	files, _ := filepath.Glob(base + ".*")
 	slices.SortFunc(files, func(a, b string) int { return nodeOf(base, a) - nodeOf(base, b) })
@@ -33,16 +35,16 @@ func checkFstab(path string, c *config.Config, out, errw io.Writer) (nerr int) {
 				fmt.Fprintf(errw, "%s: warning: the config has no node %d\n", f, n)
 			}
 		}
-		data, err := os.ReadFile(f)
+		data, err := config.ReadFile(f)
 		if os.IsNotExist(err) {
 			continue
 		}
 		if err != nil {
-			fmt.Fprintf(errw, "%s: error: %v\n", f, err)
+			fmt.Fprintf(errw, "%s: error: %s\n", f, strings.TrimPrefix(err.Error(), f+": "))
 			nerr++
 			continue
 		}
-		t, _ := fstab.Parse(f, data)
+		t, _ := fstab.ParseWith(f, data, opt)
 		for _, d := range t.Diags() {
 			fmt.Fprintf(errw, "%s:%d: %s: %s\n", d.File, d.Line, d.Severity, d.Msg)
 			if d.Severity == config.Error {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"io/fs"
 	"path"
 	"slices"
 	"strings"
@@ -233,4 +235,75 @@ func (c *Config) CmdLines() []Setting {
 	}
 	slices.SortStableFunc(out, func(a, b Setting) int { return a.Line - b.Line })
 	return out
+}
+
+// checkBoot checks what the boot settings name, as far as opt lets it:
+// bootmodule names the nodes' kernel does not have (an error: building
+// the boot image fails on them), kernelimage and initrdimage files
+// missing on the master (a warning: the file may be put there before a
+// node boots), and per-node lines (and masterorder lines) whose node spec
+// holds no node of the cluster (a warning: the line does nothing).
+func (p *parser) checkBoot(opt Options) {
+	c := p.c
+	if opt.Module != nil {
+		for i, m := range c.modules {
+			if !opt.Module(m) {
+				p.errorf(p.moduleLines[i], "bootmodule %s: no such module in the nodes' kernel (not in its modules.dep nor built in); building the boot image would fail", m)
+			}
+		}
+	}
+	if opt.Stat != nil {
+		type image struct {
+			a attr
+			s Setting
+		}
+		var all []image
+		for _, a := range []attr{attrKernel, attrInitrd} {
+			all = append(all, image{a, c.defaults[a]})
+			for _, cl := range c.classes {
+				all = append(all, image{a, cl.set[a]})
+			}
+		}
+		for _, ns := range c.perNode {
+			all = append(all, image{ns.attr, ns.set})
+		}
+		for _, im := range all {
+			if im.a == attrCmdLine || !im.s.IsSet() || im.s.None || !path.IsAbs(im.s.Value) {
+				continue
+			}
+			switch fi, err := opt.Stat(im.s.Value); {
+			case err != nil:
+				p.warnf(im.s.Line, "%s %s: %v; nodes booting it would fail", im.a, im.s.Value, unwrapPath(err))
+			case !fi.Mode().IsRegular():
+				p.warnf(im.s.Line, "%s %s: not a regular file; nodes booting it would fail", im.a, im.s.Value)
+			}
+		}
+	}
+	count := c.NodeCount()
+	if count == 0 {
+		return // the file has its error already
+	}
+	covers := func(set NodeSet) bool {
+		return slices.ContainsFunc(set, func(r NodeRange) bool { return r.Lo < count })
+	}
+	for _, ns := range c.perNode {
+		if !covers(ns.nodes) {
+			p.warnf(ns.set.Line, "%s %s: the cluster has %s; the line applies to no node", ns.attr, ns.nodes, describeNodes(count))
+		}
+	}
+	for _, mo := range c.masterOrders {
+		if mo.nodes != nil && !covers(mo.nodes) {
+			p.warnf(mo.line, "masterorder %s: the cluster has %s; the line applies to no node", mo.nodes, describeNodes(count))
+		}
+	}
+}
+
+// unwrapPath drops the "stat PATH: " of a *fs.PathError: the message
+// names the path already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

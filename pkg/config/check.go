@@ -3,13 +3,19 @@ package config
 import "net/netip"
 
 // check runs the rules that need the whole file: node numbers and
-// addresses, range overlaps, the master's addresses, and host addresses.
+// addresses, range overlaps and unusable addresses, the master's
+// addresses, host addresses and names, port clashes, and what the boot
+// settings name.
 func (p *parser) check(opt Options) {
 	p.checkSize()
 	p.checkNodes()
 	p.checkRanges(opt.Masters)
+	p.checkRangeAddrs(opt)
 	p.assignHosts(opt.Masters)
+	p.checkNames()
 	p.checkMasterOrder(opt.Masters)
+	p.checkPorts()
+	p.checkBoot(opt)
 }
 
 func (p *parser) checkNodes() {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io/fs"
 	"net/netip"
 	"slices"
 	"time"
@@ -78,11 +79,27 @@ const (
 	DefaultFsck = FsckSafe
 )
 
-// Options are facts about the master that checking a file needs.
+// Options are facts about the master that checking a file needs. The
+// zero Options checks the file alone.
 type Options struct {
 	// Masters are the master's addresses on the cluster network; no
 	// iprange or hostrange may contain one.
 	Masters []netip.Addr
+	// Networks are the master's cluster networks (its cluster
+	// interfaces' address/prefix): a range holding the network or
+	// broadcast address of one is an error. Without them, a range
+	// holding an x.x.x.0 or x.x.x.255 address draws a warning (those are
+	// the network and broadcast addresses of a /24).
+	Networks []netip.Prefix
+	// Module reports whether the nodes' kernel has the module (or has it
+	// built in), from the module tree the boot image is built from
+	// (/lib/modules/RELEASE/modules.dep, see initramfs): a bootmodule it
+	// does not know is an error. nil: bootmodule names are not checked.
+	Module func(name string) bool
+	// Stat looks up the files kernelimage and initrdimage lines name on
+	// the master (os.Stat): a missing one, or one that is not a regular
+	// file, draws a warning. nil: they are not looked for.
+	Stat func(path string) (fs.FileInfo, error)
 }
 
 // Config is a parsed config file. It is immutable; File edits produce a new one.

@@ -232,10 +232,54 @@
 // # Diagnostics
 //
 // Every problem is a Diag, printed "file:line: message", of Warning or
-// Error severity. Warnings: unknown directives (never silently ignored,
-// never fatal: a real Scyld config carries directives beo does not
-// implement), deprecated or unknown server names, repeated settings,
-// relative paths, nodes exceeding the iprange.
+// Error severity: an error for what makes the master or a node fail, a
+// warning for what is suspicious but workable. Warnings: unknown
+// directives (never silently ignored, never fatal: a real Scyld config
+// carries directives beo does not implement), deprecated or unknown
+// server names, repeated settings (a nodename line repeated exactly
+// too), relative paths, nodes exceeding the iprange, a kernelimage,
+// initrdimage, kernelcommandline or masterorder line whose NODES hold no
+// node below NodeCount, an ignore line's MAC no NIC can have, a host
+// name nN that bpsh reads as node N (without a nodename line giving it),
+// a loopback range (127.0.0.0/8: `beo sim` runs a simulated cluster on
+// one; an error when a master address is known and is not loopback),
+// and, when Options.Networks does not say the network, a range holding
+// an x.x.x.0 or x.x.x.255 address (the network or broadcast address of
+// a /24; fine in a wider network). With Options.Stat, a kernelimage or
+// initrdimage file missing on the master (or not a regular file) is a
+// warning too: it may be put there before a node boots.
+//
+// Ports: the master binds every daemon's port at once (server NAME
+// PORT, or its default), plus the boot server's DHCP (UDP 67) and TFTP
+// (UDP 69) and the beostatus dashboard (TCP 5546), which beo master's
+// flags move, so two of them on one port of one protocol — `server
+// http 933`, bproc's default — is an error on the later server line,
+// naming both. One involving beofs2 (no beo daemon binds it) or the
+// NFS server of the fstab's exports (TCP 2049, running only when an
+// fstab mounts from the master) is a warning.
+//
+// Addresses no node or host device can have make a range an error:
+// unspecified (0.0.0.0/8), link-local (169.254.0.0/16), multicast
+// (224.0.0.0/4), reserved (240.0.0.0/4) and the broadcast address
+// 255.255.255.255; so do the network and broadcast addresses of a
+// cluster network Options.Networks gives (not for a /31 or /32). MACs
+// no NIC has — the zero address, the broadcast address and multicast
+// addresses (first octet odd) — are errors on node and host lines.
+//
+// Names: the master publishes every name in /etc/hosts (pkg/nss), where
+// a lookup takes the first line holding the name, so one name at two
+// addresses is an error: a host name given to two addresses, a host
+// name that a nodename line gives a node below NodeCount (n3 with
+// nodename n%N), a host named master, and one nodename PATTERN at two
+// offsets. With Options.Module, a bootmodule name the nodes' kernel
+// lacks (not in the module tree's modules.dep nor built in) is an
+// error: the boot image build would fail on it.
+//
+// Reading: Load, Open and Save read through ReadFile, which reads only
+// a regular file (after following symlinks) of at most MaxFileSize
+// (16 MiB) bytes: a device such as /dev/zero, a FIFO, a socket, a
+// directory or a larger file is refused with an error naming the file,
+// and the open never blocks.
 //
 // A file that describes no cluster is an error, because loading it would
 // drop every node: a file that is not text (a NUL byte or invalid UTF-8:
@@ -244,13 +288,15 @@
 // one without an iprange (no node would have an address) and one of
 // `nodes 0`. A line holding a control character or non-printable rune is
 // an error too, and is left out. Other errors: malformed MACs,
-// addresses, numbers and ports, missing or extra arguments, unknown
+// addresses, numbers (node -1 is a bad node number) and ports, missing
+// or extra arguments, unknown
 // classes, bad boot-sequence or stage, duplicate MACs (naming both lines)
 // and node numbers, node numbers or addresses out of range, overlapping
 // ranges, ranges holding a master address, host addresses outside every
-// hostrange, masterorder masters inside a node or host range. A line
-// with a malformed or duplicate item or an unknown class is left out of
-// the Config; a line breaking a whole-file rule (numbers, ranges, host
+// hostrange, masterorder masters inside a node or host range, and the
+// errors above. A line with a malformed or duplicate item, a MAC no NIC
+// can have or an unknown class is left out of the Config; a line
+// breaking a whole-file rule (numbers, ranges, ports, names, host
 // addresses) stays in. Parse returns the Config either way,
 // with a *DiagError when any error exists.
 //

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"slices"
 	"strings"
 
@@ -24,10 +23,10 @@ type File struct {
 	cfg    *Config
 }
 
-// Open reads and parses the file at path. A read error returns a nil
-// File; a parse error (*DiagError) returns the File too, still editable.
+// Open reads (ReadFile) and parses the file at path. A read error returns
+// a nil File; a parse error (*DiagError) returns the File too, still editable.
 func Open(path string, opt Options) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -156,7 +155,7 @@ func (e *ModifiedError) Error() string {
 // and the directory is fsynced. It refuses (*ModifiedError) to overwrite a
 // file that changed on disk since it was read.
 func (f *File) Save() error {
-	cur, err := os.ReadFile(f.path)
+	cur, err := ReadFile(f.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !f.exists:
 	case err != nil && !errors.Is(err, fs.ErrNotExist):

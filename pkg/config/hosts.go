@@ -20,6 +20,9 @@ func (p *parser) host(line int, args []string) {
 		p.errorf(line, "host: %v", err)
 		return
 	}
+	if !p.checkMACs(line, "host", []MAC{m}) {
+		return
+	}
 	h := Host{MAC: m, Line: line}
 	names := args[1:]
 	if len(names) > 0 && looksLikeAddr(names[0]) {

@@ -67,6 +67,11 @@ func (p *parser) node(line int, args []string) {
 		return
 	}
 	nl := nodeLine{line: line, num: p.next, stageTok: -1}
+	if s := args[0]; len(s) > 1 && (s[0] == '-' || s[0] == '+') && isDigits(s[1:]) {
+		p.errorf(line, "node: bad node number %s (want 0-%d)", s, MaxNodes-1)
+		p.next++
+		return
+	}
 	i, numbered := 0, isDigits(args[0])
 	if numbered {
 		n, err := parseNum(args[0], 0, MaxNodes-1)
@@ -105,7 +110,7 @@ func (p *parser) node(line int, args []string) {
 	}
 	macs, ok := p.parseMACs(line, "node", args[i:])
 	switch {
-	case !ok:
+	case !ok || !p.checkMACs(line, "node", macs):
 		return
 	case !numbered && len(macs) == 0:
 		p.errorf(line, "node: a line without a node number needs a MAC; usage: %s", usage)
@@ -203,7 +208,7 @@ func (p *parser) ignore(line int, args []string) {
 	if !p.nargs(line, args, 1, -1, "ignore MAC...") {
 		return
 	}
-	if macs, ok := p.parseMACs(line, "ignore", args); ok && p.addMACs(line, macs, KindIgnored, 0) {
+	if macs, ok := p.parseMACs(line, "ignore", args); ok && p.checkMACs(line, "ignore", macs) && p.addMACs(line, macs, KindIgnored, 0) {
 		p.c.ignored = append(p.c.ignored, macs...)
 	}
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"sort"
 )
 
@@ -59,10 +58,11 @@ func Parse(file string, data []byte, opt Options) (*Config, error) {
 	return p.c, p.c.Err()
 }
 
-// Load reads and parses the file at path. A read error (wrapping
-// fs.ErrNotExist when there is no file; see Default) comes with a nil Config.
+// Load reads (ReadFile: a regular file of at most MaxFileSize bytes) and
+// parses the file at path. A read error (wrapping fs.ErrNotExist when
+// there is no file; see Default) comes with a nil Config.
 func Load(path string, opt Options) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -79,11 +79,12 @@ func texts(fs []field) []string {
 
 // parser builds a Config from lines.
 type parser struct {
-	c          *Config
-	next       int            // number of the next unnumbered node line
-	once       map[string]int // single-valued setting → line that last set it
-	directives int            // lines holding a directive, read or not
-	ipRangeAt  int            // line of the last iprange line, even a malformed one
+	c           *Config
+	next        int            // number of the next unnumbered node line
+	once        map[string]int // single-valued setting → line that last set it
+	directives  int            // lines holding a directive, read or not
+	ipRangeAt   int            // line of the last iprange line, even a malformed one
+	moduleLines []int          // the line of each of c.modules
 }
 
 func (p *parser) diag(line int, sev Severity, format string, args ...any) {

@@ -115,6 +115,9 @@ func (p *parser) libraries(line int, args []string) {
 func (p *parser) bootModule(line int, args []string) {
 	if p.nargs(line, args, 1, -1, "bootmodule NAME...") {
 		p.c.modules = append(p.c.modules, args...)
+		for range args {
+			p.moduleLines = append(p.moduleLines, line)
+		}
 	}
 }
 

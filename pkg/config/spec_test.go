@@ -27,7 +27,7 @@ class c initrdimage none
 kernelimage 5 /node/late
 kernelcommandline 6 none
 kernelcommandline 5,6 quiet   console=ttyS0
-node 0 00:00:00:00:00:00
+node 0 00:00:00:00:00:10
 node 1 c 00:00:00:00:00:01
 node 4 c 00:00:00:00:00:04
 node 5 c 00:00:00:00:00:05
@@ -60,7 +60,7 @@ node 6 00:00:00:00:00:06
 
 func TestNodeNumbering(t *testing.T) {
 	c := mustParse(t, `iprange 10.54.0.100 10.54.0.199
-node 00:00:00:00:00:00
+node 00:00:00:00:00:10
 node 5
 node 00:00:00:00:00:06
 node 3 pxe pxe 00:00:00:00:00:03
@@ -242,7 +242,7 @@ func TestNodeAddresses(t *testing.T) {
 }
 
 func TestNextNode(t *testing.T) {
-	const nodes = "iprange 10.54.0.100 10.54.0.103\nnode 0 00:00:00:00:00:00\nnode 2\n"
+	const nodes = "iprange 10.54.0.100 10.54.0.103\nnode 0 00:00:00:00:00:10\nnode 2\n"
 	tests := []struct {
 		text string
 		n    int

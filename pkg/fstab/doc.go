@@ -83,8 +83,25 @@
 // three or more than six fields, an unknown $VARIABLE, a relative or
 // ".."-climbing TARGET, a malformed TYPE, an NFS SOURCE that is not
 // HOST:/PATH or whose HOST is a name, DUMP or PASS not a number, an empty
-// option. Warnings: a TARGET mounted by an earlier line too (the later
-// mount hides it), $RAMDISK with a disk file system type. A line with an
-// error stays in the Table as a bad Entry: the master does not mount it
-// and, unless it says nonfatal, makes the node error.
+// option, and a mount over one of the node's own file systems: its root
+// (/, a tmpfs) and what its init mounts before the fstab is read (/proc,
+// /sys, /sys/fs/cgroup, /dev, /dev/pts, /dev/shm, /run; pkg/pid1), or
+// over a directory above one (/sys/fs), which would hide what the node
+// runs on. A line naming one of those with the type the node mounts
+// there (none /proc proc, $RAMDISK / tmpfs, none /dev devtmpfs) finds it
+// mounted and does nothing, so it is allowed, as the example's are.
+// Warnings: a TARGET mounted by an earlier line too (the later mount
+// hides it), a SOURCE — an NFS export or a device, path, LABEL= or UUID=,
+// not a bind mount — mounted by an earlier line too, $RAMDISK with a
+// disk file system type, and a TYPE that is neither a common one
+// (KnownType) nor one Options.KnownType knows (the master's
+// /proc/filesystems and module tree, for `beo config check`): the node's
+// kernel may still have it as a module, but a typo (bogusfs) or a FUSE
+// helper's type (fuse.sshfs, with no helper on a node) fails to mount.
+// A line with an error stays in the Table as a bad Entry: the master
+// does not mount it and, unless it says nonfatal, makes the node error.
+//
+// Load reads files through config.ReadFile: only a regular file (after
+// symlinks) of at most config.MaxFileSize (16 MiB) bytes; a FIFO, a
+// device or a larger file is refused with an error naming it.
 package fstab

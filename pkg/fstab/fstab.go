@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -97,11 +96,12 @@ func NodeFile(base string, n int) string { return base + "." + strconv.Itoa(n) }
 
 // Load reads node n's fstab: base.N when it exists, else base. With
 // neither it returns a nil Table and a nil error (no mounts). A file that
-// cannot be read is an error; one that parses with errors is returned
-// with its *config.DiagError.
+// cannot be read is an error — so is one that is not a regular file (after
+// symlinks) or is larger than config.MaxFileSize (config.ReadFile); one
+// that parses with errors is returned with its *config.DiagError.
 func Load(base string, n int) (*Table, error) {
 	for _, f := range []string{NodeFile(base, n), base} {
-		data, err := os.ReadFile(f)
+		data, err := config.ReadFile(f)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -113,10 +113,25 @@ func Load(base string, n int) (*Table, error) {
 	return nil, nil
 }
 
+// Options are what the master knows that Parse's checks can use. The
+// zero Options checks the file alone.
+type Options struct {
+	// KnownType reports whether the nodes' kernel has a file system type
+	// beyond the common ones Parse knows (the master's /proc/filesystems
+	// and the file systems of its module tree, from which the boot image
+	// is built). nil: only the common ones are known.
+	KnownType func(typ string) bool
+}
+
 // Parse parses an fstab file's bytes; file names it in diagnostics. It
 // returns the Table either way, with a *config.DiagError when a line has
 // an error (warnings alone give nil).
 func Parse(file string, data []byte) (*Table, error) {
+	return ParseWith(file, data, Options{})
+}
+
+// ParseWith is Parse with what o knows.
+func ParseWith(file string, data []byte, o Options) (*Table, error) {
 	t := &Table{File: file}
 	lines := bytes.Split(data, []byte("\n"))
 	if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
@@ -129,6 +144,7 @@ func Parse(file string, data []byte) (*Table, error) {
 		}
 	}
 	targets := map[string]int{}
+	sources := map[string]int{}
 	for i, l := range lines {
 		n := i + 1
 		l = bytes.TrimSuffix(l, []byte("\r"))
@@ -147,11 +163,27 @@ func Parse(file string, data []byte) (*Table, error) {
 			continue
 		}
 		e := t.entry(n, fields)
+		if e.Bad == "" {
+			t.checkType(e, o)
+		}
+		if e.Bad == "" && e.Auto() && e.Type != "swap" {
+			if bad := nodeMount(e); bad != "" {
+				e.Bad = bad
+				t.errorf(n, "%s", bad)
+			}
+		}
 		if e.Bad == "" && e.Auto() && e.Type != "swap" {
 			if prev, ok := targets[e.Target]; ok {
 				t.warnf(n, "%s is mounted by line %d too: this mount hides that one", e.Target, prev)
 			}
 			targets[e.Target] = n
+		}
+		if key := sourceKey(e); e.Bad == "" && e.Auto() && key != "" {
+			if prev, ok := sources[key]; ok {
+				t.warnf(n, "%s is mounted by line %d too: one file system at two places (use a bind mount if that is meant)", e.Source, prev)
+			} else {
+				sources[key] = n
+			}
 		}
 		t.Entries = append(t.Entries, e)
 	}
