@@ -6,7 +6,12 @@
 //	beomap [--np N] [--all-cpus] [--all-nodes] [--all-local] [--no-local] [--no-over] [--exclude LIST] [--map LIST]
 //
 // The parameters are read from the environment (NP, ALL_CPUS, NO_LOCAL,
-// EXCLUDE, BEOWULF_JOB_MAP, NO_OVER, …) and the options win over it.
+// EXCLUDE, BEOWULF_JOB_MAP, NO_OVER, …) and the options win over it: an
+// option replaces its variable and every variable contradicting it;
+// contradicting options, contradicting variables and bad values (NP
+// beyond 1..1048576, an empty item in a list, an empty --map) are usage
+// errors (exit 2) naming the option or variable (pkg/beomap says which
+// contradict).
 //
 // --hostfile openmpi|mpich prints the map as a hostfile of that MPI
 // instead (pkg/mpi): given as many processes as the map has entries, the
@@ -47,7 +52,7 @@ func Run(ctx context.Context, args []string, stdio applets.IO) error {
 	if fs.NArg() != 0 {
 		return &applets.Usage{Line: usage, Msg: "unexpected arguments"}
 	}
-	raw, err := flags.Merge(beomap.FromEnv(os.Getenv).Normalize())
+	raw, err := flags.Merge(beomap.FromEnv(os.Getenv))
 	if err != nil {
 		return &applets.Usage{Line: usage, Msg: err.Error()}
 	}

@@ -10,12 +10,17 @@
 // (NP, ALL_CPUS, NO_LOCAL, EXCLUDE, BEOWULF_JOB_MAP, NO_OVER, …) are
 // beomap's; options win. Process i of the map gets BPROC_RANK=i and
 // BPROC_PROGNAME. -p (--prefix) puts "%3d: " and the node before every
-// output line; -g (--gather) prints each distinct output once after the
-// nodes that produced it (as bpsh -g); -n gives the processes /dev/null
-// as stdin (beorun duplicates its stdin to every process otherwise;
-// mpprun never forwards stdin). Exit status as bpsh: the process's for
-// one, the highest for several, 255 for one that could not run, lost its
-// node or died by a signal (named on stderr). The job's running —
+// output line (a last line without a newline gets one); -g (--gather)
+// prints each distinct output once after the nodes that produced it (as
+// bpsh -g); -n gives the processes /dev/null as stdin. beorun duplicates
+// its stdin to every process otherwise; mpprun never forwards stdin: its
+// processes run one after another and one stream cannot be split
+// sensibly between them, so each reads /dev/null (its usage says so).
+// Exit status as bpsh: the process's for one, the highest for several,
+// 255 for one that could not run, lost its node or died by a signal,
+// named on stderr by rank and node ("rank 3 (node 0): killed by signal
+// 9", since a node may hold several ranks). Bad map parameters are usage
+// errors (exit 2), before the master is asked. The job's running —
 // output, signals, statuses — is pkg/job's, shared with bpsh.
 package beorun
 
@@ -31,9 +36,10 @@ import (
 
 const (
 	usage       = "usage: beorun [--np N] [--all-cpus] [--all-nodes] [--all-local] [--no-local] [--no-over] [--exclude LIST] [--map LIST] [-p] [-g] [-n] command [args...]"
-	mpprunUsage = "usage: mpprun [--np N] [--all-cpus] [--all-nodes] [--all-local] [--no-local] [--no-over] [--exclude LIST] [--map LIST] [-p] command [args...]"
-	beorunName  = "beorun"
-	mpprunName  = "mpprun"
+	mpprunUsage = "usage: mpprun [--np N] [--all-cpus] [--all-nodes] [--all-local] [--no-local] [--no-over] [--exclude LIST] [--map LIST] [-p] command [args...]\n" +
+		"       (the processes run one after another, each with stdin from /dev/null: mpprun does not forward stdin)"
+	beorunName = "beorun"
+	mpprunName = "mpprun"
 )
 
 // Run is the beorun applet: every process of the map at once.
@@ -69,7 +75,7 @@ func run(ctx context.Context, name, usage string, args []string, stdio applets.I
 	if o.Gather && o.Prefix {
 		return &applets.Usage{Line: usage, Msg: "--gather prints whole outputs: not with --prefix"}
 	}
-	raw, err := flags.Merge(beomap.FromEnv(os.Getenv).Normalize())
+	raw, err := flags.Merge(beomap.FromEnv(os.Getenv))
 	if err != nil {
 		return &applets.Usage{Line: usage, Msg: err.Error()}
 	}
@@ -83,6 +89,7 @@ func run(ctx context.Context, name, usage string, args []string, stdio applets.I
 		return err
 	}
 	o.OneByOne = name == mpprunName
+	o.Ranks = true
 	code := job.Run(ctx, cl, m, argv, o, job.Streams{In: stdio.In, Out: stdio.Out, Err: stdio.Err})
 	if code != 0 {
 		return &applets.Exit{Code: code}

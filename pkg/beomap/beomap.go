@@ -13,20 +13,40 @@
 //
 // # Parameters
 //
-// As options or environment variables; an option wins over the variable:
+// As options or environment variables:
 //
-//	--np N          NP=N               number of processes (default 1)
+//	--np N          NP=N               number of processes, 1 to MaxNP (1048576); default 1
 //	--all-cpus      ALL_CPUS=1         one process per CPU of every usable node
 //	--all-nodes     ALL_NODES=1        one process on every usable node
 //	--all-local     ALL_LOCAL=1        every process on the master
 //	--no-local      NO_LOCAL=1         no process on the master (rank 0 on a node)
 //	--exclude LIST  EXCLUDE=LIST       never these nodes
 //	--map LIST      BEOWULF_JOB_MAP=LIST   this map, as given
-//	--no-over       NO_OVER=1          never more processes than CPUs: refuse instead
+//	--no-over       NO_OVER=1          never more processes than CPUs on a node: refuse instead
 //
 // LIST is node numbers or names (5, n5, .5, 1-3, -1 or master) separated
-// by colons or commas. A boolean variable is true unless it is empty, 0,
-// no, false or off.
+// by colons or commas; an empty item ("0::1", "0:1:") is an error, never
+// skipped, since a map's items are its ranks. A boolean variable is true
+// unless it is empty, 0, no, false or off; an empty NP, EXCLUDE or
+// BEOWULF_JOB_MAP is unset. An explicitly empty --map or --np is an
+// error; --exclude "" excludes nothing (it overrides EXCLUDE).
+//
+// Some parameters contradict each other:
+//
+//	--map         and --np, --all-cpus, --all-nodes, --all-local, --no-local, --exclude
+//	--all-cpus    and --all-nodes, --all-local, --np
+//	--all-nodes   and --all-local, --np
+//	--all-local   and --no-local, --exclude
+//
+// The one rule for them (Flags.Merge): an option replaces its own
+// variable and every variable that contradicts it (ALL_LOCAL=1 beomap
+// --no-local ignores ALL_LOCAL; BEOWULF_JOB_MAP=0:1 beomap --np 3 ignores
+// the map); two options that contradict each other are an error, and so
+// are two variables that do, once the options have had their say
+// (NO_LOCAL=1 BEOWULF_JOB_MAP=-1:0 is an error naming both: nothing says
+// which one was meant). --all-local with NP: NP says how many. A bad
+// value is an error naming the option or variable it came from; the
+// commands report all of these as usage errors (exit 2).
 //
 // How the map is made:
 //
@@ -47,7 +67,9 @@
 //     number. So idle CPUs fill first and a node gets a second process per
 //     CPU only when every candidate is as busy: oversubscribing only when
 //     it must. With --no-over (NO_OVER) a job with more processes than
-//     the candidates have CPUs is refused. A node's ranks are consecutive
+//     the candidates have CPUs is refused, and so is an explicit map that
+//     puts more processes on a node than it has CPUs (the master is not
+//     counted, there or in --all-local). A node's ranks are consecutive
 //     (nodes in the order they were first chosen), so an MPI hostfile can
 //     say the same thing.
 //
@@ -107,11 +129,14 @@ type Node struct {
 // Compute makes the map for p from the nodes, which are indexed by node
 // number (nodes[i].Num == i). See the package doc.
 func Compute(p Params, nodes []Node) ([]int, error) {
-	if p.NP < 0 {
-		return nil, fmt.Errorf("np %d: want a positive number of processes", p.NP)
+	if p.NP < 0 || p.NP > MaxNP {
+		return nil, fmt.Errorf("np %d: want a number of processes from 1 to %d", p.NP, MaxNP)
+	}
+	if err := p.contradictions(); err != nil {
+		return nil, err
 	}
 	if p.Map != nil {
-		return checkMap(p.Map, nodes)
+		return checkMap(p.Map, p.NoOver, nodes)
 	}
 	excluded := map[int]bool{}
 	for _, n := range p.Exclude {
@@ -122,10 +147,7 @@ func Compute(p Params, nodes []Node) ([]int, error) {
 	if np == 0 {
 		np = 1
 	}
-	if p.AllLocal {
-		if !local {
-			return nil, errors.New("all-local with no-local (or the master excluded): no node left for the job")
-		}
+	if p.AllLocal { // neither NoLocal nor Exclude: contradictions
 		return slices.Repeat([]int{Master}, np), nil
 	}
 	var cands []Node
@@ -203,10 +225,32 @@ func place(k int, cands []Node) []int {
 	return out
 }
 
-// checkMap checks an explicit map: the master, or nodes the caller may use.
-func checkMap(m []int, nodes []Node) ([]int, error) {
+// contradictions refuses parameters that contradict each other, by the
+// rule Flags.Merge applies to options and variables.
+func (p Params) contradictions() error {
+	given := map[string]bool{
+		"np": p.NP != 0, "all-cpus": p.AllCPUs, "all-nodes": p.AllNodes, "all-local": p.AllLocal,
+		"no-local": p.NoLocal, "exclude": p.Exclude != nil, "map": p.Map != nil,
+	}
+	names := []string{"np", "all-cpus", "all-nodes", "all-local", "no-local", "exclude", "map"}
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			if given[a] && given[b] && contradict(a, b) {
+				return fmt.Errorf("%s and %s exclude each other", a, b)
+			}
+		}
+	}
+	return nil
+}
+
+// checkMap checks an explicit map: the master, or nodes the caller may
+// use; with noOver, no node with more entries than CPUs.
+func checkMap(m []int, noOver bool, nodes []Node) ([]int, error) {
 	if len(m) == 0 {
 		return nil, errors.New("empty job map")
+	}
+	if len(m) > MaxNP {
+		return nil, fmt.Errorf("job map: %d entries: more than %d processes", len(m), MaxNP)
 	}
 	for _, n := range m {
 		switch {
@@ -215,6 +259,21 @@ func checkMap(m []int, nodes []Node) ([]int, error) {
 			return nil, fmt.Errorf("job map: node %d: no such node (cluster has %s)", n, plural(len(nodes), "node", "nodes"))
 		case !nodes[n].Usable:
 			return nil, fmt.Errorf("job map: node %d: %s", n, nodes[n].Why)
+		}
+	}
+	if noOver {
+		count := map[int]int{}
+		for _, n := range m {
+			count[n]++
+		}
+		for _, n := range m {
+			if n == Master {
+				continue
+			}
+			if cpus := max(nodes[n].CPUs, 1); count[n] > cpus {
+				return nil, fmt.Errorf("NO_OVER: the job map puts %s on node %d, which has %s: refusing to oversubscribe",
+					plural(count[n], "process", "processes"), n, plural(cpus, "CPU", "CPUs"))
+			}
 		}
 	}
 	return slices.Clone(m), nil
@@ -278,21 +337,44 @@ func Format(m []int) string {
 // ParseList reads a node list (a map or an exclude list): node numbers or
 // names separated by colons or commas, each item as a node spec reads it
 // (5, n5, .5, 1-3, -1, master), order and duplicates kept. count is the
-// number of compute nodes.
+// number of compute nodes. An empty item ("0::1", "0:1:") is an error, not
+// skipped: a map's items are its ranks. A list longer than MaxNP is an error.
 func ParseList(s string, count int) ([]int, error) {
-	items := strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == ',' })
-	if len(items) == 0 {
-		return nil, fmt.Errorf("%q: empty node list", s)
+	if err := checkList(s); err != nil {
+		return nil, err
 	}
-	out := make([]int, 0, len(items))
-	for _, it := range items {
+	var out []int
+	for _, it := range splitList(s) {
 		ns, err := nodespec.Parse(it, counted(count))
 		if err != nil {
 			return nil, fmt.Errorf("%q: %w", s, err)
 		}
+		if len(out)+len(ns) > MaxNP {
+			return nil, fmt.Errorf("%q: more than %d entries", s, MaxNP)
+		}
 		out = append(out, ns...)
 	}
 	return out, nil
+}
+
+// checkList checks what ParseList can without the cluster: that s has
+// items and none of them is empty.
+func checkList(s string) error {
+	items := splitList(s)
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("%q: empty node list", s)
+	}
+	for i, it := range items {
+		if strings.TrimSpace(it) == "" {
+			return fmt.Errorf("%q: item %d of %d is empty", s, i+1, len(items))
+		}
+	}
+	return nil
+}
+
+// splitList splits a list at its colons and commas, keeping empty items.
+func splitList(s string) []string {
+	return strings.Split(strings.ReplaceAll(s, ",", ":"), ":")
 }
 
 // counted is a nodespec.Cluster that knows only the node count: a list's

@@ -55,7 +55,10 @@ func TestCompute(t *testing.T) {
 		{"all-cpus", Params{AllCPUs: true, NoLocal: true},
 			with(idle(3, 2), func(ns []Node) { ns[1].Usable = false }), "0:0:2:2", ""},
 		{"all-local", Params{AllLocal: true, NP: 3}, idle(3, 1), "-1:-1:-1", ""},
-		{"all-local no-local", Params{AllLocal: true, NoLocal: true}, idle(3, 1), "", "no node left"},
+		{"all-local no-local", Params{AllLocal: true, NoLocal: true}, idle(3, 1), "", "all-local and no-local exclude each other"},
+		{"all-local master excluded", Params{AllLocal: true, Exclude: []int{-1}}, idle(3, 1), "", "all-local and exclude exclude each other"},
+		{"np over the limit", Params{NP: MaxNP + 1}, idle(3, 1), "", "from 1 to 1048576"},
+		{"all-local np at the limit", Params{AllLocal: true, NP: MaxNP}, nil, strings.Repeat("-1:", MaxNP-1) + "-1", ""},
 		{"no nodes, master only", Params{NP: 1}, nil, "-1", ""},
 		{"no usable node", Params{NP: 2},
 			with(idle(2, 1), func(ns []Node) { ns[0].Usable = false; ns[1].Usable = false }), "", "none of the 2 nodes is up and usable by you"},
@@ -67,7 +70,14 @@ func TestCompute(t *testing.T) {
 				ns[1].Why = "not up (down)"
 			}), "", "none of the 3 nodes is up and usable by you (2: not up ([up]), 1: not up (down))"},
 		{"everything excluded", Params{NP: 2, Exclude: []int{0, 1}}, idle(2, 1), "", "every usable node (2) is excluded"},
-		{"map as given", Params{Map: []int{2, -1, 2}, NP: 9, NoLocal: true}, idle(3, 1), "2:-1:2", ""},
+		{"map as given", Params{Map: []int{2, -1, 2}}, idle(3, 1), "2:-1:2", ""},
+		{"map and np", Params{Map: []int{2, -1, 2}, NP: 9}, idle(3, 1), "", "np and map exclude each other"},
+		{"map and no-local", Params{Map: []int{0, 1}, NoLocal: true}, idle(3, 1), "", "no-local and map exclude each other"},
+		{"map and exclude", Params{Map: []int{0, 1}, Exclude: []int{0}}, idle(3, 1), "", "exclude and map exclude each other"},
+		{"map, no-over, oversubscribed", Params{Map: []int{0, 0, 0, 0}, NoOver: true}, idle(2, 2), "",
+			"NO_OVER: the job map puts 4 processes on node 0, which has 2 CPUs: refusing to oversubscribe"},
+		{"map, no-over, unknown CPUs count as one", Params{Map: []int{1, 0, 0}, NoOver: true}, idle(2, 0), "", "2 processes on node 0, which has 1 CPU"},
+		{"map, no-over, every CPU", Params{Map: []int{-1, -1, 0, 1, 0, 1}, NoOver: true}, idle(2, 2), "-1:-1:0:1:0:1", ""},
 		{"map with an unusable node", Params{Map: []int{0, 1}},
 			with(idle(2, 1), func(ns []Node) { ns[1].Usable = false; ns[1].Why = "not up (down)" }), "", "job map: node 1: not up (down)"},
 		{"map with no such node", Params{Map: []int{5}}, idle(2, 1), "", "node 5: no such node"},
@@ -98,7 +108,12 @@ func TestParseList(t *testing.T) {
 		{"n1,.2,master", "1:2:-1", ""},
 		{"0-2:1", "0:1:2:1", ""},
 		{"7", "", "no such node"},
-		{":", "", "empty node list"},
+		{"", "", "empty node list"},
+		{":", "", `":": item 1 of 2 is empty`},
+		{"0::1", "", `"0::1": item 2 of 3 is empty`},
+		{"0:1:", "", `"0:1:": item 3 of 3 is empty`},
+		{"0,,1", "", "item 2 of 3 is empty"},
+		{"0: :1", "", "item 2 of 3 is empty"},
 		{"allup", "", ""}, // a class matches no node of a list: an empty result
 	} {
 		got, err := ParseList(tc.in, 4)
@@ -118,8 +133,10 @@ func TestParseList(t *testing.T) {
 	}
 }
 
-// TestOptionsWin: options replace the environment's choices; the
-// environment alone is settled by Normalize.
+// TestOptionsWin: the one rule of the package doc: an option replaces
+// its variable and every variable that contradicts it; contradicting
+// options, and contradicting variables left, are errors; bad values are
+// errors naming where they came from.
 func TestOptionsWin(t *testing.T) {
 	env := func(kv ...string) func(string) string {
 		m := map[string]string{}
@@ -137,16 +154,53 @@ func TestOptionsWin(t *testing.T) {
 	}{
 		{"env only", env("NP", "4", "NO_LOCAL", "1", "EXCLUDE", "2"), nil, Raw{NP: "4", NoLocal: true, Exclude: "2"}, ""},
 		{"env false values", env("NO_LOCAL", "0", "ALL_CPUS", "no", "NO_OVER", "off"), nil, Raw{}, ""},
+		{"empty variables are unset", env("NP", " ", "BEOWULF_JOB_MAP", "", "EXCLUDE", ""), nil, Raw{}, ""},
 		{"--np beats NP", env("NP", "4"), []string{"--np", "2"}, Raw{NP: "2"}, ""},
 		{"--np beats BEOWULF_JOB_MAP", env("BEOWULF_JOB_MAP", "0:1"), []string{"-np", "2"}, Raw{NP: "2"}, ""},
 		{"--all-cpus beats NP", env("NP", "4"), []string{"--all-cpus"}, Raw{AllCPUs: true}, ""},
-		{"env map beats env NP", env("NP", "4", "BEOWULF_JOB_MAP", "0:1"), nil, Raw{Map: "0:1"}, ""},
 		{"--no-local=false beats NO_LOCAL", env("NO_LOCAL", "1", "NP", "3"), []string{"--no-local=false"}, Raw{NP: "3"}, ""},
 		{"--exclude beats EXCLUDE", env("EXCLUDE", "1"), []string{"--exclude", "0:2"}, Raw{Exclude: "0:2"}, ""},
+		{"--exclude '' excludes nothing", env("EXCLUDE", "1", "NP", "2"), []string{"--exclude", ""}, Raw{NP: "2"}, ""},
 		{"--map with a value like a flag", env(), []string{"--map", "-1:0"}, Raw{Map: "-1:0"}, ""},
 		{"aliases", env(), []string{"--nolocal", "--allcpus"}, Raw{NoLocal: true, AllCPUs: true}, ""},
 		{"--all-local keeps NP", env("NP", "3"), []string{"--all-local"}, Raw{NP: "3", AllLocal: true}, ""},
-		{"conflict", env(), []string{"--map", "0", "--np", "2"}, Raw{}, "--map and --np exclude each other"},
+		{"--np keeps ALL_LOCAL", env("ALL_LOCAL", "1"), []string{"--np", "3"}, Raw{NP: "3", AllLocal: true}, ""},
+		// An option over the variables that contradict it.
+		{"--all-local beats NO_LOCAL", env("NO_LOCAL", "1"), []string{"--all-local", "--np", "2"}, Raw{NP: "2", AllLocal: true}, ""},
+		{"--no-local beats ALL_LOCAL", env("ALL_LOCAL", "1", "NP", "2"), []string{"--no-local"}, Raw{NP: "2", NoLocal: true}, ""},
+		{"--all-local beats EXCLUDE", env("EXCLUDE", "-1"), []string{"--all-local"}, Raw{AllLocal: true}, ""},
+		{"--exclude beats ALL_LOCAL", env("ALL_LOCAL", "1"), []string{"--exclude", "0"}, Raw{Exclude: "0"}, ""},
+		{"--map beats NO_LOCAL and EXCLUDE", env("NO_LOCAL", "1", "EXCLUDE", "0", "NO_OVER", "1"), []string{"--map", "-1:0"}, Raw{Map: "-1:0", NoOver: true}, ""},
+		{"--no-local beats BEOWULF_JOB_MAP", env("BEOWULF_JOB_MAP", "-1:0", "NP", "2"), []string{"--no-local"}, Raw{NP: "2", NoLocal: true}, ""},
+		{"--exclude beats BEOWULF_JOB_MAP", env("BEOWULF_JOB_MAP", "0:1"), []string{"--exclude", "0"}, Raw{Exclude: "0"}, ""},
+		{"--all-nodes beats ALL_CPUS", env("ALL_CPUS", "1"), []string{"--all-nodes"}, Raw{AllNodes: true}, ""},
+		{"--all-local=false does not beat NO_LOCAL", env("NO_LOCAL", "1"), []string{"--all-local=false"}, Raw{NoLocal: true}, ""},
+		{"an option settles contradicting variables", env("ALL_LOCAL", "1", "NO_LOCAL", "1"), []string{"--no-local"}, Raw{NoLocal: true}, ""},
+		// Contradictions.
+		{"options", env(), []string{"--map", "0", "--np", "2"}, Raw{}, "--np and --map exclude each other"},
+		{"options: map and exclude", env(), []string{"--map", "0", "--exclude", "1"}, Raw{}, "--exclude and --map exclude each other"},
+		{"variables: all-local, no-local", env("ALL_LOCAL", "1", "NO_LOCAL", "1"), nil, Raw{}, "variables ALL_LOCAL and NO_LOCAL exclude each other"},
+		{"variables: all-cpus, all-nodes", env("ALL_CPUS", "1", "ALL_NODES", "1"), nil, Raw{}, "variables ALL_CPUS and ALL_NODES exclude each other"},
+		{"variables: map, NP", env("NP", "4", "BEOWULF_JOB_MAP", "0:1"), nil, Raw{}, "variables NP and BEOWULF_JOB_MAP exclude each other"},
+		{"variables: map, EXCLUDE", env("BEOWULF_JOB_MAP", "0:1", "EXCLUDE", "0"), nil, Raw{}, "variables EXCLUDE and BEOWULF_JOB_MAP exclude each other"},
+		{"variables: map, NO_LOCAL", env("BEOWULF_JOB_MAP", "-1:0", "NO_LOCAL", "1"), nil, Raw{}, "variables NO_LOCAL and BEOWULF_JOB_MAP exclude each other"},
+		{"variables left by an option", env("ALL_CPUS", "1", "ALL_NODES", "1"), []string{"--no-local"}, Raw{}, "variables ALL_CPUS and ALL_NODES"},
+		// Bad values.
+		{"--np 0", env(), []string{"--np", "0"}, Raw{}, `--np "0": want a number of processes from 1 to 1048576`},
+		{"--np -3", env(), []string{"--np", "-3"}, Raw{}, `--np "-3": want`},
+		{"--np abc", env(), []string{"--np", "abc"}, Raw{}, `--np "abc": want`},
+		{"--np ''", env(), []string{"--np", ""}, Raw{}, `--np "": want`},
+		{"--np over the limit", env(), []string{"--np", "1000000000"}, Raw{}, `--np "1000000000": want a number of processes from 1 to 1048576`},
+		{"--np at the limit", env(), []string{"--np", "1048576"}, Raw{NP: "1048576"}, ""},
+		{"NP=abc", env("NP", "abc"), nil, Raw{}, `NP="abc": want a number of processes from 1 to 1048576`},
+		{"NP over the limit", env("NP", "1048577"), nil, Raw{}, `NP="1048577": want`},
+		{"NP=abc beaten by --np", env("NP", "abc"), []string{"--np", "2"}, Raw{NP: "2"}, ""},
+		{"--map ''", env("BEOWULF_JOB_MAP", "0"), []string{"--map", ""}, Raw{}, "--map: empty job map"},
+		{"--map 0::1", env(), []string{"--map", "0::1"}, Raw{}, `--map "0::1": item 2 of 3 is empty`},
+		{"--map 0:1:", env(), []string{"--map", "0:1:"}, Raw{}, `--map "0:1:": item 3 of 3 is empty`},
+		{"--exclude 0,,1", env(), []string{"--exclude", "0,,1"}, Raw{}, `--exclude "0,,1": item 2 of 3 is empty`},
+		{"BEOWULF_JOB_MAP=0::1", env("BEOWULF_JOB_MAP", "0::1"), nil, Raw{}, `BEOWULF_JOB_MAP="0::1": item 2 of 3 is empty`},
+		{"EXCLUDE=:1", env("EXCLUDE", ":1"), nil, Raw{}, `EXCLUDE=":1": item 1 of 2 is empty`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := flag.NewFlagSet("t", flag.ContinueOnError)
@@ -155,7 +209,7 @@ func TestOptionsWin(t *testing.T) {
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			got, err := f.Merge(FromEnv(tc.env).Normalize())
+			got, err := f.Merge(FromEnv(tc.env))
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got %+v, %v; want error %q", got, err, tc.err)
@@ -168,7 +222,21 @@ func TestOptionsWin(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
+			if tc.args == nil { // the environment alone: Env says the same
+				if e, err := Env(tc.env); err != nil || e != got {
+					t.Errorf("Env: got %+v, %v; want %+v", e, err, got)
+				}
+			}
 		})
+	}
+}
+
+// TestParamsNP: Params (the library's way, without Merge) checks NP too.
+func TestParamsNP(t *testing.T) {
+	for _, np := range []string{"0", "-3", "abc", "1048577"} {
+		if _, err := (Raw{NP: np}).Params(3); err == nil || !strings.Contains(err.Error(), "from 1 to 1048576") {
+			t.Errorf("NP %q: got %v, want an error naming the limit", np, err)
+		}
 	}
 }
 

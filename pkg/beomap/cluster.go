@@ -109,6 +109,10 @@ func Get(ctx context.Context, getenv func(string) string) ([]int, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	r, err := Env(getenv)
+	if err != nil {
+		return nil, err
+	}
 	cl, err := bproc.Dial(ctx, "")
 	if err != nil {
 		return nil, err
@@ -118,7 +122,7 @@ func Get(ctx context.Context, getenv func(string) string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := FromEnv(getenv).Normalize().Params(len(ns))
+	p, err := r.Params(len(ns))
 	if err != nil {
 		return nil, err
 	}

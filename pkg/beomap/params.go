@@ -7,6 +7,10 @@ import (
 	"strings"
 )
 
+// MaxNP is the most processes a job may have: a bigger NP (or a longer
+// map) is refused before anything is allocated for it.
+const MaxNP = 1 << 20
+
 // Raw are the map parameters as written, before node names are resolved:
 // what the environment or the command line said. Empty strings and false
 // mean "not given".
@@ -17,7 +21,7 @@ type Raw struct {
 }
 
 // FromEnv reads the map parameters from the environment (see the package
-// doc for the names).
+// doc for the names), unchecked: Env and Flags.Merge check them.
 func FromEnv(getenv func(string) string) Raw {
 	return Raw{
 		NP:       strings.TrimSpace(getenv(EnvNP)),
@@ -29,6 +33,12 @@ func FromEnv(getenv func(string) string) Raw {
 		Exclude:  strings.TrimSpace(getenv(EnvExclude)),
 		Map:      strings.TrimSpace(getenv(EnvMap)),
 	}
+}
+
+// Env returns the map parameters of the environment alone, checked as
+// Flags.Merge checks them: what a program placing its own processes uses.
+func Env(getenv func(string) string) (Raw, error) {
+	return merge(FromEnv(getenv), Raw{}, nil)
 }
 
 // truthy reads a boolean variable: true unless empty, 0, no, false or off.
@@ -44,9 +54,9 @@ func truthy(v string) bool {
 func (r Raw) Params(count int) (Params, error) {
 	p := Params{AllCPUs: r.AllCPUs, AllNodes: r.AllNodes, AllLocal: r.AllLocal, NoLocal: r.NoLocal, NoOver: r.NoOver}
 	if r.NP != "" {
-		n, err := strconv.Atoi(r.NP)
-		if err != nil || n < 1 {
-			return p, fmt.Errorf("np %q: want a positive number of processes", r.NP)
+		n, err := parseNP(r.NP)
+		if err != nil {
+			return p, fmt.Errorf("np %w", err)
 		}
 		p.NP = n
 	}
@@ -64,6 +74,15 @@ func (r Raw) Params(count int) (Params, error) {
 	return p, nil
 }
 
+// parseNP reads a number of processes: 1 to MaxNP.
+func parseNP(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxNP {
+		return 0, fmt.Errorf("%q: want a number of processes from 1 to %d", s, MaxNP)
+	}
+	return n, nil
+}
+
 // Flags are the map parameters as options of a command (beomap, beorun,
 // mpprun). Register them on a FlagSet with AddFlags, parse, then Merge
 // over the environment's.
@@ -77,7 +96,7 @@ type Flags struct {
 // --map (--beowulf-job-map). Go's flag package takes one or two dashes.
 func AddFlags(fs *flag.FlagSet) *Flags {
 	f := &Flags{fs: fs}
-	fs.StringVar(&f.raw.NP, "np", "", "number of processes (env NP)")
+	fs.StringVar(&f.raw.NP, "np", "", fmt.Sprintf("number of processes, 1 to %d (env NP)", MaxNP))
 	for _, name := range []string{"all-cpus", "allcpus"} {
 		fs.BoolVar(&f.raw.AllCPUs, name, false, "one process per CPU of every usable up node (env ALL_CPUS)")
 	}
@@ -86,44 +105,183 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 	for _, name := range []string{"no-local", "nolocal"} {
 		fs.BoolVar(&f.raw.NoLocal, name, false, "no process on the master: rank 0 on a node (env NO_LOCAL)")
 	}
-	fs.BoolVar(&f.raw.NoOver, "no-over", false, "refuse rather than put more processes than CPUs on the nodes (env NO_OVER)")
-	fs.StringVar(&f.raw.Exclude, "exclude", "", "never use these nodes, e.g. 0:3 or 0,3 (env EXCLUDE)")
+	fs.BoolVar(&f.raw.NoOver, "no-over", false, "refuse rather than put more processes than CPUs on a node (env NO_OVER)")
+	fs.StringVar(&f.raw.Exclude, "exclude", "", "never use these nodes, e.g. 0:3 or 0,3; \"\" none (env EXCLUDE)")
 	for _, name := range []string{"map", "beowulf-job-map"} {
 		fs.StringVar(&f.raw.Map, name, "", "use this job map, e.g. -1:0:0:1 (env BEOWULF_JOB_MAP)")
 	}
 	return f
 }
 
-// Merge returns env overridden by the options given on the command line.
-// An option that chooses how many processes and where (--np, --all-cpus,
-// --all-nodes, --all-local, --map) replaces every such variable (but
-// --all-local keeps NP's count); the
-// others (--no-local, --no-over, --exclude) replace their own. Options
-// that contradict each other are an error.
+// Merge returns the parameters the options and env (FromEnv's) say
+// together, checked, by the rule of the package doc: an option replaces
+// its own variable and every variable that contradicts it; two options
+// that contradict each other are an error, and so are two variables left
+// that do. A bad value (an NP that is no number from 1 to MaxNP, an empty
+// entry in a list, an empty --map) is an error naming the option or the
+// variable it came from. Every error of Merge is the caller's usage error.
 func (f *Flags) Merge(env Raw) (Raw, error) {
 	set := map[string]bool{}
 	f.fs.Visit(func(fl *flag.Flag) { set[canonical(fl.Name)] = true })
-	if err := conflicts(set); err != nil {
-		return env, err
+	return merge(env, f.raw, set)
+}
+
+// envName is the variable of the parameter whose option is name.
+func envName(name string) string {
+	switch name {
+	case "np":
+		return EnvNP
+	case "all-cpus":
+		return EnvAllCPUs
+	case "all-nodes":
+		return EnvAllNodes
+	case "all-local":
+		return EnvAllLocal
+	case "no-local":
+		return EnvNoLocal
+	case "no-over":
+		return EnvNoOver
+	case "exclude":
+		return EnvExclude
+	case "map":
+		return EnvMap
 	}
-	out := env
-	if set["np"] || set["all-cpus"] || set["all-nodes"] || set["all-local"] || set["map"] {
-		np := f.raw.NP
-		if set["all-local"] && !set["np"] {
-			np = env.NP // --all-local says where, NP still says how many
+	return name
+}
+
+// contradict reports whether parameters a and b say different things, so
+// that both may not be given (the package doc's table).
+func contradict(a, b string) bool {
+	for _, p := range [...][2]string{
+		{"map", "np"}, {"map", "all-cpus"}, {"map", "all-nodes"}, {"map", "all-local"}, {"map", "no-local"}, {"map", "exclude"},
+		{"all-cpus", "all-nodes"}, {"all-cpus", "all-local"}, {"all-cpus", "np"},
+		{"all-nodes", "all-local"}, {"all-nodes", "np"},
+		{"all-local", "no-local"}, {"all-local", "exclude"},
+	} {
+		if p == [2]string{a, b} || p == [2]string{b, a} {
+			return true
 		}
-		out.NP, out.AllCPUs, out.AllNodes, out.AllLocal, out.Map = np, f.raw.AllCPUs, f.raw.AllNodes, f.raw.AllLocal, f.raw.Map
 	}
-	if set["no-local"] {
-		out.NoLocal = f.raw.NoLocal
+	return false
+}
+
+// field returns where r keeps parameter name: a string or a bool (a
+// name that is no parameter: neither, and given and copyParam ignore it).
+func (r *Raw) field(name string) (*string, *bool) {
+	switch name {
+	case "np":
+		return &r.NP, nil
+	case "all-cpus":
+		return nil, &r.AllCPUs
+	case "all-nodes":
+		return nil, &r.AllNodes
+	case "all-local":
+		return nil, &r.AllLocal
+	case "no-local":
+		return nil, &r.NoLocal
+	case "no-over":
+		return nil, &r.NoOver
+	case "exclude":
+		return &r.Exclude, nil
+	case "map":
+		return &r.Map, nil
 	}
-	if set["no-over"] {
-		out.NoOver = f.raw.NoOver
+	return nil, nil
+}
+
+// given reports whether r gives parameter name: true, or a value.
+func (r *Raw) given(name string) bool {
+	s, b := r.field(name)
+	return (s != nil && *s != "") || (b != nil && *b)
+}
+
+// copyParam sets parameter name of dst to src's.
+func copyParam(dst, src *Raw, name string) {
+	ds, db := dst.field(name)
+	ss, sb := src.field(name)
+	if ds != nil {
+		*ds = *ss
 	}
-	if set["exclude"] {
-		out.Exclude = f.raw.Exclude
+	if db != nil {
+		*db = *sb
 	}
-	return out.Normalize(), nil
+}
+
+// merge does Merge: set holds the options given (by canonical name) and
+// opt their values.
+func merge(env, opt Raw, set map[string]bool) (Raw, error) {
+	// The parameters by option name, in the order errors name them.
+	names := []string{"np", "all-cpus", "all-nodes", "all-local", "no-local", "no-over", "exclude", "map"}
+	// An option said something when it is true or has a value (an empty
+	// --np or --map is refused below); --no-local=false and --exclude ''
+	// only replace their variable.
+	said := func(name string) bool {
+		return set[name] && (opt.given(name) || name == "np" || name == "map")
+	}
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			if said(a) && said(b) && contradict(a, b) {
+				return Raw{}, fmt.Errorf("--%s and --%s exclude each other", a, b)
+			}
+		}
+	}
+	if set["np"] {
+		if _, err := parseNP(opt.NP); err != nil {
+			return Raw{}, fmt.Errorf("--np %w", err)
+		}
+	}
+	if set["map"] && opt.Map == "" {
+		return Raw{}, fmt.Errorf("--map: empty job map")
+	}
+	for _, name := range []string{"exclude", "map"} {
+		if s, _ := opt.field(name); set[name] && *s != "" {
+			if err := checkList(*s); err != nil {
+				return Raw{}, fmt.Errorf("--%s %w", name, err)
+			}
+		}
+	}
+	var out Raw
+	var fromEnv []string // the variables kept, in names order
+	for _, name := range names {
+		if set[name] {
+			copyParam(&out, &opt, name)
+			continue
+		}
+		if !env.given(name) {
+			continue
+		}
+		overridden := false
+		for _, o := range names {
+			if said(o) && contradict(o, name) {
+				overridden = true
+			}
+		}
+		if !overridden {
+			copyParam(&out, &env, name)
+			fromEnv = append(fromEnv, name)
+		}
+	}
+	for i, a := range fromEnv {
+		for _, b := range fromEnv[i+1:] {
+			if contradict(a, b) {
+				return Raw{}, fmt.Errorf("variables %s and %s exclude each other: unset one, or give an option", envName(a), envName(b))
+			}
+		}
+	}
+	for _, name := range fromEnv {
+		var err error
+		switch name {
+		case "np":
+			_, err = parseNP(out.NP)
+		case "exclude", "map":
+			s, _ := out.field(name)
+			err = checkList(*s)
+		}
+		if err != nil {
+			return Raw{}, fmt.Errorf("%s=%w", envName(name), err)
+		}
+	}
+	return out, nil
 }
 
 func canonical(name string) string {
@@ -136,37 +294,4 @@ func canonical(name string) string {
 		return "map"
 	}
 	return name
-}
-
-// conflicts rejects option combinations that say two different things.
-func conflicts(set map[string]bool) error {
-	pairs := [][2]string{
-		{"map", "np"}, {"map", "all-cpus"}, {"map", "all-nodes"}, {"map", "all-local"}, {"map", "no-local"}, {"map", "exclude"},
-		{"all-cpus", "all-nodes"}, {"all-cpus", "all-local"}, {"all-nodes", "all-local"}, {"all-cpus", "np"}, {"all-nodes", "np"},
-		{"all-local", "no-local"},
-	}
-	for _, p := range pairs {
-		if set[p[0]] && set[p[1]] {
-			return fmt.Errorf("--%s and --%s exclude each other", p[0], p[1])
-		}
-	}
-	return nil
-}
-
-// Normalize settles what a Raw from the environment alone leaves open:
-// a map wins over every other way of choosing processes, --all-local over
-// --all-cpus over --all-nodes, and those over NP (which still counts the
-// processes of --all-local).
-func (r Raw) Normalize() Raw {
-	switch {
-	case r.Map != "":
-		r.NP, r.AllCPUs, r.AllNodes, r.AllLocal = "", false, false, false
-	case r.AllLocal:
-		r.AllCPUs, r.AllNodes = false, false
-	case r.AllCPUs:
-		r.AllNodes, r.NP = false, ""
-	case r.AllNodes:
-		r.NP = ""
-	}
-	return r
 }

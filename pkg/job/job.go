@@ -28,9 +28,17 @@
 // SIGSTOP to every remote process and then stops this process. Under
 // OneByOne a terminating signal also stops further starts.
 //
+// Under Prefix a process's last line, when it ends without a newline, is
+// printed with its prefix and a newline added, as a line of its own (so
+// `beorun -p --np 3 printf x` prints three lines); under Line alone it is
+// printed as it came.
+//
 // The status Run returns: the remote status for one process, the highest
 // for many, 255 when a process could not run, lost its node or died by a
-// signal (with "N: error" on stderr).
+// signal, with a line on stderr naming the node as BProc's bpsh does
+// ("N: error"), or, under Ranks (beorun, mpprun, whose entries are ranks
+// and where one node may hold several), the rank and its node
+// ("rank 3 (node 0): error", "rank 0 (master): error").
 package job
 
 import (
@@ -66,6 +74,7 @@ type Options struct {
 	Divider  bool // a divider line before each node's output (bpsh -d); implies Seq
 	Gather   bool // each distinct output once, with its nodes (bpsh -g)
 	OneByOne bool // one process after another (mpprun)
+	Ranks    bool // name a failed process by rank and node on stderr (beorun, mpprun)
 	// Buf is how many bytes of a process's output Seq and Gather keep in
 	// memory before spilling to a temporary file (default 1 MiB).
 	Buf int
@@ -100,7 +109,8 @@ type proc struct {
 
 // Run runs argv on every node of list and returns the job's exit status
 // (see the package doc). Problems that concern a process are reported on
-// s.Err as "N: error" and counted in the status.
+// s.Err as "N: error" ("rank R (node N): error" under Ranks) and counted
+// in the status.
 func Run(ctx context.Context, cl *bproc.Client, list []int, argv []string, o Options, s Streams) int {
 	if o.Buf <= 0 {
 		o.Buf = 1 << 20
@@ -200,18 +210,28 @@ func Run(ctx context.Context, cl *bproc.Client, list []int, argv []string, o Opt
 		printGathered(s.Out, procs, func(p *proc) *gathered { return p.gout })
 		printGathered(s.Err, procs, func(p *proc) *gathered { return p.gerr })
 	}
-	return exitCode(procs, s.Err, o.NoNode)
+	return exitCode(procs, s.Err, o.NoNode, o.Ranks)
 }
 
 // exitCode reports failures and computes the job's status; noNode (if
-// set) takes the processes whose node the master does not know.
-func exitCode(procs []*proc, stderr io.Writer, noNode func(int) bool) int {
+// set) takes the processes whose node the master does not know; ranks
+// names the processes by rank.
+func exitCode(procs []*proc, stderr io.Writer, noNode func(int) bool, ranks bool) int {
 	code := 0
 	for _, p := range procs {
 		if !p.ran {
 			continue
 		}
 		c := 0
+		who := func(node int) string { // as a failure line names the process
+			switch {
+			case !ranks:
+				return strconv.Itoa(node)
+			case node == -1: // the master
+				return fmt.Sprintf("rank %d (master)", p.rank)
+			}
+			return fmt.Sprintf("rank %d (node %d)", p.rank, node)
+		}
 		var ee *bproc.ExitError
 		var ne *bproc.NodeError
 		switch {
@@ -219,17 +239,17 @@ func exitCode(procs []*proc, stderr io.Writer, noNode func(int) bool) int {
 		case errors.As(p.result, &ee) && ee.Signal == 0:
 			c = ee.Status
 			if ee.OOMKills > 0 { // a process of the job was killed: say why, keep the status
-				fmt.Fprintf(stderr, "%d: %s\n", ee.Node, ee.Reason())
+				fmt.Fprintf(stderr, "%s: %s\n", who(ee.Node), ee.Reason())
 			}
 		case errors.As(p.result, &ee):
-			fmt.Fprintf(stderr, "%d: %s\n", ee.Node, ee.Reason())
+			fmt.Fprintf(stderr, "%s: %s\n", who(ee.Node), ee.Reason())
 			c = 255
 		case errors.As(p.result, &ne) && ne.Code == bproc.CodeNotFound && ne.Node == p.node && noNode != nil && noNode(p.node):
 		case errors.As(p.result, &ne):
-			fmt.Fprintf(stderr, "%d: %s\n", ne.Node, ne.Msg)
+			fmt.Fprintf(stderr, "%s: %s\n", who(ne.Node), ne.Msg)
 			c = 255
 		default:
-			fmt.Fprintf(stderr, "%d: %v\n", p.node, p.result)
+			fmt.Fprintf(stderr, "%s: %v\n", who(p.node), p.result)
 			c = 255
 		}
 		if len(procs) == 1 {

@@ -9,8 +9,9 @@ import (
 	"sync"
 )
 
-// output is one node's stdout or stderr on its way to bpsh's own: whole
-// lines (with a "%3d: " prefix) under -L/-p, and through a spool under -s.
+// output is one process's stdout or stderr on its way to bpsh's own: whole
+// lines (with its node's "%3d: " prefix) under -L/-p, and through a spool
+// under -s.
 type output struct {
 	node         int
 	dest         io.Writer
@@ -64,13 +65,15 @@ func (o *output) prefixed(lines []byte) []byte {
 	return b.Bytes()
 }
 
-// close flushes an unterminated last line.
+// close flushes an unterminated last line: under Prefix as a line of its
+// own, newline added, so that it is never glued to another process's
+// output; under Line alone as it was (bpsh -L keeps the bytes).
 func (o *output) close() {
 	if len(o.partial) == 0 {
 		return
 	}
 	if o.prefix {
-		o.emit(o.prefixed(o.partial))
+		o.emit(o.prefixed(append(o.partial, '\n')))
 	} else {
 		o.emit(o.partial)
 	}

@@ -517,6 +517,12 @@ func TestBeomapChoices(t *testing.T) {
 	if r := beomap([]string{"NO_OVER=1"}, "--np", "10", "--no-local"); r.code == 0 || !strings.Contains(r.err, "NO_OVER: 10 processes to place on 4 usable nodes with 9 CPUs") {
 		t.Errorf("NO_OVER: got %+v, want a refusal", r)
 	}
+	if r := beomap([]string{"NO_OVER=1"}, "--map", "1:0:0:0"); r.code == 0 || !strings.Contains(r.err, "NO_OVER: the job map puts 3 processes on node 0, which has 2 CPUs") {
+		t.Errorf("NO_OVER and a map: got %+v, want a refusal", r)
+	}
+	if r := beomap([]string{"NO_OVER=1"}, "--map", "0:0:1"); r.code != 0 || strings.TrimSpace(r.out) != "0:0:1" {
+		t.Errorf("NO_OVER and a map that fits: got %+v", r)
+	}
 	if r := beomap([]string{"BEOWULF_JOB_MAP=0:9"}); r.code == 0 || !strings.Contains(r.err, "node 9: no such node") {
 		t.Errorf("a map with no such node: got %+v", r)
 	}
@@ -566,8 +572,8 @@ func TestBeorunMpprun(t *testing.T) {
 	if r := do(nil, "beorun", "--map", "1", "sh", "-c", "exit 7"); r.code != 7 {
 		t.Errorf("beorun, one process: got %+v, want its status 7", r)
 	}
-	if r := do(nil, "beorun", "--map", "0:1", "sh", "-c", "kill -9 $$"); r.code != 255 || !strings.Contains(r.err, "0: killed by signal 9") {
-		t.Errorf("beorun, killed: got %+v, want 255 naming the nodes", r)
+	if r := do(nil, "beorun", "--map", "0:1", "sh", "-c", "kill -9 $$"); r.code != 255 || !strings.Contains(r.err, "rank 0 (node 0): killed by signal 9") {
+		t.Errorf("beorun, killed: got %+v, want 255 naming the ranks and nodes", r)
 	}
 	if r := do(nil, "beorun", "--map", "0:2:1", "-g", "sh", "-c", `[ $BPROC_RANK = 2 ] && echo odd || echo same`); r.out != "----------------\n0,2 (2)\n----------------\nsame\n----------------\n1 (1)\n----------------\nodd\n" {
 		t.Errorf("beorun -g: got %q", r.out)
