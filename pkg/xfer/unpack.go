@@ -76,8 +76,8 @@ type unpacker struct {
 	staged []staged
 	dirs   []dirMeta
 
-	inPlaceMeta []inPlaceMeta // -p's attributes for in-place files
-	known  map[known]bool // directories known to exist
+	inPlaceMeta []inPlaceMeta  // -p's attributes for in-place files
+	known       map[known]bool // directories known to exist
 }
 
 type known struct {
