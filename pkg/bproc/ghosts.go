@@ -61,6 +61,9 @@ type cmdGhosts struct {
 	main     *ghost.Ghost
 	mainArgv []string // the remote process's argv, as it last exec'd
 	kids     map[int]*ghost.Ghost
+	// groups maps a remote process group to the ghosts' group that
+	// stands for it here (the pid of the first ghost in it).
+	groups   map[int]int
 	mainDone bool // the job's process ended before the job (update)
 	ended    bool
 }
@@ -70,7 +73,7 @@ func (cmd *Cmd) startGhosts() {
 	if cmd.c.noGhosts.Load() {
 		return
 	}
-	gh := &cmdGhosts{mainArgv: cmd.Args, kids: map[int]*ghost.Ghost{}}
+	gh := &cmdGhosts{mainArgv: cmd.Args, kids: map[int]*ghost.Ghost{}, groups: map[int]int{}}
 	cmd.gh = gh
 	running := cmd.c.running.Add(1)
 	gh.mu.Lock()
@@ -78,25 +81,38 @@ func (cmd *Cmd) startGhosts() {
 		gh.mu.Lock()
 		defer gh.mu.Unlock()
 		if gh.main == nil && !gh.mainDone {
-			gh.main = cmd.ghostLocked(cmd.PID, gh.mainArgv)
+			// The job's process leads its own group on its node.
+			gh.main = cmd.ghostLocked(cmd.PID, cmd.PID, gh.mainArgv)
 		}
 	})
 	gh.mu.Unlock()
 }
 
-// ghostLocked starts the ghost of remote pid; cmd.gh.mu is held.
-func (cmd *Cmd) ghostLocked(pid int, argv []string) *ghost.Ghost {
+// ghostLocked starts the ghost of remote pid, in the ghosts' group of
+// its remote process group pgid (0: unknown, a group of its own), so
+// that kill -- -PGID of a ghost's group reaches every ghost of the group
+// and so every remote process in it; cmd.gh.mu is held.
+func (cmd *Cmd) ghostLocked(pid, pgid int, argv []string) *ghost.Ghost {
 	if cmd.gh.ended || cmd.c.noGhosts.Load() {
 		return nil
 	}
-	g, err := cmd.c.spawner.Start(ghost.Config{
+	conf := ghost.Config{
 		Argv:    cmd.ghostArgv(argv),
 		Env:     []string{"BPROC_NODE=" + strconv.Itoa(cmd.Node), "BPROC_PID=" + strconv.Itoa(pid)},
 		Forward: func(sig syscall.Signal) { cmd.write(wire.Signal{Sig: int(sig), PID: pid}) },
-	})
+		Pgid:    cmd.gh.groups[pgid],
+	}
+	g, err := cmd.c.spawner.Start(conf)
+	if err != nil && conf.Pgid != 0 { // that group's ghosts have all ended: a new one
+		conf.Pgid = 0
+		g, err = cmd.c.spawner.Start(conf)
+	}
 	if err != nil {
 		cmd.c.noGhosts.Store(true) // no ghost will start: run without, as before
 		return nil
+	}
+	if pgid != 0 && conf.Pgid == 0 {
+		cmd.gh.groups[pgid] = g.Pid
 	}
 	cmd.write(wire.Signal{Ghost: g.Pid, PID: pid})
 	return g
@@ -161,7 +177,7 @@ func (cmd *Cmd) update(u *wire.Update) {
 			gh.kids[p.PID].Exec(cmd.ghostArgv(p.Argv))
 		case cmd.c.kidGhosts.Load() >= maxKidGhosts: // no ghost for it
 		default:
-			if g := cmd.ghostLocked(p.PID, p.Argv); g != nil {
+			if g := cmd.ghostLocked(p.PID, p.PGID, p.Argv); g != nil {
 				gh.kids[p.PID] = g
 				cmd.c.kidGhosts.Add(1)
 			}

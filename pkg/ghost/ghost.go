@@ -112,6 +112,11 @@ type Config struct {
 	// was not the one it was told to die of (SIGKILL). Calls for one
 	// ghost never overlap.
 	Forward func(syscall.Signal)
+	// Pgid is the process group the ghost joins: another ghost's, so
+	// that kill -- -PGID reaches both, as it would their remote
+	// processes. 0: a group of its own. A group that is gone (its
+	// ghosts ended) is an error (EPERM).
+	Pgid int
 }
 
 // Ghost is one running ghost.
@@ -209,9 +214,10 @@ func (s *Spawner) Start(c Config) (*Ghost, error) {
 	null := s.null.Fd()
 	pid, err := syscall.ForkExec(exe, c.Argv, &syscall.ProcAttr{
 		Dir: "/", Env: env, Files: []uintptr{null, null, null, theirs.Fd()},
-		// Its own process group: a terminal's ^C reaches the client,
-		// which forwards it, and not each ghost as well.
-		Sys: &syscall.SysProcAttr{Setpgid: true},
+		// Not the client's process group: a terminal's ^C reaches the
+		// client, which forwards it, and not each ghost as well. Its
+		// own, or another ghost's (Config.Pgid).
+		Sys: &syscall.SysProcAttr{Setpgid: true, Pgid: c.Pgid},
 	})
 	if err != nil {
 		reg.mu.Unlock()

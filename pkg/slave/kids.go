@@ -189,7 +189,7 @@ func (r *running) changes(k *kids) []wire.ProcChange {
 		if k.pending[pid] == line { // seen twice: it stays a while
 			delete(k.pending, pid)
 			k.told[pid] = line
-			out = append(out, wire.ProcChange{PID: pid, Argv: splitLine(line)})
+			out = append(out, wire.ProcChange{PID: pid, Argv: splitLine(line), PGID: pgidOf(pid)})
 			continue
 		}
 		if _, ok := k.pending[pid]; !ok {
@@ -237,6 +237,25 @@ func (r *running) goneFrom(k *kids, seen map[int]bool) []wire.ProcChange {
 }
 
 // cmdline is /proc/PID/cmdline, "" if unreadable or empty.
+// pgidOf is pid's process group, 0 if it cannot be read.
+func pgidOf(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid pgrp …: comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[2])
+	return n
+}
+
 func cmdline(pid int) string {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {

@@ -497,11 +497,15 @@ type Usage struct {
 // keep the job going (they hold its output); the Result follows when
 // they are done.
 type ProcChange struct {
-	PID    int      `json:"pid"`
-	Argv   []string `json:"argv,omitempty"`
-	Gone   bool     `json:"gone,omitempty"`
-	Status int      `json:"status,omitempty"` // Gone: its exit code (a child's if the node knows it)
-	Signal int      `json:"signal,omitempty"` // Gone: the signal that killed it
+	PID  int      `json:"pid"`
+	Argv []string `json:"argv,omitempty"`
+	// PGID is a new process's process group on its node (0: unknown, or
+	// not a new process), so that its ghost joins the ghosts of the same
+	// group: kill -- -PGID on the master reaches them all.
+	PGID   int  `json:"pgid,omitempty"`
+	Gone   bool `json:"gone,omitempty"`
+	Status int  `json:"status,omitempty"` // Gone: its exit code (a child's if the node knows it)
+	Signal int  `json:"signal,omitempty"` // Gone: the signal that killed it
 }
 
 // Event is what a reader of an exec stream decodes after Started: an

@@ -186,3 +186,45 @@ func TestGhostChildren(t *testing.T) {
 		}
 	}
 }
+
+// TestGhostGroups: the ghosts of a job's processes that share a process
+// group on their node share one here, so kill -- -PGID on the master
+// reaches every process of the group, as BProc's single process image
+// has it.
+func TestGhostGroups(t *testing.T) {
+	c := start(t, 1)
+	needCgroups(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	job, _, _ := startJob(ctx, t, c, 1, "0", "sh", "-c", "sleep 3060 & sleep 3061 & echo ready; wait")
+	bpsh := job.Process.Pid
+	var kids []bproc.Proc
+	for _, arg := range []string{"3060", "3061"} {
+		kids = append(kids, waitProcs(t, c, "a ghost for sleep "+arg, func(p bproc.Proc) bool {
+			return p.Client == bpsh && p.Parent != 0 && p.Ghost != bpsh && strings.Join(p.Argv, " ") == "sleep "+arg
+		}, 1)[0])
+	}
+	main := waitGhosts(t, c, bpsh, 1)[0]
+	pgid := func(pid int) int { g, _ := syscall.Getpgid(pid); return g }
+	group := pgid(main.Ghost)
+	for _, k := range kids {
+		if g := pgid(k.Ghost); g != group || g == pgid(bpsh) {
+			t.Errorf("child %d's ghost %d is in group %d; want the job's ghosts' group %d (not bpsh's %d)", k.PID, k.Ghost, g, group, pgid(bpsh))
+		}
+	}
+	if err := syscall.Kill(-group, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- job.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("kill -- -PGID of the ghosts' group did not end the job")
+	}
+	for _, k := range kids {
+		if s := procState(k.PID); s != "" && s != "Z" {
+			t.Errorf("child %d (%s) still there after the group's SIGTERM", k.PID, procFile(k.PID, "cmdline"))
+		}
+	}
+}
