@@ -43,8 +43,12 @@
 // --no-local ignores ALL_LOCAL; BEOWULF_JOB_MAP=0:1 beomap --np 3 ignores
 // the map); two options that contradict each other are an error, and so
 // are two variables that do, once the options have had their say
-// (NO_LOCAL=1 BEOWULF_JOB_MAP=-1:0 is an error naming both: nothing says
-// which one was meant). --all-local with NP: NP says how many. A bad
+// (ALL_LOCAL=1 NO_LOCAL=1 is an error naming both: nothing says which
+// one was meant). BEOWULF_JOB_MAP with EXCLUDE or NO_LOCAL, both
+// variables (one kept in a profile, one set for a run), is the exception:
+// the map is checked against them, and only one that puts a process on
+// an excluded node or, under NO_LOCAL, on the master is an error
+// (EXCLUDE=0 BEOWULF_JOB_MAP=0:1). --all-local with NP: NP says how many. A bad
 // value is an error naming the option or variable it came from; the
 // commands report all of these as usage errors (exit 2).
 //
@@ -136,6 +140,9 @@ func Compute(p Params, nodes []Node) ([]int, error) {
 		return nil, err
 	}
 	if p.Map != nil {
+		if err := p.mapAllowed(); err != nil {
+			return nil, err
+		}
 		return checkMap(p.Map, p.NoOver, nodes)
 	}
 	excluded := map[int]bool{}
@@ -235,9 +242,23 @@ func (p Params) contradictions() error {
 	names := []string{"np", "all-cpus", "all-nodes", "all-local", "no-local", "exclude", "map"}
 	for i, a := range names {
 		for _, b := range names[i+1:] {
-			if given[a] && given[b] && contradict(a, b) {
+			if given[a] && given[b] && contradict(a, b) && !checkedAgainstMap(a, b) {
 				return fmt.Errorf("%s and %s exclude each other", a, b)
 			}
+		}
+	}
+	return nil
+}
+
+// mapAllowed checks an explicit map against the exclusions given with it
+// (variables: see checkedAgainstMap).
+func (p Params) mapAllowed() error {
+	for i, n := range p.Map {
+		switch {
+		case n == Master && p.NoLocal:
+			return fmt.Errorf("the job map puts process %d on the master, which NO_LOCAL excludes", i)
+		case slices.Contains(p.Exclude, n):
+			return fmt.Errorf("the job map puts process %d on node %d, which EXCLUDE excludes", i, n)
 		}
 	}
 	return nil

@@ -72,8 +72,11 @@ func TestCompute(t *testing.T) {
 		{"everything excluded", Params{NP: 2, Exclude: []int{0, 1}}, idle(2, 1), "", "every usable node (2) is excluded"},
 		{"map as given", Params{Map: []int{2, -1, 2}}, idle(3, 1), "2:-1:2", ""},
 		{"map and np", Params{Map: []int{2, -1, 2}, NP: 9}, idle(3, 1), "", "np and map exclude each other"},
-		{"map and no-local", Params{Map: []int{0, 1}, NoLocal: true}, idle(3, 1), "", "no-local and map exclude each other"},
-		{"map and exclude", Params{Map: []int{0, 1}, Exclude: []int{0}}, idle(3, 1), "", "exclude and map exclude each other"},
+		// A map is checked against the exclusions given with it (variables).
+		{"map and no-local", Params{Map: []int{0, 1}, NoLocal: true}, idle(3, 1), "0:1", ""},
+		{"map on the master and no-local", Params{Map: []int{0, -1}, NoLocal: true}, idle(3, 1), "", "puts process 1 on the master, which NO_LOCAL excludes"},
+		{"map and exclude", Params{Map: []int{0, 1}, Exclude: []int{2}}, idle(3, 1), "0:1", ""},
+		{"map on an excluded node", Params{Map: []int{0, 1}, Exclude: []int{0}}, idle(3, 1), "", "puts process 0 on node 0, which EXCLUDE excludes"},
 		{"map, no-over, oversubscribed", Params{Map: []int{0, 0, 0, 0}, NoOver: true}, idle(2, 2), "",
 			"NO_OVER: the job map puts 4 processes on node 0, which has 2 CPUs: refusing to oversubscribe"},
 		{"map, no-over, unknown CPUs count as one", Params{Map: []int{1, 0, 0}, NoOver: true}, idle(2, 0), "", "2 processes on node 0, which has 1 CPU"},
@@ -182,8 +185,9 @@ func TestOptionsWin(t *testing.T) {
 		{"variables: all-local, no-local", env("ALL_LOCAL", "1", "NO_LOCAL", "1"), nil, Raw{}, "variables ALL_LOCAL and NO_LOCAL exclude each other"},
 		{"variables: all-cpus, all-nodes", env("ALL_CPUS", "1", "ALL_NODES", "1"), nil, Raw{}, "variables ALL_CPUS and ALL_NODES exclude each other"},
 		{"variables: map, NP", env("NP", "4", "BEOWULF_JOB_MAP", "0:1"), nil, Raw{}, "variables NP and BEOWULF_JOB_MAP exclude each other"},
-		{"variables: map, EXCLUDE", env("BEOWULF_JOB_MAP", "0:1", "EXCLUDE", "0"), nil, Raw{}, "variables EXCLUDE and BEOWULF_JOB_MAP exclude each other"},
-		{"variables: map, NO_LOCAL", env("BEOWULF_JOB_MAP", "-1:0", "NO_LOCAL", "1"), nil, Raw{}, "variables NO_LOCAL and BEOWULF_JOB_MAP exclude each other"},
+		// Kept together: Compute checks the map against them.
+		{"variables: map, EXCLUDE", env("BEOWULF_JOB_MAP", "0:1", "EXCLUDE", "0"), nil, Raw{Map: "0:1", Exclude: "0"}, ""},
+		{"variables: map, NO_LOCAL", env("BEOWULF_JOB_MAP", "-1:0", "NO_LOCAL", "1"), nil, Raw{Map: "-1:0", NoLocal: true}, ""},
 		{"variables left by an option", env("ALL_CPUS", "1", "ALL_NODES", "1"), []string{"--no-local"}, Raw{}, "variables ALL_CPUS and ALL_NODES"},
 		// Bad values.
 		{"--np 0", env(), []string{"--np", "0"}, Raw{}, `--np "0": want a number of processes from 1 to 1048576`},

@@ -165,6 +165,21 @@ func contradict(a, b string) bool {
 	return false
 }
 
+// checkedAgainstMap reports whether a and b are the map and a parameter
+// that only narrows where processes may go (EXCLUDE, NO_LOCAL): given
+// both as variables — an EXCLUDE kept in a profile, a map set for one
+// run — the map is checked against it (Compute) rather than refused:
+// only a map that puts a process where the other says none may go is an
+// error.
+func checkedAgainstMap(a, b string) bool {
+	for _, p := range [...][2]string{{"map", "exclude"}, {"map", "no-local"}} {
+		if p == [2]string{a, b} || p == [2]string{b, a} {
+			return true
+		}
+	}
+	return false
+}
+
 // field returns where r keeps parameter name: a string or a bool (a
 // name that is no parameter: neither, and given and copyParam ignore it).
 func (r *Raw) field(name string) (*string, *bool) {
@@ -263,7 +278,7 @@ func merge(env, opt Raw, set map[string]bool) (Raw, error) {
 	}
 	for i, a := range fromEnv {
 		for _, b := range fromEnv[i+1:] {
-			if contradict(a, b) {
+			if contradict(a, b) && !checkedAgainstMap(a, b) {
 				return Raw{}, fmt.Errorf("variables %s and %s exclude each other: unset one, or give an option", envName(a), envName(b))
 			}
 		}
