@@ -26,12 +26,14 @@
 // Link — a hard link to the cached inode (a diskless node's root lives
 // in RAM: a copy would hold every library twice) when the cache and the
 // destination share a file system, else a copy — then each symbolic
-// link by Symlink. Files go first, so a closure naming both /lib64 →
-// usr/lib64 and /lib64/ld-linux-x86-64.so.2 works whatever the node had
-// there: a link whose path is already a directory is left alone (the
-// files below it were placed at their own paths), and a link never
-// points into a directory that does not exist yet while files are placed
-// through it. Both replace what was at the destination by rename, so a
+// link by Symlink. Files go first, and a link whose path is already a
+// directory is left alone (the files below it were placed at their own
+// paths). No placement follows a symbolic link on its way (PlaceUnder):
+// the paths are the master's real ones, each link on the way to them
+// travelling as a link of its own, and a directory a user may write on
+// the node — their /tmp/u, which they could make a link to /etc — must
+// not lead root's files anywhere else; a path through a link is an
+// error. Both replace what was at the destination by rename, so a
 // running program keeps its old inode and a starting one sees a whole
 // file. Mode belongs to an inode, so one stored file serves one mode: the
 // first Link of a file gives it its mode, and a Link with another mode
@@ -108,6 +110,7 @@ type Cache struct {
 
 	mu     sync.Mutex           // serializes placing: Link's choice and creation of a mode's inode
 	placed map[string]placement // path → what Link or Symlink last left there
+	under  string               // where the placement under way starts not to follow links (PlaceUnder); under mu
 }
 
 // Open opens the cache in dir, creating the directory if needed.

@@ -8,7 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // modeBits are the parts of a mode that Link keeps.
@@ -27,9 +30,16 @@ type Ref struct {
 // a directory that does not exist yet while files are placed through it.
 // A ref whose Path is still what Place last left there costs one lstat.
 // The first failure ends it, naming the path.
-func (c *Cache) Place(refs []Ref) error {
+func (c *Cache) Place(refs []Ref) error { return c.PlaceUnder("/", refs) }
+
+// PlaceUnder is Place for refs whose paths lie under root (a node's root
+// directory, in beo sim a directory of the simulation's): symbolic links
+// in root's own path are followed, none below it (see place).
+func (c *Cache) PlaceUnder(root string, refs []Ref) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.under = root
+	defer func() { c.under = "" }()
 	for _, links := range []bool{false, true} {
 		for _, r := range refs {
 			if (r.Target != "") != links {
@@ -72,13 +82,22 @@ func (c *Cache) link(hash, dst string, mode fs.FileMode) error {
 	}
 	src, err := c.inode(hash, mode)
 	if err == nil {
-		err = place(src, dst, mode)
+		err = place(c.root(), src, dst, mode)
 	}
 	if err != nil {
 		return fmt.Errorf("filecache: link %s to %s: %w", dst, hash, err)
 	}
 	c.remember(dst, want)
 	return nil
+}
+
+// root is where the placement under way starts not to follow links: /
+// unless PlaceUnder said otherwise. c.mu is held.
+func (c *Cache) root() string {
+	if c.under == "" {
+		return "/"
+	}
+	return c.under
 }
 
 // A placement is what Link or Symlink left at a path: what was wanted
@@ -162,39 +181,87 @@ func (c *Cache) inode(hash string, mode fs.FileMode) (string, error) {
 }
 
 // place puts src at dst: a hard link renamed over dst, or a copy.
-func place(src, dst string, mode fs.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	if di, err := os.Lstat(dst); err == nil {
-		if si, err := os.Stat(src); err == nil && os.SameFile(di, si) {
-			return nil
-		}
-	}
-	tmp := tempName(dst)
-	err := os.Link(src, tmp)
-	if err == nil {
-		if err = os.Rename(tmp, dst); err != nil {
-			os.Remove(tmp)
-		}
-		return err
-	}
-	if !errors.Is(err, syscall.EXDEV) && !linkUnsupported(err) {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".beo-*")
+// dst's directory is reached from under without following a symbolic
+// link (parent): whoever may write a directory on the way — a user's
+// /tmp/u/bin on a node, made a link to /etc there — must not lead root's
+// files anywhere else. The paths placed are the master's real paths
+// (pkg/elfdeps resolves them; the links on the way travel as links of
+// their own), so a node whose tree mirrors the master's needs none.
+func place(under, src, dst string, mode fs.FileMode) error {
+	dir, base, err := parent(under, dst)
 	if err != nil {
 		return err
 	}
-	if err := fill(f, src, mode); err != nil {
-		os.Remove(f.Name())
+	defer dir.Close()
+	dfd := int(dir.Fd())
+	var di unix.Stat_t
+	if unix.Fstatat(dfd, base, &di, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		var si unix.Stat_t
+		if unix.Stat(src, &si) == nil && di.Dev == si.Dev && di.Ino == si.Ino {
+			return nil
+		}
+	}
+	tmp := "." + base + ".beo-" + rand.Text()
+	err = unix.Linkat(unix.AT_FDCWD, src, dfd, tmp, 0)
+	if err == nil {
+		if err = unix.Renameat(dfd, tmp, dfd, base); err != nil {
+			unix.Unlinkat(dfd, tmp, 0)
+		}
+		return pathErr("place", dst, err)
+	}
+	if !errors.Is(err, syscall.EXDEV) && !linkUnsupported(err) {
+		return pathErr("link", dst, err)
+	}
+	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return pathErr("create", dst, err)
+	}
+	if err := fill(os.NewFile(uintptr(fd), tmp), src, mode); err != nil {
+		unix.Unlinkat(dfd, tmp, 0)
 		return err
 	}
-	if err := os.Rename(f.Name(), dst); err != nil {
-		os.Remove(f.Name())
-		return err
+	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
+		unix.Unlinkat(dfd, tmp, 0)
+		return pathErr("place", dst, err)
 	}
 	return nil
+}
+
+// parent opens dst's directory, making the missing ones (0755), one
+// component at a time from under (which is opened as it is) without
+// following a symbolic link: a component that is one is an error (ELOOP,
+// or ENOTDIR). It returns the directory and dst's last component.
+func parent(under, dst string) (*os.File, string, error) {
+	clean, under := filepath.Clean(dst), filepath.Clean(under)
+	rel, err := filepath.Rel(under, clean)
+	if !filepath.IsAbs(clean) || !filepath.IsAbs(under) || err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+		return nil, "", fmt.Errorf("%s: not a file path under %s", dst, under)
+	}
+	dirPath, base := filepath.Split(rel)
+	fd, err := unix.Open(under, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, "", pathErr("open", under, err)
+	}
+	for _, comp := range strings.Split(strings.Trim(dirPath, "/"), "/") {
+		if comp == "" {
+			continue
+		}
+		next, err := unix.Openat(fd, comp, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) {
+			if err = unix.Mkdirat(fd, comp, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
+				next, err = unix.Openat(fd, comp, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			}
+		}
+		unix.Close(fd)
+		if err != nil {
+			if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+				err = fmt.Errorf("%w (a symbolic link or a file: files are not placed through one)", err)
+			}
+			return nil, "", pathErr("open", dst, err)
+		}
+		fd = next
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(under, dirPath)), base, nil
 }
 
 // fill copies src into the new file f, sets mode, syncs and closes f.
@@ -216,6 +283,14 @@ func fill(f *os.File, src string, mode fs.FileMode) error {
 	return err
 }
 
+// pathErr is err on path for op (nil for nil).
+func pathErr(op, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &fs.PathError{Op: op, Path: path, Err: err}
+}
+
 // Symlink makes dst a symbolic link to target, creating dst's parent
 // directories (0755) as needed and replacing whatever file or link was at
 // dst in one rename; a link that is already right is left alone, and so
@@ -232,14 +307,14 @@ func (c *Cache) symlink(target, dst string) error {
 	if c.unchanged(dst, want) {
 		return nil
 	}
-	if err := symlink(target, dst); err != nil {
+	if err := symlink(c.root(), target, dst); err != nil {
 		return fmt.Errorf("filecache: symlink %s -> %s: %w", dst, target, err)
 	}
 	c.remember(dst, want)
 	return nil
 }
 
-func symlink(target, dst string) error {
+func symlink(under, target, dst string) error {
 	fi, err := os.Lstat(dst)
 	if err == nil && fi.IsDir() {
 		return nil
@@ -249,23 +324,21 @@ func symlink(target, dst string) error {
 			return nil
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	dir, base, err := parent(under, dst)
+	if err != nil {
 		return err
 	}
-	tmp := tempName(dst)
-	if err := os.Symlink(target, tmp); err != nil {
-		return err
+	defer dir.Close()
+	dfd := int(dir.Fd())
+	tmp := "." + base + ".beo-" + rand.Text()
+	if err := unix.Symlinkat(target, dfd, tmp); err != nil {
+		return pathErr("symlink", dst, err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return err
+	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
+		unix.Unlinkat(dfd, tmp, 0)
+		return pathErr("place", dst, err)
 	}
 	return nil
-}
-
-// tempName is an unused name beside dst for building its replacement.
-func tempName(dst string) string {
-	return filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".beo-"+rand.Text())
 }
 
 // linkUnsupported reports whether a hard link failed because the file

@@ -111,3 +111,43 @@ func TestPlaceNoticesChanges(t *testing.T) {
 	os.Symlink("elsewhere", alias)
 	check("link replaced", 0o750)
 }
+
+// TestPlaceRefusesLinks: a directory on the way to a placed path that is
+// a symbolic link (a user's /tmp/u on a node, made a link to /etc) is not
+// followed: nothing is written where it points, for a file or a link.
+// The root given to PlaceUnder may itself be reached through a link.
+func TestPlaceRefusesLinks(t *testing.T) {
+	c := open(t)
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	etc := filepath.Join(root, "etc")
+	os.MkdirAll(etc, 0o755)
+	os.MkdirAll(filepath.Join(root, "tmp"), 0o777)
+	if err := os.Symlink(etc, filepath.Join(root, "tmp", "u")); err != nil {
+		t.Fatal(err)
+	}
+	prog := put(t, c, []byte("#!/bin/sh\n"))
+	for _, ref := range []Ref{
+		{Path: filepath.Join(root, "tmp/u/ld.so.preload"), Hash: prog, Mode: 0o755},
+		{Path: filepath.Join(root, "tmp/u/sub/x"), Hash: prog, Mode: 0o755},
+		{Path: filepath.Join(root, "tmp/u/link"), Target: "/tmp/p.so"},
+	} {
+		if err := c.PlaceUnder(root, []Ref{ref}); err == nil {
+			t.Errorf("%s: placed through a link", ref.Path)
+		}
+	}
+	if ents, _ := os.ReadDir(etc); len(ents) != 0 {
+		t.Errorf("written through the link: %v", ents)
+	}
+	// A root whose own path holds a link works.
+	alias := filepath.Join(base, "alias")
+	if err := os.Symlink(root, alias); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PlaceUnder(alias, []Ref{{Path: filepath.Join(alias, "bin/prog"), Hash: prog, Mode: 0o755}}); err != nil {
+		t.Fatalf("under a root reached through a link: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bin/prog")); err != nil {
+		t.Error(err)
+	}
+}

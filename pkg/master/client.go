@@ -32,6 +32,20 @@ type caller struct {
 	nodePID int
 }
 
+// fromClient is what a client may ask of an exec: the master sets the
+// rest itself — the identity it runs as (Cred), the files it takes
+// (Files), the client's pid (Ghost) — or the node takes it from the
+// master alone: Restore, which has bpslave run a checkpoint tool as
+// root (a client's Restore ran any program as root on the node).
+func fromClient(in wire.Exec) wire.Exec {
+	return wire.Exec{
+		Version: in.Version, ID: in.ID, Node: in.Node,
+		Path: in.Path, Argv: in.Argv, Env: in.Env, Dir: in.Dir, Rlim: in.Rlim,
+		NoIO: in.NoIO, NoStdin: in.NoStdin, Stdin: in.Stdin, Stdout: in.Stdout, Stderr: in.Stderr,
+		Fork: in.Fork,
+	}
+}
+
 // where is the node the caller runs on: -1 for the master.
 func (c caller) where() int {
 	if c.remote {
@@ -146,11 +160,16 @@ func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 			wire.Write(st, skew("this client speaks beo wire version %s, bpmaster %d: use the bpsh/bproc of the master's build", clientVersion(v), wire.Version))
 			break
 		}
-		if h.Exec.Node == nodespec.Master {
-			m.localExec(ctx, cl, st, *h.Exec) // local.go
+		ex := fromClient(*h.Exec)
+		if ex.Node == nodespec.Master {
+			if !who.remote { // bproc runs a local caller's -1 itself, as the caller
+				wire.Write(st, wire.Fail(wire.NodeErrorf(ex.Node, wire.CodeInvalid, "a client on the master runs its node -1 processes itself")))
+				break
+			}
+			m.localExec(ctx, cl, st, ex) // local.go
 			return
 		}
-		m.exec(ctx, cl, st, *h.Exec)
+		m.exec(ctx, cl, st, ex)
 		return // exec closes st itself
 	case wire.OpExec: // a client of wire Version 3 or older
 		wire.Write(st, skew("%s", wire.ClientTooOld))

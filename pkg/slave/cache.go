@@ -23,7 +23,7 @@ func (pl *placer) place(files []fileRef) error {
 	for i, f := range files {
 		refs[i] = filecache.Ref{Path: rooted(pl.root, f.Path), Hash: f.Hash, Target: f.Target, Mode: f.mode()}
 	}
-	return pl.cache.Place(refs)
+	return pl.cache.PlaceUnder(pl.root, refs)
 }
 
 // path maps an absolute path on the master to the node's view of it.
