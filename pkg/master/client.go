@@ -136,11 +136,16 @@ type client struct {
 func (m *Master) clientStream(ctx context.Context, cl *client, st net.Conn) {
 	who := cl.who
 	var h wire.Header
-	if err := wire.Read(st, &h); err != nil {
+	// A request is read whole within FirstRequest, and a user's requests
+	// being read share one budget (limits.go): streams that announce
+	// large frames and stall cannot take the master's memory.
+	st.SetReadDeadline(time.Now().Add(FirstRequest))
+	if err := wire.ReadWithin(st, &h, m.conns.budget(who.cred.UID)); err != nil {
 		m.log.Warn("client: bad header", "client_pid", who.pid, "uid", who.cred.UID, "err", err)
 		st.Close()
 		return
 	}
+	st.SetReadDeadline(time.Time{})
 	switch h.Op {
 	case wire.OpStatus:
 		wire.Write(st, m.status())

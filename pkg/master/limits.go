@@ -38,16 +38,43 @@ const (
 	freeEvery = 10 * time.Second
 )
 
+// RequestBudget is how many bytes of requests one non-root uid may
+// have being read at once (wire.Budget): four of the largest frames,
+// thousands of ordinary ones. Requests over it are refused; before it,
+// streams that each announced a 4 MiB frame and stalled took the master
+// from 21 MB to 1.4 GB for 100 of them.
+const RequestBudget = 4 * wire.MaxFrame
+
 // conns counts the client connections held, per uid and in all, and
-// returns freed memory to the kernel once a burst of them is over.
+// returns freed memory to the kernel once a burst of them is over. It
+// also keeps each uid's request budget.
 type conns struct {
 	max int // per non-root uid; 0 = DefaultConnsPerUID
 
 	mu       sync.Mutex
+	budgets  map[uint32]*wire.Budget
 	byUID    map[uint32]int
 	total    int
 	lastFree time.Time
 	timer    *time.Timer
+}
+
+// budget is uid's request budget; nil (none) for root.
+func (c *conns) budget(uid uint32) *wire.Budget {
+	if uid == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.budgets[uid]
+	if b == nil {
+		if c.budgets == nil {
+			c.budgets = map[uint32]*wire.Budget{}
+		}
+		b = &wire.Budget{Max: RequestBudget}
+		c.budgets[uid] = b
+	}
+	return b
 }
 
 // take counts a connection of uid; ok is false (and nothing is counted)

@@ -170,11 +170,13 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Version of this protocol. 2: stdio streams are opened with the exec
@@ -237,7 +239,14 @@ func Write(w io.Writer, v any) error {
 
 // Read decodes one frame into v. It reads exactly the frame and nothing
 // more, so raw bytes that follow stay in r.
-func Read(r io.Reader, v any) error {
+func Read(r io.Reader, v any) error { return ReadWithin(r, v, nil) }
+
+// ReadWithin is Read with the frame's length charged to budget while it
+// is read and decoded (nil: no budget); a frame budget cannot take now
+// is ErrBusy, its body left unread. A frame's memory grows with what
+// arrives, not with the length it announces: a peer that announces 4 MiB
+// and stalls holds what it sent.
+func ReadWithin(r io.Reader, v any, budget *Budget) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return err
@@ -246,12 +255,56 @@ func Read(r io.Reader, v any) error {
 	if n == 0 || n > MaxFrame {
 		return fmt.Errorf("%w: %d", ErrFrameSize, n)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
+	if !budget.take(int64(n)) {
+		return fmt.Errorf("%w (a frame of %d bytes)", ErrBusy, n)
+	}
+	defer budget.give(int64(n))
+	var buf bytes.Buffer
+	buf.Grow(int(min(n, 64<<10)))
+	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
+		if err == io.EOF && buf.Len() > 0 {
+			err = io.ErrUnexpectedEOF
+		}
 		return fmt.Errorf("wire: truncated frame: %w", err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
 		return fmt.Errorf("wire: decode %T: %w", v, err)
 	}
 	return nil
+}
+
+// ErrBusy is ReadWithin's refusal of a frame its Budget cannot take.
+var ErrBusy = errors.New("wire: too many requests being read at once")
+
+// Budget bounds the bytes of the frames its readers (ReadWithin) hold
+// at once: the requests of one user being read, so that streams that
+// each announce a large frame and stall cannot take the master's memory.
+// A nil Budget bounds nothing.
+type Budget struct {
+	Max int64 // bytes
+
+	mu   sync.Mutex
+	used int64
+}
+
+func (b *Budget) take(n int64) bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used > 0 && b.used+n > b.Max {
+		return false // one frame, however large, always fits alone
+	}
+	b.used += n
+	return true
+}
+
+func (b *Budget) give(n int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
 }

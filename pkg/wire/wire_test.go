@@ -141,3 +141,54 @@ func TestUsageFrames(t *testing.T) {
 		t.Errorf("old reader: %+v %v", old, err)
 	}
 }
+
+// TestReadWithinBudget: frames being read share a budget; one it cannot
+// take now is refused before its body is read, and a frame's memory is
+// what arrived, not what it announced.
+func TestReadWithinBudget(t *testing.T) {
+	b := &Budget{Max: 100}
+	stall := func(n uint32) (io.Reader, chan struct{}) {
+		pr, pw := io.Pipe()
+		done := make(chan struct{})
+		go func() {
+			var hdr [4]byte
+			binary.BigEndian.PutUint32(hdr[:], n)
+			pw.Write(hdr[:])
+			<-done
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+		}()
+		return pr, done
+	}
+	r1, done1 := stall(80)
+	errc := make(chan error, 1)
+	go func() { var v any; errc <- ReadWithin(r1, &v, b) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		used := b.used
+		b.mu.Unlock()
+		if used == 80 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first frame never took its share")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r2, done2 := stall(40)
+	var v any
+	if err := ReadWithin(r2, &v, b); !errors.Is(err, ErrBusy) {
+		t.Errorf("a frame over the budget: got %v, want ErrBusy", err)
+	}
+	close(done2)
+	close(done1)
+	if err := <-errc; err == nil {
+		t.Error("a stalled frame cut short: no error")
+	}
+	var ok struct{ A int }
+	var frame bytes.Buffer
+	Write(&frame, struct{ A int }{7})
+	if err := ReadWithin(&frame, &ok, b); err != nil || ok.A != 7 {
+		t.Errorf("after the budget is free again: %v %+v", err, ok)
+	}
+}
