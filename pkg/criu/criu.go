@@ -49,6 +49,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/beo-cluster/beo/pkg/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,7 +63,9 @@ const (
 type Tool struct {
 	Path string               // the criu program
 	Sys  *syscall.SysProcAttr // how to start it (nil: as is)
-	// KeepLog, if set, is where a failed run's whole log is kept.
+	// KeepLog, if set, is where a failed run's whole log is kept: a path
+	// in a directory only root may write (nodefs.LogDir), as the tool
+	// runs as root.
 	KeepLog string
 	// LoadModules, if set, is called with Modules before each run. A
 	// node loads its bootmodules in the background once it is up
@@ -142,11 +145,21 @@ func (t Tool) run(ctx context.Context, op, dir, logName string, extra []*os.File
 		e.Msg = err.Error()
 	}
 	if t.KeepLog != "" {
-		if b, err := os.ReadFile(filepath.Join(dir, logName)); err == nil && os.WriteFile(t.KeepLog, b, 0o600) == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, logName)); err == nil && keep(t.KeepLog, b) == nil {
 			e.LogFile = t.KeepLog
 		}
 	}
 	return e
+}
+
+// keep writes a log to path, in a directory made (0700) if missing,
+// replacing what is there by rename: a link planted at path is replaced,
+// never written through.
+func keep(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, b, 0o600)
 }
 
 // Error is a failed CRIU run: its message and the error lines of its log.

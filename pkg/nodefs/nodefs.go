@@ -37,4 +37,9 @@ const (
 	// in (`bpslave -cgroup`); PID 1 kills it when bpslave exits.
 	CgroupMount = "/sys/fs/cgroup"
 	JobsCgroup  = CgroupMount + "/jobs"
+	// LogDir is bpslave's own directory of logs on the node (mode 0700,
+	// root's): the whole log of the last failed CRIU checkpoint and
+	// restore (checkpoint.log, restore.log). Not /tmp, where a user could
+	// put a link for root to write through.
+	LogDir = "/var/log/beo"
 )

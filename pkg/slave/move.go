@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/beo-cluster/beo/pkg/criu"
+	"github.com/beo-cluster/beo/pkg/nodefs"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
 )
@@ -115,7 +116,7 @@ func (ss *session) checkpoint(st net.Conn, ck *wire.Checkpoint) {
 			return
 		}
 	}
-	tool := criu.Tool{Path: rooted(ss.cfg.Root, ck.Tool), KeepLog: filepath.Join(os.TempDir(), "beo-checkpoint.log"), LoadModules: ss.criuModules}
+	tool := criu.Tool{Path: rooted(ss.cfg.Root, ck.Tool), KeepLog: rooted(ss.cfg.Root, filepath.Join(nodefs.LogDir, "checkpoint.log")), LoadModules: ss.criuModules}
 	took := time.Now()
 	if err := tool.Dump(context.Background(), r.pid, dir); err != nil {
 		resume()
@@ -203,7 +204,7 @@ func (ss *session) restore(r *running, ex *wire.Exec, img string, child [3]*os.F
 	// CRIU runs as bpslave (root), in the job's cgroup; the process it
 	// restores has its own identity from the image.
 	t := criu.Tool{Path: rooted(ss.cfg.Root, ex.Restore.Tool), Sys: &syscall.SysProcAttr{UseCgroupFD: sys.UseCgroupFD, CgroupFD: sys.CgroupFD},
-		KeepLog: filepath.Join(os.TempDir(), "beo-restore.log"), LoadModules: ss.criuModules}
+		KeepLog: rooted(ss.cfg.Root, filepath.Join(nodefs.LogDir, "restore.log")), LoadModules: ss.criuModules}
 	restoreMu.Lock()
 	undo := overcommit()
 	pid, err := t.Restore(context.Background(), img, pipes)

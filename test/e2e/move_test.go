@@ -170,9 +170,9 @@ func pxeMoveLogs(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) 
 		}
 		dir := t.TempDir()
 		for _, n := range []string{"0", "1"} {
-			for _, f := range []string{"beo-checkpoint.log", "beo-restore.log"} {
+			for _, f := range []string{"checkpoint.log", "restore.log"} {
 				local := filepath.Join(dir, n+"-"+f)
-				if _, err := pxeOutput(ctx, nil, exe, c.Socket, "bpcp", n+":/tmp/"+f, local); err != nil {
+				if _, err := pxeOutput(ctx, nil, exe, c.Socket, "bpcp", n+":/var/log/beo/"+f, local); err != nil {
 					continue // no such run on that node
 				}
 				b, _ := os.ReadFile(local)
@@ -182,7 +182,7 @@ func pxeMoveLogs(t *testing.T, ctx context.Context, c *lab.Cluster, exe string) 
 						errs = append(errs, l)
 					}
 				}
-				t.Logf("node %s /tmp/%s, its errors and warnings:\n%s", n, f, strings.Join(errs, "\n"))
+				t.Logf("node %s /var/log/beo/%s, its errors and warnings:\n%s", n, f, strings.Join(errs, "\n"))
 			}
 		}
 	})
