@@ -49,7 +49,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/beo-cluster/beo/pkg/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -159,7 +158,21 @@ func keep(path string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, b, 0o600)
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*") // O_EXCL: a new file
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path) // replaces a link, not what it names
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // Error is a failed CRIU run: its message and the error lines of its log.
