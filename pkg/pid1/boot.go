@@ -238,6 +238,33 @@ func copyFile(src, dst string) error {
 // stage2 runs in the node root: network, log forwarding, the rootfs,
 // the daemons; then it supervises them, reaps orphans and answers
 // signals until ctx ends.
+// FileLimit is the open-file limit init gives every process of the
+// node (soft, hard): systemd's default, where the kernel gives init
+// 1024/4096. bpslave grants a user's job no more than it has itself
+// (pkg/slave ownCeiling), so a job asking the master's usual hard limit
+// gets it.
+var FileLimit = syscall.Rlimit{Cur: 1024, Max: 524288}
+
+// raiseFileLimit sets FileLimit on init, which every service and job
+// inherits; a kernel whose fs.nr_open is lower keeps what it allows.
+func raiseFileLimit(log *slog.Logger) {
+	l := FileLimit
+	var open uint64
+	if b, err := os.ReadFile("/proc/sys/fs/nr_open"); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
+			open = n
+		}
+	}
+	if open > 0 {
+		l.Max = min(l.Max, open)
+	}
+	// syscall's, not x/sys/unix's: the Go runtime then stops restoring
+	// the limit it found at start in the children it forks.
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		log.Warn("open-file limit", "want", l, "err", err)
+	}
+}
+
 func stage2(ctx context.Context, cfg Config) error {
 	mountErr := mountAll("/", missing(basicMounts()))
 	log := cfg.logger()
@@ -256,6 +283,7 @@ func stage2(ctx context.Context, cfg Config) error {
 		os.Setenv(k, v)
 	}
 	log.Info("beoclient stage 2: node root")
+	raiseFileLimit(log)
 	if err := installModprobe(nodefs.Binary); err != nil {
 		log.Warn("the kernel's module helper", "err", err)
 	}

@@ -78,7 +78,10 @@ const hangupGrace = 5 * time.Second
 // value — and fails outright for another uid without CAP_SYS_RESOURCE.)
 // A hard limit the slave may not raise (not root, no CAP_SYS_RESOURCE, or
 // above the kernel's ceiling) is clamped to what it can grant rather than
-// failing the run.
+// failing the run. A user's hard limits are clamped first to bpslave's
+// own (ownCeiling): the trampoline sets them as root, and the limits a
+// client asks for are whatever it says — a user's RLIMIT_RTPRIO 99 or
+// unlimited RLIMIT_MEMLOCK would have been granted.
 func (ss *session) exec(st net.Conn, ex *wire.Exec) {
 	defer st.Close()
 	log := ss.log.With("node", ss.node, "op", "exec", "id", ex.ID)
@@ -219,6 +222,9 @@ func (ss *session) prepare(st net.Conn, rep *replies, ex *wire.Exec) (*running, 
 		if err := ss.users.ensure(context.Background(), ex.Cred, h); err != nil {
 			ss.log.Warn("before exec", "node", ss.node, "uid", ex.Cred.UID, "err", err)
 		}
+	}
+	if ex.Cred.UID != 0 {
+		ex.Rlim = ownCeiling(ex.Rlim)
 	}
 	how := startHow{spawn: ss.needsSpawn(ex.Rlim)}
 	var dir string
@@ -580,6 +586,24 @@ func startProcess(prog string, argv []string, attr *os.ProcAttr) (*os.Process, e
 		time.Sleep(pause)
 		pause = min(2*pause, 100*time.Millisecond)
 	}
+}
+
+// ownCeiling clamps each limit of rl to this process's own: a hard
+// limit no higher than bpslave's, a soft one no higher than that hard
+// limit. What bpslave runs with (the node's defaults) is what root gave
+// every process on the node; a user may lower it, not raise it.
+func ownCeiling(rl []wire.Rlimit) []wire.Rlimit {
+	out := make([]wire.Rlimit, 0, len(rl))
+	for _, l := range rl {
+		var have unix.Rlimit
+		if unix.Getrlimit(l.Resource, &have) != nil {
+			continue // a resource this kernel does not know: left at its default
+		}
+		l.Max = min(l.Max, have.Max)
+		l.Cur = min(l.Cur, l.Max)
+		out = append(out, l)
+	}
+	return out
 }
 
 // limit applies rlimits to pid (0: this process), clamping hard limits it
