@@ -34,7 +34,9 @@
 // borrowed. The effective uid stays 0, but a non-zero fsuid drops the
 // thread's filesystem capabilities (CAP_DAC_OVERRIDE, CAP_FOWNER, …), so
 // open, creat, mkdir, rename, chmod and friends are checked exactly as for
-// the user. fn must do its filesystem work on its own goroutine: anything it
+// the user; Do empties the thread's other effective capabilities too
+// (CAP_SYS_PTRACE would let /proc/PID/cwd of another user's process be
+// followed) and puts them all back after. fn must do its filesystem work on its own goroutine: anything it
 // hands to another goroutine runs as the process.
 //
 // A thread whose restore failed still ends, and that has one side effect
@@ -87,7 +89,10 @@ func Do(c wire.Cred, fn func() error) error {
 			return
 		}
 		var o outcome
-		if o.err = become(c); o.err == nil {
+		if o.err = become(c); o.err == nil && c.UID != 0 {
+			o.err = dropEffective(back.caps)
+		}
+		if o.err == nil {
 			func() {
 				defer func() {
 					if p := recover(); p != nil {
@@ -157,6 +162,12 @@ func capsOf() ([2]unix.CapUserData, error) {
 // capabilities from the permitted set, which is what they were for a
 // root daemon; if not, the thread is not given back).
 func (id identity) restore() error {
+	// The capabilities first: setgroups needs CAP_SETGID back.
+	h := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	want := id.caps
+	if err := unix.Capset(&h, &want[0]); err != nil {
+		return fmt.Errorf("creds: capset: %w", err)
+	}
 	if err := become(wire.Cred{UID: id.uid, GID: id.gid, Groups: id.groups}); err != nil {
 		return err
 	}
@@ -166,6 +177,20 @@ func (id identity) restore() error {
 	}
 	if caps != id.caps {
 		return fmt.Errorf("creds: capabilities %v after the restore, want %v", caps, id.caps)
+	}
+	return nil
+}
+
+// dropEffective empties the calling thread's effective capabilities,
+// keeping the permitted set (restore takes them back from it). A
+// non-zero fsuid drops only the filesystem ones; the others would still
+// act for the user: CAP_SYS_PTRACE let /proc/PID/cwd of another user's
+// process be followed, CAP_SYS_RESOURCE would pass quotas.
+func dropEffective(caps [2]unix.CapUserData) error {
+	caps[0].Effective, caps[1].Effective = 0, 0
+	h := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	if err := unix.Capset(&h, &caps[0]); err != nil {
+		return fmt.Errorf("creds: drop capabilities: %w", err)
 	}
 	return nil
 }

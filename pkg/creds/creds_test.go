@@ -2,8 +2,10 @@ package creds_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -175,5 +177,45 @@ func BenchmarkDo(b *testing.B) {
 		if err := creds.Do(c, func() error { _, err := os.Stat("/"); return err }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDoNoPtrace: a borrowed identity cannot follow /proc/PID/cwd of
+// another user's process into a directory only that user may enter —
+// CAP_SYS_PTRACE, which a non-zero fsuid leaves, would have let it.
+func TestDoNoPtrace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: switching the filesystem identity")
+	}
+	const victim = 4321
+	home := filepath.Join(t.TempDir(), "home") // shut: 0700
+	dir := filepath.Join(home, "proj")          // open, but only through home
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "secret"), []byte("42"), 0o644)
+	os.Chmod(home, 0o700)
+	os.Chown(home, victim, victim)
+	for d := filepath.Dir(home); d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	cmd := exec.Command("sleep", "30")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: victim, Gid: victim}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	path := fmt.Sprintf("/proc/%d/cwd/secret", cmd.Process.Pid)
+	if b, err := os.ReadFile(path); err != nil || string(b) != "42" {
+		t.Fatalf("as root: %q %v", b, err)
+	}
+	err := creds.Do(wire.Cred{UID: nobody, GID: nobody, Groups: []uint32{nobody}}, func() error {
+		_, err := os.ReadFile(path)
+		return err
+	})
+	if err == nil {
+		t.Error("nobody read another user's file through /proc/PID/cwd")
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "42" { // the thread is root's again
+		t.Errorf("as root after Do: %q %v", b, err)
 	}
 }
