@@ -189,7 +189,7 @@ func TestDoNoPtrace(t *testing.T) {
 	}
 	const victim = 4321
 	home := filepath.Join(t.TempDir(), "home") // shut: 0700
-	dir := filepath.Join(home, "proj")          // open, but only through home
+	dir := filepath.Join(home, "proj")         // open, but only through home
 	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "secret"), []byte("42"), 0o644)
 	os.Chmod(home, 0o700)
