@@ -179,9 +179,6 @@ func TestLogsReceiver(t *testing.T) {
 
 	// Garbage and forged lines from the node's address.
 	e.node.Run(t, "bash", "-c", `printf '\x00\x01\xffjunk' > /dev/udp/10.98.0.1/514; printf '<999>x' > /dev/udp/10.98.0.1/514; printf '<13>n4 evil: a\nMar  1 00:00:00 n9 forged: b' > /dev/udp/10.98.0.1/514`)
-	Eventually(t, 10*time.Second, "the receiver to report dropped datagrams", func() bool {
-		return strings.Contains(rcv.Log(), "not syslog")
-	})
 	Eventually(t, 10*time.Second, "beoklogd's /dev/log socket", func() bool {
 		_, err := os.Stat(devlog)
 		return err == nil
@@ -190,11 +187,14 @@ func TestLogsReceiver(t *testing.T) {
 		t.Fatalf("logger: %v\n%s", err, b)
 	}
 	// (bash writes the forged text as a second datagram, without <PRI>:
-	// dropped. One datagram with a newline is escaped: see pkg/logfwd.)
-	got := logsWaitFile(t, file, " n4 alice: "+tag+" later\n", " n4 evil: a\n")
+	// kept as text, as RFC 3164 §4.3.3 has it, under the sender's address,
+	// not the host it names; control characters escaped. One datagram
+	// with a newline is escaped: see pkg/logfwd.)
+	got := logsWaitFile(t, file, " n4 alice: "+tag+" later\n", " n4 evil: a\n",
+		" 10.98.0.104 #000#001\xffjunk\n", " 10.98.0.104 Mar  1 00:00:00 n9 forged: b\n")
 	for _, l := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
-		if strings.Contains(l, "junk") || strings.HasPrefix(l, "Mar") || strings.Contains(l, "n9 forged") {
-			t.Errorf("garbage or a forged line in the log: %q", l)
+		if f := strings.Fields(l); len(f) > 1 && f[1] == "n9" {
+			t.Errorf("a forged host in the log: %q", l)
 		}
 		if _, err := time.Parse("2006-01-02T15:04:05.000000-07:00", strings.Fields(l)[0]); err != nil {
 			t.Errorf("line %q: %v", l, err)
