@@ -143,10 +143,11 @@ func New(ctx context.Context, o Options) (h *Head, err error) {
 	if o.Listen == "" {
 		o.Listen = ":" + strconv.Itoa(int(cfg.Ports().BProc))
 	}
-	h = &Head{o: o, cfg: rel}
+	made := &Head{o: o, cfg: rel}
+	h = made
 	defer func() {
 		if err != nil {
-			h.Close()
+			made.Close() // h is nil by now: `return nil, err`
 		}
 	}()
 	if h.nfsd, err = nfsSide(o, rel.Config); err != nil {

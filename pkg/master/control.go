@@ -25,10 +25,16 @@ func (m *Master) control(ctx context.Context, who caller, c wire.Control) error 
 	if who.cred.UID != 0 && who.cred.UID != m.config().Admin {
 		return errNotRoot
 	}
-	for _, n := range c.Nodes {
-		if _, ok := m.table.Get(n); !ok {
+	for _, n := range c.Nodes { // every node first: a refusal changes nothing
+		nd, ok := m.table.Get(n)
+		if !ok {
 			return wire.NodeErrorf(n, wire.CodeNotFound, "no such node")
 		}
+		if err := nd.ControlledHere(); err != nil {
+			return err
+		}
+	}
+	for _, n := range c.Nodes {
 		switch c.State {
 		case "reboot", "halt", "pwroff": // a state the node must act on
 			if err := m.power(n, c.State); err != nil {

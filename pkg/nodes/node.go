@@ -45,6 +45,17 @@ func (n Node) clone() Node {
 	return n
 }
 
+// ControlledHere reports whether this master controls n, the root of
+// bpctl's changes: not while it is [up] here (another master is its
+// primary, and it obeys only that one — its mode, owner, pinned key and
+// session are that master's to change too).
+func (n Node) ControlledHere() error {
+	if n.Secondary {
+		return refuse(n.Num, ErrSecondary, "controlled by another master (%s)", n.Display())
+	}
+	return nil
+}
+
 // CanRun reports whether the caller may start work on n, and if not, why;
 // see "Who may use a node" in the package doc.
 func (n Node) CanRun(c wire.Cred) error {

@@ -165,6 +165,10 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		}
 		o.Exe = exe
 	}
+	if c, err := net.DialTimeout("unix", filepath.Join(o.Dir, "bpmaster.sock"), time.Second); err == nil {
+		c.Close() // before a byte of its directory is touched
+		return nil, fmt.Errorf("sim: %s is in use by a running simulation (its bpmaster answers)", o.Dir)
+	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "nodes"), 0o755); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}

@@ -38,8 +38,13 @@ func TestMultipleMasters(t *testing.T) {
 	if r := on(t, b, "bpsh", "0", "echo", "from B"); r.code == 0 || !strings.Contains(r.err, "controlled by another master") {
 		t.Errorf("bpsh 0 on B: %+v; want refused, controlled by another master", r)
 	}
-	if r := on(t, b, "bpctl", "-S", "1", "-s", "unavailable"); r.code == 0 || !strings.Contains(r.err, "controlled by another master") {
-		t.Errorf("bpctl -S 1 -s unavailable on B: %+v; want refused", r)
+	for _, args := range [][]string{
+		{"-S", "1", "-s", "unavailable"}, {"-S", "1", "-m", "0100"}, {"-S", "1", "-u", "0"},
+		{"-S", "1", "--forget-key"}, {"-S", "1", "--reconnect"}, {"-S", "0-1", "-g", "0"},
+	} {
+		if r := on(t, b, "bpctl", args...); r.code == 0 || !strings.Contains(r.err, "controlled by another master") {
+			t.Errorf("bpctl %v on B: %+v; want refused", args, r)
+		}
 	}
 	if r := on(t, b, "beomap", "--np", "2"); r.code == 0 {
 		t.Errorf("beomap on B placed ranks on A's nodes: %+v", r)
