@@ -1,8 +1,12 @@
 package master
 
 import (
+	"bytes"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/beo-cluster/beo/pkg/wire"
@@ -79,10 +83,15 @@ func (m *Master) applyUpdate(r *relay, u *wire.Update) {
 func (m *Master) fromClient(r *relay, sg wire.Signal) {
 	if sg.Sig == 0 && sg.Ghost != 0 {
 		m.mu.Lock()
-		if sg.PID == 0 || sg.PID == r.proc.PID {
+		switch {
+		case !m.ghostOK(r, sg.Ghost):
+			m.log.Warn("a client named a ghost that is not its own", "client_pid", r.proc.Client, "uid", r.owner, "ghost", sg.Ghost)
+		case sg.PID == 0 || sg.PID == r.proc.PID:
 			r.proc.Ghost = sg.Ghost
-		} else if k := r.kids[sg.PID]; k != nil {
-			k.Ghost = sg.Ghost
+		default:
+			if k := r.kids[sg.PID]; k != nil {
+				k.Ghost = sg.Ghost
+			}
 		}
 		m.mu.Unlock()
 		return
@@ -92,6 +101,51 @@ func (m *Master) fromClient(r *relay, sg wire.Signal) {
 		return
 	}
 	r.signal(sg.Sig)
+}
+
+// ghostOK reports whether pid ghost may stand for a process of r in the
+// master's records, which kill and bpmove by ghost search: for a client
+// on the master, only a child of that client (the ghosts it started) —
+// any other pid it named could be another user's ghost, which a kill by
+// ghost would then also reach, or be refused for; for a client on a node,
+// whose ghosts the master cannot see, a pid no other user's process has
+// as its ghost. m.mu is held.
+func (m *Master) ghostOK(r *relay, ghost int) bool {
+	if r.proc.Client > 0 {
+		return parentOf(ghost) == r.proc.Client
+	}
+	for _, o := range m.procs {
+		if o.owner == r.owner {
+			continue
+		}
+		if o.proc.Ghost == ghost {
+			return false
+		}
+		for _, k := range o.kids {
+			if k.Ghost == ghost {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// parentOf is pid's parent, 0 if it cannot be read.
+func parentOf(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')') // comm may hold spaces and parentheses
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
 }
 
 // signalPID sends sig to one process of the job on its node.

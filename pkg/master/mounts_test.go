@@ -255,7 +255,9 @@ func TestResetConnsOnLoss(t *testing.T) {
 			resets := make(chan netip.Addr, 4)
 			m, err := New(Config{
 				Nodes:       []NodeDef{{Num: 0, Addr: netip.MustParseAddr("127.0.0.1")}},
-				PingTimeout: 200 * time.Millisecond, Keys: keys, Log: slog.New(slog.DiscardHandler),
+				// 1 s: the new session of "back before the reset" must live
+				// through resetDelay on a loaded machine (200 ms flaked).
+				PingTimeout: time.Second, Keys: keys, Log: slog.New(slog.DiscardHandler),
 				ResetConns: func(a netip.Addr) (int, error) { resets <- a; return 0, nil },
 			})
 			if err != nil {
