@@ -28,6 +28,7 @@ package master
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -187,6 +188,11 @@ func reloadCmd(ctx context.Context, args []string, stdio applets.IO) error {
 // as an LSB init script's status does.
 func statusCmd(ctx context.Context, args []string, stdio applets.IO) error {
 	cl, err := dialCtl(ctx, "status", args, stdio)
+	var usage *applets.Usage
+	var exit *applets.Exit
+	if errors.As(err, &usage) || errors.As(err, &exit) {
+		return err // a bad command line (or -h), not a master that is down
+	}
 	if err == nil {
 		defer cl.Close()
 		var st bproc.Status
@@ -195,7 +201,7 @@ func statusCmd(ctx context.Context, args []string, stdio applets.IO) error {
 			return nil
 		}
 	}
-	fmt.Fprintf(stdio.Out, "bpmaster is not running (%v)\n", err)
+	fmt.Fprintln(stdio.Out, err) // "bpmaster is not running (SOCKET): …"
 	return &applets.Exit{Code: 3}
 }
 

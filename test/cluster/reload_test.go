@@ -98,4 +98,8 @@ func TestMasterReloadStatus(t *testing.T) {
 		!strings.Contains(r.out, "bpmaster is not running") {
 		t.Errorf("status with no master: %+v, want exit 3", r)
 	}
+	// A bad command line is a usage error, not a master that is down.
+	if r := run(t, c, nil, beoBin, "master", "status", "-x"); r.code != 2 || strings.Contains(r.out, "not running") || !strings.Contains(r.err, "usage:") {
+		t.Errorf("master status -x: %+v; want a usage error", r)
+	}
 }
