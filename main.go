@@ -120,7 +120,8 @@ func main() {
 
 func run(argv []string, stdio applets.IO) int {
 	name, args := pick(argv)
-	if name == "" {
+	switch name {
+	case "", "help", "-h", "-help", "--help": // beo help: the applets, as beo alone
 		list(stdio.Out)
 		return 0
 	}

@@ -40,6 +40,11 @@ func TestListAndUnknown(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "bpsh ") || !strings.Contains(out, "version ") {
 		t.Errorf("beo alone: code %d, out %q; want 0 and the applet list", code, out)
 	}
+	for _, h := range []string{"help", "-h", "--help"} {
+		if code, out, _ := runArgs("beo", h); code != 0 || !strings.Contains(out, "bpsh ") {
+			t.Errorf("beo %s: code %d, out %q; want 0 and the applet list", h, code, out)
+		}
+	}
 	code, _, errs := runArgs("beo", "frobnicate")
 	if code != 2 || !strings.Contains(errs, "usage") {
 		t.Errorf("unknown applet: code %d, stderr %q; want 2 and usage", code, errs)
