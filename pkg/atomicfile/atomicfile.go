@@ -9,7 +9,8 @@
 // is fsynced; it is renamed over the target; the directory is fsynced so the
 // rename itself survives a crash. On any failure the temporary file is
 // removed and the target is untouched. A target that is a symbolic link is
-// not replaced by a regular file: its final target is.
+// not replaced by a regular file: its final target is. The new file keeps
+// the old one's owner and group where the writer may give them (root).
 package atomicfile
 
 import (
@@ -19,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Write replaces path with what fill writes, with permission bits perm.
@@ -46,6 +48,14 @@ func Write(path string, perm fs.FileMode, fill func(io.Writer) error) (err error
 	}
 	if err := tmp.Chmod(perm); err != nil {
 		return err
+	}
+	if old, err := os.Stat(path); err == nil {
+		// The file it replaces keeps its owner and group where the writer
+		// may give them (root): a root:admins config stays so.
+		if st, ok := old.Sys().(*syscall.Stat_t); ok {
+			tmp.Chown(int(st.Uid), int(st.Gid))
+			tmp.Chmod(perm) // chown clears set-id bits
+		}
 	}
 	if err := tmp.Sync(); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -66,5 +67,27 @@ func TestWriteThroughSymlink(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(real); string(b) != "b" {
 		t.Errorf("target: got %q, want \"b\"", b)
+	}
+}
+
+// TestKeepsOwner: a rewrite keeps the file's owner and group (as root).
+func TestKeepsOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a file away")
+	}
+	p := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(p, []byte("old\n"), 0o640)
+	if err := os.Chown(p, 0, 4321); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(p, []byte("new\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Gid != 4321 || fi.Mode().Perm() != 0o640 {
+		t.Errorf("after the rewrite: gid %d mode %v, want 4321 0640", st.Gid, fi.Mode().Perm())
 	}
 }
