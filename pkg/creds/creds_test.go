@@ -194,8 +194,8 @@ func TestDoNoPtrace(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "secret"), []byte("42"), 0o644)
 	os.Chmod(home, 0o700)
 	os.Chown(home, victim, victim)
-	for d := filepath.Dir(home); d != "/"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
+	for d := filepath.Dir(home); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755) // the test's own directories, never /tmp itself
 	}
 	cmd := exec.Command("sleep", "30")
 	cmd.Dir = dir
