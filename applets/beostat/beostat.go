@@ -281,6 +281,9 @@ func human(n uint64) string {
 
 // duration prints seconds as 3d4h5m, 4h5m or 5m6s.
 func duration(secs float64) string {
+	if !(secs >= 0 && secs < 100*365*86400) { // a sender's nonsense (2^64-1 ms): no wrap to 0s
+		return "?"
+	}
 	d := time.Duration(secs) * time.Second
 	days := int(d / (24 * time.Hour))
 	d -= time.Duration(days) * 24 * time.Hour

@@ -317,7 +317,9 @@ func (r *Receiver) reject(why reason, err error) error {
 
 // staleAfter is how long node silence may last, given its interval.
 func (r *Receiver) staleAfter(s *Sample) time.Duration {
-	iv := time.Duration(s.IntervalMS) * time.Millisecond
+	// A sender's interval counts between 1 s and an hour: one claiming
+	// 10^12 ms would never go stale.
+	iv := time.Duration(min(s.IntervalMS, uint64(time.Hour/time.Millisecond))) * time.Millisecond
 	iv = max(iv, time.Second)
 	return time.Duration(r.cfg.StaleIntervals) * iv
 }
