@@ -2,9 +2,7 @@ package boot
 
 import (
 	"bytes"
-	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -433,18 +431,22 @@ func TestHTTP(t *testing.T) {
 
 func TestPXELocalRewrite(t *testing.T) {
 	s, dir := testServer(t, baseConfig)
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
-	get := func() string {
-		resp, err := http.Get(srv.URL + "/ipxe/52-54-00-00-00-02")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
+	h := s.Handler()
+	get := func(from string) string {
+		req := httptest.NewRequest("GET", "/ipxe/52-54-00-00-00-02", nil)
+		req.RemoteAddr = from
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Body.String()
 	}
-	if got := get(); !strings.Contains(got, "\nboot\n") {
+	// Another host's request for node 1's script changes nothing.
+	if got := get("10.99.0.100:4000"); !strings.Contains(got, "\nboot\n") {
+		t.Fatalf("script for another host: got %q, want a boot", got)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "config")); string(data) != baseConfig {
+		t.Errorf("node 0 asking for node 1's script rewrote the config:\n%s", data)
+	}
+	if got := get("10.99.0.101:4000"); !strings.Contains(got, "\nboot\n") {
 		t.Fatalf("first script: got %q, want a boot", got)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "config"))
@@ -452,7 +454,7 @@ func TestPXELocalRewrite(t *testing.T) {
 	if string(data) != want {
 		t.Errorf("config after pxe:\n%s\nwant:\n%s", data, want)
 	}
-	if got := get(); !strings.Contains(got, "\nexit\n") {
+	if got := get("10.99.0.101:4001"); !strings.Contains(got, "\nexit\n") {
 		t.Errorf("second script: got %q, want exit", got)
 	}
 }

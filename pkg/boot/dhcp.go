@@ -82,7 +82,11 @@ func (s *Server) serveDHCP(ctx context.Context, conn *net.UDPConn) error {
 	return fmt.Errorf("boot: dhcp: %w", err)
 }
 
-func (s *Server) handleDHCP(conn net.PacketConn, _ net.Addr, req *dhcpv4.DHCPv4) {
+func (s *Server) handleDHCP(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4) {
+	if !dhcpPort(peer) {
+		s.log.Warn("dhcp: dropped a request not from a DHCP client's or relay's port (a user's process?)", "from", peer, "mac", req.ClientHWAddr)
+		return
+	}
 	resp, dst := s.Answer(req)
 	if resp == nil {
 		return
@@ -90,6 +94,17 @@ func (s *Server) handleDHCP(conn net.PacketConn, _ net.Addr, req *dhcpv4.DHCPv4)
 	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
 		s.log.Warn("dhcp reply", "mac", req.ClientHWAddr, "to", dst, "err", err)
 	}
+}
+
+// dhcpPort reports whether a request came from a DHCP client's port
+// (68) or a relay agent's (67). Both are privileged: a user's process —
+// a job on a node — can send a DHCP packet from any other port, naming
+// any MAC, and must not make the master assign node numbers to made-up
+// MACs (nodeassign append), or believe a node is network-booting (its
+// key pin renewed, OnBoot).
+func dhcpPort(peer net.Addr) bool {
+	u, ok := peer.(*net.UDPAddr)
+	return ok && (u.Port == dhcpv4.ClientPort || u.Port == dhcpv4.ServerPort)
 }
 
 // clientKind says which boot stage sent a request.
@@ -315,6 +330,9 @@ func (s *Server) Answer(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr) {
 	}
 	resp.BootFileName = file
 	s.dialog(w, "%s %s from %s (%s) → %s %s file=%q", mt, m, kind, req.ClassIdentifier(), reply, w.addr, file)
+	if w.kind == config.KindNode && mt != dhcpv4.MessageTypeInform && s.o.OnBoot != nil {
+		s.o.OnBoot(w.node) // network-booting (see Options.OnBoot)
+	}
 	return resp, destination(req, resp)
 }
 

@@ -225,13 +225,6 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, root *os.Root
 	}
 	defer f.Close()
 	s.httpDialog(r, "http %s %s: %d bytes", r.Method, r.URL.Path, fi.Size())
-	if s.o.OnBoot != nil {
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-			if n, ok := s.Config().NodeByAddr(ap.Addr().Unmap()); ok {
-				s.o.OnBoot(n)
-			}
-		}
-	}
 	start := time.Now()
 	cw := &countWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, fi.Name(), fi.ModTime(), f)
@@ -324,6 +317,13 @@ func (s *Server) serveScript(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logs.Printf(mt.Node, "http %s %s from %s: stage %s, %s", r.Method, r.URL.Path, r.RemoteAddr, spec.Stage, what)
 	if r.Method != http.MethodGet {
+		return
+	}
+	if from, err := netip.ParseAddrPort(r.RemoteAddr); err != nil || from.Addr().Unmap() != spec.Addr {
+		// Only the node's own iPXE ends its network boot: anyone who
+		// knows its MAC (bpstat -l shows them) could otherwise cancel
+		// another node's re-provisioning.
+		s.logs.Printf(mt.Node, "%s asked for its script, not node %d's address (%s): its boot-stage stays %s", r.RemoteAddr, mt.Node, spec.Addr, spec.Stage)
 		return
 	}
 	if stage, change := spec.AfterPXE(); change {

@@ -41,8 +41,9 @@ func TestMasterOrder(t *testing.T) {
 	if answered(mac1) {
 		t.Error("node 1 answered while its first master is up")
 	}
-	if len(asked) != 1 || asked[0] != other || len(booting) != 1 || booting[0] != 1 {
-		t.Errorf("node 1: asked about %v, booting %v; want [10.99.0.2], [1]", asked, booting)
+	// Both are network-booting: node 0 answered here, node 1 by its first master.
+	if len(asked) != 1 || asked[0] != other || len(booting) != 2 || booting[0] != 0 || booting[1] != 1 {
+		t.Errorf("node 1: asked about %v, booting %v; want [10.99.0.2], [0 1]", asked, booting)
 	}
 	up = false
 	if !answered(mac1) {

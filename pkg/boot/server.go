@@ -70,9 +70,12 @@ type Options struct {
 	// adopts after editing the file itself: a node appended, a boot-stage
 	// rewritten. `beo master` uses it to tell bpmaster about new nodes.
 	OnConfig func(*config.Config)
-	// OnBoot, if set, is called when a node's address fetches a file of
-	// the boot package over HTTP (kernel, initrd, rootfs): the node is
-	// network-booting. bpmaster renews the node's key pin on it.
+	// OnBoot, if set, is called when a node's DHCP request (Discover or
+	// Request, from the DHCP client port: only root on a host can send
+	// one, never a user's job on a node) reaches this master: the node
+	// is network-booting (its firmware, iPXE, or its init at every
+	// boot). bpmaster renews the node's key pin on it. A fetch of a boot
+	// file is no such sign: any user on a node could make one.
 	OnBoot func(node int)
 	// Ready, if set, is called once every socket is bound.
 	Ready func(Addrs)

@@ -39,10 +39,15 @@
 //     (trust on first use, logged with its SHA256 fingerprint in node.N);
 //   - the pinned key is admitted from the node's address, as before;
 //   - another key is refused — the node's session, if any, is not
-//     touched — unless the node network-booted (the boot server served
-//     its address a boot file, Booting) after its pinned key last spoke
-//     and it has no session: a rebooted diskless node re-enrolls by
-//     booting. A node that crashed re-enrolls once the heartbeat has
+//     touched — unless the node network-booted (a DHCP request for its
+//     MAC, from the DHCP client's port, reached the boot server:
+//     Booting) after its pinned key last spoke and it has no session: a
+//     rebooted diskless node re-enrolls by booting. Only root on a host
+//     can send from that port: a user's job on a node cannot make its
+//     node look rebooted (a fetch of a boot file over HTTP, which any
+//     user can make, counted until a security audit showed a user on a
+//     node taking the node's identity, and root on the master through
+//     its relayed clients, across a master restart). A node that crashed re-enrolls once the heartbeat has
 //     dropped its old session (it keeps retrying meanwhile);
 //   - bpctl -S N --forget-key (root) drops a pin: a replaced board, or a
 //     simulated node whose directory was wiped.
@@ -59,10 +64,13 @@
 //     has not network-booted since it last spoke: its key is not the pin
 //     (the rogue is refused in one handshake, ~2 ms; test/cluster
 //     TestRogueNode).
-//   - It can enroll as node N if it takes N's address while N is down
-//     and fetches N's boot files first — the same as answering at N's
-//     address when N boots, which no scheme can stop without a secret
-//     the node's hardware keeps. Such a takeover ends when the real node
+//   - It can enroll as node N if it takes N's address while N has no
+//     session (N down, its connection dropped, the master restarting)
+//     and sends a DHCP request with N's MAC from the client port first
+//     — the same as answering at N's address when N boots, which no
+//     scheme can stop without a secret the node's hardware keeps. It
+//     needs root on a host of the cluster network: a user's job on a
+//     node cannot do it. Such a takeover ends when the real node
 //     boots: it is refused (and logged) or, once the rogue is gone,
 //     re-enrolls with a fresh boot.
 //   - It can refuse service (flood, ARP games), as on any LAN.
