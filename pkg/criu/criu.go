@@ -48,6 +48,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -131,8 +132,13 @@ func (t Tool) run(ctx context.Context, op, dir, logName string, extra []*os.File
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	// CRIU's exit is the answer: a task it forked for a restore that
+	// failed can hold its stderr open, and Wait then waited for that
+	// task, not for CRIU — a failed restore hung a move for five minutes
+	// (TestPXE), until the job's cgroup was killed.
+	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
-	if err == nil {
+	if err == nil || errors.Is(err, exec.ErrWaitDelay) { // exited 0; something else kept stderr
 		return nil
 	}
 	var ee *exec.ExitError
