@@ -60,7 +60,9 @@ func (c *Cache) PlaceUnder(root string, refs []Ref) error {
 }
 
 // Link makes the stored file with this hash appear at dst with mode (its
-// permission, setuid, setgid and sticky bits), creating dst's parent
+// permission, setuid, setgid and sticky bits; never the group and other
+// write bits, which would let anyone change the stored content every
+// placement of it shares), creating dst's parent
 // directories (0755) as needed and replacing whatever file or link was at
 // dst in one rename. It hard-links when it can, so dst shares the cached
 // inode; across file systems it copies. The content must be stored (the
@@ -75,7 +77,11 @@ func (c *Cache) link(hash, dst string, mode fs.FileMode) error {
 	if err := CheckHash(hash); err != nil {
 		return fmt.Errorf("filecache: link %s: %w", dst, err)
 	}
-	mode &= modeBits
+	// Never writable by group or others: placed files share the stored
+	// inode, and a user whose 0777 program reached a node first made the
+	// stored content world-writable — every later program with that
+	// content (root's too) ran what the user wrote into it.
+	mode &= modeBits &^ 0o022
 	want := wanted{hash: hash, mode: mode}
 	if c.unchanged(dst, want) {
 		return nil

@@ -151,3 +151,25 @@ func TestPlaceRefusesLinks(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestPlaceNeverWritable: a file asked for with mode 0777 is placed
+// without group and other write bits, so the stored content it shares
+// with every other placement cannot be changed through it.
+func TestPlaceNeverWritable(t *testing.T) {
+	c := open(t)
+	root := t.TempDir()
+	h := put(t, c, []byte("#!/bin/sh\necho id\n"))
+	p := filepath.Join(root, "tmp/u/id")
+	if err := c.Place([]Ref{{Path: p, Hash: h, Mode: 0o777}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{p, filepath.Join(c.Dir(), h)} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o022 != 0 {
+			t.Errorf("%s: mode %v, writable by group or others", f, fi.Mode().Perm())
+		}
+	}
+}

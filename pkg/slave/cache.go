@@ -40,7 +40,7 @@ type fileRef struct {
 
 // mode is the permission a placed file gets: the master's, never set-id.
 func (f fileRef) mode() fs.FileMode {
-	if m := fs.FileMode(f.Mode) & 0o777; m != 0 {
+	if m := fs.FileMode(f.Mode) & 0o755; m != 0 { // never group- or other-writable (filecache.Link)
 		return m
 	}
 	return 0o755
