@@ -356,7 +356,7 @@ func (ss *session) asCaller(ex *wire.Exec) (string, redirections, error) {
 		}
 		var err error
 		if ex.Stdin != "" {
-			if r.in, err = os.Open(rooted(ss.cfg.Root, ex.Stdin)); err != nil {
+			if r.in, err = openRedirect(rooted(ss.cfg.Root, ex.Stdin), os.O_RDONLY); err != nil {
 				return err
 			}
 		}
@@ -403,7 +403,28 @@ func (ss *session) callerDir(ex *wire.Exec) string {
 func redirected(ex *wire.Exec) bool { return ex.Stdin != "" || ex.Stdout != "" || ex.Stderr != "" }
 
 func create(p string) (*os.File, error) {
-	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	return openRedirect(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+}
+
+// openRedirect opens a -I/-O/-E file without waiting: a fifo's open
+// blocks until its other end opens, and it held the slave's thread (a
+// locked one, in creds.Do) for ever — a user opening many filled
+// bpslave with threads until the Go runtime gave up. A fifo read with
+// no writer reads end of file; one written with no reader is ENXIO. The
+// file is made blocking again for the job.
+func openRedirect(p string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(p, flag|syscall.O_NONBLOCK, 0o644)
+	if errors.Is(err, syscall.ENXIO) {
+		return nil, &os.PathError{Op: "open", Path: p, Err: errors.New("a fifo no process is reading")}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(int(f.Fd()), false); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func dup(f *os.File) (*os.File, error) {

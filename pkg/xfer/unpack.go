@@ -417,9 +417,8 @@ func (u *unpacker) file(root *os.Root, name, display string, h *tar.Header) (err
 // into, the file opened for writing (nil when the file is being executed:
 // it is then replaced, never written). Writing it must be allowed, as cp
 // would need: a rename could replace a file its owner made read-only.
-// A device or a fifo is returned with into open for writing too (a fifo
-// needs a reader); a directory or a socket is refused. Nothing there:
-// nil, nil.
+// A device is returned with into open for writing too; a directory, a
+// socket or a fifo is refused. Nothing there: nil, nil.
 func existing(root *os.Root, name, display string) (fs.FileInfo, *os.File, error) {
 	fi, err := root.Lstat(name)
 	switch {
@@ -431,8 +430,12 @@ func existing(root *os.Root, name, display string) (fs.FileInfo, *os.File, error
 		return nil, nil, nil // replaced by the rename, never written through
 	case fi.Mode()&fs.ModeSocket != 0:
 		return nil, nil, fmt.Errorf("%s: is a socket", display)
+	case fi.Mode()&fs.ModeNamedPipe != 0:
+		// Not written into: a reader that never reads would hold the
+		// writer (a node's thread, under a borrowed identity) for ever.
+		return nil, nil, fmt.Errorf("%s: is a fifo: bpcp does not write into one", display)
 	}
-	// O_NONBLOCK: a fifo without a reader is an error (ENXIO), not a wait.
+	// O_NONBLOCK: a device that would make an open wait does not.
 	f, err := root.OpenFile(name, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	switch {
 	case errors.Is(err, syscall.ETXTBSY):

@@ -79,10 +79,11 @@
 //     (os.TempDir) and is written into the target at the commit. A cut
 //     transfer leaves it untouched; a write that fails at the commit (a
 //     full disk) leaves it partly written, as it would cp.
-//   - a device or a fifo is written into as the data arrives and is never
-//     replaced (bpcp x /dev/null must not delete /dev/null); a fifo needs
-//     a reader already ("a fifo no process is reading"), and Preserve
-//     leaves its mode, owner and times alone. A socket is refused.
+//   - a device is written into as the data arrives and is never replaced
+//     (bpcp x /dev/null must not delete /dev/null); Preserve leaves its
+//     mode, owner and times alone. A fifo or a socket is refused, never
+//     replaced: a fifo's reader that never reads would hold the writer —
+//     a node's thread — for ever.
 //
 // Without Preserve a file's mode is the archive's masked by 0777 (no umask
 // is applied: cp -p's mode minus set-id bits), its mtime is now, its owner
