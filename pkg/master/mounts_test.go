@@ -254,7 +254,7 @@ func TestResetConnsOnLoss(t *testing.T) {
 			nkeys, _ := link.NodeKeys(dir)
 			resets := make(chan netip.Addr, 4)
 			m, err := New(Config{
-				Nodes:       []NodeDef{{Num: 0, Addr: netip.MustParseAddr("127.0.0.1")}},
+				Nodes: []NodeDef{{Num: 0, Addr: netip.MustParseAddr("127.0.0.1")}},
 				// 1 s: the new session of "back before the reset" must live
 				// through resetDelay on a loaded machine (200 ms flaked).
 				PingTimeout: time.Second, Keys: keys, Log: slog.New(slog.DiscardHandler),
