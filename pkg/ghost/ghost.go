@@ -76,7 +76,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +83,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/beo-cluster/beo/pkg/procstat"
 )
 
 // ErrUnsupported is returned where no ghost image exists (not x86-64).
@@ -419,13 +420,9 @@ func (g *Ghost) Status() (syscall.WaitStatus, error) {
 
 // procState is the state letter of /proc/PID/stat, 0 if unreadable.
 func procState(pid int) byte {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return 0
 	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || len(b) < i+3 {
-		return 0
-	}
-	return b[i+2]
+	return st.State
 }

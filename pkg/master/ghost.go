@@ -1,12 +1,13 @@
 package master
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/beo-cluster/beo/pkg/procstat"
 )
 
 // stopPoll is how often the master looks whether a client with remote
@@ -130,10 +131,8 @@ func (p *procStat) stopped() bool {
 	if err != nil || n <= 0 {
 		return false
 	}
-	// pid (comm) state …; comm may hold spaces and parentheses.
-	b := p.buf[:n]
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && len(b) > i+2 && b[i+2] == 'T'
+	st, err := procstat.Parse(p.buf[:n])
+	return err == nil && st.State == 'T'
 }
 
 func (p *procStat) Close() error {

@@ -1,14 +1,11 @@
 package master
 
 import (
-	"bytes"
 	"fmt"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
 
+	"github.com/beo-cluster/beo/pkg/procstat"
 	"github.com/beo-cluster/beo/pkg/wire"
 )
 
@@ -112,7 +109,8 @@ func (m *Master) fromClient(r *relay, sg wire.Signal) {
 // as its ghost. m.mu is held.
 func (m *Master) ghostOK(r *relay, ghost int) bool {
 	if r.proc.Client > 0 {
-		return parentOf(ghost) == r.proc.Client
+		st, err := procstat.Read(ghost)
+		return err == nil && st.PPID == r.proc.Client
 	}
 	for _, o := range m.procs {
 		if o.owner == r.owner {
@@ -128,24 +126,6 @@ func (m *Master) ghostOK(r *relay, ghost int) bool {
 		}
 	}
 	return true
-}
-
-// parentOf is pid's parent, 0 if it cannot be read.
-func parentOf(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')') // comm may hold spaces and parentheses
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0
-	}
-	n, _ := strconv.Atoi(f[1])
-	return n
 }
 
 // signalPID sends sig to one process of the job on its node.

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/beo-cluster/beo/pkg/procstat"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
 )
@@ -239,21 +240,11 @@ func (r *running) goneFrom(k *kids, seen map[int]bool) []wire.ProcChange {
 // cmdline is /proc/PID/cmdline, "" if unreadable or empty.
 // pgidOf is pid's process group, 0 if it cannot be read.
 func pgidOf(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return 0
 	}
-	// pid (comm) state ppid pgrp …: comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 3 {
-		return 0
-	}
-	n, _ := strconv.Atoi(f[2])
-	return n
+	return st.PGID
 }
 
 func cmdline(pid int) string {

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/beo-cluster/beo/pkg/criu"
 	"github.com/beo-cluster/beo/pkg/nodefs"
+	"github.com/beo-cluster/beo/pkg/procstat"
 	"github.com/beo-cluster/beo/pkg/wire"
 	"golang.org/x/sys/unix"
 )
@@ -400,12 +400,8 @@ func waitStopped(pid int, limit time.Duration) error {
 
 // stopped reports whether pid is stopped (state T in /proc/PID/stat).
 func stopped(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i > 0 && i+2 < len(b) && b[i+2] == 'T'
+	st, err := procstat.Read(pid)
+	return err == nil && st.State == 'T'
 }
 
 // pipes names the job's own pipes among the process's fds 0–2 (0 for an
