@@ -55,26 +55,7 @@ func TestParseDiags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tab, err := Parse("fstab", []byte(tt.text))
-			var got []string
-			nerr := 0
-			for _, d := range tab.Diags() {
-				got = append(got, fmt.Sprintf("%d: %s: %s", d.Line, d.Severity, d.Msg))
-				if d.Severity == config.Error {
-					nerr++
-				}
-			}
-			if (nerr > 0) != (err != nil) {
-				t.Errorf("%d errors but err = %v", nerr, err)
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("diags %q, want %q", got, tt.want)
-			}
-			for i, g := range got {
-				w := strings.SplitN(tt.want[i], ": ", 3)
-				if !strings.HasPrefix(g, w[0]+": "+w[1]+": ") || !strings.Contains(g, w[2]) {
-					t.Errorf("diag %q, want %q", g, tt.want[i])
-				}
-			}
+			checkDiags(t, tab, err, tt.want)
 		})
 	}
 }
@@ -293,4 +274,31 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkDiags checks tab's diagnostics against want, each "LINE:
+// SEVERITY: part of the message", and that err says whether any is an
+// error.
+func checkDiags(t *testing.T, tab *Table, err error, want []string) {
+	t.Helper()
+	var got []string
+	nerr := 0
+	for _, d := range tab.Diags() {
+		got = append(got, fmt.Sprintf("%d: %s: %s", d.Line, d.Severity, d.Msg))
+		if d.Severity == config.Error {
+			nerr++
+		}
+	}
+	if (nerr > 0) != (err != nil) {
+		t.Errorf("%d errors but err = %v", nerr, err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("diags %q, want %q", got, want)
+	}
+	for i, g := range got {
+		w := strings.SplitN(want[i], ": ", 3)
+		if !strings.HasPrefix(g, w[0]+": "+w[1]+": ") || !strings.Contains(g, w[2]) {
+			t.Errorf("diag %q, want %q", g, want[i])
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package fstab
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beo-cluster/beo/pkg/config"
 )
 
 // TestNodeChecks: lines that would break a node are errors, suspicious
@@ -54,26 +52,7 @@ func TestNodeChecks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tab, err := ParseWith("fstab", []byte(tt.text), tt.opt)
-			var got []string
-			nerr := 0
-			for _, d := range tab.Diags() {
-				got = append(got, fmt.Sprintf("%d: %s: %s", d.Line, d.Severity, d.Msg))
-				if d.Severity == config.Error {
-					nerr++
-				}
-			}
-			if (nerr > 0) != (err != nil) {
-				t.Errorf("%d errors but err = %v", nerr, err)
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("diags %q, want %q", got, tt.want)
-			}
-			for i, g := range got {
-				w := strings.SplitN(tt.want[i], ": ", 3)
-				if !strings.HasPrefix(g, w[0]+": "+w[1]+": ") || !strings.Contains(g, w[2]) {
-					t.Errorf("diag %q, want %q", g, tt.want[i])
-				}
-			}
+			checkDiags(t, tab, err, tt.want)
 			for _, e := range tab.Entries {
 				if e.Bad == "" && e.Auto() && e.Type != "swap" && nodeMount(e) != "" {
 					t.Errorf("line %d: over a node mount, yet not bad", e.Line)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/beo-cluster/beo/pkg/link"
 	"github.com/beo-cluster/beo/pkg/nodes"
-	"github.com/beo-cluster/beo/pkg/wire"
 )
 
 // TestHeartbeatStall: when the master itself stalls (its clock jumps
@@ -37,32 +36,9 @@ func TestHeartbeatStall(t *testing.T) {
 		nl, _ := net.Listen("tcp", "127.0.0.1:0")
 		served := make(chan struct{})
 		go func() { m.ServeNodes(ctx, nl); close(served) }()
-		mux, err := link.Dial(ctx, &net.Dialer{}, nl.Addr().String(), nkeys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hello, _ := mux.OpenStream()
-		var reply wire.HelloReply
-		wire.Write(hello, wire.Header{Op: wire.OpHello, Hello: &wire.Hello{Version: wire.Version, Node: 0}})
-		if err := wire.Read(hello, &reply); err != nil || reply.Err != "" {
-			t.Fatalf("hello: %+v %v", reply, err)
-		}
+		mux, hello := helloNode(ctx, t, nl.Addr().String(), nkeys)
 		var quiet atomic.Bool
-		go func() {
-			for {
-				var p wire.Ping
-				if wire.Read(hello, &p) != nil {
-					return
-				}
-				if quiet.Load() {
-					continue
-				}
-				//lint:ignore S1016 a Pong answers a Ping; it is not a converted one
-				if wire.Write(hello, wire.Pong{Seq: p.Seq}) != nil {
-					return
-				}
-			}
-		}()
+		answerPings(hello, quiet.Load)
 		time.Sleep(300 * time.Millisecond)
 		quiet.Store(!answer)
 		skew.Add(int64(30 * time.Second)) // the master was away for 30 s

@@ -54,20 +54,8 @@ func mountNode(t *testing.T, mounts func(int, netip.Addr) ([]wire.Mount, []strin
 	served := make(chan struct{})
 	go func() { m.ServeNodes(ctx, nl); close(served) }()
 	defer func() { cancel(); <-served }()
-	mux, err := link.Dial(ctx, &net.Dialer{}, nl.Addr().String(), nkeys)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mux, _ := helloNode(ctx, t, nl.Addr().String(), nkeys)
 	defer mux.Close()
-	hello, err := mux.OpenStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reply wire.HelloReply
-	wire.Write(hello, wire.Header{Op: wire.OpHello, Hello: &wire.Hello{Version: wire.Version, Node: 0}})
-	if err := wire.Read(hello, &reply); err != nil || reply.Err != "" {
-		t.Fatalf("hello: %+v %v", reply, err)
-	}
 	var streams atomic.Int64
 	go func() {
 		for {
@@ -268,20 +256,7 @@ func TestResetConnsOnLoss(t *testing.T) {
 			served := make(chan struct{})
 			go func() { m.ServeNodes(ctx, nl); close(served) }()
 			defer func() { cancel(); <-served }()
-			connect := func() (*yamux.Session, net.Conn) {
-				mux, err := link.Dial(ctx, &net.Dialer{}, nl.Addr().String(), nkeys)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { mux.Close() })
-				hello, _ := mux.OpenStream()
-				var reply wire.HelloReply
-				wire.Write(hello, wire.Header{Op: wire.OpHello, Hello: &wire.Hello{Version: wire.Version, Node: 0}})
-				if err := wire.Read(hello, &reply); err != nil || reply.Err != "" {
-					t.Fatalf("hello: %+v %v", reply, err)
-				}
-				return mux, hello
-			}
+			connect := func() (*yamux.Session, net.Conn) { return helloNode(ctx, t, nl.Addr().String(), nkeys) }
 			mux, _ := connect()
 			if tt.close {
 				mux.Close()
@@ -298,15 +273,7 @@ func TestResetConnsOnLoss(t *testing.T) {
 			}
 			if tt.back { // a node that answers its pings this time
 				_, hello := connect()
-				go func() {
-					for {
-						var p wire.Ping
-						//lint:ignore S1016 a Pong answers a Ping; it is not a converted one
-						if wire.Read(hello, &p) != nil || wire.Write(hello, wire.Pong{Seq: p.Seq}) != nil {
-							return
-						}
-					}
-				}()
+				answerPings(hello, nil)
 			}
 			// A reset is due resetDelay after the session ended: wait for
 			// it with room for a loaded machine (-race, other packages'
