@@ -7,7 +7,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // TestNodeChecks: lines that would break a node are errors, suspicious
