@@ -13,22 +13,12 @@ import (
 // it mounts itself, and the file system types its kernel has.
 
 // nodeMounts are the file systems a node has mounted before its fstab is
-// read, target → type: its RAM root, and what its init mounts (pkg/pid1
-// basicMounts; keep the two in step). A line naming one of them with
-// that type finds it mounted and does nothing (pkg/slave: a target that
-// already holds a mount of the type is left alone), which is why the
-// example fstab may list them; any other mount there, or on a directory
-// above one, would hide what the node runs on.
-var nodeMounts = map[string]string{
-	"/":                "tmpfs",
-	"/proc":            "proc",
-	"/sys":             "sysfs",
-	nodefs.CgroupMount: "cgroup2",
-	"/dev":             "devtmpfs",
-	"/dev/pts":         "devpts",
-	"/dev/shm":         "tmpfs",
-	"/run":             "tmpfs",
-}
+// read (nodefs.Mounts). A line naming one of them with that type finds
+// it mounted and does nothing (pkg/slave: a target that already holds a
+// mount of the type is left alone), which is why the example fstab may
+// list them; any other mount there, or on a directory above one, would
+// hide what the node runs on.
+var nodeMounts = nodefs.Mounts
 
 // mountType is the type a good line is mounted as: $RAMDISK is a tmpfs
 // (a ramfs when the line says ramfs), see Resolve.

@@ -43,3 +43,18 @@ const (
 	// put a link for root to write through.
 	LogDir = "/var/log/beo"
 )
+
+// Mounts are the file systems a node has mounted before its fstab is
+// read, target → type: its RAM root, and what init mounts itself
+// (pkg/pid1, whose test holds it to this list). pkg/fstab refuses a line
+// that would mount something else over one of them.
+var Mounts = map[string]string{
+	"/":         "tmpfs",
+	"/proc":     "proc",
+	"/sys":      "sysfs",
+	CgroupMount: "cgroup2",
+	"/dev":      "devtmpfs",
+	"/dev/pts":  "devpts",
+	"/dev/shm":  "tmpfs",
+	"/run":      "tmpfs",
+}
