@@ -440,8 +440,6 @@ func existing(root *os.Root, name, display string) (fs.FileInfo, *os.File, error
 	switch {
 	case errors.Is(err, syscall.ETXTBSY):
 		return fi, nil, nil
-	case errors.Is(err, syscall.ENXIO):
-		return nil, nil, fmt.Errorf("%s: a fifo no process is reading", display)
 	case err != nil:
 		return nil, nil, named(display, err)
 	}
@@ -473,7 +471,7 @@ func links(fi fs.FileInfo) uint64 {
 	return 1
 }
 
-// special writes the data of one file into a device or a fifo as it
+// special writes the data of one file into a device as it
 // arrives, as cp does: what is there cannot be replaced whole, and
 // replacing it with a regular file (bpcp x /dev/null as root) would break
 // the system. Its mode, owner and times are left alone.
