@@ -321,8 +321,8 @@ func (m *Master) heartbeat(s *session, interval time.Duration) {
 				last = now
 			}
 			tick = now
-			if m.clock().Sub(last) > 2*interval {
-				s.end(fmt.Sprintf("no heartbeat for %s", m.clock().Sub(last).Round(time.Second)), true)
+			if now.Sub(last) > 2*interval {
+				s.end(fmt.Sprintf("no heartbeat for %s", now.Sub(last).Round(time.Second)), true)
 				return
 			}
 			seq++
