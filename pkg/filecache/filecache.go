@@ -110,7 +110,6 @@ type Cache struct {
 
 	mu     sync.Mutex           // serializes placing: Link's choice and creation of a mode's inode
 	placed map[string]placement // path → what Link or Symlink last left there
-	under  string               // where the placement under way starts not to follow links (PlaceUnder); under mu
 }
 
 // Open opens the cache in dir, creating the directory if needed.

@@ -38,8 +38,6 @@ func (c *Cache) Place(refs []Ref) error { return c.PlaceUnder("/", refs) }
 func (c *Cache) PlaceUnder(root string, refs []Ref) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.under = root
-	defer func() { c.under = "" }()
 	for _, links := range []bool{false, true} {
 		for _, r := range refs {
 			if (r.Target != "") != links {
@@ -47,9 +45,9 @@ func (c *Cache) PlaceUnder(root string, refs []Ref) error {
 			}
 			var err error
 			if links {
-				err = c.symlink(r.Target, r.Path)
+				err = c.symlink(root, r.Target, r.Path)
 			} else {
-				err = c.link(r.Hash, r.Path, r.Mode)
+				err = c.link(root, r.Hash, r.Path, r.Mode)
 			}
 			if err != nil {
 				return err
@@ -70,10 +68,10 @@ func (c *Cache) PlaceUnder(root string, refs []Ref) error {
 func (c *Cache) Link(hash, dst string, mode fs.FileMode) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.link(hash, dst, mode)
+	return c.link("/", hash, dst, mode)
 }
 
-func (c *Cache) link(hash, dst string, mode fs.FileMode) error {
+func (c *Cache) link(root, hash, dst string, mode fs.FileMode) error {
 	if err := CheckHash(hash); err != nil {
 		return fmt.Errorf("filecache: link %s: %w", dst, err)
 	}
@@ -88,22 +86,13 @@ func (c *Cache) link(hash, dst string, mode fs.FileMode) error {
 	}
 	src, err := c.inode(hash, mode)
 	if err == nil {
-		err = place(c.root(), src, dst, mode)
+		err = place(root, src, dst, mode)
 	}
 	if err != nil {
 		return fmt.Errorf("filecache: link %s to %s: %w", dst, hash, err)
 	}
 	c.remember(dst, want)
 	return nil
-}
-
-// root is where the placement under way starts not to follow links: /
-// unless PlaceUnder said otherwise. c.mu is held.
-func (c *Cache) root() string {
-	if c.under == "" {
-		return "/"
-	}
-	return c.under
 }
 
 // A placement is what Link or Symlink left at a path: what was wanted
@@ -305,15 +294,15 @@ func pathErr(op, path string, err error) error {
 func (c *Cache) Symlink(target, dst string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.symlink(target, dst)
+	return c.symlink("/", target, dst)
 }
 
-func (c *Cache) symlink(target, dst string) error {
+func (c *Cache) symlink(root, target, dst string) error {
 	want := wanted{target: target}
 	if c.unchanged(dst, want) {
 		return nil
 	}
-	if err := symlink(c.root(), target, dst); err != nil {
+	if err := symlink(root, target, dst); err != nil {
 		return fmt.Errorf("filecache: symlink %s -> %s: %w", dst, target, err)
 	}
 	c.remember(dst, want)
